@@ -1,0 +1,154 @@
+//! The hub: after a transaction commits, its conversation events are published here and
+//! reach every socket of that conversation.
+//!
+//! Each event is serialized once and shared. A socket that falls too far behind gets
+//! `Lagged` from its receiver and reloads what it missed from the store, so the hub may drop
+//! but never reorders; the store stays the source of truth.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::extract::ws::Utf8Bytes;
+
+use chatpay_shared::protocol::ServerFrame;
+use tokio::sync::broadcast;
+
+/// How many events one conversation's channel holds for a slow socket.
+const CHANNEL_CAPACITY: usize = 256;
+
+/// A committed conversation event, ready to send.
+#[derive(Debug)]
+pub struct HubEvent {
+    pub seq: Option<u64>,
+    /// The frame as JSON text; cloning shares the bytes.
+    pub json: Utf8Bytes,
+}
+
+/// Fan-out of events to the sockets of each conversation.
+#[derive(Debug, Default)]
+pub struct Hub {
+    channels: Mutex<HashMap<String, broadcast::Sender<Arc<HubEvent>>>>,
+}
+
+impl Hub {
+    pub fn new() -> Hub {
+        Hub::default()
+    }
+
+    /// Starts listening to a conversation. Subscribe *before* reading the history so no
+    /// event falls between the two.
+    pub fn subscribe(self: &Arc<Self>, conversation: &str) -> Subscription {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        let rx = channels
+            .entry(conversation.to_owned())
+            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
+            .subscribe();
+        Subscription {
+            rx,
+            hub: Arc::clone(self),
+            conversation: conversation.to_owned(),
+        }
+    }
+
+    /// Sends committed frames to every subscriber of the conversation.
+    pub fn publish(&self, conversation: &str, frames: &[ServerFrame]) {
+        if frames.is_empty() {
+            return;
+        }
+        let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(tx) = channels.get(conversation) else {
+            return;
+        };
+        for frame in frames {
+            match serde_json::to_string(frame) {
+                Ok(json) => {
+                    // No receivers is fine: nobody is looking at the moment.
+                    let _ = tx.send(Arc::new(HubEvent {
+                        seq: frame.seq(),
+                        json: Utf8Bytes::from(json),
+                    }));
+                }
+                Err(e) => tracing::error!(error = %e, "cannot serialize a frame"),
+            }
+        }
+    }
+
+    /// How many conversations have at least one socket (for tests and metrics).
+    pub fn live_conversations(&self) -> usize {
+        self.channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    fn release(&self, conversation: &str) {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        if channels
+            .get(conversation)
+            .is_some_and(|tx| tx.receiver_count() == 0)
+        {
+            channels.remove(conversation);
+        }
+    }
+}
+
+/// A socket's view of one conversation's events. Dropping it unsubscribes.
+#[derive(Debug)]
+pub struct Subscription {
+    rx: broadcast::Receiver<Arc<HubEvent>>,
+    hub: Arc<Hub>,
+    conversation: String,
+}
+
+impl Subscription {
+    /// The next event; `Err(Lagged)` means events were dropped and must be reloaded.
+    pub async fn recv(&mut self) -> Result<Arc<HubEvent>, broadcast::error::RecvError> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        // Our receiver is still counted until `rx` drops, so swap it out first.
+        let (tx, rx) = broadcast::channel(1);
+        drop(tx);
+        drop(std::mem::replace(&mut self.rx, rx));
+        self.hub.release(&self.conversation);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chatpay_shared::protocol::Author;
+
+    fn msg(seq: u64) -> ServerFrame {
+        ServerFrame::Message {
+            seq,
+            from: Author::Bot,
+            text: format!("m{seq}"),
+            at: 0,
+            client_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn every_subscriber_gets_events_in_order_and_channels_are_released() {
+        let hub = Arc::new(Hub::new());
+        let mut a = hub.subscribe("c1");
+        let mut b = hub.subscribe("c1");
+        hub.publish("c1", &[msg(1), msg(2)]);
+        hub.publish("other", &[msg(9)]);
+        for sub in [&mut a, &mut b] {
+            assert_eq!(sub.recv().await.unwrap().seq, Some(1));
+            let second = sub.recv().await.unwrap();
+            assert_eq!(second.seq, Some(2));
+            assert!(second.json.as_str().contains(r#""text":"m2""#));
+        }
+        assert_eq!(hub.live_conversations(), 1);
+        drop(a);
+        assert_eq!(hub.live_conversations(), 1);
+        drop(b);
+        assert_eq!(hub.live_conversations(), 0);
+    }
+}

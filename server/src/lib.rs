@@ -1,0 +1,24 @@
+//! chatpay-server: the relay behind the `chatpay` binary.
+//!
+//! Data flows one way: **wire → route → engine → store → hub → wire**.
+//!
+//! - [`config`]: the command line and environment (`CHATPAY_*`).
+//! - [`startup`]: builds the router and serves it on a listener it is given.
+//! - [`error`]: the one error type, [`error::AppError`], and how it becomes a response.
+//! - [`domain`]: newtypes that validate what arrives from outside (site ids, origins, tokens).
+//! - [`routes`]: one module per HTTP surface (health, widget assets and embed, visitor socket).
+//! - [`chat`]: what happens when a visitor says hello or writes: store first, then fan out.
+//! - [`store`]: sqlx over SQLite or PostgreSQL, with the same migrations for both.
+//! - [`hub`]: fan-out of committed conversation events to every connected socket.
+//! - [`cli`]: the operator subcommands (`chatpay site add`, `chatpay site list`).
+
+pub mod chat;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod hub;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod store;

@@ -1,0 +1,10 @@
+//! HTTP surfaces, one module each; every module owns its `router()`.
+//!
+//! - [`health`]: `GET /healthz`.
+//! - [`widget`]: the script tag's `/embed.js`, the hashed widget files under `/w/`, and the
+//!   demo host page at `/demo`.
+//! - [`ws`]: the visitor socket at `/ws?site=ID`.
+
+pub mod health;
+pub mod widget;
+pub mod ws;

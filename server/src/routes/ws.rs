@@ -1,0 +1,335 @@
+//! The visitor socket: `GET /ws?site=ID`, upgraded to a WebSocket.
+//!
+//! The upgrade is refused (403) unless the browser's `Origin` is one of the site's allowed
+//! origins. On the socket, the tab sends `Hello` first; the relay answers `Welcome`, replays
+//! the history after the tab's `last_seq`, then streams new events as they commit.
+//!
+//! The loop ([`run`]) is generic over any `Sink`/`Stream` of messages so it can be tested
+//! with channels as well as over a real socket.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use chatpay_shared::protocol::{ClientFrame, ErrorCode, ServerFrame};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::chat;
+use crate::domain::SiteId;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::sites::Site;
+
+/// How long a new socket may take to say `Hello`.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
+/// History replayed per store read.
+const REPLAY_PAGE: u32 = 500;
+/// Close code for "the relay is restarting, come back" (RFC 6455 registry: 1012).
+const CLOSE_RESTART: u16 = 1012;
+/// Close code for a protocol violation.
+const CLOSE_POLICY: u16 = 1008;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+#[derive(Debug, Deserialize)]
+struct WsQuery {
+    site: String,
+}
+
+#[tracing::instrument(skip_all, fields(site = %query.site))]
+async fn upgrade(
+    State(state): State<AppState>,
+    Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> AppResult<Response> {
+    let site_id = SiteId::parse(&query.site)?;
+    let site = state.store.site(site_id.as_str()).await?.ok_or_else(|| {
+        AppError::NotFound(format!(
+            "no site '{site_id}' on this relay; check the script tag's data-site"
+        ))
+    })?;
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| AppError::Forbidden("the socket request has no Origin header".into()))?;
+    if !site.origins.iter().any(|o| o == origin) {
+        tracing::info!(%origin, "socket refused: origin not allowed");
+        return Err(AppError::Forbidden(format!(
+            "origin '{origin}' may not open the chat of site '{site_id}'; add it to the site's allowed origins"
+        )));
+    }
+    Ok(ws
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| async move {
+            let (sink, stream) = socket.split();
+            run(state, site, sink, stream).await;
+        }))
+}
+
+/// Serves one visitor socket until it closes or the relay shuts down.
+pub async fn run<S, R>(state: AppState, site: Site, mut sink: S, mut stream: R)
+where
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, next_frame(&mut stream)).await {
+        Ok(Some(Ok(frame))) => frame,
+        Ok(Some(Err(err))) => {
+            let _ = send(&mut sink, &err).await;
+            return close(&mut sink, CLOSE_POLICY, "bad frame").await;
+        }
+        Ok(None) | Err(_) => return,
+    };
+    let ClientFrame::Hello {
+        site: said_site,
+        visitor_token,
+        last_seq,
+    } = hello
+    else {
+        let _ = send(&mut sink, &error(ErrorCode::HelloFirst, "say Hello first")).await;
+        return close(&mut sink, CLOSE_POLICY, "hello first").await;
+    };
+    if said_site != site.id {
+        let msg = format!("this socket is for site '{}', not '{said_site}'", site.id);
+        let _ = send(&mut sink, &error(ErrorCode::UnknownSite, &msg)).await;
+        return close(&mut sink, CLOSE_POLICY, "wrong site").await;
+    }
+    let joined = match chat::join(&state.store, &state.hub, &site, visitor_token.as_deref()).await {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start or find the conversation");
+            let _ = send(
+                &mut sink,
+                &error(
+                    ErrorCode::Internal,
+                    "the chat is unavailable; retrying soon",
+                ),
+            )
+            .await;
+            return close(&mut sink, CLOSE_RESTART, "unavailable").await;
+        }
+    };
+    let conversation = joined.conversation.id.clone();
+    // Subscribe before reading the history: nothing committed in between is lost.
+    let mut events = state.hub.subscribe(&conversation);
+    let welcome = ServerFrame::Welcome {
+        visitor_token: joined.token.as_str().to_owned(),
+        conversation: conversation.clone(),
+        site_name: site.name.clone(),
+    };
+    if send(&mut sink, &welcome).await.is_err() {
+        return;
+    }
+    // A tab whose token was unknown gets the new conversation from its start.
+    let mut last_sent = if joined.is_new {
+        0
+    } else {
+        last_seq.unwrap_or(0)
+    };
+    if replay(&state, &conversation, &mut last_sent, &mut sink)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut limiter = RateLimiter::new(8, Duration::from_secs(1));
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            incoming = next_frame(&mut stream) => {
+                let frame = match incoming {
+                    None => break,
+                    Some(Err(err)) => { if send(&mut sink, &err).await.is_err() { break } continue }
+                    Some(Ok(frame)) => frame,
+                };
+                if let Some(reply) = handle(&state, &conversation, frame, &mut limiter).await {
+                    if send(&mut sink, &reply).await.is_err() { break }
+                }
+            }
+            event = events.recv() => match event {
+                Ok(event) => {
+                    if event.seq.is_some_and(|s| s <= last_sent) { continue }
+                    if sink.send(Message::Text(event.json.clone())).await.is_err() { break }
+                    if let Some(seq) = event.seq { last_sent = seq }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    if replay(&state, &conversation, &mut last_sent, &mut sink).await.is_err() { break }
+                }
+                Err(RecvError::Closed) => break,
+            },
+            _ = async { shutdown.wait_for(|down| *down).await.is_ok() } => {
+                return close(&mut sink, CLOSE_RESTART, "relay restarting").await;
+            }
+        }
+    }
+}
+
+/// Answers one frame after `Hello`; `Some` is a frame for this socket only.
+async fn handle(
+    state: &AppState,
+    conversation: &str,
+    frame: ClientFrame,
+    limiter: &mut RateLimiter,
+) -> Option<ServerFrame> {
+    match frame {
+        ClientFrame::Hello { .. } => Some(error(
+            ErrorCode::HelloFirst,
+            "this socket already said Hello",
+        )),
+        ClientFrame::Text { client_id, text } => {
+            if !limiter.allow(Instant::now()) {
+                return Some(error(
+                    ErrorCode::RateLimited,
+                    "you are sending messages too fast; wait a moment",
+                ));
+            }
+            match chat::visitor_text(&state.store, &state.hub, conversation, &client_id, &text)
+                .await
+            {
+                Ok(_) => None,
+                Err(AppError::BadRequest(msg)) => Some(error(ErrorCode::BadText, &msg)),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot store a visitor message");
+                    Some(error(
+                        ErrorCode::Internal,
+                        "your message was not saved; please send it again",
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Sends the stored history after `last_sent`, page by page.
+async fn replay<S: Sink<Message> + Unpin>(
+    state: &AppState,
+    conversation: &str,
+    last_sent: &mut u64,
+    sink: &mut S,
+) -> Result<(), ()> {
+    loop {
+        let page = state
+            .store
+            .history_after(conversation, *last_sent, REPLAY_PAGE)
+            .await
+            .map_err(|e| tracing::error!(error = %e, "cannot read the history"))?;
+        let full = page.len() == REPLAY_PAGE as usize;
+        for frame in &page {
+            send(sink, frame).await?;
+            if let Some(seq) = frame.seq() {
+                *last_sent = seq;
+            }
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+/// The next client frame; `Some(Err(frame))` is the error frame to answer a bad one with.
+async fn next_frame<R>(stream: &mut R) -> Option<Result<ClientFrame, ServerFrame>>
+where
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    loop {
+        match stream.next().await? {
+            Ok(Message::Text(text)) => {
+                return Some(
+                    serde_json::from_str::<ClientFrame>(text.as_str()).map_err(|e| {
+                        error(ErrorCode::BadFrame, &format!("cannot read this frame: {e}"))
+                    }),
+                )
+            }
+            Ok(Message::Binary(_)) => {
+                return Some(Err(error(
+                    ErrorCode::BadFrame,
+                    "frames are JSON text, not binary",
+                )))
+            }
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            Ok(Message::Close(_)) | Err(_) => return None,
+        }
+    }
+}
+
+fn error(code: ErrorCode, message: &str) -> ServerFrame {
+    ServerFrame::Error {
+        code,
+        message: message.to_owned(),
+    }
+}
+
+async fn send<S: Sink<Message> + Unpin>(sink: &mut S, frame: &ServerFrame) -> Result<(), ()> {
+    let json = serde_json::to_string(frame).map_err(|_| ())?;
+    sink.send(Message::Text(Utf8Bytes::from(json)))
+        .await
+        .map_err(|_| ())
+}
+
+async fn close<S: Sink<Message> + Unpin>(sink: &mut S, code: u16, reason: &'static str) {
+    let _ = sink
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        })))
+        .await;
+}
+
+/// A token bucket: `capacity` messages at once, one more every `refill`.
+#[derive(Debug)]
+struct RateLimiter {
+    capacity: f64,
+    tokens: f64,
+    per_sec: f64,
+    last: Option<Instant>,
+}
+
+impl RateLimiter {
+    fn new(capacity: u32, refill: Duration) -> RateLimiter {
+        RateLimiter {
+            capacity: f64::from(capacity),
+            tokens: f64::from(capacity),
+            per_sec: 1.0 / refill.as_secs_f64(),
+            last: None,
+        }
+    }
+
+    fn allow(&mut self, now: Instant) -> bool {
+        if let Some(last) = self.last {
+            let gained = now.saturating_duration_since(last).as_secs_f64() * self.per_sec;
+            self.tokens = (self.tokens + gained).min(self.capacity);
+        }
+        self.last = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limiter_allows_a_burst_then_one_per_interval() {
+        let mut rl = RateLimiter::new(3, Duration::from_secs(1));
+        let t0 = Instant::now();
+        assert!(rl.allow(t0) && rl.allow(t0) && rl.allow(t0));
+        assert!(!rl.allow(t0));
+        assert!(!rl.allow(t0 + Duration::from_millis(500)));
+        assert!(rl.allow(t0 + Duration::from_millis(1100)));
+        assert!(!rl.allow(t0 + Duration::from_millis(1200)));
+    }
+}

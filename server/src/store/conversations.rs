@@ -1,0 +1,78 @@
+//! Conversations: one per visitor and site, found again by the hash of the visitor's token.
+
+use sqlx::Row;
+
+use super::{new_id, now_ms, Store, Tx};
+use crate::error::AppResult;
+
+/// A conversation as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub id: String,
+    pub site_id: String,
+    pub last_seq: u64,
+}
+
+impl Store {
+    /// The conversation of `site` whose visitor token hashes to `token_hash`.
+    pub async fn conversation_by_token(
+        &self,
+        site: &str,
+        token_hash: &str,
+    ) -> AppResult<Option<Conversation>> {
+        let row = sqlx::query(
+            "SELECT id, site_id, last_seq FROM conversations \
+             WHERE site_id = $1 AND visitor_token_hash = $2",
+        )
+        .bind(site)
+        .bind(token_hash)
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|r| {
+            Ok(Conversation {
+                id: r.try_get(0)?,
+                site_id: r.try_get(1)?,
+                last_seq: r.try_get::<i64, _>(2)? as u64,
+            })
+        })
+        .transpose()
+    }
+}
+
+/// Inserts a new, empty conversation.
+pub async fn create(tx: &mut Tx, site: &str, token_hash: &str) -> AppResult<Conversation> {
+    let id = new_id("conv");
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO conversations (id, site_id, visitor_token_hash, last_seq, created_at, updated_at) \
+         VALUES ($1, $2, $3, 0, $4, $4)",
+    )
+    .bind(&id)
+    .bind(site)
+    .bind(token_hash)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Conversation {
+        id,
+        site_id: site.to_owned(),
+        last_seq: 0,
+    })
+}
+
+/// Reserves the next `count` sequence numbers of a conversation and returns the first.
+/// On PostgreSQL this also locks the conversation row until the transaction ends, so the
+/// history of one conversation is written by one transaction at a time.
+pub async fn reserve_seq(tx: &mut Tx, conversation: &str, count: u64) -> AppResult<u64> {
+    let row = sqlx::query(
+        "UPDATE conversations SET last_seq = last_seq + $1, updated_at = $2 \
+         WHERE id = $3 RETURNING last_seq",
+    )
+    .bind(count as i64)
+    .bind(now_ms())
+    .bind(conversation)
+    .fetch_one(&mut **tx)
+    .await?;
+    let last: i64 = row.try_get(0)?;
+    Ok(last as u64 - count + 1)
+}

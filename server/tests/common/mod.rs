@@ -1,0 +1,304 @@
+//! Test harness: a relay on 127.0.0.1:0 over a fresh database, SQLite or PostgreSQL, and a
+//! WebSocket client that speaks the shared protocol.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chatpay_server::routes::widget::WidgetAssets;
+use chatpay_server::startup::{self, Shutdown};
+use chatpay_server::state::{AppState, Settings};
+use chatpay_server::store::sites::NewSite;
+use chatpay_server::store::Store;
+use chatpay_shared::protocol::{ClientFrame, ServerFrame};
+use futures_util::{SinkExt, StreamExt};
+use sqlx::{Connection, Executor};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body once per backend: `both!(name)` makes `name::sqlite` and
+/// `name::postgres` from `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+/// A fresh, empty database that lives as long as the test.
+pub struct TestDb {
+    pub url: String,
+    cleanup: Option<std::path::PathBuf>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        let name = format!(
+            "chatpay_t_{}_{:08x}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+            rand::random::<u32>()
+        );
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(&name);
+                std::fs::create_dir_all(&dir).unwrap();
+                TestDb {
+                    url: format!("sqlite://{}/chatpay.db", dir.display()),
+                    cleanup: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let admin = pg_admin_url();
+                sqlx::any::install_default_drivers();
+                let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL at '{admin}' does not answer ({e}); start it or set CHATPAY_TEST_PG_URL \
+                         (cargo xtask test does this for you)"
+                    )
+                });
+                drop_stale_databases(&mut conn).await;
+                conn.execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+                let mut url = url::Url::parse(&admin).unwrap();
+                url.set_path(&name);
+                TestDb {
+                    url: url.to_string(),
+                    cleanup: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(dir) = self.cleanup.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("CHATPAY_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Test databases are named with their creation time; drop those older than two hours
+/// (left behind by a run that was killed).
+async fn drop_stale_databases(conn: &mut sqlx::AnyConnection) {
+    use sqlx::Row;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let rows = sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE 'chatpay_t_%'")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_default();
+    for row in rows {
+        let Ok(name) = row.try_get::<String, _>(0) else {
+            continue;
+        };
+        let born: u64 = name
+            .split('_')
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(now);
+        if now.saturating_sub(born) > 7200 {
+            let _ = conn
+                .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+                .await;
+        }
+    }
+}
+
+/// A relay serving on a random local port.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub db: TestDb,
+    shutdown_tx: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+pub const SITE: &str = "shop";
+pub const ORIGIN: &str = "http://shop.test:3000";
+pub const GREETING: &str = "Hello from the shop!";
+
+impl TestApp {
+    /// A relay with one site, `shop`, that allows `http://shop.test:3000`.
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with_assets(backend, WidgetAssets::none()).await
+    }
+
+    pub async fn spawn_with_assets(backend: Backend, assets: WidgetAssets) -> TestApp {
+        let db = TestDb::new(backend).await;
+        let store = Store::connect(&db.url).await.expect("store connects");
+        store
+            .insert_site(&NewSite::parse(SITE, "The Shop", GREETING, &[ORIGIN.to_owned()]).unwrap())
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (state, shutdown): (AppState, Shutdown) = startup::state(
+            store,
+            assets,
+            Settings {
+                public_url: format!("http://{addr}"),
+            },
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(startup::serve(
+            listener,
+            state.clone(),
+            shutdown,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        TestApp {
+            addr,
+            state,
+            db,
+            shutdown_tx: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Opens a visitor socket with the given `Origin` (no Hello yet).
+    pub async fn socket(
+        &self,
+        site: &str,
+        origin: Option<&str>,
+    ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+        let mut req = format!("ws://{}/ws?site={site}", self.addr)
+            .into_client_request()
+            .unwrap();
+        if let Some(o) = origin {
+            req.headers_mut().insert("origin", o.parse().unwrap());
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(req).await?;
+        Ok(Client { ws })
+    }
+
+    /// A visitor that said Hello and got Welcome: returns the client and the Welcome.
+    pub async fn visitor(
+        &self,
+        token: Option<&str>,
+        last_seq: Option<u64>,
+    ) -> (Client, ServerFrame) {
+        let mut c = self.socket(SITE, Some(ORIGIN)).await.expect("socket opens");
+        c.send(&ClientFrame::Hello {
+            site: SITE.into(),
+            visitor_token: token.map(str::to_owned),
+            last_seq,
+        })
+        .await;
+        let welcome = c.recv().await;
+        assert!(
+            matches!(welcome, ServerFrame::Welcome { .. }),
+            "{welcome:?}"
+        );
+        (c, welcome)
+    }
+
+    /// Stops the relay and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown_tx.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        }
+        self.state.store.close().await;
+    }
+}
+
+/// A WebSocket client speaking the shared protocol.
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn send(&mut self, frame: &ClientFrame) {
+        self.send_raw(&serde_json::to_string(frame).unwrap()).await;
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next frame within 5 s; panics on timeout or close.
+    pub async fn recv(&mut self) -> ServerFrame {
+        match self.try_recv(Duration::from_secs(5)).await {
+            Some(f) => f,
+            None => panic!("no frame within 5 s"),
+        }
+    }
+
+    /// The next frame within `wait`, or `None` (timeout or closed).
+    pub async fn try_recv(&mut self, wait: Duration) -> Option<ServerFrame> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??
+                .ok()?;
+            match msg {
+                Message::Text(t) => {
+                    return Some(serde_json::from_str(t.as_str()).expect("valid server frame"))
+                }
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Sends a visitor message and returns the confirmed frame.
+    pub async fn say(&mut self, client_id: &str, text: &str) -> ServerFrame {
+        self.send(&ClientFrame::Text {
+            client_id: client_id.into(),
+            text: text.into(),
+        })
+        .await;
+        self.recv().await
+    }
+}
+
+/// The texts of message frames, in order.
+pub fn texts(frames: &[ServerFrame]) -> Vec<String> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            ServerFrame::Message { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}

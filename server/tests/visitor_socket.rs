@@ -1,0 +1,310 @@
+//! The visitor socket over a real WebSocket, on SQLite and on PostgreSQL.
+
+mod common;
+
+use std::time::Duration;
+
+use chatpay_shared::protocol::{Author, ClientFrame, ErrorCode, ServerFrame};
+use common::{texts, Backend, TestApp, GREETING, ORIGIN, SITE};
+
+async fn new_visitor_gets_a_token_and_the_greeting(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+
+    let (mut c, welcome) = app.visitor(None, None).await;
+
+    let ServerFrame::Welcome {
+        visitor_token,
+        site_name,
+        ..
+    } = welcome
+    else {
+        unreachable!()
+    };
+    assert_eq!(visitor_token.len(), 32, "a 128-bit token in hex");
+    assert_eq!(site_name, "The Shop");
+    match c.recv().await {
+        ServerFrame::Message {
+            seq, from, text, ..
+        } => {
+            assert_eq!((seq, from, text.as_str()), (1, Author::Bot, GREETING));
+        }
+        other => panic!("expected the greeting, got {other:?}"),
+    }
+    app.stop().await;
+}
+both!(new_visitor_gets_a_token_and_the_greeting);
+
+async fn messages_are_stored_echoed_in_order_and_replayed_after_last_seq(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (mut c, welcome) = app.visitor(None, None).await;
+    let ServerFrame::Welcome {
+        visitor_token,
+        conversation,
+        ..
+    } = welcome
+    else {
+        unreachable!()
+    };
+    c.recv().await; // greeting, seq 1
+
+    let mut seqs = Vec::new();
+    for (i, text) in ["I need help", "with my order", "  #1234  "]
+        .iter()
+        .enumerate()
+    {
+        match c.say(&format!("c{i}"), text).await {
+            ServerFrame::Message {
+                seq,
+                from,
+                text: echoed,
+                client_id,
+                ..
+            } => {
+                assert_eq!(from, Author::Visitor);
+                assert_eq!(echoed, text.trim(), "stored trimmed");
+                assert_eq!(client_id.as_deref(), Some(format!("c{i}").as_str()));
+                seqs.push(seq);
+            }
+            other => panic!("expected the echo, got {other:?}"),
+        }
+    }
+    assert_eq!(seqs, vec![2, 3, 4]);
+    drop(c);
+
+    // A reload: same token, and the tab already shows up to seq 2.
+    let (mut again, welcome) = app.visitor(Some(&visitor_token), Some(2)).await;
+    let ServerFrame::Welcome {
+        visitor_token: same,
+        conversation: same_conv,
+        ..
+    } = welcome
+    else {
+        unreachable!()
+    };
+    assert_eq!((same, same_conv), (visitor_token.clone(), conversation));
+    let replay = vec![again.recv().await, again.recv().await];
+    assert_eq!(texts(&replay), vec!["with my order", "#1234"]);
+    assert!(
+        again.try_recv(Duration::from_millis(300)).await.is_none(),
+        "nothing else replayed"
+    );
+
+    // A fresh tab with the token and no last_seq gets the whole history.
+    let (mut full, _) = app.visitor(Some(&visitor_token), None).await;
+    let mut all = Vec::new();
+    for _ in 0..4 {
+        all.push(full.recv().await);
+    }
+    assert_eq!(
+        texts(&all),
+        vec![GREETING, "I need help", "with my order", "#1234"]
+    );
+    app.stop().await;
+}
+both!(messages_are_stored_echoed_in_order_and_replayed_after_last_seq);
+
+async fn a_resent_client_id_is_stored_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (mut c, welcome) = app.visitor(None, None).await;
+    let ServerFrame::Welcome { visitor_token, .. } = welcome else {
+        unreachable!()
+    };
+    c.recv().await;
+
+    c.say("same", "hello?").await;
+    c.send(&ClientFrame::Text {
+        client_id: "same".into(),
+        text: "hello?".into(),
+    })
+    .await;
+    assert!(
+        c.try_recv(Duration::from_millis(300)).await.is_none(),
+        "a repeat is not echoed again"
+    );
+
+    let (mut other, _) = app.visitor(Some(&visitor_token), None).await;
+    let history = vec![other.recv().await, other.recv().await];
+    assert_eq!(texts(&history), vec![GREETING, "hello?"]);
+    assert!(other.try_recv(Duration::from_millis(300)).await.is_none());
+    app.stop().await;
+}
+both!(a_resent_client_id_is_stored_once);
+
+async fn every_tab_of_a_conversation_sees_new_messages_live(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (mut a, welcome) = app.visitor(None, None).await;
+    let ServerFrame::Welcome { visitor_token, .. } = welcome else {
+        unreachable!()
+    };
+    a.recv().await;
+    let (mut b, _) = app.visitor(Some(&visitor_token), Some(1)).await;
+
+    a.say("x1", "from tab a").await;
+
+    assert_eq!(texts(&[b.recv().await]), vec!["from tab a"]);
+    app.stop().await;
+}
+both!(every_tab_of_a_conversation_sees_new_messages_live);
+
+async fn an_unknown_token_starts_a_new_conversation(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_c, welcome) = app
+        .visitor(Some("0123456789abcdef0123456789abcdef"), Some(40))
+        .await;
+    let ServerFrame::Welcome { visitor_token, .. } = welcome else {
+        unreachable!()
+    };
+    assert_ne!(visitor_token, "0123456789abcdef0123456789abcdef");
+    let (mut c, _) = app.visitor(Some(&visitor_token), None).await;
+    assert_eq!(texts(&[c.recv().await]), vec![GREETING]);
+    app.stop().await;
+}
+both!(an_unknown_token_starts_a_new_conversation);
+
+async fn sockets_from_other_origins_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+
+    for origin in [
+        Some("http://evil.test"),
+        Some("http://shop.test:3001"),
+        None,
+    ] {
+        let err = app.socket(SITE, origin).await.err().expect("refused");
+        match err {
+            tokio_tungstenite::tungstenite::Error::Http(resp) => {
+                assert_eq!(resp.status(), 403, "origin {origin:?}");
+                let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default())
+                    .into_owned();
+                if let Some(o) = origin {
+                    assert!(body.contains(o), "the refusal names the origin: {body}");
+                }
+            }
+            other => panic!("expected HTTP 403, got {other:?}"),
+        }
+    }
+    let err = app
+        .socket("nope", Some(ORIGIN))
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(err, tokio_tungstenite::tungstenite::Error::Http(ref r) if r.status() == 404),
+        "{err:?}"
+    );
+    app.stop().await;
+}
+both!(sockets_from_other_origins_are_refused);
+
+async fn bad_frames_get_a_clear_error(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+
+    let mut c = app.socket(SITE, Some(ORIGIN)).await.unwrap();
+    c.send(&ClientFrame::Text {
+        client_id: "a".into(),
+        text: "hi".into(),
+    })
+    .await;
+    assert!(matches!(
+        c.recv().await,
+        ServerFrame::Error {
+            code: ErrorCode::HelloFirst,
+            ..
+        }
+    ));
+
+    let (mut c, _) = app.visitor(None, None).await;
+    c.recv().await;
+    c.send_raw("{not json").await;
+    assert!(matches!(
+        c.recv().await,
+        ServerFrame::Error {
+            code: ErrorCode::BadFrame,
+            ..
+        }
+    ));
+    c.send(&ClientFrame::Text {
+        client_id: "e".into(),
+        text: "   ".into(),
+    })
+    .await;
+    match c.recv().await {
+        ServerFrame::Error {
+            code: ErrorCode::BadText,
+            message,
+        } => assert!(message.contains("empty"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    c.send(&ClientFrame::Text {
+        client_id: "l".into(),
+        text: "x".repeat(2001),
+    })
+    .await;
+    match c.recv().await {
+        ServerFrame::Error {
+            code: ErrorCode::BadText,
+            message,
+        } => assert!(message.contains("2001"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    // Still usable afterwards.
+    assert_eq!(texts(&[c.say("ok", "fine now").await]), vec!["fine now"]);
+    app.stop().await;
+}
+both!(bad_frames_get_a_clear_error);
+
+async fn a_flood_is_rate_limited(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (mut c, _) = app.visitor(None, None).await;
+    c.recv().await;
+
+    for i in 0..12 {
+        c.send(&ClientFrame::Text {
+            client_id: format!("f{i}"),
+            text: "spam".into(),
+        })
+        .await;
+    }
+    let mut limited = 0;
+    let mut stored = 0;
+    while let Some(f) = c.try_recv(Duration::from_millis(500)).await {
+        match f {
+            ServerFrame::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } => limited += 1,
+            ServerFrame::Message { .. } => stored += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        stored >= 8 && limited >= 1 && stored + limited == 12,
+        "stored {stored}, limited {limited}"
+    );
+    app.stop().await;
+}
+both!(a_flood_is_rate_limited);
+
+async fn shutdown_closes_sockets_with_a_restart_code(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (mut c, _) = app.visitor(None, None).await;
+    c.recv().await;
+    let stopping = tokio::spawn(app.stop());
+
+    use futures_util::StreamExt;
+    let close = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match c.ws.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(f))) => {
+                    return f.map(|f| u16::from(f.code))
+                }
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed within 5 s");
+    assert_eq!(close, Some(1012));
+    stopping.await.unwrap();
+}
+both!(shutdown_closes_sockets_with_a_restart_code);

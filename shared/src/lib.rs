@@ -1,0 +1,10 @@
+//! chatpay-shared: what the relay, the widget and the console agree on.
+//!
+//! Data and encoding only (serde): no IO, no async runtime, no web APIs, so the same types
+//! compile for the relay (native) and for the widget and console (wasm32).
+//!
+//! - [`protocol`]: the WebSocket frames between a visitor's tab and the relay.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod protocol;

@@ -1,0 +1,167 @@
+//! The visitor wire protocol: JSON over one WebSocket per visitor tab.
+//!
+//! One enum per direction, internally tagged by `type`. Every server frame that belongs to
+//! the conversation's history carries a per-conversation `seq`; a tab that reconnects sends
+//! the last `seq` it saw and the relay replays what came after it.
+
+use serde::{Deserialize, Serialize};
+
+/// The longest visitor message the relay accepts, in characters.
+pub const MAX_TEXT_CHARS: usize = 2000;
+
+/// The longest `client_id` the relay accepts, in bytes.
+pub const MAX_CLIENT_ID_LEN: usize = 64;
+
+/// A frame sent by the widget.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ClientFrame {
+    /// The first frame on every socket. `visitor_token` is absent for a new visitor;
+    /// `last_seq` is the newest `seq` the tab already shows (absent: replay everything).
+    Hello {
+        site: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        visitor_token: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seq: Option<u64>,
+    },
+    /// A visitor message. `client_id` is chosen by the tab and makes a resend harmless:
+    /// the relay stores a given `client_id` once per conversation.
+    Text { client_id: String, text: String },
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Author {
+    Visitor,
+    Bot,
+    Agent,
+}
+
+impl Author {
+    /// The stable lowercase name used on the wire and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Author::Visitor => "visitor",
+            Author::Bot => "bot",
+            Author::Agent => "agent",
+        }
+    }
+
+    /// The inverse of [`Author::as_str`].
+    pub fn parse(s: &str) -> Option<Author> {
+        match s {
+            "visitor" => Some(Author::Visitor),
+            "bot" => Some(Author::Bot),
+            "agent" => Some(Author::Agent),
+            _ => None,
+        }
+    }
+}
+
+/// A frame sent by the relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ServerFrame {
+    /// The answer to `Hello`: the token to keep (new or the same) and the conversation.
+    Welcome {
+        visitor_token: String,
+        conversation: String,
+        site_name: String,
+    },
+    /// One message of the conversation's history.
+    Message {
+        seq: u64,
+        from: Author,
+        text: String,
+        /// Unix time in milliseconds.
+        at: i64,
+        /// Echoed for the visitor's own messages so the tab can match its pending copy.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+    /// Something the tab asked for was refused. `code` is stable; `message` is for people.
+    Error { code: ErrorCode, message: String },
+}
+
+impl ServerFrame {
+    /// The history position of this frame, if it is part of the history.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            ServerFrame::Message { seq, .. } => Some(*seq),
+            ServerFrame::Welcome { .. } | ServerFrame::Error { .. } => None,
+        }
+    }
+}
+
+/// Stable error codes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame was not valid JSON for [`ClientFrame`].
+    BadFrame,
+    /// The first frame was not `Hello`, or a second `Hello` arrived.
+    HelloFirst,
+    /// The `site` is not known to this relay.
+    UnknownSite,
+    /// A message was empty or longer than [`MAX_TEXT_CHARS`].
+    BadText,
+    /// Too many messages in a short time.
+    RateLimited,
+    /// The relay failed; the tab should reconnect later.
+    Internal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_for_a_new_visitor_omits_token_and_seq() {
+        let hello = ClientFrame::Hello {
+            site: "demo".into(),
+            visitor_token: None,
+            last_seq: None,
+        };
+        let json = serde_json::to_string(&hello).unwrap();
+        assert_eq!(json, r#"{"type":"Hello","site":"demo"}"#);
+        assert_eq!(serde_json::from_str::<ClientFrame>(&json).unwrap(), hello);
+    }
+
+    #[test]
+    fn message_round_trips_with_lowercase_author() {
+        let frame = ServerFrame::Message {
+            seq: 7,
+            from: Author::Visitor,
+            text: "hi".into(),
+            at: 1_700_000_000_000,
+            client_id: Some("c1".into()),
+        };
+        let json = serde_json::to_string(&frame).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"Message","seq":7,"from":"visitor","text":"hi","at":1700000000000,"client_id":"c1"}"#
+        );
+        assert_eq!(serde_json::from_str::<ServerFrame>(&json).unwrap(), frame);
+        assert_eq!(frame.seq(), Some(7));
+    }
+
+    #[test]
+    fn error_codes_are_snake_case() {
+        let frame = ServerFrame::Error {
+            code: ErrorCode::UnknownSite,
+            message: "no site 'x'".into(),
+        };
+        let json = serde_json::to_string(&frame).unwrap();
+        assert!(json.contains(r#""code":"unknown_site""#), "{json}");
+    }
+
+    #[test]
+    fn author_names_round_trip() {
+        for a in [Author::Visitor, Author::Bot, Author::Agent] {
+            assert_eq!(Author::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Author::parse("robot"), None);
+    }
+}

@@ -1,0 +1,4 @@
+//! Talking to the world outside the component tree: the relay socket and localStorage.
+
+pub mod socket;
+pub mod storage;

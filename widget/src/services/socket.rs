@@ -1,0 +1,210 @@
+//! The socket to the relay, with reconnects.
+//!
+//! [`Connection`] opens `ws(s)://relay/ws?site=…`, says `Hello` with the stored token and
+//! the last `seq` it has, hands every server frame to `on_frame`, resends messages the relay
+//! has not confirmed, and reconnects with backoff (1 s, doubling, at most 30 s).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use chatpay_shared::protocol::{ClientFrame, ServerFrame};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
+use yew::Callback;
+
+use super::storage;
+use crate::state::Conn;
+
+struct Inner {
+    url: String,
+    site: String,
+    ws: Option<WebSocket>,
+    last_seq: u64,
+    /// Sent but not yet echoed back: (client_id, text).
+    unconfirmed: Vec<(String, String)>,
+    backoff_ms: i32,
+    on_frame: Callback<ServerFrame>,
+    on_conn: Callback<Conn>,
+    // Kept alive as long as the socket uses them.
+    handlers: Vec<Closure<dyn FnMut(web_sys::Event)>>,
+}
+
+/// A live, self-healing connection. Cloning shares it.
+#[derive(Clone)]
+pub struct Connection(Rc<RefCell<Inner>>);
+
+impl Connection {
+    /// `base` is the relay's origin, like `https://chat.example`.
+    pub fn open(
+        base: &str,
+        site: &str,
+        on_frame: Callback<ServerFrame>,
+        on_conn: Callback<Conn>,
+    ) -> Connection {
+        let mut url = String::with_capacity(base.len() + site.len() + 12);
+        url.push_str(if base.starts_with("https:") {
+            "wss"
+        } else {
+            "ws"
+        });
+        url.push_str(base.trim_start_matches("https").trim_start_matches("http"));
+        url.push_str("/ws?site=");
+        url.push_str(
+            &js_sys::encode_uri_component(site)
+                .as_string()
+                .unwrap_or_default(),
+        );
+        let conn = Connection(Rc::new(RefCell::new(Inner {
+            url,
+            site: site.to_owned(),
+            ws: None,
+            last_seq: 0,
+            unconfirmed: Vec::new(),
+            backoff_ms: 1000,
+            on_frame,
+            on_conn,
+            handlers: Vec::new(),
+        })));
+        conn.connect();
+        conn
+    }
+
+    /// Sends a visitor message now, or as soon as the socket is back.
+    pub fn send_text(&self, client_id: &str, text: &str) {
+        let frame = ClientFrame::Text {
+            client_id: client_id.to_owned(),
+            text: text.to_owned(),
+        };
+        let mut inner = self.0.borrow_mut();
+        inner
+            .unconfirmed
+            .push((client_id.to_owned(), text.to_owned()));
+        if let Some(ws) = &inner.ws {
+            if ws.ready_state() == WebSocket::OPEN {
+                send(ws, &frame);
+            }
+        }
+    }
+
+    fn connect(&self) {
+        let url = self.0.borrow().url.clone();
+        let Ok(ws) = WebSocket::new(&url) else {
+            self.schedule_reconnect();
+            return;
+        };
+        let on_conn = self.0.borrow().on_conn.clone();
+        on_conn.emit(Conn::Connecting);
+        let on_open = {
+            let me = self.clone();
+            Closure::<dyn FnMut(web_sys::Event)>::new(move |_| me.on_open())
+        };
+        let on_message = {
+            let me = self.clone();
+            Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+                if let Some(text) = e
+                    .dyn_ref::<MessageEvent>()
+                    .and_then(|m| m.data().as_string())
+                {
+                    me.on_message(&text);
+                }
+            })
+        };
+        let on_close = {
+            let me = self.clone();
+            Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+                let _ = e.dyn_ref::<CloseEvent>();
+                me.on_close();
+            })
+        };
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        let mut inner = self.0.borrow_mut();
+        inner.handlers = vec![on_open, on_message, on_close];
+        inner.ws = Some(ws);
+    }
+
+    fn on_open(&self) {
+        let inner = self.0.borrow();
+        let Some(ws) = &inner.ws else { return };
+        let last_seq = inner.last_seq;
+        send(
+            ws,
+            &ClientFrame::Hello {
+                site: inner.site.clone(),
+                visitor_token: storage::load_token(&inner.site),
+                last_seq: (last_seq > 0).then_some(last_seq),
+            },
+        );
+    }
+
+    fn on_message(&self, text: &str) {
+        let Ok(frame) = serde_json::from_str::<ServerFrame>(text) else {
+            return;
+        };
+        let on_frame = {
+            let mut inner = self.0.borrow_mut();
+            match &frame {
+                ServerFrame::Welcome { visitor_token, .. } => {
+                    storage::save_token(&inner.site, visitor_token);
+                    inner.backoff_ms = 1000;
+                    // Whatever the relay has not confirmed goes again; it drops repeats.
+                    if let Some(ws) = &inner.ws {
+                        for (client_id, text) in &inner.unconfirmed {
+                            send(
+                                ws,
+                                &ClientFrame::Text {
+                                    client_id: client_id.clone(),
+                                    text: text.clone(),
+                                },
+                            );
+                        }
+                    }
+                }
+                ServerFrame::Message { seq, client_id, .. } => {
+                    inner.last_seq = inner.last_seq.max(*seq);
+                    if let Some(id) = client_id {
+                        inner.unconfirmed.retain(|(c, _)| c != id);
+                    }
+                }
+                ServerFrame::Error { .. } => {}
+            }
+            inner.on_frame.clone()
+        };
+        on_frame.emit(frame);
+    }
+
+    fn on_close(&self) {
+        let on_conn = {
+            let mut inner = self.0.borrow_mut();
+            inner.ws = None;
+            inner.on_conn.clone()
+        };
+        on_conn.emit(Conn::Offline);
+        self.schedule_reconnect();
+    }
+
+    fn schedule_reconnect(&self) {
+        let delay = {
+            let mut inner = self.0.borrow_mut();
+            let d = inner.backoff_ms;
+            inner.backoff_ms = (d * 2).min(30_000);
+            d
+        };
+        let me = self.clone();
+        let retry = Closure::once_into_js(move || me.connect());
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                retry.unchecked_ref(),
+                delay,
+            );
+        }
+    }
+}
+
+fn send(ws: &WebSocket, frame: &ClientFrame) {
+    if let Ok(json) = serde_json::to_string(frame) {
+        let _ = ws.send_with_str(&json);
+    }
+}

@@ -1,0 +1,179 @@
+//! `cargo xtask`: the project's entry points.
+//!
+//! - `cargo xtask run`: install what is missing, build the widget and the relay, start
+//!   `chatpay` on 127.0.0.1:8080 with the demo site, and print the demo page's URL.
+//! - `cargo xtask test`: install what is missing (Chromium too), then fmt, clippy, and every
+//!   test against SQLite and PostgreSQL, browser end-to-end tests included.
+//! - `cargo xtask widget`: only build the widget into `dist/`.
+//!
+//! Modules: [`tools`] installs and finds the toolchain pieces; [`build`] builds the widget;
+//! [`pg`] finds (or starts) PostgreSQL for the tests.
+
+mod build;
+mod pg;
+mod tools;
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context as _, Result};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("test") => test(&args[1..]),
+        Some("widget") => tools::Tools::ensure(false).and_then(|t| build::widget(&t, true)),
+        Some("help") | Some("--help") | Some("-h") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(anyhow::anyhow!("unknown command '{other}'\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nxtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+  run [--listen ADDR]   build everything and start chatpay with the demo site (default 127.0.0.1:8080)
+  test                  fmt, clippy and every test (SQLite, PostgreSQL, headless Chromium)
+  widget                build the widget into dist/ only";
+
+/// Prints a step so a first run that takes minutes says what it is doing.
+pub fn step(what: &str) {
+    println!("==> {what}");
+}
+
+/// Runs a command, failing with its name when it fails.
+pub fn sh(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
+    if !status.success() {
+        bail!("{} failed ({status})", describe(cmd));
+    }
+    Ok(())
+}
+
+pub fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let mut listen = "127.0.0.1:8080".to_owned();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--listen" => {
+                listen = it
+                    .next()
+                    .context("--listen needs an address like 127.0.0.1:8080")?
+                    .clone()
+            }
+            other => bail!("unknown option '{other}' for run\n\n{USAGE}"),
+        }
+    }
+    let tools = tools::Tools::ensure(false)?;
+    build::widget(&tools, false)?;
+    step("building the relay (cargo build -p chatpay-server)");
+    sh(cargo().args([
+        "build",
+        "--quiet",
+        "-p",
+        "chatpay-server",
+        "--bin",
+        "chatpay",
+    ]))?;
+    let bin = build::target_dir()?.join("debug").join("chatpay");
+    step(&format!("starting chatpay on {listen} (Ctrl-C stops it)"));
+    let root = build::workspace_root();
+    let status = Command::new(&bin)
+        .current_dir(&root)
+        .args(["serve", "--demo", "--listen", &listen])
+        .env("CHATPAY_DIST", root.join("dist"))
+        .status()
+        .with_context(|| format!("cannot start {}", bin.display()))?;
+    if !status.success() {
+        bail!("chatpay exited with {status}");
+    }
+    Ok(())
+}
+
+fn test(args: &[String]) -> Result<()> {
+    if let Some(a) = args.first() {
+        bail!("unknown option '{a}' for test\n\n{USAGE}");
+    }
+    let tools = tools::Tools::ensure(true)?;
+    let root = build::workspace_root();
+
+    step("cargo fmt --check");
+    sh(cargo()
+        .current_dir(&root)
+        .args(["fmt", "--all", "--", "--check"]))
+    .context("code is not formatted; run `cargo fmt --all`")?;
+
+    step("cargo clippy (native, all targets) with -D warnings");
+    sh(cargo().current_dir(&root).args([
+        "clippy",
+        "--quiet",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    step("cargo clippy (widget for wasm32) with -D warnings");
+    sh(cargo().current_dir(&root).args([
+        "clippy",
+        "--quiet",
+        "-p",
+        "chatpay-widget",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+
+    build::widget(&tools, false)?;
+
+    let pg_url = pg::ensure()?;
+
+    step("building the relay binary for the end-to-end tests");
+    sh(cargo().current_dir(&root).args([
+        "build",
+        "--quiet",
+        "-p",
+        "chatpay-server",
+        "--bin",
+        "chatpay",
+    ]))?;
+
+    step("cargo test (unit, integration on SQLite and PostgreSQL, browser end-to-end)");
+    let target = build::target_dir()?;
+    sh(cargo()
+        .current_dir(&root)
+        .args(["test", "--workspace", "--exclude", "chatpay-widget"])
+        .env("CHATPAY_TEST_PG_URL", &pg_url)
+        .env("CHATPAY_BIN", target.join("debug").join("chatpay"))
+        .env("CHATPAY_DIST", root.join("dist"))
+        .env("CHROMEDRIVER", &tools.chromedriver)
+        .env("CHROMIUM", &tools.chromium))?;
+
+    println!("\nall checks passed");
+    Ok(())
+}
