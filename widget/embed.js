@@ -21,7 +21,11 @@
       .then(function (m) { return m.default({ module_or_path: base + "__CHATPAY_WASM__" }); })
       .catch(function (e) { loading = 0; console.error("chatpay: cannot load the widget", e); });
   }
-  root.querySelector("button").onclick = function () { boot.open = true; load(); };
+  root.querySelector("button").onclick = function () {
+    boot.open = true;
+    root.dispatchEvent(new CustomEvent("chatpay:cmd", { detail: "open" }));
+    load();
+  };
   function mount() {
     d.body.appendChild(host);
     (w.requestIdleCallback || function (f) { setTimeout(f, 1000); })(load, { timeout: 4000 });

@@ -1,1 +1,357 @@
-//! Helpers for the end-to-end tests: start `chatpay`, serve a host page, drive Chromium.
+//! Helpers for the end-to-end tests: the real `chatpay` binary in its own process, a host
+//! page served from another origin, and headless Chromium driven over WebDriver.
+//!
+//! Paths come from the environment `cargo xtask test` sets (`CHATPAY_BIN`, `CHATPAY_DIST`,
+//! `CHROMEDRIVER`, `CHROMIUM`), with defaults that work after `cargo xtask run`.
+
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use fantoccini::elements::{Element, ElementRef};
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{json, Value};
+
+/// The repository root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn env_path(var: &str, default: PathBuf) -> PathBuf {
+    std::env::var_os(var).map(PathBuf::from).unwrap_or(default)
+}
+
+/// Where screenshots go: `target/screenshots/` in the repository.
+pub fn screenshot_dir() -> PathBuf {
+    let dir = workspace_root().join("target").join("screenshots");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// A free local port (bound and released; fine for tests on one machine).
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A scratch folder removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("chatpay-e2e-{tag}-{}", rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).expect("scratch folder");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The `chatpay` binary and its database.
+pub struct Chatpay {
+    pub bin: PathBuf,
+    pub database_url: String,
+}
+
+impl Chatpay {
+    /// The binary `cargo xtask test` built, with a SQLite file in `dir`.
+    pub fn new(dir: &Path) -> Result<Chatpay> {
+        let bin = env_path(
+            "CHATPAY_BIN",
+            workspace_root()
+                .join("target")
+                .join("debug")
+                .join("chatpay"),
+        );
+        if !bin.exists() {
+            bail!(
+                "no chatpay binary at {}; run the end-to-end tests with `cargo xtask test`",
+                bin.display()
+            );
+        }
+        Ok(Chatpay {
+            bin,
+            database_url: format!("sqlite://{}/chatpay.db", dir.display()),
+        })
+    }
+
+    /// Runs a CLI command to completion and returns its stdout.
+    pub fn cli(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new(&self.bin)
+            .args(args)
+            .env("CHATPAY_DATABASE_URL", &self.database_url)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "chatpay {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Starts `chatpay serve` on a free port and waits until `/healthz` answers.
+    pub async fn serve(&self, extra: &[&str]) -> Result<Relay> {
+        let dist = env_path("CHATPAY_DIST", workspace_root().join("dist"));
+        if !dist.join("chatpay-widget_bg.wasm").exists() {
+            bail!(
+                "the widget is not built in {}; run `cargo xtask test`",
+                dist.display()
+            );
+        }
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(&self.bin)
+            .arg("serve")
+            .args(["--listen", &listen, "--dist"])
+            .arg(&dist)
+            .args(extra)
+            .env("CHATPAY_DATABASE_URL", &self.database_url)
+            .env("CHATPAY_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start chatpay")?;
+        let relay = Relay {
+            child,
+            base: format!("http://{listen}"),
+        };
+        relay.wait_healthy().await?;
+        Ok(relay)
+    }
+}
+
+/// A running `chatpay serve`; killed on drop.
+pub struct Relay {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Relay {
+    async fn wait_healthy(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let url = format!("{}/healthz", self.base);
+        while Instant::now() < deadline {
+            if let Ok(resp) = reqwest::get(&url).await {
+                if resp.status().is_success() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("chatpay did not become healthy at {url}")
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A host page (any website) on its own port: another origin than the relay.
+pub struct HostPage {
+    pub origin: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HostPage {
+    /// Binds a port now so the site's allowed origin can be registered before the page serves.
+    pub async fn bind() -> Result<(tokio::net::TcpListener, String)> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let origin = format!("http://{}", listener.local_addr()?);
+        Ok((listener, origin))
+    }
+
+    /// Serves `html` at `/` on the bound listener.
+    pub fn serve(listener: tokio::net::TcpListener, origin: String, html: String) -> HostPage {
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || {
+                let html = html.clone();
+                async move { axum::response::Html(html) }
+            }),
+        );
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        HostPage { origin, task }
+    }
+
+    /// A plain shop page with the chatpay script tag.
+    pub fn shop_html(relay: &str, site: &str, extra_head: &str) -> String {
+        format!(
+            "<!doctype html><html><head><meta charset=utf-8><title>Host shop</title>{extra_head}</head>\
+             <body><h1>A host shop</h1><p>Products and prices.</p>\
+             <script async src=\"{relay}/embed.js\" data-site=\"{site}\"></script></body></html>"
+        )
+    }
+}
+
+impl Drop for HostPage {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Headless Chromium driven through ChromeDriver.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: Scratch,
+}
+
+impl Browser {
+    pub async fn start() -> Result<Browser> {
+        let chromedriver = env_path("CHROMEDRIVER", PathBuf::from("/usr/bin/chromedriver"));
+        let chromium = env_path("CHROMIUM", PathBuf::from("/usr/bin/chromium"));
+        for (what, p) in [("chromedriver", &chromedriver), ("chromium", &chromium)] {
+            if !p.exists() {
+                bail!("{what} is not at {}; `cargo xtask test` installs it (Debian packages chromium, chromium-driver)", p.display());
+            }
+        }
+        let port = free_port();
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start chromedriver")?;
+        let profile = Scratch::new("profile");
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-quic", "--disable-dev-shm-usage", "--window-size=1100,800",
+                    format!("--user-data-dir={}", profile.0.display()),
+                ]
+            }
+        });
+        let caps = match caps {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if Instant::now() > deadline => {
+                    return Err(anyhow!("cannot start a Chromium session: {e}"))
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        Ok(Browser {
+            client,
+            driver,
+            _profile: profile,
+        })
+    }
+
+    /// Runs `script` with the widget's shadow root as `root` and returns its value.
+    pub async fn in_widget(&self, script: &str, args: Vec<Value>) -> Result<Value> {
+        let body = format!(
+            "const host = document.getElementById('chatpay'); const root = host && host.shadowRoot; \
+             if (!root) return null; {script}"
+        );
+        Ok(self.client.execute(&body, args).await?)
+    }
+
+    /// The first element inside the widget matching `css`, waiting up to 15 s.
+    pub async fn widget_element(&self, css: &str) -> Result<Element> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let v = self
+                .in_widget("return root.querySelector(arguments[0]);", vec![json!(css)])
+                .await?;
+            if let Some(id) = v
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(Value::as_str)
+            {
+                return Ok(Element::from_element_id(
+                    self.client.clone(),
+                    ElementRef::from(id.to_owned()),
+                ));
+            }
+            if Instant::now() > deadline {
+                bail!("no '{css}' in the widget after 15 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The texts of all elements matching `css` inside the widget.
+    pub async fn widget_texts(&self, css: &str) -> Result<Vec<String>> {
+        let v = self
+            .in_widget(
+                "return Array.from(root.querySelectorAll(arguments[0])).map(e => e.textContent);",
+                vec![json!(css)],
+            )
+            .await?;
+        Ok(v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Waits up to 15 s until the texts matching `css` equal `want`.
+    pub async fn wait_texts(&self, css: &str, want: &[&str]) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let got = self.widget_texts(css).await?;
+            if got == want {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("'{css}' shows {got:?}, expected {want:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Saves a PNG of the window under `target/screenshots/NAME.png` and returns its path.
+    pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        let png = self.client.screenshot().await?;
+        let path = screenshot_dir().join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    pub async fn close(mut self) -> Result<()> {
+        let client = self.client.clone();
+        client.close().await?;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        Ok(())
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}

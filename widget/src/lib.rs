@@ -4,6 +4,7 @@
 //! Shadow DOM root, then fetches this wasm when the page is idle or the bubble is clicked,
 //! leaving `window.__chatpay = { root, site, base, open }` for [`start`].
 //!
+//! - [`bridge`]: commands from the page (`chatpay:cmd` events) into the app.
 //! - [`state`]: the chat as data: `ChatState`, `Action`, and the reducer.
 //! - [`services`]: the socket to the relay and the visitor token in localStorage.
 //! - [`components`]: one Yew component per file.
@@ -11,6 +12,7 @@
 //! Size matters here (every visitor downloads this): no `format!` in render paths, frames
 //! decoded straight into shared-crate types, web-sys instead of wrapper crates.
 
+pub mod bridge;
 pub mod components;
 pub mod services;
 pub mod state;
@@ -48,13 +50,11 @@ pub fn start() {
     if root.append_child(&mount).is_err() {
         return;
     }
-    // The loader's placeholder bubble gives way to the real one.
-    if let Ok(Some(boot_button)) = root.query_selector(".cp-boot") {
-        boot_button.remove();
-    }
+    bridge::listen(&root);
     yew::Renderer::<App>::with_root_and_props(
         mount,
         AppProps {
+            root: root.clone(),
             site: site.into(),
             base: base.into(),
             open,

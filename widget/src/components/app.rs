@@ -12,6 +12,8 @@ use crate::state::{Action, ChatState};
 
 #[derive(Properties, PartialEq, Clone)]
 pub struct AppProps {
+    /// The shadow root the widget lives in.
+    pub root: web_sys::ShadowRoot,
     pub site: AttrValue,
     /// The relay's origin.
     pub base: AttrValue,
@@ -26,6 +28,17 @@ pub fn app(props: &AppProps) -> Html {
     let connection = use_mut_ref(|| None::<Connection>);
     let counter = use_mut_ref(|| 0u32);
 
+    {
+        // Page commands reach the app from now on; the loader's placeholder bubble goes.
+        let dispatcher = state.dispatcher();
+        let root = props.root.clone();
+        use_effect_with((), move |_| {
+            crate::bridge::attach(Callback::from(move |a| dispatcher.dispatch(a)));
+            if let Ok(Some(boot)) = root.query_selector(".cp-boot") {
+                boot.remove();
+            }
+        });
+    }
     {
         let dispatcher = state.dispatcher();
         let connection = connection.clone();

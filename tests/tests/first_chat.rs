@@ -1,0 +1,140 @@
+//! A visitor's first chat, end to end: the real `chatpay` binary, a host page on another
+//! origin with the script tag, and headless Chromium.
+
+use chatpay_e2e::{Browser, Chatpay, HostPage, Scratch};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_chats_reloads_and_finds_the_history() -> anyhow::Result<()> {
+    // Arrange: a site that allows the host page's origin, the relay, the host page.
+    let scratch = Scratch::new("first-chat");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let (listener, origin) = HostPage::bind().await?;
+    chatpay.cli(&[
+        "site",
+        "add",
+        "--id",
+        "e2e-shop",
+        "--name",
+        "E2E Shop",
+        "--origin",
+        &origin,
+        "--greeting",
+        "Welcome to E2E Shop! Ask us anything.",
+    ])?;
+    let relay = chatpay.serve(&[]).await?;
+    let page = HostPage::serve(
+        listener,
+        origin.clone(),
+        HostPage::shop_html(&relay.base, "e2e-shop", ""),
+    );
+    let browser = Browser::start().await?;
+
+    // Act: open the page and the bubble.
+    browser.client.goto(&page.origin).await?;
+    browser
+        .widget_element(".cp-launch:not(.cp-boot)")
+        .await?
+        .click()
+        .await?;
+
+    // Assert: the panel shows the site's name and greeting.
+    browser
+        .wait_texts(
+            ".cp-bot .cp-bubble",
+            &["Welcome to E2E Shop! Ask us anything."],
+        )
+        .await?;
+    browser.wait_texts(".cp-title", &["E2E Shop"]).await?;
+    browser.screenshot("first-chat-1-greeting").await?;
+
+    // Act: type a message and press Enter.
+    let input = browser.widget_element("textarea").await?;
+    input.send_keys("Hi! Do you ship to Norway?").await?;
+    input.send_keys("\u{E007}").await?; // WebDriver's Enter key
+
+    // Assert: it is confirmed by the relay (no longer pending) and the input is cleared.
+    browser
+        .wait_texts(
+            ".cp-me:not(.cp-pending) .cp-bubble",
+            &["Hi! Do you ship to Norway?"],
+        )
+        .await?;
+    let left = browser
+        .in_widget("return root.querySelector('textarea').value;", vec![])
+        .await?;
+    assert_eq!(left, "");
+    browser.screenshot("first-chat-2-sent").await?;
+
+    // Act: reload the page and open the bubble again.
+    browser.client.refresh().await?;
+    browser
+        .widget_element(".cp-launch:not(.cp-boot)")
+        .await?
+        .click()
+        .await?;
+
+    // Assert: the same conversation, in order.
+    browser
+        .wait_texts(
+            ".cp-bubble",
+            &[
+                "Welcome to E2E Shop! Ask us anything.",
+                "Hi! Do you ship to Norway?",
+            ],
+        )
+        .await?;
+    let shot = browser.screenshot("first-chat-3-after-reload").await?;
+    assert!(
+        std::fs::metadata(&shot)?.len() > 10_000,
+        "a real screenshot at {}",
+        shot.display()
+    );
+
+    browser.close().await?;
+    drop(relay);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_on_an_origin_the_site_does_not_allow_never_connects() -> anyhow::Result<()> {
+    let scratch = Scratch::new("wrong-origin");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let (listener, origin) = HostPage::bind().await?;
+    chatpay.cli(&[
+        "site",
+        "add",
+        "--id",
+        "locked",
+        "--name",
+        "Locked",
+        "--origin",
+        "https://only-here.example",
+    ])?;
+    let relay = chatpay.serve(&[]).await?;
+    let page = HostPage::serve(
+        listener,
+        origin,
+        HostPage::shop_html(&relay.base, "locked", ""),
+    );
+    let browser = Browser::start().await?;
+
+    browser.client.goto(&page.origin).await?;
+    // Click the loader's placeholder bubble at once, before the widget has loaded: the click
+    // must not be lost in the hand-over.
+    browser.widget_element(".cp-boot").await?;
+    browser
+        .in_widget(
+            "root.querySelector('.cp-launch').click(); return true;",
+            vec![],
+        )
+        .await?;
+
+    // The relay refuses the socket: the panel says it is reconnecting and shows no greeting.
+    browser
+        .wait_texts(".cp-banner", &["Connection lost. Reconnecting…"])
+        .await?;
+    assert!(browser.widget_texts(".cp-bubble").await?.is_empty());
+    browser.screenshot("wrong-origin").await?;
+    browser.close().await?;
+    Ok(())
+}
