@@ -1,0 +1,184 @@
+//! Secrets at rest: Stripe keys and webhook signing secrets are stored encrypted with
+//! AES-256-GCM and are never sent back to a browser or printed in full.
+//!
+//! The 32-byte key comes from `CHATPAY_SECRET_KEY` (64 hex digits or base64), or from a key
+//! file created on first run with mode 0600 (default `data/secret.key`). Several relays
+//! sharing one PostgreSQL must share the key: set `CHATPAY_SECRET_KEY` on all of them.
+
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use anyhow::{bail, Context as _};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use rand::RngCore;
+
+/// The format tag of stored ciphertexts, so the scheme can change later.
+const TAG: &str = "v1:";
+
+/// Encrypts and decrypts secrets with the relay's key.
+#[derive(Clone)]
+pub struct Cipher {
+    aead: Aes256Gcm,
+}
+
+impl std::fmt::Debug for Cipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cipher(…)")
+    }
+}
+
+impl Cipher {
+    pub fn from_key(key: &[u8; 32]) -> Cipher {
+        Cipher {
+            aead: Aes256Gcm::new(key.into()),
+        }
+    }
+
+    /// Loads the key from `env_key` if given, else from `file`, creating the file with a
+    /// fresh random key when it does not exist.
+    pub fn load(env_key: Option<&str>, file: &Path) -> anyhow::Result<Cipher> {
+        if let Some(raw) = env_key {
+            return Ok(Cipher::from_key(&parse_key(raw).context("CHATPAY_SECRET_KEY is not usable")?));
+        }
+        match std::fs::read_to_string(file) {
+            Ok(text) => {
+                let key = parse_key(text.trim())
+                    .with_context(|| format!("the key file '{}' is damaged", file.display()))?;
+                Ok(Cipher::from_key(&key))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut key);
+                if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create '{}' for the key file", dir.display()))?;
+                }
+                write_private(file, &hex::encode(key))
+                    .with_context(|| format!("cannot write the key file '{}'", file.display()))?;
+                tracing::info!(file = %file.display(), "created a new secret key file; back it up with the database");
+                Ok(Cipher::from_key(&key))
+            }
+            Err(e) => Err(e).with_context(|| format!("cannot read the key file '{}'", file.display())),
+        }
+    }
+
+    /// Encrypts `plain` into `v1:<base64(nonce ‖ ciphertext)>`.
+    pub fn seal(&self, plain: &str) -> String {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        // Encryption with a valid key and a 12-byte nonce cannot fail.
+        let sealed = self
+            .aead
+            .encrypt(Nonce::from_slice(&nonce), plain.as_bytes())
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        format!("{TAG}{}", B64.encode(out))
+    }
+
+    /// Decrypts what [`Cipher::seal`] produced.
+    pub fn open(&self, sealed: &str) -> anyhow::Result<String> {
+        let Some(body) = sealed.strip_prefix(TAG) else {
+            bail!("stored secret has an unknown format")
+        };
+        let bytes = B64.decode(body).context("stored secret is not base64")?;
+        if bytes.len() < 12 + 16 {
+            bail!("stored secret is too short");
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        let plain = self
+            .aead
+            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .map_err(|_| anyhow::anyhow!("cannot decrypt a stored secret: was CHATPAY_SECRET_KEY or the key file changed?"))?;
+        String::from_utf8(plain).context("stored secret is not UTF-8")
+    }
+}
+
+/// Parses 64 hex digits or standard base64 of 32 bytes.
+fn parse_key(raw: &str) -> anyhow::Result<[u8; 32]> {
+    let raw = raw.trim();
+    let bytes = if raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        hex::decode(raw)?
+    } else {
+        B64.decode(raw).map_err(|_| anyhow::anyhow!("use 64 hex digits or base64 of 32 bytes (e.g. `openssl rand -hex 32`)"))?
+    };
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| anyhow::anyhow!("the key has {} bytes; it needs exactly 32 (e.g. `openssl rand -hex 32`)", b.len()))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// `sk_test_…abcd`: the prefix and the last four characters, for people to recognise a key.
+pub fn mask(secret: &str) -> String {
+    const PREFIXES: [&str; 7] = ["sk_test_", "sk_live_", "rk_test_", "rk_live_", "pk_test_", "pk_live_", "whsec_"];
+    let prefix = PREFIXES.iter().find(|p| secret.starts_with(*p)).copied().unwrap_or("");
+    let chars: Vec<char> = secret.chars().collect();
+    // A string too short to be a real key shows nothing of itself.
+    let shown = if chars.len() >= 12 { 4 } else { 0 };
+    let last4: String = chars[chars.len() - shown..].iter().collect();
+    format!("{prefix}…{last4}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_open_again_and_differ_each_time() {
+        let c = Cipher::from_key(&[7u8; 32]);
+        let a = c.seal("sk_test_abc");
+        let b = c.seal("sk_test_abc");
+        assert_ne!(a, b, "a fresh nonce every time");
+        assert!(!a.contains("sk_test"));
+        assert_eq!(c.open(&a).unwrap(), "sk_test_abc");
+        let other = Cipher::from_key(&[8u8; 32]);
+        assert!(other.open(&a).unwrap_err().to_string().contains("CHATPAY_SECRET_KEY"));
+    }
+
+    #[test]
+    fn keys_parse_from_hex_or_base64_and_bad_ones_say_how_to_make_one() {
+        assert_eq!(parse_key(&"ab".repeat(32)).unwrap(), [0xab; 32]);
+        assert_eq!(parse_key(&B64.encode([1u8; 32])).unwrap(), [1; 32]);
+        assert!(parse_key("short").unwrap_err().to_string().contains("openssl rand -hex 32"));
+    }
+
+    #[test]
+    fn key_file_is_created_once_and_reused() {
+        let dir = std::env::temp_dir().join(format!("chatpay-key-{}", rand::random::<u32>()));
+        let file = dir.join("secret.key");
+        let sealed = Cipher::load(None, &file).unwrap().seal("whsec_x");
+        assert_eq!(Cipher::load(None, &file).unwrap().open(&sealed).unwrap(), "whsec_x");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn masks_keep_the_prefix_and_last_four() {
+        assert_eq!(mask("sk_test_51H8abcdEFGH1234"), "sk_test_…1234");
+        assert_eq!(mask("rk_live_xyzw9876"), "rk_live_…9876");
+        assert_eq!(mask("whsec_abcdefgh"), "whsec_…efgh");
+        assert_eq!(mask("odd"), "…");
+    }
+}

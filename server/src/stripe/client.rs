@@ -1,0 +1,346 @@
+//! The Stripe API client: form-encoded requests with `Authorization: Bearer`, a configurable
+//! base URL (the real API or the built-in simulator), timeouts, and retries only where
+//! Stripe's own SDKs retry — a connection failure or timeout, 409, 5xx, or
+//! `Stripe-Should-Retry: true` (and never when it says `false`; a plain 429 is not
+//! retried) — with exponential backoff and the same `Idempotency-Key` on every attempt.
+
+use std::time::Duration;
+
+use rand::Rng as _;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::form::Form;
+use super::types::{Balance, CheckoutSession, PaymentMethodConfiguration, WebhookEndpoint};
+
+/// The API version chatpay is written against, sent on every request.
+pub const API_VERSION: &str = "2024-06-20";
+
+/// What a Stripe call can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StripeError {
+    /// Stripe answered with an error object.
+    #[error("Stripe said: {message} (HTTP {status}, {kind}{})", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
+    Api {
+        status: u16,
+        /// Stripe's error `type`, like `invalid_request_error` or `idempotency_error`.
+        kind: String,
+        code: Option<String>,
+        message: String,
+        param: Option<String>,
+        request_id: Option<String>,
+    },
+    /// Stripe could not be reached (after retries).
+    #[error("cannot reach Stripe at {url}: {reason}")]
+    Network { url: String, reason: String },
+    /// Stripe answered something chatpay cannot read.
+    #[error("unexpected answer from Stripe: {0}")]
+    Decode(String),
+}
+
+impl StripeError {
+    /// The HTTP status of an API error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            StripeError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    param: Option<String>,
+}
+
+/// Shared HTTP settings; make a [`StripeClient`] per secret key with [`StripeHttp::client`].
+#[derive(Debug, Clone)]
+pub struct StripeHttp {
+    http: reqwest::Client,
+    base: String,
+    max_retries: u32,
+    first_backoff: Duration,
+}
+
+impl StripeHttp {
+    /// `base` is `https://api.stripe.com` or the simulator's `…/simulator/stripe`.
+    pub fn new(base: &str, timeout: Duration) -> StripeHttp {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .user_agent(concat!("chatpay/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        StripeHttp {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            max_retries: 2,
+            first_backoff: Duration::from_millis(500),
+        }
+    }
+
+    /// Retry settings (tests use short backoffs).
+    pub fn with_retries(mut self, max_retries: u32, first_backoff: Duration) -> StripeHttp {
+        self.max_retries = max_retries;
+        self.first_backoff = first_backoff;
+        self
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn client(&self, secret_key: &str) -> StripeClient {
+        StripeClient {
+            http: self.clone(),
+            key: secret_key.to_owned(),
+        }
+    }
+}
+
+/// Calls Stripe with one secret key.
+#[derive(Clone)]
+pub struct StripeClient {
+    http: StripeHttp,
+    key: String,
+}
+
+impl std::fmt::Debug for StripeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StripeClient({}, {})", self.http.base, crate::secrets::mask(&self.key))
+    }
+}
+
+/// What chatpay puts into a Checkout Session.
+#[derive(Debug, Clone)]
+pub struct NewCheckoutSession<'a> {
+    /// Minor units, already checked against the currency's rules.
+    pub amount: i64,
+    /// Lowercase ISO code.
+    pub currency: &'a str,
+    /// Shown on Checkout as the line item's name.
+    pub description: &'a str,
+    pub client_reference_id: &'a str,
+    pub metadata: Vec<(&'a str, &'a str)>,
+    /// Unix seconds, 30 min to 24 h from now.
+    pub expires_at: i64,
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
+    pub payment_method_configuration: Option<&'a str>,
+}
+
+impl StripeClient {
+    /// `GET /v1/balance`: the cheapest call that proves a key works.
+    pub async fn balance(&self) -> Result<Balance, StripeError> {
+        self.request(Method::GET, "/v1/balance", None, None).await
+    }
+
+    /// `POST /v1/checkout/sessions`, idempotent under `idempotency_key` (the payment id).
+    pub async fn create_checkout_session(
+        &self,
+        params: &NewCheckoutSession<'_>,
+        idempotency_key: &str,
+    ) -> Result<CheckoutSession, StripeError> {
+        let form = Form::new()
+            .set("mode", "payment")
+            .set("line_items[0][quantity]", 1)
+            .set("line_items[0][price_data][currency]", params.currency)
+            .set("line_items[0][price_data][unit_amount]", params.amount)
+            .set("line_items[0][price_data][product_data][name]", params.description)
+            .set("client_reference_id", params.client_reference_id)
+            .map("metadata", params.metadata.iter().copied())
+            .set("expires_at", params.expires_at)
+            .set("success_url", params.success_url)
+            .set("cancel_url", params.cancel_url)
+            .set_opt("payment_method_configuration", params.payment_method_configuration);
+        self.request(Method::POST, "/v1/checkout/sessions", Some(&form), Some(idempotency_key))
+            .await
+    }
+
+    /// `GET /v1/checkout/sessions/{id}`.
+    pub async fn retrieve_checkout_session(&self, id: &str) -> Result<CheckoutSession, StripeError> {
+        self.request(Method::GET, &format!("/v1/checkout/sessions/{}", path_segment(id)), None, None)
+            .await
+    }
+
+    /// `POST /v1/checkout/sessions/{id}/expire`: the visitor declined.
+    pub async fn expire_checkout_session(&self, id: &str) -> Result<CheckoutSession, StripeError> {
+        let path = format!("/v1/checkout/sessions/{}/expire", path_segment(id));
+        self.request(Method::POST, &path, Some(&Form::new()), Some(&format!("expire-{id}")))
+            .await
+    }
+
+    /// `POST /v1/payment_method_configurations`: chatpay's own configuration with the
+    /// wallets on or off.
+    pub async fn create_payment_method_configuration(
+        &self,
+        apple_pay: bool,
+        google_pay: bool,
+        idempotency_key: &str,
+    ) -> Result<PaymentMethodConfiguration, StripeError> {
+        let form = wallet_form(apple_pay, google_pay).set("name", "chatpay");
+        self.request(Method::POST, "/v1/payment_method_configurations", Some(&form), Some(idempotency_key))
+            .await
+    }
+
+    /// `POST /v1/payment_method_configurations/{id}`.
+    pub async fn update_payment_method_configuration(
+        &self,
+        id: &str,
+        apple_pay: bool,
+        google_pay: bool,
+    ) -> Result<PaymentMethodConfiguration, StripeError> {
+        let path = format!("/v1/payment_method_configurations/{}", path_segment(id));
+        self.request(Method::POST, &path, Some(&wallet_form(apple_pay, google_pay)), None)
+            .await
+    }
+
+    /// `POST /v1/webhook_endpoints`: registers a webhook URL and returns its secret.
+    pub async fn create_webhook_endpoint(&self, url: &str, events: &[&str]) -> Result<WebhookEndpoint, StripeError> {
+        let mut form = Form::new().set("url", url);
+        for (i, e) in events.iter().enumerate() {
+            form = form.set(format!("enabled_events[{i}]"), e);
+        }
+        self.request(Method::POST, "/v1/webhook_endpoints", Some(&form), None).await
+    }
+
+    async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        form: Option<&Form>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, StripeError> {
+        let url = format!("{}{path}", self.http.base);
+        // Every POST carries a key so a retry can never charge twice.
+        let generated;
+        let idempotency_key = match (idempotency_key, method == Method::POST) {
+            (Some(k), _) => Some(k),
+            (None, true) => {
+                generated = crate::store::new_id("idem");
+                Some(generated.as_str())
+            }
+            (None, false) => None,
+        };
+        let mut attempt = 0;
+        loop {
+            let mut req = self
+                .http
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(&self.key)
+                .header("Stripe-Version", API_VERSION);
+            if let Some(key) = idempotency_key {
+                req = req.header("Idempotency-Key", key);
+            }
+            if let Some(form) = form {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(form.encode());
+            }
+            let outcome = req.send().await;
+            let retryable = match &outcome {
+                Err(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+                Ok(resp) => should_retry(resp),
+            };
+            if retryable && attempt < self.http.max_retries {
+                tokio::time::sleep(self.backoff(attempt)).await;
+                attempt += 1;
+                continue;
+            }
+            let resp = outcome.map_err(|e| StripeError::Network {
+                url: url.clone(),
+                reason: short_reason(&e),
+            })?;
+            let status = resp.status();
+            let request_id = resp
+                .headers()
+                .get("request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let bytes = resp.bytes().await.map_err(|e| StripeError::Network {
+                url: url.clone(),
+                reason: short_reason(&e),
+            })?;
+            if status.is_success() {
+                return serde_json::from_slice(&bytes).map_err(|e| StripeError::Decode(format!("{path}: {e}")));
+            }
+            return Err(match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
+                Ok(env) => StripeError::Api {
+                    status: status.as_u16(),
+                    kind: env.error.kind,
+                    code: env.error.code,
+                    message: env
+                        .error
+                        .message
+                        .unwrap_or_else(|| format!("HTTP {status} without a message")),
+                    param: env.error.param,
+                    request_id,
+                },
+                Err(_) => StripeError::Api {
+                    status: status.as_u16(),
+                    kind: "api_error".into(),
+                    code: None,
+                    message: format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(200)])),
+                    param: None,
+                    request_id,
+                },
+            });
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.http.first_backoff.saturating_mul(2u32.saturating_pow(attempt));
+        let capped = base.min(Duration::from_secs(8));
+        // 75–100 % of the delay, so many clients do not retry in step.
+        capped.mul_f64(rand::thread_rng().gen_range(0.75..=1.0))
+    }
+}
+
+/// Stripe's SDK rule: the header decides when present; else 409 and 5xx retry.
+fn should_retry(resp: &reqwest::Response) -> bool {
+    match resp.headers().get("stripe-should-retry").and_then(|v| v.to_str().ok()) {
+        Some("true") => return true,
+        Some("false") => return false,
+        _ => {}
+    }
+    let status = resp.status().as_u16();
+    status == 409 || status >= 500
+}
+
+fn wallet_form(apple_pay: bool, google_pay: bool) -> Form {
+    let on = |b: bool| if b { "on" } else { "off" };
+    Form::new()
+        .set("apple_pay[display_preference][preference]", on(apple_pay))
+        .set("google_pay[display_preference][preference]", on(google_pay))
+}
+
+/// Keeps an id from escaping its path segment.
+fn path_segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
+fn short_reason(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        let mut s = e.to_string();
+        s.truncate(200);
+        s
+    }
+}
