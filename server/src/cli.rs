@@ -1,16 +1,22 @@
 //! The operator commands of the `chatpay` binary. Each prints a short human result and
 //! fails with a message that names the bad value and the fix.
 
-use anyhow::Context as _;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
 use tokio::net::TcpListener;
 
-use crate::config::{Cli, Command, ServeArgs, SiteCommand};
-use crate::domain::WebOrigin;
+use crate::config::{Cli, Command, ServeArgs, SiteCommand, StripeCommand, STRIPE_API};
+use crate::domain::{SiteId, WebOrigin};
+use crate::payments::CHECKOUT_EVENTS;
 use crate::routes::widget::WidgetAssets;
-use crate::startup;
+use crate::secrets::Cipher;
+use crate::startup::{self, Parts};
 use crate::state::Settings;
 use crate::store::sites::NewSite;
 use crate::store::Store;
+use crate::stripe::client::{StripeError, StripeHttp};
+use crate::stripe::keys;
 
 /// Runs the command the user asked for.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -19,37 +25,61 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         None => Command::Serve(ServeArgs::from_env()?),
     };
     let store = Store::connect(&cli.database_url).await?;
+    let cipher = Cipher::load(cli.secret_key.as_deref(), &cli.secret_key_file)?;
     let result = match command {
-        Command::Serve(args) => serve(store.clone(), args).await,
+        Command::Serve(args) => serve(store.clone(), cipher, cli.stripe_api_base, args).await,
         Command::Site(cmd) => site(&store, cmd).await,
+        Command::Stripe(cmd) => {
+            let http = StripeHttp::new(cli.stripe_api_base.as_deref().unwrap_or(STRIPE_API), Duration::from_secs(30));
+            stripe(&store, &cipher, &http, cmd).await
+        }
     };
     store.close().await;
     result
 }
 
-async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(store: Store, cipher: Cipher, api_base: Option<String>, args: ServeArgs) -> anyhow::Result<()> {
     let public_url = args.public_base();
+    let api_base = match (api_base, args.stripe_simulator) {
+        (Some(base), _) => base,
+        (None, true) => format!("{public_url}/simulator/stripe"),
+        (None, false) => STRIPE_API.to_owned(),
+    };
     if args.demo {
-        seed_demo(&store, &args, &public_url).await?;
+        seed_demo_site(&store, &args, &public_url).await?;
     }
     let assets = WidgetAssets::load(&args.dist);
-    let listener = TcpListener::bind(args.listen).await.with_context(|| {
-        format!(
-            "cannot listen on {}; is another chatpay running? pick another --listen",
-            args.listen
-        )
-    })?;
-    let (state, shutdown) = startup::state(
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}; is another chatpay running? pick another --listen", args.listen))?;
+    let stripe = StripeHttp::new(&api_base, Duration::from_secs(30));
+    let (state, shutdown) = startup::state(Parts {
         store,
         assets,
-        Settings {
+        settings: Settings {
             public_url: public_url.clone(),
+            webhook_tolerance_secs: args.webhook_tolerance,
         },
-    );
-    tracing::info!(listen = %args.listen, "chatpay is serving");
+        cipher,
+        stripe,
+        simulator: args.stripe_simulator,
+    });
+    tracing::info!(listen = %args.listen, stripe = %api_base, "chatpay is serving");
     println!("chatpay is running at {public_url}");
+    if args.stripe_simulator {
+        println!("Stripe simulator (TEST MODE) at {public_url}/simulator/stripe");
+    }
     if args.demo {
         println!("demo host page: {public_url}/demo");
+        if args.stripe_simulator {
+            // The relay answers its own simulator once it serves; connect the demo site then.
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = connect_demo_to_simulator(&state).await {
+                    tracing::error!(error = %e, "cannot connect the demo site to the simulator");
+                }
+            });
+        }
     }
     startup::serve(listener, state, shutdown, startup::signal())
         .await
@@ -57,33 +87,54 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Creates or refreshes the `demo` site so the demo page at `/demo` can open the chat.
-async fn seed_demo(store: &Store, args: &ServeArgs, public_url: &str) -> anyhow::Result<()> {
+async fn seed_demo_site(store: &Store, args: &ServeArgs, public_url: &str) -> anyhow::Result<()> {
     let port = args.listen.port();
-    let mut origins = vec![
-        format!("http://127.0.0.1:{port}"),
-        format!("http://localhost:{port}"),
-    ];
+    let mut origins = vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")];
     if let Ok(o) = WebOrigin::parse(public_url) {
         origins.push(o.to_string());
     }
-    let site = NewSite::parse(
-        "demo",
-        "chatpay demo",
-        "Hi! I'm the chatpay demo bot. How can we help?",
-        &origins,
-    )?;
+    let site = NewSite::parse("demo", "chatpay demo", "Hi! I'm the chatpay demo bot. How can we help?", &origins)?;
     store.upsert_site(&site).await?;
+    Ok(())
+}
+
+/// The demo site's key at the simulator.
+const DEMO_KEY: &str = "sk_test_chatpaydemo000000000000";
+
+/// Connects the demo site to the simulator through the real client, like an owner would:
+/// test the key, register the webhook endpoint, save both.
+async fn connect_demo_to_simulator(state: &crate::state::AppState) -> anyhow::Result<()> {
+    if let Some(account) = state.store.stripe_account(&state.cipher, "demo").await? {
+        if account.secret_key == DEMO_KEY && !account.webhook_secrets.is_empty() {
+            return Ok(());
+        }
+    }
+    let client = state.stripe.client(DEMO_KEY);
+    let mut tries = 0;
+    let balance = loop {
+        match client.balance().await {
+            Ok(b) => break b,
+            Err(_) if tries < 20 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let url = format!("{}/webhooks/stripe/demo", state.settings.public_url);
+    let endpoint = client.create_webhook_endpoint(&url, &CHECKOUT_EVENTS).await?;
+    let secret = endpoint.secret.context("the simulator returned no webhook secret")?;
+    state
+        .store
+        .save_stripe_keys(&state.cipher, "demo", DEMO_KEY, balance.livemode, Some(&[secret]))
+        .await?;
+    tracing::info!("demo site connected to the Stripe simulator");
     Ok(())
 }
 
 async fn site(store: &Store, cmd: SiteCommand) -> anyhow::Result<()> {
     match cmd {
-        SiteCommand::Add {
-            id,
-            name,
-            origins,
-            greeting,
-        } => {
+        SiteCommand::Add { id, name, origins, greeting } => {
             let site = NewSite::parse(&id, &name, &greeting, &origins)?;
             store.insert_site(&site).await?;
             println!(
@@ -100,16 +151,99 @@ async fn site(store: &Store, cmd: SiteCommand) -> anyhow::Result<()> {
                 println!("no sites yet; add one with: chatpay site add --id my-shop --name \"My Shop\" --origin https://shop.example");
             }
             for s in sites {
-                println!(
-                    "{}\t{}\t{}",
-                    s.id,
-                    s.name,
-                    join(s.origins.iter().map(String::as_str))
-                );
+                println!("{}\t{}\t{}", s.id, s.name, join(s.origins.iter().map(String::as_str)));
             }
         }
     }
     Ok(())
+}
+
+async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCommand) -> anyhow::Result<()> {
+    match cmd {
+        StripeCommand::Connect { site, secret_key, webhook_secrets } => {
+            let site = existing_site(store, &site).await?;
+            let secret_key = secret_key.trim().to_owned();
+            let kind = keys::check_secret_key(&secret_key).map_err(anyhow::Error::msg)?;
+            for s in &webhook_secrets {
+                keys::check_webhook_secret(s).map_err(anyhow::Error::msg)?;
+            }
+            let balance = match http.client(&secret_key).balance().await {
+                Ok(b) => b,
+                Err(StripeError::Api { status: 401, message, .. }) => {
+                    bail!("Stripe refused the key {}: {message}", crate::secrets::mask(&secret_key))
+                }
+                Err(StripeError::Api { status: 403, message, .. }) => bail!(
+                    "the restricted key {} lacks a permission chatpay needs: {message}",
+                    crate::secrets::mask(&secret_key)
+                ),
+                Err(e) => bail!("cannot test the key with Stripe at {}: {e}", http.base()),
+            };
+            if balance.livemode != kind.livemode {
+                bail!("Stripe reports livemode={} for a key that looks like a {} key", balance.livemode, if kind.livemode { "live" } else { "test" });
+            }
+            let secrets: Vec<String> = webhook_secrets.iter().map(|s| s.trim().to_owned()).collect();
+            store
+                .save_stripe_keys(cipher, site.as_str(), &secret_key, balance.livemode, (!secrets.is_empty()).then_some(&secrets[..]))
+                .await?;
+            println!(
+                "site '{site}' is connected to Stripe in {} mode with key {}",
+                if balance.livemode { "LIVE" } else { "test" },
+                crate::secrets::mask(&secret_key)
+            );
+            if secrets.is_empty() {
+                println!("no webhook secret saved yet: add --webhook-secret whsec_… so payments resume by themselves");
+            }
+        }
+        StripeCommand::Status { site } => {
+            let site = existing_site(store, &site).await?;
+            let status = store.stripe_status(cipher, site.as_str()).await?;
+            let health = store.webhook_health(site.as_str()).await?;
+            if !status.connected {
+                println!("site '{site}' is not connected to Stripe; run: chatpay stripe connect --site {site} --secret-key sk_… --webhook-secret whsec_…");
+                return Ok(());
+            }
+            println!("site:            {site}");
+            println!("mode:            {}", status.mode.unwrap_or("?"));
+            println!("secret key:      {}", status.secret_key.unwrap_or_default());
+            println!("webhook secret:  {}", status.webhook_secret.unwrap_or_else(|| "none saved".into()));
+            println!(
+                "last event:      {}",
+                match (health.last_event_type, health.last_event_at) {
+                    (Some(t), Some(at)) => format!("{t} at {}", when(at)),
+                    _ => "none yet".into(),
+                }
+            );
+            println!(
+                "last failure:    {}",
+                match (health.last_failure_reason, health.last_failure_at) {
+                    (Some(r), Some(at)) => format!("{r} (at {})", when(at)),
+                    _ => "none".into(),
+                }
+            );
+            println!(
+                "events:          {} received, {} duplicates, {} refused signatures",
+                health.events_received, health.duplicates, health.signature_failures
+            );
+            if let Some(e) = status.last_error {
+                println!("last Stripe error: {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn existing_site(store: &Store, id: &str) -> anyhow::Result<SiteId> {
+    let site = SiteId::parse(id)?;
+    if store.site(site.as_str()).await?.is_none() {
+        bail!("no site '{site}'; `chatpay site list` shows the sites");
+    }
+    Ok(site)
+}
+
+/// Unix milliseconds as seconds-ago text.
+fn when(at_ms: i64) -> String {
+    let ago = (crate::store::now_ms() - at_ms) / 1000;
+    format!("{ago} s ago")
 }
 
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {

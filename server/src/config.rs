@@ -22,6 +22,20 @@ pub struct Cli {
     )]
     pub database_url: String,
 
+    /// The 32-byte key that encrypts Stripe secrets at rest, as 64 hex digits or base64.
+    /// Without it, a key file is used (created on first run).
+    #[arg(long, env = "CHATPAY_SECRET_KEY", global = true, hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// The key file used when CHATPAY_SECRET_KEY is not set.
+    #[arg(long, env = "CHATPAY_SECRET_KEY_FILE", default_value = "data/secret.key", global = true)]
+    pub secret_key_file: PathBuf,
+
+    /// Stripe's API base URL (default https://api.stripe.com; with --stripe-simulator, this
+    /// relay's own simulator).
+    #[arg(long, env = "CHATPAY_STRIPE_API_BASE", global = true)]
+    pub stripe_api_base: Option<String>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -33,7 +47,13 @@ pub enum Command {
     /// Manage sites: the websites that embed the widget.
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Connect a site to Stripe and check the connection.
+    #[command(subcommand)]
+    Stripe(StripeCommand),
 }
+
+/// The real Stripe API.
+pub const STRIPE_API: &str = "https://api.stripe.com";
 
 /// Options of `chatpay serve`.
 #[derive(Debug, Clone, Args)]
@@ -53,6 +73,15 @@ pub struct ServeArgs {
     /// Create or refresh the `demo` site that the demo page at /demo embeds.
     #[arg(long, env = "CHATPAY_DEMO")]
     pub demo: bool,
+
+    /// Serve the built-in Stripe simulator (TEST MODE) at /simulator and, unless
+    /// --stripe-api-base says otherwise, use it instead of Stripe.
+    #[arg(long, env = "CHATPAY_STRIPE_SIMULATOR")]
+    pub stripe_simulator: bool,
+
+    /// How old a webhook signature may be, in seconds (Stripe's default: 300).
+    #[arg(long, env = "CHATPAY_WEBHOOK_TOLERANCE", default_value_t = 300)]
+    pub webhook_tolerance: i64,
 }
 
 impl ServeArgs {
@@ -92,4 +121,25 @@ pub enum SiteCommand {
     },
     /// List the sites.
     List,
+}
+
+/// `chatpay stripe …`
+#[derive(Debug, Subcommand)]
+pub enum StripeCommand {
+    /// Save a site's Stripe secret key (tested first) and webhook signing secret.
+    Connect {
+        #[arg(long)]
+        site: String,
+        /// sk_live_…, sk_test_… or a restricted key rk_…
+        #[arg(long, env = "CHATPAY_STRIPE_SECRET_KEY", hide_env_values = true)]
+        secret_key: String,
+        /// The endpoint's signing secret, whsec_… (repeat while rotating: current first).
+        #[arg(long = "webhook-secret")]
+        webhook_secrets: Vec<String>,
+    },
+    /// Show a site's Stripe mode, masked key and webhook health.
+    Status {
+        #[arg(long)]
+        site: String,
+    },
 }

@@ -28,6 +28,9 @@ pub enum AppError {
     /// Too many requests (429).
     #[error("{0}")]
     TooMany(String),
+    /// Stripe (or another service we call) failed or refused (502).
+    #[error("{0}")]
+    Upstream(String),
     /// The database failed (500).
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
@@ -45,6 +48,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Db(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -58,6 +62,7 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::TooMany(_) => "rate_limited",
+            AppError::Upstream(_) => "upstream",
             AppError::Db(_) | AppError::Internal(_) => "internal",
         }
     }
@@ -66,7 +71,7 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        let message = if status.is_server_error() {
+        let message = if status.is_server_error() && !matches!(self, AppError::Upstream(_)) {
             tracing::error!(error = %self, "request failed");
             "something went wrong on our side; it was logged, please retry".to_owned()
         } else {

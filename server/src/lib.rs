@@ -10,7 +10,12 @@
 //! - [`chat`]: what happens when a visitor says hello or writes: store first, then fan out.
 //! - [`store`]: sqlx over SQLite or PostgreSQL, with the same migrations for both.
 //! - [`hub`]: fan-out of committed conversation events to every connected socket.
-//! - [`cli`]: the operator subcommands (`chatpay site add`, `chatpay site list`).
+//! - [`payments`]: the payment state machine and what moves payments along it (webhook,
+//!   reconciliation, decline).
+//! - [`stripe`]: the Stripe client, webhook signatures, and the TEST MODE simulator.
+//! - [`secrets`]: Stripe secrets encrypted at rest.
+//! - [`pages`]: small server-rendered pages (Checkout return pages, the simulator).
+//! - [`cli`]: the operator subcommands (`chatpay site …`, `chatpay stripe …`).
 
 pub mod chat;
 pub mod cli;
@@ -18,7 +23,11 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod hub;
+pub mod pages;
+pub mod payments;
 pub mod routes;
+pub mod secrets;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod stripe;

@@ -13,8 +13,11 @@ use tower_http::trace::TraceLayer;
 use crate::hub::Hub;
 use crate::routes;
 use crate::routes::widget::WidgetAssets;
+use crate::secrets::Cipher;
 use crate::state::{AppState, Settings};
 use crate::store::Store;
+use crate::stripe::client::StripeHttp;
+use crate::stripe::simulator::{self, Simulator};
 
 /// Tells a running relay to stop; sockets get a polite close first.
 #[derive(Debug)]
@@ -26,16 +29,37 @@ impl Shutdown {
     }
 }
 
-/// The state of a relay that is about to serve.
-pub fn state(store: Store, assets: WidgetAssets, settings: Settings) -> (AppState, Shutdown) {
+/// Everything a relay is built from.
+#[derive(Debug)]
+pub struct Parts {
+    pub store: Store,
+    pub assets: WidgetAssets,
+    pub settings: Settings,
+    pub cipher: Cipher,
+    pub stripe: StripeHttp,
+    /// Serve the Stripe simulator.
+    pub simulator: bool,
+}
+
+/// The state of a relay that is about to serve; starts its background tasks.
+pub fn state(parts: Parts) -> (AppState, Shutdown) {
     let (tx, rx) = watch::channel(false);
-    let assets = Arc::new(assets);
+    let assets = Arc::new(parts.assets);
     assets.warm();
+    let simulator = parts
+        .simulator
+        .then(|| Arc::new(Simulator::new(parts.store.clone(), &parts.settings.public_url)));
+    if let Some(sim) = &simulator {
+        simulator::spawn_sweeper(Arc::clone(sim), rx.clone());
+    }
     let state = AppState {
-        store,
+        store: parts.store,
         hub: Arc::new(Hub::new()),
         assets,
-        settings: Arc::new(settings),
+        settings: Arc::new(parts.settings),
+        cipher: Arc::new(parts.cipher),
+        stripe: parts.stripe,
+        simulator,
         shutdown: rx,
     };
     (state, Shutdown(tx))
@@ -43,10 +67,16 @@ pub fn state(store: Store, assets: WidgetAssets, settings: Settings) -> (AppStat
 
 /// Every route, with compression for dynamic responses and request tracing.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut app = Router::new()
         .merge(routes::health::router())
         .merge(routes::widget::router())
         .merge(routes::ws::router())
+        .merge(routes::webhook::router())
+        .merge(routes::checkout::router());
+    if state.simulator.is_some() {
+        app = app.merge(simulator::router());
+    }
+    app
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

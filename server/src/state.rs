@@ -6,13 +6,18 @@ use tokio::sync::watch;
 
 use crate::hub::Hub;
 use crate::routes::widget::WidgetAssets;
+use crate::secrets::Cipher;
 use crate::store::Store;
+use crate::stripe::client::StripeHttp;
+use crate::stripe::simulator::Simulator;
 
 /// Settings fixed at start-up.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Where visitors and Stripe reach this relay, without a trailing slash.
     pub public_url: String,
+    /// How old a webhook signature may be, in seconds.
+    pub webhook_tolerance_secs: i64,
 }
 
 /// Shared state of a running relay. Cheap to clone.
@@ -22,6 +27,12 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub assets: Arc<WidgetAssets>,
     pub settings: Arc<Settings>,
+    /// Opens the Stripe secrets stored for each site.
+    pub cipher: Arc<Cipher>,
+    /// Calls Stripe (or the simulator) with a site's key.
+    pub stripe: StripeHttp,
+    /// The TEST MODE Stripe simulator, when enabled.
+    pub simulator: Option<Arc<Simulator>>,
     /// Turns `true` when the relay is shutting down; sockets then close politely.
     pub shutdown: watch::Receiver<bool>,
 }

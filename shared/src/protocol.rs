@@ -95,6 +95,46 @@ impl ServerFrame {
     }
 }
 
+/// Where a payment stands. `Paid`, `Expired` and `Failed` are terminal: they never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentStatus {
+    /// Checkout link sent, nothing heard yet.
+    Pending,
+    /// Checkout completed with a delayed payment method; the money is not in yet.
+    Processing,
+    Paid,
+    Expired,
+    Failed,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Processing => "processing",
+            PaymentStatus::Paid => "paid",
+            PaymentStatus::Expired => "expired",
+            PaymentStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PaymentStatus> {
+        Some(match s {
+            "pending" => PaymentStatus::Pending,
+            "processing" => PaymentStatus::Processing,
+            "paid" => PaymentStatus::Paid,
+            "expired" => PaymentStatus::Expired,
+            "failed" => PaymentStatus::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, PaymentStatus::Paid | PaymentStatus::Expired | PaymentStatus::Failed)
+    }
+}
+
 /// Stable error codes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -155,6 +195,17 @@ mod tests {
         };
         let json = serde_json::to_string(&frame).unwrap();
         assert!(json.contains(r#""code":"unknown_site""#), "{json}");
+    }
+
+    #[test]
+    fn payment_statuses_round_trip_and_know_what_is_final() {
+        use PaymentStatus::*;
+        for s in [Pending, Processing, Paid, Expired, Failed] {
+            assert_eq!(PaymentStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
+        }
+        assert!(Paid.is_terminal() && Expired.is_terminal() && Failed.is_terminal());
+        assert!(!Pending.is_terminal() && !Processing.is_terminal());
     }
 
     #[test]

@@ -4,7 +4,11 @@
 //! - [`widget`]: the script tag's `/embed.js`, the hashed widget files under `/w/`, and the
 //!   demo host page at `/demo`.
 //! - [`ws`]: the visitor socket at `/ws?site=ID`.
+//! - [`webhook`]: Stripe's signed events at `POST /webhooks/stripe/{site}`.
+//! - [`checkout`]: the pages Stripe Checkout returns visitors to (paid, or cancelled).
 
+pub mod checkout;
 pub mod health;
+pub mod webhook;
 pub mod widget;
 pub mod ws;

@@ -7,7 +7,11 @@
 
 pub mod conversations;
 pub mod messages;
+pub mod payments;
+pub mod simulator;
 pub mod sites;
+pub mod stripe_accounts;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -127,6 +131,11 @@ impl Store {
     /// The pool for reads that need no transaction.
     pub fn reader(&self) -> &AnyPool {
         &self.read
+    }
+
+    /// The pool writes go through (for single statements outside a transaction).
+    pub fn write_pool(&self) -> AnyPool {
+        self.write.clone()
     }
 
     /// Starts a write transaction.

@@ -7,10 +7,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chatpay_server::routes::widget::WidgetAssets;
-use chatpay_server::startup::{self, Shutdown};
+use chatpay_server::secrets::Cipher;
+use chatpay_server::startup::{self, Parts, Shutdown};
 use chatpay_server::state::{AppState, Settings};
+use chatpay_server::store::payments::{NewPayment, Payment};
 use chatpay_server::store::sites::NewSite;
 use chatpay_server::store::Store;
+use chatpay_server::stripe::client::StripeHttp;
 use chatpay_shared::protocol::{ClientFrame, ServerFrame};
 use futures_util::{SinkExt, StreamExt};
 use sqlx::{Connection, Executor};
@@ -147,6 +150,10 @@ pub struct TestApp {
 pub const SITE: &str = "shop";
 pub const ORIGIN: &str = "http://shop.test:3000";
 pub const GREETING: &str = "Hello from the shop!";
+/// The shop's key at the simulator.
+pub const STRIPE_KEY: &str = "sk_test_shoptest000000000000";
+/// The key that encrypts secrets in tests (hex of 32 bytes).
+pub const SECRET_KEY_HEX: &str = "0101010101010101010101010101010101010101010101010101010101010101";
 
 impl TestApp {
     /// A relay with one site, `shop`, that allows `http://shop.test:3000`.
@@ -163,13 +170,19 @@ impl TestApp {
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (state, shutdown): (AppState, Shutdown) = startup::state(
+        let public_url = format!("http://{addr}");
+        let (state, shutdown): (AppState, Shutdown) = startup::state(Parts {
             store,
             assets,
-            Settings {
-                public_url: format!("http://{addr}"),
+            settings: Settings {
+                public_url: public_url.clone(),
+                webhook_tolerance_secs: 300,
             },
-        );
+            cipher: Cipher::from_key(&[1u8; 32]),
+            stripe: StripeHttp::new(&format!("{public_url}/simulator/stripe"), Duration::from_secs(10))
+                .with_retries(2, Duration::from_millis(20)),
+            simulator: true,
+        });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(startup::serve(
             listener,
@@ -190,6 +203,71 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Connects the shop to the simulator like an owner would: test the key, register the
+    /// webhook endpoint, save the key and the endpoint's signing secret. Returns the secret.
+    pub async fn connect_stripe(&self) -> String {
+        let client = self.state.stripe.client(STRIPE_KEY);
+        client.balance().await.expect("the simulator accepts the test key");
+        let endpoint = client
+            .create_webhook_endpoint(&self.url("/webhooks/stripe/shop"), &chatpay_server::payments::CHECKOUT_EVENTS)
+            .await
+            .expect("webhook endpoint");
+        let secret = endpoint.secret.expect("a new endpoint has a secret");
+        self.state
+            .store
+            .save_stripe_keys(&self.state.cipher, SITE, STRIPE_KEY, false, Some(&[secret.clone()]))
+            .await
+            .unwrap();
+        secret
+    }
+
+    /// A stored pending payment with its Checkout Session at the simulator.
+    pub async fn create_payment(&self, amount_minor: i64, currency: &str, conversation: Option<&str>) -> Payment {
+        let id = chatpay_server::store::new_id("pay");
+        let expires_at = chatpay_server::store::now_ms() / 1000 + 1800 + 60;
+        let mut tx = self.state.store.begin().await.unwrap();
+        chatpay_server::store::payments::insert(
+            &mut tx,
+            &NewPayment {
+                id: &id,
+                site_id: SITE,
+                conversation_id: conversation,
+                amount_minor,
+                currency,
+                description: "Support contract deposit",
+                expires_at,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let payment = self.state.store.payment(&id).await.unwrap().unwrap();
+        let session = chatpay_server::payments::open_session(&self.state, &payment, &Default::default())
+            .await
+            .expect("session created");
+        let mut tx = self.state.store.begin().await.unwrap();
+        chatpay_server::store::payments::set_session(&mut tx, &id, &session.id, session.url.as_deref())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        self.state.store.payment(&id).await.unwrap().unwrap()
+    }
+
+    /// Waits up to 10 s for a payment to reach `status`.
+    pub async fn wait_payment(&self, id: &str, status: chatpay_shared::protocol::PaymentStatus) -> Payment {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let p = self.state.store.payment(id).await.unwrap().unwrap();
+            if p.status == status {
+                return p;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("payment {id} is {:?}, expected {status:?}", p.status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Opens a visitor socket with the given `Origin` (no Hello yet).

@@ -1,0 +1,180 @@
+//! A site's Stripe connection: keys sealed with the relay's [`Cipher`], never stored or
+//! returned in the clear, plus the settings Checkout Sessions are made with.
+
+use sqlx::Row;
+
+use super::{now_ms, Store};
+use crate::error::{AppError, AppResult};
+use crate::secrets::{mask, Cipher};
+
+/// A connection as the relay uses it (secrets opened).
+#[derive(Clone)]
+pub struct StripeAccount {
+    pub site_id: String,
+    pub livemode: bool,
+    pub secret_key: String,
+    /// Current first.
+    pub webhook_secrets: Vec<String>,
+    pub publishable_key: Option<String>,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub apple_pay: bool,
+    pub google_pay: bool,
+    pub payment_method_configuration: Option<String>,
+}
+
+impl std::fmt::Debug for StripeAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeAccount")
+            .field("site_id", &self.site_id)
+            .field("livemode", &self.livemode)
+            .field("secret_key", &mask(&self.secret_key))
+            .field("webhook_secrets", &self.webhook_secrets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What is safe to show: masks, flags and settings, never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StripeStatus {
+    pub connected: bool,
+    pub mode: Option<&'static str>,
+    pub secret_key: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub publishable_key: Option<String>,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub apple_pay: bool,
+    pub google_pay: bool,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+}
+
+impl Store {
+    /// Creates or replaces the site's key (and webhook secrets when given), keeping settings.
+    pub async fn save_stripe_keys(
+        &self,
+        cipher: &Cipher,
+        site: &str,
+        secret_key: &str,
+        livemode: bool,
+        webhook_secrets: Option<&[String]>,
+    ) -> AppResult<()> {
+        let sealed_key = cipher.seal(secret_key);
+        let sealed_hooks = webhook_secrets.map(|s| cipher.seal(&serde_json::to_string(s).unwrap_or_default()));
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO stripe_accounts (site_id, livemode, secret_key_enc, secret_key_masked, webhook_secrets_enc, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (site_id) DO UPDATE SET livemode = excluded.livemode, secret_key_enc = excluded.secret_key_enc, \
+             secret_key_masked = excluded.secret_key_masked, \
+             webhook_secrets_enc = COALESCE(excluded.webhook_secrets_enc, stripe_accounts.webhook_secrets_enc), \
+             last_error = NULL, last_error_at = NULL, updated_at = excluded.updated_at",
+        )
+        .bind(site)
+        .bind(i64::from(livemode))
+        .bind(sealed_key)
+        .bind(mask(secret_key))
+        .bind(sealed_hooks)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets the webhook signing secrets (current first).
+    pub async fn save_webhook_secrets(&self, cipher: &Cipher, site: &str, secrets: &[String]) -> AppResult<()> {
+        let sealed = cipher.seal(&serde_json::to_string(secrets).unwrap_or_default());
+        let done = sqlx::query("UPDATE stripe_accounts SET webhook_secrets_enc = $1, updated_at = $2 WHERE site_id = $3")
+            .bind(sealed)
+            .bind(now_ms())
+            .bind(site)
+            .execute(&self.write_pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(AppError::Conflict(format!(
+                "site '{site}' has no Stripe key yet; connect a secret key first"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Remembers the last Stripe failure for troubleshooting (or clears it with `None`).
+    pub async fn note_stripe_error(&self, site: &str, error: Option<&str>) -> AppResult<()> {
+        sqlx::query("UPDATE stripe_accounts SET last_error = $1, last_error_at = $2 WHERE site_id = $3")
+            .bind(error)
+            .bind(error.map(|_| now_ms()))
+            .bind(site)
+            .execute(&self.write_pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The site's connection with secrets opened, or `None` when not connected.
+    pub async fn stripe_account(&self, cipher: &Cipher, site: &str) -> AppResult<Option<StripeAccount>> {
+        let row = sqlx::query(
+            "SELECT livemode, secret_key_enc, webhook_secrets_enc, publishable_key, success_url, cancel_url, \
+             apple_pay, google_pay, payment_method_configuration FROM stripe_accounts WHERE site_id = $1",
+        )
+        .bind(site)
+        .fetch_optional(self.reader())
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let secret_key = cipher.open(&r.try_get::<String, _>(1)?)?;
+        let webhook_secrets = match r.try_get::<Option<String>, _>(2)? {
+            Some(sealed) => serde_json::from_str(&cipher.open(&sealed)?)
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("stored webhook secrets: {e}")))?,
+            None => Vec::new(),
+        };
+        Ok(Some(StripeAccount {
+            site_id: site.to_owned(),
+            livemode: r.try_get::<i64, _>(0)? != 0,
+            secret_key,
+            webhook_secrets,
+            publishable_key: r.try_get(3)?,
+            success_url: r.try_get(4)?,
+            cancel_url: r.try_get(5)?,
+            apple_pay: r.try_get::<i64, _>(6)? != 0,
+            google_pay: r.try_get::<i64, _>(7)? != 0,
+            payment_method_configuration: r.try_get(8)?,
+        }))
+    }
+
+    /// The connection as it may be shown to the site's owner.
+    pub async fn stripe_status(&self, cipher: &Cipher, site: &str) -> AppResult<StripeStatus> {
+        let row = sqlx::query("SELECT last_error, last_error_at, secret_key_masked FROM stripe_accounts WHERE site_id = $1")
+            .bind(site)
+            .fetch_optional(self.reader())
+            .await?;
+        let account = self.stripe_account(cipher, site).await?;
+        Ok(match (account, row) {
+            (Some(a), Some(r)) => StripeStatus {
+                connected: true,
+                mode: Some(if a.livemode { "live" } else { "test" }),
+                secret_key: Some(r.try_get(2)?),
+                webhook_secret: a.webhook_secrets.first().map(|s| mask(s)),
+                publishable_key: a.publishable_key,
+                success_url: a.success_url,
+                cancel_url: a.cancel_url,
+                apple_pay: a.apple_pay,
+                google_pay: a.google_pay,
+                last_error: r.try_get(0)?,
+                last_error_at: r.try_get(1)?,
+            },
+            _ => StripeStatus {
+                connected: false,
+                mode: None,
+                secret_key: None,
+                webhook_secret: None,
+                publishable_key: None,
+                success_url: None,
+                cancel_url: None,
+                apple_pay: true,
+                google_pay: true,
+                last_error: None,
+                last_error_at: None,
+            },
+        })
+    }
+}

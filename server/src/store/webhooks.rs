@@ -1,0 +1,122 @@
+//! The Stripe event ledger (each event id once per site) and each site's webhook health.
+
+use sqlx::Row;
+
+use super::{is_unique_violation, now_ms, Store, Tx};
+use crate::error::AppResult;
+
+/// Records an event id; `false` when it was seen before (a redelivery).
+pub async fn record_event(tx: &mut Tx, site: &str, event_id: &str, event_type: &str, outcome: &str) -> AppResult<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO stripe_events (site_id, event_id, event_type, outcome, received_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, event_id) DO NOTHING",
+    )
+    .bind(site)
+    .bind(event_id)
+    .bind(event_type)
+    .bind(outcome)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await;
+    match inserted {
+        Ok(done) => Ok(done.rows_affected() == 1),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sets the outcome of an event recorded in this transaction.
+pub async fn set_outcome(tx: &mut Tx, site: &str, event_id: &str, outcome: &str) -> AppResult<()> {
+    sqlx::query("UPDATE stripe_events SET outcome = $1 WHERE site_id = $2 AND event_id = $3")
+        .bind(outcome)
+        .bind(site)
+        .bind(event_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn ensure_row(tx: &mut Tx, site: &str) -> AppResult<()> {
+    sqlx::query("INSERT INTO webhook_health (site_id) VALUES ($1) ON CONFLICT (site_id) DO NOTHING")
+        .bind(site)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Counts a correctly signed event (new or duplicate).
+pub async fn note_event(tx: &mut Tx, site: &str, event_type: &str, duplicate: bool) -> AppResult<()> {
+    ensure_row(tx, site).await?;
+    sqlx::query(
+        "UPDATE webhook_health SET last_event_type = $1, last_event_at = $2, \
+         events_received = events_received + 1, duplicates = duplicates + $3 WHERE site_id = $4",
+    )
+    .bind(event_type)
+    .bind(now_ms())
+    .bind(i64::from(duplicate))
+    .bind(site)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A site's webhook health.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WebhookHealth {
+    pub last_event_type: Option<String>,
+    pub last_event_at: Option<i64>,
+    pub last_failure_reason: Option<String>,
+    pub last_failure_at: Option<i64>,
+    pub events_received: i64,
+    pub duplicates: i64,
+    pub signature_failures: i64,
+}
+
+impl Store {
+    /// Records a refused delivery (bad signature, missing secret) in its own transaction.
+    pub async fn note_webhook_failure(&self, site: &str, reason: &str) -> AppResult<()> {
+        let mut tx = self.begin().await?;
+        ensure_row(&mut tx, site).await?;
+        sqlx::query(
+            "UPDATE webhook_health SET last_failure_reason = $1, last_failure_at = $2, \
+             signature_failures = signature_failures + 1 WHERE site_id = $3",
+        )
+        .bind(reason)
+        .bind(now_ms())
+        .bind(site)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn webhook_health(&self, site: &str) -> AppResult<WebhookHealth> {
+        let row = sqlx::query(
+            "SELECT last_event_type, last_event_at, last_failure_reason, last_failure_at, \
+             events_received, duplicates, signature_failures FROM webhook_health WHERE site_id = $1",
+        )
+        .bind(site)
+        .fetch_optional(self.reader())
+        .await?;
+        let Some(r) = row else { return Ok(WebhookHealth::default()) };
+        Ok(WebhookHealth {
+            last_event_type: r.try_get(0)?,
+            last_event_at: r.try_get(1)?,
+            last_failure_reason: r.try_get(2)?,
+            last_failure_at: r.try_get(3)?,
+            events_received: r.try_get(4)?,
+            duplicates: r.try_get(5)?,
+            signature_failures: r.try_get(6)?,
+        })
+    }
+
+    /// How many ledger rows a site has with `outcome` (tests and troubleshooting).
+    pub async fn count_events(&self, site: &str, outcome: &str) -> AppResult<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM stripe_events WHERE site_id = $1 AND outcome = $2")
+            .bind(site)
+            .bind(outcome)
+            .fetch_one(self.reader())
+            .await?
+            .try_get(0)?)
+    }
+}

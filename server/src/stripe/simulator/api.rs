@@ -1,0 +1,628 @@
+//! The simulated Stripe API under `/simulator/stripe/v1/…`, answering like Stripe: the same
+//! paths, form-encoded parameters, JSON objects and error envelopes
+//! (`{"error": {"type", "code", "message", "param"}}`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chatpay_shared::money::{Money, MoneyError};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::{events, stripe_id, Simulator};
+use crate::state::AppState;
+use crate::store::simulator::SavedResult;
+use crate::stripe::form::Form;
+
+const BASE: &str = "/simulator/stripe";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/simulator/stripe/v1/balance", get(balance))
+        .route("/simulator/stripe/v1/checkout/sessions", post(create_session))
+        .route("/simulator/stripe/v1/checkout/sessions/{id}", get(retrieve_session))
+        .route("/simulator/stripe/v1/checkout/sessions/{id}/expire", post(expire_session))
+        .route("/simulator/stripe/v1/payment_method_configurations", post(create_pmc))
+        .route(
+            "/simulator/stripe/v1/payment_method_configurations/{id}",
+            post(update_pmc).get(retrieve_pmc),
+        )
+        .route("/simulator/stripe/v1/webhook_endpoints", post(create_endpoint))
+        .route("/simulator/stripe/{*rest}", axum::routing::any(unknown_path))
+        .route("/simulator/clock/advance", post(advance_clock))
+}
+
+/// A Stripe-shaped error response.
+pub(crate) fn stripe_error(status: StatusCode, kind: &str, code: Option<&str>, message: &str, param: Option<&str>) -> Response {
+    let mut error = json!({ "type": kind, "message": message });
+    if let Some(c) = code {
+        error["code"] = json!(c);
+    }
+    if let Some(p) = param {
+        error["param"] = json!(p);
+    }
+    let mut resp = (status, Json(json!({ "error": error }))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&stripe_id("req_")) {
+        resp.headers_mut().insert("request-id", v);
+    }
+    resp
+}
+
+fn invalid(message: &str, param: Option<&str>) -> Response {
+    stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", None, message, param)
+}
+
+fn missing(param: &str) -> Response {
+    stripe_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        Some("parameter_missing"),
+        &format!("Missing required param: {param}."),
+        Some(param),
+    )
+}
+
+fn not_found(kind: &str, id: &str, param: &str) -> Response {
+    stripe_error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        Some("resource_missing"),
+        &format!("No such {kind}: '{id}'"),
+        Some(param),
+    )
+}
+
+fn ok(value: Value) -> Response {
+    let mut resp = Json(value).into_response();
+    if let Ok(v) = HeaderValue::from_str(&stripe_id("req_")) {
+        resp.headers_mut().insert("request-id", v);
+    }
+    resp
+}
+
+fn simulator(state: &AppState) -> Result<Arc<Simulator>, Response> {
+    state.simulator.clone().ok_or_else(|| {
+        stripe_error(StatusCode::NOT_FOUND, "invalid_request_error", None, "the Stripe simulator is off", None)
+    })
+}
+
+/// The simulated account behind an API key.
+#[derive(Debug, Clone)]
+pub(crate) struct Account {
+    pub id: String,
+    pub key_masked: String,
+    /// A restricted key that may only read.
+    pub read_only: bool,
+}
+
+/// Checks `Authorization: Bearer` like Stripe: test keys only, well-formed.
+pub(crate) fn authenticate(headers: &HeaderMap, method: &Method) -> Result<Account, Response> {
+    let unauthorized = |msg: String| stripe_error(StatusCode::UNAUTHORIZED, "invalid_request_error", None, &msg, None);
+    let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        return Err(unauthorized(
+            "You did not provide an API key. You need to provide your API key in the Authorization header, \
+             using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
+                .into(),
+        ));
+    };
+    let key = auth.strip_prefix("Bearer ").unwrap_or("").trim();
+    let masked = crate::secrets::mask(key);
+    if key.starts_with("sk_live_") || key.starts_with("rk_live_") {
+        return Err(unauthorized(format!(
+            "This is the chatpay Stripe simulator (TEST MODE): live keys like {masked} are not accepted here; use a test key (sk_test_… or rk_test_…)."
+        )));
+    }
+    if key.starts_with("pk_") {
+        return Err(unauthorized(format!(
+            "Invalid API Key provided: {masked}. This is a publishable key; use a secret key (sk_test_…) or a restricted key (rk_test_…)."
+        )));
+    }
+    let (restricted, rest) = if let Some(r) = key.strip_prefix("sk_test_") {
+        (false, r)
+    } else if let Some(r) = key.strip_prefix("rk_test_") {
+        (true, r)
+    } else {
+        return Err(unauthorized(format!("Invalid API Key provided: {masked}")));
+    };
+    if rest.len() < 10 || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) || rest.contains("invalid") {
+        return Err(unauthorized(format!("Invalid API Key provided: {masked}")));
+    }
+    let read_only = restricted && rest.contains("readonly");
+    let account = Account {
+        id: rest.replace("readonly", ""),
+        key_masked: masked,
+        read_only,
+    };
+    if account.read_only && method != Method::GET {
+        return Err(stripe_error(
+            StatusCode::FORBIDDEN,
+            "invalid_request_error",
+            None,
+            &format!(
+                "The provided key '{}' does not have the required permissions for this endpoint on account 'acct_{}'. \
+                 Having the 'rak_checkout_session_write' permission would allow this request to continue.",
+                account.key_masked, account.id
+            ),
+            None,
+        ));
+    }
+    Ok(account)
+}
+
+/// Runs a POST idempotently: the same key with the same parameters replays the saved
+/// result; the same key with other parameters is an `idempotency_error`.
+async fn idempotent<F, Fut>(sim: &Simulator, account: &Account, headers: &HeaderMap, path: &str, form: &Form, run: F) -> Response
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Value, Response>>,
+{
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut fields: Vec<_> = form.fields().to_vec();
+    fields.sort();
+    let fingerprint = hex::encode(Sha256::digest(format!("POST {path}\n{fields:?}").as_bytes()));
+    let replay = |saved: SavedResult| {
+        if saved.fingerprint != fingerprint {
+            let k = key.clone().unwrap_or_default();
+            return stripe_error(
+                StatusCode::BAD_REQUEST,
+                "idempotency_error",
+                None,
+                &format!(
+                    "Keys for idempotent requests can only be used with the same parameters they were first used with. \
+                     Try using a key other than '{k}' if you meant to execute a different request."
+                ),
+                None,
+            );
+        }
+        let body: Value = serde_json::from_str(&saved.body).unwrap_or_default();
+        let mut resp = (StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK), Json(body)).into_response();
+        resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        resp
+    };
+    if let Some(k) = &key {
+        match sim.store.sim_saved_result(&account.id, k).await {
+            Ok(Some(saved)) => return replay(saved),
+            Ok(None) => {}
+            Err(e) => return internal(e),
+        }
+    }
+    match run().await {
+        Ok(value) => {
+            if let Some(k) = &key {
+                let saved = SavedResult {
+                    fingerprint: fingerprint.clone(),
+                    status: 200,
+                    body: value.to_string(),
+                };
+                match sim.store.sim_save_result(&account.id, k, &saved).await {
+                    Ok(true) => {}
+                    // Another request with this key won the race: answer with its result.
+                    Ok(false) => {
+                        if let Ok(Some(first)) = sim.store.sim_saved_result(&account.id, k).await {
+                            return replay(first);
+                        }
+                    }
+                    Err(e) => return internal(e),
+                }
+            }
+            ok(value)
+        }
+        Err(resp) => resp,
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "simulator failed");
+    stripe_error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", None, "An unknown error occurred (simulator).", None)
+}
+
+async fn balance(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = simulator(&state).and_then(|_| authenticate(&headers, &Method::GET)) {
+        return r;
+    }
+    ok(json!({
+        "object": "balance",
+        "available": [{ "amount": 0, "currency": "usd", "source_types": { "card": 0 } }],
+        "pending": [{ "amount": 0, "currency": "usd", "source_types": { "card": 0 } }],
+        "livemode": false,
+    }))
+}
+
+/// The parameters `POST /v1/checkout/sessions` accepts (plus any `metadata[…]`).
+const SESSION_PARAMS: [&str; 13] = [
+    "mode",
+    "line_items[0][quantity]",
+    "line_items[0][price_data][currency]",
+    "line_items[0][price_data][unit_amount]",
+    "line_items[0][price_data][product_data][name]",
+    "line_items[0][price_data][product_data][description]",
+    "client_reference_id",
+    "expires_at",
+    "success_url",
+    "cancel_url",
+    "payment_method_configuration",
+    "customer_email",
+    "locale",
+];
+
+fn integer(form: &Form, param: &str) -> Result<Option<i64>, Response> {
+    match form.get(param) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| invalid(&format!("Invalid integer: {v}"), Some(param))),
+    }
+}
+
+fn url_param(form: &Form, param: &str) -> Result<Option<String>, Response> {
+    match form.get(param) {
+        None => Ok(None),
+        Some(v) => match url::Url::parse(v) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(Some(v.to_owned())),
+            _ => Err(invalid(&format!("Not a valid URL: {v}"), Some(param))),
+        },
+    }
+}
+
+async fn create_session(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let sim = match simulator(&state) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let account = match authenticate(&headers, &Method::POST) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let form = Form::decode(&body);
+    let path = "/v1/checkout/sessions";
+    idempotent(&sim, &account, &headers, path, &form, || async {
+        let session = validate_session(&sim, &account, &form).await?;
+        let id = session["id"].as_str().unwrap_or_default().to_owned();
+        sim.store
+            .sim_put(&account.id, "checkout.session", &id, &session)
+            .await
+            .map_err(internal)?;
+        Ok(public(session))
+    })
+    .await
+}
+
+async fn validate_session(sim: &Simulator, account: &Account, form: &Form) -> Result<Value, Response> {
+    for (k, _) in form.fields() {
+        if !SESSION_PARAMS.contains(&k.as_str()) && !k.starts_with("metadata[") {
+            return Err(stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("parameter_unknown"),
+                &format!("Received unknown parameter: {k}"),
+                Some(k),
+            ));
+        }
+    }
+    match form.get("mode") {
+        None => return Err(missing("mode")),
+        Some("payment") => {}
+        Some(other) => {
+            return Err(invalid(
+                &format!("The simulator supports mode=payment only, not '{other}'."),
+                Some("mode"),
+            ))
+        }
+    }
+    let currency = form.get("line_items[0][price_data][currency]").ok_or_else(|| missing("line_items[0][price_data][currency]"))?;
+    let unit = integer(form, "line_items[0][price_data][unit_amount]")?.ok_or_else(|| missing("line_items[0][price_data][unit_amount]"))?;
+    let quantity = integer(form, "line_items[0][quantity]")?.ok_or_else(|| missing("line_items[0][quantity]"))?;
+    if quantity < 1 {
+        return Err(invalid("This value must be greater than or equal to 1.", Some("line_items[0][quantity]")));
+    }
+    if unit < 0 {
+        return Err(invalid("This value must be greater than or equal to 0.", Some("line_items[0][price_data][unit_amount]")));
+    }
+    let name = form
+        .get("line_items[0][price_data][product_data][name]")
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| missing("line_items[0][price_data][product_data][name]"))?;
+    let total = unit.checked_mul(quantity).unwrap_or(i64::MAX);
+    if currency != currency.to_ascii_lowercase() {
+        return Err(invalid(&format!("Invalid currency: {currency}. Currency codes must be lowercase."), Some("line_items[0][price_data][currency]")));
+    }
+    if let Err(e) = Money::from_minor(total, currency) {
+        let param = Some("line_items[0][price_data][unit_amount]");
+        return Err(match e {
+            MoneyError::UnknownCurrency(_) => invalid(&format!("Invalid currency: {currency}."), Some("line_items[0][price_data][currency]")),
+            MoneyError::BelowMinimum { minimum, currency, .. } => stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("amount_too_small"),
+                &format!("The Checkout Session's total amount due must add up to at least {minimum} {}", currency.to_lowercase()),
+                param,
+            ),
+            MoneyError::AboveMaximum { maximum, currency, .. } => stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("amount_too_large"),
+                &format!("The Checkout Session's total amount due must be no more than {maximum} {}", currency.to_lowercase()),
+                param,
+            ),
+            other => invalid(&other.to_string(), param),
+        });
+    }
+    let success_url = url_param(form, "success_url")?.ok_or_else(|| missing("success_url"))?;
+    let cancel_url = url_param(form, "cancel_url")?;
+    let now = sim.now();
+    let expires_at = integer(form, "expires_at")?.unwrap_or(now + 86_400);
+    if expires_at < now + 1800 {
+        return Err(invalid(
+            "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.",
+            Some("expires_at"),
+        ));
+    }
+    if expires_at > now + 86_400 {
+        return Err(invalid(
+            "The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.",
+            Some("expires_at"),
+        ));
+    }
+    if form.get("client_reference_id").is_some_and(|c| c.chars().count() > 200) {
+        return Err(invalid("client_reference_id must be at most 200 characters.", Some("client_reference_id")));
+    }
+    let mut metadata = BTreeMap::new();
+    for (k, v) in form.entries_under("metadata") {
+        if k.chars().count() > 40 || v.chars().count() > 500 {
+            return Err(invalid("Metadata keys are at most 40 characters and values at most 500.", Some("metadata")));
+        }
+        metadata.insert(k.to_owned(), v.to_owned());
+    }
+    if metadata.len() > 50 {
+        return Err(invalid("You can have at most 50 metadata keys.", Some("metadata")));
+    }
+    let pmc = match form.get("payment_method_configuration") {
+        Some(id) => match sim.store.sim_get(&account.id, id).await.map_err(internal)? {
+            Some(_) => json!({ "id": id, "parent": null }),
+            None => return Err(not_found("payment_method_configuration", id, "payment_method_configuration")),
+        },
+        None => Value::Null,
+    };
+    let id = stripe_id("cs_test_");
+    Ok(json!({
+        "id": id,
+        "object": "checkout.session",
+        "mode": "payment",
+        "status": "open",
+        "payment_status": "unpaid",
+        "amount_subtotal": total,
+        "amount_total": total,
+        "currency": currency,
+        "client_reference_id": form.get("client_reference_id"),
+        "customer_email": form.get("customer_email"),
+        "metadata": metadata,
+        "created": now,
+        "expires_at": expires_at,
+        "livemode": false,
+        "payment_intent": null,
+        "payment_method_configuration_details": pmc,
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "url": format!("{}/simulator/checkout/{id}", sim.public_url),
+        // Not a Stripe field: what the hosted page shows as the line item.
+        "x_simulator_description": name,
+    }))
+}
+
+/// Drops the simulator's private fields before a session leaves the API.
+pub(crate) fn public(mut session: Value) -> Value {
+    if let Some(obj) = session.as_object_mut() {
+        obj.retain(|k, _| !k.starts_with("x_simulator_"));
+    }
+    session
+}
+
+async fn retrieve_session(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let sim = match simulator(&state) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let account = match authenticate(&headers, &Method::GET) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match sim.store.sim_get(&account.id, &id).await {
+        Ok(Some(s)) if s["object"] == "checkout.session" => ok(public(s)),
+        Ok(_) => not_found("checkout.session", &id, "session"),
+        Err(e) => internal(e),
+    }
+}
+
+async fn expire_session(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let sim = match simulator(&state) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let account = match authenticate(&headers, &Method::POST) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let form = Form::decode(&body);
+    let path = format!("/v1/checkout/sessions/{id}/expire");
+    idempotent(&sim, &account, &headers, &path, &form, || async {
+        let session = match sim.store.sim_get(&account.id, &id).await.map_err(internal)? {
+            Some(s) if s["object"] == "checkout.session" => s,
+            _ => return Err(not_found("checkout.session", &id, "session")),
+        };
+        if session["status"] != "open" {
+            return Err(invalid(
+                &format!(
+                    "Only Checkout Sessions with a status in [\"open\"] can be expired. This session has a status of \"{}\".",
+                    session["status"].as_str().unwrap_or("unknown")
+                ),
+                None,
+            ));
+        }
+        let expired = events::expire(&sim, &account.id, session).await.map_err(internal)?;
+        Ok(public(expired))
+    })
+    .await
+}
+
+fn wallet(form: &Form, name: &str, previous: Option<&Value>) -> Result<Value, Response> {
+    let param = format!("{name}[display_preference][preference]");
+    let pref = match form.get(&param) {
+        Some(p @ ("on" | "off" | "none")) => p.to_owned(),
+        Some(other) => return Err(invalid(&format!("Invalid {param}: must be one of on, off, or none (got '{other}')"), Some(&param))),
+        None => previous
+            .and_then(|p| p["display_preference"]["preference"].as_str())
+            .unwrap_or("none")
+            .to_owned(),
+    };
+    let value = if pref == "off" { "off" } else { "on" };
+    Ok(json!({ "available": true, "display_preference": { "overridable": null, "preference": pref, "value": value } }))
+}
+
+async fn create_pmc(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let sim = match simulator(&state) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let account = match authenticate(&headers, &Method::POST) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let form = Form::decode(&body);
+    idempotent(&sim, &account, &headers, "/v1/payment_method_configurations", &form, || async {
+        let id = stripe_id("pmc_");
+        let pmc = json!({
+            "id": id,
+            "object": "payment_method_configuration",
+            "active": true,
+            "livemode": false,
+            "name": form.get("name").unwrap_or("chatpay"),
+            "apple_pay": wallet(&form, "apple_pay", None)?,
+            "google_pay": wallet(&form, "google_pay", None)?,
+        });
+        sim.store
+            .sim_put(&account.id, "payment_method_configuration", &id, &pmc)
+            .await
+            .map_err(internal)?;
+        Ok(pmc)
+    })
+    .await
+}
+
+async fn update_pmc(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let sim = match simulator(&state) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let account = match authenticate(&headers, &Method::POST) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let form = Form::decode(&body);
+    let path = format!("/v1/payment_method_configurations/{id}");
+    idempotent(&sim, &account, &headers, &path, &form, || async {
+        let mut pmc = match sim.store.sim_get(&account.id, &id).await.map_err(internal)? {
+            Some(p) if p["object"] == "payment_method_configuration" => p,
+            _ => return Err(not_found("payment_method_configuration", &id, "configuration")),
+        };
+        pmc["apple_pay"] = wallet(&form, "apple_pay", Some(&pmc["apple_pay"]))?;
+        pmc["google_pay"] = wallet(&form, "google_pay", Some(&pmc["google_pay"]))?;
+        sim.store
+            .sim_put(&account.id, "payment_method_configuration", &id, &pmc)
+            .await
+            .map_err(internal)?;
+        Ok(pmc)
+    })
+    .await
+}
+
+async fn retrieve_pmc(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let sim = match simulator(&state) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let account = match authenticate(&headers, &Method::GET) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match sim.store.sim_get(&account.id, &id).await {
+        Ok(Some(p)) if p["object"] == "payment_method_configuration" => ok(p),
+        Ok(_) => not_found("payment_method_configuration", &id, "configuration"),
+        Err(e) => internal(e),
+    }
+}
+
+async fn create_endpoint(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let sim = match simulator(&state) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let account = match authenticate(&headers, &Method::POST) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let form = Form::decode(&body);
+    idempotent(&sim, &account, &headers, "/v1/webhook_endpoints", &form, || async {
+        let url = url_param(&form, "url")?.ok_or_else(|| missing("url"))?;
+        let events: Vec<&str> = form
+            .fields()
+            .iter()
+            .filter(|(k, _)| k.starts_with("enabled_events["))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if events.is_empty() {
+            return Err(missing("enabled_events"));
+        }
+        let id = stripe_id("we_");
+        let endpoint = json!({
+            "id": id,
+            "object": "webhook_endpoint",
+            "url": url,
+            "enabled_events": events,
+            "status": "enabled",
+            "livemode": false,
+            "secret": stripe_id("whsec_"),
+        });
+        sim.store
+            .sim_put(&account.id, "webhook_endpoint", &id, &endpoint)
+            .await
+            .map_err(internal)?;
+        Ok(endpoint)
+    })
+    .await
+}
+
+async fn unknown_path(method: Method, uri: Uri) -> Response {
+    let path = uri.path().strip_prefix(BASE).unwrap_or(uri.path());
+    stripe_error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        None,
+        &format!("Unrecognized request URL ({method}: {path}). The chatpay simulator implements only the endpoints chatpay uses."),
+        None,
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct Advance {
+    seconds: i64,
+}
+
+/// Moves the simulator's clock forward and expires what became due (tests and demos).
+async fn advance_clock(State(state): State<AppState>, Query(q): Query<Advance>) -> Response {
+    let sim = match simulator(&state) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    sim.advance(q.seconds);
+    if let Err(e) = events::expire_due_sessions(&sim).await {
+        return internal(e);
+    }
+    Json(json!({ "now": sim.now() })).into_response()
+}

@@ -1,0 +1,109 @@
+//! The simulator's hosted Checkout page (TEST MODE): the amount and description, **Pay**
+//! (a card that succeeds), two delayed methods (succeeds or fails a moment later), and
+//! **Cancel**, which goes back to the session's `cancel_url` like Stripe's back link.
+
+use axum::extract::{Form as FormBody, Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chatpay_shared::money::{currency, format_minor};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::events::{self, Outcome};
+use crate::pages::{escape, page};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/simulator/checkout/{id}", get(show))
+        .route("/simulator/checkout/{id}/pay", post(pay))
+}
+
+fn amount(session: &Value) -> String {
+    let code = session["currency"].as_str().unwrap_or("usd");
+    let minor = session["amount_total"].as_i64().unwrap_or(0);
+    match currency(code) {
+        Ok(c) => format!("{} {}", format_minor(minor, c), c.code),
+        Err(_) => format!("{minor} {code}"),
+    }
+}
+
+async fn load(state: &AppState, id: &str) -> Result<(std::sync::Arc<super::Simulator>, String, Value), Response> {
+    let Some(sim) = state.simulator.clone() else {
+        return Err((StatusCode::NOT_FOUND, "the Stripe simulator is off").into_response());
+    };
+    match sim.store.sim_get_any(id).await {
+        Ok(Some((account, s))) if s["object"] == "checkout.session" => Ok((sim, account, s)),
+        Ok(_) => Err((StatusCode::NOT_FOUND, Html(page("Not found", "<h1>No such checkout session</h1>"))).into_response()),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let (sim, _, session) = match load(&state, &id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let description = session["x_simulator_description"].as_str().unwrap_or("Payment");
+    let status = session["status"].as_str().unwrap_or("open");
+    let mut body = format!(
+        "<span class=\"test\">TEST MODE · chatpay Stripe simulator</span>\
+         <h1>{}</h1><div class=\"amount\" data-testid=\"amount\">{}</div>",
+        escape(description),
+        escape(&amount(&session))
+    );
+    if status == "open" {
+        let left = session["expires_at"].as_i64().unwrap_or(0) - sim.now();
+        body.push_str(&format!(
+            "<p class=\"muted\">This link expires in {} min. No real money moves.</p>\
+             <form method=\"post\" action=\"/simulator/checkout/{id}/pay\">\
+             <button class=\"primary\" name=\"outcome\" value=\"paid\" id=\"pay\">Pay</button>\
+             <button class=\"secondary\" name=\"outcome\" value=\"async_paid\" id=\"pay-delayed\">Pay by bank transfer (clears in a moment)</button>\
+             <button class=\"secondary\" name=\"outcome\" value=\"async_failed\" id=\"pay-fails\">Pay by bank transfer (will fail)</button>\
+             </form>",
+            (left.max(0) + 59) / 60,
+            id = escape(&id)
+        ));
+        if let Some(cancel) = session["cancel_url"].as_str() {
+            body.push_str(&format!(
+                "<a class=\"button secondary\" id=\"cancel\" href=\"{}\">Cancel and go back</a>",
+                escape(cancel)
+            ));
+        }
+    } else {
+        body.push_str(&format!(
+            "<p class=\"{}\" data-testid=\"status\">This checkout session is {}.</p>",
+            if status == "complete" { "ok" } else { "bad" },
+            escape(status)
+        ));
+    }
+    Html(page("Checkout (TEST MODE)", &body)).into_response()
+}
+
+#[derive(Deserialize)]
+struct PayForm {
+    outcome: String,
+}
+
+async fn pay(State(state): State<AppState>, Path(id): Path<String>, FormBody(form): FormBody<PayForm>) -> Response {
+    let (sim, account, session) = match load(&state, &id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if session["status"] != "open" {
+        return (StatusCode::CONFLICT, Html(page("Checkout", "<h1>This checkout session is no longer open</h1>"))).into_response();
+    }
+    let outcome = match form.outcome.as_str() {
+        "paid" => Outcome::Paid,
+        "async_paid" => Outcome::AsyncPaid,
+        "async_failed" => Outcome::AsyncFailed,
+        other => return (StatusCode::BAD_REQUEST, format!("unknown outcome '{other}'")).into_response(),
+    };
+    let success = session["success_url"].as_str().unwrap_or("/").replace("{CHECKOUT_SESSION_ID}", &id);
+    match events::complete(&sim, &account, session, outcome).await {
+        Ok(_) => Redirect::to(&success).into_response(),
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,92 @@
+//! The Stripe simulator: an in-process fake of the part of Stripe's API chatpay uses,
+//! reached by the real client over real HTTP through the base URL
+//! (`CHATPAY_STRIPE_API_BASE=http://HOST/simulator/stripe`). Off unless `--stripe-simulator`
+//! is given, and labelled TEST MODE wherever it shows.
+//!
+//! - [`api`]: `/simulator/stripe/v1/…`: balance, Checkout Sessions (create, retrieve,
+//!   expire), payment method configurations, webhook endpoints. It checks the key
+//!   (`sk_test_…`/`rk_test_…`), required parameters and their types, unknown parameters,
+//!   and idempotency like Stripe.
+//! - [`hosted`]: `/simulator/checkout/{id}`: the hosted page with Pay and Cancel.
+//! - [`events`]: makes Stripe-shaped events and delivers them, signed, to the account's
+//!   webhook endpoints, retrying on failure; expires open sessions at `expires_at`.
+//!
+//! An "account" is the part of the key after `sk_test_`/`rk_test_`, so a secret key and a
+//! restricted key with the same suffix share their objects. The simulator has its own
+//! clock, which tests can move forward (`POST /simulator/clock/advance?seconds=N`).
+
+pub mod api;
+pub mod events;
+pub mod hosted;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+
+use crate::state::AppState;
+use crate::store::Store;
+
+/// The simulator's state.
+#[derive(Debug)]
+pub struct Simulator {
+    pub(crate) store: Store,
+    /// Where the relay is reachable, for hosted-page URLs.
+    pub(crate) public_url: String,
+    pub(crate) http: reqwest::Client,
+    offset_secs: AtomicI64,
+}
+
+impl Simulator {
+    pub fn new(store: Store, public_url: &str) -> Simulator {
+        Simulator {
+            store,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+            offset_secs: AtomicI64::new(0),
+        }
+    }
+
+    /// The simulator's clock, in unix seconds.
+    pub fn now(&self) -> i64 {
+        crate::store::now_ms() / 1000 + self.offset_secs.load(Ordering::Relaxed)
+    }
+
+    /// Moves the clock forward (tests).
+    pub fn advance(&self, seconds: i64) {
+        self.offset_secs.fetch_add(seconds, Ordering::Relaxed);
+    }
+}
+
+/// Every simulator route, under `/simulator`.
+pub fn router() -> Router<AppState> {
+    Router::new().merge(api::router()).merge(hosted::router())
+}
+
+/// Random id with Stripe's prefix, like `cs_test_a1B2…`.
+pub(crate) fn stripe_id(prefix: &str) -> String {
+    use rand::distributions::Alphanumeric;
+    use rand::Rng as _;
+    let tail: String = rand::thread_rng().sample_iter(&Alphanumeric).take(24).map(char::from).collect();
+    format!("{prefix}{tail}")
+}
+
+/// Runs the expiry sweep every second until the relay stops.
+pub fn spawn_sweeper(sim: std::sync::Arc<Simulator>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = events::expire_due_sessions(&sim).await {
+                        tracing::warn!(error = %e, "simulator: expiry sweep failed");
+                    }
+                }
+                _ = async { shutdown.wait_for(|d| *d).await.is_ok() } => return,
+            }
+        }
+    });
+}
