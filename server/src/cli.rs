@@ -19,18 +19,22 @@ use crate::stripe::client::{StripeError, StripeHttp};
 use crate::stripe::keys;
 
 /// Runs the command the user asked for.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let command = match cli.command {
+pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
+    let key_file = cli.key_file();
+    let command = match cli.command.take() {
         Some(c) => c,
         None => Command::Serve(ServeArgs::from_env()?),
     };
     let store = Store::connect(&cli.database_url).await?;
-    let cipher = Cipher::load(cli.secret_key.as_deref(), &cli.secret_key_file)?;
+    let cipher = Cipher::load(cli.encryption_key.as_deref(), &key_file)?;
     let result = match command {
         Command::Serve(args) => serve(store.clone(), cipher, cli.stripe_api_base, args).await,
         Command::Site(cmd) => site(&store, cmd).await,
         Command::Stripe(cmd) => {
-            let http = StripeHttp::new(cli.stripe_api_base.as_deref().unwrap_or(STRIPE_API), Duration::from_secs(30));
+            let http = StripeHttp::new(
+                cli.stripe_api_base.as_deref().unwrap_or(STRIPE_API),
+                Duration::from_secs(30),
+            );
             stripe(&store, &cipher, &http, cmd).await
         }
     };
@@ -38,7 +42,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
-async fn serve(store: Store, cipher: Cipher, api_base: Option<String>, args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(
+    store: Store,
+    cipher: Cipher,
+    api_base: Option<String>,
+    args: ServeArgs,
+) -> anyhow::Result<()> {
     let public_url = args.public_base();
     let api_base = match (api_base, args.stripe_simulator) {
         (Some(base), _) => base,
@@ -49,9 +58,12 @@ async fn serve(store: Store, cipher: Cipher, api_base: Option<String>, args: Ser
         seed_demo_site(&store, &args, &public_url).await?;
     }
     let assets = WidgetAssets::load(&args.dist);
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}; is another chatpay running? pick another --listen", args.listen))?;
+    let listener = TcpListener::bind(args.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}; is another chatpay running? pick another --listen",
+            args.listen
+        )
+    })?;
     let stripe = StripeHttp::new(&api_base, Duration::from_secs(30));
     let (state, shutdown) = startup::state(Parts {
         store,
@@ -89,11 +101,19 @@ async fn serve(store: Store, cipher: Cipher, api_base: Option<String>, args: Ser
 /// Creates or refreshes the `demo` site so the demo page at `/demo` can open the chat.
 async fn seed_demo_site(store: &Store, args: &ServeArgs, public_url: &str) -> anyhow::Result<()> {
     let port = args.listen.port();
-    let mut origins = vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")];
+    let mut origins = vec![
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+    ];
     if let Ok(o) = WebOrigin::parse(public_url) {
         origins.push(o.to_string());
     }
-    let site = NewSite::parse("demo", "chatpay demo", "Hi! I'm the chatpay demo bot. How can we help?", &origins)?;
+    let site = NewSite::parse(
+        "demo",
+        "chatpay demo",
+        "Hi! I'm the chatpay demo bot. How can we help?",
+        &origins,
+    )?;
     store.upsert_site(&site).await?;
     Ok(())
 }
@@ -122,11 +142,21 @@ async fn connect_demo_to_simulator(state: &crate::state::AppState) -> anyhow::Re
         }
     };
     let url = format!("{}/webhooks/stripe/demo", state.settings.public_url);
-    let endpoint = client.create_webhook_endpoint(&url, &CHECKOUT_EVENTS).await?;
-    let secret = endpoint.secret.context("the simulator returned no webhook secret")?;
+    let endpoint = client
+        .create_webhook_endpoint(&url, &CHECKOUT_EVENTS)
+        .await?;
+    let secret = endpoint
+        .secret
+        .context("the simulator returned no webhook secret")?;
     state
         .store
-        .save_stripe_keys(&state.cipher, "demo", DEMO_KEY, balance.livemode, Some(&[secret]))
+        .save_stripe_keys(
+            &state.cipher,
+            "demo",
+            DEMO_KEY,
+            balance.livemode,
+            Some(&[secret]),
+        )
         .await?;
     tracing::info!("demo site connected to the Stripe simulator");
     Ok(())
@@ -134,7 +164,12 @@ async fn connect_demo_to_simulator(state: &crate::state::AppState) -> anyhow::Re
 
 async fn site(store: &Store, cmd: SiteCommand) -> anyhow::Result<()> {
     match cmd {
-        SiteCommand::Add { id, name, origins, greeting } => {
+        SiteCommand::Add {
+            id,
+            name,
+            origins,
+            greeting,
+        } => {
             let site = NewSite::parse(&id, &name, &greeting, &origins)?;
             store.insert_site(&site).await?;
             println!(
@@ -151,16 +186,30 @@ async fn site(store: &Store, cmd: SiteCommand) -> anyhow::Result<()> {
                 println!("no sites yet; add one with: chatpay site add --id my-shop --name \"My Shop\" --origin https://shop.example");
             }
             for s in sites {
-                println!("{}\t{}\t{}", s.id, s.name, join(s.origins.iter().map(String::as_str)));
+                println!(
+                    "{}\t{}\t{}",
+                    s.id,
+                    s.name,
+                    join(s.origins.iter().map(String::as_str))
+                );
             }
         }
     }
     Ok(())
 }
 
-async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCommand) -> anyhow::Result<()> {
+async fn stripe(
+    store: &Store,
+    cipher: &Cipher,
+    http: &StripeHttp,
+    cmd: StripeCommand,
+) -> anyhow::Result<()> {
     match cmd {
-        StripeCommand::Connect { site, secret_key, webhook_secrets } => {
+        StripeCommand::Connect {
+            site,
+            secret_key,
+            webhook_secrets,
+        } => {
             let site = existing_site(store, &site).await?;
             let secret_key = secret_key.trim().to_owned();
             let kind = keys::check_secret_key(&secret_key).map_err(anyhow::Error::msg)?;
@@ -169,21 +218,45 @@ async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCo
             }
             let balance = match http.client(&secret_key).balance().await {
                 Ok(b) => b,
-                Err(StripeError::Api { status: 401, message, .. }) => {
-                    bail!("Stripe refused the key {}: {message}", crate::secrets::mask(&secret_key))
+                Err(StripeError::Api {
+                    status: 401,
+                    message,
+                    ..
+                }) => {
+                    bail!(
+                        "Stripe refused the key {}: {message}",
+                        crate::secrets::mask(&secret_key)
+                    )
                 }
-                Err(StripeError::Api { status: 403, message, .. }) => bail!(
+                Err(StripeError::Api {
+                    status: 403,
+                    message,
+                    ..
+                }) => bail!(
                     "the restricted key {} lacks a permission chatpay needs: {message}",
                     crate::secrets::mask(&secret_key)
                 ),
                 Err(e) => bail!("cannot test the key with Stripe at {}: {e}", http.base()),
             };
             if balance.livemode != kind.livemode {
-                bail!("Stripe reports livemode={} for a key that looks like a {} key", balance.livemode, if kind.livemode { "live" } else { "test" });
+                bail!(
+                    "Stripe reports livemode={} for a key that looks like a {} key",
+                    balance.livemode,
+                    if kind.livemode { "live" } else { "test" }
+                );
             }
-            let secrets: Vec<String> = webhook_secrets.iter().map(|s| s.trim().to_owned()).collect();
+            let secrets: Vec<String> = webhook_secrets
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .collect();
             store
-                .save_stripe_keys(cipher, site.as_str(), &secret_key, balance.livemode, (!secrets.is_empty()).then_some(&secrets[..]))
+                .save_stripe_keys(
+                    cipher,
+                    site.as_str(),
+                    &secret_key,
+                    balance.livemode,
+                    (!secrets.is_empty()).then_some(&secrets[..]),
+                )
                 .await?;
             println!(
                 "site '{site}' is connected to Stripe in {} mode with key {}",
@@ -205,7 +278,10 @@ async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCo
             println!("site:            {site}");
             println!("mode:            {}", status.mode.unwrap_or("?"));
             println!("secret key:      {}", status.secret_key.unwrap_or_default());
-            println!("webhook secret:  {}", status.webhook_secret.unwrap_or_else(|| "none saved".into()));
+            println!(
+                "webhook secret:  {}",
+                status.webhook_secret.unwrap_or_else(|| "none saved".into())
+            );
             println!(
                 "last event:      {}",
                 match (health.last_event_type, health.last_event_at) {

@@ -24,12 +24,22 @@ pub struct Cli {
 
     /// The 32-byte key that encrypts Stripe secrets at rest, as 64 hex digits or base64.
     /// Without it, a key file is used (created on first run).
-    #[arg(long, env = "CHATPAY_SECRET_KEY", global = true, hide_env_values = true)]
-    pub secret_key: Option<String>,
+    #[arg(
+        long = "encryption-key",
+        env = "CHATPAY_SECRET_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub encryption_key: Option<String>,
 
-    /// The key file used when CHATPAY_SECRET_KEY is not set.
-    #[arg(long, env = "CHATPAY_SECRET_KEY_FILE", default_value = "data/secret.key", global = true)]
-    pub secret_key_file: PathBuf,
+    /// The key file used when CHATPAY_SECRET_KEY is not set (default: `secret.key` beside
+    /// the SQLite database, or `data/secret.key` with PostgreSQL).
+    #[arg(
+        long = "encryption-key-file",
+        env = "CHATPAY_SECRET_KEY_FILE",
+        global = true
+    )]
+    pub encryption_key_file: Option<PathBuf>,
 
     /// Stripe's API base URL (default https://api.stripe.com; with --stripe-simulator, this
     /// relay's own simulator).
@@ -50,6 +60,26 @@ pub enum Command {
     /// Connect a site to Stripe and check the connection.
     #[command(subcommand)]
     Stripe(StripeCommand),
+}
+
+impl Cli {
+    /// Where the key file is: the option, else beside the SQLite file, else `data/`.
+    pub fn key_file(&self) -> PathBuf {
+        if let Some(f) = &self.encryption_key_file {
+            return f.clone();
+        }
+        if let Some(rest) = self.database_url.strip_prefix("sqlite:") {
+            let path = rest
+                .trim_start_matches("//")
+                .split('?')
+                .next()
+                .unwrap_or("");
+            if let Some(dir) = std::path::Path::new(path).parent() {
+                return dir.join("secret.key");
+            }
+        }
+        PathBuf::from("data/secret.key")
+    }
 }
 
 /// The real Stripe API.

@@ -44,7 +44,10 @@ mod tests {
 
     #[test]
     fn markup_in_text_is_escaped() {
-        assert_eq!(escape(r#"<b onclick="x">&'"#), "&lt;b onclick=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape(r#"<b onclick="x">&'"#),
+            "&lt;b onclick=&quot;x&quot;&gt;&amp;&#39;"
+        );
         assert!(page("<script>", "ok").contains("<title>&lt;script&gt;</title>"));
     }
 }

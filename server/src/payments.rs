@@ -29,7 +29,9 @@ pub const CHECKOUT_EVENTS: [&str; 4] = [
 pub fn target_for_event(event_type: &str, session: &CheckoutSession) -> Option<PaymentStatus> {
     match event_type {
         "checkout.session.completed" => Some(match session.payment_status {
-            SessionPaymentStatus::Paid | SessionPaymentStatus::NoPaymentRequired => PaymentStatus::Paid,
+            SessionPaymentStatus::Paid | SessionPaymentStatus::NoPaymentRequired => {
+                PaymentStatus::Paid
+            }
             SessionPaymentStatus::Unpaid => PaymentStatus::Processing,
         }),
         "checkout.session.async_payment_succeeded" => Some(PaymentStatus::Paid),
@@ -45,7 +47,9 @@ pub fn target_for_session(session: &CheckoutSession) -> Option<PaymentStatus> {
         SessionStatus::Open => None,
         SessionStatus::Expired => Some(PaymentStatus::Expired),
         SessionStatus::Complete => Some(match session.payment_status {
-            SessionPaymentStatus::Paid | SessionPaymentStatus::NoPaymentRequired => PaymentStatus::Paid,
+            SessionPaymentStatus::Paid | SessionPaymentStatus::NoPaymentRequired => {
+                PaymentStatus::Paid
+            }
             SessionPaymentStatus::Unpaid => PaymentStatus::Processing,
         }),
     }
@@ -86,7 +90,11 @@ mod tests {
         assert_eq!(transition(Pending, Failed), Some(Failed));
         assert_eq!(transition(Processing, Paid), Some(Paid));
         assert_eq!(transition(Processing, Failed), Some(Failed));
-        assert_eq!(transition(Processing, Expired), None, "a completed session cannot expire");
+        assert_eq!(
+            transition(Processing, Expired),
+            None,
+            "a completed session cannot expire"
+        );
         assert_eq!(transition(Processing, Processing), None);
         assert_eq!(transition(Pending, Pending), None);
     }
@@ -104,25 +112,54 @@ mod tests {
     fn events_and_sessions_map_to_targets() {
         let paid = session(SessionStatus::Complete, SessionPaymentStatus::Paid);
         let unpaid = session(SessionStatus::Complete, SessionPaymentStatus::Unpaid);
-        assert_eq!(target_for_event("checkout.session.completed", &paid), Some(Paid));
-        assert_eq!(target_for_event("checkout.session.completed", &unpaid), Some(Processing));
-        let free = session(SessionStatus::Complete, SessionPaymentStatus::NoPaymentRequired);
-        assert_eq!(target_for_event("checkout.session.completed", &free), Some(Paid));
-        assert_eq!(target_for_event("checkout.session.async_payment_succeeded", &unpaid), Some(Paid));
-        assert_eq!(target_for_event("checkout.session.async_payment_failed", &unpaid), Some(Failed));
-        assert_eq!(target_for_event("checkout.session.expired", &unpaid), Some(Expired));
+        assert_eq!(
+            target_for_event("checkout.session.completed", &paid),
+            Some(Paid)
+        );
+        assert_eq!(
+            target_for_event("checkout.session.completed", &unpaid),
+            Some(Processing)
+        );
+        let free = session(
+            SessionStatus::Complete,
+            SessionPaymentStatus::NoPaymentRequired,
+        );
+        assert_eq!(
+            target_for_event("checkout.session.completed", &free),
+            Some(Paid)
+        );
+        assert_eq!(
+            target_for_event("checkout.session.async_payment_succeeded", &unpaid),
+            Some(Paid)
+        );
+        assert_eq!(
+            target_for_event("checkout.session.async_payment_failed", &unpaid),
+            Some(Failed)
+        );
+        assert_eq!(
+            target_for_event("checkout.session.expired", &unpaid),
+            Some(Expired)
+        );
         assert_eq!(target_for_event("customer.created", &paid), None);
         assert_eq!(target_for_session(&paid), Some(Paid));
         assert_eq!(target_for_session(&unpaid), Some(Processing));
-        assert_eq!(target_for_session(&session(SessionStatus::Open, SessionPaymentStatus::Unpaid)), None);
-        assert_eq!(target_for_session(&session(SessionStatus::Expired, SessionPaymentStatus::Unpaid)), Some(Expired));
+        assert_eq!(
+            target_for_session(&session(SessionStatus::Open, SessionPaymentStatus::Unpaid)),
+            None
+        );
+        assert_eq!(
+            target_for_session(&session(
+                SessionStatus::Expired,
+                SessionPaymentStatus::Unpaid
+            )),
+            Some(Expired)
+        );
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // What moves payments: Stripe events, reconciliation, and the visitor declining.
 // ---------------------------------------------------------------------------------------
-
 
 /// What a delivered event did; recorded in the ledger as `as_str()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +195,12 @@ impl EventOutcome {
 pub type Publish = Vec<(String, Vec<ServerFrame>)>;
 
 /// Moves a payment inside `tx` and returns what to publish once `tx` commits.
-pub async fn resolve_in(tx: &mut Tx, payment: &str, target: PaymentStatus, source: &str) -> AppResult<(Option<Transition>, Publish)> {
+pub async fn resolve_in(
+    tx: &mut Tx,
+    payment: &str,
+    target: PaymentStatus,
+    source: &str,
+) -> AppResult<(Option<Transition>, Publish)> {
     let transition = stored::apply(tx, payment, target, source).await?;
     Ok((transition, Vec::new()))
 }
@@ -193,15 +235,25 @@ pub async fn on_event(state: &AppState, site: &str, event: &Event) -> AppResult<
                     .or_else(|| session.metadata.get("payment").cloned())
                     .unwrap_or_default();
                 match stored::get(&mut tx, &payment_id).await? {
-                    Some(p) if p.site_id == site && p.session_id.as_deref().is_none_or(|s| s == session.id) => {
+                    Some(p)
+                        if p.site_id == site
+                            && p.session_id.as_deref().is_none_or(|s| s == session.id) =>
+                    {
                         if p.session_id.is_none() {
                             // The session was created but its id never stored (a crash
                             // between Stripe's answer and our commit): adopt it now.
-                            stored::set_session(&mut tx, &p.id, &session.id, session.url.as_deref()).await?;
+                            stored::set_session(
+                                &mut tx,
+                                &p.id,
+                                &session.id,
+                                session.url.as_deref(),
+                            )
+                            .await?;
                         }
                         match target_for_event(&event.kind, &session) {
                             Some(target) => {
-                                let (transition, frames) = resolve_in(&mut tx, &p.id, target, &event.id).await?;
+                                let (transition, frames) =
+                                    resolve_in(&mut tx, &p.id, target, &event.id).await?;
                                 to_publish = frames;
                                 transition.map_or(EventOutcome::Ignored, EventOutcome::Applied)
                             }
@@ -230,7 +282,10 @@ async fn stripe_failure(state: &AppState, site: &str, err: StripeError) -> AppEr
     AppError::Upstream(text)
 }
 
-async fn client_for(state: &AppState, site: &str) -> AppResult<crate::stripe::client::StripeClient> {
+async fn client_for(
+    state: &AppState,
+    site: &str,
+) -> AppResult<crate::stripe::client::StripeClient> {
     let account = state
         .store
         .stripe_account(&state.cipher, site)
@@ -247,7 +302,11 @@ pub async fn reconcile(state: &AppState, payment_id: &str) -> AppResult<Payment>
         .payment(payment_id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no payment '{payment_id}'")))?;
-    let Some(session_id) = payment.session_id.clone().filter(|_| !payment.status.is_terminal()) else {
+    let Some(session_id) = payment
+        .session_id
+        .clone()
+        .filter(|_| !payment.status.is_terminal())
+    else {
         return Ok(payment);
     };
     let client = client_for(state, &payment.site_id).await?;
@@ -286,7 +345,9 @@ pub async fn decline(state: &AppState, payment_id: &str) -> AppResult<Payment> {
             match client.expire_checkout_session(session_id).await {
                 Ok(session) => target_for_session(&session),
                 // Not open any more (paid or expired meanwhile): take Stripe's word for it.
-                Err(StripeError::Api { status: 400, .. }) => return reconcile(state, payment_id).await,
+                Err(StripeError::Api { status: 400, .. }) => {
+                    return reconcile(state, payment_id).await
+                }
                 Err(e) => return Err(stripe_failure(state, &payment.site_id, e).await),
             }
         }
@@ -314,18 +375,32 @@ pub struct ReturnUrls<'a> {
 /// Creates (or, after a crash, finds again: the payment id is the idempotency key) the
 /// Checkout Session of a stored payment. Return URLs: the override, else the site's
 /// default, else chatpay's own return pages.
-pub async fn open_session(state: &AppState, payment: &Payment, urls: &ReturnUrls<'_>) -> AppResult<CheckoutSession> {
+pub async fn open_session(
+    state: &AppState,
+    payment: &Payment,
+    urls: &ReturnUrls<'_>,
+) -> AppResult<CheckoutSession> {
     let account = state.store.stripe_account(&state.cipher, &payment.site_id).await?.ok_or_else(|| {
         AppError::Conflict(format!(
             "site '{}' is not connected to Stripe; connect it in the console or with `chatpay stripe connect`",
             payment.site_id
         ))
     })?;
-    let (own_success, own_cancel) = crate::routes::checkout::return_urls(&state.settings.public_url, &payment.id);
-    let success = urls.success_url.or(account.success_url.as_deref()).unwrap_or(&own_success);
-    let cancel = urls.cancel_url.or(account.cancel_url.as_deref()).unwrap_or(&own_cancel);
+    let (own_success, own_cancel) =
+        crate::routes::checkout::return_urls(&state.settings.public_url, &payment.id);
+    let success = urls
+        .success_url
+        .or(account.success_url.as_deref())
+        .unwrap_or(&own_success);
+    let cancel = urls
+        .cancel_url
+        .or(account.cancel_url.as_deref())
+        .unwrap_or(&own_cancel);
     let currency = payment.currency.to_ascii_lowercase();
-    let mut metadata = vec![("site", payment.site_id.as_str()), ("payment", payment.id.as_str())];
+    let mut metadata = vec![
+        ("site", payment.site_id.as_str()),
+        ("payment", payment.id.as_str()),
+    ];
     if let Some(c) = &payment.conversation_id {
         metadata.push(("conversation", c.as_str()));
     }
@@ -340,7 +415,12 @@ pub async fn open_session(state: &AppState, payment: &Payment, urls: &ReturnUrls
         cancel_url: cancel,
         payment_method_configuration: account.payment_method_configuration.as_deref(),
     };
-    match state.stripe.client(&account.secret_key).create_checkout_session(&params, &payment.id).await {
+    match state
+        .stripe
+        .client(&account.secret_key)
+        .create_checkout_session(&params, &payment.id)
+        .await
+    {
         Ok(session) => Ok(session),
         Err(e) => Err(stripe_failure(state, &payment.site_id, e).await),
     }

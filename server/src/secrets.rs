@@ -40,7 +40,9 @@ impl Cipher {
     /// fresh random key when it does not exist.
     pub fn load(env_key: Option<&str>, file: &Path) -> anyhow::Result<Cipher> {
         if let Some(raw) = env_key {
-            return Ok(Cipher::from_key(&parse_key(raw).context("CHATPAY_SECRET_KEY is not usable")?));
+            return Ok(Cipher::from_key(
+                &parse_key(raw).context("CHATPAY_SECRET_KEY is not usable")?,
+            ));
         }
         match std::fs::read_to_string(file) {
             Ok(text) => {
@@ -52,15 +54,18 @@ impl Cipher {
                 let mut key = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut key);
                 if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("cannot create '{}' for the key file", dir.display()))?;
+                    std::fs::create_dir_all(dir).with_context(|| {
+                        format!("cannot create '{}' for the key file", dir.display())
+                    })?;
                 }
                 write_private(file, &hex::encode(key))
                     .with_context(|| format!("cannot write the key file '{}'", file.display()))?;
                 tracing::info!(file = %file.display(), "created a new secret key file; back it up with the database");
                 Ok(Cipher::from_key(&key))
             }
-            Err(e) => Err(e).with_context(|| format!("cannot read the key file '{}'", file.display())),
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot read the key file '{}'", file.display()))
+            }
         }
     }
 
@@ -102,11 +107,16 @@ fn parse_key(raw: &str) -> anyhow::Result<[u8; 32]> {
     let bytes = if raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
         hex::decode(raw)?
     } else {
-        B64.decode(raw).map_err(|_| anyhow::anyhow!("use 64 hex digits or base64 of 32 bytes (e.g. `openssl rand -hex 32`)"))?
+        B64.decode(raw).map_err(|_| {
+            anyhow::anyhow!("use 64 hex digits or base64 of 32 bytes (e.g. `openssl rand -hex 32`)")
+        })?
     };
-    bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| anyhow::anyhow!("the key has {} bytes; it needs exactly 32 (e.g. `openssl rand -hex 32`)", b.len()))
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        anyhow::anyhow!(
+            "the key has {} bytes; it needs exactly 32 (e.g. `openssl rand -hex 32`)",
+            b.len()
+        )
+    })
 }
 
 #[cfg(unix)]
@@ -128,8 +138,14 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// `sk_test_…abcd`: the prefix and the last four characters, for people to recognise a key.
 pub fn mask(secret: &str) -> String {
-    const PREFIXES: [&str; 7] = ["sk_test_", "sk_live_", "rk_test_", "rk_live_", "pk_test_", "pk_live_", "whsec_"];
-    let prefix = PREFIXES.iter().find(|p| secret.starts_with(*p)).copied().unwrap_or("");
+    const PREFIXES: [&str; 7] = [
+        "sk_test_", "sk_live_", "rk_test_", "rk_live_", "pk_test_", "pk_live_", "whsec_",
+    ];
+    let prefix = PREFIXES
+        .iter()
+        .find(|p| secret.starts_with(*p))
+        .copied()
+        .unwrap_or("");
     let chars: Vec<char> = secret.chars().collect();
     // A string too short to be a real key shows nothing of itself.
     let shown = if chars.len() >= 12 { 4 } else { 0 };
@@ -150,14 +166,21 @@ mod tests {
         assert!(!a.contains("sk_test"));
         assert_eq!(c.open(&a).unwrap(), "sk_test_abc");
         let other = Cipher::from_key(&[8u8; 32]);
-        assert!(other.open(&a).unwrap_err().to_string().contains("CHATPAY_SECRET_KEY"));
+        assert!(other
+            .open(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("CHATPAY_SECRET_KEY"));
     }
 
     #[test]
     fn keys_parse_from_hex_or_base64_and_bad_ones_say_how_to_make_one() {
         assert_eq!(parse_key(&"ab".repeat(32)).unwrap(), [0xab; 32]);
         assert_eq!(parse_key(&B64.encode([1u8; 32])).unwrap(), [1; 32]);
-        assert!(parse_key("short").unwrap_err().to_string().contains("openssl rand -hex 32"));
+        assert!(parse_key("short")
+            .unwrap_err()
+            .to_string()
+            .contains("openssl rand -hex 32"));
     }
 
     #[test]
@@ -165,11 +188,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("chatpay-key-{}", rand::random::<u32>()));
         let file = dir.join("secret.key");
         let sealed = Cipher::load(None, &file).unwrap().seal("whsec_x");
-        assert_eq!(Cipher::load(None, &file).unwrap().open(&sealed).unwrap(), "whsec_x");
+        assert_eq!(
+            Cipher::load(None, &file).unwrap().open(&sealed).unwrap(),
+            "whsec_x"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -46,9 +46,12 @@ pub fn state(parts: Parts) -> (AppState, Shutdown) {
     let (tx, rx) = watch::channel(false);
     let assets = Arc::new(parts.assets);
     assets.warm();
-    let simulator = parts
-        .simulator
-        .then(|| Arc::new(Simulator::new(parts.store.clone(), &parts.settings.public_url)));
+    let simulator = parts.simulator.then(|| {
+        Arc::new(Simulator::new(
+            parts.store.clone(),
+            &parts.settings.public_url,
+        ))
+    });
     if let Some(sim) = &simulator {
         simulator::spawn_sweeper(Arc::clone(sim), rx.clone());
     }
@@ -76,8 +79,7 @@ pub fn router(state: AppState) -> Router {
     if state.simulator.is_some() {
         app = app.merge(simulator::router());
     }
-    app
-        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
+    app.layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -113,3 +113,124 @@ fn site_add_and_list_with_clear_errors() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+mod common;
+
+/// `chatpay stripe …` against a relay serving the simulator, sharing its database and key.
+async fn chatpay_against(app: &common::TestApp, args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_chatpay"))
+        .args(args)
+        .env("CHATPAY_DATABASE_URL", &app.db.url)
+        .env("CHATPAY_SECRET_KEY", common::SECRET_KEY_HEX)
+        .env("CHATPAY_STRIPE_API_BASE", app.url("/simulator/stripe"))
+        .env("CHATPAY_LOG", "warn")
+        .output()
+        .await
+        .expect("chatpay runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn stripe_connect_tests_the_key_and_status_never_shows_a_secret() {
+    let app = common::TestApp::spawn(common::Backend::Sqlite).await;
+
+    // A key Stripe refuses: the reason is Stripe's.
+    let (ok, _, err) = chatpay_against(
+        &app,
+        &[
+            "stripe",
+            "connect",
+            "--site",
+            "shop",
+            "--secret-key",
+            "sk_test_invalid000000000",
+        ],
+    )
+    .await;
+    assert!(!ok);
+    assert!(
+        err.contains("Stripe refused the key sk_test_…0000: Invalid API Key provided"),
+        "{err}"
+    );
+    // A pasted publishable key: said so before any request.
+    let (ok, _, err) = chatpay_against(
+        &app,
+        &[
+            "stripe",
+            "connect",
+            "--site",
+            "shop",
+            "--secret-key",
+            "pk_test_abcdefghijklmnop",
+        ],
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("publishable key"), "{err}");
+    let (ok, _, err) = chatpay_against(
+        &app,
+        &[
+            "stripe",
+            "connect",
+            "--site",
+            "shop",
+            "--secret-key",
+            common::STRIPE_KEY,
+            "--webhook-secret",
+            "sk_test_oops0000000",
+        ],
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("whsec_"), "{err}");
+    let (ok, _, err) = chatpay_against(&app, &["stripe", "status", "--site", "nope"]).await;
+    assert!(!ok);
+    assert!(err.contains("no site 'nope'"), "{err}");
+
+    // A good simulator key and a webhook secret.
+    let whsec = "whsec_clitest1234567890abcdef";
+    let (ok, out, err) = chatpay_against(
+        &app,
+        &[
+            "stripe",
+            "connect",
+            "--site",
+            "shop",
+            "--secret-key",
+            common::STRIPE_KEY,
+            "--webhook-secret",
+            whsec,
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("connected to Stripe in test mode with key sk_test_…0000"),
+        "{out}"
+    );
+
+    let (ok, out, _) = chatpay_against(&app, &["stripe", "status", "--site", "shop"]).await;
+    assert!(ok);
+    assert!(out.contains("mode:            test"), "{out}");
+    assert!(out.contains("sk_test_…0000"), "{out}");
+    assert!(out.contains("whsec_…cdef"), "{out}");
+    assert!(
+        !out.contains(common::STRIPE_KEY) && !out.contains(whsec),
+        "no full secret: {out}"
+    );
+
+    // What is stored is encrypted: neither secret appears in the database file.
+    let path = app.db.url.trim_start_matches("sqlite://").to_owned();
+    let mut raw = std::fs::read(&path).unwrap_or_default();
+    raw.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(
+        !raw.contains(common::STRIPE_KEY) && !raw.contains(whsec),
+        "secrets are encrypted at rest"
+    );
+    app.stop().await;
+}

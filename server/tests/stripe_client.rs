@@ -21,29 +21,41 @@ struct Seen {
 }
 
 /// A server that answers with the scripted `(status, should_retry header, body)` in turn.
-async fn fake_stripe(script: Vec<(u16, Option<&'static str>, &'static str)>) -> (String, Arc<Mutex<Vec<Seen>>>) {
+async fn fake_stripe(
+    script: Vec<(u16, Option<&'static str>, &'static str)>,
+) -> (String, Arc<Mutex<Vec<Seen>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let script = Arc::new(Mutex::new(script.into_iter()));
     let log = Arc::clone(&seen);
-    let app = Router::new().fallback(any(move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
-        let log = Arc::clone(&log);
-        let script = Arc::clone(&script);
-        async move {
-            log.lock().unwrap().push(Seen {
-                path: uri.path().to_owned(),
-                idempotency_key: headers.get("idempotency-key").map(|v| v.to_str().unwrap().to_owned()),
-                authorization: headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()),
-                body: String::from_utf8_lossy(&body).into_owned(),
-            });
-            let (status, retry, body) = script.lock().unwrap().next().unwrap_or((500, None, "{}"));
-            let mut resp = (StatusCode::from_u16(status).unwrap(), body.to_owned()).into_response();
-            if let Some(r) = retry {
-                resp.headers_mut().insert("stripe-should-retry", r.parse().unwrap());
+    let app = Router::new().fallback(any(
+        move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
+            let log = Arc::clone(&log);
+            let script = Arc::clone(&script);
+            async move {
+                log.lock().unwrap().push(Seen {
+                    path: uri.path().to_owned(),
+                    idempotency_key: headers
+                        .get("idempotency-key")
+                        .map(|v| v.to_str().unwrap().to_owned()),
+                    authorization: headers
+                        .get("authorization")
+                        .map(|v| v.to_str().unwrap().to_owned()),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                let (status, retry, body) =
+                    script.lock().unwrap().next().unwrap_or((500, None, "{}"));
+                let mut resp =
+                    (StatusCode::from_u16(status).unwrap(), body.to_owned()).into_response();
+                if let Some(r) = retry {
+                    resp.headers_mut()
+                        .insert("stripe-should-retry", r.parse().unwrap());
+                }
+                resp.headers_mut()
+                    .insert("request-id", "req_123".parse().unwrap());
+                resp
             }
-            resp.headers_mut().insert("request-id", "req_123".parse().unwrap());
-            resp
-        }
-    }));
+        },
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -75,21 +87,37 @@ fn http(base: &str) -> StripeHttp {
 async fn creates_a_session_with_bracketed_form_fields_and_bearer_auth() {
     let (base, seen) = fake_stripe(vec![(200, None, SESSION)]).await;
 
-    let session = http(&base).client("sk_test_abc").create_checkout_session(&params(), "pay_1").await.unwrap();
+    let session = http(&base)
+        .client("sk_test_abc")
+        .create_checkout_session(&params(), "pay_1")
+        .await
+        .unwrap();
 
     assert_eq!(session.id, "cs_test_1");
-    assert_eq!(session.url.as_deref(), Some("https://checkout.example/cs_test_1"));
+    assert_eq!(
+        session.url.as_deref(),
+        Some("https://checkout.example/cs_test_1")
+    );
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].path, "/v1/checkout/sessions");
     assert_eq!(seen[0].authorization.as_deref(), Some("Bearer sk_test_abc"));
     assert_eq!(seen[0].idempotency_key.as_deref(), Some("pay_1"));
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(seen[0].body.as_bytes()).into_owned().collect();
-    let get = |k: &str| form.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(seen[0].body.as_bytes())
+        .into_owned()
+        .collect();
+    let get = |k: &str| {
+        form.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
     assert_eq!(get("mode"), Some("payment"));
     assert_eq!(get("line_items[0][price_data][currency]"), Some("usd"));
     assert_eq!(get("line_items[0][price_data][unit_amount]"), Some("4999"));
-    assert_eq!(get("line_items[0][price_data][product_data][name]"), Some("Support contract deposit"));
+    assert_eq!(
+        get("line_items[0][price_data][product_data][name]"),
+        Some("Support contract deposit")
+    );
     assert_eq!(get("line_items[0][quantity]"), Some("1"));
     assert_eq!(get("client_reference_id"), Some("pay_1"));
     assert_eq!(get("metadata[payment]"), Some("pay_1"));
@@ -99,24 +127,43 @@ async fn creates_a_session_with_bracketed_form_fields_and_bearer_auth() {
 
 #[tokio::test]
 async fn server_errors_and_conflicts_are_retried_with_the_same_idempotency_key() {
-    let (base, seen) = fake_stripe(vec![(500, None, SERVER_ERROR), (409, None, SERVER_ERROR), (200, None, SESSION)]).await;
+    let (base, seen) = fake_stripe(vec![
+        (500, None, SERVER_ERROR),
+        (409, None, SERVER_ERROR),
+        (200, None, SESSION),
+    ])
+    .await;
 
-    let session = http(&base).client("sk_test_abc").create_checkout_session(&params(), "pay_1").await.unwrap();
+    let session = http(&base)
+        .client("sk_test_abc")
+        .create_checkout_session(&params(), "pay_1")
+        .await
+        .unwrap();
 
     assert_eq!(session.id, "cs_test_1");
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 3);
-    assert!(seen.iter().all(|s| s.idempotency_key.as_deref() == Some("pay_1")));
+    assert!(seen
+        .iter()
+        .all(|s| s.idempotency_key.as_deref() == Some("pay_1")));
 }
 
 #[tokio::test]
 async fn a_plain_429_is_not_retried_but_should_retry_true_is() {
     let (base, seen) = fake_stripe(vec![(429, None, r#"{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}"#)]).await;
-    let err = http(&base).client("sk_test_abc").balance().await.unwrap_err();
+    let err = http(&base)
+        .client("sk_test_abc")
+        .balance()
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(429));
     assert_eq!(seen.lock().unwrap().len(), 1);
 
-    let (base, seen) = fake_stripe(vec![(429, Some("true"), "{}"), (200, None, r#"{"livemode":false}"#)]).await;
+    let (base, seen) = fake_stripe(vec![
+        (429, Some("true"), "{}"),
+        (200, None, r#"{"livemode":false}"#),
+    ])
+    .await;
     let balance = http(&base).client("sk_test_abc").balance().await.unwrap();
     assert!(!balance.livemode);
     assert_eq!(seen.lock().unwrap().len(), 2);
@@ -124,8 +171,16 @@ async fn a_plain_429_is_not_retried_but_should_retry_true_is() {
 
 #[tokio::test]
 async fn should_retry_false_stops_a_retry_even_on_a_500() {
-    let (base, seen) = fake_stripe(vec![(500, Some("false"), SERVER_ERROR), (200, None, SESSION)]).await;
-    let err = http(&base).client("sk_test_abc").create_checkout_session(&params(), "pay_1").await.unwrap_err();
+    let (base, seen) = fake_stripe(vec![
+        (500, Some("false"), SERVER_ERROR),
+        (200, None, SESSION),
+    ])
+    .await;
+    let err = http(&base)
+        .client("sk_test_abc")
+        .create_checkout_session(&params(), "pay_1")
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(500));
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
@@ -133,7 +188,11 @@ async fn should_retry_false_stops_a_retry_even_on_a_500() {
 #[tokio::test]
 async fn retries_stop_after_the_limit() {
     let (base, seen) = fake_stripe(vec![(503, None, SERVER_ERROR); 5]).await;
-    let err = http(&base).client("sk_test_abc").balance().await.unwrap_err();
+    let err = http(&base)
+        .client("sk_test_abc")
+        .balance()
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(503));
     assert_eq!(seen.lock().unwrap().len(), 3, "one try and two retries");
 }
@@ -142,13 +201,27 @@ async fn retries_stop_after_the_limit() {
 async fn stripe_errors_become_typed_errors_with_the_message() {
     let body = r#"{"error":{"type":"invalid_request_error","code":"parameter_missing","param":"line_items[0][price_data][currency]","message":"Missing required param: line_items[0][price_data][currency]."}}"#;
     let (base, _) = fake_stripe(vec![(400, None, body)]).await;
-    let err = http(&base).client("sk_test_abc").create_checkout_session(&params(), "pay_1").await.unwrap_err();
+    let err = http(&base)
+        .client("sk_test_abc")
+        .create_checkout_session(&params(), "pay_1")
+        .await
+        .unwrap_err();
     match &err {
-        StripeError::Api { status, kind, code, param, message, request_id } => {
+        StripeError::Api {
+            status,
+            kind,
+            code,
+            param,
+            message,
+            request_id,
+        } => {
             assert_eq!(*status, 400);
             assert_eq!(kind, "invalid_request_error");
             assert_eq!(code.as_deref(), Some("parameter_missing"));
-            assert_eq!(param.as_deref(), Some("line_items[0][price_data][currency]"));
+            assert_eq!(
+                param.as_deref(),
+                Some("line_items[0][price_data][currency]")
+            );
             assert!(message.starts_with("Missing required param"));
             assert_eq!(request_id.as_deref(), Some("req_123"));
         }
@@ -160,8 +233,16 @@ async fn stripe_errors_become_typed_errors_with_the_message() {
 #[tokio::test]
 async fn an_unreachable_stripe_is_retried_then_reported() {
     // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let err = http(&format!("http://127.0.0.1:{port}")).client("sk_test_abc").balance().await.unwrap_err();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = http(&format!("http://127.0.0.1:{port}"))
+        .client("sk_test_abc")
+        .balance()
+        .await
+        .unwrap_err();
     match err {
         StripeError::Network { url, reason } => {
             assert!(url.ends_with("/v1/balance"), "{url}");

@@ -6,7 +6,8 @@ use serde_json::Value;
 
 #[test]
 fn every_official_sdk_vector_gets_the_sdk_verdict() {
-    let vectors: Value = serde_json::from_str(include_str!("vectors/stripe_signatures.json")).unwrap();
+    let vectors: Value =
+        serde_json::from_str(include_str!("vectors/stripe_signatures.json")).unwrap();
     let now = vectors["now"].as_i64().unwrap();
     let tolerance = vectors["tolerance_seconds"].as_i64().unwrap();
     let cases = vectors["cases"].as_array().unwrap();
@@ -25,14 +26,20 @@ fn every_official_sdk_vector_gets_the_sdk_verdict() {
         let expected_error = match name {
             "tampered_body" | "wrong_secret" => Some(SignatureError::NoMatch),
             "v0_only" => Some(SignatureError::NoV1),
-            "stale_timestamp" => Some(SignatureError::TooOld { age: 301, tolerance: 300 }),
+            "stale_timestamp" => Some(SignatureError::TooOld {
+                age: 301,
+                tolerance: 300,
+            }),
             _ => None,
         };
         if let Some(e) = expected_error {
             assert_eq!(got.clone().unwrap_err(), e, "{name}");
         }
         if name == "malformed_header" {
-            assert!(matches!(got, Err(SignatureError::Malformed(_))), "{name}: {got:?}");
+            assert!(
+                matches!(got, Err(SignatureError::Malformed(_))),
+                "{name}: {got:?}"
+            );
         }
     }
 }

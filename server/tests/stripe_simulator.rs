@@ -27,7 +27,14 @@ fn now() -> i64 {
 
 fn api_error(e: StripeError) -> (u16, String, Option<String>, Option<String>, String) {
     match e {
-        StripeError::Api { status, kind, code, param, message, .. } => (status, kind, code, param, message),
+        StripeError::Api {
+            status,
+            kind,
+            code,
+            param,
+            message,
+            ..
+        } => (status, kind, code, param, message),
         other => panic!("expected a Stripe API error, got {other:?}"),
     }
 }
@@ -38,7 +45,11 @@ async fn keys_are_checked_like_stripe() {
     let stripe = &app.state.stripe;
 
     assert!(stripe.client(STRIPE_KEY).balance().await.is_ok());
-    assert!(stripe.client("rk_test_shoptest000000000000").balance().await.is_ok());
+    assert!(stripe
+        .client("rk_test_shoptest000000000000")
+        .balance()
+        .await
+        .is_ok());
     for (key, says) in [
         ("sk_live_abcdefghijklmnop", "live keys"),
         ("pk_test_abcdefghijklmnop", "publishable key"),
@@ -48,7 +59,10 @@ async fn keys_are_checked_like_stripe() {
         let (status, _, _, _, message) = api_error(stripe.client(key).balance().await.unwrap_err());
         assert_eq!(status, 401, "{key}");
         assert!(message.contains(says), "{key}: {message}");
-        assert!(!message.contains(key) || key.len() < 20, "the full key is never echoed: {message}");
+        assert!(
+            !message.contains(key) || key.len() < 20,
+            "the full key is never echoed: {message}"
+        );
     }
     let (status, _, _, _, message) = api_error(
         stripe
@@ -58,7 +72,10 @@ async fn keys_are_checked_like_stripe() {
             .unwrap_err(),
     );
     assert_eq!(status, 403);
-    assert!(message.contains("does not have the required permissions"), "{message}");
+    assert!(
+        message.contains("does not have the required permissions"),
+        "{message}"
+    );
     app.stop().await;
 }
 
@@ -67,19 +84,28 @@ async fn sessions_are_created_retrieved_and_expired() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let client = app.state.stripe.client(STRIPE_KEY);
 
-    let created = client.create_checkout_session(&params(now() + 3600), "k-1").await.unwrap();
+    let created = client
+        .create_checkout_session(&params(now() + 3600), "k-1")
+        .await
+        .unwrap();
     assert!(created.id.starts_with("cs_test_"), "{}", created.id);
     assert_eq!(created.status, Some(SessionStatus::Open));
     assert_eq!(created.amount_total, Some(4999));
     assert_eq!(created.currency.as_deref(), Some("usd"));
     assert_eq!(created.client_reference_id.as_deref(), Some("pay_sim"));
-    assert_eq!(created.metadata.get("payment").map(String::as_str), Some("pay_sim"));
+    assert_eq!(
+        created.metadata.get("payment").map(String::as_str),
+        Some("pay_sim")
+    );
     let url = created.url.clone().unwrap();
     assert_eq!(url, app.url(&format!("/simulator/checkout/{}", created.id)));
 
     let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert!(page.contains("TEST MODE"), "the hosted page is labelled");
-    assert!(page.contains("Support contract deposit") && page.contains("49.99 USD"), "{page}");
+    assert!(
+        page.contains("Support contract deposit") && page.contains("49.99 USD"),
+        "{page}"
+    );
 
     let fetched = client.retrieve_checkout_session(&created.id).await.unwrap();
     assert_eq!(fetched.id, created.id);
@@ -90,19 +116,39 @@ async fn sessions_are_created_retrieved_and_expired() {
     assert_eq!(again.status, Some(SessionStatus::Expired));
     // A fresh request (another key) is refused: only open sessions can be expired.
     let resp = reqwest::Client::new()
-        .post(app.url(&format!("/simulator/stripe/v1/checkout/sessions/{}/expire", created.id)))
+        .post(app.url(&format!(
+            "/simulator/stripe/v1/checkout/sessions/{}/expire",
+            created.id
+        )))
         .bearer_auth(STRIPE_KEY)
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
     let body: serde_json::Value = resp.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("status of \"expired\""), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("status of \"expired\""),
+        "{body}"
+    );
 
-    let (status, _, code, _, _) = api_error(client.retrieve_checkout_session("cs_test_nope").await.unwrap_err());
+    let (status, _, code, _, _) = api_error(
+        client
+            .retrieve_checkout_session("cs_test_nope")
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((status, code.as_deref()), (404, Some("resource_missing")));
     let other_account = app.state.stripe.client("sk_test_someoneelse00000");
-    assert!(other_account.retrieve_checkout_session(&created.id).await.is_err(), "accounts are separate");
+    assert!(
+        other_account
+            .retrieve_checkout_session(&created.id)
+            .await
+            .is_err(),
+        "accounts are separate"
+    );
     app.stop().await;
 }
 
@@ -113,31 +159,67 @@ async fn required_params_types_and_limits_are_checked() {
 
     let mut small = params(now() + 3600);
     small.amount = 49;
-    let (status, _, code, param, message) = api_error(client.create_checkout_session(&small, "k-small").await.unwrap_err());
+    let (status, _, code, param, message) = api_error(
+        client
+            .create_checkout_session(&small, "k-small")
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((status, code.as_deref()), (400, Some("amount_too_small")));
-    assert_eq!(param.as_deref(), Some("line_items[0][price_data][unit_amount]"));
+    assert_eq!(
+        param.as_deref(),
+        Some("line_items[0][price_data][unit_amount]")
+    );
     assert!(message.contains("0.50 usd"), "{message}");
 
     let mut odd = params(now() + 3600);
     odd.currency = "kwd";
     odd.amount = 5124;
-    let (_, _, _, _, message) = api_error(client.create_checkout_session(&odd, "k-kwd").await.unwrap_err());
+    let (_, _, _, _, message) = api_error(
+        client
+            .create_checkout_session(&odd, "k-kwd")
+            .await
+            .unwrap_err(),
+    );
     assert!(message.contains("third decimal"), "{message}");
 
     let mut unknown = params(now() + 3600);
     unknown.currency = "xyz";
-    let (_, _, _, param, _) = api_error(client.create_checkout_session(&unknown, "k-xyz").await.unwrap_err());
-    assert_eq!(param.as_deref(), Some("line_items[0][price_data][currency]"));
+    let (_, _, _, param, _) = api_error(
+        client
+            .create_checkout_session(&unknown, "k-xyz")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        param.as_deref(),
+        Some("line_items[0][price_data][currency]")
+    );
 
-    let (_, _, _, param, message) = api_error(client.create_checkout_session(&params(now() + 600), "k-soon").await.unwrap_err());
+    let (_, _, _, param, message) = api_error(
+        client
+            .create_checkout_session(&params(now() + 600), "k-soon")
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(param.as_deref(), Some("expires_at"));
     assert!(message.contains("at least 30 minutes"), "{message}");
-    let (_, _, _, _, message) = api_error(client.create_checkout_session(&params(now() + 90_000), "k-late").await.unwrap_err());
+    let (_, _, _, _, message) = api_error(
+        client
+            .create_checkout_session(&params(now() + 90_000), "k-late")
+            .await
+            .unwrap_err(),
+    );
     assert!(message.contains("less than 24 hours"), "{message}");
 
     let mut pmc = params(now() + 3600);
     pmc.payment_method_configuration = Some("pmc_missing");
-    let (status, _, code, _, _) = api_error(client.create_checkout_session(&pmc, "k-pmc").await.unwrap_err());
+    let (status, _, code, _, _) = api_error(
+        client
+            .create_checkout_session(&pmc, "k-pmc")
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((status, code.as_deref()), (404, Some("resource_missing")));
 
     // Raw requests: a missing parameter, a wrong type, an unknown parameter.
@@ -153,7 +235,10 @@ async fn required_params_types_and_limits_are_checked() {
     assert_eq!(resp.status(), 400);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "parameter_missing");
-    assert_eq!(body["error"]["param"], "line_items[0][price_data][currency]");
+    assert_eq!(
+        body["error"]["param"],
+        "line_items[0][price_data][currency]"
+    );
     let body: serde_json::Value = raw(
         "mode=payment&line_items[0][quantity]=1&line_items[0][price_data][currency]=usd\
          &line_items[0][price_data][unit_amount]=abc&line_items[0][price_data][product_data][name]=x&success_url=https://a.b",
@@ -164,9 +249,19 @@ async fn required_params_types_and_limits_are_checked() {
     .await
     .unwrap();
     assert_eq!(body["error"]["message"], "Invalid integer: abc");
-    let body: serde_json::Value = raw("mode=payment&colour=blue").await.unwrap().json().await.unwrap();
-    assert_eq!(body["error"]["message"], "Received unknown parameter: colour");
-    let resp = reqwest::get(app.url("/simulator/stripe/v1/customers")).await.unwrap();
+    let body: serde_json::Value = raw("mode=payment&colour=blue")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["error"]["message"],
+        "Received unknown parameter: colour"
+    );
+    let resp = reqwest::get(app.url("/simulator/stripe/v1/customers"))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
     app.stop().await;
 }
@@ -177,17 +272,34 @@ async fn idempotency_replays_the_same_request_and_refuses_a_different_one() {
     let client = app.state.stripe.client(STRIPE_KEY);
     let expires = now() + 3600;
 
-    let first = client.create_checkout_session(&params(expires), "pay_same").await.unwrap();
-    let again = client.create_checkout_session(&params(expires), "pay_same").await.unwrap();
-    assert_eq!(first.id, again.id, "same key and parameters: the same session");
+    let first = client
+        .create_checkout_session(&params(expires), "pay_same")
+        .await
+        .unwrap();
+    let again = client
+        .create_checkout_session(&params(expires), "pay_same")
+        .await
+        .unwrap();
+    assert_eq!(
+        first.id, again.id,
+        "same key and parameters: the same session"
+    );
 
     let mut changed = params(expires);
     changed.amount = 5999;
-    let (status, kind, _, _, message) = api_error(client.create_checkout_session(&changed, "pay_same").await.unwrap_err());
+    let (status, kind, _, _, message) = api_error(
+        client
+            .create_checkout_session(&changed, "pay_same")
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((status, kind.as_str()), (400, "idempotency_error"));
     assert!(message.contains("same parameters"), "{message}");
 
-    let other = client.create_checkout_session(&params(expires), "pay_other").await.unwrap();
+    let other = client
+        .create_checkout_session(&params(expires), "pay_other")
+        .await
+        .unwrap();
     assert_ne!(other.id, first.id);
     app.stop().await;
 }
@@ -197,17 +309,26 @@ async fn payment_method_configurations_switch_wallets() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let client = app.state.stripe.client(STRIPE_KEY);
 
-    let pmc = client.create_payment_method_configuration(true, false, "pmc-1").await.unwrap();
+    let pmc = client
+        .create_payment_method_configuration(true, false, "pmc-1")
+        .await
+        .unwrap();
     assert!(pmc.id.starts_with("pmc_"));
     assert_eq!(pmc.apple_pay.unwrap().display_preference.value, "on");
     assert_eq!(pmc.google_pay.unwrap().display_preference.value, "off");
-    let updated = client.update_payment_method_configuration(&pmc.id, false, true).await.unwrap();
+    let updated = client
+        .update_payment_method_configuration(&pmc.id, false, true)
+        .await
+        .unwrap();
     assert_eq!(updated.apple_pay.unwrap().display_preference.value, "off");
     assert_eq!(updated.google_pay.unwrap().display_preference.value, "on");
 
     let mut with_pmc = params(now() + 3600);
     with_pmc.payment_method_configuration = Some(&pmc.id);
-    assert!(client.create_checkout_session(&with_pmc, "k-with-pmc").await.is_ok());
+    assert!(client
+        .create_checkout_session(&with_pmc, "k-with-pmc")
+        .await
+        .is_ok());
     app.stop().await;
 }
 
@@ -225,7 +346,12 @@ async fn open_sessions_expire_by_themselves_at_expires_at() {
         .unwrap();
     assert_eq!(resp.status(), 200);
 
-    let p = app.wait_payment(&payment.id, chatpay_shared::protocol::PaymentStatus::Expired).await;
+    let p = app
+        .wait_payment(
+            &payment.id,
+            chatpay_shared::protocol::PaymentStatus::Expired,
+        )
+        .await;
     assert_eq!(p.resolved_by.as_deref(), Some("webhook"));
     app.stop().await;
 }

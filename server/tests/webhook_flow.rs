@@ -12,7 +12,10 @@ use common::{Backend, TestApp, SITE};
 use serde_json::json;
 
 fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 async fn pay_on_the_hosted_page_makes_the_payment_paid(backend: Backend) {
@@ -29,16 +32,36 @@ async fn pay_on_the_hosted_page_makes_the_payment_paid(backend: Backend) {
         .unwrap();
     assert_eq!(resp.status(), 303);
     let back = resp.headers()["location"].to_str().unwrap().to_owned();
-    assert_eq!(back, app.url(&format!("/checkout/return?payment={}&session_id={session}", payment.id)));
+    assert_eq!(
+        back,
+        app.url(&format!(
+            "/checkout/return?payment={}&session_id={session}",
+            payment.id
+        ))
+    );
 
     let paid = app.wait_payment(&payment.id, PaymentStatus::Paid).await;
     assert_eq!(paid.resolved_by.as_deref(), Some("webhook"));
-    let transitions = app.state.store.payment_transitions(&payment.id).await.unwrap();
+    let transitions = app
+        .state
+        .store
+        .payment_transitions(&payment.id)
+        .await
+        .unwrap();
     assert_eq!(transitions.len(), 1);
-    assert_eq!((transitions[0].0.as_str(), transitions[0].1.as_str()), ("pending", "paid"));
-    assert!(transitions[0].2.starts_with("evt_"), "the event id is the source");
+    assert_eq!(
+        (transitions[0].0.as_str(), transitions[0].1.as_str()),
+        ("pending", "paid")
+    );
+    assert!(
+        transitions[0].2.starts_with("evt_"),
+        "the event id is the source"
+    );
     let health = app.state.store.webhook_health(SITE).await.unwrap();
-    assert_eq!(health.last_event_type.as_deref(), Some("checkout.session.completed"));
+    assert_eq!(
+        health.last_event_type.as_deref(),
+        Some("checkout.session.completed")
+    );
     assert_eq!(health.signature_failures, 0);
 
     // The return page agrees.
@@ -54,18 +77,43 @@ async fn cancel_leads_to_expired(backend: Backend) {
     let payment = app.create_payment(4999, "USD", None).await;
 
     // The hosted page's Cancel goes to chatpay's cancel page, which expires the session.
-    let hosted = reqwest::get(payment.checkout_url.clone().unwrap()).await.unwrap().text().await.unwrap();
+    let hosted = reqwest::get(payment.checkout_url.clone().unwrap())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let cancel_url = app.url(&format!("/checkout/cancel?payment={}", payment.id));
-    assert!(hosted.contains(&chatpay_server::pages::escape(&cancel_url)), "Cancel links to the cancel page");
-    let page = reqwest::get(&cancel_url).await.unwrap().text().await.unwrap();
+    assert!(
+        hosted.contains(&chatpay_server::pages::escape(&cancel_url)),
+        "Cancel links to the cancel page"
+    );
+    let page = reqwest::get(&cancel_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Payment cancelled"), "{page}");
 
     let p = app.wait_payment(&payment.id, PaymentStatus::Expired).await;
     // The decline and the simulator's expired event race; either may record it, once.
-    assert!(matches!(p.resolved_by.as_deref(), Some("decline" | "webhook")), "{:?}", p.resolved_by);
+    assert!(
+        matches!(p.resolved_by.as_deref(), Some("decline" | "webhook")),
+        "{:?}",
+        p.resolved_by
+    );
     // The simulator's own checkout.session.expired arrives too, and changes nothing.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(app.state.store.payment_transitions(&payment.id).await.unwrap().len(), 1);
+    assert_eq!(
+        app.state
+            .store
+            .payment_transitions(&payment.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     app.stop().await;
 }
 both!(cancel_leads_to_expired);
@@ -78,7 +126,10 @@ async fn delayed_payments_go_through_processing(backend: Backend) {
 
     for (p, outcome) in [(&ok, "async_paid"), (&bad, "async_failed")] {
         no_redirects()
-            .post(app.url(&format!("/simulator/checkout/{}/pay", p.session_id.as_ref().unwrap())))
+            .post(app.url(&format!(
+                "/simulator/checkout/{}/pay",
+                p.session_id.as_ref().unwrap()
+            )))
             .form(&[("outcome", outcome)])
             .send()
             .await
@@ -87,7 +138,15 @@ async fn delayed_payments_go_through_processing(backend: Backend) {
 
     app.wait_payment(&ok.id, PaymentStatus::Paid).await;
     app.wait_payment(&bad.id, PaymentStatus::Failed).await;
-    let path: Vec<_> = app.state.store.payment_transitions(&ok.id).await.unwrap().into_iter().map(|t| t.1).collect();
+    let path: Vec<_> = app
+        .state
+        .store
+        .payment_transitions(&ok.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.1)
+        .collect();
     assert_eq!(path, vec!["processing", "paid"]);
     app.stop().await;
 }
@@ -122,39 +181,104 @@ async fn bad_signatures_are_refused_and_recorded_duplicates_change_nothing(backe
     };
 
     // Wrong secret, no header, stale: 400 with the reason, recorded, nothing changes.
-    let resp = post(Some(signature::sign(body.as_bytes(), "whsec_wrong", now)), body.clone()).await.unwrap();
+    let resp = post(
+        Some(signature::sign(body.as_bytes(), "whsec_wrong", now)),
+        body.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 400);
     let text = resp.text().await.unwrap();
     assert!(text.contains("no v1 signature matches"), "{text}");
     let resp = post(None, body.clone()).await.unwrap();
     assert_eq!(resp.status(), 400);
-    let resp = post(Some(signature::sign(body.as_bytes(), &secret, now - 301)), body.clone()).await.unwrap();
+    let resp = post(
+        Some(signature::sign(body.as_bytes(), &secret, now - 301)),
+        body.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 400);
     let health = app.state.store.webhook_health(SITE).await.unwrap();
     assert_eq!(health.signature_failures, 3);
     assert!(health.last_failure_reason.unwrap().contains("301 s old"));
-    assert_eq!(app.state.store.payment(&payment.id).await.unwrap().unwrap().status, PaymentStatus::Pending);
+    assert_eq!(
+        app.state
+            .store
+            .payment(&payment.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        PaymentStatus::Pending
+    );
 
     // Signed correctly: applied once; the same event again: 200 and no change.
-    let resp = post(Some(signature::sign(body.as_bytes(), &secret, now)), body.clone()).await.unwrap();
+    let resp = post(
+        Some(signature::sign(body.as_bytes(), &secret, now)),
+        body.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["outcome"], "applied");
-    let resp = post(Some(signature::sign(body.as_bytes(), &secret, now)), body.clone()).await.unwrap();
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["outcome"],
+        "applied"
+    );
+    let resp = post(
+        Some(signature::sign(body.as_bytes(), &secret, now)),
+        body.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["outcome"], "duplicate");
-    assert_eq!(app.state.store.payment_transitions(&payment.id).await.unwrap().len(), 1);
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["outcome"],
+        "duplicate"
+    );
+    assert_eq!(
+        app.state
+            .store
+            .payment_transitions(&payment.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // A late expired after paid: recorded, ignored.
-    let late = body.replace("evt_manual_1", "evt_manual_2").replace("checkout.session.completed", "checkout.session.expired");
-    let resp = post(Some(signature::sign(late.as_bytes(), &secret, now)), late).await.unwrap();
-    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["outcome"], "ignored");
-    assert_eq!(app.state.store.payment(&payment.id).await.unwrap().unwrap().status, PaymentStatus::Paid);
+    let late = body
+        .replace("evt_manual_1", "evt_manual_2")
+        .replace("checkout.session.completed", "checkout.session.expired");
+    let resp = post(Some(signature::sign(late.as_bytes(), &secret, now)), late)
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["outcome"],
+        "ignored"
+    );
+    assert_eq!(
+        app.state
+            .store
+            .payment(&payment.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        PaymentStatus::Paid
+    );
 
     // An event type chatpay does not use: 200.
-    let other = json!({"id": "evt_other", "type": "customer.created", "data": {"object": {}}}).to_string();
-    let resp = post(Some(signature::sign(other.as_bytes(), &secret, now)), other).await.unwrap();
+    let other =
+        json!({"id": "evt_other", "type": "customer.created", "data": {"object": {}}}).to_string();
+    let resp = post(Some(signature::sign(other.as_bytes(), &secret, now)), other)
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["outcome"], "not_used");
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["outcome"],
+        "not_used"
+    );
 
     // A rotated secret: two v1 signatures, the current one matches.
     let rotated = body.replace("evt_manual_1", "evt_manual_3");
@@ -174,13 +298,32 @@ async fn unknown_sites_and_sites_without_a_secret_are_refused(backend: Backend) 
     let app = TestApp::spawn(backend).await;
     let client = reqwest::Client::new();
 
-    let resp = client.post(app.url("/webhooks/stripe/nope")).body("{}").send().await.unwrap();
+    let resp = client
+        .post(app.url("/webhooks/stripe/nope"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
-    let resp = client.post(app.url("/webhooks/stripe/shop")).body("{}").send().await.unwrap();
+    let resp = client
+        .post(app.url("/webhooks/stripe/shop"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
-    assert!(resp.text().await.unwrap().contains("no webhook signing secret"));
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("no webhook signing secret"));
     let big = "x".repeat(300 * 1024);
-    let resp = client.post(app.url("/webhooks/stripe/shop")).body(big).send().await.unwrap();
+    let resp = client
+        .post(app.url("/webhooks/stripe/shop"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 413, "the body limit applies");
     app.stop().await;
 }
@@ -197,17 +340,41 @@ async fn the_simulator_retries_a_refused_delivery(backend: Backend) {
         .await
         .unwrap();
     no_redirects()
-        .post(app.url(&format!("/simulator/checkout/{}/pay", payment.session_id.as_ref().unwrap())))
+        .post(app.url(&format!(
+            "/simulator/checkout/{}/pay",
+            payment.session_id.as_ref().unwrap()
+        )))
         .form(&[("outcome", "paid")])
         .send()
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.state.store.payment(&payment.id).await.unwrap().unwrap().status, PaymentStatus::Pending);
-    assert!(app.state.store.webhook_health(SITE).await.unwrap().signature_failures >= 1);
+    assert_eq!(
+        app.state
+            .store
+            .payment(&payment.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        PaymentStatus::Pending
+    );
+    assert!(
+        app.state
+            .store
+            .webhook_health(SITE)
+            .await
+            .unwrap()
+            .signature_failures
+            >= 1
+    );
 
     // The owner fixes the secret; Stripe's (the simulator's) next retry gets through.
-    app.state.store.save_webhook_secrets(&app.state.cipher, SITE, &[secret]).await.unwrap();
+    app.state
+        .store
+        .save_webhook_secrets(&app.state.cipher, SITE, &[secret])
+        .await
+        .unwrap();
     app.wait_payment(&payment.id, PaymentStatus::Paid).await;
     app.stop().await;
 }

@@ -33,7 +33,13 @@ async fn a_storm_of_duplicated_shuffled_events_resolves_each_payment_once(backen
     let secret = "whsec_stormsecret000000";
     app.state
         .store
-        .save_stripe_keys(&app.state.cipher, SITE, STRIPE_KEY, false, Some(&[secret.to_owned()]))
+        .save_stripe_keys(
+            &app.state.cipher,
+            SITE,
+            STRIPE_KEY,
+            false,
+            Some(&[secret.to_owned()]),
+        )
         .await
         .unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
@@ -59,18 +65,28 @@ async fn a_storm_of_duplicated_shuffled_events_resolves_each_payment_once(backen
         )
         .await
         .unwrap();
-        chatpay_server::store::payments::set_session(&mut tx, &id, &session, None).await.unwrap();
-        let e = |n: u8, kind: &str, ps: &str| event(&format!("evt_{i:03}_{n}"), kind, &id, &session, ps);
+        chatpay_server::store::payments::set_session(&mut tx, &id, &session, None)
+            .await
+            .unwrap();
+        let e = |n: u8, kind: &str, ps: &str| {
+            event(&format!("evt_{i:03}_{n}"), kind, &id, &session, ps)
+        };
         let (end, events) = match i % 4 {
             0 => ("paid", vec![e(0, "checkout.session.completed", "paid")]),
             1 => ("expired", vec![e(0, "checkout.session.expired", "unpaid")]),
             2 => (
                 "paid",
-                vec![e(0, "checkout.session.completed", "unpaid"), e(1, "checkout.session.async_payment_succeeded", "paid")],
+                vec![
+                    e(0, "checkout.session.completed", "unpaid"),
+                    e(1, "checkout.session.async_payment_succeeded", "paid"),
+                ],
             ),
             _ => (
                 "failed",
-                vec![e(0, "checkout.session.completed", "unpaid"), e(1, "checkout.session.async_payment_failed", "unpaid")],
+                vec![
+                    e(0, "checkout.session.completed", "unpaid"),
+                    e(1, "checkout.session.async_payment_failed", "unpaid"),
+                ],
             ),
         };
         expected.push((id, end));
@@ -94,22 +110,35 @@ async fn a_storm_of_duplicated_shuffled_events_resolves_each_payment_once(backen
     for chunk in deliveries.chunks(8) {
         let sends = chunk.iter().map(|body| {
             let header = signature::sign(body.as_bytes(), secret, now);
-            client.post(url.as_str()).header("stripe-signature", header).body(body.clone()).send()
+            client
+                .post(url.as_str())
+                .header("stripe-signature", header)
+                .body(body.clone())
+                .send()
         });
         for resp in futures_util::future::join_all(sends).await {
             statuses.push(resp.unwrap().status().as_u16());
         }
     }
 
-    assert!(statuses.iter().all(|s| *s == 200), "every delivery answered 200");
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "every delivery answered 200"
+    );
     for (id, end) in &expected {
         let p = app.state.store.payment(id).await.unwrap().unwrap();
         assert_eq!(p.status.as_str(), *end, "{id}");
         let transitions = app.state.store.payment_transitions(id).await.unwrap();
         let into_terminal = transitions.iter().filter(|t| t.1 == *end).count();
-        assert_eq!(into_terminal, 1, "{id}: exactly one transition into {end}: {transitions:?}");
+        assert_eq!(
+            into_terminal, 1,
+            "{id}: exactly one transition into {end}: {transitions:?}"
+        );
         let path: Vec<_> = transitions.iter().map(|t| t.1.as_str()).collect();
-        assert!(path == [*end] || path == ["processing", *end], "{id}: {path:?}");
+        assert!(
+            path == [*end] || path == ["processing", *end],
+            "{id}: {path:?}"
+        );
     }
     let health = app.state.store.webhook_health(SITE).await.unwrap();
     assert_eq!(health.events_received as usize, DELIVERIES);

@@ -71,7 +71,13 @@ impl Currency {
     }
 }
 
-const fn c(code: &'static str, exponent: u8, rule: Rule, min_minor: Option<i64>, max_digits: u8) -> Currency {
+const fn c(
+    code: &'static str,
+    exponent: u8,
+    rule: Rule,
+    min_minor: Option<i64>,
+    max_digits: u8,
+) -> Currency {
     Currency {
         code,
         exponent,
@@ -249,15 +255,44 @@ pub struct Money {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MoneyError {
     UnknownCurrency(String),
-    Empty { currency: &'static str },
-    Comma { text: String, currency: &'static str },
-    NotANumber { text: String, currency: &'static str },
-    TooManyDecimals { text: String, currency: &'static str, max: u8 },
-    LastDigitNotZero { text: String, currency: &'static str },
-    WholeUnitsOnly { text: String, currency: &'static str },
-    Zero { text: String, currency: &'static str },
-    BelowMinimum { text: String, currency: &'static str, minimum: String },
-    AboveMaximum { text: String, currency: &'static str, maximum: String },
+    Empty {
+        currency: &'static str,
+    },
+    Comma {
+        text: String,
+        currency: &'static str,
+    },
+    NotANumber {
+        text: String,
+        currency: &'static str,
+    },
+    TooManyDecimals {
+        text: String,
+        currency: &'static str,
+        max: u8,
+    },
+    LastDigitNotZero {
+        text: String,
+        currency: &'static str,
+    },
+    WholeUnitsOnly {
+        text: String,
+        currency: &'static str,
+    },
+    Zero {
+        text: String,
+        currency: &'static str,
+    },
+    BelowMinimum {
+        text: String,
+        currency: &'static str,
+        minimum: String,
+    },
+    AboveMaximum {
+        text: String,
+        currency: &'static str,
+        maximum: String,
+    },
 }
 
 impl fmt::Display for MoneyError {
@@ -322,7 +357,10 @@ impl Money {
             return Err(MoneyError::Empty { currency: code });
         }
         if text.contains(',') {
-            return Err(MoneyError::Comma { text: err_text(), currency: code });
+            return Err(MoneyError::Comma {
+                text: err_text(),
+                currency: code,
+            });
         }
         let (whole, frac) = match text.split_once('.') {
             Some((w, f)) => (w, Some(f)),
@@ -330,7 +368,10 @@ impl Money {
         };
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(whole) || frac.is_some_and(|f| !digits(f)) {
-            return Err(MoneyError::NotANumber { text: err_text(), currency: code });
+            return Err(MoneyError::NotANumber {
+                text: err_text(),
+                currency: code,
+            });
         }
         let frac = frac.unwrap_or("");
         let allowed = cur.display_decimals();
@@ -338,8 +379,15 @@ impl Money {
         let significant = frac.trim_end_matches('0');
         if significant.len() > usize::from(allowed) {
             return Err(match cur.rule {
-                Rule::WholeUnitsOnly => MoneyError::WholeUnitsOnly { text: err_text(), currency: code },
-                _ => MoneyError::TooManyDecimals { text: err_text(), currency: code, max: allowed },
+                Rule::WholeUnitsOnly => MoneyError::WholeUnitsOnly {
+                    text: err_text(),
+                    currency: code,
+                },
+                _ => MoneyError::TooManyDecimals {
+                    text: err_text(),
+                    currency: code,
+                    max: allowed,
+                },
             });
         }
         let whole = whole.trim_start_matches('0');
@@ -351,13 +399,23 @@ impl Money {
                 maximum: format_minor(cur.max_minor(), cur),
             });
         }
-        let mut minor: i64 = if whole.is_empty() { 0 } else { whole.parse().unwrap_or(0) };
+        let mut minor: i64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().unwrap_or(0)
+        };
         for i in 0..usize::from(cur.exponent) {
-            let d = significant.as_bytes().get(i).map_or(0, |b| i64::from(b - b'0'));
+            let d = significant
+                .as_bytes()
+                .get(i)
+                .map_or(0, |b| i64::from(b - b'0'));
             minor = minor * 10 + d;
         }
         if cur.rule == Rule::LastDigitZero && minor % 10 != 0 {
-            return Err(MoneyError::LastDigitNotZero { text: err_text(), currency: code });
+            return Err(MoneyError::LastDigitNotZero {
+                text: err_text(),
+                currency: code,
+            });
         }
         Money::checked(minor, cur, err_text())
     }
@@ -367,14 +425,23 @@ impl Money {
         let cur = currency(currency_code)?;
         let text = format_minor(minor, cur);
         if minor < 0 {
-            return Err(MoneyError::NotANumber { text, currency: cur.code });
+            return Err(MoneyError::NotANumber {
+                text,
+                currency: cur.code,
+            });
         }
         match cur.rule {
             Rule::LastDigitZero if minor % 10 != 0 => {
-                return Err(MoneyError::LastDigitNotZero { text, currency: cur.code })
+                return Err(MoneyError::LastDigitNotZero {
+                    text,
+                    currency: cur.code,
+                })
             }
             Rule::WholeUnitsOnly if minor % 100 != 0 => {
-                return Err(MoneyError::WholeUnitsOnly { text, currency: cur.code })
+                return Err(MoneyError::WholeUnitsOnly {
+                    text,
+                    currency: cur.code,
+                })
             }
             _ => {}
         }
@@ -383,7 +450,10 @@ impl Money {
 
     fn checked(minor: i64, cur: &'static Currency, text: String) -> Result<Money, MoneyError> {
         if minor == 0 {
-            return Err(MoneyError::Zero { text, currency: cur.code });
+            return Err(MoneyError::Zero {
+                text,
+                currency: cur.code,
+            });
         }
         if let Some(min) = cur.min_minor {
             if minor < min {
@@ -401,7 +471,10 @@ impl Money {
                 maximum: format_minor(cur.max_minor(), cur),
             });
         }
-        Ok(Money { minor, currency: cur })
+        Ok(Money {
+            minor,
+            currency: cur,
+        })
     }
 
     /// The amount in major units as people write it: `49.99`, `500` (JPY), `5.120` (KWD),
@@ -439,7 +512,9 @@ mod tests {
     use super::*;
 
     fn ok(text: &str, cur: &str) -> i64 {
-        Money::parse(text, cur).unwrap_or_else(|e| panic!("{text} {cur}: {e}")).minor
+        Money::parse(text, cur)
+            .unwrap_or_else(|e| panic!("{text} {cur}: {e}"))
+            .minor
     }
 
     fn err(text: &str, cur: &str) -> String {
@@ -466,9 +541,17 @@ mod tests {
     fn more_edges_each_deliberate() {
         assert_eq!(ok("0.5", "USD"), 50);
         assert_eq!(ok("007", "USD"), 700);
-        assert_eq!(ok("500.00", "JPY"), 500, "zeros after the point change nothing");
+        assert_eq!(
+            ok("500.00", "JPY"),
+            500,
+            "zeros after the point change nothing"
+        );
         assert_eq!(ok("5.12", "KWD"), 5120);
-        assert_eq!(ok("5", "ISK"), 500, "ISK goes to Stripe as two decimals of 00");
+        assert_eq!(
+            ok("5", "ISK"),
+            500,
+            "ISK goes to Stripe as two decimals of 00"
+        );
         assert_eq!(ok("5.00", "ISK"), 500);
         assert!(err("5.5", "ISK").contains("whole units"));
         assert_eq!(ok("1000", "UGX"), 100_000);
@@ -527,10 +610,24 @@ mod tests {
             assert_eq!(c.code.len(), 3);
             assert!(c.code.bytes().all(|b| b.is_ascii_uppercase()));
             if let Some(min) = c.min_minor {
-                assert!(Money::from_minor(min, c.code).is_ok(), "{} minimum is chargeable", c.code);
+                assert!(
+                    Money::from_minor(min, c.code).is_ok(),
+                    "{} minimum is chargeable",
+                    c.code
+                );
             }
         }
-        let zero: Vec<_> = CURRENCIES.iter().filter(|c| c.exponent == 0).map(|c| c.code).collect();
-        assert_eq!(zero, ["BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "VND", "VUV", "XAF", "XOF", "XPF"]);
+        let zero: Vec<_> = CURRENCIES
+            .iter()
+            .filter(|c| c.exponent == 0)
+            .map(|c| c.code)
+            .collect();
+        assert_eq!(
+            zero,
+            [
+                "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "VND", "VUV",
+                "XAF", "XOF", "XPF"
+            ]
+        );
     }
 }

@@ -131,7 +131,10 @@ impl PaymentStatus {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, PaymentStatus::Paid | PaymentStatus::Expired | PaymentStatus::Failed)
+        matches!(
+            self,
+            PaymentStatus::Paid | PaymentStatus::Expired | PaymentStatus::Failed
+        )
     }
 }
 
@@ -202,7 +205,10 @@ mod tests {
         use PaymentStatus::*;
         for s in [Pending, Processing, Paid, Expired, Failed] {
             assert_eq!(PaymentStatus::parse(s.as_str()), Some(s));
-            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
         }
         assert!(Paid.is_terminal() && Expired.is_terminal() && Failed.is_terminal());
         assert!(!Pending.is_terminal() && !Processing.is_terminal());

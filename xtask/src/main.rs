@@ -103,7 +103,7 @@ fn run(args: &[String]) -> Result<()> {
     let root = build::workspace_root();
     let status = Command::new(&bin)
         .current_dir(&root)
-        .args(["serve", "--demo", "--listen", &listen])
+        .args(["serve", "--demo", "--stripe-simulator", "--listen", &listen])
         .env("CHATPAY_DIST", root.join("dist"))
         .status()
         .with_context(|| format!("cannot start {}", bin.display()))?;

@@ -27,7 +27,9 @@ pub fn router() -> Router<AppState> {
 /// The return URLs for a payment, with Stripe's `{CHECKOUT_SESSION_ID}` template.
 pub fn return_urls(public_url: &str, payment: &str) -> (String, String) {
     (
-        format!("{public_url}/checkout/return?payment={payment}&session_id={{CHECKOUT_SESSION_ID}}"),
+        format!(
+            "{public_url}/checkout/return?payment={payment}&session_id={{CHECKOUT_SESSION_ID}}"
+        ),
         format!("{public_url}/checkout/cancel?payment={payment}"),
     )
 }
@@ -70,10 +72,16 @@ async fn returned(State(state): State<AppState>, Query(q): Query<PaymentQuery>) 
 
 async fn cancelled(State(state): State<AppState>, Query(q): Query<PaymentQuery>) -> Response {
     match payments::decline(&state, &q.payment).await {
-        Ok(p) if p.status == PaymentStatus::Paid => {
-            status_page("Already paid ✓", "ok", "This payment had already gone through, so nothing was cancelled.")
-        }
-        Ok(_) => status_page("Payment cancelled", "muted", "No money was taken. The chat will carry on from here."),
+        Ok(p) if p.status == PaymentStatus::Paid => status_page(
+            "Already paid ✓",
+            "ok",
+            "This payment had already gone through, so nothing was cancelled.",
+        ),
+        Ok(_) => status_page(
+            "Payment cancelled",
+            "muted",
+            "No money was taken. The chat will carry on from here.",
+        ),
         Err(e) => error_page(e),
     }
 }
@@ -86,9 +94,11 @@ fn error_page(e: crate::error::AppError) -> Response {
     let text = if status == StatusCode::NOT_FOUND {
         "This payment link is not known here.".to_owned()
     } else if status == StatusCode::BAD_GATEWAY {
-        "Stripe could not be reached just now; the chat will still update when Stripe reports back.".to_owned()
+        "Stripe could not be reached just now; the chat will still update when Stripe reports back."
+            .to_owned()
     } else {
-        "Something went wrong on our side; the chat will still update when Stripe reports back.".to_owned()
+        "Something went wrong on our side; the chat will still update when Stripe reports back."
+            .to_owned()
     };
     (status, status_page("Payment status unknown", "bad", &text)).into_response()
 }

@@ -57,8 +57,11 @@ fn from_row(r: &AnyRow) -> AppResult<Payment> {
         amount_minor: r.try_get(3)?,
         currency: r.try_get(4)?,
         description: r.try_get(5)?,
-        status: PaymentStatus::parse(&status)
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown payment status '{status}' in the store")))?,
+        status: PaymentStatus::parse(&status).ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!(
+                "unknown payment status '{status}' in the store"
+            ))
+        })?,
         session_id: r.try_get(7)?,
         checkout_url: r.try_get(8)?,
         expires_at: r.try_get(9)?,
@@ -87,7 +90,12 @@ pub async fn insert(tx: &mut Tx, p: &NewPayment<'_>) -> AppResult<()> {
 }
 
 /// Records the Checkout Session created for a payment.
-pub async fn set_session(tx: &mut Tx, payment: &str, session_id: &str, url: Option<&str>) -> AppResult<()> {
+pub async fn set_session(
+    tx: &mut Tx,
+    payment: &str,
+    session_id: &str,
+    url: Option<&str>,
+) -> AppResult<()> {
     sqlx::query("UPDATE payments SET session_id = $1, checkout_url = COALESCE($2, checkout_url), updated_at = $3 WHERE id = $4")
         .bind(session_id)
         .bind(url)
@@ -109,7 +117,12 @@ pub async fn get(tx: &mut Tx, id: &str) -> AppResult<Option<Payment>> {
 
 /// Moves a payment towards `target` if the state machine allows it, and records the change
 /// with its `source` (an event id, `reconcile`, `decline`). `None`: nothing changed.
-pub async fn apply(tx: &mut Tx, payment: &str, target: PaymentStatus, source: &str) -> AppResult<Option<Transition>> {
+pub async fn apply(
+    tx: &mut Tx,
+    payment: &str,
+    target: PaymentStatus,
+    source: &str,
+) -> AppResult<Option<Transition>> {
     // Two tries: a concurrent writer may change the status between the read and the update
     // (PostgreSQL); the conditional update notices, and the second read sees its result.
     for _ in 0..2 {
@@ -135,11 +148,12 @@ pub async fn apply(tx: &mut Tx, payment: &str, target: PaymentStatus, source: &s
         if done.rows_affected() == 0 {
             continue;
         }
-        let seq: i64 = sqlx::query("SELECT COUNT(*) FROM payment_transitions WHERE payment_id = $1")
-            .bind(payment)
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get(0)?;
+        let seq: i64 =
+            sqlx::query("SELECT COUNT(*) FROM payment_transitions WHERE payment_id = $1")
+                .bind(payment)
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get(0)?;
         sqlx::query(
             "INSERT INTO payment_transitions (payment_id, seq, from_status, to_status, source, at) \
              VALUES ($1, $2, $3, $4, $5, $6)",

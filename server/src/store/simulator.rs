@@ -16,7 +16,13 @@ pub struct SavedResult {
 }
 
 impl Store {
-    pub async fn sim_put(&self, account: &str, kind: &str, id: &str, body: &serde_json::Value) -> AppResult<()> {
+    pub async fn sim_put(
+        &self,
+        account: &str,
+        kind: &str,
+        id: &str,
+        body: &serde_json::Value,
+    ) -> AppResult<()> {
         sqlx::query(
             "INSERT INTO simulator_objects (id, account, kind, body, created_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (id) DO UPDATE SET body = excluded.body",
@@ -47,8 +53,13 @@ impl Store {
             .bind(id)
             .fetch_optional(self.reader())
             .await?;
-        row.map(|r| Ok((r.try_get(0)?, serde_json::from_str(&r.try_get::<String, _>(1)?).unwrap_or_default())))
-            .transpose()
+        row.map(|r| {
+            Ok((
+                r.try_get(0)?,
+                serde_json::from_str(&r.try_get::<String, _>(1)?).unwrap_or_default(),
+            ))
+        })
+        .transpose()
     }
 
     /// Every object of a kind in an account, oldest first.
@@ -72,11 +83,20 @@ impl Store {
             .fetch_all(self.reader())
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, serde_json::from_str(&r.try_get::<String, _>(1)?).unwrap_or_default())))
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    serde_json::from_str(&r.try_get::<String, _>(1)?).unwrap_or_default(),
+                ))
+            })
             .collect()
     }
 
-    pub async fn sim_saved_result(&self, account: &str, key: &str) -> AppResult<Option<SavedResult>> {
+    pub async fn sim_saved_result(
+        &self,
+        account: &str,
+        key: &str,
+    ) -> AppResult<Option<SavedResult>> {
         let row = sqlx::query(
             "SELECT fingerprint, status, body FROM simulator_idempotency WHERE account = $1 AND idem_key = $2",
         )
@@ -95,7 +115,12 @@ impl Store {
     }
 
     /// Saves a result; `false` if another request saved one under the key first.
-    pub async fn sim_save_result(&self, account: &str, key: &str, result: &SavedResult) -> AppResult<bool> {
+    pub async fn sim_save_result(
+        &self,
+        account: &str,
+        key: &str,
+        result: &SavedResult,
+    ) -> AppResult<bool> {
         let done = sqlx::query(
             "INSERT INTO simulator_idempotency (account, idem_key, fingerprint, status, body, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",

@@ -61,7 +61,8 @@ impl Store {
         webhook_secrets: Option<&[String]>,
     ) -> AppResult<()> {
         let sealed_key = cipher.seal(secret_key);
-        let sealed_hooks = webhook_secrets.map(|s| cipher.seal(&serde_json::to_string(s).unwrap_or_default()));
+        let sealed_hooks =
+            webhook_secrets.map(|s| cipher.seal(&serde_json::to_string(s).unwrap_or_default()));
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO stripe_accounts (site_id, livemode, secret_key_enc, secret_key_masked, webhook_secrets_enc, updated_at) \
@@ -84,7 +85,12 @@ impl Store {
     }
 
     /// Sets the webhook signing secrets (current first).
-    pub async fn save_webhook_secrets(&self, cipher: &Cipher, site: &str, secrets: &[String]) -> AppResult<()> {
+    pub async fn save_webhook_secrets(
+        &self,
+        cipher: &Cipher,
+        site: &str,
+        secrets: &[String],
+    ) -> AppResult<()> {
         let sealed = cipher.seal(&serde_json::to_string(secrets).unwrap_or_default());
         let done = sqlx::query("UPDATE stripe_accounts SET webhook_secrets_enc = $1, updated_at = $2 WHERE site_id = $3")
             .bind(sealed)
@@ -102,17 +108,23 @@ impl Store {
 
     /// Remembers the last Stripe failure for troubleshooting (or clears it with `None`).
     pub async fn note_stripe_error(&self, site: &str, error: Option<&str>) -> AppResult<()> {
-        sqlx::query("UPDATE stripe_accounts SET last_error = $1, last_error_at = $2 WHERE site_id = $3")
-            .bind(error)
-            .bind(error.map(|_| now_ms()))
-            .bind(site)
-            .execute(&self.write_pool())
-            .await?;
+        sqlx::query(
+            "UPDATE stripe_accounts SET last_error = $1, last_error_at = $2 WHERE site_id = $3",
+        )
+        .bind(error)
+        .bind(error.map(|_| now_ms()))
+        .bind(site)
+        .execute(&self.write_pool())
+        .await?;
         Ok(())
     }
 
     /// The site's connection with secrets opened, or `None` when not connected.
-    pub async fn stripe_account(&self, cipher: &Cipher, site: &str) -> AppResult<Option<StripeAccount>> {
+    pub async fn stripe_account(
+        &self,
+        cipher: &Cipher,
+        site: &str,
+    ) -> AppResult<Option<StripeAccount>> {
         let row = sqlx::query(
             "SELECT livemode, secret_key_enc, webhook_secrets_enc, publishable_key, success_url, cancel_url, \
              apple_pay, google_pay, payment_method_configuration FROM stripe_accounts WHERE site_id = $1",

@@ -6,7 +6,13 @@ use super::{is_unique_violation, now_ms, Store, Tx};
 use crate::error::AppResult;
 
 /// Records an event id; `false` when it was seen before (a redelivery).
-pub async fn record_event(tx: &mut Tx, site: &str, event_id: &str, event_type: &str, outcome: &str) -> AppResult<bool> {
+pub async fn record_event(
+    tx: &mut Tx,
+    site: &str,
+    event_id: &str,
+    event_type: &str,
+    outcome: &str,
+) -> AppResult<bool> {
     let inserted = sqlx::query(
         "INSERT INTO stripe_events (site_id, event_id, event_type, outcome, received_at) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, event_id) DO NOTHING",
@@ -37,15 +43,22 @@ pub async fn set_outcome(tx: &mut Tx, site: &str, event_id: &str, outcome: &str)
 }
 
 async fn ensure_row(tx: &mut Tx, site: &str) -> AppResult<()> {
-    sqlx::query("INSERT INTO webhook_health (site_id) VALUES ($1) ON CONFLICT (site_id) DO NOTHING")
-        .bind(site)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO webhook_health (site_id) VALUES ($1) ON CONFLICT (site_id) DO NOTHING",
+    )
+    .bind(site)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
 /// Counts a correctly signed event (new or duplicate).
-pub async fn note_event(tx: &mut Tx, site: &str, event_type: &str, duplicate: bool) -> AppResult<()> {
+pub async fn note_event(
+    tx: &mut Tx,
+    site: &str,
+    event_type: &str,
+    duplicate: bool,
+) -> AppResult<()> {
     ensure_row(tx, site).await?;
     sqlx::query(
         "UPDATE webhook_health SET last_event_type = $1, last_event_at = $2, \
@@ -98,7 +111,9 @@ impl Store {
         .bind(site)
         .fetch_optional(self.reader())
         .await?;
-        let Some(r) = row else { return Ok(WebhookHealth::default()) };
+        let Some(r) = row else {
+            return Ok(WebhookHealth::default());
+        };
         Ok(WebhookHealth {
             last_event_type: r.try_get(0)?,
             last_event_at: r.try_get(1)?,
@@ -112,11 +127,13 @@ impl Store {
 
     /// How many ledger rows a site has with `outcome` (tests and troubleshooting).
     pub async fn count_events(&self, site: &str, outcome: &str) -> AppResult<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM stripe_events WHERE site_id = $1 AND outcome = $2")
-            .bind(site)
-            .bind(outcome)
-            .fetch_one(self.reader())
-            .await?
-            .try_get(0)?)
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM stripe_events WHERE site_id = $1 AND outcome = $2")
+                .bind(site)
+                .bind(outcome)
+                .fetch_one(self.reader())
+                .await?
+                .try_get(0)?,
+        )
     }
 }

@@ -120,7 +120,12 @@ pub struct StripeClient {
 
 impl std::fmt::Debug for StripeClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "StripeClient({}, {})", self.http.base, crate::secrets::mask(&self.key))
+        write!(
+            f,
+            "StripeClient({}, {})",
+            self.http.base,
+            crate::secrets::mask(&self.key)
+        )
     }
 }
 
@@ -159,28 +164,52 @@ impl StripeClient {
             .set("line_items[0][quantity]", 1)
             .set("line_items[0][price_data][currency]", params.currency)
             .set("line_items[0][price_data][unit_amount]", params.amount)
-            .set("line_items[0][price_data][product_data][name]", params.description)
+            .set(
+                "line_items[0][price_data][product_data][name]",
+                params.description,
+            )
             .set("client_reference_id", params.client_reference_id)
             .map("metadata", params.metadata.iter().copied())
             .set("expires_at", params.expires_at)
             .set("success_url", params.success_url)
             .set("cancel_url", params.cancel_url)
-            .set_opt("payment_method_configuration", params.payment_method_configuration);
-        self.request(Method::POST, "/v1/checkout/sessions", Some(&form), Some(idempotency_key))
-            .await
+            .set_opt(
+                "payment_method_configuration",
+                params.payment_method_configuration,
+            );
+        self.request(
+            Method::POST,
+            "/v1/checkout/sessions",
+            Some(&form),
+            Some(idempotency_key),
+        )
+        .await
     }
 
     /// `GET /v1/checkout/sessions/{id}`.
-    pub async fn retrieve_checkout_session(&self, id: &str) -> Result<CheckoutSession, StripeError> {
-        self.request(Method::GET, &format!("/v1/checkout/sessions/{}", path_segment(id)), None, None)
-            .await
+    pub async fn retrieve_checkout_session(
+        &self,
+        id: &str,
+    ) -> Result<CheckoutSession, StripeError> {
+        self.request(
+            Method::GET,
+            &format!("/v1/checkout/sessions/{}", path_segment(id)),
+            None,
+            None,
+        )
+        .await
     }
 
     /// `POST /v1/checkout/sessions/{id}/expire`: the visitor declined.
     pub async fn expire_checkout_session(&self, id: &str) -> Result<CheckoutSession, StripeError> {
         let path = format!("/v1/checkout/sessions/{}/expire", path_segment(id));
-        self.request(Method::POST, &path, Some(&Form::new()), Some(&format!("expire-{id}")))
-            .await
+        self.request(
+            Method::POST,
+            &path,
+            Some(&Form::new()),
+            Some(&format!("expire-{id}")),
+        )
+        .await
     }
 
     /// `POST /v1/payment_method_configurations`: chatpay's own configuration with the
@@ -192,8 +221,13 @@ impl StripeClient {
         idempotency_key: &str,
     ) -> Result<PaymentMethodConfiguration, StripeError> {
         let form = wallet_form(apple_pay, google_pay).set("name", "chatpay");
-        self.request(Method::POST, "/v1/payment_method_configurations", Some(&form), Some(idempotency_key))
-            .await
+        self.request(
+            Method::POST,
+            "/v1/payment_method_configurations",
+            Some(&form),
+            Some(idempotency_key),
+        )
+        .await
     }
 
     /// `POST /v1/payment_method_configurations/{id}`.
@@ -204,17 +238,27 @@ impl StripeClient {
         google_pay: bool,
     ) -> Result<PaymentMethodConfiguration, StripeError> {
         let path = format!("/v1/payment_method_configurations/{}", path_segment(id));
-        self.request(Method::POST, &path, Some(&wallet_form(apple_pay, google_pay)), None)
-            .await
+        self.request(
+            Method::POST,
+            &path,
+            Some(&wallet_form(apple_pay, google_pay)),
+            None,
+        )
+        .await
     }
 
     /// `POST /v1/webhook_endpoints`: registers a webhook URL and returns its secret.
-    pub async fn create_webhook_endpoint(&self, url: &str, events: &[&str]) -> Result<WebhookEndpoint, StripeError> {
+    pub async fn create_webhook_endpoint(
+        &self,
+        url: &str,
+        events: &[&str],
+    ) -> Result<WebhookEndpoint, StripeError> {
         let mut form = Form::new().set("url", url);
         for (i, e) in events.iter().enumerate() {
             form = form.set(format!("enabled_events[{i}]"), e);
         }
-        self.request(Method::POST, "/v1/webhook_endpoints", Some(&form), None).await
+        self.request(Method::POST, "/v1/webhook_endpoints", Some(&form), None)
+            .await
     }
 
     async fn request<T: DeserializeOwned>(
@@ -248,7 +292,10 @@ impl StripeClient {
             }
             if let Some(form) = form {
                 req = req
-                    .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
                     .body(form.encode());
             }
             let outcome = req.send().await;
@@ -276,7 +323,8 @@ impl StripeClient {
                 reason: short_reason(&e),
             })?;
             if status.is_success() {
-                return serde_json::from_slice(&bytes).map_err(|e| StripeError::Decode(format!("{path}: {e}")));
+                return serde_json::from_slice(&bytes)
+                    .map_err(|e| StripeError::Decode(format!("{path}: {e}")));
             }
             return Err(match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
                 Ok(env) => StripeError::Api {
@@ -294,7 +342,10 @@ impl StripeClient {
                     status: status.as_u16(),
                     kind: "api_error".into(),
                     code: None,
-                    message: format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(200)])),
+                    message: format!(
+                        "HTTP {status}: {}",
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                    ),
                     param: None,
                     request_id,
                 },
@@ -303,7 +354,10 @@ impl StripeClient {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.http.first_backoff.saturating_mul(2u32.saturating_pow(attempt));
+        let base = self
+            .http
+            .first_backoff
+            .saturating_mul(2u32.saturating_pow(attempt));
         let capped = base.min(Duration::from_secs(8));
         // 75–100 % of the delay, so many clients do not retry in step.
         capped.mul_f64(rand::thread_rng().gen_range(0.75..=1.0))
@@ -312,7 +366,11 @@ impl StripeClient {
 
 /// Stripe's SDK rule: the header decides when present; else 409 and 5xx retry.
 fn should_retry(resp: &reqwest::Response) -> bool {
-    match resp.headers().get("stripe-should-retry").and_then(|v| v.to_str().ok()) {
+    match resp
+        .headers()
+        .get("stripe-should-retry")
+        .and_then(|v| v.to_str().ok())
+    {
         Some("true") => return true,
         Some("false") => return false,
         _ => {}

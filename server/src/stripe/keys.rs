@@ -34,9 +34,14 @@ pub fn check_secret_key(key: &str) -> Result<KeyKind, String> {
         }
     };
     if key.len() < 20 || key.chars().any(char::is_whitespace) {
-        return Err("the key looks cut short or has spaces inside; copy the whole key again".into());
+        return Err(
+            "the key looks cut short or has spaces inside; copy the whole key again".into(),
+        );
     }
-    Ok(KeyKind { livemode, restricted })
+    Ok(KeyKind {
+        livemode,
+        restricted,
+    })
 }
 
 /// Checks the shape of a webhook signing secret.
@@ -59,18 +64,34 @@ mod tests {
     fn keys_are_recognised_by_prefix_with_precise_messages() {
         assert_eq!(
             check_secret_key("sk_test_51Habcdefghijklmn"),
-            Ok(KeyKind { livemode: false, restricted: false })
+            Ok(KeyKind {
+                livemode: false,
+                restricted: false
+            })
         );
         assert_eq!(
             check_secret_key(" rk_live_51Habcdefghijklmn "),
-            Ok(KeyKind { livemode: true, restricted: true })
+            Ok(KeyKind {
+                livemode: true,
+                restricted: true
+            })
         );
         assert!(check_secret_key("").unwrap_err().contains("empty"));
-        assert!(check_secret_key("pk_test_123456789012345").unwrap_err().contains("publishable key"));
-        assert!(check_secret_key("whsec_123456789012345").unwrap_err().contains("webhook signing secret"));
-        assert!(check_secret_key("sq_test_123456789012345").unwrap_err().contains("'sq_test_…'"));
-        assert!(check_secret_key("sk_test_12").unwrap_err().contains("cut short"));
+        assert!(check_secret_key("pk_test_123456789012345")
+            .unwrap_err()
+            .contains("publishable key"));
+        assert!(check_secret_key("whsec_123456789012345")
+            .unwrap_err()
+            .contains("webhook signing secret"));
+        assert!(check_secret_key("sq_test_123456789012345")
+            .unwrap_err()
+            .contains("'sq_test_…'"));
+        assert!(check_secret_key("sk_test_12")
+            .unwrap_err()
+            .contains("cut short"));
         assert!(check_webhook_secret("whsec_abcdefghijkl").is_ok());
-        assert!(check_webhook_secret("sk_test_abcdefghijkl").unwrap_err().contains("whsec_"));
+        assert!(check_webhook_secret("sk_test_abcdefghijkl")
+            .unwrap_err()
+            .contains("whsec_"));
     }
 }

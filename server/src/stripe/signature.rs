@@ -55,13 +55,16 @@ pub fn parse_header(header: &str) -> Result<SignatureHeader, SignatureError> {
     let mut v1 = Vec::new();
     for part in header.split(',') {
         let Some((key, value)) = part.trim().split_once('=') else {
-            return Err(SignatureError::Malformed(format!("'{}' is not key=value", part.trim())));
+            return Err(SignatureError::Malformed(format!(
+                "'{}' is not key=value",
+                part.trim()
+            )));
         };
         match key {
             "t" => {
-                let t = value
-                    .parse::<i64>()
-                    .map_err(|_| SignatureError::Malformed(format!("t='{value}' is not a unix time")))?;
+                let t = value.parse::<i64>().map_err(|_| {
+                    SignatureError::Malformed(format!("t='{value}' is not a unix time"))
+                })?;
                 if timestamp.replace(t).is_some() {
                     return Err(SignatureError::Malformed("t appears twice".into()));
                 }
@@ -93,7 +96,9 @@ pub fn verify(
     let parsed = parse_header(header)?;
     let matched = secrets.iter().any(|secret| {
         parsed.v1.iter().any(|sig| {
-            mac(secret, parsed.timestamp, payload).verify_slice(sig).is_ok()
+            mac(secret, parsed.timestamp, payload)
+                .verify_slice(sig)
+                .is_ok()
         })
     });
     if !matched {
@@ -136,16 +141,37 @@ mod tests {
         let body = br#"{"id":"evt_1"}"#;
         let header = sign(body, SECRET, 1_000);
         assert!(verify(body, Some(&header), &[SECRET], 300, 1_010).is_ok());
-        assert_eq!(verify(body, None, &[SECRET], 300, 1_010), Err(SignatureError::MissingHeader));
-        assert_eq!(verify(b"{}", Some(&header), &[SECRET], 300, 1_010), Err(SignatureError::NoMatch));
-        assert_eq!(verify(body, Some(&header), &["whsec_other"], 300, 1_010), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify(body, None, &[SECRET], 300, 1_010),
+            Err(SignatureError::MissingHeader)
+        );
+        assert_eq!(
+            verify(b"{}", Some(&header), &[SECRET], 300, 1_010),
+            Err(SignatureError::NoMatch)
+        );
+        assert_eq!(
+            verify(body, Some(&header), &["whsec_other"], 300, 1_010),
+            Err(SignatureError::NoMatch)
+        );
         assert_eq!(
             verify(body, Some(&header), &[SECRET], 300, 1_301),
-            Err(SignatureError::TooOld { age: 301, tolerance: 300 })
+            Err(SignatureError::TooOld {
+                age: 301,
+                tolerance: 300
+            })
         );
-        assert!(verify(body, Some(&header), &["whsec_old", SECRET], 300, 1_010).is_ok(), "any secret");
-        assert_eq!(verify(body, Some("t=1000,v0=abcd"), &[SECRET], 300, 1_010), Err(SignatureError::NoV1));
-        assert!(matches!(verify(body, Some("garbage"), &[SECRET], 300, 1_010), Err(SignatureError::Malformed(_))));
+        assert!(
+            verify(body, Some(&header), &["whsec_old", SECRET], 300, 1_010).is_ok(),
+            "any secret"
+        );
+        assert_eq!(
+            verify(body, Some("t=1000,v0=abcd"), &[SECRET], 300, 1_010),
+            Err(SignatureError::NoV1)
+        );
+        assert!(matches!(
+            verify(body, Some("garbage"), &[SECRET], 300, 1_010),
+            Err(SignatureError::Malformed(_))
+        ));
     }
 
     proptest! {

@@ -179,8 +179,11 @@ impl TestApp {
                 webhook_tolerance_secs: 300,
             },
             cipher: Cipher::from_key(&[1u8; 32]),
-            stripe: StripeHttp::new(&format!("{public_url}/simulator/stripe"), Duration::from_secs(10))
-                .with_retries(2, Duration::from_millis(20)),
+            stripe: StripeHttp::new(
+                &format!("{public_url}/simulator/stripe"),
+                Duration::from_secs(10),
+            )
+            .with_retries(2, Duration::from_millis(20)),
             simulator: true,
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -209,22 +212,39 @@ impl TestApp {
     /// webhook endpoint, save the key and the endpoint's signing secret. Returns the secret.
     pub async fn connect_stripe(&self) -> String {
         let client = self.state.stripe.client(STRIPE_KEY);
-        client.balance().await.expect("the simulator accepts the test key");
+        client
+            .balance()
+            .await
+            .expect("the simulator accepts the test key");
         let endpoint = client
-            .create_webhook_endpoint(&self.url("/webhooks/stripe/shop"), &chatpay_server::payments::CHECKOUT_EVENTS)
+            .create_webhook_endpoint(
+                &self.url("/webhooks/stripe/shop"),
+                &chatpay_server::payments::CHECKOUT_EVENTS,
+            )
             .await
             .expect("webhook endpoint");
         let secret = endpoint.secret.expect("a new endpoint has a secret");
         self.state
             .store
-            .save_stripe_keys(&self.state.cipher, SITE, STRIPE_KEY, false, Some(&[secret.clone()]))
+            .save_stripe_keys(
+                &self.state.cipher,
+                SITE,
+                STRIPE_KEY,
+                false,
+                Some(std::slice::from_ref(&secret)),
+            )
             .await
             .unwrap();
         secret
     }
 
     /// A stored pending payment with its Checkout Session at the simulator.
-    pub async fn create_payment(&self, amount_minor: i64, currency: &str, conversation: Option<&str>) -> Payment {
+    pub async fn create_payment(
+        &self,
+        amount_minor: i64,
+        currency: &str,
+        conversation: Option<&str>,
+    ) -> Payment {
         let id = chatpay_server::store::new_id("pay");
         let expires_at = chatpay_server::store::now_ms() / 1000 + 1800 + 60;
         let mut tx = self.state.store.begin().await.unwrap();
@@ -244,19 +264,29 @@ impl TestApp {
         .unwrap();
         tx.commit().await.unwrap();
         let payment = self.state.store.payment(&id).await.unwrap().unwrap();
-        let session = chatpay_server::payments::open_session(&self.state, &payment, &Default::default())
-            .await
-            .expect("session created");
+        let session =
+            chatpay_server::payments::open_session(&self.state, &payment, &Default::default())
+                .await
+                .expect("session created");
         let mut tx = self.state.store.begin().await.unwrap();
-        chatpay_server::store::payments::set_session(&mut tx, &id, &session.id, session.url.as_deref())
-            .await
-            .unwrap();
+        chatpay_server::store::payments::set_session(
+            &mut tx,
+            &id,
+            &session.id,
+            session.url.as_deref(),
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         self.state.store.payment(&id).await.unwrap().unwrap()
     }
 
     /// Waits up to 10 s for a payment to reach `status`.
-    pub async fn wait_payment(&self, id: &str, status: chatpay_shared::protocol::PaymentStatus) -> Payment {
+    pub async fn wait_payment(
+        &self,
+        id: &str,
+        status: chatpay_shared::protocol::PaymentStatus,
+    ) -> Payment {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let p = self.state.store.payment(id).await.unwrap().unwrap();

@@ -25,21 +25,59 @@ const BASE: &str = "/simulator/stripe";
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/simulator/stripe/v1/balance", get(balance))
-        .route("/simulator/stripe/v1/checkout/sessions", post(create_session))
-        .route("/simulator/stripe/v1/checkout/sessions/{id}", get(retrieve_session))
-        .route("/simulator/stripe/v1/checkout/sessions/{id}/expire", post(expire_session))
-        .route("/simulator/stripe/v1/payment_method_configurations", post(create_pmc))
+        .route(
+            "/simulator/stripe/v1/checkout/sessions",
+            post(create_session),
+        )
+        .route(
+            "/simulator/stripe/v1/checkout/sessions/{id}",
+            get(retrieve_session),
+        )
+        .route(
+            "/simulator/stripe/v1/checkout/sessions/{id}/expire",
+            post(expire_session),
+        )
+        .route(
+            "/simulator/stripe/v1/payment_method_configurations",
+            post(create_pmc),
+        )
         .route(
             "/simulator/stripe/v1/payment_method_configurations/{id}",
             post(update_pmc).get(retrieve_pmc),
         )
-        .route("/simulator/stripe/v1/webhook_endpoints", post(create_endpoint))
-        .route("/simulator/stripe/{*rest}", axum::routing::any(unknown_path))
+        .route(
+            "/simulator/stripe/v1/webhook_endpoints",
+            post(create_endpoint),
+        )
+        .route(
+            "/simulator/stripe/{*rest}",
+            axum::routing::any(unknown_path),
+        )
         .route("/simulator/clock/advance", post(advance_clock))
 }
 
-/// A Stripe-shaped error response.
-pub(crate) fn stripe_error(status: StatusCode, kind: &str, code: Option<&str>, message: &str, param: Option<&str>) -> Response {
+/// A Stripe-shaped error: `{"error": {"type", "code", "message", "param"}}`.
+#[derive(Debug)]
+pub(crate) struct SimError(Box<(StatusCode, Value)>);
+
+impl IntoResponse for SimError {
+    fn into_response(self) -> Response {
+        let (status, body) = *self.0;
+        let mut resp = (status, Json(body)).into_response();
+        if let Ok(v) = HeaderValue::from_str(&stripe_id("req_")) {
+            resp.headers_mut().insert("request-id", v);
+        }
+        resp
+    }
+}
+
+pub(crate) fn stripe_error(
+    status: StatusCode,
+    kind: &str,
+    code: Option<&str>,
+    message: &str,
+    param: Option<&str>,
+) -> SimError {
     let mut error = json!({ "type": kind, "message": message });
     if let Some(c) = code {
         error["code"] = json!(c);
@@ -47,18 +85,20 @@ pub(crate) fn stripe_error(status: StatusCode, kind: &str, code: Option<&str>, m
     if let Some(p) = param {
         error["param"] = json!(p);
     }
-    let mut resp = (status, Json(json!({ "error": error }))).into_response();
-    if let Ok(v) = HeaderValue::from_str(&stripe_id("req_")) {
-        resp.headers_mut().insert("request-id", v);
-    }
-    resp
+    SimError(Box::new((status, json!({ "error": error }))))
 }
 
-fn invalid(message: &str, param: Option<&str>) -> Response {
-    stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", None, message, param)
+fn invalid(message: &str, param: Option<&str>) -> SimError {
+    stripe_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        None,
+        message,
+        param,
+    )
 }
 
-fn missing(param: &str) -> Response {
+fn missing(param: &str) -> SimError {
     stripe_error(
         StatusCode::BAD_REQUEST,
         "invalid_request_error",
@@ -68,7 +108,7 @@ fn missing(param: &str) -> Response {
     )
 }
 
-fn not_found(kind: &str, id: &str, param: &str) -> Response {
+fn not_found(kind: &str, id: &str, param: &str) -> SimError {
     stripe_error(
         StatusCode::NOT_FOUND,
         "invalid_request_error",
@@ -86,9 +126,15 @@ fn ok(value: Value) -> Response {
     resp
 }
 
-fn simulator(state: &AppState) -> Result<Arc<Simulator>, Response> {
+fn simulator(state: &AppState) -> Result<Arc<Simulator>, SimError> {
     state.simulator.clone().ok_or_else(|| {
-        stripe_error(StatusCode::NOT_FOUND, "invalid_request_error", None, "the Stripe simulator is off", None)
+        stripe_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            None,
+            "the Stripe simulator is off",
+            None,
+        )
     })
 }
 
@@ -102,8 +148,16 @@ pub(crate) struct Account {
 }
 
 /// Checks `Authorization: Bearer` like Stripe: test keys only, well-formed.
-pub(crate) fn authenticate(headers: &HeaderMap, method: &Method) -> Result<Account, Response> {
-    let unauthorized = |msg: String| stripe_error(StatusCode::UNAUTHORIZED, "invalid_request_error", None, &msg, None);
+pub(crate) fn authenticate(headers: &HeaderMap, method: &Method) -> Result<Account, SimError> {
+    let unauthorized = |msg: String| {
+        stripe_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            None,
+            &msg,
+            None,
+        )
+    };
     let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
         return Err(unauthorized(
             "You did not provide an API key. You need to provide your API key in the Authorization header, \
@@ -130,7 +184,10 @@ pub(crate) fn authenticate(headers: &HeaderMap, method: &Method) -> Result<Accou
     } else {
         return Err(unauthorized(format!("Invalid API Key provided: {masked}")));
     };
-    if rest.len() < 10 || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) || rest.contains("invalid") {
+    if rest.len() < 10
+        || !rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        || rest.contains("invalid")
+    {
         return Err(unauthorized(format!("Invalid API Key provided: {masked}")));
     }
     let read_only = restricted && rest.contains("readonly");
@@ -157,15 +214,27 @@ pub(crate) fn authenticate(headers: &HeaderMap, method: &Method) -> Result<Accou
 
 /// Runs a POST idempotently: the same key with the same parameters replays the saved
 /// result; the same key with other parameters is an `idempotency_error`.
-async fn idempotent<F, Fut>(sim: &Simulator, account: &Account, headers: &HeaderMap, path: &str, form: &Form, run: F) -> Response
+async fn idempotent<F, Fut>(
+    sim: &Simulator,
+    account: &Account,
+    headers: &HeaderMap,
+    path: &str,
+    form: &Form,
+    run: F,
+) -> Response
 where
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<Value, Response>>,
+    Fut: std::future::Future<Output = Result<Value, SimError>>,
 {
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut fields: Vec<_> = form.fields().to_vec();
     fields.sort();
-    let fingerprint = hex::encode(Sha256::digest(format!("POST {path}\n{fields:?}").as_bytes()));
+    let fingerprint = hex::encode(Sha256::digest(
+        format!("POST {path}\n{fields:?}").as_bytes(),
+    ));
     let replay = |saved: SavedResult| {
         if saved.fingerprint != fingerprint {
             let k = key.clone().unwrap_or_default();
@@ -178,18 +247,24 @@ where
                      Try using a key other than '{k}' if you meant to execute a different request."
                 ),
                 None,
-            );
+            )
+            .into_response();
         }
         let body: Value = serde_json::from_str(&saved.body).unwrap_or_default();
-        let mut resp = (StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK), Json(body)).into_response();
-        resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        let mut resp = (
+            StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK),
+            Json(body),
+        )
+            .into_response();
+        resp.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
         resp
     };
     if let Some(k) = &key {
         match sim.store.sim_saved_result(&account.id, k).await {
             Ok(Some(saved)) => return replay(saved),
             Ok(None) => {}
-            Err(e) => return internal(e),
+            Err(e) => return internal(e).into_response(),
         }
     }
     match run().await {
@@ -208,30 +283,35 @@ where
                             return replay(first);
                         }
                     }
-                    Err(e) => return internal(e),
+                    Err(e) => return internal(e).into_response(),
                 }
             }
             ok(value)
         }
-        Err(resp) => resp,
+        Err(e) => e.into_response(),
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
+fn internal(e: impl std::fmt::Display) -> SimError {
     tracing::error!(error = %e, "simulator failed");
-    stripe_error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", None, "An unknown error occurred (simulator).", None)
+    stripe_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "api_error",
+        None,
+        "An unknown error occurred (simulator).",
+        None,
+    )
 }
 
-async fn balance(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = simulator(&state).and_then(|_| authenticate(&headers, &Method::GET)) {
-        return r;
-    }
-    ok(json!({
+async fn balance(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, SimError> {
+    simulator(&state)?;
+    authenticate(&headers, &Method::GET)?;
+    Ok(ok(json!({
         "object": "balance",
         "available": [{ "amount": 0, "currency": "usd", "source_types": { "card": 0 } }],
         "pending": [{ "amount": 0, "currency": "usd", "source_types": { "card": 0 } }],
         "livemode": false,
-    }))
+    })))
 }
 
 /// The parameters `POST /v1/checkout/sessions` accepts (plus any `metadata[…]`).
@@ -251,7 +331,7 @@ const SESSION_PARAMS: [&str; 13] = [
     "locale",
 ];
 
-fn integer(form: &Form, param: &str) -> Result<Option<i64>, Response> {
+fn integer(form: &Form, param: &str) -> Result<Option<i64>, SimError> {
     match form.get(param) {
         None => Ok(None),
         Some(v) => v
@@ -261,7 +341,7 @@ fn integer(form: &Form, param: &str) -> Result<Option<i64>, Response> {
     }
 }
 
-fn url_param(form: &Form, param: &str) -> Result<Option<String>, Response> {
+fn url_param(form: &Form, param: &str) -> Result<Option<String>, SimError> {
     match form.get(param) {
         None => Ok(None),
         Some(v) => match url::Url::parse(v) {
@@ -271,18 +351,16 @@ fn url_param(form: &Form, param: &str) -> Result<Option<String>, Response> {
     }
 }
 
-async fn create_session(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let sim = match simulator(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let account = match authenticate(&headers, &Method::POST) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn create_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, SimError> {
+    let sim = simulator(&state)?;
+    let account = authenticate(&headers, &Method::POST)?;
     let form = Form::decode(&body);
     let path = "/v1/checkout/sessions";
-    idempotent(&sim, &account, &headers, path, &form, || async {
+    let resp = idempotent(&sim, &account, &headers, path, &form, || async {
         let session = validate_session(&sim, &account, &form).await?;
         let id = session["id"].as_str().unwrap_or_default().to_owned();
         sim.store
@@ -291,10 +369,15 @@ async fn create_session(State(state): State<AppState>, headers: HeaderMap, body:
             .map_err(internal)?;
         Ok(public(session))
     })
-    .await
+    .await;
+    Ok(resp)
 }
 
-async fn validate_session(sim: &Simulator, account: &Account, form: &Form) -> Result<Value, Response> {
+async fn validate_session(
+    sim: &Simulator,
+    account: &Account,
+    form: &Form,
+) -> Result<Value, SimError> {
     for (k, _) in form.fields() {
         if !SESSION_PARAMS.contains(&k.as_str()) && !k.starts_with("metadata[") {
             return Err(stripe_error(
@@ -316,14 +399,24 @@ async fn validate_session(sim: &Simulator, account: &Account, form: &Form) -> Re
             ))
         }
     }
-    let currency = form.get("line_items[0][price_data][currency]").ok_or_else(|| missing("line_items[0][price_data][currency]"))?;
-    let unit = integer(form, "line_items[0][price_data][unit_amount]")?.ok_or_else(|| missing("line_items[0][price_data][unit_amount]"))?;
-    let quantity = integer(form, "line_items[0][quantity]")?.ok_or_else(|| missing("line_items[0][quantity]"))?;
+    let currency = form
+        .get("line_items[0][price_data][currency]")
+        .ok_or_else(|| missing("line_items[0][price_data][currency]"))?;
+    let unit = integer(form, "line_items[0][price_data][unit_amount]")?
+        .ok_or_else(|| missing("line_items[0][price_data][unit_amount]"))?;
+    let quantity = integer(form, "line_items[0][quantity]")?
+        .ok_or_else(|| missing("line_items[0][quantity]"))?;
     if quantity < 1 {
-        return Err(invalid("This value must be greater than or equal to 1.", Some("line_items[0][quantity]")));
+        return Err(invalid(
+            "This value must be greater than or equal to 1.",
+            Some("line_items[0][quantity]"),
+        ));
     }
     if unit < 0 {
-        return Err(invalid("This value must be greater than or equal to 0.", Some("line_items[0][price_data][unit_amount]")));
+        return Err(invalid(
+            "This value must be greater than or equal to 0.",
+            Some("line_items[0][price_data][unit_amount]"),
+        ));
     }
     let name = form
         .get("line_items[0][price_data][product_data][name]")
@@ -331,24 +424,40 @@ async fn validate_session(sim: &Simulator, account: &Account, form: &Form) -> Re
         .ok_or_else(|| missing("line_items[0][price_data][product_data][name]"))?;
     let total = unit.checked_mul(quantity).unwrap_or(i64::MAX);
     if currency != currency.to_ascii_lowercase() {
-        return Err(invalid(&format!("Invalid currency: {currency}. Currency codes must be lowercase."), Some("line_items[0][price_data][currency]")));
+        return Err(invalid(
+            &format!("Invalid currency: {currency}. Currency codes must be lowercase."),
+            Some("line_items[0][price_data][currency]"),
+        ));
     }
     if let Err(e) = Money::from_minor(total, currency) {
         let param = Some("line_items[0][price_data][unit_amount]");
         return Err(match e {
-            MoneyError::UnknownCurrency(_) => invalid(&format!("Invalid currency: {currency}."), Some("line_items[0][price_data][currency]")),
-            MoneyError::BelowMinimum { minimum, currency, .. } => stripe_error(
+            MoneyError::UnknownCurrency(_) => invalid(
+                &format!("Invalid currency: {currency}."),
+                Some("line_items[0][price_data][currency]"),
+            ),
+            MoneyError::BelowMinimum {
+                minimum, currency, ..
+            } => stripe_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
                 Some("amount_too_small"),
-                &format!("The Checkout Session's total amount due must add up to at least {minimum} {}", currency.to_lowercase()),
+                &format!(
+                    "The Checkout Session's total amount due must add up to at least {minimum} {}",
+                    currency.to_lowercase()
+                ),
                 param,
             ),
-            MoneyError::AboveMaximum { maximum, currency, .. } => stripe_error(
+            MoneyError::AboveMaximum {
+                maximum, currency, ..
+            } => stripe_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
                 Some("amount_too_large"),
-                &format!("The Checkout Session's total amount due must be no more than {maximum} {}", currency.to_lowercase()),
+                &format!(
+                    "The Checkout Session's total amount due must be no more than {maximum} {}",
+                    currency.to_lowercase()
+                ),
                 param,
             ),
             other => invalid(&other.to_string(), param),
@@ -370,23 +479,41 @@ async fn validate_session(sim: &Simulator, account: &Account, form: &Form) -> Re
             Some("expires_at"),
         ));
     }
-    if form.get("client_reference_id").is_some_and(|c| c.chars().count() > 200) {
-        return Err(invalid("client_reference_id must be at most 200 characters.", Some("client_reference_id")));
+    if form
+        .get("client_reference_id")
+        .is_some_and(|c| c.chars().count() > 200)
+    {
+        return Err(invalid(
+            "client_reference_id must be at most 200 characters.",
+            Some("client_reference_id"),
+        ));
     }
     let mut metadata = BTreeMap::new();
     for (k, v) in form.entries_under("metadata") {
         if k.chars().count() > 40 || v.chars().count() > 500 {
-            return Err(invalid("Metadata keys are at most 40 characters and values at most 500.", Some("metadata")));
+            return Err(invalid(
+                "Metadata keys are at most 40 characters and values at most 500.",
+                Some("metadata"),
+            ));
         }
         metadata.insert(k.to_owned(), v.to_owned());
     }
     if metadata.len() > 50 {
-        return Err(invalid("You can have at most 50 metadata keys.", Some("metadata")));
+        return Err(invalid(
+            "You can have at most 50 metadata keys.",
+            Some("metadata"),
+        ));
     }
     let pmc = match form.get("payment_method_configuration") {
         Some(id) => match sim.store.sim_get(&account.id, id).await.map_err(internal)? {
             Some(_) => json!({ "id": id, "parent": null }),
-            None => return Err(not_found("payment_method_configuration", id, "payment_method_configuration")),
+            None => {
+                return Err(not_found(
+                    "payment_method_configuration",
+                    id,
+                    "payment_method_configuration",
+                ))
+            }
         },
         None => Value::Null,
     };
@@ -424,34 +551,35 @@ pub(crate) fn public(mut session: Value) -> Value {
     session
 }
 
-async fn retrieve_session(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let sim = match simulator(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let account = match authenticate(&headers, &Method::GET) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match sim.store.sim_get(&account.id, &id).await {
-        Ok(Some(s)) if s["object"] == "checkout.session" => ok(public(s)),
-        Ok(_) => not_found("checkout.session", &id, "session"),
-        Err(e) => internal(e),
+async fn retrieve_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, SimError> {
+    let sim = simulator(&state)?;
+    let account = authenticate(&headers, &Method::GET)?;
+    match sim
+        .store
+        .sim_get(&account.id, &id)
+        .await
+        .map_err(internal)?
+    {
+        Some(s) if s["object"] == "checkout.session" => Ok(ok(public(s))),
+        _ => Err(not_found("checkout.session", &id, "session")),
     }
 }
 
-async fn expire_session(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let sim = match simulator(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let account = match authenticate(&headers, &Method::POST) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn expire_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, SimError> {
+    let sim = simulator(&state)?;
+    let account = authenticate(&headers, &Method::POST)?;
     let form = Form::decode(&body);
     let path = format!("/v1/checkout/sessions/{id}/expire");
-    idempotent(&sim, &account, &headers, &path, &form, || async {
+    let resp = idempotent(&sim, &account, &headers, &path, &form, || async {
         let session = match sim.store.sim_get(&account.id, &id).await.map_err(internal)? {
             Some(s) if s["object"] == "checkout.session" => s,
             _ => return Err(not_found("checkout.session", &id, "session")),
@@ -468,68 +596,92 @@ async fn expire_session(State(state): State<AppState>, headers: HeaderMap, Path(
         let expired = events::expire(&sim, &account.id, session).await.map_err(internal)?;
         Ok(public(expired))
     })
-    .await
+    .await;
+    Ok(resp)
 }
 
-fn wallet(form: &Form, name: &str, previous: Option<&Value>) -> Result<Value, Response> {
+fn wallet(form: &Form, name: &str, previous: Option<&Value>) -> Result<Value, SimError> {
     let param = format!("{name}[display_preference][preference]");
     let pref = match form.get(&param) {
         Some(p @ ("on" | "off" | "none")) => p.to_owned(),
-        Some(other) => return Err(invalid(&format!("Invalid {param}: must be one of on, off, or none (got '{other}')"), Some(&param))),
+        Some(other) => {
+            return Err(invalid(
+                &format!("Invalid {param}: must be one of on, off, or none (got '{other}')"),
+                Some(&param),
+            ))
+        }
         None => previous
             .and_then(|p| p["display_preference"]["preference"].as_str())
             .unwrap_or("none")
             .to_owned(),
     };
     let value = if pref == "off" { "off" } else { "on" };
-    Ok(json!({ "available": true, "display_preference": { "overridable": null, "preference": pref, "value": value } }))
+    Ok(
+        json!({ "available": true, "display_preference": { "overridable": null, "preference": pref, "value": value } }),
+    )
 }
 
-async fn create_pmc(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let sim = match simulator(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let account = match authenticate(&headers, &Method::POST) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn create_pmc(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, SimError> {
+    let sim = simulator(&state)?;
+    let account = authenticate(&headers, &Method::POST)?;
     let form = Form::decode(&body);
-    idempotent(&sim, &account, &headers, "/v1/payment_method_configurations", &form, || async {
-        let id = stripe_id("pmc_");
-        let pmc = json!({
-            "id": id,
-            "object": "payment_method_configuration",
-            "active": true,
-            "livemode": false,
-            "name": form.get("name").unwrap_or("chatpay"),
-            "apple_pay": wallet(&form, "apple_pay", None)?,
-            "google_pay": wallet(&form, "google_pay", None)?,
-        });
-        sim.store
-            .sim_put(&account.id, "payment_method_configuration", &id, &pmc)
-            .await
-            .map_err(internal)?;
-        Ok(pmc)
-    })
-    .await
+    let resp = idempotent(
+        &sim,
+        &account,
+        &headers,
+        "/v1/payment_method_configurations",
+        &form,
+        || async {
+            let id = stripe_id("pmc_");
+            let pmc = json!({
+                "id": id,
+                "object": "payment_method_configuration",
+                "active": true,
+                "livemode": false,
+                "name": form.get("name").unwrap_or("chatpay"),
+                "apple_pay": wallet(&form, "apple_pay", None)?,
+                "google_pay": wallet(&form, "google_pay", None)?,
+            });
+            sim.store
+                .sim_put(&account.id, "payment_method_configuration", &id, &pmc)
+                .await
+                .map_err(internal)?;
+            Ok(pmc)
+        },
+    )
+    .await;
+    Ok(resp)
 }
 
-async fn update_pmc(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let sim = match simulator(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let account = match authenticate(&headers, &Method::POST) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn update_pmc(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, SimError> {
+    let sim = simulator(&state)?;
+    let account = authenticate(&headers, &Method::POST)?;
     let form = Form::decode(&body);
     let path = format!("/v1/payment_method_configurations/{id}");
-    idempotent(&sim, &account, &headers, &path, &form, || async {
-        let mut pmc = match sim.store.sim_get(&account.id, &id).await.map_err(internal)? {
+    let resp = idempotent(&sim, &account, &headers, &path, &form, || async {
+        let mut pmc = match sim
+            .store
+            .sim_get(&account.id, &id)
+            .await
+            .map_err(internal)?
+        {
             Some(p) if p["object"] == "payment_method_configuration" => p,
-            _ => return Err(not_found("payment_method_configuration", &id, "configuration")),
+            _ => {
+                return Err(not_found(
+                    "payment_method_configuration",
+                    &id,
+                    "configuration",
+                ))
+            }
         };
         pmc["apple_pay"] = wallet(&form, "apple_pay", Some(&pmc["apple_pay"]))?;
         pmc["google_pay"] = wallet(&form, "google_pay", Some(&pmc["google_pay"]))?;
@@ -539,66 +691,79 @@ async fn update_pmc(State(state): State<AppState>, headers: HeaderMap, Path(id):
             .map_err(internal)?;
         Ok(pmc)
     })
-    .await
+    .await;
+    Ok(resp)
 }
 
-async fn retrieve_pmc(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let sim = match simulator(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let account = match authenticate(&headers, &Method::GET) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match sim.store.sim_get(&account.id, &id).await {
-        Ok(Some(p)) if p["object"] == "payment_method_configuration" => ok(p),
-        Ok(_) => not_found("payment_method_configuration", &id, "configuration"),
-        Err(e) => internal(e),
+async fn retrieve_pmc(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, SimError> {
+    let sim = simulator(&state)?;
+    let account = authenticate(&headers, &Method::GET)?;
+    match sim
+        .store
+        .sim_get(&account.id, &id)
+        .await
+        .map_err(internal)?
+    {
+        Some(p) if p["object"] == "payment_method_configuration" => Ok(ok(p)),
+        _ => Err(not_found(
+            "payment_method_configuration",
+            &id,
+            "configuration",
+        )),
     }
 }
 
-async fn create_endpoint(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let sim = match simulator(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let account = match authenticate(&headers, &Method::POST) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn create_endpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, SimError> {
+    let sim = simulator(&state)?;
+    let account = authenticate(&headers, &Method::POST)?;
     let form = Form::decode(&body);
-    idempotent(&sim, &account, &headers, "/v1/webhook_endpoints", &form, || async {
-        let url = url_param(&form, "url")?.ok_or_else(|| missing("url"))?;
-        let events: Vec<&str> = form
-            .fields()
-            .iter()
-            .filter(|(k, _)| k.starts_with("enabled_events["))
-            .map(|(_, v)| v.as_str())
-            .collect();
-        if events.is_empty() {
-            return Err(missing("enabled_events"));
-        }
-        let id = stripe_id("we_");
-        let endpoint = json!({
-            "id": id,
-            "object": "webhook_endpoint",
-            "url": url,
-            "enabled_events": events,
-            "status": "enabled",
-            "livemode": false,
-            "secret": stripe_id("whsec_"),
-        });
-        sim.store
-            .sim_put(&account.id, "webhook_endpoint", &id, &endpoint)
-            .await
-            .map_err(internal)?;
-        Ok(endpoint)
-    })
-    .await
+    let resp = idempotent(
+        &sim,
+        &account,
+        &headers,
+        "/v1/webhook_endpoints",
+        &form,
+        || async {
+            let url = url_param(&form, "url")?.ok_or_else(|| missing("url"))?;
+            let events: Vec<&str> = form
+                .fields()
+                .iter()
+                .filter(|(k, _)| k.starts_with("enabled_events["))
+                .map(|(_, v)| v.as_str())
+                .collect();
+            if events.is_empty() {
+                return Err(missing("enabled_events"));
+            }
+            let id = stripe_id("we_");
+            let endpoint = json!({
+                "id": id,
+                "object": "webhook_endpoint",
+                "url": url,
+                "enabled_events": events,
+                "status": "enabled",
+                "livemode": false,
+                "secret": stripe_id("whsec_"),
+            });
+            sim.store
+                .sim_put(&account.id, "webhook_endpoint", &id, &endpoint)
+                .await
+                .map_err(internal)?;
+            Ok(endpoint)
+        },
+    )
+    .await;
+    Ok(resp)
 }
 
-async fn unknown_path(method: Method, uri: Uri) -> Response {
+async fn unknown_path(method: Method, uri: Uri) -> SimError {
     let path = uri.path().strip_prefix(BASE).unwrap_or(uri.path());
     stripe_error(
         StatusCode::NOT_FOUND,
@@ -615,14 +780,12 @@ struct Advance {
 }
 
 /// Moves the simulator's clock forward and expires what became due (tests and demos).
-async fn advance_clock(State(state): State<AppState>, Query(q): Query<Advance>) -> Response {
-    let sim = match simulator(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn advance_clock(
+    State(state): State<AppState>,
+    Query(q): Query<Advance>,
+) -> Result<Response, SimError> {
+    let sim = simulator(&state)?;
     sim.advance(q.seconds);
-    if let Err(e) = events::expire_due_sessions(&sim).await {
-        return internal(e);
-    }
-    Json(json!({ "now": sim.now() })).into_response()
+    events::expire_due_sessions(&sim).await.map_err(internal)?;
+    Ok(Json(json!({ "now": sim.now() })).into_response())
 }

@@ -15,7 +15,12 @@ use crate::stripe::signature;
 const RETRY_DELAYS_MS: [u64; 7] = [0, 500, 1000, 2000, 4000, 8000, 16000];
 
 /// Makes an event about `object`, stores it, and starts delivering it.
-pub async fn emit(sim: &Arc<Simulator>, account: &str, event_type: &str, object: &Value) -> AppResult<Value> {
+pub async fn emit(
+    sim: &Arc<Simulator>,
+    account: &str,
+    event_type: &str,
+    object: &Value,
+) -> AppResult<Value> {
     let id = stripe_id("evt_");
     let event = json!({
         "id": id,
@@ -33,11 +38,17 @@ pub async fn emit(sim: &Arc<Simulator>, account: &str, event_type: &str, object:
         let wants = endpoint["enabled_events"]
             .as_array()
             .is_some_and(|list| list.iter().any(|e| e == "*" || e == event_type));
-        let (Some(url), Some(secret)) = (endpoint["url"].as_str(), endpoint["secret"].as_str()) else {
+        let (Some(url), Some(secret)) = (endpoint["url"].as_str(), endpoint["secret"].as_str())
+        else {
             continue;
         };
         if wants {
-            tokio::spawn(deliver(Arc::clone(sim), url.to_owned(), secret.to_owned(), event.to_string()));
+            tokio::spawn(deliver(
+                Arc::clone(sim),
+                url.to_owned(),
+                secret.to_owned(),
+                event.to_string(),
+            ));
         }
     }
     Ok(event)
@@ -54,14 +65,21 @@ async fn deliver(sim: Arc<Simulator>, url: String, secret: String, payload: Stri
             .post(&url)
             .header("Stripe-Signature", header)
             .header("Content-Type", "application/json; charset=utf-8")
-            .header("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks) chatpay-simulator")
+            .header(
+                "User-Agent",
+                "Stripe/1.0 (+https://stripe.com/docs/webhooks) chatpay-simulator",
+            )
             .body(payload.clone())
             .send()
             .await;
         match sent {
             Ok(resp) if resp.status().is_success() => return,
-            Ok(resp) => tracing::info!(%url, status = %resp.status(), attempt, "simulator: webhook refused; will retry"),
-            Err(e) => tracing::info!(%url, error = %e, attempt, "simulator: webhook not delivered; will retry"),
+            Ok(resp) => {
+                tracing::info!(%url, status = %resp.status(), attempt, "simulator: webhook refused; will retry")
+            }
+            Err(e) => {
+                tracing::info!(%url, error = %e, attempt, "simulator: webhook not delivered; will retry")
+            }
         }
     }
     tracing::warn!(%url, "simulator: gave up delivering a webhook");
@@ -71,7 +89,8 @@ async fn deliver(sim: Arc<Simulator>, url: String, secret: String, payload: Stri
 pub async fn expire_due_sessions(sim: &Arc<Simulator>) -> AppResult<()> {
     let now = sim.now();
     for (account, session) in sim.store.sim_list_all("checkout.session").await? {
-        let due = session["status"] == "open" && session["expires_at"].as_i64().is_some_and(|t| t <= now);
+        let due =
+            session["status"] == "open" && session["expires_at"].as_i64().is_some_and(|t| t <= now);
         if due {
             expire(sim, &account, session).await?;
         }
@@ -84,7 +103,9 @@ pub async fn expire(sim: &Arc<Simulator>, account: &str, mut session: Value) -> 
     session["status"] = json!("expired");
     session["url"] = Value::Null;
     let id = session["id"].as_str().unwrap_or_default().to_owned();
-    sim.store.sim_put(account, "checkout.session", &id, &session).await?;
+    sim.store
+        .sim_put(account, "checkout.session", &id, &session)
+        .await?;
     emit(sim, account, "checkout.session.expired", &session).await?;
     Ok(session)
 }
@@ -101,13 +122,24 @@ pub enum Outcome {
 }
 
 /// Completes a session as the hosted page's Pay does, emitting the events Stripe would.
-pub async fn complete(sim: &Arc<Simulator>, account: &str, mut session: Value, outcome: Outcome) -> AppResult<Value> {
+pub async fn complete(
+    sim: &Arc<Simulator>,
+    account: &str,
+    mut session: Value,
+    outcome: Outcome,
+) -> AppResult<Value> {
     let id = session["id"].as_str().unwrap_or_default().to_owned();
     session["status"] = json!("complete");
     session["url"] = Value::Null;
     session["payment_intent"] = json!(stripe_id("pi_"));
-    session["payment_status"] = json!(if outcome == Outcome::Paid { "paid" } else { "unpaid" });
-    sim.store.sim_put(account, "checkout.session", &id, &session).await?;
+    session["payment_status"] = json!(if outcome == Outcome::Paid {
+        "paid"
+    } else {
+        "unpaid"
+    });
+    sim.store
+        .sim_put(account, "checkout.session", &id, &session)
+        .await?;
     emit(sim, account, "checkout.session.completed", &session).await?;
     if outcome != Outcome::Paid {
         let sim = Arc::clone(sim);
@@ -120,7 +152,12 @@ pub async fn complete(sim: &Arc<Simulator>, account: &str, mut session: Value, o
                 _ => ("unpaid", "checkout.session.async_payment_failed"),
             };
             later["payment_status"] = json!(status);
-            if sim.store.sim_put(&account, "checkout.session", &id, &later).await.is_ok() {
+            if sim
+                .store
+                .sim_put(&account, "checkout.session", &id, &later)
+                .await
+                .is_ok()
+            {
                 let _ = emit(&sim, &account, event, &later).await;
             }
         });

@@ -30,13 +30,20 @@ fn amount(session: &Value) -> String {
     }
 }
 
-async fn load(state: &AppState, id: &str) -> Result<(std::sync::Arc<super::Simulator>, String, Value), Response> {
+async fn load(
+    state: &AppState,
+    id: &str,
+) -> Result<(std::sync::Arc<super::Simulator>, String, Value), Response> {
     let Some(sim) = state.simulator.clone() else {
         return Err((StatusCode::NOT_FOUND, "the Stripe simulator is off").into_response());
     };
     match sim.store.sim_get_any(id).await {
         Ok(Some((account, s))) if s["object"] == "checkout.session" => Ok((sim, account, s)),
-        Ok(_) => Err((StatusCode::NOT_FOUND, Html(page("Not found", "<h1>No such checkout session</h1>"))).into_response()),
+        Ok(_) => Err((
+            StatusCode::NOT_FOUND,
+            Html(page("Not found", "<h1>No such checkout session</h1>")),
+        )
+            .into_response()),
         Err(e) => Err(e.into_response()),
     }
 }
@@ -46,7 +53,9 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Response
         Ok(x) => x,
         Err(r) => return r,
     };
-    let description = session["x_simulator_description"].as_str().unwrap_or("Payment");
+    let description = session["x_simulator_description"]
+        .as_str()
+        .unwrap_or("Payment");
     let status = session["status"].as_str().unwrap_or("open");
     let mut body = format!(
         "<span class=\"test\">TEST MODE · chatpay Stripe simulator</span>\
@@ -87,21 +96,41 @@ struct PayForm {
     outcome: String,
 }
 
-async fn pay(State(state): State<AppState>, Path(id): Path<String>, FormBody(form): FormBody<PayForm>) -> Response {
+async fn pay(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    FormBody(form): FormBody<PayForm>,
+) -> Response {
     let (sim, account, session) = match load(&state, &id).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     if session["status"] != "open" {
-        return (StatusCode::CONFLICT, Html(page("Checkout", "<h1>This checkout session is no longer open</h1>"))).into_response();
+        return (
+            StatusCode::CONFLICT,
+            Html(page(
+                "Checkout",
+                "<h1>This checkout session is no longer open</h1>",
+            )),
+        )
+            .into_response();
     }
     let outcome = match form.outcome.as_str() {
         "paid" => Outcome::Paid,
         "async_paid" => Outcome::AsyncPaid,
         "async_failed" => Outcome::AsyncFailed,
-        other => return (StatusCode::BAD_REQUEST, format!("unknown outcome '{other}'")).into_response(),
+        other => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("unknown outcome '{other}'"),
+            )
+                .into_response()
+        }
     };
-    let success = session["success_url"].as_str().unwrap_or("/").replace("{CHECKOUT_SESSION_ID}", &id);
+    let success = session["success_url"]
+        .as_str()
+        .unwrap_or("/")
+        .replace("{CHECKOUT_SESSION_ID}", &id);
     match events::complete(&sim, &account, session, outcome).await {
         Ok(_) => Redirect::to(&success).into_response(),
         Err(e) => e.into_response(),

@@ -70,12 +70,19 @@ pub fn router() -> Router<AppState> {
 pub(crate) fn stripe_id(prefix: &str) -> String {
     use rand::distributions::Alphanumeric;
     use rand::Rng as _;
-    let tail: String = rand::thread_rng().sample_iter(&Alphanumeric).take(24).map(char::from).collect();
+    let tail: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect();
     format!("{prefix}{tail}")
 }
 
 /// Runs the expiry sweep every second until the relay stops.
-pub fn spawn_sweeper(sim: std::sync::Arc<Simulator>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub fn spawn_sweeper(
+    sim: std::sync::Arc<Simulator>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
