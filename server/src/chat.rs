@@ -1,17 +1,19 @@
 //! Visitor chat: joining a conversation and writing to it.
 //!
-//! Each function writes to the store in one transaction, commits, and only then publishes
-//! the new history to the hub, so a socket never shows what the store could still lose.
+//! Each function writes to the store in one transaction (the visitor's message, the run's
+//! new state, the bot's replies), commits, and only then publishes to the hub, so a socket
+//! never shows what the store could still lose.
 
 use chatpay_shared::protocol::{Author, ServerFrame, MAX_CLIENT_ID_LEN, MAX_TEXT_CHARS};
 
 use crate::domain::VisitorToken;
+use crate::engine::runner::{self, Followups};
+use crate::engine::step::Event;
 use crate::error::{AppError, AppResult};
-use crate::hub::Hub;
+use crate::state::AppState;
 use crate::store::conversations::{self, Conversation};
 use crate::store::messages::{self, NewMessage};
 use crate::store::sites::Site;
-use crate::store::Store;
 
 /// A visitor's tab attached to its conversation.
 #[derive(Debug)]
@@ -22,10 +24,11 @@ pub struct Joined {
     pub is_new: bool,
 }
 
-/// Finds the conversation of `token` on `site`, or starts a new one with the site's greeting.
-pub async fn join(store: &Store, hub: &Hub, site: &Site, token: Option<&str>) -> AppResult<Joined> {
+/// Finds the conversation of `token` on `site`, or starts a new one: with the site's
+/// workflow when it has one, else with its greeting.
+pub async fn join(state: &AppState, site: &Site, token: Option<&str>) -> AppResult<Joined> {
     if let Some(token) = token.and_then(VisitorToken::parse) {
-        if let Some(conversation) = store.conversation_by_token(&site.id, &token.hash()).await? {
+        if let Some(conversation) = state.store.conversation_by_token(&site.id, &token.hash()).await? {
             return Ok(Joined {
                 conversation,
                 token,
@@ -34,20 +37,23 @@ pub async fn join(store: &Store, hub: &Hub, site: &Site, token: Option<&str>) ->
         }
     }
     let token = VisitorToken::generate();
-    let mut tx = store.begin().await?;
-    let mut conversation = conversations::create(&mut tx, &site.id, &token.hash()).await?;
-    let mut frames = Vec::new();
-    if !site.greeting.is_empty() {
-        frames = messages::append(
-            &mut tx,
-            &conversation.id,
-            &[NewMessage::bot(site.greeting.clone())],
-        )
-        .await?;
-    }
+    let mut tx = state.store.begin().await?;
+    let conversation = conversations::create(&mut tx, &site.id, &token.hash()).await?;
+    let followups = match runner::start(&mut tx, &site.id, &conversation.id).await? {
+        Some(f) => f,
+        None if site.greeting.is_empty() => Followups::default(),
+        None => {
+            let frames = messages::append(
+                &mut tx,
+                &conversation.id,
+                &[NewMessage::bot(site.greeting.clone())],
+            )
+            .await?;
+            Followups::frames(&conversation.id, frames)
+        }
+    };
     tx.commit().await?;
-    conversation.last_seq = frames.len() as u64;
-    hub.publish(&conversation.id, &frames);
+    followups.finish(state);
     Ok(Joined {
         conversation,
         token,
@@ -64,10 +70,9 @@ pub enum Posted {
     Duplicate(u64),
 }
 
-/// Validates and stores a visitor message, then publishes it.
+/// Validates and stores a visitor message, lets the workflow answer, then publishes both.
 pub async fn visitor_text(
-    store: &Store,
-    hub: &Hub,
+    state: &AppState,
     conversation: &str,
     client_id: &str,
     text: &str,
@@ -92,7 +97,7 @@ pub async fn visitor_text(
             "invalid client_id '{client_id}': use 1-{MAX_CLIENT_ID_LEN} visible ASCII characters"
         )));
     }
-    let mut tx = store.begin().await?;
+    let mut tx = state.store.begin().await?;
     if let Some(seq) = messages::seq_of_client_id(&mut tx, conversation, client_id).await? {
         return Ok(Posted::Duplicate(seq));
     }
@@ -106,8 +111,10 @@ pub async fn visitor_text(
         }],
     )
     .await?;
-    tx.commit().await?;
-    hub.publish(conversation, &frames);
     let seq = frames.first().and_then(ServerFrame::seq).unwrap_or(0);
+    let mut followups = Followups::frames(conversation, frames);
+    followups.add(runner::feed(&mut tx, conversation, Event::VisitorText(text)).await?);
+    tx.commit().await?;
+    followups.finish(state);
     Ok(Posted::New(seq))
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use tokio::net::TcpListener;
 
-use crate::config::{Cli, Command, ServeArgs, SiteCommand, StripeCommand, STRIPE_API};
+use crate::config::{Cli, Command, ServeArgs, SiteCommand, StripeCommand, WorkflowCommand, STRIPE_API};
 use crate::domain::{SiteId, WebOrigin};
 use crate::payments::CHECKOUT_EVENTS;
 use crate::routes::widget::WidgetAssets;
@@ -30,6 +30,7 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
     let result = match command {
         Command::Serve(args) => serve(store.clone(), cipher, cli.stripe_api_base, args).await,
         Command::Site(cmd) => site(&store, cmd).await,
+        Command::Workflow(cmd) => workflow(&store, cmd).await,
         Command::Stripe(cmd) => {
             let http = StripeHttp::new(
                 cli.stripe_api_base.as_deref().unwrap_or(STRIPE_API),
@@ -71,6 +72,7 @@ async fn serve(
         settings: Settings {
             public_url: public_url.clone(),
             webhook_tolerance_secs: args.webhook_tolerance,
+            sweep_every: Duration::from_secs(args.sweep_every.max(1)),
         },
         cipher,
         stripe,
@@ -142,21 +144,13 @@ async fn connect_demo_to_simulator(state: &crate::state::AppState) -> anyhow::Re
         }
     };
     let url = format!("{}/webhooks/stripe/demo", state.settings.public_url);
-    let endpoint = client
-        .create_webhook_endpoint(&url, &CHECKOUT_EVENTS)
-        .await?;
+    let endpoint = client.create_webhook_endpoint(&url, &CHECKOUT_EVENTS).await?;
     let secret = endpoint
         .secret
         .context("the simulator returned no webhook secret")?;
     state
         .store
-        .save_stripe_keys(
-            &state.cipher,
-            "demo",
-            DEMO_KEY,
-            balance.livemode,
-            Some(&[secret]),
-        )
+        .save_stripe_keys(&state.cipher, "demo", DEMO_KEY, balance.livemode, Some(&[secret]))
         .await?;
     tracing::info!("demo site connected to the Stripe simulator");
     Ok(())
@@ -178,7 +172,10 @@ async fn site(store: &Store, cmd: SiteCommand) -> anyhow::Result<()> {
                 site.name,
                 join(site.origins.iter().map(|o| o.as_str()))
             );
-            println!("embed it with: <script async src=\"PUBLIC_URL/embed.js\" data-site=\"{}\"></script>", site.id);
+            println!(
+                "embed it with: <script async src=\"PUBLIC_URL/embed.js\" data-site=\"{}\"></script>",
+                site.id
+            );
         }
         SiteCommand::List => {
             let sites = store.sites().await?;
@@ -198,12 +195,7 @@ async fn site(store: &Store, cmd: SiteCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn stripe(
-    store: &Store,
-    cipher: &Cipher,
-    http: &StripeHttp,
-    cmd: StripeCommand,
-) -> anyhow::Result<()> {
+async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCommand) -> anyhow::Result<()> {
     match cmd {
         StripeCommand::Connect {
             site,
@@ -219,9 +211,7 @@ async fn stripe(
             let balance = match http.client(&secret_key).balance().await {
                 Ok(b) => b,
                 Err(StripeError::Api {
-                    status: 401,
-                    message,
-                    ..
+                    status: 401, message, ..
                 }) => {
                     bail!(
                         "Stripe refused the key {}: {message}",
@@ -229,9 +219,7 @@ async fn stripe(
                     )
                 }
                 Err(StripeError::Api {
-                    status: 403,
-                    message,
-                    ..
+                    status: 403, message, ..
                 }) => bail!(
                     "the restricted key {} lacks a permission chatpay needs: {message}",
                     crate::secrets::mask(&secret_key)
@@ -245,10 +233,7 @@ async fn stripe(
                     if kind.livemode { "live" } else { "test" }
                 );
             }
-            let secrets: Vec<String> = webhook_secrets
-                .iter()
-                .map(|s| s.trim().to_owned())
-                .collect();
+            let secrets: Vec<String> = webhook_secrets.iter().map(|s| s.trim().to_owned()).collect();
             store
                 .save_stripe_keys(
                     cipher,
@@ -306,6 +291,52 @@ async fn stripe(
         }
     }
     Ok(())
+}
+
+async fn workflow(store: &Store, cmd: WorkflowCommand) -> anyhow::Result<()> {
+    match cmd {
+        WorkflowCommand::Validate { file } => {
+            let wf = read_workflow(&file)?;
+            println!(
+                "{}: valid ({} nodes, starts at '{}')",
+                file.display(),
+                wf.nodes.len(),
+                wf.start
+            );
+        }
+        WorkflowCommand::Import { site, file } => {
+            let site = existing_site(store, &site).await?;
+            let wf = read_workflow(&file)?;
+            let version = store.publish_workflow(site.as_str(), &wf).await?;
+            println!("published {} as version {version} of site '{site}'; running conversations keep their version", file.display());
+        }
+        WorkflowCommand::Export { site } => {
+            let site = existing_site(store, &site).await?;
+            match store.latest_workflow(site.as_str()).await? {
+                Some(p) => println!("{}", serde_json::to_string_pretty(&p.workflow)?),
+                None => bail!("site '{site}' has no workflow yet; publish one with `chatpay workflow import --site {site} FILE`"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads and checks a workflow file; every problem is listed with its node and field.
+fn read_workflow(file: &std::path::Path) -> anyhow::Result<chatpay_shared::workflow::Workflow> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read '{}'", file.display()))?;
+    let wf: chatpay_shared::workflow::Workflow = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not a workflow: {e}", file.display()))?;
+    let problems = crate::engine::runner::problems(&wf);
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+        bail!(
+            "{} has {} problem(s):\n{}",
+            file.display(),
+            problems.len(),
+            list.join("\n")
+        );
+    }
+    Ok(wf)
 }
 
 async fn existing_site(store: &Store, id: &str) -> anyhow::Result<SiteId> {

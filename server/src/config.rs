@@ -34,11 +34,7 @@ pub struct Cli {
 
     /// The key file used when CHATPAY_SECRET_KEY is not set (default: `secret.key` beside
     /// the SQLite database, or `data/secret.key` with PostgreSQL).
-    #[arg(
-        long = "encryption-key-file",
-        env = "CHATPAY_SECRET_KEY_FILE",
-        global = true
-    )]
+    #[arg(long = "encryption-key-file", env = "CHATPAY_SECRET_KEY_FILE", global = true)]
     pub encryption_key_file: Option<PathBuf>,
 
     /// Stripe's API base URL (default https://api.stripe.com; with --stripe-simulator, this
@@ -60,6 +56,27 @@ pub enum Command {
     /// Connect a site to Stripe and check the connection.
     #[command(subcommand)]
     Stripe(StripeCommand),
+    /// Check, publish and export bot workflows.
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+}
+
+/// `chatpay workflow …`
+#[derive(Debug, Subcommand)]
+pub enum WorkflowCommand {
+    /// Check a workflow file and list every problem.
+    Validate { file: PathBuf },
+    /// Publish a workflow file as the site's next version (running conversations keep theirs).
+    Import {
+        #[arg(long)]
+        site: String,
+        file: PathBuf,
+    },
+    /// Print the site's latest published workflow as JSON.
+    Export {
+        #[arg(long)]
+        site: String,
+    },
 }
 
 impl Cli {
@@ -69,11 +86,7 @@ impl Cli {
             return f.clone();
         }
         if let Some(rest) = self.database_url.strip_prefix("sqlite:") {
-            let path = rest
-                .trim_start_matches("//")
-                .split('?')
-                .next()
-                .unwrap_or("");
+            let path = rest.trim_start_matches("//").split('?').next().unwrap_or("");
             if let Some(dir) = std::path::Path::new(path).parent() {
                 return dir.join("secret.key");
             }
@@ -112,6 +125,11 @@ pub struct ServeArgs {
     /// How old a webhook signature may be, in seconds (Stripe's default: 300).
     #[arg(long, env = "CHATPAY_WEBHOOK_TOLERANCE", default_value_t = 300)]
     pub webhook_tolerance: i64,
+
+    /// Seconds between sweeps that ask Stripe about payments whose link expired without
+    /// word from a webhook, and resume runs a restart interrupted.
+    #[arg(long, env = "CHATPAY_SWEEP_EVERY", default_value_t = 60)]
+    pub sweep_every: u64,
 }
 
 impl ServeArgs {

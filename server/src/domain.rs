@@ -65,11 +65,7 @@ impl WebOrigin {
             return Err(bad("it must not contain a user name or password"));
         }
         let trimmed = raw.trim().trim_end_matches('/');
-        if url.path() != "/"
-            || url.query().is_some()
-            || url.fragment().is_some()
-            || trimmed.ends_with('?')
-        {
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() || trimmed.ends_with('?') {
             return Err(bad("an origin has no path, query or fragment"));
         }
         Ok(WebOrigin(url.origin().ascii_serialization()))
@@ -138,10 +134,7 @@ mod tests {
     fn origins_are_normalised_like_browsers_send_them() {
         let o = |s: &str| WebOrigin::parse(s).map(|o| o.to_string());
         assert_eq!(o("https://Shop.Example").unwrap(), "https://shop.example");
-        assert_eq!(
-            o("https://shop.example:443/").unwrap(),
-            "https://shop.example"
-        );
+        assert_eq!(o("https://shop.example:443/").unwrap(), "https://shop.example");
         assert_eq!(o("http://127.0.0.1:3000").unwrap(), "http://127.0.0.1:3000");
         for bad in [
             "shop.example",

@@ -75,10 +75,7 @@ impl Hub {
 
     /// How many conversations have at least one socket (for tests and metrics).
     pub fn live_conversations(&self) -> usize {
-        self.channels
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.channels.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
     fn release(&self, conversation: &str) {

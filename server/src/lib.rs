@@ -8,6 +8,7 @@
 //! - [`domain`]: newtypes that validate what arrives from outside (site ids, origins, tokens).
 //! - [`routes`]: one module per HTTP surface (health, widget assets and embed, visitor socket).
 //! - [`chat`]: what happens when a visitor says hello or writes: store first, then fan out.
+//! - [`engine`]: the workflow interpreter (pure) and its runner (store, Stripe, hub).
 //! - [`store`]: sqlx over SQLite or PostgreSQL, with the same migrations for both.
 //! - [`hub`]: fan-out of committed conversation events to every connected socket.
 //! - [`payments`]: the payment state machine and what moves payments along it (webhook,
@@ -21,6 +22,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod engine;
 pub mod error;
 pub mod hub;
 pub mod pages;

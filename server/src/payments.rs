@@ -8,8 +8,9 @@
 //! `pending → failed` is allowed because Stripe may deliver `async_payment_failed` before
 //! the `completed` event it follows; the later `completed` then finds a terminal state.
 
-use chatpay_shared::protocol::{PaymentStatus, ServerFrame};
+use chatpay_shared::protocol::PaymentStatus;
 
+use crate::engine::runner::{self, Followups};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::payments::{self as stored, Payment, Transition};
@@ -29,9 +30,7 @@ pub const CHECKOUT_EVENTS: [&str; 4] = [
 pub fn target_for_event(event_type: &str, session: &CheckoutSession) -> Option<PaymentStatus> {
     match event_type {
         "checkout.session.completed" => Some(match session.payment_status {
-            SessionPaymentStatus::Paid | SessionPaymentStatus::NoPaymentRequired => {
-                PaymentStatus::Paid
-            }
+            SessionPaymentStatus::Paid | SessionPaymentStatus::NoPaymentRequired => PaymentStatus::Paid,
             SessionPaymentStatus::Unpaid => PaymentStatus::Processing,
         }),
         "checkout.session.async_payment_succeeded" => Some(PaymentStatus::Paid),
@@ -47,9 +46,7 @@ pub fn target_for_session(session: &CheckoutSession) -> Option<PaymentStatus> {
         SessionStatus::Open => None,
         SessionStatus::Expired => Some(PaymentStatus::Expired),
         SessionStatus::Complete => Some(match session.payment_status {
-            SessionPaymentStatus::Paid | SessionPaymentStatus::NoPaymentRequired => {
-                PaymentStatus::Paid
-            }
+            SessionPaymentStatus::Paid | SessionPaymentStatus::NoPaymentRequired => PaymentStatus::Paid,
             SessionPaymentStatus::Unpaid => PaymentStatus::Processing,
         }),
     }
@@ -112,22 +109,13 @@ mod tests {
     fn events_and_sessions_map_to_targets() {
         let paid = session(SessionStatus::Complete, SessionPaymentStatus::Paid);
         let unpaid = session(SessionStatus::Complete, SessionPaymentStatus::Unpaid);
-        assert_eq!(
-            target_for_event("checkout.session.completed", &paid),
-            Some(Paid)
-        );
+        assert_eq!(target_for_event("checkout.session.completed", &paid), Some(Paid));
         assert_eq!(
             target_for_event("checkout.session.completed", &unpaid),
             Some(Processing)
         );
-        let free = session(
-            SessionStatus::Complete,
-            SessionPaymentStatus::NoPaymentRequired,
-        );
-        assert_eq!(
-            target_for_event("checkout.session.completed", &free),
-            Some(Paid)
-        );
+        let free = session(SessionStatus::Complete, SessionPaymentStatus::NoPaymentRequired);
+        assert_eq!(target_for_event("checkout.session.completed", &free), Some(Paid));
         assert_eq!(
             target_for_event("checkout.session.async_payment_succeeded", &unpaid),
             Some(Paid)
@@ -148,10 +136,7 @@ mod tests {
             None
         );
         assert_eq!(
-            target_for_session(&session(
-                SessionStatus::Expired,
-                SessionPaymentStatus::Unpaid
-            )),
+            target_for_session(&session(SessionStatus::Expired, SessionPaymentStatus::Unpaid)),
             Some(Expired)
         );
     }
@@ -191,24 +176,23 @@ impl EventOutcome {
     }
 }
 
-/// Frames to publish after a commit: `(conversation, frames)`.
-pub type Publish = Vec<(String, Vec<ServerFrame>)>;
-
-/// Moves a payment inside `tx` and returns what to publish once `tx` commits.
+/// Moves a payment inside `tx`; when it moved and belongs to a conversation, its card is
+/// updated and the conversation's run resumes. The followups run after the commit.
 pub async fn resolve_in(
     tx: &mut Tx,
     payment: &str,
     target: PaymentStatus,
     source: &str,
-) -> AppResult<(Option<Transition>, Publish)> {
-    let transition = stored::apply(tx, payment, target, source).await?;
-    Ok((transition, Vec::new()))
-}
-
-fn publish(state: &AppState, frames: Publish) {
-    for (conversation, frames) in frames {
-        state.hub.publish(&conversation, &frames);
-    }
+) -> AppResult<(Option<Transition>, Followups)> {
+    let Some(transition) = stored::apply(tx, payment, target, source).await? else {
+        return Ok((None, Followups::default()));
+    };
+    let conversation = stored::get(tx, payment).await?.and_then(|p| p.conversation_id);
+    let followups = match conversation {
+        Some(c) => runner::on_payment_transition(tx, payment, &c, transition.to).await?,
+        None => Followups::default(),
+    };
+    Ok((Some(transition), followups))
 }
 
 /// Applies one verified Stripe event for `site`, in one transaction: the ledger row, the
@@ -221,7 +205,7 @@ pub async fn on_event(state: &AppState, site: &str, event: &Event) -> AppResult<
         tx.commit().await?;
         return Ok(EventOutcome::Duplicate);
     }
-    let mut to_publish = Vec::new();
+    let mut to_publish = Followups::default();
     let outcome = if CHECKOUT_EVENTS.contains(&event.kind.as_str()) {
         match serde_json::from_value::<CheckoutSession>(event.data.object.clone()) {
             Err(e) => {
@@ -236,19 +220,12 @@ pub async fn on_event(state: &AppState, site: &str, event: &Event) -> AppResult<
                     .unwrap_or_default();
                 match stored::get(&mut tx, &payment_id).await? {
                     Some(p)
-                        if p.site_id == site
-                            && p.session_id.as_deref().is_none_or(|s| s == session.id) =>
+                        if p.site_id == site && p.session_id.as_deref().is_none_or(|s| s == session.id) =>
                     {
                         if p.session_id.is_none() {
                             // The session was created but its id never stored (a crash
                             // between Stripe's answer and our commit): adopt it now.
-                            stored::set_session(
-                                &mut tx,
-                                &p.id,
-                                &session.id,
-                                session.url.as_deref(),
-                            )
-                            .await?;
+                            stored::set_session(&mut tx, &p.id, &session.id, session.url.as_deref()).await?;
                         }
                         match target_for_event(&event.kind, &session) {
                             Some(target) => {
@@ -269,7 +246,7 @@ pub async fn on_event(state: &AppState, site: &str, event: &Event) -> AppResult<
     };
     webhooks::set_outcome(&mut tx, site, &event.id, outcome.as_str()).await?;
     tx.commit().await?;
-    publish(state, to_publish);
+    to_publish.finish(state);
     Ok(outcome)
 }
 
@@ -282,10 +259,7 @@ async fn stripe_failure(state: &AppState, site: &str, err: StripeError) -> AppEr
     AppError::Upstream(text)
 }
 
-async fn client_for(
-    state: &AppState,
-    site: &str,
-) -> AppResult<crate::stripe::client::StripeClient> {
+async fn client_for(state: &AppState, site: &str) -> AppResult<crate::stripe::client::StripeClient> {
     let account = state
         .store
         .stripe_account(&state.cipher, site)
@@ -316,9 +290,9 @@ pub async fn reconcile(state: &AppState, payment_id: &str) -> AppResult<Payment>
     };
     if let Some(target) = target_for_session(&session) {
         let mut tx = state.store.begin().await?;
-        let (_, frames) = resolve_in(&mut tx, &payment.id, target, "reconcile").await?;
+        let (_, followups) = resolve_in(&mut tx, &payment.id, target, "reconcile").await?;
         tx.commit().await?;
-        publish(state, frames);
+        followups.finish(state);
     }
     state
         .store
@@ -345,18 +319,16 @@ pub async fn decline(state: &AppState, payment_id: &str) -> AppResult<Payment> {
             match client.expire_checkout_session(session_id).await {
                 Ok(session) => target_for_session(&session),
                 // Not open any more (paid or expired meanwhile): take Stripe's word for it.
-                Err(StripeError::Api { status: 400, .. }) => {
-                    return reconcile(state, payment_id).await
-                }
+                Err(StripeError::Api { status: 400, .. }) => return reconcile(state, payment_id).await,
                 Err(e) => return Err(stripe_failure(state, &payment.site_id, e).await),
             }
         }
     };
     if let Some(target) = target {
         let mut tx = state.store.begin().await?;
-        let (_, frames) = resolve_in(&mut tx, &payment.id, target, "decline").await?;
+        let (_, followups) = resolve_in(&mut tx, &payment.id, target, "decline").await?;
         tx.commit().await?;
-        publish(state, frames);
+        followups.finish(state);
     }
     state
         .store

@@ -54,18 +54,15 @@ impl Cipher {
                 let mut key = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut key);
                 if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).with_context(|| {
-                        format!("cannot create '{}' for the key file", dir.display())
-                    })?;
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create '{}' for the key file", dir.display()))?;
                 }
                 write_private(file, &hex::encode(key))
                     .with_context(|| format!("cannot write the key file '{}'", file.display()))?;
                 tracing::info!(file = %file.display(), "created a new secret key file; back it up with the database");
                 Ok(Cipher::from_key(&key))
             }
-            Err(e) => {
-                Err(e).with_context(|| format!("cannot read the key file '{}'", file.display()))
-            }
+            Err(e) => Err(e).with_context(|| format!("cannot read the key file '{}'", file.display())),
         }
     }
 
@@ -96,7 +93,11 @@ impl Cipher {
         let plain = self
             .aead
             .decrypt(Nonce::from_slice(nonce), ciphertext)
-            .map_err(|_| anyhow::anyhow!("cannot decrypt a stored secret: was CHATPAY_SECRET_KEY or the key file changed?"))?;
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "cannot decrypt a stored secret: was CHATPAY_SECRET_KEY or the key file changed?"
+                )
+            })?;
         String::from_utf8(plain).context("stored secret is not UTF-8")
     }
 }

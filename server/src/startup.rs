@@ -46,15 +46,13 @@ pub fn state(parts: Parts) -> (AppState, Shutdown) {
     let (tx, rx) = watch::channel(false);
     let assets = Arc::new(parts.assets);
     assets.warm();
-    let simulator = parts.simulator.then(|| {
-        Arc::new(Simulator::new(
-            parts.store.clone(),
-            &parts.settings.public_url,
-        ))
-    });
+    let simulator = parts
+        .simulator
+        .then(|| Arc::new(Simulator::new(parts.store.clone(), &parts.settings.public_url)));
     if let Some(sim) = &simulator {
         simulator::spawn_sweeper(Arc::clone(sim), rx.clone());
     }
+    let sweep_every = parts.settings.sweep_every;
     let state = AppState {
         store: parts.store,
         hub: Arc::new(Hub::new()),
@@ -65,6 +63,7 @@ pub fn state(parts: Parts) -> (AppState, Shutdown) {
         simulator,
         shutdown: rx,
     };
+    crate::engine::background::spawn(state.clone(), sweep_every);
     (state, Shutdown(tx))
 }
 

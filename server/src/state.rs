@@ -18,6 +18,8 @@ pub struct Settings {
     pub public_url: String,
     /// How old a webhook signature may be, in seconds.
     pub webhook_tolerance_secs: i64,
+    /// How often overdue payments are reconciled and interrupted runs resumed.
+    pub sweep_every: std::time::Duration,
 }
 
 /// Shared state of a running relay. Cheap to clone.

@@ -42,10 +42,7 @@ fn site_add_and_list_with_clear_errors() {
     );
     assert!(ok, "{err}");
     assert!(out.contains("added site 'acme'"), "{out}");
-    assert!(
-        out.contains("data-site=\"acme\""),
-        "prints the snippet: {out}"
-    );
+    assert!(out.contains("data-site=\"acme\""), "prints the snippet: {out}");
 
     let (ok, _, err) = chatpay(
         &db,
@@ -61,10 +58,7 @@ fn site_add_and_list_with_clear_errors() {
         ],
     );
     assert!(!ok);
-    assert!(
-        err.contains("a site with id 'acme' already exists"),
-        "{err}"
-    );
+    assert!(err.contains("a site with id 'acme' already exists"), "{err}");
 
     let (ok, _, err) = chatpay(
         &db,
@@ -107,10 +101,7 @@ fn site_add_and_list_with_clear_errors() {
 
     let (ok, _, err) = chatpay("mysql://x", &["site", "list"]);
     assert!(!ok);
-    assert!(
-        err.contains("unsupported database url 'mysql://x'"),
-        "{err}"
-    );
+    assert!(err.contains("unsupported database url 'mysql://x'"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
 

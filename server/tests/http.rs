@@ -47,24 +47,14 @@ async fn the_loader_names_hashed_files_that_are_cached_for_a_year_and_compressed
     let dir = std::env::temp_dir().join(format!("chatpay-dist-{}", rand::random::<u32>()));
     fake_dist(&dir);
     let app = TestApp::spawn_with_assets(Backend::Sqlite, WidgetAssets::load(&dir)).await;
-    let client = reqwest::Client::builder()
-        .no_gzip()
-        .no_brotli()
-        .build()
-        .unwrap();
+    let client = reqwest::Client::builder().no_gzip().no_brotli().build().unwrap();
 
     let embed = client.get(app.url("/embed.js")).send().await.unwrap();
     assert_eq!(embed.status(), 200);
-    assert_eq!(
-        embed.headers()["content-type"],
-        "text/javascript; charset=utf-8"
-    );
+    assert_eq!(embed.headers()["content-type"], "text/javascript; charset=utf-8");
     assert_eq!(embed.headers()["cache-control"], "public, max-age=300");
     let loader = embed.text().await.unwrap();
-    assert!(
-        !loader.contains("__CHATPAY_"),
-        "placeholders filled: {loader}"
-    );
+    assert!(!loader.contains("__CHATPAY_"), "placeholders filled: {loader}");
     let path_of = |ext: &str| {
         let start = loader.find("/w/").unwrap();
         let rest = &loader[start..];
@@ -80,11 +70,7 @@ async fn the_loader_names_hashed_files_that_are_cached_for_a_year_and_compressed
         loader[idx..].split('\'').next().unwrap().to_owned()
     };
     let wasm_path = path_of(".wasm");
-    assert_eq!(
-        wasm_path.len(),
-        "/w/".len() + 16 + ".wasm".len(),
-        "{wasm_path}"
-    );
+    assert_eq!(wasm_path.len(), "/w/".len() + 16 + ".wasm".len(), "{wasm_path}");
 
     let wasm = client
         .get(app.url(&wasm_path))
@@ -130,10 +116,7 @@ async fn the_loader_names_hashed_files_that_are_cached_for_a_year_and_compressed
     let css = client.get(app.url(&path_of(".css"))).send().await.unwrap();
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
     let js = client.get(app.url(&path_of(".js"))).send().await.unwrap();
-    assert_eq!(
-        js.headers()["content-type"],
-        "text/javascript; charset=utf-8"
-    );
+    assert_eq!(js.headers()["content-type"], "text/javascript; charset=utf-8");
 
     let stale = client
         .get(app.url("/w/0000000000000000.wasm"))

@@ -42,10 +42,8 @@ async fn fake_stripe(
                         .map(|v| v.to_str().unwrap().to_owned()),
                     body: String::from_utf8_lossy(&body).into_owned(),
                 });
-                let (status, retry, body) =
-                    script.lock().unwrap().next().unwrap_or((500, None, "{}"));
-                let mut resp =
-                    (StatusCode::from_u16(status).unwrap(), body.to_owned()).into_response();
+                let (status, retry, body) = script.lock().unwrap().next().unwrap_or((500, None, "{}"));
+                let mut resp = (StatusCode::from_u16(status).unwrap(), body.to_owned()).into_response();
                 if let Some(r) = retry {
                     resp.headers_mut()
                         .insert("stripe-should-retry", r.parse().unwrap());
@@ -94,10 +92,7 @@ async fn creates_a_session_with_bracketed_form_fields_and_bearer_auth() {
         .unwrap();
 
     assert_eq!(session.id, "cs_test_1");
-    assert_eq!(
-        session.url.as_deref(),
-        Some("https://checkout.example/cs_test_1")
-    );
+    assert_eq!(session.url.as_deref(), Some("https://checkout.example/cs_test_1"));
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].path, "/v1/checkout/sessions");
@@ -106,11 +101,7 @@ async fn creates_a_session_with_bracketed_form_fields_and_bearer_auth() {
     let form: Vec<(String, String)> = url::form_urlencoded::parse(seen[0].body.as_bytes())
         .into_owned()
         .collect();
-    let get = |k: &str| {
-        form.iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |k: &str| form.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
     assert_eq!(get("mode"), Some("payment"));
     assert_eq!(get("line_items[0][price_data][currency]"), Some("usd"));
     assert_eq!(get("line_items[0][price_data][unit_amount]"), Some("4999"));
@@ -143,19 +134,18 @@ async fn server_errors_and_conflicts_are_retried_with_the_same_idempotency_key()
     assert_eq!(session.id, "cs_test_1");
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 3);
-    assert!(seen
-        .iter()
-        .all(|s| s.idempotency_key.as_deref() == Some("pay_1")));
+    assert!(seen.iter().all(|s| s.idempotency_key.as_deref() == Some("pay_1")));
 }
 
 #[tokio::test]
 async fn a_plain_429_is_not_retried_but_should_retry_true_is() {
-    let (base, seen) = fake_stripe(vec![(429, None, r#"{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}"#)]).await;
-    let err = http(&base)
-        .client("sk_test_abc")
-        .balance()
-        .await
-        .unwrap_err();
+    let (base, seen) = fake_stripe(vec![(
+        429,
+        None,
+        r#"{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}"#,
+    )])
+    .await;
+    let err = http(&base).client("sk_test_abc").balance().await.unwrap_err();
     assert_eq!(err.status(), Some(429));
     assert_eq!(seen.lock().unwrap().len(), 1);
 
@@ -171,11 +161,7 @@ async fn a_plain_429_is_not_retried_but_should_retry_true_is() {
 
 #[tokio::test]
 async fn should_retry_false_stops_a_retry_even_on_a_500() {
-    let (base, seen) = fake_stripe(vec![
-        (500, Some("false"), SERVER_ERROR),
-        (200, None, SESSION),
-    ])
-    .await;
+    let (base, seen) = fake_stripe(vec![(500, Some("false"), SERVER_ERROR), (200, None, SESSION)]).await;
     let err = http(&base)
         .client("sk_test_abc")
         .create_checkout_session(&params(), "pay_1")
@@ -188,11 +174,7 @@ async fn should_retry_false_stops_a_retry_even_on_a_500() {
 #[tokio::test]
 async fn retries_stop_after_the_limit() {
     let (base, seen) = fake_stripe(vec![(503, None, SERVER_ERROR); 5]).await;
-    let err = http(&base)
-        .client("sk_test_abc")
-        .balance()
-        .await
-        .unwrap_err();
+    let err = http(&base).client("sk_test_abc").balance().await.unwrap_err();
     assert_eq!(err.status(), Some(503));
     assert_eq!(seen.lock().unwrap().len(), 3, "one try and two retries");
 }
@@ -218,10 +200,7 @@ async fn stripe_errors_become_typed_errors_with_the_message() {
             assert_eq!(*status, 400);
             assert_eq!(kind, "invalid_request_error");
             assert_eq!(code.as_deref(), Some("parameter_missing"));
-            assert_eq!(
-                param.as_deref(),
-                Some("line_items[0][price_data][currency]")
-            );
+            assert_eq!(param.as_deref(), Some("line_items[0][price_data][currency]"));
             assert!(message.starts_with("Missing required param"));
             assert_eq!(request_id.as_deref(), Some("req_123"));
         }

@@ -6,8 +6,7 @@ use serde_json::Value;
 
 #[test]
 fn every_official_sdk_vector_gets_the_sdk_verdict() {
-    let vectors: Value =
-        serde_json::from_str(include_str!("vectors/stripe_signatures.json")).unwrap();
+    let vectors: Value = serde_json::from_str(include_str!("vectors/stripe_signatures.json")).unwrap();
     let now = vectors["now"].as_i64().unwrap();
     let tolerance = vectors["tolerance_seconds"].as_i64().unwrap();
     let cases = vectors["cases"].as_array().unwrap();

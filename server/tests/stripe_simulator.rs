@@ -166,21 +166,13 @@ async fn required_params_types_and_limits_are_checked() {
             .unwrap_err(),
     );
     assert_eq!((status, code.as_deref()), (400, Some("amount_too_small")));
-    assert_eq!(
-        param.as_deref(),
-        Some("line_items[0][price_data][unit_amount]")
-    );
+    assert_eq!(param.as_deref(), Some("line_items[0][price_data][unit_amount]"));
     assert!(message.contains("0.50 usd"), "{message}");
 
     let mut odd = params(now() + 3600);
     odd.currency = "kwd";
     odd.amount = 5124;
-    let (_, _, _, _, message) = api_error(
-        client
-            .create_checkout_session(&odd, "k-kwd")
-            .await
-            .unwrap_err(),
-    );
+    let (_, _, _, _, message) = api_error(client.create_checkout_session(&odd, "k-kwd").await.unwrap_err());
     assert!(message.contains("third decimal"), "{message}");
 
     let mut unknown = params(now() + 3600);
@@ -191,10 +183,7 @@ async fn required_params_types_and_limits_are_checked() {
             .await
             .unwrap_err(),
     );
-    assert_eq!(
-        param.as_deref(),
-        Some("line_items[0][price_data][currency]")
-    );
+    assert_eq!(param.as_deref(), Some("line_items[0][price_data][currency]"));
 
     let (_, _, _, param, message) = api_error(
         client
@@ -214,12 +203,7 @@ async fn required_params_types_and_limits_are_checked() {
 
     let mut pmc = params(now() + 3600);
     pmc.payment_method_configuration = Some("pmc_missing");
-    let (status, _, code, _, _) = api_error(
-        client
-            .create_checkout_session(&pmc, "k-pmc")
-            .await
-            .unwrap_err(),
-    );
+    let (status, _, code, _, _) = api_error(client.create_checkout_session(&pmc, "k-pmc").await.unwrap_err());
     assert_eq!((status, code.as_deref()), (404, Some("resource_missing")));
 
     // Raw requests: a missing parameter, a wrong type, an unknown parameter.
@@ -235,10 +219,7 @@ async fn required_params_types_and_limits_are_checked() {
     assert_eq!(resp.status(), 400);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "parameter_missing");
-    assert_eq!(
-        body["error"]["param"],
-        "line_items[0][price_data][currency]"
-    );
+    assert_eq!(body["error"]["param"], "line_items[0][price_data][currency]");
     let body: serde_json::Value = raw(
         "mode=payment&line_items[0][quantity]=1&line_items[0][price_data][currency]=usd\
          &line_items[0][price_data][unit_amount]=abc&line_items[0][price_data][product_data][name]=x&success_url=https://a.b",
@@ -255,10 +236,7 @@ async fn required_params_types_and_limits_are_checked() {
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        body["error"]["message"],
-        "Received unknown parameter: colour"
-    );
+    assert_eq!(body["error"]["message"], "Received unknown parameter: colour");
     let resp = reqwest::get(app.url("/simulator/stripe/v1/customers"))
         .await
         .unwrap();
@@ -280,10 +258,7 @@ async fn idempotency_replays_the_same_request_and_refuses_a_different_one() {
         .create_checkout_session(&params(expires), "pay_same")
         .await
         .unwrap();
-    assert_eq!(
-        first.id, again.id,
-        "same key and parameters: the same session"
-    );
+    assert_eq!(first.id, again.id, "same key and parameters: the same session");
 
     let mut changed = params(expires);
     changed.amount = 5999;
@@ -347,10 +322,7 @@ async fn open_sessions_expire_by_themselves_at_expires_at() {
     assert_eq!(resp.status(), 200);
 
     let p = app
-        .wait_payment(
-            &payment.id,
-            chatpay_shared::protocol::PaymentStatus::Expired,
-        )
+        .wait_payment(&payment.id, chatpay_shared::protocol::PaymentStatus::Expired)
         .await;
     assert_eq!(p.resolved_by.as_deref(), Some("webhook"));
     app.stop().await;

@@ -23,9 +23,7 @@ async fn new_visitor_gets_a_token_and_the_greeting(backend: Backend) {
     assert_eq!(visitor_token.len(), 32, "a 128-bit token in hex");
     assert_eq!(site_name, "The Shop");
     match c.recv().await {
-        ServerFrame::Message {
-            seq, from, text, ..
-        } => {
+        ServerFrame::Message { seq, from, text, .. } => {
             assert_eq!((seq, from, text.as_str()), (1, Author::Bot, GREETING));
         }
         other => panic!("expected the greeting, got {other:?}"),
@@ -48,10 +46,7 @@ async fn messages_are_stored_echoed_in_order_and_replayed_after_last_seq(backend
     c.recv().await; // greeting, seq 1
 
     let mut seqs = Vec::new();
-    for (i, text) in ["I need help", "with my order", "  #1234  "]
-        .iter()
-        .enumerate()
-    {
+    for (i, text) in ["I need help", "with my order", "  #1234  "].iter().enumerate() {
         match c.say(&format!("c{i}"), text).await {
             ServerFrame::Message {
                 seq,
@@ -164,17 +159,12 @@ both!(an_unknown_token_starts_a_new_conversation);
 async fn sockets_from_other_origins_are_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    for origin in [
-        Some("http://evil.test"),
-        Some("http://shop.test:3001"),
-        None,
-    ] {
+    for origin in [Some("http://evil.test"), Some("http://shop.test:3001"), None] {
         let err = app.socket(SITE, origin).await.err().expect("refused");
         match err {
             tokio_tungstenite::tungstenite::Error::Http(resp) => {
                 assert_eq!(resp.status(), 403, "origin {origin:?}");
-                let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default())
-                    .into_owned();
+                let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).into_owned();
                 if let Some(o) = origin {
                     assert!(body.contains(o), "the refusal names the origin: {body}");
                 }
@@ -182,11 +172,7 @@ async fn sockets_from_other_origins_are_refused(backend: Backend) {
             other => panic!("expected HTTP 403, got {other:?}"),
         }
     }
-    let err = app
-        .socket("nope", Some(ORIGIN))
-        .await
-        .err()
-        .expect("refused");
+    let err = app.socket("nope", Some(ORIGIN)).await.err().expect("refused");
     assert!(
         matches!(err, tokio_tungstenite::tungstenite::Error::Http(ref r) if r.status() == 404),
         "{err:?}"

@@ -42,21 +42,13 @@ async fn pay_on_the_hosted_page_makes_the_payment_paid(backend: Backend) {
 
     let paid = app.wait_payment(&payment.id, PaymentStatus::Paid).await;
     assert_eq!(paid.resolved_by.as_deref(), Some("webhook"));
-    let transitions = app
-        .state
-        .store
-        .payment_transitions(&payment.id)
-        .await
-        .unwrap();
+    let transitions = app.state.store.payment_transitions(&payment.id).await.unwrap();
     assert_eq!(transitions.len(), 1);
     assert_eq!(
         (transitions[0].0.as_str(), transitions[0].1.as_str()),
         ("pending", "paid")
     );
-    assert!(
-        transitions[0].2.starts_with("evt_"),
-        "the event id is the source"
-    );
+    assert!(transitions[0].2.starts_with("evt_"), "the event id is the source");
     let health = app.state.store.webhook_health(SITE).await.unwrap();
     assert_eq!(
         health.last_event_type.as_deref(),
@@ -88,12 +80,7 @@ async fn cancel_leads_to_expired(backend: Backend) {
         hosted.contains(&chatpay_server::pages::escape(&cancel_url)),
         "Cancel links to the cancel page"
     );
-    let page = reqwest::get(&cancel_url)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = reqwest::get(&cancel_url).await.unwrap().text().await.unwrap();
     assert!(page.contains("Payment cancelled"), "{page}");
 
     let p = app.wait_payment(&payment.id, PaymentStatus::Expired).await;
@@ -214,23 +201,17 @@ async fn bad_signatures_are_refused_and_recorded_duplicates_change_nothing(backe
     );
 
     // Signed correctly: applied once; the same event again: 200 and no change.
-    let resp = post(
-        Some(signature::sign(body.as_bytes(), &secret, now)),
-        body.clone(),
-    )
-    .await
-    .unwrap();
+    let resp = post(Some(signature::sign(body.as_bytes(), &secret, now)), body.clone())
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(
         resp.json::<serde_json::Value>().await.unwrap()["outcome"],
         "applied"
     );
-    let resp = post(
-        Some(signature::sign(body.as_bytes(), &secret, now)),
-        body.clone(),
-    )
-    .await
-    .unwrap();
+    let resp = post(Some(signature::sign(body.as_bytes(), &secret, now)), body.clone())
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(
         resp.json::<serde_json::Value>().await.unwrap()["outcome"],
@@ -269,8 +250,7 @@ async fn bad_signatures_are_refused_and_recorded_duplicates_change_nothing(backe
     );
 
     // An event type chatpay does not use: 200.
-    let other =
-        json!({"id": "evt_other", "type": "customer.created", "data": {"object": {}}}).to_string();
+    let other = json!({"id": "evt_other", "type": "customer.created", "data": {"object": {}}}).to_string();
     let resp = post(Some(signature::sign(other.as_bytes(), &secret, now)), other)
         .await
         .unwrap();
@@ -312,11 +292,7 @@ async fn unknown_sites_and_sites_without_a_secret_are_refused(backend: Backend) 
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
-    assert!(resp
-        .text()
-        .await
-        .unwrap()
-        .contains("no webhook signing secret"));
+    assert!(resp.text().await.unwrap().contains("no webhook signing secret"));
     let big = "x".repeat(300 * 1024);
     let resp = client
         .post(app.url("/webhooks/stripe/shop"))

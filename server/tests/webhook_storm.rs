@@ -61,6 +61,8 @@ async fn a_storm_of_duplicated_shuffled_events_resolves_each_payment_once(backen
                 currency: "USD",
                 description: "storm",
                 expires_at: 4_000_000_000,
+                success_url: None,
+                cancel_url: None,
             },
         )
         .await
@@ -68,9 +70,7 @@ async fn a_storm_of_duplicated_shuffled_events_resolves_each_payment_once(backen
         chatpay_server::store::payments::set_session(&mut tx, &id, &session, None)
             .await
             .unwrap();
-        let e = |n: u8, kind: &str, ps: &str| {
-            event(&format!("evt_{i:03}_{n}"), kind, &id, &session, ps)
-        };
+        let e = |n: u8, kind: &str, ps: &str| event(&format!("evt_{i:03}_{n}"), kind, &id, &session, ps);
         let (end, events) = match i % 4 {
             0 => ("paid", vec![e(0, "checkout.session.completed", "paid")]),
             1 => ("expired", vec![e(0, "checkout.session.expired", "unpaid")]),
@@ -121,10 +121,7 @@ async fn a_storm_of_duplicated_shuffled_events_resolves_each_payment_once(backen
         }
     }
 
-    assert!(
-        statuses.iter().all(|s| *s == 200),
-        "every delivery answered 200"
-    );
+    assert!(statuses.iter().all(|s| *s == 200), "every delivery answered 200");
     for (id, end) in &expected {
         let p = app.state.store.payment(id).await.unwrap().unwrap();
         assert_eq!(p.status.as_str(), *end, "{id}");
@@ -135,10 +132,7 @@ async fn a_storm_of_duplicated_shuffled_events_resolves_each_payment_once(backen
             "{id}: exactly one transition into {end}: {transitions:?}"
         );
         let path: Vec<_> = transitions.iter().map(|t| t.1.as_str()).collect();
-        assert!(
-            path == [*end] || path == ["processing", *end],
-            "{id}: {path:?}"
-        );
+        assert!(path == [*end] || path == ["processing", *end], "{id}: {path:?}");
     }
     let health = app.state.store.webhook_health(SITE).await.unwrap();
     assert_eq!(health.events_received as usize, DELIVERIES);

@@ -5,8 +5,10 @@
 //!
 //! - [`money`]: amounts in minor units with Stripe's per-currency rules.
 //! - [`protocol`]: the WebSocket frames between a visitor's tab and the relay.
+//! - [`workflow`]: the bot workflow definition (versioned JSON) and its validator.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod money;
 pub mod protocol;
+pub mod workflow;

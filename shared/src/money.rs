@@ -71,13 +71,7 @@ impl Currency {
     }
 }
 
-const fn c(
-    code: &'static str,
-    exponent: u8,
-    rule: Rule,
-    min_minor: Option<i64>,
-    max_digits: u8,
-) -> Currency {
+const fn c(code: &'static str, exponent: u8, rule: Rule, min_minor: Option<i64>, max_digits: u8) -> Currency {
     Currency {
         code,
         exponent,
@@ -405,10 +399,7 @@ impl Money {
             whole.parse().unwrap_or(0)
         };
         for i in 0..usize::from(cur.exponent) {
-            let d = significant
-                .as_bytes()
-                .get(i)
-                .map_or(0, |b| i64::from(b - b'0'));
+            let d = significant.as_bytes().get(i).map_or(0, |b| i64::from(b - b'0'));
             minor = minor * 10 + d;
         }
         if cur.rule == Rule::LastDigitZero && minor % 10 != 0 {
@@ -471,10 +462,7 @@ impl Money {
                 maximum: format_minor(cur.max_minor(), cur),
             });
         }
-        Ok(Money {
-            minor,
-            currency: cur,
-        })
+        Ok(Money { minor, currency: cur })
     }
 
     /// The amount in major units as people write it: `49.99`, `500` (JPY), `5.120` (KWD),
@@ -541,17 +529,9 @@ mod tests {
     fn more_edges_each_deliberate() {
         assert_eq!(ok("0.5", "USD"), 50);
         assert_eq!(ok("007", "USD"), 700);
-        assert_eq!(
-            ok("500.00", "JPY"),
-            500,
-            "zeros after the point change nothing"
-        );
+        assert_eq!(ok("500.00", "JPY"), 500, "zeros after the point change nothing");
         assert_eq!(ok("5.12", "KWD"), 5120);
-        assert_eq!(
-            ok("5", "ISK"),
-            500,
-            "ISK goes to Stripe as two decimals of 00"
-        );
+        assert_eq!(ok("5", "ISK"), 500, "ISK goes to Stripe as two decimals of 00");
         assert_eq!(ok("5.00", "ISK"), 500);
         assert!(err("5.5", "ISK").contains("whole units"));
         assert_eq!(ok("1000", "UGX"), 100_000);
@@ -625,8 +605,8 @@ mod tests {
         assert_eq!(
             zero,
             [
-                "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "VND", "VUV",
-                "XAF", "XOF", "XPF"
+                "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "VND", "VUV", "XAF",
+                "XOF", "XPF"
             ]
         );
     }

@@ -28,6 +28,8 @@ pub enum ClientFrame {
     /// A visitor message. `client_id` is chosen by the tab and makes a resend harmless:
     /// the relay stores a given `client_id` once per conversation.
     Text { client_id: String, text: String },
+    /// The visitor declined a payment (the card's "Not now"): the link is expired at once.
+    DeclinePayment { payment: String },
 }
 
 /// Who wrote a message.
@@ -81,6 +83,28 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
     },
+    /// A payment request: the card the widget shows, with its Checkout link.
+    PaymentCard {
+        seq: u64,
+        payment: String,
+        /// Minor units.
+        amount: i64,
+        /// Upper-case ISO code.
+        currency: String,
+        description: String,
+        url: String,
+        status: PaymentStatus,
+        /// Unix seconds.
+        expires_at: i64,
+        at: i64,
+    },
+    /// A payment card's new status.
+    PaymentUpdate {
+        seq: u64,
+        payment: String,
+        status: PaymentStatus,
+        at: i64,
+    },
     /// Something the tab asked for was refused. `code` is stable; `message` is for people.
     Error { code: ErrorCode, message: String },
 }
@@ -89,7 +113,9 @@ impl ServerFrame {
     /// The history position of this frame, if it is part of the history.
     pub fn seq(&self) -> Option<u64> {
         match self {
-            ServerFrame::Message { seq, .. } => Some(*seq),
+            ServerFrame::Message { seq, .. }
+            | ServerFrame::PaymentCard { seq, .. }
+            | ServerFrame::PaymentUpdate { seq, .. } => Some(*seq),
             ServerFrame::Welcome { .. } | ServerFrame::Error { .. } => None,
         }
     }
@@ -152,6 +178,8 @@ pub enum ErrorCode {
     BadText,
     /// Too many messages in a short time.
     RateLimited,
+    /// No such payment in this conversation.
+    UnknownPayment,
     /// The relay failed; the tab should reconnect later.
     Internal,
 }
@@ -205,10 +233,7 @@ mod tests {
         use PaymentStatus::*;
         for s in [Pending, Processing, Paid, Expired, Failed] {
             assert_eq!(PaymentStatus::parse(s.as_str()), Some(s));
-            assert_eq!(
-                serde_json::to_string(&s).unwrap(),
-                format!("\"{}\"", s.as_str())
-            );
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
         }
         assert!(Paid.is_terminal() && Expired.is_terminal() && Failed.is_terminal());
         assert!(!Pending.is_terminal() && !Processing.is_terminal());

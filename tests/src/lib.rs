@@ -69,10 +69,7 @@ impl Chatpay {
     pub fn new(dir: &Path) -> Result<Chatpay> {
         let bin = env_path(
             "CHATPAY_BIN",
-            workspace_root()
-                .join("target")
-                .join("debug")
-                .join("chatpay"),
+            workspace_root().join("target").join("debug").join("chatpay"),
         );
         if !bin.exists() {
             bail!(
@@ -309,11 +306,7 @@ impl Browser {
             )
             .await?;
         Ok(v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_owned))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
             .unwrap_or_default())
     }
 

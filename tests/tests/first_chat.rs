@@ -39,10 +39,7 @@ async fn a_visitor_chats_reloads_and_finds_the_history() -> anyhow::Result<()> {
 
     // Assert: the panel shows the site's name and greeting.
     browser
-        .wait_texts(
-            ".cp-bot .cp-bubble",
-            &["Welcome to E2E Shop! Ask us anything."],
-        )
+        .wait_texts(".cp-bot .cp-bubble", &["Welcome to E2E Shop! Ask us anything."])
         .await?;
     browser.wait_texts(".cp-title", &["E2E Shop"]).await?;
     browser.screenshot("first-chat-1-greeting").await?;
@@ -111,11 +108,7 @@ async fn a_page_on_an_origin_the_site_does_not_allow_never_connects() -> anyhow:
         "https://only-here.example",
     ])?;
     let relay = chatpay.serve(&[]).await?;
-    let page = HostPage::serve(
-        listener,
-        origin,
-        HostPage::shop_html(&relay.base, "locked", ""),
-    );
+    let page = HostPage::serve(listener, origin, HostPage::shop_html(&relay.base, "locked", ""));
     let browser = Browser::start().await?;
 
     browser.client.goto(&page.origin).await?;
@@ -123,10 +116,7 @@ async fn a_page_on_an_origin_the_site_does_not_allow_never_connects() -> anyhow:
     // must not be lost in the hand-over.
     browser.widget_element(".cp-boot").await?;
     browser
-        .in_widget(
-            "root.querySelector('.cp-launch').click(); return true;",
-            vec![],
-        )
+        .in_widget("root.querySelector('.cp-launch').click(); return true;", vec![])
         .await?;
 
     // The relay refuses the socket: the panel says it is reconnecting and shows no greeting.

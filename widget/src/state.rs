@@ -94,11 +94,7 @@ impl Reducible for ChatState {
                 s.unread = 0;
             }
             Action::Conn(c) => s.conn = c,
-            Action::Sent {
-                client_id,
-                text,
-                at,
-            } => {
+            Action::Sent { client_id, text, at } => {
                 s.notice = None;
                 s.lines.push(Line {
                     seq: 0,
@@ -160,5 +156,7 @@ fn apply_frame(s: &mut ChatState, frame: ServerFrame) {
             s.notice = None;
         }
         ServerFrame::Error { message, .. } => s.notice = Some(message.into()),
+        // Payment cards arrive with the card component.
+        ServerFrame::PaymentCard { .. } | ServerFrame::PaymentUpdate { .. } => {}
     }
 }

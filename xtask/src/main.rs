@@ -90,14 +90,7 @@ fn run(args: &[String]) -> Result<()> {
     let tools = tools::Tools::ensure(false)?;
     build::widget(&tools, false)?;
     step("building the relay (cargo build -p chatpay-server)");
-    sh(cargo().args([
-        "build",
-        "--quiet",
-        "-p",
-        "chatpay-server",
-        "--bin",
-        "chatpay",
-    ]))?;
+    sh(cargo().args(["build", "--quiet", "-p", "chatpay-server", "--bin", "chatpay"]))?;
     let bin = build::target_dir()?.join("debug").join("chatpay");
     step(&format!("starting chatpay on {listen} (Ctrl-C stops it)"));
     let root = build::workspace_root();
@@ -121,10 +114,8 @@ fn test(args: &[String]) -> Result<()> {
     let root = build::workspace_root();
 
     step("cargo fmt --check");
-    sh(cargo()
-        .current_dir(&root)
-        .args(["fmt", "--all", "--", "--check"]))
-    .context("code is not formatted; run `cargo fmt --all`")?;
+    sh(cargo().current_dir(&root).args(["fmt", "--all", "--", "--check"]))
+        .context("code is not formatted; run `cargo fmt --all`")?;
 
     step("cargo clippy (native, all targets) with -D warnings");
     sh(cargo().current_dir(&root).args([
@@ -154,14 +145,9 @@ fn test(args: &[String]) -> Result<()> {
     let pg_url = pg::ensure()?;
 
     step("building the relay binary for the end-to-end tests");
-    sh(cargo().current_dir(&root).args([
-        "build",
-        "--quiet",
-        "-p",
-        "chatpay-server",
-        "--bin",
-        "chatpay",
-    ]))?;
+    sh(cargo()
+        .current_dir(&root)
+        .args(["build", "--quiet", "-p", "chatpay-server", "--bin", "chatpay"]))?;
 
     step("cargo test (unit, integration on SQLite and PostgreSQL, browser end-to-end)");
     let target = build::target_dir()?;

@@ -87,13 +87,9 @@ impl Tools {
             "installing wasm-bindgen-cli {want} to match Cargo.lock (cargo install, takes a few minutes once)"
         ));
         // Not --locked: the CLI's own lockfile names a crate version the registry no longer serves.
-        sh(self.command("cargo").args([
-            "install",
-            "wasm-bindgen-cli",
-            "--version",
-            &want,
-            "--force",
-        ]))
+        sh(self
+            .command("cargo")
+            .args(["install", "wasm-bindgen-cli", "--version", &want, "--force"]))
     }
 
     fn wasm_opt(&self, root: &Path) -> Result<()> {
@@ -160,8 +156,16 @@ impl Tools {
             sh(&mut c)
         };
         apt(&["update"])?;
-        apt(&["install", "-y", "--no-install-recommends", "chromium", "chromium-driver"])
-            .context("cannot install Chromium; install the Debian packages chromium and chromium-driver by hand")?;
+        apt(&[
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "chromium",
+            "chromium-driver",
+        ])
+        .context(
+            "cannot install Chromium; install the Debian packages chromium and chromium-driver by hand",
+        )?;
         if !(self.chromium.exists() && self.chromedriver.exists()) {
             bail!("Chromium was installed but /usr/bin/chromium or /usr/bin/chromedriver is still missing");
         }
@@ -186,15 +190,11 @@ fn wasm_target() -> Result<()> {
 
 /// The `wasm-bindgen` version Cargo.lock pins; the CLI must be exactly this.
 pub fn wasm_bindgen_version(root: &Path) -> Result<String> {
-    let lock =
-        std::fs::read_to_string(root.join("Cargo.lock")).context("cannot read Cargo.lock")?;
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).context("cannot read Cargo.lock")?;
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line.trim() == "name = \"wasm-bindgen\"" {
-            if let Some(v) = lines
-                .next()
-                .and_then(|l| l.trim().strip_prefix("version = \""))
-            {
+            if let Some(v) = lines.next().and_then(|l| l.trim().strip_prefix("version = \"")) {
                 return Ok(v.trim_end_matches('"').to_owned());
             }
         }

@@ -27,9 +27,7 @@ pub fn router() -> Router<AppState> {
 /// The return URLs for a payment, with Stripe's `{CHECKOUT_SESSION_ID}` template.
 pub fn return_urls(public_url: &str, payment: &str) -> (String, String) {
     (
-        format!(
-            "{public_url}/checkout/return?payment={payment}&session_id={{CHECKOUT_SESSION_ID}}"
-        ),
+        format!("{public_url}/checkout/return?payment={payment}&session_id={{CHECKOUT_SESSION_ID}}"),
         format!("{public_url}/checkout/cancel?payment={payment}"),
     )
 }
@@ -51,7 +49,9 @@ fn status_page(title: &str, class: &str, text: &str) -> Response {
 async fn returned(State(state): State<AppState>, Query(q): Query<PaymentQuery>) -> Response {
     match payments::reconcile(&state, &q.payment).await {
         Ok(p) => match p.status {
-            PaymentStatus::Paid => status_page("Payment received ✓", "ok", "Thank you! The chat already knows."),
+            PaymentStatus::Paid => {
+                status_page("Payment received ✓", "ok", "Thank you! The chat already knows.")
+            }
             PaymentStatus::Processing => status_page(
                 "Payment processing",
                 "muted",
@@ -62,9 +62,11 @@ async fn returned(State(state): State<AppState>, Query(q): Query<PaymentQuery>) 
                 "muted",
                 "Stripe has not confirmed the payment yet; the chat will update by itself in a moment.",
             ),
-            PaymentStatus::Expired | PaymentStatus::Failed => {
-                status_page("Payment not completed", "bad", "The payment did not go through; the chat will offer what to do next.")
-            }
+            PaymentStatus::Expired | PaymentStatus::Failed => status_page(
+                "Payment not completed",
+                "bad",
+                "The payment did not go through; the chat will offer what to do next.",
+            ),
         },
         Err(e) => error_page(e),
     }
@@ -97,8 +99,7 @@ fn error_page(e: crate::error::AppError) -> Response {
         "Stripe could not be reached just now; the chat will still update when Stripe reports back."
             .to_owned()
     } else {
-        "Something went wrong on our side; the chat will still update when Stripe reports back."
-            .to_owned()
+        "Something went wrong on our side; the chat will still update when Stripe reports back.".to_owned()
     };
     (status, status_page("Payment status unknown", "bad", &text)).into_response()
 }

@@ -50,36 +50,21 @@ async fn receive(
         .map(|a| a.webhook_secrets)
         .unwrap_or_default();
     if secrets.is_empty() {
-        let reason =
-            "no webhook signing secret is saved for this site; paste the endpoint's whsec_ secret";
+        let reason = "no webhook signing secret is saved for this site; paste the endpoint's whsec_ secret";
         state.store.note_webhook_failure(site, reason).await?;
         return Err(AppError::BadRequest(reason.into()));
     }
-    let header = headers
-        .get("stripe-signature")
-        .and_then(|v| v.to_str().ok());
+    let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let now = crate::store::now_ms() / 1000;
-    if let Err(e) = signature::verify(
-        &body,
-        header,
-        &refs,
-        state.settings.webhook_tolerance_secs,
-        now,
-    ) {
+    if let Err(e) = signature::verify(&body, header, &refs, state.settings.webhook_tolerance_secs, now) {
         tracing::info!(reason = e.code(), "webhook refused: bad signature");
-        state
-            .store
-            .note_webhook_failure(site, &e.to_string())
-            .await?;
+        state.store.note_webhook_failure(site, &e.to_string()).await?;
         return Err(AppError::BadRequest(e.to_string()));
     }
-    let event: Event = serde_json::from_slice(&body).map_err(|e| {
-        AppError::BadRequest(format!("the body is signed but is not a Stripe event: {e}"))
-    })?;
+    let event: Event = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest(format!("the body is signed but is not a Stripe event: {e}")))?;
     let outcome = payments::on_event(&state, site, &event).await?;
     tracing::info!(event = %event.id, kind = %event.kind, outcome = outcome.as_str(), "webhook applied");
-    Ok(Json(
-        json!({ "received": true, "outcome": outcome.as_str() }),
-    ))
+    Ok(Json(json!({ "received": true, "outcome": outcome.as_str() })))
 }

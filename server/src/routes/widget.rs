@@ -101,10 +101,7 @@ impl Asset {
         let mut headers = HeaderMap::new();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
         headers.insert(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -119,10 +116,7 @@ impl Asset {
         if not_modified {
             return (StatusCode::NOT_MODIFIED, headers).into_response();
         }
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(self.content_type),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type));
         let accepted = req
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
@@ -194,24 +188,21 @@ impl WidgetAssets {
 
     fn try_load(dist: &Path) -> Result<WidgetAssets, String> {
         let read = |name: &str| {
-            std::fs::read(dist.join(name))
-                .map(Bytes::from)
-                .map_err(|e| {
-                    format!(
-                        "the widget is not built: cannot read '{}' ({e}); run `cargo xtask run`, \
+            std::fs::read(dist.join(name)).map(Bytes::from).map_err(|e| {
+                format!(
+                    "the widget is not built: cannot read '{}' ({e}); run `cargo xtask run`, \
                      or `trunk build --release` and pass its folder with --dist",
-                        dist.join(name).display()
-                    )
-                })
+                    dist.join(name).display()
+                )
+            })
         };
         let js = Asset::new("text/javascript; charset=utf-8", read(WIDGET_JS)?);
         let wasm = Asset::new("application/wasm", read(WIDGET_WASM)?);
         let css = Asset::new("text/css; charset=utf-8", read(WIDGET_CSS)?);
         let name = |a: &Asset, ext: &str| format!("{}.{ext}", a.short_hash());
-        let (js_name, wasm_name, css_name) =
-            (name(&js, "js"), name(&wasm, "wasm"), name(&css, "css"));
-        let loader = String::from_utf8(read(EMBED_JS)?.to_vec())
-            .map_err(|_| "embed.js is not UTF-8".to_owned())?;
+        let (js_name, wasm_name, css_name) = (name(&js, "js"), name(&wasm, "wasm"), name(&css, "css"));
+        let loader =
+            String::from_utf8(read(EMBED_JS)?.to_vec()).map_err(|_| "embed.js is not UTF-8".to_owned())?;
         let loader = loader
             .replace("__CHATPAY_JS__", &format!("/w/{js_name}"))
             .replace("__CHATPAY_WASM__", &format!("/w/{wasm_name}"))
@@ -286,9 +277,7 @@ async fn widget_file(
         Some(asset) => {
             let asset = Arc::clone(asset);
             // Compressing the first time is CPU work; keep it off the async workers.
-            match tokio::task::spawn_blocking(move || asset.respond(&headers, CACHE_IMMUTABLE))
-                .await
-            {
+            match tokio::task::spawn_blocking(move || asset.respond(&headers, CACHE_IMMUTABLE)).await {
                 Ok(resp) => resp,
                 Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
             }

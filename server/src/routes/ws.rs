@@ -103,16 +103,13 @@ where
         let _ = send(&mut sink, &error(ErrorCode::UnknownSite, &msg)).await;
         return close(&mut sink, CLOSE_POLICY, "wrong site").await;
     }
-    let joined = match chat::join(&state.store, &state.hub, &site, visitor_token.as_deref()).await {
+    let joined = match chat::join(&state, &site, visitor_token.as_deref()).await {
         Ok(j) => j,
         Err(e) => {
             tracing::error!(error = %e, "cannot start or find the conversation");
             let _ = send(
                 &mut sink,
-                &error(
-                    ErrorCode::Internal,
-                    "the chat is unavailable; retrying soon",
-                ),
+                &error(ErrorCode::Internal, "the chat is unavailable; retrying soon"),
             )
             .await;
             return close(&mut sink, CLOSE_RESTART, "unavailable").await;
@@ -130,11 +127,11 @@ where
         return;
     }
     // A tab whose token was unknown gets the new conversation from its start.
-    let mut last_sent = if joined.is_new {
-        0
-    } else {
-        last_seq.unwrap_or(0)
-    };
+    let mut last_sent = if joined.is_new { 0 } else { last_seq.unwrap_or(0) };
+    if !joined.is_new {
+        // A returning visitor may have paid while away: ask Stripe about open payments.
+        tokio::spawn(reconcile_open_payments(state.clone(), conversation.clone()));
+    }
     if replay(&state, &conversation, &mut last_sent, &mut sink)
         .await
         .is_err()
@@ -181,10 +178,7 @@ async fn handle(
     limiter: &mut RateLimiter,
 ) -> Option<ServerFrame> {
     match frame {
-        ClientFrame::Hello { .. } => Some(error(
-            ErrorCode::HelloFirst,
-            "this socket already said Hello",
-        )),
+        ClientFrame::Hello { .. } => Some(error(ErrorCode::HelloFirst, "this socket already said Hello")),
         ClientFrame::Text { client_id, text } => {
             if !limiter.allow(Instant::now()) {
                 return Some(error(
@@ -192,9 +186,7 @@ async fn handle(
                     "you are sending messages too fast; wait a moment",
                 ));
             }
-            match chat::visitor_text(&state.store, &state.hub, conversation, &client_id, &text)
-                .await
-            {
+            match chat::visitor_text(state, conversation, &client_id, &text).await {
                 Ok(_) => None,
                 Err(AppError::BadRequest(msg)) => Some(error(ErrorCode::BadText, &msg)),
                 Err(e) => {
@@ -206,6 +198,48 @@ async fn handle(
                 }
             }
         }
+        ClientFrame::DeclinePayment { payment } => decline(state, conversation, &payment).await,
+    }
+}
+
+/// The card's "Not now": expires the payment's session if it belongs to this conversation.
+async fn decline(state: &AppState, conversation: &str, payment: &str) -> Option<ServerFrame> {
+    match state.store.payment(payment).await {
+        Ok(Some(p)) if p.conversation_id.as_deref() == Some(conversation) => {}
+        Ok(_) => {
+            return Some(error(
+                ErrorCode::UnknownPayment,
+                "no such payment in this conversation",
+            ))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a payment");
+            return Some(error(ErrorCode::Internal, "please try again"));
+        }
+    }
+    match crate::payments::decline(state, payment).await {
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(%payment, error = %e, "decline failed");
+            Some(error(
+                ErrorCode::Internal,
+                "the payment could not be cancelled right now; please try again",
+            ))
+        }
+    }
+}
+
+/// Reconciles the conversation's open payments with Stripe (on reconnect).
+async fn reconcile_open_payments(state: AppState, conversation: String) {
+    match state.store.open_payments_of(&conversation).await {
+        Ok(list) => {
+            for p in list {
+                if let Err(e) = crate::payments::reconcile(&state, &p.id).await {
+                    tracing::warn!(payment = %p.id, error = %e, "reconcile on reconnect failed");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot list open payments"),
     }
 }
 
@@ -244,9 +278,8 @@ where
         match stream.next().await? {
             Ok(Message::Text(text)) => {
                 return Some(
-                    serde_json::from_str::<ClientFrame>(text.as_str()).map_err(|e| {
-                        error(ErrorCode::BadFrame, &format!("cannot read this frame: {e}"))
-                    }),
+                    serde_json::from_str::<ClientFrame>(text.as_str())
+                        .map_err(|e| error(ErrorCode::BadFrame, &format!("cannot read this frame: {e}"))),
                 )
             }
             Ok(Message::Binary(_)) => {

@@ -14,6 +14,15 @@ pub struct Conversation {
 }
 
 impl Store {
+    /// A conversation's status (`bot`, `waiting_agent`, `agent`, `closed`).
+    pub async fn conversation_status(&self, conversation: &str) -> AppResult<Option<String>> {
+        let row = sqlx::query("SELECT status FROM conversations WHERE id = $1")
+            .bind(conversation)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     /// The conversation of `site` whose visitor token hashes to `token_hash`.
     pub async fn conversation_by_token(
         &self,
@@ -58,6 +67,17 @@ pub async fn create(tx: &mut Tx, site: &str, token_hash: &str) -> AppResult<Conv
         site_id: site.to_owned(),
         last_seq: 0,
     })
+}
+
+/// Sets what a conversation waits for: `bot`, `waiting_agent`, `agent` or `closed`.
+pub async fn set_status(tx: &mut Tx, conversation: &str, status: &str) -> AppResult<()> {
+    sqlx::query("UPDATE conversations SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status)
+        .bind(now_ms())
+        .bind(conversation)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Reserves the next `count` sequence numbers of a conversation and returns the first.

@@ -1,13 +1,15 @@
-//! A conversation's history: every event a visitor tab shows, numbered by `seq`.
+//! A conversation's history: every event a visitor tab shows, numbered by `seq`: text
+//! messages, payment cards, and payment updates (the latter two stored as JSON bodies).
 
-use chatpay_shared::protocol::{Author, ServerFrame};
+use chatpay_shared::protocol::{Author, PaymentStatus, ServerFrame};
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::conversations::reserve_seq;
 use super::{now_ms, Store, Tx};
 use crate::error::{AppError, AppResult};
 
-/// A message to append.
+/// A text message to append.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub author: Author,
@@ -25,58 +27,133 @@ impl NewMessage {
     }
 }
 
-/// Appends messages in order and returns them as the frames to publish.
-pub async fn append(
+/// A payment card as stored in the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub payment: String,
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    pub url: String,
+    pub status: PaymentStatus,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Update {
+    payment: String,
+    status: PaymentStatus,
+}
+
+/// Anything that goes into the history.
+#[derive(Debug, Clone)]
+pub enum NewEvent {
+    Text(NewMessage),
+    Card(Card),
+    Update { payment: String, status: PaymentStatus },
+}
+
+/// Appends text messages in order and returns them as the frames to publish.
+pub async fn append(tx: &mut Tx, conversation: &str, messages: &[NewMessage]) -> AppResult<Vec<ServerFrame>> {
+    let events: Vec<NewEvent> = messages.iter().cloned().map(NewEvent::Text).collect();
+    append_events(tx, conversation, &events).await
+}
+
+/// Appends history events in order and returns them as the frames to publish.
+pub async fn append_events(
     tx: &mut Tx,
     conversation: &str,
-    messages: &[NewMessage],
+    events: &[NewEvent],
 ) -> AppResult<Vec<ServerFrame>> {
-    if messages.is_empty() {
+    if events.is_empty() {
         return Ok(Vec::new());
     }
-    let first = reserve_seq(tx, conversation, messages.len() as u64).await?;
+    let first = reserve_seq(tx, conversation, events.len() as u64).await?;
     let at = now_ms();
-    let mut frames = Vec::with_capacity(messages.len());
-    for (i, m) in messages.iter().enumerate() {
+    let mut frames = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
         let seq = first + i as u64;
+        let (kind, author, body, client_id, frame) = match event {
+            NewEvent::Text(m) => (
+                "text",
+                m.author,
+                m.text.clone(),
+                m.client_id.clone(),
+                ServerFrame::Message {
+                    seq,
+                    from: m.author,
+                    text: m.text.clone(),
+                    at,
+                    client_id: m.client_id.clone(),
+                },
+            ),
+            NewEvent::Card(c) => (
+                "payment_card",
+                Author::Bot,
+                json(c)?,
+                None,
+                card_frame(seq, c.clone(), at),
+            ),
+            NewEvent::Update { payment, status } => (
+                "payment_update",
+                Author::Bot,
+                json(&Update {
+                    payment: payment.clone(),
+                    status: *status,
+                })?,
+                None,
+                ServerFrame::PaymentUpdate {
+                    seq,
+                    payment: payment.clone(),
+                    status: *status,
+                    at,
+                },
+            ),
+        };
         sqlx::query(
-            "INSERT INTO messages (conversation_id, seq, author, body, client_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO messages (conversation_id, seq, kind, author, body, client_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(conversation)
         .bind(seq as i64)
-        .bind(m.author.as_str())
-        .bind(&m.text)
-        .bind(m.client_id.as_deref())
+        .bind(kind)
+        .bind(author.as_str())
+        .bind(body)
+        .bind(client_id)
         .bind(at)
         .execute(&mut **tx)
         .await?;
-        frames.push(ServerFrame::Message {
-            seq,
-            from: m.author,
-            text: m.text.clone(),
-            at,
-            client_id: m.client_id.clone(),
-        });
+        frames.push(frame);
     }
     Ok(frames)
 }
 
+fn json<T: Serialize>(value: &T) -> AppResult<String> {
+    serde_json::to_string(value).map_err(|e| AppError::Internal(e.into()))
+}
+
+fn card_frame(seq: u64, c: Card, at: i64) -> ServerFrame {
+    ServerFrame::PaymentCard {
+        seq,
+        payment: c.payment,
+        amount: c.amount,
+        currency: c.currency,
+        description: c.description,
+        url: c.url,
+        status: c.status,
+        expires_at: c.expires_at,
+        at,
+    }
+}
+
 /// The `seq` of a visitor message already stored under `client_id`, if any.
-pub async fn seq_of_client_id(
-    tx: &mut Tx,
-    conversation: &str,
-    client_id: &str,
-) -> AppResult<Option<u64>> {
+pub async fn seq_of_client_id(tx: &mut Tx, conversation: &str, client_id: &str) -> AppResult<Option<u64>> {
     let row = sqlx::query("SELECT seq FROM messages WHERE conversation_id = $1 AND client_id = $2")
         .bind(conversation)
         .bind(client_id)
         .fetch_optional(&mut **tx)
         .await?;
-    Ok(row
-        .map(|r| r.try_get::<i64, _>(0))
-        .transpose()?
-        .map(|s| s as u64))
+    Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.map(|s| s as u64))
 }
 
 impl Store {
@@ -88,7 +165,7 @@ impl Store {
         limit: u32,
     ) -> AppResult<Vec<ServerFrame>> {
         let rows = sqlx::query(
-            "SELECT seq, author, body, client_id, created_at FROM messages \
+            "SELECT seq, kind, author, body, client_id, created_at FROM messages \
              WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(conversation)
@@ -96,19 +173,34 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(self.reader())
         .await?;
+        let bad = |what: &str| AppError::Internal(anyhow::anyhow!("unreadable history row: {what}"));
         rows.iter()
             .map(|r| {
-                let author: String = r.try_get(1)?;
-                Ok(ServerFrame::Message {
-                    seq: r.try_get::<i64, _>(0)? as u64,
-                    from: Author::parse(&author).ok_or_else(|| {
-                        AppError::Internal(anyhow::anyhow!(
-                            "unknown author '{author}' in the store"
-                        ))
-                    })?,
-                    text: r.try_get(2)?,
-                    client_id: r.try_get(3)?,
-                    at: r.try_get(4)?,
+                let seq = r.try_get::<i64, _>(0)? as u64;
+                let kind: String = r.try_get(1)?;
+                let author: String = r.try_get(2)?;
+                let body: String = r.try_get(3)?;
+                let at: i64 = r.try_get(5)?;
+                Ok(match kind.as_str() {
+                    "payment_card" => {
+                        card_frame(seq, serde_json::from_str(&body).map_err(|_| bad("card"))?, at)
+                    }
+                    "payment_update" => {
+                        let u: Update = serde_json::from_str(&body).map_err(|_| bad("update"))?;
+                        ServerFrame::PaymentUpdate {
+                            seq,
+                            payment: u.payment,
+                            status: u.status,
+                            at,
+                        }
+                    }
+                    _ => ServerFrame::Message {
+                        seq,
+                        from: Author::parse(&author).ok_or_else(|| bad("author"))?,
+                        text: body,
+                        client_id: r.try_get(4)?,
+                        at,
+                    },
                 })
             })
             .collect()

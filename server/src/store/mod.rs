@@ -12,6 +12,7 @@ pub mod simulator;
 pub mod sites;
 pub mod stripe_accounts;
 pub mod webhooks;
+pub mod workflows;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -56,10 +57,7 @@ impl Store {
             if let Some(dir) = std::path::Path::new(path).parent() {
                 if !dir.as_os_str().is_empty() {
                     std::fs::create_dir_all(dir).with_context(|| {
-                        format!(
-                            "cannot create the folder '{}' for the database",
-                            dir.display()
-                        )
+                        format!("cannot create the folder '{}' for the database", dir.display())
                     })?;
                 }
             }
@@ -71,8 +69,8 @@ impl Store {
                 "unsupported database url '{url}': use sqlite://PATH or postgres://USER@HOST:PORT/DB"
             );
         };
-        let options = AnyConnectOptions::from_str(&url)
-            .with_context(|| format!("invalid database url '{url}'"))?;
+        let options =
+            AnyConnectOptions::from_str(&url).with_context(|| format!("invalid database url '{url}'"))?;
         let store = match dialect {
             Dialect::Sqlite => {
                 let pool = |max: u32| {
@@ -91,17 +89,9 @@ impl Store {
                         })
                         .connect_with(options.clone())
                 };
-                let write = pool(1)
-                    .await
-                    .with_context(|| format!("cannot open '{url}'"))?;
-                let read = pool(8)
-                    .await
-                    .with_context(|| format!("cannot open '{url}'"))?;
-                Store {
-                    read,
-                    write,
-                    dialect,
-                }
+                let write = pool(1).await.with_context(|| format!("cannot open '{url}'"))?;
+                let read = pool(8).await.with_context(|| format!("cannot open '{url}'"))?;
+                Store { read, write, dialect }
             }
             Dialect::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -145,10 +135,7 @@ impl Store {
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1")
-            .execute(&self.read)
-            .await
-            .map(|_| ())
+        sqlx::query("SELECT 1").execute(&self.read).await.map(|_| ())
     }
 
     pub async fn close(&self) {

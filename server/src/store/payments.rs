@@ -24,6 +24,9 @@ pub struct Payment {
     /// Unix seconds.
     pub expires_at: i64,
     pub resolved_by: Option<String>,
+    /// Return URLs a workflow node chose over the site's defaults.
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
 }
 
 /// What to insert.
@@ -36,6 +39,8 @@ pub struct NewPayment<'a> {
     pub currency: &'a str,
     pub description: &'a str,
     pub expires_at: i64,
+    pub success_url: Option<&'a str>,
+    pub cancel_url: Option<&'a str>,
 }
 
 /// A status change that happened.
@@ -46,7 +51,7 @@ pub struct Transition {
 }
 
 const COLUMNS: &str = "id, site_id, conversation_id, amount_minor, currency, description, status, \
-                       session_id, checkout_url, expires_at, resolved_by";
+                       session_id, checkout_url, expires_at, resolved_by, success_url, cancel_url";
 
 fn from_row(r: &AnyRow) -> AppResult<Payment> {
     let status: String = r.try_get(6)?;
@@ -58,14 +63,14 @@ fn from_row(r: &AnyRow) -> AppResult<Payment> {
         currency: r.try_get(4)?,
         description: r.try_get(5)?,
         status: PaymentStatus::parse(&status).ok_or_else(|| {
-            AppError::Internal(anyhow::anyhow!(
-                "unknown payment status '{status}' in the store"
-            ))
+            AppError::Internal(anyhow::anyhow!("unknown payment status '{status}' in the store"))
         })?,
         session_id: r.try_get(7)?,
         checkout_url: r.try_get(8)?,
         expires_at: r.try_get(9)?,
         resolved_by: r.try_get(10)?,
+        success_url: r.try_get(11)?,
+        cancel_url: r.try_get(12)?,
     })
 }
 
@@ -74,7 +79,8 @@ pub async fn insert(tx: &mut Tx, p: &NewPayment<'_>) -> AppResult<()> {
     let now = now_ms();
     sqlx::query(
         "INSERT INTO payments (id, site_id, conversation_id, amount_minor, currency, description, status, \
-         expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $8)",
+         expires_at, success_url, cancel_url, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $10)",
     )
     .bind(p.id)
     .bind(p.site_id)
@@ -83,6 +89,8 @@ pub async fn insert(tx: &mut Tx, p: &NewPayment<'_>) -> AppResult<()> {
     .bind(p.currency)
     .bind(p.description)
     .bind(p.expires_at)
+    .bind(p.success_url)
+    .bind(p.cancel_url)
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -90,12 +98,7 @@ pub async fn insert(tx: &mut Tx, p: &NewPayment<'_>) -> AppResult<()> {
 }
 
 /// Records the Checkout Session created for a payment.
-pub async fn set_session(
-    tx: &mut Tx,
-    payment: &str,
-    session_id: &str,
-    url: Option<&str>,
-) -> AppResult<()> {
+pub async fn set_session(tx: &mut Tx, payment: &str, session_id: &str, url: Option<&str>) -> AppResult<()> {
     sqlx::query("UPDATE payments SET session_id = $1, checkout_url = COALESCE($2, checkout_url), updated_at = $3 WHERE id = $4")
         .bind(session_id)
         .bind(url)
@@ -148,12 +151,11 @@ pub async fn apply(
         if done.rows_affected() == 0 {
             continue;
         }
-        let seq: i64 =
-            sqlx::query("SELECT COUNT(*) FROM payment_transitions WHERE payment_id = $1")
-                .bind(payment)
-                .fetch_one(&mut **tx)
-                .await?
-                .try_get(0)?;
+        let seq: i64 = sqlx::query("SELECT COUNT(*) FROM payment_transitions WHERE payment_id = $1")
+            .bind(payment)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
         sqlx::query(
             "INSERT INTO payment_transitions (payment_id, seq, from_status, to_status, source, at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -204,6 +206,18 @@ impl Store {
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .collect()
+    }
+
+    /// A conversation's payments that are still open and have a session (reconnect check).
+    pub async fn open_payments_of(&self, conversation: &str) -> AppResult<Vec<Payment>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM payments WHERE conversation_id = $1 AND status IN ('pending', 'processing') \
+             AND session_id IS NOT NULL"
+        ))
+        .bind(conversation)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(from_row).collect()
     }
 
     /// Payments still open (pending or processing) whose link expired before `now_secs`.

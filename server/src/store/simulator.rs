@@ -92,11 +92,7 @@ impl Store {
             .collect()
     }
 
-    pub async fn sim_saved_result(
-        &self,
-        account: &str,
-        key: &str,
-    ) -> AppResult<Option<SavedResult>> {
+    pub async fn sim_saved_result(&self, account: &str, key: &str) -> AppResult<Option<SavedResult>> {
         let row = sqlx::query(
             "SELECT fingerprint, status, body FROM simulator_idempotency WHERE account = $1 AND idem_key = $2",
         )
@@ -115,12 +111,7 @@ impl Store {
     }
 
     /// Saves a result; `false` if another request saved one under the key first.
-    pub async fn sim_save_result(
-        &self,
-        account: &str,
-        key: &str,
-        result: &SavedResult,
-    ) -> AppResult<bool> {
+    pub async fn sim_save_result(&self, account: &str, key: &str, result: &SavedResult) -> AppResult<bool> {
         let done = sqlx::query(
             "INSERT INTO simulator_idempotency (account, idem_key, fingerprint, status, body, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",

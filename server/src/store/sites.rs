@@ -42,8 +42,7 @@ impl NewSite {
         }
         if origins.is_empty() {
             return Err(AppError::BadRequest(
-                "a site needs at least one allowed origin, like --origin https://shop.example"
-                    .into(),
+                "a site needs at least one allowed origin, like --origin https://shop.example".into(),
             ));
         }
         let origins = origins
@@ -63,15 +62,14 @@ impl Store {
     /// Adds a site; a taken id is a [`AppError::Conflict`].
     pub async fn insert_site(&self, site: &NewSite) -> AppResult<()> {
         let mut tx = self.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO sites (id, name, greeting, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(site.id.as_str())
-        .bind(&site.name)
-        .bind(&site.greeting)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await;
+        let inserted =
+            sqlx::query("INSERT INTO sites (id, name, greeting, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(site.id.as_str())
+                .bind(&site.name)
+                .bind(&site.greeting)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => {
                 return Err(AppError::Conflict(format!(
@@ -111,14 +109,13 @@ impl Store {
             .fetch_optional(self.reader())
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let origins =
-            sqlx::query("SELECT origin FROM site_origins WHERE site_id = $1 ORDER BY origin")
-                .bind(id)
-                .fetch_all(self.reader())
-                .await?
-                .iter()
-                .map(|r| r.try_get::<String, _>(0))
-                .collect::<Result<Vec<_>, _>>()?;
+        let origins = sqlx::query("SELECT origin FROM site_origins WHERE site_id = $1 ORDER BY origin")
+            .bind(id)
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(Site {
             id: row.try_get(0)?,
             name: row.try_get(1)?,
@@ -159,13 +156,11 @@ async fn replace_origins(tx: &mut super::Tx, site: &str, origins: &[WebOrigin]) 
         .execute(&mut **tx)
         .await?;
     for origin in origins {
-        sqlx::query(
-            "INSERT INTO site_origins (site_id, origin) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(site)
-        .bind(origin.as_str())
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query("INSERT INTO site_origins (site_id, origin) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(site)
+            .bind(origin.as_str())
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }

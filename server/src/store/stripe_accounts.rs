@@ -92,12 +92,14 @@ impl Store {
         secrets: &[String],
     ) -> AppResult<()> {
         let sealed = cipher.seal(&serde_json::to_string(secrets).unwrap_or_default());
-        let done = sqlx::query("UPDATE stripe_accounts SET webhook_secrets_enc = $1, updated_at = $2 WHERE site_id = $3")
-            .bind(sealed)
-            .bind(now_ms())
-            .bind(site)
-            .execute(&self.write_pool())
-            .await?;
+        let done = sqlx::query(
+            "UPDATE stripe_accounts SET webhook_secrets_enc = $1, updated_at = $2 WHERE site_id = $3",
+        )
+        .bind(sealed)
+        .bind(now_ms())
+        .bind(site)
+        .execute(&self.write_pool())
+        .await?;
         if done.rows_affected() == 0 {
             return Err(AppError::Conflict(format!(
                 "site '{site}' has no Stripe key yet; connect a secret key first"
@@ -108,23 +110,17 @@ impl Store {
 
     /// Remembers the last Stripe failure for troubleshooting (or clears it with `None`).
     pub async fn note_stripe_error(&self, site: &str, error: Option<&str>) -> AppResult<()> {
-        sqlx::query(
-            "UPDATE stripe_accounts SET last_error = $1, last_error_at = $2 WHERE site_id = $3",
-        )
-        .bind(error)
-        .bind(error.map(|_| now_ms()))
-        .bind(site)
-        .execute(&self.write_pool())
-        .await?;
+        sqlx::query("UPDATE stripe_accounts SET last_error = $1, last_error_at = $2 WHERE site_id = $3")
+            .bind(error)
+            .bind(error.map(|_| now_ms()))
+            .bind(site)
+            .execute(&self.write_pool())
+            .await?;
         Ok(())
     }
 
     /// The site's connection with secrets opened, or `None` when not connected.
-    pub async fn stripe_account(
-        &self,
-        cipher: &Cipher,
-        site: &str,
-    ) -> AppResult<Option<StripeAccount>> {
+    pub async fn stripe_account(&self, cipher: &Cipher, site: &str) -> AppResult<Option<StripeAccount>> {
         let row = sqlx::query(
             "SELECT livemode, secret_key_enc, webhook_secrets_enc, publishable_key, success_url, cancel_url, \
              apple_pay, google_pay, payment_method_configuration FROM stripe_accounts WHERE site_id = $1",
@@ -155,10 +151,12 @@ impl Store {
 
     /// The connection as it may be shown to the site's owner.
     pub async fn stripe_status(&self, cipher: &Cipher, site: &str) -> AppResult<StripeStatus> {
-        let row = sqlx::query("SELECT last_error, last_error_at, secret_key_masked FROM stripe_accounts WHERE site_id = $1")
-            .bind(site)
-            .fetch_optional(self.reader())
-            .await?;
+        let row = sqlx::query(
+            "SELECT last_error, last_error_at, secret_key_masked FROM stripe_accounts WHERE site_id = $1",
+        )
+        .bind(site)
+        .fetch_optional(self.reader())
+        .await?;
         let account = self.stripe_account(cipher, site).await?;
         Ok(match (account, row) {
             (Some(a), Some(r)) => StripeStatus {

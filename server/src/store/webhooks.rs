@@ -43,22 +43,15 @@ pub async fn set_outcome(tx: &mut Tx, site: &str, event_id: &str, outcome: &str)
 }
 
 async fn ensure_row(tx: &mut Tx, site: &str) -> AppResult<()> {
-    sqlx::query(
-        "INSERT INTO webhook_health (site_id) VALUES ($1) ON CONFLICT (site_id) DO NOTHING",
-    )
-    .bind(site)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query("INSERT INTO webhook_health (site_id) VALUES ($1) ON CONFLICT (site_id) DO NOTHING")
+        .bind(site)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
 /// Counts a correctly signed event (new or duplicate).
-pub async fn note_event(
-    tx: &mut Tx,
-    site: &str,
-    event_type: &str,
-    duplicate: bool,
-) -> AppResult<()> {
+pub async fn note_event(tx: &mut Tx, site: &str, event_type: &str, duplicate: bool) -> AppResult<()> {
     ensure_row(tx, site).await?;
     sqlx::query(
         "UPDATE webhook_health SET last_event_type = $1, last_event_at = $2, \

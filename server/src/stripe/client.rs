@@ -187,10 +187,7 @@ impl StripeClient {
     }
 
     /// `GET /v1/checkout/sessions/{id}`.
-    pub async fn retrieve_checkout_session(
-        &self,
-        id: &str,
-    ) -> Result<CheckoutSession, StripeError> {
+    pub async fn retrieve_checkout_session(&self, id: &str) -> Result<CheckoutSession, StripeError> {
         self.request(
             Method::GET,
             &format!("/v1/checkout/sessions/{}", path_segment(id)),
@@ -292,10 +289,7 @@ impl StripeClient {
             }
             if let Some(form) = form {
                 req = req
-                    .header(
-                        reqwest::header::CONTENT_TYPE,
-                        "application/x-www-form-urlencoded",
-                    )
+                    .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                     .body(form.encode());
             }
             let outcome = req.send().await;

@@ -25,11 +25,7 @@ impl Form {
     }
 
     /// Adds `prefix[name]=value` for every entry, like `metadata[site]=demo`.
-    pub fn map<'a>(
-        mut self,
-        prefix: &str,
-        entries: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Form {
+    pub fn map<'a>(mut self, prefix: &str, entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Form {
         for (k, v) in entries {
             self.0.push((format!("{prefix}[{k}]"), v.to_owned()));
         }
@@ -56,22 +52,13 @@ impl Form {
 
     /// The first value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Every `prefix[name]` entry as `(name, value)`.
-    pub fn entries_under<'a>(
-        &'a self,
-        prefix: &'a str,
-    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    pub fn entries_under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         self.0.iter().filter_map(move |(k, v)| {
-            let rest = k
-                .strip_prefix(prefix)?
-                .strip_prefix('[')?
-                .strip_suffix(']')?;
+            let rest = k.strip_prefix(prefix)?.strip_prefix('[')?.strip_suffix(']')?;
             (!rest.contains('[')).then_some((rest, v.as_str()))
         })
     }
@@ -87,10 +74,7 @@ mod tests {
             .set("mode", "payment")
             .set("line_items[0][price_data][currency]", "usd")
             .set("line_items[0][price_data][unit_amount]", 4999)
-            .set(
-                "line_items[0][price_data][product_data][name]",
-                "Deposit & fees",
-            )
+            .set("line_items[0][price_data][product_data][name]", "Deposit & fees")
             .map("metadata", [("site", "demo"), ("payment", "pay_1")])
             .set_opt("payment_method_configuration", None::<&str>);
         assert_eq!(

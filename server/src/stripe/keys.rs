@@ -34,14 +34,9 @@ pub fn check_secret_key(key: &str) -> Result<KeyKind, String> {
         }
     };
     if key.len() < 20 || key.chars().any(char::is_whitespace) {
-        return Err(
-            "the key looks cut short or has spaces inside; copy the whole key again".into(),
-        );
+        return Err("the key looks cut short or has spaces inside; copy the whole key again".into());
     }
-    Ok(KeyKind {
-        livemode,
-        restricted,
-    })
+    Ok(KeyKind { livemode, restricted })
 }
 
 /// Checks the shape of a webhook signing secret.
@@ -86,9 +81,7 @@ mod tests {
         assert!(check_secret_key("sq_test_123456789012345")
             .unwrap_err()
             .contains("'sq_test_…'"));
-        assert!(check_secret_key("sk_test_12")
-            .unwrap_err()
-            .contains("cut short"));
+        assert!(check_secret_key("sk_test_12").unwrap_err().contains("cut short"));
         assert!(check_webhook_secret("whsec_abcdefghijkl").is_ok());
         assert!(check_webhook_secret("sk_test_abcdefghijkl")
             .unwrap_err()

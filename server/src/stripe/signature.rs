@@ -62,9 +62,9 @@ pub fn parse_header(header: &str) -> Result<SignatureHeader, SignatureError> {
         };
         match key {
             "t" => {
-                let t = value.parse::<i64>().map_err(|_| {
-                    SignatureError::Malformed(format!("t='{value}' is not a unix time"))
-                })?;
+                let t = value
+                    .parse::<i64>()
+                    .map_err(|_| SignatureError::Malformed(format!("t='{value}' is not a unix time")))?;
                 if timestamp.replace(t).is_some() {
                     return Err(SignatureError::Malformed("t appears twice".into()));
                 }
@@ -95,11 +95,10 @@ pub fn verify(
     let header = header.ok_or(SignatureError::MissingHeader)?;
     let parsed = parse_header(header)?;
     let matched = secrets.iter().any(|secret| {
-        parsed.v1.iter().any(|sig| {
-            mac(secret, parsed.timestamp, payload)
-                .verify_slice(sig)
-                .is_ok()
-        })
+        parsed
+            .v1
+            .iter()
+            .any(|sig| mac(secret, parsed.timestamp, payload).verify_slice(sig).is_ok())
     });
     if !matched {
         return Err(SignatureError::NoMatch);

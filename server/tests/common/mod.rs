@@ -125,11 +125,7 @@ async fn drop_stale_databases(conn: &mut sqlx::AnyConnection) {
         let Ok(name) = row.try_get::<String, _>(0) else {
             continue;
         };
-        let born: u64 = name
-            .split('_')
-            .nth(2)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(now);
+        let born: u64 = name.split('_').nth(2).and_then(|s| s.parse().ok()).unwrap_or(now);
         if now.saturating_sub(born) > 7200 {
             let _ = conn
                 .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
@@ -177,24 +173,17 @@ impl TestApp {
             settings: Settings {
                 public_url: public_url.clone(),
                 webhook_tolerance_secs: 300,
+                sweep_every: Duration::from_secs(3600),
             },
             cipher: Cipher::from_key(&[1u8; 32]),
-            stripe: StripeHttp::new(
-                &format!("{public_url}/simulator/stripe"),
-                Duration::from_secs(10),
-            )
-            .with_retries(2, Duration::from_millis(20)),
+            stripe: StripeHttp::new(&format!("{public_url}/simulator/stripe"), Duration::from_secs(10))
+                .with_retries(2, Duration::from_millis(20)),
             simulator: true,
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(startup::serve(
-            listener,
-            state.clone(),
-            shutdown,
-            async move {
-                let _ = rx.await;
-            },
-        ));
+        let server = tokio::spawn(startup::serve(listener, state.clone(), shutdown, async move {
+            let _ = rx.await;
+        }));
         TestApp {
             addr,
             state,
@@ -258,35 +247,27 @@ impl TestApp {
                 currency,
                 description: "Support contract deposit",
                 expires_at,
+                success_url: None,
+                cancel_url: None,
             },
         )
         .await
         .unwrap();
         tx.commit().await.unwrap();
         let payment = self.state.store.payment(&id).await.unwrap().unwrap();
-        let session =
-            chatpay_server::payments::open_session(&self.state, &payment, &Default::default())
-                .await
-                .expect("session created");
+        let session = chatpay_server::payments::open_session(&self.state, &payment, &Default::default())
+            .await
+            .expect("session created");
         let mut tx = self.state.store.begin().await.unwrap();
-        chatpay_server::store::payments::set_session(
-            &mut tx,
-            &id,
-            &session.id,
-            session.url.as_deref(),
-        )
-        .await
-        .unwrap();
+        chatpay_server::store::payments::set_session(&mut tx, &id, &session.id, session.url.as_deref())
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         self.state.store.payment(&id).await.unwrap().unwrap()
     }
 
     /// Waits up to 10 s for a payment to reach `status`.
-    pub async fn wait_payment(
-        &self,
-        id: &str,
-        status: chatpay_shared::protocol::PaymentStatus,
-    ) -> Payment {
+    pub async fn wait_payment(&self, id: &str, status: chatpay_shared::protocol::PaymentStatus) -> Payment {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let p = self.state.store.payment(id).await.unwrap().unwrap();
@@ -317,11 +298,7 @@ impl TestApp {
     }
 
     /// A visitor that said Hello and got Welcome: returns the client and the Welcome.
-    pub async fn visitor(
-        &self,
-        token: Option<&str>,
-        last_seq: Option<u64>,
-    ) -> (Client, ServerFrame) {
+    pub async fn visitor(&self, token: Option<&str>, last_seq: Option<u64>) -> (Client, ServerFrame) {
         let mut c = self.socket(SITE, Some(ORIGIN)).await.expect("socket opens");
         c.send(&ClientFrame::Hello {
             site: SITE.into(),
@@ -330,10 +307,7 @@ impl TestApp {
         })
         .await;
         let welcome = c.recv().await;
-        assert!(
-            matches!(welcome, ServerFrame::Welcome { .. }),
-            "{welcome:?}"
-        );
+        assert!(matches!(welcome, ServerFrame::Welcome { .. }), "{welcome:?}");
         (c, welcome)
     }
 

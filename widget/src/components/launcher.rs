@@ -11,11 +11,7 @@ pub struct LauncherProps {
 
 #[function_component(Launcher)]
 pub fn launcher(props: &LauncherProps) -> Html {
-    let label = if props.open {
-        "Close chat"
-    } else {
-        "Open chat"
-    };
+    let label = if props.open { "Close chat" } else { "Open chat" };
     html! {
         <button class="cp-launch" aria-label={label} aria-expanded={if props.open { "true" } else { "false" }} onclick={props.on_toggle.clone()}>
             if props.open {

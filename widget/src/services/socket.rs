@@ -43,18 +43,10 @@ impl Connection {
         on_conn: Callback<Conn>,
     ) -> Connection {
         let mut url = String::with_capacity(base.len() + site.len() + 12);
-        url.push_str(if base.starts_with("https:") {
-            "wss"
-        } else {
-            "ws"
-        });
+        url.push_str(if base.starts_with("https:") { "wss" } else { "ws" });
         url.push_str(base.trim_start_matches("https").trim_start_matches("http"));
         url.push_str("/ws?site=");
-        url.push_str(
-            &js_sys::encode_uri_component(site)
-                .as_string()
-                .unwrap_or_default(),
-        );
+        url.push_str(&js_sys::encode_uri_component(site).as_string().unwrap_or_default());
         let conn = Connection(Rc::new(RefCell::new(Inner {
             url,
             site: site.to_owned(),
@@ -77,9 +69,7 @@ impl Connection {
             text: text.to_owned(),
         };
         let mut inner = self.0.borrow_mut();
-        inner
-            .unconfirmed
-            .push((client_id.to_owned(), text.to_owned()));
+        inner.unconfirmed.push((client_id.to_owned(), text.to_owned()));
         if let Some(ws) = &inner.ws {
             if ws.ready_state() == WebSocket::OPEN {
                 send(ws, &frame);
@@ -102,10 +92,7 @@ impl Connection {
         let on_message = {
             let me = self.clone();
             Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
-                if let Some(text) = e
-                    .dyn_ref::<MessageEvent>()
-                    .and_then(|m| m.data().as_string())
-                {
+                if let Some(text) = e.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string()) {
                     me.on_message(&text);
                 }
             })
@@ -168,6 +155,9 @@ impl Connection {
                         inner.unconfirmed.retain(|(c, _)| c != id);
                     }
                 }
+                ServerFrame::PaymentCard { seq, .. } | ServerFrame::PaymentUpdate { seq, .. } => {
+                    inner.last_seq = inner.last_seq.max(*seq);
+                }
                 ServerFrame::Error { .. } => {}
             }
             inner.on_frame.clone()
@@ -195,10 +185,7 @@ impl Connection {
         let me = self.clone();
         let retry = Closure::once_into_js(move || me.connect());
         if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
-                retry.unchecked_ref(),
-                delay,
-            );
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay);
         }
     }
 }

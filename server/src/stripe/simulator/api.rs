@@ -25,10 +25,7 @@ const BASE: &str = "/simulator/stripe";
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/simulator/stripe/v1/balance", get(balance))
-        .route(
-            "/simulator/stripe/v1/checkout/sessions",
-            post(create_session),
-        )
+        .route("/simulator/stripe/v1/checkout/sessions", post(create_session))
         .route(
             "/simulator/stripe/v1/checkout/sessions/{id}",
             get(retrieve_session),
@@ -45,14 +42,8 @@ pub fn router() -> Router<AppState> {
             "/simulator/stripe/v1/payment_method_configurations/{id}",
             post(update_pmc).get(retrieve_pmc),
         )
-        .route(
-            "/simulator/stripe/v1/webhook_endpoints",
-            post(create_endpoint),
-        )
-        .route(
-            "/simulator/stripe/{*rest}",
-            axum::routing::any(unknown_path),
-        )
+        .route("/simulator/stripe/v1/webhook_endpoints", post(create_endpoint))
+        .route("/simulator/stripe/{*rest}", axum::routing::any(unknown_path))
         .route("/simulator/clock/advance", post(advance_clock))
 }
 
@@ -184,10 +175,7 @@ pub(crate) fn authenticate(headers: &HeaderMap, method: &Method) -> Result<Accou
     } else {
         return Err(unauthorized(format!("Invalid API Key provided: {masked}")));
     };
-    if rest.len() < 10
-        || !rest.bytes().all(|b| b.is_ascii_alphanumeric())
-        || rest.contains("invalid")
-    {
+    if rest.len() < 10 || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) || rest.contains("invalid") {
         return Err(unauthorized(format!("Invalid API Key provided: {masked}")));
     }
     let read_only = restricted && rest.contains("readonly");
@@ -232,9 +220,7 @@ where
         .map(str::to_owned);
     let mut fields: Vec<_> = form.fields().to_vec();
     fields.sort();
-    let fingerprint = hex::encode(Sha256::digest(
-        format!("POST {path}\n{fields:?}").as_bytes(),
-    ));
+    let fingerprint = hex::encode(Sha256::digest(format!("POST {path}\n{fields:?}").as_bytes()));
     let replay = |saved: SavedResult| {
         if saved.fingerprint != fingerprint {
             let k = key.clone().unwrap_or_default();
@@ -373,11 +359,7 @@ async fn create_session(
     Ok(resp)
 }
 
-async fn validate_session(
-    sim: &Simulator,
-    account: &Account,
-    form: &Form,
-) -> Result<Value, SimError> {
+async fn validate_session(sim: &Simulator, account: &Account, form: &Form) -> Result<Value, SimError> {
     for (k, _) in form.fields() {
         if !SESSION_PARAMS.contains(&k.as_str()) && !k.starts_with("metadata[") {
             return Err(stripe_error(
@@ -404,8 +386,8 @@ async fn validate_session(
         .ok_or_else(|| missing("line_items[0][price_data][currency]"))?;
     let unit = integer(form, "line_items[0][price_data][unit_amount]")?
         .ok_or_else(|| missing("line_items[0][price_data][unit_amount]"))?;
-    let quantity = integer(form, "line_items[0][quantity]")?
-        .ok_or_else(|| missing("line_items[0][quantity]"))?;
+    let quantity =
+        integer(form, "line_items[0][quantity]")?.ok_or_else(|| missing("line_items[0][quantity]"))?;
     if quantity < 1 {
         return Err(invalid(
             "This value must be greater than or equal to 1.",
@@ -558,12 +540,7 @@ async fn retrieve_session(
 ) -> Result<Response, SimError> {
     let sim = simulator(&state)?;
     let account = authenticate(&headers, &Method::GET)?;
-    match sim
-        .store
-        .sim_get(&account.id, &id)
-        .await
-        .map_err(internal)?
-    {
+    match sim.store.sim_get(&account.id, &id).await.map_err(internal)? {
         Some(s) if s["object"] == "checkout.session" => Ok(ok(public(s))),
         _ => Err(not_found("checkout.session", &id, "session")),
     }
@@ -668,20 +645,9 @@ async fn update_pmc(
     let form = Form::decode(&body);
     let path = format!("/v1/payment_method_configurations/{id}");
     let resp = idempotent(&sim, &account, &headers, &path, &form, || async {
-        let mut pmc = match sim
-            .store
-            .sim_get(&account.id, &id)
-            .await
-            .map_err(internal)?
-        {
+        let mut pmc = match sim.store.sim_get(&account.id, &id).await.map_err(internal)? {
             Some(p) if p["object"] == "payment_method_configuration" => p,
-            _ => {
-                return Err(not_found(
-                    "payment_method_configuration",
-                    &id,
-                    "configuration",
-                ))
-            }
+            _ => return Err(not_found("payment_method_configuration", &id, "configuration")),
         };
         pmc["apple_pay"] = wallet(&form, "apple_pay", Some(&pmc["apple_pay"]))?;
         pmc["google_pay"] = wallet(&form, "google_pay", Some(&pmc["google_pay"]))?;
@@ -702,18 +668,9 @@ async fn retrieve_pmc(
 ) -> Result<Response, SimError> {
     let sim = simulator(&state)?;
     let account = authenticate(&headers, &Method::GET)?;
-    match sim
-        .store
-        .sim_get(&account.id, &id)
-        .await
-        .map_err(internal)?
-    {
+    match sim.store.sim_get(&account.id, &id).await.map_err(internal)? {
         Some(p) if p["object"] == "payment_method_configuration" => Ok(ok(p)),
-        _ => Err(not_found(
-            "payment_method_configuration",
-            &id,
-            "configuration",
-        )),
+        _ => Err(not_found("payment_method_configuration", &id, "configuration")),
     }
 }
 

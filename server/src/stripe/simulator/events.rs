@@ -15,12 +15,7 @@ use crate::stripe::signature;
 const RETRY_DELAYS_MS: [u64; 7] = [0, 500, 1000, 2000, 4000, 8000, 16000];
 
 /// Makes an event about `object`, stores it, and starts delivering it.
-pub async fn emit(
-    sim: &Arc<Simulator>,
-    account: &str,
-    event_type: &str,
-    object: &Value,
-) -> AppResult<Value> {
+pub async fn emit(sim: &Arc<Simulator>, account: &str, event_type: &str, object: &Value) -> AppResult<Value> {
     let id = stripe_id("evt_");
     let event = json!({
         "id": id,
@@ -38,8 +33,7 @@ pub async fn emit(
         let wants = endpoint["enabled_events"]
             .as_array()
             .is_some_and(|list| list.iter().any(|e| e == "*" || e == event_type));
-        let (Some(url), Some(secret)) = (endpoint["url"].as_str(), endpoint["secret"].as_str())
-        else {
+        let (Some(url), Some(secret)) = (endpoint["url"].as_str(), endpoint["secret"].as_str()) else {
             continue;
         };
         if wants {
@@ -89,8 +83,7 @@ async fn deliver(sim: Arc<Simulator>, url: String, secret: String, payload: Stri
 pub async fn expire_due_sessions(sim: &Arc<Simulator>) -> AppResult<()> {
     let now = sim.now();
     for (account, session) in sim.store.sim_list_all("checkout.session").await? {
-        let due =
-            session["status"] == "open" && session["expires_at"].as_i64().is_some_and(|t| t <= now);
+        let due = session["status"] == "open" && session["expires_at"].as_i64().is_some_and(|t| t <= now);
         if due {
             expire(sim, &account, session).await?;
         }

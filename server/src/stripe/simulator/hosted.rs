@@ -53,9 +53,7 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Response
         Ok(x) => x,
         Err(r) => return r,
     };
-    let description = session["x_simulator_description"]
-        .as_str()
-        .unwrap_or("Payment");
+    let description = session["x_simulator_description"].as_str().unwrap_or("Payment");
     let status = session["status"].as_str().unwrap_or("open");
     let mut body = format!(
         "<span class=\"test\">TEST MODE · chatpay Stripe simulator</span>\
@@ -119,13 +117,7 @@ async fn pay(
         "paid" => Outcome::Paid,
         "async_paid" => Outcome::AsyncPaid,
         "async_failed" => Outcome::AsyncFailed,
-        other => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("unknown outcome '{other}'"),
-            )
-                .into_response()
-        }
+        other => return (StatusCode::BAD_REQUEST, format!("unknown outcome '{other}'")).into_response(),
     };
     let success = session["success_url"]
         .as_str()

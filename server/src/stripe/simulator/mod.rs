@@ -79,10 +79,7 @@ pub(crate) fn stripe_id(prefix: &str) -> String {
 }
 
 /// Runs the expiry sweep every second until the relay stops.
-pub fn spawn_sweeper(
-    sim: std::sync::Arc<Simulator>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
+pub fn spawn_sweeper(sim: std::sync::Arc<Simulator>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {

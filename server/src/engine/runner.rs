@@ -1,0 +1,263 @@
+//! Runs the engine against the store: every step's new state is saved in the same
+//! transaction as the messages and payment rows it produces, so a crash at any point loses
+//! nothing and repeats nothing. Work that must wait for the commit (publishing to sockets,
+//! calling Stripe) is returned as [`Followups`].
+
+use chatpay_shared::protocol::{PaymentStatus, ServerFrame};
+use chatpay_shared::workflow::validate;
+
+use super::step::{step, Effect, Event, RunState, RunStatus};
+use crate::error::{AppError, AppResult};
+use crate::payments::{self, ReturnUrls};
+use crate::state::AppState;
+use crate::store::messages::{self, Card, NewEvent, NewMessage};
+use crate::store::payments::{self as stored, NewPayment};
+use crate::store::{conversations, now_ms, workflows, Tx};
+
+/// What to do once the transaction has committed.
+#[derive(Debug, Default)]
+#[must_use = "followups must be finished after the commit"]
+pub struct Followups {
+    frames: Vec<(String, Vec<ServerFrame>)>,
+    /// Payments whose Checkout Session must be created.
+    orders: Vec<String>,
+}
+
+impl Followups {
+    pub fn frames(conversation: &str, frames: Vec<ServerFrame>) -> Followups {
+        Followups {
+            frames: vec![(conversation.to_owned(), frames)],
+            orders: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, other: Followups) {
+        self.frames.extend(other.frames);
+        self.orders.extend(other.orders);
+    }
+
+    /// Publishes the frames and starts creating the ordered payments.
+    pub fn finish(self, state: &AppState) {
+        for (conversation, frames) in self.frames {
+            state.hub.publish(&conversation, &frames);
+        }
+        for payment in self.orders {
+            tokio::spawn(open_payment(state.clone(), payment));
+        }
+    }
+}
+
+/// Starts the site's latest workflow for a new conversation. `None`: the site has none.
+pub async fn start(tx: &mut Tx, site: &str, conversation: &str) -> AppResult<Option<Followups>> {
+    let Some(published) = workflows::latest(tx, site).await? else {
+        return Ok(None);
+    };
+    let run = RunState::new(
+        crate::store::new_id("r")
+            .trim_start_matches("r_")
+            .get(..16)
+            .unwrap_or("run")
+            .to_owned(),
+    );
+    let (run, effects) = step(&published.workflow, &run, Event::Start);
+    apply(tx, site, conversation, published.version, run, effects)
+        .await
+        .map(Some)
+}
+
+/// Feeds an event to a conversation's run (if it has one), locking it for the transaction.
+pub async fn feed(tx: &mut Tx, conversation: &str, event: Event<'_>) -> AppResult<Followups> {
+    let Some((version, run)) = workflows::lock_run(tx, conversation).await? else {
+        return Ok(Followups::default());
+    };
+    let site: String = site_of(tx, conversation).await?;
+    let wf = workflows::version(tx, &site, version).await?;
+    let (next, effects) = step(&wf, &run, event);
+    if next == run && effects.is_empty() {
+        return Ok(Followups::default());
+    }
+    apply(tx, &site, conversation, version, next, effects).await
+}
+
+async fn site_of(tx: &mut Tx, conversation: &str) -> AppResult<String> {
+    use sqlx::Row;
+    let row = sqlx::query("SELECT site_id FROM conversations WHERE id = $1")
+        .bind(conversation)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Carries out effects inside `tx` and saves the run.
+async fn apply(
+    tx: &mut Tx,
+    site: &str,
+    conversation: &str,
+    version: i64,
+    run: RunState,
+    effects: Vec<Effect>,
+) -> AppResult<Followups> {
+    let mut events = Vec::new();
+    let mut orders = Vec::new();
+    for effect in effects {
+        match effect {
+            Effect::Say(text) => events.push(NewEvent::Text(NewMessage::bot(text))),
+            Effect::CreatePayment(order) => {
+                let expires_at = now_ms() / 1000 + i64::from(order.lifetime_minutes) * 60 + 60;
+                stored::insert(
+                    tx,
+                    &NewPayment {
+                        id: &order.id,
+                        site_id: site,
+                        conversation_id: Some(conversation),
+                        amount_minor: order.amount_minor,
+                        currency: &order.currency,
+                        description: &order.description,
+                        expires_at,
+                        success_url: order.success_url.as_deref(),
+                        cancel_url: order.cancel_url.as_deref(),
+                    },
+                )
+                .await?;
+                orders.push(order.id);
+            }
+            Effect::ShowCard { payment } => {
+                let p = stored::get(tx, &payment).await?.ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("card for unknown payment {payment}"))
+                })?;
+                events.push(NewEvent::Card(Card {
+                    url: p.checkout_url.clone().unwrap_or_default(),
+                    payment: p.id,
+                    amount: p.amount_minor,
+                    currency: p.currency,
+                    description: p.description,
+                    status: p.status,
+                    expires_at: p.expires_at,
+                }));
+            }
+            Effect::Handoff => conversations::set_status(tx, conversation, "waiting_agent").await?,
+            Effect::Close => conversations::set_status(tx, conversation, "closed").await?,
+        }
+    }
+    let frames = messages::append_events(tx, conversation, &events).await?;
+    workflows::save_run(tx, conversation, site, version, &run).await?;
+    Ok(Followups {
+        frames: vec![(conversation.to_owned(), frames)],
+        orders,
+    })
+}
+
+/// After a payment moved: its card update in the history, and the run resumed if the
+/// payment reached a terminal state.
+pub async fn on_payment_transition(
+    tx: &mut Tx,
+    payment: &str,
+    conversation: &str,
+    status: PaymentStatus,
+) -> AppResult<Followups> {
+    let frames = messages::append_events(
+        tx,
+        conversation,
+        &[NewEvent::Update {
+            payment: payment.to_owned(),
+            status,
+        }],
+    )
+    .await?;
+    let mut followups = Followups::frames(conversation, frames);
+    if status.is_terminal() {
+        followups.add(feed(tx, conversation, Event::PaymentResolved { payment, status }).await?);
+    }
+    Ok(followups)
+}
+
+/// Creates the Checkout Session of an ordered payment and tells the run. Safe to repeat: the
+/// payment id is the idempotency key, and the run only moves once.
+pub async fn open_payment(state: AppState, payment: String) {
+    if let Err(e) = try_open_payment(&state, &payment).await {
+        tracing::error!(%payment, error = %e, "cannot open the payment; the recovery sweep will retry");
+    }
+}
+
+async fn try_open_payment(state: &AppState, payment_id: &str) -> AppResult<()> {
+    let Some(payment) = state.store.payment(payment_id).await? else {
+        return Ok(());
+    };
+    if payment.status != PaymentStatus::Pending {
+        return Ok(());
+    }
+    let Some(conversation) = payment.conversation_id.clone() else {
+        return Ok(());
+    };
+    let urls = ReturnUrls {
+        success_url: payment.success_url.as_deref(),
+        cancel_url: payment.cancel_url.as_deref(),
+    };
+    let opened = payments::open_session(state, &payment, &urls).await;
+    let mut tx = state.store.begin().await?;
+    let followups = match opened {
+        Ok(session) => {
+            stored::set_session(&mut tx, payment_id, &session.id, session.url.as_deref()).await?;
+            let url = session.url.clone().unwrap_or_default();
+            feed(
+                &mut tx,
+                &conversation,
+                Event::PaymentOpened {
+                    payment: payment_id,
+                    url: &url,
+                },
+            )
+            .await?
+        }
+        Err(e) => {
+            tracing::warn!(payment = %payment_id, error = %e, "Stripe did not create the Checkout Session");
+            stored::apply(&mut tx, payment_id, PaymentStatus::Failed, "create_failed").await?;
+            feed(
+                &mut tx,
+                &conversation,
+                Event::PaymentNotOpened { payment: payment_id },
+            )
+            .await?
+        }
+    };
+    tx.commit().await?;
+    followups.finish(state);
+    Ok(())
+}
+
+/// Runs stuck in `creating_payment` (the relay stopped between ordering a payment and
+/// hearing back from Stripe): open their payments again.
+pub async fn recover_interrupted(state: &AppState, older_than_ms: i64) -> AppResult<usize> {
+    let stuck = state
+        .store
+        .runs_in(RunStatus::CreatingPayment, now_ms() - older_than_ms)
+        .await?;
+    let mut n = 0;
+    for conversation in stuck {
+        if let Some((_, run)) = state.store.run_of(&conversation).await? {
+            if let Some(payment) = run.payment {
+                try_open_payment(state, &payment).await?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Checks a definition for publishing: the shared validator plus what only the relay can
+/// check (that Ask patterns compile).
+pub fn problems(wf: &chatpay_shared::workflow::Workflow) -> Vec<chatpay_shared::workflow::Problem> {
+    let mut problems = validate(wf);
+    for node in &wf.nodes {
+        if let chatpay_shared::workflow::NodeKind::Ask { pattern: Some(p), .. } = &node.kind {
+            if let Err(e) = regex::Regex::new(p) {
+                problems.push(chatpay_shared::workflow::Problem {
+                    node: Some(node.id.clone()),
+                    field: Some("pattern".into()),
+                    message: format!("the pattern does not compile: {e}"),
+                });
+            }
+        }
+    }
+    problems
+}

@@ -1,0 +1,152 @@
+//! Workflows and runs: every published version of a site's workflow, and the run state of
+//! each conversation (which keeps the version it started with).
+
+use chatpay_shared::workflow::Workflow;
+use sqlx::Row;
+
+use super::{now_ms, Store, Tx};
+use crate::engine::step::{RunState, RunStatus};
+use crate::error::{AppError, AppResult};
+
+/// A published version.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub version: i64,
+    pub workflow: Workflow,
+}
+
+fn decode(def: &str) -> AppResult<Workflow> {
+    serde_json::from_str(def)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored workflow is unreadable: {e}")))
+}
+
+/// The latest published version of a site's workflow, read inside `tx`.
+pub async fn latest(tx: &mut Tx, site: &str) -> AppResult<Option<Published>> {
+    let row = sqlx::query(
+        "SELECT version, definition FROM workflows WHERE site_id = $1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(site)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|r| {
+        Ok(Published {
+            version: r.try_get(0)?,
+            workflow: decode(&r.try_get::<String, _>(1)?)?,
+        })
+    })
+    .transpose()
+}
+
+/// A specific version, read inside `tx`.
+pub async fn version(tx: &mut Tx, site: &str, version: i64) -> AppResult<Workflow> {
+    let row = sqlx::query("SELECT definition FROM workflows WHERE site_id = $1 AND version = $2")
+        .bind(site)
+        .bind(version)
+        .fetch_one(&mut **tx)
+        .await?;
+    decode(&row.try_get::<String, _>(0)?)
+}
+
+/// A run, locked for this transaction (PostgreSQL row lock; SQLite has one writer).
+pub async fn lock_run(tx: &mut Tx, conversation: &str) -> AppResult<Option<(i64, RunState)>> {
+    let row = sqlx::query(
+        "UPDATE runs SET updated_at = updated_at WHERE conversation_id = $1 RETURNING workflow_version, state",
+    )
+    .bind(conversation)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|r| {
+        let state: String = r.try_get(1)?;
+        Ok((
+            r.try_get(0)?,
+            serde_json::from_str(&state)
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("stored run is unreadable: {e}")))?,
+        ))
+    })
+    .transpose()
+}
+
+/// Creates or replaces a run's state.
+pub async fn save_run(
+    tx: &mut Tx,
+    conversation: &str,
+    site: &str,
+    version: i64,
+    run: &RunState,
+) -> AppResult<()> {
+    let state = serde_json::to_string(run).map_err(|e| AppError::Internal(e.into()))?;
+    sqlx::query(
+        "INSERT INTO runs (conversation_id, site_id, workflow_version, status, state, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (conversation_id) DO UPDATE SET status = excluded.status, state = excluded.state, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(conversation)
+    .bind(site)
+    .bind(version)
+    .bind(run.status.as_str())
+    .bind(state)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Publishes a (validated) workflow as the site's next version; returns the version.
+    pub async fn publish_workflow(&self, site: &str, workflow: &Workflow) -> AppResult<i64> {
+        let def = serde_json::to_string(workflow).map_err(|e| AppError::Internal(e.into()))?;
+        let mut tx = self.begin().await?;
+        let next: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM workflows WHERE site_id = $1")
+            .bind(site)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        sqlx::query(
+            "INSERT INTO workflows (site_id, version, definition, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(site)
+        .bind(next)
+        .bind(def)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    /// The latest published workflow of a site.
+    pub async fn latest_workflow(&self, site: &str) -> AppResult<Option<Published>> {
+        let mut tx = self.begin().await?;
+        let latest = latest(&mut tx, site).await?;
+        tx.rollback().await?;
+        Ok(latest)
+    }
+
+    /// A conversation's run, if it has one.
+    pub async fn run_of(&self, conversation: &str) -> AppResult<Option<(i64, RunState)>> {
+        let row = sqlx::query("SELECT workflow_version, state FROM runs WHERE conversation_id = $1")
+            .bind(conversation)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| {
+            let state: String = r.try_get(1)?;
+            Ok((
+                r.try_get(0)?,
+                serde_json::from_str(&state)
+                    .map_err(|e| AppError::Internal(anyhow::anyhow!("stored run: {e}")))?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Conversations whose run is in `status` and was last touched before `before_ms`.
+    pub async fn runs_in(&self, status: RunStatus, before_ms: i64) -> AppResult<Vec<String>> {
+        let rows = sqlx::query("SELECT conversation_id FROM runs WHERE status = $1 AND updated_at < $2")
+            .bind(status.as_str())
+            .bind(before_ms)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+}
