@@ -117,8 +117,19 @@ async fn seed_demo_site(store: &Store, args: &ServeArgs, public_url: &str) -> an
         &origins,
     )?;
     store.upsert_site(&site).await?;
+    // The demo workflow, published again only when it changed.
+    let demo: chatpay_shared::workflow::Workflow =
+        serde_json::from_str(DEMO_WORKFLOW).context("the built-in demo workflow does not parse")?;
+    let current = store.latest_workflow("demo").await?.map(|p| p.workflow);
+    if current.as_ref() != Some(&demo) {
+        let version = store.publish_workflow("demo", &demo).await?;
+        tracing::info!(version, "published the demo workflow");
+    }
     Ok(())
 }
+
+/// The demo site's workflow: greet, ask, request a deposit, branch on paymentStatus.
+pub const DEMO_WORKFLOW: &str = include_str!("../assets/demo-workflow.json");
 
 /// The demo site's key at the simulator.
 const DEMO_KEY: &str = "sk_test_chatpaydemo000000000000";

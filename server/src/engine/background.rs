@@ -32,7 +32,11 @@ pub fn spawn(state: AppState, every: Duration) {
 
 /// One pass of both safety nets.
 pub async fn sweep(state: &AppState) {
-    let now = now_ms() / 1000;
+    sweep_at(state, now_ms() / 1000).await;
+}
+
+/// One pass as if the time were `now` (unix seconds); tests move time with it.
+pub async fn sweep_at(state: &AppState, now: i64) {
     match state.store.overdue_payments(now - OVERDUE_GRACE_SECS, 100).await {
         Ok(list) => {
             for p in list {

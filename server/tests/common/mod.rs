@@ -227,6 +227,24 @@ impl TestApp {
         secret
     }
 
+    /// Publishes a workflow (JSON text) for the shop.
+    pub async fn publish(&self, json: &str) -> i64 {
+        let wf: chatpay_shared::workflow::Workflow = serde_json::from_str(json).expect("workflow JSON");
+        let problems = chatpay_server::engine::runner::problems(&wf);
+        assert!(problems.is_empty(), "{problems:#?}");
+        self.state.store.publish_workflow(SITE, &wf).await.unwrap()
+    }
+
+    /// Connects the shop's key and a webhook secret, but registers no endpoint at the
+    /// simulator: no webhook will ever arrive (for reconciliation tests).
+    pub async fn connect_stripe_without_webhooks(&self) {
+        self.state
+            .store
+            .save_stripe_keys(&self.state.cipher, SITE, STRIPE_KEY, false, Some(&["whsec_nowebhooks0000".to_owned()]))
+            .await
+            .unwrap();
+    }
+
     /// A stored pending payment with its Checkout Session at the simulator.
     pub async fn create_payment(
         &self,
@@ -342,6 +360,23 @@ impl Client {
         match self.try_recv(Duration::from_secs(5)).await {
             Some(f) => f,
             None => panic!("no frame within 5 s"),
+        }
+    }
+
+    /// Frames until one satisfies `last` (included), within 10 s.
+    pub async fn until(&mut self, last: impl Fn(&ServerFrame) -> bool) -> Vec<ServerFrame> {
+        let mut got = Vec::new();
+        loop {
+            match self.try_recv(Duration::from_secs(10)).await {
+                Some(f) => {
+                    let done = last(&f);
+                    got.push(f);
+                    if done {
+                        return got;
+                    }
+                }
+                None => panic!("the frame never came; got {got:#?}"),
+            }
         }
     }
 
