@@ -225,3 +225,52 @@ async fn stripe_connect_tests_the_key_and_status_never_shows_a_secret() {
     );
     app.stop().await;
 }
+
+#[test]
+fn workflow_validate_import_and_export() {
+    let dir = std::env::temp_dir().join(format!("chatpay-cli-wf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}/chatpay.db", dir.display());
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo-workflow.json");
+
+    let (ok, out, err) = chatpay(&db, &["workflow", "validate", demo]);
+    assert!(ok, "{err}");
+    assert!(out.contains("valid (9 nodes, starts at 'greet')"), "{out}");
+
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"format":1,"start":"a","nodes":[
+            {"id":"a","type":"request_payment","amount":{"fixed":"49.5"},"currency":"JPY","description":"x","next":"nowhere"},
+            {"id":"b","type":"ask","text":"?","variable":"v","pattern":"([a-z"}]}"#,
+    )
+    .unwrap();
+    let (ok, _, err) = chatpay(&db, &["workflow", "validate", bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("problem(s)"), "{err}");
+    assert!(err.contains("node 'a', amount: invalid amount '49.5' for JPY: JPY has no decimals"), "{err}");
+    assert!(err.contains("node 'a', next: unknown node 'nowhere'"), "{err}");
+    assert!(err.contains("node 'b': this node is unreachable"), "{err}");
+    assert!(err.contains("node 'b', pattern: the pattern does not compile"), "{err}");
+
+    std::fs::write(&bad, "{\"format\":1}").unwrap();
+    let (ok, _, err) = chatpay(&db, &["workflow", "validate", bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("is not a workflow: missing field"), "{err}");
+
+    chatpay(&db, &["site", "add", "--id", "wf", "--name", "WF", "--origin", "https://wf.example"]);
+    let (ok, _, err) = chatpay(&db, &["workflow", "export", "--site", "wf"]);
+    assert!(!ok);
+    assert!(err.contains("has no workflow yet"), "{err}");
+    let (ok, out, err) = chatpay(&db, &["workflow", "import", "--site", "wf", demo]);
+    assert!(ok, "{err}");
+    assert!(out.contains("as version 1 of site 'wf'"), "{out}");
+    let (ok, out, _) = chatpay(&db, &["workflow", "import", "--site", "wf", demo]);
+    assert!(ok && out.contains("version 2"), "{out}");
+    let (ok, out, _) = chatpay(&db, &["workflow", "export", "--site", "wf"]);
+    assert!(ok);
+    let exported: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let original: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(demo).unwrap()).unwrap();
+    assert_eq!(exported, original);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -348,3 +348,135 @@ impl Drop for Browser {
         let _ = self.driver.wait();
     }
 }
+
+/// A visitor's socket speaking the shared protocol, as a test sees it.
+pub mod visitor {
+    use std::time::Duration;
+
+    use anyhow::{bail, Context as _, Result};
+    use chatpay_shared::protocol::{ClientFrame, ServerFrame};
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    pub struct Visitor {
+        ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    }
+
+    impl Visitor {
+        /// Opens `/ws?site=…` with `origin` and says Hello; returns the socket and Welcome.
+        pub async fn connect(base: &str, site: &str, origin: &str, token: Option<&str>, last_seq: Option<u64>) -> Result<(Visitor, ServerFrame)> {
+            let url = format!("{}/ws?site={site}", base.replacen("http", "ws", 1));
+            let mut req = url.into_client_request()?;
+            req.headers_mut().insert("origin", origin.parse()?);
+            let (ws, _) = tokio_tungstenite::connect_async(req).await.context("socket")?;
+            let mut v = Visitor { ws };
+            v.send(&ClientFrame::Hello {
+                site: site.into(),
+                visitor_token: token.map(str::to_owned),
+                last_seq,
+            })
+            .await?;
+            let welcome = v.recv(Duration::from_secs(10)).await?.context("no Welcome")?;
+            Ok((v, welcome))
+        }
+
+        pub async fn send(&mut self, frame: &ClientFrame) -> Result<()> {
+            self.ws.send(Message::text(serde_json::to_string(frame)?)).await?;
+            Ok(())
+        }
+
+        /// The next frame within `wait`; `None` on timeout or close.
+        pub async fn recv(&mut self, wait: Duration) -> Result<Option<ServerFrame>> {
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                let Ok(next) = tokio::time::timeout_at(deadline, self.ws.next()).await else { return Ok(None) };
+                match next {
+                    Some(Ok(Message::Text(t))) => return Ok(Some(serde_json::from_str(t.as_str())?)),
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(None),
+                    Some(Ok(_)) => continue,
+                }
+            }
+        }
+
+        /// Frames until one satisfies `last` (included), within 15 s.
+        pub async fn until(&mut self, last: impl Fn(&ServerFrame) -> bool) -> Result<Vec<ServerFrame>> {
+            let mut got = Vec::new();
+            loop {
+                match self.recv(Duration::from_secs(15)).await? {
+                    Some(f) => {
+                        let done = last(&f);
+                        got.push(f);
+                        if done {
+                            return Ok(got);
+                        }
+                    }
+                    None => bail!("the expected frame never came; got {got:#?}"),
+                }
+            }
+        }
+
+        /// Everything that arrives within `quiet`.
+        pub async fn drain(&mut self, quiet: Duration) -> Result<Vec<ServerFrame>> {
+            let mut got = Vec::new();
+            while let Some(f) = self.recv(quiet).await? {
+                got.push(f);
+            }
+            Ok(got)
+        }
+    }
+}
+
+/// Stripe's webhook signature (the official algorithm: HMAC-SHA256 of "{t}.{body}").
+pub fn stripe_signature(body: &str, secret: &str, t: i64) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(format!("{t}.{body}").as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+impl Chatpay {
+    /// Starts `chatpay serve` on a given port (to come back on the same one after a kill).
+    pub async fn serve_on(&self, port: u16, extra: &[&str]) -> Result<Relay> {
+        let dist = env_path("CHATPAY_DIST", workspace_root().join("dist"));
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(&self.bin)
+            .arg("serve")
+            .args(["--listen", &listen, "--dist"])
+            .arg(&dist)
+            .args(extra)
+            .env("CHATPAY_DATABASE_URL", &self.database_url)
+            .env("CHATPAY_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start chatpay")?;
+        let relay = Relay {
+            child,
+            base: format!("http://{listen}"),
+        };
+        relay.wait_healthy().await?;
+        Ok(relay)
+    }
+
+    /// Runs a CLI command with extra environment.
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args).env("CHATPAY_DATABASE_URL", &self.database_url);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output()?;
+        if !out.status.success() {
+            bail!("chatpay {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Relay {
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

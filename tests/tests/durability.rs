@@ -1,0 +1,163 @@
+//! Durability with a real `chatpay` process: kill -9 while a payment is pending, or while
+//! Stripe is still answering; restart; the visitor gets the outcome exactly once.
+
+use std::time::Duration;
+
+use chatpay_e2e::visitor::Visitor;
+use chatpay_e2e::{free_port, stripe_signature, workspace_root, Chatpay, Scratch};
+use chatpay_shared::protocol::{Author, ClientFrame, PaymentStatus, ServerFrame};
+use serde_json::json;
+
+const ORIGIN: &str = "http://shop.test";
+const KEY: &str = "sk_test_durable000000000000";
+const WHSEC: &str = "whsec_durabletest0000000000";
+
+fn bot(frames: &[ServerFrame], starts: &str) -> usize {
+    frames
+        .iter()
+        .filter(|f| matches!(f, ServerFrame::Message { from: Author::Bot, text, .. } if text.starts_with(starts)))
+        .count()
+}
+
+fn card(frames: &[ServerFrame]) -> Option<(String, String)> {
+    frames.iter().find_map(|f| match f {
+        ServerFrame::PaymentCard { payment, url, .. } => Some((payment.clone(), url.clone())),
+        _ => None,
+    })
+}
+
+/// A site with the demo workflow; Stripe connected through the relay's own simulator, with a
+/// webhook secret but no endpoint registered, so only this test delivers webhooks.
+async fn set_up(chatpay: &Chatpay, port: u16) -> anyhow::Result<()> {
+    chatpay.cli(&["site", "add", "--id", "shop", "--name", "Shop", "--origin", ORIGIN])?;
+    let demo = workspace_root().join("server/assets/demo-workflow.json");
+    chatpay.cli(&["workflow", "import", "--site", "shop", demo.to_str().unwrap()])?;
+    let relay = chatpay.serve_on(port, &["--stripe-simulator"]).await?;
+    let base = format!("{}/simulator/stripe", relay.base);
+    chatpay.cli_env(
+        &["stripe", "connect", "--site", "shop", "--secret-key", KEY, "--webhook-secret", WHSEC],
+        &[("CHATPAY_STRIPE_API_BASE", &base)],
+    )?;
+    drop(relay);
+    Ok(())
+}
+
+async fn deliver(base: &str, body: &str) -> anyhow::Result<serde_json::Value> {
+    let header = stripe_signature(body, WHSEC, chatpay_server_now());
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/webhooks/stripe/shop"))
+        .header("stripe-signature", header)
+        .body(body.to_owned())
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status().is_success(), "webhook answered {}", resp.status());
+    Ok(resp.json().await?)
+}
+
+fn chatpay_server_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn completed(event: &str, payment: &str, session: &str) -> String {
+    json!({
+        "id": event, "object": "event", "type": "checkout.session.completed", "created": chatpay_server_now(),
+        "livemode": false, "data": { "object": {
+            "id": session, "object": "checkout.session", "status": "complete", "payment_status": "paid",
+            "client_reference_id": payment, "amount_total": 4999, "currency": "usd", "metadata": { "payment": payment }
+        }}
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_while_a_payment_is_pending_loses_nothing_and_repeats_nothing() -> anyhow::Result<()> {
+    let scratch = Scratch::new("durable");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let port = free_port();
+    set_up(&chatpay, port).await?;
+    let mut relay = chatpay.serve_on(port, &["--stripe-simulator"]).await?;
+
+    // The visitor walks to the payment card.
+    let (mut v, welcome) = Visitor::connect(&relay.base, "shop", ORIGIN, None, None).await?;
+    let ServerFrame::Welcome { visitor_token, .. } = welcome else { anyhow::bail!("no welcome") };
+    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need"))).await?;
+    v.send(&ClientFrame::Text { client_id: "a".into(), text: "Backup help".into() }).await?;
+    let frames = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await?;
+    let (payment, url) = card(&frames).unwrap();
+    let session = url.rsplit('/').next().unwrap().to_owned();
+    let last_seq = frames.iter().filter_map(ServerFrame::seq).max().unwrap();
+
+    // Crash.
+    relay.kill9();
+    drop(v);
+
+    // Restart and deliver Stripe's event.
+    let relay = chatpay.serve_on(port, &["--stripe-simulator"]).await?;
+    let answer = deliver(&relay.base, &completed("evt_durable_1", &payment, &session)).await?;
+    assert_eq!(answer["outcome"], "applied");
+
+    // The visitor comes back and gets the outcome once.
+    let (mut v, _) = Visitor::connect(&relay.base, "shop", ORIGIN, Some(&visitor_token), Some(last_seq)).await?;
+    let after = v.drain(Duration::from_millis(1500)).await?;
+    assert!(after.iter().any(|f| matches!(f, ServerFrame::PaymentUpdate { status: PaymentStatus::Paid, .. })), "{after:#?}");
+    assert_eq!(bot(&after, "Thank you, your deposit is in!"), 1, "{after:#?}");
+    assert_eq!(bot(&after, "This conversation is now closed"), 1);
+
+    // Stripe delivers the same event again: nothing changes, nothing is sent.
+    let again = deliver(&relay.base, &completed("evt_durable_1", &payment, &session)).await?;
+    assert_eq!(again["outcome"], "duplicate");
+    assert!(v.drain(Duration::from_millis(700)).await?.is_empty());
+
+    // The whole history has every message once.
+    let (mut full, _) = Visitor::connect(&relay.base, "shop", ORIGIN, Some(&visitor_token), None).await?;
+    let history = full.drain(Duration::from_millis(800)).await?;
+    assert_eq!(bot(&history, "Thank you, your deposit is in!"), 1);
+    assert_eq!(history.iter().filter(|f| matches!(f, ServerFrame::PaymentCard { .. })).count(), 1);
+    let seqs: Vec<u64> = history.iter().filter_map(ServerFrame::seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "no gaps, no repeats");
+    Ok(())
+}
+
+/// A Stripe that accepts connections and never answers.
+async fn silent_stripe() -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    Ok((base, task))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_while_stripe_is_creating_the_session_is_recovered_on_restart() -> anyhow::Result<()> {
+    let scratch = Scratch::new("durable-creating");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let port = free_port();
+    set_up(&chatpay, port).await?;
+    let (silent, _hold) = silent_stripe().await?;
+    let mut relay = chatpay.serve_on(port, &["--stripe-simulator", "--stripe-api-base", &silent]).await?;
+
+    let (mut v, welcome) = Visitor::connect(&relay.base, "shop", ORIGIN, None, None).await?;
+    let ServerFrame::Welcome { visitor_token, .. } = welcome else { anyhow::bail!("no welcome") };
+    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need"))).await?;
+    v.send(&ClientFrame::Text { client_id: "a".into(), text: "Restore my files".into() }).await?;
+    // The relay is now waiting on Stripe, which says nothing. Crash it there.
+    v.until(|f| matches!(f, ServerFrame::Message { from: Author::Visitor, .. })).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    relay.kill9();
+    drop(v);
+
+    // Back up with the real (simulated) Stripe: the interrupted payment is created once.
+    let relay = chatpay.serve_on(port, &["--stripe-simulator"]).await?;
+    let (mut v, _) = Visitor::connect(&relay.base, "shop", ORIGIN, Some(&visitor_token), None).await?;
+    let frames = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await?;
+    let (payment, _) = card(&frames).unwrap();
+    assert!(payment.ends_with("_1"), "the first payment of the run, not a second one: {payment}");
+    let rest = v.drain(Duration::from_millis(800)).await?;
+    assert!(!rest.iter().any(|f| matches!(f, ServerFrame::PaymentCard { .. })), "one card only");
+    assert_eq!(bot(&frames, "Happy to help with that."), 1);
+    Ok(())
+}
