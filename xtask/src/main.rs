@@ -4,6 +4,7 @@
 //!   `chatpay` on 127.0.0.1:8080 with the demo site, and print the demo page's URL.
 //! - `cargo xtask test`: install what is missing (Chromium too), then fmt, clippy, and every
 //!   test against SQLite and PostgreSQL, browser end-to-end tests included.
+//! - `cargo xtask bench`: webhook → visitor-frame latency and webhooks/s (release, SQLite).
 //! - `cargo xtask widget`: only build the widget into `dist/`.
 //!
 //! Modules: [`tools`] installs and finds the toolchain pieces; [`build`] builds the widget;
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         Some("widget") => tools::Tools::ensure(false).and_then(|t| build::widget(&t, true)),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{USAGE}");
@@ -42,6 +44,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 
   run [--listen ADDR]   build everything and start chatpay with the demo site (default 127.0.0.1:8080)
   test                  fmt, clippy and every test (SQLite, PostgreSQL, headless Chromium)
+  bench [--latency N] [--throughput N]
+                        webhook → visitor frame latency and webhooks/s on SQLite (release build)
   widget                build the widget into dist/ only";
 
 /// Prints a step so a first run that takes minutes says what it is doing.
@@ -104,6 +108,31 @@ fn run(args: &[String]) -> Result<()> {
         bail!("chatpay exited with {status}");
     }
     Ok(())
+}
+
+fn bench(args: &[String]) -> Result<()> {
+    let root = build::workspace_root();
+    step("building the relay and the bench in release (cargo build --release)");
+    sh(cargo().current_dir(&root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "chatpay-server",
+        "--bin",
+        "chatpay",
+        "-p",
+        "chatpay-e2e",
+        "--bin",
+        "webhook-bench",
+    ]))?;
+    let target = build::target_dir()?.join("release");
+    step("running the webhook bench");
+    sh(Command::new(target.join("webhook-bench"))
+        .current_dir(&root)
+        .arg("--bin")
+        .arg(target.join("chatpay"))
+        .args(args))
 }
 
 fn test(args: &[String]) -> Result<()> {
