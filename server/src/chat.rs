@@ -113,7 +113,7 @@ pub async fn visitor_text(
     .await?;
     let seq = frames.first().and_then(ServerFrame::seq).unwrap_or(0);
     let mut followups = Followups::frames(conversation, frames);
-    followups.add(runner::feed(&mut tx, conversation, Event::VisitorText(text)).await?);
+    followups.add(runner::feed(&mut tx, &state.store, conversation, Event::VisitorText(text)).await?);
     tx.commit().await?;
     followups.finish(state);
     Ok(Posted::New(seq))

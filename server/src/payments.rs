@@ -14,7 +14,7 @@ use crate::engine::runner::{self, Followups};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::payments::{self as stored, Payment, Transition};
-use crate::store::{webhooks, Tx};
+use crate::store::{webhooks, Store, Tx};
 use crate::stripe::client::StripeError;
 use crate::stripe::types::{CheckoutSession, Event, SessionPaymentStatus, SessionStatus};
 
@@ -180,32 +180,36 @@ impl EventOutcome {
 /// updated and the conversation's run resumes. The followups run after the commit.
 pub async fn resolve_in(
     tx: &mut Tx,
-    payment: &str,
+    store: &Store,
+    payment: &Payment,
     target: PaymentStatus,
     source: &str,
 ) -> AppResult<(Option<Transition>, Followups)> {
-    let Some(transition) = stored::apply(tx, payment, target, source).await? else {
+    let Some(transition) = stored::apply_from(tx, payment, target, source).await? else {
         return Ok((None, Followups::default()));
     };
-    let conversation = stored::get(tx, payment).await?.and_then(|p| p.conversation_id);
-    let followups = match conversation {
-        Some(c) => runner::on_payment_transition(tx, payment, &c, transition.to).await?,
+    let followups = match &payment.conversation_id {
+        Some(c) => runner::on_payment_transition(tx, store, &payment.id, c, transition.to).await?,
         None => Followups::default(),
     };
     Ok((Some(transition), followups))
 }
 
-/// Applies one verified Stripe event for `site`, in one transaction: the ledger row, the
-/// health counters, the payment transition and whatever follows from it.
+/// Moves the payment with this id (read inside `tx`).
+async fn resolve_id(tx: &mut Tx, store: &Store, id: &str, target: PaymentStatus, source: &str) -> AppResult<Followups> {
+    match stored::get(tx, id).await? {
+        Some(p) => Ok(resolve_in(tx, store, &p, target, source).await?.1),
+        None => Ok(Followups::default()),
+    }
+}
+
+/// Applies one verified Stripe event for `site`, in one transaction: the payment
+/// transition and whatever follows from it, the health counters, and the ledger row. The
+/// ledger row goes in last: if the event id was seen before, everything is rolled back and
+/// the delivery only counts as a duplicate.
 pub async fn on_event(state: &AppState, site: &str, event: &Event) -> AppResult<EventOutcome> {
     let mut tx = state.store.begin().await?;
-    let fresh = webhooks::record_event(&mut tx, site, &event.id, &event.kind, "received").await?;
-    webhooks::note_event(&mut tx, site, &event.kind, !fresh).await?;
-    if !fresh {
-        tx.commit().await?;
-        return Ok(EventOutcome::Duplicate);
-    }
-    let mut to_publish = Followups::default();
+    let mut followups = Followups::default();
     let outcome = if CHECKOUT_EVENTS.contains(&event.kind.as_str()) {
         match serde_json::from_value::<CheckoutSession>(event.data.object.clone()) {
             Err(e) => {
@@ -219,9 +223,7 @@ pub async fn on_event(state: &AppState, site: &str, event: &Event) -> AppResult<
                     .or_else(|| session.metadata.get("payment").cloned())
                     .unwrap_or_default();
                 match stored::get(&mut tx, &payment_id).await? {
-                    Some(p)
-                        if p.site_id == site && p.session_id.as_deref().is_none_or(|s| s == session.id) =>
-                    {
+                    Some(p) if p.site_id == site && p.session_id.as_deref().is_none_or(|s| s == session.id) => {
                         if p.session_id.is_none() {
                             // The session was created but its id never stored (a crash
                             // between Stripe's answer and our commit): adopt it now.
@@ -229,9 +231,8 @@ pub async fn on_event(state: &AppState, site: &str, event: &Event) -> AppResult<
                         }
                         match target_for_event(&event.kind, &session) {
                             Some(target) => {
-                                let (transition, frames) =
-                                    resolve_in(&mut tx, &p.id, target, &event.id).await?;
-                                to_publish = frames;
+                                let (transition, f) = resolve_in(&mut tx, &state.store, &p, target, &event.id).await?;
+                                followups = f;
                                 transition.map_or(EventOutcome::Ignored, EventOutcome::Applied)
                             }
                             None => EventOutcome::NotUsed,
@@ -244,9 +245,14 @@ pub async fn on_event(state: &AppState, site: &str, event: &Event) -> AppResult<
     } else {
         EventOutcome::NotUsed
     };
-    webhooks::set_outcome(&mut tx, site, &event.id, outcome.as_str()).await?;
+    if !webhooks::record_event(&mut tx, site, &event.id, &event.kind, outcome.as_str()).await? {
+        tx.rollback().await?;
+        state.store.note_duplicate_event(site, &event.kind).await?;
+        return Ok(EventOutcome::Duplicate);
+    }
+    webhooks::note_event(&mut tx, site, &event.kind, false).await?;
     tx.commit().await?;
-    to_publish.finish(state);
+    followups.finish(state);
     Ok(outcome)
 }
 
@@ -290,7 +296,7 @@ pub async fn reconcile(state: &AppState, payment_id: &str) -> AppResult<Payment>
     };
     if let Some(target) = target_for_session(&session) {
         let mut tx = state.store.begin().await?;
-        let (_, followups) = resolve_in(&mut tx, &payment.id, target, "reconcile").await?;
+        let followups = resolve_id(&mut tx, &state.store, &payment.id, target, "reconcile").await?;
         tx.commit().await?;
         followups.finish(state);
     }
@@ -326,7 +332,7 @@ pub async fn decline(state: &AppState, payment_id: &str) -> AppResult<Payment> {
     };
     if let Some(target) = target {
         let mut tx = state.store.begin().await?;
-        let (_, followups) = resolve_in(&mut tx, &payment.id, target, "decline").await?;
+        let followups = resolve_id(&mut tx, &state.store, &payment.id, target, "decline").await?;
         tx.commit().await?;
         followups.finish(state);
     }

@@ -12,7 +12,7 @@ use crate::payments::{self, ReturnUrls};
 use crate::state::AppState;
 use crate::store::messages::{self, Card, NewEvent, NewMessage};
 use crate::store::payments::{self as stored, NewPayment};
-use crate::store::{conversations, now_ms, workflows, Tx};
+use crate::store::{conversations, now_ms, workflows, Store, Tx};
 
 /// What to do once the transaction has committed.
 #[derive(Debug, Default)]
@@ -52,43 +52,40 @@ pub async fn start(tx: &mut Tx, site: &str, conversation: &str) -> AppResult<Opt
     let Some(published) = workflows::latest(tx, site).await? else {
         return Ok(None);
     };
-    let run = RunState::new(
-        crate::store::new_id("r")
-            .trim_start_matches("r_")
-            .get(..16)
-            .unwrap_or("run")
-            .to_owned(),
-    );
+    let key = crate::store::new_id("r");
+    let run = RunState::new(key.trim_start_matches("r_").get(..16).unwrap_or("run"));
     let (run, effects) = step(&published.workflow, &run, Event::Start);
-    apply(tx, site, conversation, published.version, run, effects)
-        .await
-        .map(Some)
+    apply(tx, site, conversation, published.version, run, effects, Vec::new()).await.map(Some)
 }
 
 /// Feeds an event to a conversation's run (if it has one), locking it for the transaction.
-pub async fn feed(tx: &mut Tx, conversation: &str, event: Event<'_>) -> AppResult<Followups> {
-    let Some((version, run)) = workflows::lock_run(tx, conversation).await? else {
-        return Ok(Followups::default());
+pub async fn feed(tx: &mut Tx, store: &Store, conversation: &str, event: Event<'_>) -> AppResult<Followups> {
+    feed_after(tx, store, conversation, event, Vec::new()).await
+}
+
+/// Like [`feed`], with history events that go before whatever the run says.
+async fn feed_after(
+    tx: &mut Tx,
+    store: &Store,
+    conversation: &str,
+    event: Event<'_>,
+    lead: Vec<NewEvent>,
+) -> AppResult<Followups> {
+    let Some(locked) = workflows::lock_run(tx, conversation).await? else {
+        let frames = messages::append_events(tx, conversation, &lead).await?;
+        return Ok(Followups::frames(conversation, frames));
     };
-    let site: String = site_of(tx, conversation).await?;
-    let wf = workflows::version(tx, &site, version).await?;
-    let (next, effects) = step(&wf, &run, event);
-    if next == run && effects.is_empty() {
-        return Ok(Followups::default());
+    let wf = workflows::version(tx, store, &locked.site, locked.version).await?;
+    let (next, effects) = step(&wf, &locked.state, event);
+    if next == locked.state && effects.is_empty() {
+        let frames = messages::append_events(tx, conversation, &lead).await?;
+        return Ok(Followups::frames(conversation, frames));
     }
-    apply(tx, &site, conversation, version, next, effects).await
+    apply(tx, &locked.site, conversation, locked.version, next, effects, lead).await
 }
 
-async fn site_of(tx: &mut Tx, conversation: &str) -> AppResult<String> {
-    use sqlx::Row;
-    let row = sqlx::query("SELECT site_id FROM conversations WHERE id = $1")
-        .bind(conversation)
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(row.try_get(0)?)
-}
-
-/// Carries out effects inside `tx` and saves the run.
+/// Carries out effects inside `tx`, appends `lead` and the effects' history in one go, and
+/// saves the run.
 async fn apply(
     tx: &mut Tx,
     site: &str,
@@ -96,8 +93,9 @@ async fn apply(
     version: i64,
     run: RunState,
     effects: Vec<Effect>,
+    lead: Vec<NewEvent>,
 ) -> AppResult<Followups> {
-    let mut events = Vec::new();
+    let mut events = lead;
     let mut orders = Vec::new();
     for effect in effects {
         match effect {
@@ -122,9 +120,9 @@ async fn apply(
                 orders.push(order.id);
             }
             Effect::ShowCard { payment } => {
-                let p = stored::get(tx, &payment).await?.ok_or_else(|| {
-                    AppError::Internal(anyhow::anyhow!("card for unknown payment {payment}"))
-                })?;
+                let p = stored::get(tx, &payment)
+                    .await?
+                    .ok_or_else(|| AppError::Internal(anyhow::anyhow!("card for unknown payment {payment}")))?;
                 events.push(NewEvent::Card(Card {
                     url: p.checkout_url.clone().unwrap_or_default(),
                     payment: p.id,
@@ -148,27 +146,24 @@ async fn apply(
 }
 
 /// After a payment moved: its card update in the history, and the run resumed if the
-/// payment reached a terminal state.
+/// payment reached a terminal state (one history append for both).
 pub async fn on_payment_transition(
     tx: &mut Tx,
+    store: &Store,
     payment: &str,
     conversation: &str,
     status: PaymentStatus,
 ) -> AppResult<Followups> {
-    let frames = messages::append_events(
-        tx,
-        conversation,
-        &[NewEvent::Update {
-            payment: payment.to_owned(),
-            status,
-        }],
-    )
-    .await?;
-    let mut followups = Followups::frames(conversation, frames);
+    let lead = vec![NewEvent::Update {
+        payment: payment.to_owned(),
+        status,
+    }];
     if status.is_terminal() {
-        followups.add(feed(tx, conversation, Event::PaymentResolved { payment, status }).await?);
+        feed_after(tx, store, conversation, Event::PaymentResolved { payment, status }, lead).await
+    } else {
+        let frames = messages::append_events(tx, conversation, &lead).await?;
+        Ok(Followups::frames(conversation, frames))
     }
-    Ok(followups)
 }
 
 /// Creates the Checkout Session of an ordered payment and tells the run. Safe to repeat: the
@@ -201,6 +196,7 @@ async fn try_open_payment(state: &AppState, payment_id: &str) -> AppResult<()> {
             let url = session.url.clone().unwrap_or_default();
             feed(
                 &mut tx,
+                &state.store,
                 &conversation,
                 Event::PaymentOpened {
                     payment: payment_id,
@@ -214,6 +210,7 @@ async fn try_open_payment(state: &AppState, payment_id: &str) -> AppResult<()> {
             stored::apply(&mut tx, payment_id, PaymentStatus::Failed, "create_failed").await?;
             feed(
                 &mut tx,
+                &state.store,
                 &conversation,
                 Event::PaymentNotOpened { payment: payment_id },
             )

@@ -71,6 +71,7 @@ pub async fn append_events(
     let first = reserve_seq(tx, conversation, events.len() as u64).await?;
     let at = now_ms();
     let mut frames = Vec::with_capacity(events.len());
+    let mut rows = Vec::with_capacity(events.len());
     for (i, event) in events.iter().enumerate() {
         let seq = first + i as u64;
         let (kind, author, body, client_id, frame) = match event {
@@ -87,13 +88,7 @@ pub async fn append_events(
                     client_id: m.client_id.clone(),
                 },
             ),
-            NewEvent::Card(c) => (
-                "payment_card",
-                Author::Bot,
-                json(c)?,
-                None,
-                card_frame(seq, c.clone(), at),
-            ),
+            NewEvent::Card(c) => ("payment_card", Author::Bot, json(c)?, None, card_frame(seq, c.clone(), at)),
             NewEvent::Update { payment, status } => (
                 "payment_update",
                 Author::Bot,
@@ -110,21 +105,32 @@ pub async fn append_events(
                 },
             ),
         };
-        sqlx::query(
-            "INSERT INTO messages (conversation_id, seq, kind, author, body, client_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(conversation)
-        .bind(seq as i64)
-        .bind(kind)
-        .bind(author.as_str())
-        .bind(body)
-        .bind(client_id)
-        .bind(at)
-        .execute(&mut **tx)
-        .await?;
+        rows.push((seq, kind, author, body, client_id));
         frames.push(frame);
     }
+    // One statement for all rows.
+    let mut sql = String::from(
+        "INSERT INTO messages (conversation_id, seq, kind, author, body, client_id, created_at) VALUES ",
+    );
+    for i in 0..rows.len() {
+        let b = i * 7;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7));
+    }
+    let mut query = sqlx::query(&sql);
+    for (seq, kind, author, body, client_id) in rows {
+        query = query
+            .bind(conversation)
+            .bind(seq as i64)
+            .bind(kind)
+            .bind(author.as_str())
+            .bind(body)
+            .bind(client_id)
+            .bind(at);
+    }
+    query.execute(&mut **tx).await?;
     Ok(frames)
 }
 

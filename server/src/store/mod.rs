@@ -37,6 +37,8 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     dialect: Dialect,
+    /// Published workflow versions never change, so they are parsed once.
+    pub(crate) workflow_cache: workflows::Cache,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -91,7 +93,7 @@ impl Store {
                 };
                 let write = pool(1).await.with_context(|| format!("cannot open '{url}'"))?;
                 let read = pool(8).await.with_context(|| format!("cannot open '{url}'"))?;
-                Store { read, write, dialect }
+                Store { read, write, dialect, workflow_cache: Default::default() }
             }
             Dialect::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -104,6 +106,7 @@ impl Store {
                     read: pool.clone(),
                     write: pool,
                     dialect,
+                    workflow_cache: Default::default(),
                 }
             }
         };

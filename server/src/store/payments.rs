@@ -120,19 +120,26 @@ pub async fn get(tx: &mut Tx, id: &str) -> AppResult<Option<Payment>> {
 
 /// Moves a payment towards `target` if the state machine allows it, and records the change
 /// with its `source` (an event id, `reconcile`, `decline`). `None`: nothing changed.
-pub async fn apply(
-    tx: &mut Tx,
-    payment: &str,
-    target: PaymentStatus,
-    source: &str,
-) -> AppResult<Option<Transition>> {
+pub async fn apply(tx: &mut Tx, payment: &str, target: PaymentStatus, source: &str) -> AppResult<Option<Transition>> {
+    match get(tx, payment).await? {
+        Some(current) => apply_from(tx, &current, target, source).await,
+        None => Ok(None),
+    }
+}
+
+/// [`apply`] for a payment already read in this transaction (saves a read on hot paths).
+pub async fn apply_from(tx: &mut Tx, current: &Payment, target: PaymentStatus, source: &str) -> AppResult<Option<Transition>> {
+    let mut from = current.status;
     // Two tries: a concurrent writer may change the status between the read and the update
     // (PostgreSQL); the conditional update notices, and the second read sees its result.
-    for _ in 0..2 {
-        let Some(current) = get(tx, payment).await? else {
-            return Ok(None);
-        };
-        let Some(next) = transition(current.status, target) else {
+    for attempt in 0..2 {
+        if attempt > 0 {
+            match get(tx, &current.id).await? {
+                Some(p) => from = p.status,
+                None => return Ok(None),
+            }
+        }
+        let Some(next) = transition(from, target) else {
             return Ok(None);
         };
         let now = now_ms();
@@ -144,34 +151,28 @@ pub async fn apply(
         .bind(next.as_str())
         .bind(now)
         .bind(resolved_by)
-        .bind(payment)
-        .bind(current.status.as_str())
+        .bind(&current.id)
+        .bind(from.as_str())
         .execute(&mut **tx)
         .await?;
         if done.rows_affected() == 0 {
             continue;
         }
-        let seq: i64 = sqlx::query("SELECT COUNT(*) FROM payment_transitions WHERE payment_id = $1")
-            .bind(payment)
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get(0)?;
+        // The machine allows at most two changes: from pending (first), from processing (second).
+        let seq = if from == PaymentStatus::Pending { 1 } else { 2 };
         sqlx::query(
             "INSERT INTO payment_transitions (payment_id, seq, from_status, to_status, source, at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(payment)
-        .bind(seq + 1)
-        .bind(current.status.as_str())
+        .bind(&current.id)
+        .bind(seq)
+        .bind(from.as_str())
         .bind(next.as_str())
         .bind(source)
         .bind(now)
         .execute(&mut **tx)
         .await?;
-        return Ok(Some(Transition {
-            from: current.status,
-            to: next,
-        }));
+        return Ok(Some(Transition { from, to: next }));
     }
     Ok(None)
 }

@@ -31,36 +31,19 @@ pub async fn record_event(
     }
 }
 
-/// Sets the outcome of an event recorded in this transaction.
-pub async fn set_outcome(tx: &mut Tx, site: &str, event_id: &str, outcome: &str) -> AppResult<()> {
-    sqlx::query("UPDATE stripe_events SET outcome = $1 WHERE site_id = $2 AND event_id = $3")
-        .bind(outcome)
-        .bind(site)
-        .bind(event_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-async fn ensure_row(tx: &mut Tx, site: &str) -> AppResult<()> {
-    sqlx::query("INSERT INTO webhook_health (site_id) VALUES ($1) ON CONFLICT (site_id) DO NOTHING")
-        .bind(site)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Counts a correctly signed event (new or duplicate).
+/// Counts a correctly signed event (new or duplicate) in one statement.
 pub async fn note_event(tx: &mut Tx, site: &str, event_type: &str, duplicate: bool) -> AppResult<()> {
-    ensure_row(tx, site).await?;
     sqlx::query(
-        "UPDATE webhook_health SET last_event_type = $1, last_event_at = $2, \
-         events_received = events_received + 1, duplicates = duplicates + $3 WHERE site_id = $4",
+        "INSERT INTO webhook_health (site_id, last_event_type, last_event_at, events_received, duplicates) \
+         VALUES ($1, $2, $3, 1, $4) ON CONFLICT (site_id) DO UPDATE SET \
+         last_event_type = excluded.last_event_type, last_event_at = excluded.last_event_at, \
+         events_received = webhook_health.events_received + 1, \
+         duplicates = webhook_health.duplicates + excluded.duplicates",
     )
+    .bind(site)
     .bind(event_type)
     .bind(now_ms())
     .bind(i64::from(duplicate))
-    .bind(site)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -79,19 +62,26 @@ pub struct WebhookHealth {
 }
 
 impl Store {
-    /// Records a refused delivery (bad signature, missing secret) in its own transaction.
+    /// Records a refused delivery (bad signature, missing secret).
     pub async fn note_webhook_failure(&self, site: &str, reason: &str) -> AppResult<()> {
-        let mut tx = self.begin().await?;
-        ensure_row(&mut tx, site).await?;
         sqlx::query(
-            "UPDATE webhook_health SET last_failure_reason = $1, last_failure_at = $2, \
-             signature_failures = signature_failures + 1 WHERE site_id = $3",
+            "INSERT INTO webhook_health (site_id, last_failure_reason, last_failure_at, signature_failures) \
+             VALUES ($1, $2, $3, 1) ON CONFLICT (site_id) DO UPDATE SET \
+             last_failure_reason = excluded.last_failure_reason, last_failure_at = excluded.last_failure_at, \
+             signature_failures = webhook_health.signature_failures + 1",
         )
+        .bind(site)
         .bind(reason)
         .bind(now_ms())
-        .bind(site)
-        .execute(&mut *tx)
+        .execute(&self.write_pool())
         .await?;
+        Ok(())
+    }
+
+    /// Counts a redelivered event whose transaction was rolled back.
+    pub async fn note_duplicate_event(&self, site: &str, event_type: &str) -> AppResult<()> {
+        let mut tx = self.begin().await?;
+        note_event(&mut tx, site, event_type, true).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,6 +1,9 @@
 //! Workflows and runs: every published version of a site's workflow, and the run state of
 //! each conversation (which keeps the version it started with).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use chatpay_shared::workflow::Workflow;
 use sqlx::Row;
 
@@ -37,31 +40,54 @@ pub async fn latest(tx: &mut Tx, site: &str) -> AppResult<Option<Published>> {
     .transpose()
 }
 
-/// A specific version, read inside `tx`.
-pub async fn version(tx: &mut Tx, site: &str, version: i64) -> AppResult<Workflow> {
+/// Parsed published versions by `(site, version)`.
+pub(crate) type Cache = Arc<Mutex<HashMap<(String, i64), Arc<Workflow>>>>;
+
+/// A specific version: from the cache, else read inside `tx` and cached.
+pub async fn version(tx: &mut Tx, store: &Store, site: &str, version: i64) -> AppResult<Arc<Workflow>> {
+    let key = (site.to_owned(), version);
+    if let Some(wf) = store.workflow_cache.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        return Ok(Arc::clone(wf));
+    }
     let row = sqlx::query("SELECT definition FROM workflows WHERE site_id = $1 AND version = $2")
         .bind(site)
         .bind(version)
         .fetch_one(&mut **tx)
         .await?;
-    decode(&row.try_get::<String, _>(0)?)
+    let wf = Arc::new(decode(&row.try_get::<String, _>(0)?)?);
+    store
+        .workflow_cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(key, Arc::clone(&wf));
+    Ok(wf)
+}
+
+/// A run locked for the transaction: its workflow version, site and state.
+#[derive(Debug)]
+pub struct LockedRun {
+    pub version: i64,
+    pub site: String,
+    pub state: RunState,
 }
 
 /// A run, locked for this transaction (PostgreSQL row lock; SQLite has one writer).
-pub async fn lock_run(tx: &mut Tx, conversation: &str) -> AppResult<Option<(i64, RunState)>> {
+pub async fn lock_run(tx: &mut Tx, conversation: &str) -> AppResult<Option<LockedRun>> {
     let row = sqlx::query(
-        "UPDATE runs SET updated_at = updated_at WHERE conversation_id = $1 RETURNING workflow_version, state",
+        "UPDATE runs SET updated_at = updated_at WHERE conversation_id = $1 \
+         RETURNING workflow_version, site_id, state",
     )
     .bind(conversation)
     .fetch_optional(&mut **tx)
     .await?;
     row.map(|r| {
-        let state: String = r.try_get(1)?;
-        Ok((
-            r.try_get(0)?,
-            serde_json::from_str(&state)
+        let state: String = r.try_get(2)?;
+        Ok(LockedRun {
+            version: r.try_get(0)?,
+            site: r.try_get(1)?,
+            state: serde_json::from_str(&state)
                 .map_err(|e| AppError::Internal(anyhow::anyhow!("stored run is unreadable: {e}")))?,
-        ))
+        })
     })
     .transpose()
 }
