@@ -196,7 +196,13 @@ pub async fn resolve_in(
 }
 
 /// Moves the payment with this id (read inside `tx`).
-async fn resolve_id(tx: &mut Tx, store: &Store, id: &str, target: PaymentStatus, source: &str) -> AppResult<Followups> {
+async fn resolve_id(
+    tx: &mut Tx,
+    store: &Store,
+    id: &str,
+    target: PaymentStatus,
+    source: &str,
+) -> AppResult<Followups> {
     match stored::get(tx, id).await? {
         Some(p) => Ok(resolve_in(tx, store, &p, target, source).await?.1),
         None => Ok(Followups::default()),
@@ -223,7 +229,9 @@ pub async fn on_event(state: &AppState, site: &str, event: &Event) -> AppResult<
                     .or_else(|| session.metadata.get("payment").cloned())
                     .unwrap_or_default();
                 match stored::get(&mut tx, &payment_id).await? {
-                    Some(p) if p.site_id == site && p.session_id.as_deref().is_none_or(|s| s == session.id) => {
+                    Some(p)
+                        if p.site_id == site && p.session_id.as_deref().is_none_or(|s| s == session.id) =>
+                    {
                         if p.session_id.is_none() {
                             // The session was created but its id never stored (a crash
                             // between Stripe's answer and our commit): adopt it now.
@@ -231,7 +239,8 @@ pub async fn on_event(state: &AppState, site: &str, event: &Event) -> AppResult<
                         }
                         match target_for_event(&event.kind, &session) {
                             Some(target) => {
-                                let (transition, f) = resolve_in(&mut tx, &state.store, &p, target, &event.id).await?;
+                                let (transition, f) =
+                                    resolve_in(&mut tx, &state.store, &p, target, &event.id).await?;
                                 followups = f;
                                 transition.map_or(EventOutcome::Ignored, EventOutcome::Applied)
                             }

@@ -248,17 +248,35 @@ fn workflow_validate_import_and_export() {
     let (ok, _, err) = chatpay(&db, &["workflow", "validate", bad.to_str().unwrap()]);
     assert!(!ok);
     assert!(err.contains("problem(s)"), "{err}");
-    assert!(err.contains("node 'a', amount: invalid amount '49.5' for JPY: JPY has no decimals"), "{err}");
+    assert!(
+        err.contains("node 'a', amount: invalid amount '49.5' for JPY: JPY has no decimals"),
+        "{err}"
+    );
     assert!(err.contains("node 'a', next: unknown node 'nowhere'"), "{err}");
     assert!(err.contains("node 'b': this node is unreachable"), "{err}");
-    assert!(err.contains("node 'b', pattern: the pattern does not compile"), "{err}");
+    assert!(
+        err.contains("node 'b', pattern: the pattern does not compile"),
+        "{err}"
+    );
 
     std::fs::write(&bad, "{\"format\":1}").unwrap();
     let (ok, _, err) = chatpay(&db, &["workflow", "validate", bad.to_str().unwrap()]);
     assert!(!ok);
     assert!(err.contains("is not a workflow: missing field"), "{err}");
 
-    chatpay(&db, &["site", "add", "--id", "wf", "--name", "WF", "--origin", "https://wf.example"]);
+    chatpay(
+        &db,
+        &[
+            "site",
+            "add",
+            "--id",
+            "wf",
+            "--name",
+            "WF",
+            "--origin",
+            "https://wf.example",
+        ],
+    );
     let (ok, _, err) = chatpay(&db, &["workflow", "export", "--site", "wf"]);
     assert!(!ok);
     assert!(err.contains("has no workflow yet"), "{err}");

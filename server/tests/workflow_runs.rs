@@ -17,9 +17,14 @@ fn card_of(frames: &[ServerFrame]) -> (String, String, PaymentStatus, i64, Strin
     frames
         .iter()
         .find_map(|f| match f {
-            ServerFrame::PaymentCard { payment, url, status, amount, currency, .. } => {
-                Some((payment.clone(), url.clone(), *status, *amount, currency.clone()))
-            }
+            ServerFrame::PaymentCard {
+                payment,
+                url,
+                status,
+                amount,
+                currency,
+                ..
+            } => Some((payment.clone(), url.clone(), *status, *amount, currency.clone())),
             _ => None,
         })
         .expect("a payment card")
@@ -29,7 +34,11 @@ fn bot_texts(frames: &[ServerFrame]) -> Vec<String> {
     frames
         .iter()
         .filter_map(|f| match f {
-            ServerFrame::Message { from: Author::Bot, text, .. } => Some(text.clone()),
+            ServerFrame::Message {
+                from: Author::Bot,
+                text,
+                ..
+            } => Some(text.clone()),
             _ => None,
         })
         .collect()
@@ -59,10 +68,24 @@ async fn pay(app: &TestApp, checkout_url: &str, outcome: &str) {
 async fn to_the_card(app: &TestApp) -> (Client, String, Vec<ServerFrame>) {
     app.publish(chatpay_server::cli::DEMO_WORKFLOW).await;
     let (mut c, welcome) = app.visitor(None, None).await;
-    let ServerFrame::Welcome { visitor_token, .. } = welcome else { unreachable!() };
-    let opening = c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need"))).await;
-    assert_eq!(bot_texts(&opening), vec!["Hi! I'm the chatpay demo bot.", "What do you need help with today?"]);
-    c.send(&ClientFrame::Text { client_id: "v1".into(), text: "My printer is on fire".into() }).await;
+    let ServerFrame::Welcome { visitor_token, .. } = welcome else {
+        unreachable!()
+    };
+    let opening = c
+        .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
+        .await;
+    assert_eq!(
+        bot_texts(&opening),
+        vec![
+            "Hi! I'm the chatpay demo bot.",
+            "What do you need help with today?"
+        ]
+    );
+    c.send(&ClientFrame::Text {
+        client_id: "v1".into(),
+        text: "My printer is on fire".into(),
+    })
+    .await;
     let frames = c.until(is_card).await;
     (c, visitor_token, frames)
 }
@@ -73,9 +96,16 @@ async fn the_demo_workflow_walks_to_paid(backend: Backend) {
 
     let (mut c, _, frames) = to_the_card(&app).await;
 
-    assert_eq!(texts(&frames)[0], "My printer is on fire", "the visitor's message comes first");
+    assert_eq!(
+        texts(&frames)[0],
+        "My printer is on fire",
+        "the visitor's message comes first"
+    );
     let (payment, url, status, amount, currency) = card_of(&frames);
-    assert_eq!((status, amount, currency.as_str()), (PaymentStatus::Pending, 4999, "USD"));
+    assert_eq!(
+        (status, amount, currency.as_str()),
+        (PaymentStatus::Pending, 4999, "USD")
+    );
     assert_eq!(
         bot_texts(&frames),
         vec![format!("Happy to help with that. To open your support contract, please pay the 49.99 USD deposit here: {url}")]
@@ -92,9 +122,28 @@ async fn the_demo_workflow_walks_to_paid(backend: Backend) {
             "This conversation is now closed. Have a great day!"
         ]
     );
-    assert!(c.try_recv(Duration::from_millis(300)).await.is_none(), "nothing twice");
-    let conv = app.state.store.payment(&payment).await.unwrap().unwrap().conversation_id.unwrap();
-    assert_eq!(app.state.store.conversation_status(&conv).await.unwrap().as_deref(), Some("closed"));
+    assert!(
+        c.try_recv(Duration::from_millis(300)).await.is_none(),
+        "nothing twice"
+    );
+    let conv = app
+        .state
+        .store
+        .payment(&payment)
+        .await
+        .unwrap()
+        .unwrap()
+        .conversation_id
+        .unwrap();
+    assert_eq!(
+        app.state
+            .store
+            .conversation_status(&conv)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("closed")
+    );
     app.stop().await;
 }
 both!(the_demo_workflow_walks_to_paid);
@@ -105,29 +154,70 @@ async fn declining_expires_the_link_and_a_new_link_can_follow(backend: Backend) 
     let (mut c, _, frames) = to_the_card(&app).await;
     let (first, ..) = card_of(&frames);
 
-    c.send(&ClientFrame::DeclinePayment { payment: first.clone() }).await;
+    c.send(&ClientFrame::DeclinePayment {
+        payment: first.clone(),
+    })
+    .await;
 
-    let after = c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("new link or a person"))).await;
+    let after = c
+        .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("new link or a person")))
+        .await;
     assert_eq!(update(&after), Some((first.clone(), PaymentStatus::Expired)));
-    assert_eq!(bot_texts(&after), vec!["No problem — want a new link or a person?"]);
+    assert_eq!(
+        bot_texts(&after),
+        vec!["No problem — want a new link or a person?"]
+    );
 
-    c.send(&ClientFrame::Text { client_id: "v2".into(), text: "A new LINK please".into() }).await;
+    c.send(&ClientFrame::Text {
+        client_id: "v2".into(),
+        text: "A new LINK please".into(),
+    })
+    .await;
     let again = c.until(is_card).await;
     let (second, _, status, ..) = card_of(&again);
     assert_ne!(second, first, "a new payment, not the old link");
     assert_eq!(status, PaymentStatus::Pending);
 
     // Declining again, then asking for a person: handed off.
-    c.send(&ClientFrame::DeclinePayment { payment: second.clone() }).await;
-    c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("new link or a person"))).await;
-    c.send(&ClientFrame::Text { client_id: "v3".into(), text: "a person".into() }).await;
-    let handoff = c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("getting a person"))).await;
+    c.send(&ClientFrame::DeclinePayment {
+        payment: second.clone(),
+    })
+    .await;
+    c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("new link or a person")))
+        .await;
+    c.send(&ClientFrame::Text {
+        client_id: "v3".into(),
+        text: "a person".into(),
+    })
+    .await;
+    let handoff = c
+        .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("getting a person")))
+        .await;
     assert!(!handoff.iter().any(is_card));
-    let conv = app.state.store.payment(&second).await.unwrap().unwrap().conversation_id.unwrap();
-    assert_eq!(app.state.store.conversation_status(&conv).await.unwrap().as_deref(), Some("waiting_agent"));
+    let conv = app
+        .state
+        .store
+        .payment(&second)
+        .await
+        .unwrap()
+        .unwrap()
+        .conversation_id
+        .unwrap();
+    assert_eq!(
+        app.state
+            .store
+            .conversation_status(&conv)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("waiting_agent")
+    );
 
     // A payment of another conversation cannot be declined from here.
-    c.send(&ClientFrame::DeclinePayment { payment: "pay_someone_else_1".into() }).await;
+    c.send(&ClientFrame::DeclinePayment {
+        payment: "pay_someone_else_1".into(),
+    })
+    .await;
     assert!(matches!(c.recv().await, ServerFrame::Error { .. }));
     app.stop().await;
 }
@@ -157,9 +247,15 @@ async fn an_invalid_amount_from_a_variable_never_reaches_stripe(backend: Backend
     let (mut c, _) = app.visitor(None, None).await;
     c.recv().await;
 
-    c.send(&ClientFrame::Text { client_id: "a".into(), text: "49,999".into() }).await;
+    c.send(&ClientFrame::Text {
+        client_id: "a".into(),
+        text: "49,999".into(),
+    })
+    .await;
 
-    let frames = c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("Not paid"))).await;
+    let frames = c
+        .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("Not paid")))
+        .await;
     let said = bot_texts(&frames);
     assert!(
         said[0].starts_with("Sorry, I can't request a payment of '49,999': commas are not accepted"),
@@ -184,13 +280,24 @@ async fn a_stripe_failure_sets_error_and_shows_in_the_site_health(backend: Backe
     let (mut c, _) = app.visitor(None, None).await;
     c.recv().await;
 
-    c.send(&ClientFrame::Text { client_id: "a".into(), text: "20".into() }).await;
+    c.send(&ClientFrame::Text {
+        client_id: "a".into(),
+        text: "20".into(),
+    })
+    .await;
 
-    let frames = c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("Not paid"))).await;
+    let frames = c
+        .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("Not paid")))
+        .await;
     let said = bot_texts(&frames);
     assert!(said[0].contains("couldn't create a payment link"), "{said:?}");
     assert_eq!(said[1], "Not paid (error).");
-    let status = app.state.store.stripe_status(&app.state.cipher, SITE).await.unwrap();
+    let status = app
+        .state
+        .store
+        .stripe_status(&app.state.cipher, SITE)
+        .await
+        .unwrap();
     assert!(status.last_error.unwrap().contains("Invalid API Key provided"));
     app.stop().await;
 }
@@ -205,14 +312,28 @@ async fn without_any_webhook_a_reconnect_still_resumes_the_run(backend: Backend)
 
     pay(&app, &url, "paid").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.state.store.payment(&payment).await.unwrap().unwrap().status, PaymentStatus::Pending, "no webhook came");
+    assert_eq!(
+        app.state.store.payment(&payment).await.unwrap().unwrap().status,
+        PaymentStatus::Pending,
+        "no webhook came"
+    );
     drop(c);
 
     // The visitor comes back (a reload): the relay asks Stripe and the run carries on.
     let (mut back, _) = app.visitor(Some(&token), Some(last_seq)).await;
     let after = back.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("This conversation is now closed"))).await;
     assert_eq!(update(&after), Some((payment.clone(), PaymentStatus::Paid)));
-    assert_eq!(app.state.store.payment(&payment).await.unwrap().unwrap().resolved_by.as_deref(), Some("reconcile"));
+    assert_eq!(
+        app.state
+            .store
+            .payment(&payment)
+            .await
+            .unwrap()
+            .unwrap()
+            .resolved_by
+            .as_deref(),
+        Some("reconcile")
+    );
     app.stop().await;
 }
 both!(without_any_webhook_a_reconnect_still_resumes_the_run);
@@ -232,7 +353,9 @@ async fn without_any_webhook_the_sweep_expires_an_overdue_link(backend: Backend)
     let later = chatpay_server::store::now_ms() / 1000 + 3700;
     chatpay_server::engine::background::sweep_at(&app.state, later).await;
 
-    let after = c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("new link or a person"))).await;
+    let after = c
+        .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("new link or a person")))
+        .await;
     assert_eq!(update(&after), Some((payment.clone(), PaymentStatus::Expired)));
     app.stop().await;
 }
@@ -245,11 +368,15 @@ async fn a_published_edit_does_not_change_a_running_conversation(backend: Backen
     let (_, url, ..) = card_of(&frames);
 
     // The owner publishes a different workflow while this visitor is at the payment.
-    app.publish(r#"{"format":1,"start":"x","nodes":[{"id":"x","type":"send_message","text":"New flow!"}]}"#).await;
+    app.publish(r#"{"format":1,"start":"x","nodes":[{"id":"x","type":"send_message","text":"New flow!"}]}"#)
+        .await;
     pay(&app, &url, "paid").await;
 
     let after = c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("This conversation is now closed"))).await;
-    assert!(bot_texts(&after)[0].starts_with("Thank you, your deposit is in!"), "the old version carries on");
+    assert!(
+        bot_texts(&after)[0].starts_with("Thank you, your deposit is in!"),
+        "the old version carries on"
+    );
     // A new visitor gets the new version.
     let (mut fresh, _) = app.visitor(None, None).await;
     assert_eq!(texts(&[fresh.recv().await]), vec!["New flow!"]);

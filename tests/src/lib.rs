@@ -365,7 +365,13 @@ pub mod visitor {
 
     impl Visitor {
         /// Opens `/ws?site=…` with `origin` and says Hello; returns the socket and Welcome.
-        pub async fn connect(base: &str, site: &str, origin: &str, token: Option<&str>, last_seq: Option<u64>) -> Result<(Visitor, ServerFrame)> {
+        pub async fn connect(
+            base: &str,
+            site: &str,
+            origin: &str,
+            token: Option<&str>,
+            last_seq: Option<u64>,
+        ) -> Result<(Visitor, ServerFrame)> {
             let url = format!("{}/ws?site={site}", base.replacen("http", "ws", 1));
             let mut req = url.into_client_request()?;
             req.headers_mut().insert("origin", origin.parse()?);
@@ -390,7 +396,9 @@ pub mod visitor {
         pub async fn recv(&mut self, wait: Duration) -> Result<Option<ServerFrame>> {
             let deadline = tokio::time::Instant::now() + wait;
             loop {
-                let Ok(next) = tokio::time::timeout_at(deadline, self.ws.next()).await else { return Ok(None) };
+                let Ok(next) = tokio::time::timeout_at(deadline, self.ws.next()).await else {
+                    return Ok(None);
+                };
                 match next {
                     Some(Ok(Message::Text(t))) => return Ok(Some(serde_json::from_str(t.as_str())?)),
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(None),
@@ -467,7 +475,10 @@ impl Chatpay {
         }
         let out = cmd.output()?;
         if !out.status.success() {
-            bail!("chatpay {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "chatpay {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }

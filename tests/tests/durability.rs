@@ -15,7 +15,9 @@ const WHSEC: &str = "whsec_durabletest0000000000";
 fn bot(frames: &[ServerFrame], starts: &str) -> usize {
     frames
         .iter()
-        .filter(|f| matches!(f, ServerFrame::Message { from: Author::Bot, text, .. } if text.starts_with(starts)))
+        .filter(
+            |f| matches!(f, ServerFrame::Message { from: Author::Bot, text, .. } if text.starts_with(starts)),
+        )
         .count()
 }
 
@@ -29,13 +31,24 @@ fn card(frames: &[ServerFrame]) -> Option<(String, String)> {
 /// A site with the demo workflow; Stripe connected through the relay's own simulator, with a
 /// webhook secret but no endpoint registered, so only this test delivers webhooks.
 async fn set_up(chatpay: &Chatpay, port: u16) -> anyhow::Result<()> {
-    chatpay.cli(&["site", "add", "--id", "shop", "--name", "Shop", "--origin", ORIGIN])?;
+    chatpay.cli(&[
+        "site", "add", "--id", "shop", "--name", "Shop", "--origin", ORIGIN,
+    ])?;
     let demo = workspace_root().join("server/assets/demo-workflow.json");
     chatpay.cli(&["workflow", "import", "--site", "shop", demo.to_str().unwrap()])?;
     let relay = chatpay.serve_on(port, &["--stripe-simulator"]).await?;
     let base = format!("{}/simulator/stripe", relay.base);
     chatpay.cli_env(
-        &["stripe", "connect", "--site", "shop", "--secret-key", KEY, "--webhook-secret", WHSEC],
+        &[
+            "stripe",
+            "connect",
+            "--site",
+            "shop",
+            "--secret-key",
+            KEY,
+            "--webhook-secret",
+            WHSEC,
+        ],
         &[("CHATPAY_STRIPE_API_BASE", &base)],
     )?;
     drop(relay);
@@ -55,7 +68,10 @@ async fn deliver(base: &str, body: &str) -> anyhow::Result<serde_json::Value> {
 }
 
 fn chatpay_server_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 fn completed(event: &str, payment: &str, session: &str) -> String {
@@ -79,9 +95,16 @@ async fn a_kill_9_while_a_payment_is_pending_loses_nothing_and_repeats_nothing()
 
     // The visitor walks to the payment card.
     let (mut v, welcome) = Visitor::connect(&relay.base, "shop", ORIGIN, None, None).await?;
-    let ServerFrame::Welcome { visitor_token, .. } = welcome else { anyhow::bail!("no welcome") };
-    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need"))).await?;
-    v.send(&ClientFrame::Text { client_id: "a".into(), text: "Backup help".into() }).await?;
+    let ServerFrame::Welcome { visitor_token, .. } = welcome else {
+        anyhow::bail!("no welcome")
+    };
+    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
+        .await?;
+    v.send(&ClientFrame::Text {
+        client_id: "a".into(),
+        text: "Backup help".into(),
+    })
+    .await?;
     let frames = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await?;
     let (payment, url) = card(&frames).unwrap();
     let session = url.rsplit('/').next().unwrap().to_owned();
@@ -97,9 +120,19 @@ async fn a_kill_9_while_a_payment_is_pending_loses_nothing_and_repeats_nothing()
     assert_eq!(answer["outcome"], "applied");
 
     // The visitor comes back and gets the outcome once.
-    let (mut v, _) = Visitor::connect(&relay.base, "shop", ORIGIN, Some(&visitor_token), Some(last_seq)).await?;
+    let (mut v, _) =
+        Visitor::connect(&relay.base, "shop", ORIGIN, Some(&visitor_token), Some(last_seq)).await?;
     let after = v.drain(Duration::from_millis(1500)).await?;
-    assert!(after.iter().any(|f| matches!(f, ServerFrame::PaymentUpdate { status: PaymentStatus::Paid, .. })), "{after:#?}");
+    assert!(
+        after.iter().any(|f| matches!(
+            f,
+            ServerFrame::PaymentUpdate {
+                status: PaymentStatus::Paid,
+                ..
+            }
+        )),
+        "{after:#?}"
+    );
     assert_eq!(bot(&after, "Thank you, your deposit is in!"), 1, "{after:#?}");
     assert_eq!(bot(&after, "This conversation is now closed"), 1);
 
@@ -112,9 +145,19 @@ async fn a_kill_9_while_a_payment_is_pending_loses_nothing_and_repeats_nothing()
     let (mut full, _) = Visitor::connect(&relay.base, "shop", ORIGIN, Some(&visitor_token), None).await?;
     let history = full.drain(Duration::from_millis(800)).await?;
     assert_eq!(bot(&history, "Thank you, your deposit is in!"), 1);
-    assert_eq!(history.iter().filter(|f| matches!(f, ServerFrame::PaymentCard { .. })).count(), 1);
+    assert_eq!(
+        history
+            .iter()
+            .filter(|f| matches!(f, ServerFrame::PaymentCard { .. }))
+            .count(),
+        1
+    );
     let seqs: Vec<u64> = history.iter().filter_map(ServerFrame::seq).collect();
-    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "no gaps, no repeats");
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "no gaps, no repeats"
+    );
     Ok(())
 }
 
@@ -138,14 +181,32 @@ async fn a_kill_9_while_stripe_is_creating_the_session_is_recovered_on_restart()
     let port = free_port();
     set_up(&chatpay, port).await?;
     let (silent, _hold) = silent_stripe().await?;
-    let mut relay = chatpay.serve_on(port, &["--stripe-simulator", "--stripe-api-base", &silent]).await?;
+    let mut relay = chatpay
+        .serve_on(port, &["--stripe-simulator", "--stripe-api-base", &silent])
+        .await?;
 
     let (mut v, welcome) = Visitor::connect(&relay.base, "shop", ORIGIN, None, None).await?;
-    let ServerFrame::Welcome { visitor_token, .. } = welcome else { anyhow::bail!("no welcome") };
-    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need"))).await?;
-    v.send(&ClientFrame::Text { client_id: "a".into(), text: "Restore my files".into() }).await?;
+    let ServerFrame::Welcome { visitor_token, .. } = welcome else {
+        anyhow::bail!("no welcome")
+    };
+    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
+        .await?;
+    v.send(&ClientFrame::Text {
+        client_id: "a".into(),
+        text: "Restore my files".into(),
+    })
+    .await?;
     // The relay is now waiting on Stripe, which says nothing. Crash it there.
-    v.until(|f| matches!(f, ServerFrame::Message { from: Author::Visitor, .. })).await?;
+    v.until(|f| {
+        matches!(
+            f,
+            ServerFrame::Message {
+                from: Author::Visitor,
+                ..
+            }
+        )
+    })
+    .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     relay.kill9();
     drop(v);
@@ -155,9 +216,15 @@ async fn a_kill_9_while_stripe_is_creating_the_session_is_recovered_on_restart()
     let (mut v, _) = Visitor::connect(&relay.base, "shop", ORIGIN, Some(&visitor_token), None).await?;
     let frames = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await?;
     let (payment, _) = card(&frames).unwrap();
-    assert!(payment.ends_with("_1"), "the first payment of the run, not a second one: {payment}");
+    assert!(
+        payment.ends_with("_1"),
+        "the first payment of the run, not a second one: {payment}"
+    );
     let rest = v.drain(Duration::from_millis(800)).await?;
-    assert!(!rest.iter().any(|f| matches!(f, ServerFrame::PaymentCard { .. })), "one card only");
+    assert!(
+        !rest.iter().any(|f| matches!(f, ServerFrame::PaymentCard { .. })),
+        "one card only"
+    );
     assert_eq!(bot(&frames, "Happy to help with that."), 1);
     Ok(())
 }

@@ -55,7 +55,17 @@ pub async fn start(tx: &mut Tx, site: &str, conversation: &str) -> AppResult<Opt
     let key = crate::store::new_id("r");
     let run = RunState::new(key.trim_start_matches("r_").get(..16).unwrap_or("run"));
     let (run, effects) = step(&published.workflow, &run, Event::Start);
-    apply(tx, site, conversation, published.version, run, effects, Vec::new()).await.map(Some)
+    apply(
+        tx,
+        site,
+        conversation,
+        published.version,
+        run,
+        effects,
+        Vec::new(),
+    )
+    .await
+    .map(Some)
 }
 
 /// Feeds an event to a conversation's run (if it has one), locking it for the transaction.
@@ -81,7 +91,16 @@ async fn feed_after(
         let frames = messages::append_events(tx, conversation, &lead).await?;
         return Ok(Followups::frames(conversation, frames));
     }
-    apply(tx, &locked.site, conversation, locked.version, next, effects, lead).await
+    apply(
+        tx,
+        &locked.site,
+        conversation,
+        locked.version,
+        next,
+        effects,
+        lead,
+    )
+    .await
 }
 
 /// Carries out effects inside `tx`, appends `lead` and the effects' history in one go, and
@@ -120,9 +139,9 @@ async fn apply(
                 orders.push(order.id);
             }
             Effect::ShowCard { payment } => {
-                let p = stored::get(tx, &payment)
-                    .await?
-                    .ok_or_else(|| AppError::Internal(anyhow::anyhow!("card for unknown payment {payment}")))?;
+                let p = stored::get(tx, &payment).await?.ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("card for unknown payment {payment}"))
+                })?;
                 events.push(NewEvent::Card(Card {
                     url: p.checkout_url.clone().unwrap_or_default(),
                     payment: p.id,
@@ -159,7 +178,14 @@ pub async fn on_payment_transition(
         status,
     }];
     if status.is_terminal() {
-        feed_after(tx, store, conversation, Event::PaymentResolved { payment, status }, lead).await
+        feed_after(
+            tx,
+            store,
+            conversation,
+            Event::PaymentResolved { payment, status },
+            lead,
+        )
+        .await
     } else {
         let frames = messages::append_events(tx, conversation, &lead).await?;
         Ok(Followups::frames(conversation, frames))

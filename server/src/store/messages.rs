@@ -88,7 +88,13 @@ pub async fn append_events(
                     client_id: m.client_id.clone(),
                 },
             ),
-            NewEvent::Card(c) => ("payment_card", Author::Bot, json(c)?, None, card_frame(seq, c.clone(), at)),
+            NewEvent::Card(c) => (
+                "payment_card",
+                Author::Bot,
+                json(c)?,
+                None,
+                card_frame(seq, c.clone(), at),
+            ),
             NewEvent::Update { payment, status } => (
                 "payment_update",
                 Author::Bot,
@@ -117,7 +123,16 @@ pub async fn append_events(
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7));
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7
+        ));
     }
     let mut query = sqlx::query(&sql);
     for (seq, kind, author, body, client_id) in rows {

@@ -93,7 +93,12 @@ impl Store {
                 };
                 let write = pool(1).await.with_context(|| format!("cannot open '{url}'"))?;
                 let read = pool(8).await.with_context(|| format!("cannot open '{url}'"))?;
-                Store { read, write, dialect, workflow_cache: Default::default() }
+                Store {
+                    read,
+                    write,
+                    dialect,
+                    workflow_cache: Default::default(),
+                }
             }
             Dialect::Postgres => {
                 let pool = AnyPoolOptions::new()

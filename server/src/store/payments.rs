@@ -120,7 +120,12 @@ pub async fn get(tx: &mut Tx, id: &str) -> AppResult<Option<Payment>> {
 
 /// Moves a payment towards `target` if the state machine allows it, and records the change
 /// with its `source` (an event id, `reconcile`, `decline`). `None`: nothing changed.
-pub async fn apply(tx: &mut Tx, payment: &str, target: PaymentStatus, source: &str) -> AppResult<Option<Transition>> {
+pub async fn apply(
+    tx: &mut Tx,
+    payment: &str,
+    target: PaymentStatus,
+    source: &str,
+) -> AppResult<Option<Transition>> {
     match get(tx, payment).await? {
         Some(current) => apply_from(tx, &current, target, source).await,
         None => Ok(None),
@@ -128,7 +133,12 @@ pub async fn apply(tx: &mut Tx, payment: &str, target: PaymentStatus, source: &s
 }
 
 /// [`apply`] for a payment already read in this transaction (saves a read on hot paths).
-pub async fn apply_from(tx: &mut Tx, current: &Payment, target: PaymentStatus, source: &str) -> AppResult<Option<Transition>> {
+pub async fn apply_from(
+    tx: &mut Tx,
+    current: &Payment,
+    target: PaymentStatus,
+    source: &str,
+) -> AppResult<Option<Transition>> {
     let mut from = current.status;
     // Two tries: a concurrent writer may change the status between the read and the update
     // (PostgreSQL); the conditional update notices, and the second read sees its result.

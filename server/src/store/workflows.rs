@@ -46,7 +46,12 @@ pub(crate) type Cache = Arc<Mutex<HashMap<(String, i64), Arc<Workflow>>>>;
 /// A specific version: from the cache, else read inside `tx` and cached.
 pub async fn version(tx: &mut Tx, store: &Store, site: &str, version: i64) -> AppResult<Arc<Workflow>> {
     let key = (site.to_owned(), version);
-    if let Some(wf) = store.workflow_cache.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+    if let Some(wf) = store
+        .workflow_cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
         return Ok(Arc::clone(wf));
     }
     let row = sqlx::query("SELECT definition FROM workflows WHERE site_id = $1 AND version = $2")

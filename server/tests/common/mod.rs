@@ -240,7 +240,13 @@ impl TestApp {
     pub async fn connect_stripe_without_webhooks(&self) {
         self.state
             .store
-            .save_stripe_keys(&self.state.cipher, SITE, STRIPE_KEY, false, Some(&["whsec_nowebhooks0000".to_owned()]))
+            .save_stripe_keys(
+                &self.state.cipher,
+                SITE,
+                STRIPE_KEY,
+                false,
+                Some(&["whsec_nowebhooks0000".to_owned()]),
+            )
             .await
             .unwrap();
     }

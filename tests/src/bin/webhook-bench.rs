@@ -35,7 +35,10 @@ struct Waiting {
 }
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 #[tokio::main]
@@ -48,19 +51,41 @@ async fn main() -> Result<()> {
     let scratch = Scratch::new("bench");
     let mut chatpay = Chatpay::new(&scratch.0)?;
     chatpay.bin = bin.into();
-    chatpay.cli(&["site", "add", "--id", "bench", "--name", "Bench", "--origin", ORIGIN])?;
+    chatpay.cli(&[
+        "site", "add", "--id", "bench", "--name", "Bench", "--origin", ORIGIN,
+    ])?;
     let wf = scratch.0.join("bench.json");
     std::fs::write(&wf, WORKFLOW)?;
-    chatpay.cli(&["workflow", "import", "--site", "bench", wf.to_str().unwrap_or_default()])?;
+    chatpay.cli(&[
+        "workflow",
+        "import",
+        "--site",
+        "bench",
+        wf.to_str().unwrap_or_default(),
+    ])?;
     let port = free_port();
-    let relay = chatpay.serve_on(port, &["--stripe-simulator", "--sweep-every", "3600"]).await?;
+    let relay = chatpay
+        .serve_on(port, &["--stripe-simulator", "--sweep-every", "3600"])
+        .await?;
     let sim = format!("{}/simulator/stripe", relay.base);
     chatpay.cli_env(
-        &["stripe", "connect", "--site", "bench", "--secret-key", "sk_test_bench000000000000", "--webhook-secret", WHSEC],
+        &[
+            "stripe",
+            "connect",
+            "--site",
+            "bench",
+            "--secret-key",
+            "sk_test_bench000000000000",
+            "--webhook-secret",
+            WHSEC,
+        ],
         &[("CHATPAY_STRIPE_API_BASE", &sim)],
     )?;
 
-    println!("setting up {} visitors waiting for a payment…", latency_n + throughput_n);
+    println!(
+        "setting up {} visitors waiting for a payment…",
+        latency_n + throughput_n
+    );
     let started = Instant::now();
     let base = relay.base.clone();
     let mut waiting: Vec<Waiting> = stream::iter(0..latency_n + throughput_n)
@@ -68,7 +93,9 @@ async fn main() -> Result<()> {
             let base = base.clone();
             async move {
                 let (mut visitor, _) = Visitor::connect(&base, "bench", ORIGIN, None, None).await?;
-                let frames = visitor.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await?;
+                let frames = visitor
+                    .until(|f| matches!(f, ServerFrame::PaymentCard { .. }))
+                    .await?;
                 let (payment, url) = frames
                     .iter()
                     .find_map(|f| match f {
@@ -77,7 +104,11 @@ async fn main() -> Result<()> {
                     })
                     .context("card")?;
                 let session = url.rsplit('/').next().unwrap_or_default().to_owned();
-                anyhow::Ok(Waiting { visitor, payment, session })
+                anyhow::Ok(Waiting {
+                    visitor,
+                    payment,
+                    session,
+                })
             }
         })
         .buffer_unordered(32)
@@ -110,7 +141,11 @@ async fn main() -> Result<()> {
         }
     }
     lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).saturating_sub(1).min(lat.len() - 1)];
+    let pct = |p: f64| {
+        lat[((lat.len() as f64 * p).ceil() as usize)
+            .saturating_sub(1)
+            .min(lat.len() - 1)]
+    };
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
 
     // Saturation: everything at once, 64 in flight.
@@ -152,7 +187,13 @@ async fn main() -> Result<()> {
     println!();
     println!("signed webhook received → PaymentUpdate frame on the visitor's socket (SQLite, release build)");
     println!("  latency over {} payments, one at a time:", lat.len());
-    println!("    p50 {:.2} ms   p90 {:.2} ms   p99 {:.2} ms   max {:.2} ms", ms(pct(0.50)), ms(pct(0.90)), ms(pct(0.99)), ms(pct(1.0)));
+    println!(
+        "    p50 {:.2} ms   p90 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
+        ms(pct(0.50)),
+        ms(pct(0.90)),
+        ms(pct(0.99)),
+        ms(pct(1.0))
+    );
     println!("  saturation, {n} payments, 64 webhooks in flight:");
     println!(
         "    {:.0} webhooks/s (all frames delivered in {:.2} s; HTTP answers done in {:.2} s)",
@@ -176,7 +217,10 @@ async fn wait_update(v: &mut Visitor) -> Result<()> {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn event(id: &str, payment: &str, session: &str) -> String {
