@@ -118,3 +118,35 @@ pub async fn visitor_text(
     followups.finish(state);
     Ok(Posted::New(seq))
 }
+
+/// Records the visitor's name and email from the host page (`chatpay.setVisitor`).
+pub async fn set_visitor(
+    state: &AppState,
+    conversation: &str,
+    name: Option<&str>,
+    email: Option<&str>,
+) -> AppResult<()> {
+    let name = name.map(str::trim).filter(|n| !n.is_empty());
+    let email = email.map(str::trim).filter(|e| !e.is_empty());
+    if let Some(n) = name {
+        if n.chars().count() > 100 {
+            return Err(AppError::BadRequest(
+                "the visitor name is longer than 100 characters".into(),
+            ));
+        }
+    }
+    if let Some(e) = email {
+        let plausible = e.len() <= 254
+            && e.split_once('@')
+                .is_some_and(|(a, b)| !a.is_empty() && b.contains('.'));
+        if !plausible {
+            return Err(AppError::BadRequest(format!(
+                "'{e}' does not look like an email address"
+            )));
+        }
+    }
+    let mut tx = state.store.begin().await?;
+    conversations::set_visitor(&mut tx, conversation, name, email).await?;
+    tx.commit().await?;
+    Ok(())
+}

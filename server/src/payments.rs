@@ -391,13 +391,21 @@ pub async fn open_session(
     if let Some(c) = &payment.conversation_id {
         metadata.push(("conversation", c.as_str()));
     }
+    // Stripe wants 30 min to 24 h from *now*; a payment opened late (recovery after a
+    // restart) gets its expiry moved into that window, and a new idempotency key with it.
+    let now = crate::store::now_ms() / 1000;
+    let expires_at = payment.expires_at.clamp(now + 1800 + 5, now + 86_400 - 5);
+    if expires_at != payment.expires_at {
+        state.store.set_payment_expiry(&payment.id, expires_at).await?;
+    }
+    let idempotency_key = format!("{}:{expires_at}", payment.id);
     let params = crate::stripe::client::NewCheckoutSession {
         amount: payment.amount_minor,
         currency: &currency,
         description: &payment.description,
         client_reference_id: &payment.id,
         metadata,
-        expires_at: payment.expires_at,
+        expires_at,
         success_url: success,
         cancel_url: cancel,
         payment_method_configuration: account.payment_method_configuration.as_deref(),
@@ -405,7 +413,7 @@ pub async fn open_session(
     match state
         .stripe
         .client(&account.secret_key)
-        .create_checkout_session(&params, &payment.id)
+        .create_checkout_session(&params, &idempotency_key)
         .await
     {
         Ok(session) => Ok(session),

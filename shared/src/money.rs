@@ -229,6 +229,35 @@ pub static CURRENCIES: &[Currency] = &[
     c("ZMW", 2, P, None, 8),
 ];
 
+/// Minor-unit digits of a currency in Stripe's API, without the table (for the widget,
+/// where every byte is downloaded): 0 for zero-decimal, 3 for three-decimal, else 2.
+/// ISK and UGX are 2 here (Stripe's API) but shown without decimals: see
+/// [`display_decimals_of`].
+pub fn api_exponent_of(code: &str) -> u8 {
+    const ZERO: [&str; 15] = [
+        "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "VND", "VUV", "XAF", "XOF",
+        "XPF",
+    ];
+    const THREE: [&str; 5] = ["BHD", "JOD", "KWD", "OMR", "TND"];
+    let up = |c: &&str| c.eq_ignore_ascii_case(code);
+    if ZERO.iter().any(up) {
+        0
+    } else if THREE.iter().any(up) {
+        3
+    } else {
+        2
+    }
+}
+
+/// Decimals people see for a currency (ISK and UGX: none).
+pub fn display_decimals_of(code: &str) -> u8 {
+    if code.eq_ignore_ascii_case("ISK") || code.eq_ignore_ascii_case("UGX") {
+        0
+    } else {
+        api_exponent_of(code)
+    }
+}
+
 /// Looks a currency up by its code, in any case.
 pub fn currency(code: &str) -> Result<&'static Currency, MoneyError> {
     let code = code.trim();
@@ -576,6 +605,19 @@ mod tests {
         assert!(Money::from_minor(550, "ISK").is_err());
         assert!(Money::from_minor(49, "USD").is_err());
         assert!(Money::from_minor(-1, "USD").is_err());
+    }
+
+    #[test]
+    fn the_table_free_exponents_agree_with_the_table() {
+        for c in CURRENCIES {
+            assert_eq!(api_exponent_of(c.code), c.exponent, "{}", c.code);
+            assert_eq!(
+                display_decimals_of(&c.code.to_lowercase()),
+                c.display_decimals(),
+                "{}",
+                c.code
+            );
+        }
     }
 
     #[test]

@@ -30,6 +30,13 @@ pub enum ClientFrame {
     Text { client_id: String, text: String },
     /// The visitor declined a payment (the card's "Not now"): the link is expired at once.
     DeclinePayment { payment: String },
+    /// Who the visitor is, as the host page told the widget (`chatpay.setVisitor`).
+    Visitor {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+    },
 }
 
 /// Who wrote a message.
@@ -105,6 +112,9 @@ pub enum ServerFrame {
         status: PaymentStatus,
         at: i64,
     },
+    /// The bot is working on a reply (like creating a payment link); the next bot message
+    /// ends it. Not part of the history.
+    Typing,
     /// Something the tab asked for was refused. `code` is stable; `message` is for people.
     Error { code: ErrorCode, message: String },
 }
@@ -116,7 +126,7 @@ impl ServerFrame {
             ServerFrame::Message { seq, .. }
             | ServerFrame::PaymentCard { seq, .. }
             | ServerFrame::PaymentUpdate { seq, .. } => Some(*seq),
-            ServerFrame::Welcome { .. } | ServerFrame::Error { .. } => None,
+            ServerFrame::Welcome { .. } | ServerFrame::Typing | ServerFrame::Error { .. } => None,
         }
     }
 }
@@ -180,8 +190,42 @@ pub enum ErrorCode {
     RateLimited,
     /// No such payment in this conversation.
     UnknownPayment,
+    /// The visitor's name or email is not acceptable.
+    BadVisitor,
     /// The relay failed; the tab should reconnect later.
     Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for tests and decoders.
+    pub const ALL: [ErrorCode; 8] = [
+        ErrorCode::BadFrame,
+        ErrorCode::HelloFirst,
+        ErrorCode::UnknownSite,
+        ErrorCode::BadText,
+        ErrorCode::RateLimited,
+        ErrorCode::UnknownPayment,
+        ErrorCode::BadVisitor,
+        ErrorCode::Internal,
+    ];
+
+    /// The stable snake_case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::HelloFirst => "hello_first",
+            ErrorCode::UnknownSite => "unknown_site",
+            ErrorCode::BadText => "bad_text",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::UnknownPayment => "unknown_payment",
+            ErrorCode::BadVisitor => "bad_visitor",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == s)
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +260,14 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<ServerFrame>(&json).unwrap(), frame);
         assert_eq!(frame.seq(), Some(7));
+    }
+
+    #[test]
+    fn error_code_names_match_serde() {
+        for c in ErrorCode::ALL {
+            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{}\"", c.as_str()));
+            assert_eq!(ErrorCode::parse(c.as_str()), Some(c));
+        }
     }
 
     #[test]

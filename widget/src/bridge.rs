@@ -1,57 +1,106 @@
-//! Commands from the page to the widget: the loader's placeholder bubble (clicked before the
-//! widget was ready) and, later, `window.chatpay.open()` and friends.
+//! The widget and its host page.
 //!
-//! The page dispatches `chatpay:cmd` on the shadow root with `detail` = `"open"`, `"close"`
-//! or `"toggle"`. [`listen`] runs before the first render; commands that arrive before the
-//! app is mounted wait in a queue, so no click is lost during the hand-over.
+//! In: the page dispatches `chatpay:cmd` on the shadow root (the loader does, for the
+//! placeholder bubble and for `window.chatpay.open()`, `close()`, `toggle()`,
+//! `setVisitor({ name, email })`). [`listen`] runs before the first render; commands that
+//! arrive before the app is mounted wait in a queue, so none is lost in the hand-over.
+//!
+//! Out: [`emit`] dispatches `chatpay:ready`, `chatpay:message` and `chatpay:payment` on
+//! `window`, which `window.chatpay.on(name, fn)` listens to.
 
 use std::cell::RefCell;
 
+use js_sys::{Object, Reflect};
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::ShadowRoot;
 use yew::Callback;
 
 use crate::state::Action;
 
+/// A command from the page.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Chat(Action),
+    Visitor {
+        name: Option<String>,
+        email: Option<String>,
+    },
+}
+
 thread_local! {
-    static TARGET: RefCell<Option<Callback<Action>>> = const { RefCell::new(None) };
-    static QUEUED: RefCell<Vec<Action>> = const { RefCell::new(Vec::new()) };
+    static TARGET: RefCell<Option<Callback<Command>>> = const { RefCell::new(None) };
+    static QUEUED: RefCell<Vec<Command>> = const { RefCell::new(Vec::new()) };
+}
+
+fn field(obj: &JsValue, key: &str) -> Option<String> {
+    Reflect::get(obj, &JsValue::from_str(key)).ok()?.as_string()
+}
+
+/// Reads a `chatpay:cmd` detail.
+fn command(detail: &JsValue) -> Option<Command> {
+    if let Some(name) = detail.as_string() {
+        return match name.as_str() {
+            "open" => Some(Command::Chat(Action::Open)),
+            "close" => Some(Command::Chat(Action::Close)),
+            "toggle" => Some(Command::Chat(Action::Toggle)),
+            _ => None,
+        };
+    }
+    let visitor = Reflect::get(detail, &JsValue::from_str("visitor"))
+        .ok()
+        .filter(|v| v.is_object())?;
+    Some(Command::Visitor {
+        name: field(&visitor, "name"),
+        email: field(&visitor, "email"),
+    })
 }
 
 /// Starts listening for page commands on the widget's shadow root.
 pub fn listen(root: &ShadowRoot) {
     let handler = Closure::<dyn FnMut(web_sys::Event)>::new(|e: web_sys::Event| {
-        let detail = e
+        if let Some(cmd) = e
             .dyn_ref::<web_sys::CustomEvent>()
-            .and_then(|c| c.detail().as_string())
-            .unwrap_or_default();
-        let action = match detail.as_str() {
-            "open" => Action::Open,
-            "close" => Action::Close,
-            "toggle" => Action::Toggle,
-            _ => return,
-        };
-        deliver(action);
+            .and_then(|c| command(&c.detail()))
+        {
+            deliver(cmd);
+        }
     });
     let _ = root.add_event_listener_with_callback("chatpay:cmd", handler.as_ref().unchecked_ref());
     // The listener lives as long as the page.
     handler.forget();
 }
 
-fn deliver(action: Action) {
+/// Delivers a command now, or queues it until the app is mounted.
+pub fn deliver(cmd: Command) {
     let target = TARGET.with(|t| t.borrow().clone());
     match target {
-        Some(cb) => cb.emit(action),
-        None => QUEUED.with(|q| q.borrow_mut().push(action)),
+        Some(cb) => cb.emit(cmd),
+        None => QUEUED.with(|q| q.borrow_mut().push(cmd)),
     }
 }
 
 /// Called by the app once mounted: from now on commands go to `target`, queued ones first.
-pub fn attach(target: Callback<Action>) {
+pub fn attach(target: Callback<Command>) {
     let queued = QUEUED.with(|q| std::mem::take(&mut *q.borrow_mut()));
-    for action in queued {
-        target.emit(action);
+    for cmd in queued {
+        target.emit(cmd);
     }
     TARGET.with(|t| *t.borrow_mut() = Some(target));
+}
+
+/// Dispatches `chatpay:{name}` on `window` with `detail` built from `fields`.
+pub fn emit(name: &str, fields: &[(&str, &str)]) {
+    let Some(window) = web_sys::window() else { return };
+    let detail = Object::new();
+    for (k, v) in fields {
+        let _ = Reflect::set(&detail, &JsValue::from_str(k), &JsValue::from_str(v));
+    }
+    let init = web_sys::CustomEventInit::new();
+    init.set_detail(&detail);
+    let mut event_name = String::from("chatpay:");
+    event_name.push_str(name);
+    if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(&event_name, &init) {
+        let _ = window.dispatch_event(&event);
+    }
 }

@@ -2,18 +2,21 @@
 //!
 //! The loader (`widget/embed.js`, served as `/embed.js`) draws the launcher bubble inside a
 //! Shadow DOM root, then fetches this wasm when the page is idle or the bubble is clicked,
-//! leaving `window.__chatpay = { root, site, base, open }` for [`start`].
+//! leaving `window.__chatpay = { root, site, base, open, locale, visitor }` for [`start`].
 //!
-//! - [`bridge`]: commands from the page (`chatpay:cmd` events) into the app.
 //! - [`state`]: the chat as data: `ChatState`, `Action`, and the reducer.
-//! - [`services`]: the socket to the relay and the visitor token in localStorage.
+//! - [`bridge`]: commands from the page in (`chatpay:cmd`), DOM events out.
+//! - [`services`]: the socket to the relay, the wire encoding, localStorage.
+//! - [`format`]: amounts, times and countdowns for people.
 //! - [`components`]: one Yew component per file.
 //!
-//! Size matters here (every visitor downloads this): no `format!` in render paths, frames
-//! decoded straight into shared-crate types, web-sys instead of wrapper crates.
+//! Size matters here (every visitor downloads this): frames are decoded with the browser's
+//! JSON, numbers and amounts are formatted by `Intl`, and there is no `format!` in the
+//! render paths.
 
 pub mod bridge;
 pub mod components;
+pub mod format;
 pub mod services;
 pub mod state;
 
@@ -24,25 +27,20 @@ use components::app::{App, AppProps};
 /// Mounts the widget into the shadow root the loader prepared. Does nothing when the page
 /// did not come through the loader.
 pub fn start() {
-    let Some(window) = web_sys::window() else {
-        return;
-    };
+    let Some(window) = web_sys::window() else { return };
     let Ok(boot) = js_sys::Reflect::get(&window, &JsValue::from_str("__chatpay")) else {
         return;
     };
-    if boot.is_undefined() || boot.is_null() {
+    if !boot.is_object() {
         return;
     }
     let get = |key: &str| js_sys::Reflect::get(&boot, &JsValue::from_str(key)).ok();
+    let text = |key: &str| get(key).and_then(|v| v.as_string()).unwrap_or_default();
     let Some(root) = get("root").and_then(|r| r.dyn_into::<web_sys::ShadowRoot>().ok()) else {
         return;
     };
-    let site = get("site").and_then(|v| v.as_string()).unwrap_or_default();
-    let base = get("base").and_then(|v| v.as_string()).unwrap_or_default();
     let open = get("open").and_then(|v| v.as_bool()).unwrap_or(false);
-    let Some(document) = window.document() else {
-        return;
-    };
+    let Some(document) = window.document() else { return };
     let Ok(mount) = document.create_element("div") else {
         return;
     };
@@ -51,12 +49,24 @@ pub fn start() {
         return;
     }
     bridge::listen(&root);
+    if let Some(visitor) = get("visitor").filter(|v| v.is_object()) {
+        let field = |k: &str| {
+            js_sys::Reflect::get(&visitor, &JsValue::from_str(k))
+                .ok()
+                .and_then(|v| v.as_string())
+        };
+        bridge::deliver(bridge::Command::Visitor {
+            name: field("name"),
+            email: field("email"),
+        });
+    }
     yew::Renderer::<App>::with_root_and_props(
         mount,
         AppProps {
             root: root.clone(),
-            site: site.into(),
-            base: base.into(),
+            site: text("site").into(),
+            base: text("base").into(),
+            locale: text("locale").into(),
             open,
         },
     )

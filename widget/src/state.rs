@@ -1,9 +1,9 @@
 //! The chat as data. Components render a [`ChatState`]; everything that changes it is an
-//! [`Action`] through the reducer, so the behaviour can be tested without a browser.
+//! [`Action`] through the reducer, so the behaviour is testable without a socket.
 
 use std::rc::Rc;
 
-use chatpay_shared::protocol::{Author, ServerFrame};
+use chatpay_shared::protocol::{Author, PaymentStatus, ServerFrame};
 use yew::Reducible;
 
 /// The socket's state as the visitor sees it.
@@ -15,11 +15,9 @@ pub enum Conn {
     Offline,
 }
 
-/// One line of the conversation.
+/// A text line of the conversation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
-    /// 0 while a visitor message is not yet confirmed by the relay.
-    pub seq: u64,
     pub from: Author,
     pub text: Rc<str>,
     pub at: i64,
@@ -27,7 +25,35 @@ pub struct Line {
     pub client_id: Option<Rc<str>>,
 }
 
-impl Line {
+/// A payment card.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Card {
+    pub payment: Rc<str>,
+    /// Minor units.
+    pub amount: i64,
+    pub currency: Rc<str>,
+    pub description: Rc<str>,
+    pub url: Rc<str>,
+    pub status: PaymentStatus,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// One entry of the conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Line(Line),
+    Card(Card),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// 0 while a visitor message is not yet confirmed by the relay.
+    pub seq: u64,
+    pub body: Body,
+}
+
+impl Item {
     pub fn is_pending(&self) -> bool {
         self.seq == 0
     }
@@ -38,28 +64,41 @@ pub struct ChatState {
     pub open: bool,
     pub conn: Conn,
     pub site_name: Rc<str>,
-    pub lines: Vec<Line>,
-    /// Messages that arrived while the panel was closed.
+    pub items: Vec<Item>,
+    /// Messages and cards that arrived while the panel was closed.
     pub unread: u32,
+    /// The bot is working on a reply.
+    pub typing: bool,
     /// The last error the relay reported, shown until the next message.
     pub notice: Option<Rc<str>>,
+    /// Unix seconds, for countdowns (moved by `Tick`).
+    pub now: i64,
 }
 
 impl ChatState {
-    pub fn new(open: bool) -> ChatState {
+    pub fn new(open: bool, now: i64) -> ChatState {
         ChatState {
             open,
             conn: Conn::Connecting,
             site_name: Rc::from(""),
-            lines: Vec::new(),
+            items: Vec::new(),
             unread: 0,
+            typing: false,
             notice: None,
+            now,
         }
     }
 
     /// The newest confirmed `seq`.
     pub fn last_seq(&self) -> u64 {
-        self.lines.iter().map(|l| l.seq).max().unwrap_or(0)
+        self.items.iter().map(|i| i.seq).max().unwrap_or(0)
+    }
+
+    /// Whether any card still waits for the visitor or Stripe (the countdown ticks then).
+    pub fn has_open_card(&self) -> bool {
+        self.items
+            .iter()
+            .any(|i| matches!(&i.body, Body::Card(c) if c.status == PaymentStatus::Pending))
     }
 }
 
@@ -76,6 +115,8 @@ pub enum Action {
         at: i64,
     },
     Frame(ServerFrame),
+    /// The clock moved (unix seconds).
+    Tick(i64),
 }
 
 impl Reducible for ChatState {
@@ -94,14 +135,17 @@ impl Reducible for ChatState {
                 s.unread = 0;
             }
             Action::Conn(c) => s.conn = c,
+            Action::Tick(now) => s.now = now,
             Action::Sent { client_id, text, at } => {
                 s.notice = None;
-                s.lines.push(Line {
+                s.items.push(Item {
                     seq: 0,
-                    from: Author::Visitor,
-                    text,
-                    at,
-                    client_id: Some(client_id),
+                    body: Body::Line(Line {
+                        from: Author::Visitor,
+                        text,
+                        at,
+                        client_id: Some(client_id),
+                    }),
                 });
             }
             Action::Frame(frame) => apply_frame(&mut s, frame),
@@ -123,11 +167,10 @@ fn apply_frame(s: &mut ChatState, frame: ServerFrame) {
             at,
             client_id,
         } => {
-            if s.lines.iter().any(|l| l.seq == seq) {
-                return;
+            if from != Author::Visitor {
+                s.typing = false;
             }
             let line = Line {
-                seq,
                 from,
                 text: text.into(),
                 at,
@@ -135,28 +178,70 @@ fn apply_frame(s: &mut ChatState, frame: ServerFrame) {
             };
             // Our own pending copy becomes the confirmed one, in place.
             let pending = line.client_id.as_ref().and_then(|id| {
-                s.lines
-                    .iter()
-                    .position(|l| l.is_pending() && l.client_id.as_ref() == Some(id))
+                s.items.iter().position(|i| {
+                    i.is_pending() && matches!(&i.body, Body::Line(l) if l.client_id.as_ref() == Some(id))
+                })
             });
             match pending {
-                Some(i) => s.lines[i] = line,
-                None => {
-                    if !s.open && from != Author::Visitor {
-                        s.unread += 1;
-                    }
-                    let at = s
-                        .lines
-                        .iter()
-                        .rposition(|l| !l.is_pending() && l.seq < seq)
-                        .map_or(0, |i| i + 1);
-                    s.lines.insert(at, line);
+                // Confirmed: it takes its place in the relay's order.
+                Some(i) => {
+                    s.items.remove(i);
+                    insert(s, seq, Body::Line(line), false);
                 }
+                None => insert(s, seq, Body::Line(line), from != Author::Visitor),
             }
             s.notice = None;
         }
+        ServerFrame::PaymentCard {
+            seq,
+            payment,
+            amount,
+            currency,
+            description,
+            url,
+            status,
+            expires_at,
+            ..
+        } => {
+            s.typing = false;
+            let card = Card {
+                payment: payment.into(),
+                amount,
+                currency: currency.into(),
+                description: description.into(),
+                url: url.into(),
+                status,
+                expires_at,
+            };
+            insert(s, seq, Body::Card(card), true);
+        }
+        ServerFrame::PaymentUpdate { payment, status, .. } => {
+            for item in &mut s.items {
+                if let Body::Card(c) = &mut item.body {
+                    if &*c.payment == payment.as_str() {
+                        c.status = status;
+                    }
+                }
+            }
+        }
+        ServerFrame::Typing => s.typing = true,
         ServerFrame::Error { message, .. } => s.notice = Some(message.into()),
-        // Payment cards arrive with the card component.
-        ServerFrame::PaymentCard { .. } | ServerFrame::PaymentUpdate { .. } => {}
     }
+}
+
+/// Inserts a confirmed item in `seq` order (a replay may interleave with live frames);
+/// repeats are ignored.
+fn insert(s: &mut ChatState, seq: u64, body: Body, counts_as_unread: bool) {
+    if s.items.iter().any(|i| i.seq == seq) {
+        return;
+    }
+    if !s.open && counts_as_unread {
+        s.unread += 1;
+    }
+    let at = s
+        .items
+        .iter()
+        .rposition(|i| !i.is_pending() && i.seq < seq)
+        .map_or(0, |i| i + 1);
+    s.items.insert(at, Item { seq, body });
 }

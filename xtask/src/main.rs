@@ -189,6 +189,19 @@ fn test(args: &[String]) -> Result<()> {
         .env("CHROMEDRIVER", &tools.chromedriver)
         .env("CHROMIUM", &tools.chromium))?;
 
+    step("widget component tests in headless Chromium (wasm-bindgen-test)");
+    sh(tools
+        .command("cargo")
+        .current_dir(&root)
+        .args([
+            "test",
+            "-p",
+            "chatpay-widget",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
+        .env("CHROMEDRIVER", &tools.chromedriver))?;
+
     println!("\nall checks passed");
     Ok(())
 }

@@ -14,6 +14,10 @@ use crate::store::messages::{self, Card, NewEvent, NewMessage};
 use crate::store::payments::{self as stored, NewPayment};
 use crate::store::{conversations, now_ms, workflows, Store, Tx};
 
+/// Seconds added to a link's lifetime so Stripe's 30-minute minimum holds by the time the
+/// session is created.
+const LINK_MARGIN_SECS: i64 = 15;
+
 /// What to do once the transaction has committed.
 #[derive(Debug, Default)]
 #[must_use = "followups must be finished after the commit"]
@@ -36,9 +40,14 @@ impl Followups {
         self.orders.extend(other.orders);
     }
 
-    /// Publishes the frames and starts creating the ordered payments.
+    /// Publishes the frames and starts creating the ordered payments (the visitor sees the
+    /// bot typing meanwhile).
     pub fn finish(self, state: &AppState) {
-        for (conversation, frames) in self.frames {
+        let typing = !self.orders.is_empty();
+        for (conversation, mut frames) in self.frames {
+            if typing {
+                frames.push(ServerFrame::Typing);
+            }
             state.hub.publish(&conversation, &frames);
         }
         for payment in self.orders {
@@ -120,7 +129,7 @@ async fn apply(
         match effect {
             Effect::Say(text) => events.push(NewEvent::Text(NewMessage::bot(text))),
             Effect::CreatePayment(order) => {
-                let expires_at = now_ms() / 1000 + i64::from(order.lifetime_minutes) * 60 + 60;
+                let expires_at = now_ms() / 1000 + i64::from(order.lifetime_minutes) * 60 + LINK_MARGIN_SECS;
                 stored::insert(
                     tx,
                     &NewPayment {

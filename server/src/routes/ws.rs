@@ -199,6 +199,16 @@ async fn handle(
             }
         }
         ClientFrame::DeclinePayment { payment } => decline(state, conversation, &payment).await,
+        ClientFrame::Visitor { name, email } => {
+            match chat::set_visitor(state, conversation, name.as_deref(), email.as_deref()).await {
+                Ok(()) => None,
+                Err(AppError::BadRequest(msg)) => Some(error(ErrorCode::BadVisitor, &msg)),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot store the visitor's identity");
+                    Some(error(ErrorCode::Internal, "please try again"))
+                }
+            }
+        }
     }
 }
 

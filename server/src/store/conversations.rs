@@ -80,6 +80,26 @@ pub async fn set_status(tx: &mut Tx, conversation: &str, status: &str) -> AppRes
     Ok(())
 }
 
+/// Records who the visitor is (as the host page said).
+pub async fn set_visitor(
+    tx: &mut Tx,
+    conversation: &str,
+    name: Option<&str>,
+    email: Option<&str>,
+) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE conversations SET visitor_name = COALESCE($1, visitor_name), \
+         visitor_email = COALESCE($2, visitor_email), updated_at = $3 WHERE id = $4",
+    )
+    .bind(name)
+    .bind(email)
+    .bind(now_ms())
+    .bind(conversation)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Reserves the next `count` sequence numbers of a conversation and returns the first.
 /// On PostgreSQL this also locks the conversation row until the transaction ends, so the
 /// history of one conversation is written by one transaction at a time.

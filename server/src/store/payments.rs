@@ -197,6 +197,17 @@ fn source_kind(source: &str) -> &str {
 }
 
 impl Store {
+    /// Moves a payment's link expiry (before its session exists).
+    pub async fn set_payment_expiry(&self, id: &str, expires_at: i64) -> AppResult<()> {
+        sqlx::query("UPDATE payments SET expires_at = $1, updated_at = $2 WHERE id = $3")
+            .bind(expires_at)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.write_pool())
+            .await?;
+        Ok(())
+    }
+
     /// A payment by id.
     pub async fn payment(&self, id: &str) -> AppResult<Option<Payment>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1"))

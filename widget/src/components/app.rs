@@ -1,12 +1,14 @@
-//! The root component: holds the [`ChatState`], opens the connection once, and wires the
-//! launcher and the panel to actions.
+//! The root component: holds the [`ChatState`], opens the connection once, answers page
+//! commands, and tells the page what happens (DOM events).
 
 use std::rc::Rc;
 
+use chatpay_shared::protocol::{ClientFrame, ServerFrame};
 use yew::prelude::*;
 
 use super::launcher::Launcher;
 use super::panel::Panel;
+use crate::bridge::{self, Command};
 use crate::services::socket::Connection;
 use crate::state::{Action, ChatState};
 
@@ -17,41 +19,93 @@ pub struct AppProps {
     pub site: AttrValue,
     /// The relay's origin.
     pub base: AttrValue,
-    /// Start with the panel open (the visitor clicked the bubble while it loaded).
+    /// BCP 47 locale for amounts and times (empty: the browser's).
+    pub locale: AttrValue,
+    /// Start with the panel open.
     pub open: bool,
+}
+
+/// What the panel can ask the app to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ask {
+    Send(String),
+    Decline(Rc<str>),
+    Close,
+}
+
+fn now_secs() -> i64 {
+    (js_sys::Date::now() / 1000.0) as i64
 }
 
 #[function_component(App)]
 pub fn app(props: &AppProps) -> Html {
     let open = props.open;
-    let state = use_reducer(move || ChatState::new(open));
+    let state = use_reducer(move || ChatState::new(open, now_secs()));
     let connection = use_mut_ref(|| None::<Connection>);
     let counter = use_mut_ref(|| 0u32);
+    let mounted_at = use_memo((), |_| js_sys::Date::now() as i64);
 
-    {
-        // Page commands reach the app from now on; the loader's placeholder bubble goes.
-        let dispatcher = state.dispatcher();
-        let root = props.root.clone();
-        use_effect_with((), move |_| {
-            crate::bridge::attach(Callback::from(move |a| dispatcher.dispatch(a)));
-            if let Ok(Some(boot)) = root.query_selector(".cp-boot") {
-                boot.remove();
-            }
-        });
-    }
     {
         let dispatcher = state.dispatcher();
         let connection = connection.clone();
-        let (base, site) = (props.base.clone(), props.site.clone());
+        let (base, site, root) = (props.base.clone(), props.site.clone(), props.root.clone());
+        let mounted_at = *mounted_at;
         use_effect_with((), move |_| {
             let frames = dispatcher.clone();
             let conn = Connection::open(
                 &base,
                 &site,
-                Callback::from(move |f| frames.dispatch(Action::Frame(f))),
-                Callback::from(move |c| dispatcher.dispatch(Action::Conn(c))),
+                Callback::from(move |f: ServerFrame| {
+                    announce(&f, mounted_at);
+                    frames.dispatch(Action::Frame(f));
+                }),
+                {
+                    let d = dispatcher.clone();
+                    Callback::from(move |c| d.dispatch(Action::Conn(c)))
+                },
             );
             *connection.borrow_mut() = Some(conn);
+            // Page commands reach the app from now on; the loader's placeholder bubble goes.
+            let conn_ref = connection.clone();
+            bridge::attach(Callback::from(move |cmd| match cmd {
+                Command::Chat(a) => dispatcher.dispatch(a),
+                Command::Visitor { name, email } => {
+                    if let Some(c) = conn_ref.borrow().as_ref() {
+                        c.set_visitor(name, email);
+                    }
+                }
+            }));
+            if let Ok(Some(boot)) = root.query_selector(".cp-boot") {
+                boot.remove();
+            }
+            bridge::emit("ready", &[]);
+        });
+    }
+
+    // The countdown on open cards ticks once a second while the panel shows one.
+    {
+        let ticking = state.open && state.has_open_card();
+        let dispatcher = state.dispatcher();
+        use_effect_with(ticking, move |ticking| {
+            let timer = ticking.then(|| {
+                let cb = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+                    dispatcher.dispatch(Action::Tick(now_secs()))
+                });
+                let id = web_sys::window().and_then(|w| {
+                    use wasm_bindgen::JsCast;
+                    w.set_interval_with_callback_and_timeout_and_arguments_0(
+                        cb.as_ref().unchecked_ref(),
+                        1000,
+                    )
+                    .ok()
+                });
+                (id, cb)
+            });
+            move || {
+                if let (Some((Some(id), _cb)), Some(w)) = (timer, web_sys::window()) {
+                    w.clear_interval_with_handle(id);
+                }
+            }
         });
     }
 
@@ -59,47 +113,71 @@ pub fn app(props: &AppProps) -> Html {
         let state = state.clone();
         Callback::from(move |_| state.dispatch(Action::Toggle))
     };
-    let on_close = {
+    let on_ask = {
         let state = state.clone();
-        Callback::from(move |_| state.dispatch(Action::Close))
-    };
-    let on_send = {
-        let state = state.clone();
-        Callback::from(move |text: String| {
-            let text = text.trim();
-            if text.is_empty() {
-                return;
+        Callback::from(move |ask: Ask| match ask {
+            Ask::Close => state.dispatch(Action::Close),
+            Ask::Decline(payment) => {
+                if let Some(c) = connection.borrow().as_ref() {
+                    c.send_now(&ClientFrame::DeclinePayment {
+                        payment: payment.to_string(),
+                    });
+                }
             }
-            let mut n = counter.borrow_mut();
-            *n += 1;
-            let client_id = client_id(*n);
-            if let Some(conn) = connection.borrow().as_ref() {
-                conn.send_text(&client_id, text);
+            Ask::Send(text) => {
+                let text = text.trim();
+                if text.is_empty() {
+                    return;
+                }
+                let mut n = counter.borrow_mut();
+                *n += 1;
+                let client_id = client_id(*n);
+                if let Some(conn) = connection.borrow().as_ref() {
+                    conn.send_text(&client_id, text);
+                }
+                state.dispatch(Action::Sent {
+                    client_id: client_id.into(),
+                    text: Rc::from(text),
+                    at: js_sys::Date::now() as i64,
+                });
             }
-            state.dispatch(Action::Sent {
-                client_id: client_id.into(),
-                text: Rc::from(text),
-                at: js_sys::Date::now() as i64,
-            });
         })
     };
 
     html! {
         <>
             if state.open {
-                <Panel state={state.clone()} on_send={on_send} on_close={on_close} />
+                <Panel state={state.clone()} locale={props.locale.clone()} on_ask={on_ask} />
             }
             <Launcher open={state.open} unread={state.unread} on_toggle={on_toggle} />
         </>
     }
 }
 
+/// Tells the page about live frames (not about history replayed on load).
+fn announce(frame: &ServerFrame, mounted_at: i64) {
+    let live = |at: i64| at + 2000 >= mounted_at;
+    match frame {
+        ServerFrame::Message { from, text, at, .. } if live(*at) => {
+            bridge::emit("message", &[("from", from.as_str()), ("text", text)]);
+        }
+        ServerFrame::PaymentCard {
+            payment, status, at, ..
+        }
+        | ServerFrame::PaymentUpdate {
+            payment, status, at, ..
+        } if live(*at) => {
+            bridge::emit("payment", &[("payment", payment), ("status", status.as_str())]);
+        }
+        _ => {}
+    }
+}
+
 /// A tab-unique message id: the time in milliseconds and a counter, like `m-1764160000000-4`.
 fn client_id(n: u32) -> String {
     let mut id = String::from("m-");
-    let now = js_sys::Date::now() as u64;
-    id.push_str(&now.to_string());
+    crate::format::push_number(&mut id, js_sys::Date::now() as u64);
     id.push('-');
-    id.push_str(&n.to_string());
+    crate::format::push_number(&mut id, u64::from(n));
     id
 }

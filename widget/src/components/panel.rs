@@ -1,16 +1,20 @@
-//! The chat panel: header, connection banner, message list and composer.
+//! The chat panel: header, connection banner, the conversation (messages and payment
+//! cards), the bot's typing indicator, and the composer.
 
 use chatpay_shared::protocol::Author;
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 
-use crate::state::{ChatState, Conn, Line};
+use super::app::Ask;
+use super::card::{PaymentCard, NEW_LINK_TEXT};
+use crate::format;
+use crate::state::{Body, ChatState, Conn, Item};
 
 #[derive(Properties, PartialEq)]
 pub struct PanelProps {
     pub state: UseReducerHandle<ChatState>,
-    pub on_send: Callback<String>,
-    pub on_close: Callback<MouseEvent>,
+    pub locale: AttrValue,
+    pub on_ask: Callback<Ask>,
 }
 
 #[function_component(Panel)]
@@ -19,12 +23,12 @@ pub fn panel(props: &PanelProps) -> Html {
     let list = use_node_ref();
     let input = use_node_ref();
 
-    // Keep the newest message in view, unless the visitor scrolled up to read.
+    // Keep the newest entry in view, unless the visitor scrolled up to read.
     {
         let list = list.clone();
-        use_effect_with(s.lines.len(), move |_| {
+        use_effect_with((s.items.len(), s.typing), move |_| {
             if let Some(el) = list.cast::<web_sys::Element>() {
-                let near_bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 120;
+                let near_bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 160;
                 if near_bottom || el.scroll_top() == 0 {
                     el.set_scroll_top(el.scroll_height());
                 }
@@ -42,12 +46,12 @@ pub fn panel(props: &PanelProps) -> Html {
 
     let submit = {
         let input = input.clone();
-        let on_send = props.on_send.clone();
+        let on_ask = props.on_ask.clone();
         move || {
             if let Some(el) = input.cast::<HtmlTextAreaElement>() {
                 let text = el.value();
                 if !text.trim().is_empty() {
-                    on_send.emit(text);
+                    on_ask.emit(Ask::Send(text));
                     el.set_value("");
                 }
             }
@@ -63,6 +67,15 @@ pub fn panel(props: &PanelProps) -> Html {
         })
     };
     let on_click = Callback::from(move |_: MouseEvent| submit());
+    let on_escape = {
+        let on_ask = props.on_ask.clone();
+        Callback::from(move |e: KeyboardEvent| {
+            if e.key() == "Escape" {
+                on_ask.emit(Ask::Close);
+            }
+        })
+    };
+    let on_close = props.on_ask.reform(|_: MouseEvent| Ask::Close);
 
     let banner = match s.conn {
         Conn::Online => None,
@@ -74,18 +87,27 @@ pub fn panel(props: &PanelProps) -> Html {
     } else {
         &*s.site_name
     };
+    let entries = s
+        .items
+        .iter()
+        .map(|item| entry(item, s.now, &props.locale, &props.on_ask));
 
     html! {
-        <section class="cp-panel" role="dialog" aria-label={title.to_owned()}>
+        <section class="cp-panel" role="dialog" aria-label={title.to_owned()} onkeydown={on_escape}>
             <header class="cp-head">
                 <span class="cp-title">{ title }</span>
-                <button class="cp-x" aria-label="Close chat" onclick={props.on_close.clone()}>{ "×" }</button>
+                <button class="cp-x" aria-label="Close chat" onclick={on_close}>{ "×" }</button>
             </header>
             if let Some(text) = banner {
                 <div class="cp-banner" role="status">{ text }</div>
             }
             <ol class="cp-list" role="log" aria-live="polite" ref={list}>
-                { for s.lines.iter().map(line) }
+                { for entries }
+                if s.typing {
+                    <li class="cp-msg cp-bot cp-typing" aria-label="The bot is typing">
+                        <div class="cp-bubble"><i></i><i></i><i></i></div>
+                    </li>
+                }
             </ol>
             if let Some(notice) = &s.notice {
                 <div class="cp-notice" role="alert">{ &**notice }</div>
@@ -100,32 +122,67 @@ pub fn panel(props: &PanelProps) -> Html {
     }
 }
 
-fn line(l: &Line) -> Html {
-    let class = match (l.from, l.is_pending()) {
-        (Author::Visitor, false) => "cp-msg cp-me",
-        (Author::Visitor, true) => "cp-msg cp-me cp-pending",
-        (Author::Bot, _) => "cp-msg cp-bot",
-        (Author::Agent, _) => "cp-msg cp-agent",
-    };
-    let key = match &l.client_id {
-        Some(id) => id.to_string(),
-        None => l.seq.to_string(),
-    };
-    html! {
-        <li key={key} class={class}>
-            <div class="cp-bubble">{ &*l.text }</div>
-            <time class="cp-time">{ clock(l.at) }</time>
-        </li>
+fn entry(item: &Item, now: i64, locale: &AttrValue, on_ask: &Callback<Ask>) -> Html {
+    match &item.body {
+        Body::Card(card) => {
+            let payment = card.payment.clone();
+            html! {
+                <li key={card.payment.to_string()} class="cp-msg cp-bot">
+                    <PaymentCard
+                        card={card.clone()}
+                        now={now}
+                        locale={locale.clone()}
+                        on_decline={on_ask.reform(move |_| Ask::Decline(payment.clone()))}
+                        on_new_link={on_ask.reform(|_| Ask::Send(NEW_LINK_TEXT.into()))}
+                    />
+                </li>
+            }
+        }
+        Body::Line(l) => {
+            let class = match (l.from, item.is_pending()) {
+                (Author::Visitor, false) => "cp-msg cp-me",
+                (Author::Visitor, true) => "cp-msg cp-me cp-sending",
+                (Author::Bot, _) => "cp-msg cp-bot",
+                (Author::Agent, _) => "cp-msg cp-agent",
+            };
+            let key = match &l.client_id {
+                Some(id) => id.to_string(),
+                None => {
+                    let mut k = String::from("s");
+                    format::push_number(&mut k, item.seq);
+                    k
+                }
+            };
+            html! {
+                <li key={key} class={class}>
+                    if l.from == Author::Agent {
+                        <span class="cp-who">{ "Support" }</span>
+                    }
+                    <div class="cp-bubble">{ linkify(&l.text) }</div>
+                    <time class="cp-time">{ format::clock(l.at, locale) }</time>
+                </li>
+            }
+        }
     }
 }
 
-/// `14:05` in the visitor's locale.
-fn clock(at_ms: i64) -> String {
-    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
-    let opts = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&opts, &"hour".into(), &"2-digit".into());
-    let _ = js_sys::Reflect::set(&opts, &"minute".into(), &"2-digit".into());
-    date.to_locale_time_string_with_options("default", &opts)
-        .as_string()
-        .unwrap_or_default()
+/// Text with its `http(s)://` links made clickable (opened in a new tab). Everything else
+/// stays text nodes: nothing in a message is ever read as markup.
+fn linkify(text: &str) -> Html {
+    if !text.contains("http") {
+        return html! { { text.to_owned() } };
+    }
+    let mut parts = Vec::new();
+    for piece in text.split_inclusive(char::is_whitespace) {
+        let word = piece.trim_end();
+        let is_link = word.starts_with("https://") || word.starts_with("http://");
+        if !is_link {
+            parts.push(html! { { piece.to_owned() } });
+            continue;
+        }
+        let url = word.trim_end_matches(['.', ',', ';', ':', '!', '?', ')']);
+        parts.push(html! { <a href={url.to_owned()} target="_blank" rel="noopener noreferrer">{ url.to_owned() }</a> });
+        parts.push(html! { { piece[url.len()..].to_owned() } });
+    }
+    html! { for parts }
 }

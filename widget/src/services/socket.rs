@@ -24,6 +24,8 @@ struct Inner {
     /// Sent but not yet echoed back: (client_id, text).
     unconfirmed: Vec<(String, String)>,
     backoff_ms: i32,
+    /// The visitor's name and email from the host page, sent after every Welcome.
+    visitor: Option<(Option<String>, Option<String>)>,
     on_frame: Callback<ServerFrame>,
     on_conn: Callback<Conn>,
     // Kept alive as long as the socket uses them.
@@ -54,12 +56,33 @@ impl Connection {
             last_seq: 0,
             unconfirmed: Vec::new(),
             backoff_ms: 1000,
+            visitor: None,
             on_frame,
             on_conn,
             handlers: Vec::new(),
         })));
         conn.connect();
         conn
+    }
+
+    /// Sends a frame now if the socket is open (declines and identity are not queued: the
+    /// relay's state decides, and a later reconnect reconciles).
+    pub fn send_now(&self, frame: &ClientFrame) {
+        if let Some(ws) = &self.0.borrow().ws {
+            if ws.ready_state() == WebSocket::OPEN {
+                send(ws, frame);
+            }
+        }
+    }
+
+    /// Tells the relay who the visitor is, now and after every reconnect.
+    pub fn set_visitor(&self, name: Option<String>, email: Option<String>) {
+        let frame = ClientFrame::Visitor {
+            name: name.clone(),
+            email: email.clone(),
+        };
+        self.0.borrow_mut().visitor = Some((name, email));
+        self.send_now(&frame);
     }
 
     /// Sends a visitor message now, or as soon as the socket is back.
@@ -127,7 +150,7 @@ impl Connection {
     }
 
     fn on_message(&self, text: &str) {
-        let Ok(frame) = serde_json::from_str::<ServerFrame>(text) else {
+        let Some(frame) = super::wire::decode(text) else {
             return;
         };
         let on_frame = {
@@ -138,6 +161,15 @@ impl Connection {
                     inner.backoff_ms = 1000;
                     // Whatever the relay has not confirmed goes again; it drops repeats.
                     if let Some(ws) = &inner.ws {
+                        if let Some((name, email)) = &inner.visitor {
+                            send(
+                                ws,
+                                &ClientFrame::Visitor {
+                                    name: name.clone(),
+                                    email: email.clone(),
+                                },
+                            );
+                        }
                         for (client_id, text) in &inner.unconfirmed {
                             send(
                                 ws,
@@ -158,7 +190,7 @@ impl Connection {
                 ServerFrame::PaymentCard { seq, .. } | ServerFrame::PaymentUpdate { seq, .. } => {
                     inner.last_seq = inner.last_seq.max(*seq);
                 }
-                ServerFrame::Error { .. } => {}
+                ServerFrame::Typing | ServerFrame::Error { .. } => {}
             }
             inner.on_frame.clone()
         };
@@ -191,7 +223,5 @@ impl Connection {
 }
 
 fn send(ws: &WebSocket, frame: &ClientFrame) {
-    if let Ok(json) = serde_json::to_string(frame) {
-        let _ = ws.send_with_str(&json);
-    }
+    let _ = ws.send_with_str(&super::wire::encode(frame));
 }

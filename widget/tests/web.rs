@@ -1,0 +1,340 @@
+//! Component tests in headless Chromium (wasm-bindgen-test): the reducer, the wire
+//! encoding against the relay's serde, every payment card state, and amounts in the
+//! visitor's locale.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use chatpay_shared::protocol::{Author, ClientFrame, ErrorCode, PaymentStatus, ServerFrame};
+use chatpay_widget::components::card::{CardProps, PaymentCard};
+use chatpay_widget::format;
+use chatpay_widget::services::wire;
+use chatpay_widget::state::{Action, Body, Card, ChatState};
+use wasm_bindgen_test::*;
+use yew::Reducible;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn reduce(s: ChatState, actions: Vec<Action>) -> ChatState {
+    let mut s = Rc::new(s);
+    for a in actions {
+        s = s.reduce(a);
+    }
+    (*s).clone()
+}
+
+fn msg(seq: u64, from: Author, text: &str, client_id: Option<&str>) -> Action {
+    Action::Frame(ServerFrame::Message {
+        seq,
+        from,
+        text: text.into(),
+        at: 1_700_000_000_000,
+        client_id: client_id.map(str::to_owned),
+    })
+}
+
+fn card_frame(seq: u64, payment: &str) -> Action {
+    Action::Frame(ServerFrame::PaymentCard {
+        seq,
+        payment: payment.into(),
+        amount: 4999,
+        currency: "USD".into(),
+        description: "Deposit".into(),
+        url: "https://checkout.example/cs_1".into(),
+        status: PaymentStatus::Pending,
+        expires_at: 2_000,
+        at: 1,
+    })
+}
+
+fn texts(s: &ChatState) -> Vec<String> {
+    s.items
+        .iter()
+        .map(|i| match &i.body {
+            Body::Line(l) => l.text.to_string(),
+            Body::Card(c) => {
+                let mut t = String::from("card:");
+                t.push_str(&c.payment);
+                t.push(':');
+                t.push_str(c.status.as_str());
+                t
+            }
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+fn reducer_confirms_pending_messages_in_place_and_orders_by_seq() {
+    let s = reduce(
+        ChatState::new(true, 0),
+        vec![
+            msg(1, Author::Bot, "hi", None),
+            Action::Sent {
+                client_id: "c1".into(),
+                text: "hello".into(),
+                at: 5,
+            },
+            msg(3, Author::Bot, "late bot", None),
+            msg(2, Author::Visitor, "hello", Some("c1")),
+            msg(3, Author::Bot, "late bot", None),
+        ],
+    );
+    assert_eq!(texts(&s), vec!["hi", "hello", "late bot"]);
+    assert!(s.items.iter().all(|i| !i.is_pending()));
+    assert_eq!(s.last_seq(), 3);
+}
+
+#[wasm_bindgen_test]
+fn reducer_cards_update_live_and_typing_ends_with_the_next_bot_frame() {
+    let s = reduce(
+        ChatState::new(true, 0),
+        vec![Action::Frame(ServerFrame::Typing), card_frame(4, "pay_1")],
+    );
+    assert!(!s.typing, "the card ends the typing indicator");
+    assert!(s.has_open_card());
+    let s = reduce(
+        s,
+        vec![Action::Frame(ServerFrame::PaymentUpdate {
+            seq: 5,
+            payment: "pay_1".into(),
+            status: PaymentStatus::Paid,
+            at: 2,
+        })],
+    );
+    assert_eq!(texts(&s), vec!["card:pay_1:paid"]);
+    assert!(!s.has_open_card());
+    let s = reduce(s, vec![Action::Frame(ServerFrame::Typing)]);
+    assert!(s.typing);
+    let s = reduce(s, vec![msg(6, Author::Bot, "thanks", None)]);
+    assert!(!s.typing);
+}
+
+#[wasm_bindgen_test]
+fn reducer_counts_unread_only_while_closed_and_opening_clears_it() {
+    let s = reduce(
+        ChatState::new(false, 0),
+        vec![
+            msg(1, Author::Bot, "a", None),
+            msg(2, Author::Agent, "b", None),
+            card_frame(3, "pay_x"),
+        ],
+    );
+    assert_eq!(s.unread, 3);
+    let s = reduce(s, vec![Action::Toggle, msg(4, Author::Bot, "c", None)]);
+    assert_eq!((s.open, s.unread), (true, 0));
+    let s = reduce(
+        s,
+        vec![Action::Frame(ServerFrame::Error {
+            code: ErrorCode::BadText,
+            message: "too long".into(),
+        })],
+    );
+    assert_eq!(s.notice.as_deref(), Some("too long"));
+}
+
+#[wasm_bindgen_test]
+fn the_wire_matches_the_relays_serde_both_ways() {
+    let frames = vec![
+        ServerFrame::Welcome {
+            visitor_token: "t".into(),
+            conversation: "c".into(),
+            site_name: "Shop \"A\"".into(),
+        },
+        ServerFrame::Message {
+            seq: 9,
+            from: Author::Agent,
+            text: "ünï <b>ok</b>\n".into(),
+            at: 1_764_160_000_123,
+            client_id: None,
+        },
+        ServerFrame::Message {
+            seq: 10,
+            from: Author::Visitor,
+            text: "x".into(),
+            at: 1,
+            client_id: Some("m-1".into()),
+        },
+        ServerFrame::PaymentCard {
+            seq: 11,
+            payment: "pay_1".into(),
+            amount: 5120,
+            currency: "KWD".into(),
+            description: "Deposit".into(),
+            url: "https://c.example/1".into(),
+            status: PaymentStatus::Pending,
+            expires_at: 1_764_161_800,
+            at: 2,
+        },
+        ServerFrame::PaymentUpdate {
+            seq: 12,
+            payment: "pay_1".into(),
+            status: PaymentStatus::Expired,
+            at: 3,
+        },
+        ServerFrame::Typing,
+        ServerFrame::Error {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+        },
+    ];
+    for f in frames {
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(wire::decode(&json), Some(f), "{json}");
+    }
+    assert_eq!(wire::decode(r#"{"type":"FutureThing"}"#), None);
+    let client = vec![
+        ClientFrame::Hello {
+            site: "demo".into(),
+            visitor_token: None,
+            last_seq: None,
+        },
+        ClientFrame::Hello {
+            site: "demo".into(),
+            visitor_token: Some("t".into()),
+            last_seq: Some(42),
+        },
+        ClientFrame::Text {
+            client_id: "m-1".into(),
+            text: "hi \"there\"".into(),
+        },
+        ClientFrame::DeclinePayment {
+            payment: "pay_1".into(),
+        },
+        ClientFrame::Visitor {
+            name: Some("Ana".into()),
+            email: None,
+        },
+    ];
+    for f in client {
+        let json = wire::encode(&f);
+        assert_eq!(serde_json::from_str::<ClientFrame>(&json).unwrap(), f, "{json}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn countdowns_read_like_a_clock() {
+    assert_eq!(format::countdown(1781), "29:41");
+    assert_eq!(format::countdown(5), "0:05");
+    assert_eq!(format::countdown(3723), "1:02:03");
+    assert_eq!(format::countdown(-3), "0:00");
+}
+
+/// Normalises the no-break spaces `Intl` puts between number and symbol.
+fn plain(s: &str) -> String {
+    s.replace(['\u{a0}', '\u{202f}'], " ")
+}
+
+#[wasm_bindgen_test]
+fn amounts_follow_the_currency_and_the_locale() {
+    assert_eq!(plain(&format::amount(4999, "USD", "en-US")), "$49.99");
+    assert_eq!(plain(&format::amount(4999, "EUR", "de-DE")), "49,99 €");
+    assert_eq!(
+        plain(&format::amount(500, "JPY", "en-US")),
+        "¥500",
+        "JPY has no decimals"
+    );
+    assert_eq!(
+        plain(&format::amount(5120, "KWD", "en-US")),
+        "KWD 5.120",
+        "three decimals"
+    );
+    assert_eq!(
+        plain(&format::amount(500, "ISK", "en-US")),
+        "ISK 5",
+        "two API decimals, shown whole"
+    );
+}
+
+fn card(status: PaymentStatus) -> Card {
+    Card {
+        payment: "pay_1".into(),
+        amount: 4999,
+        currency: "USD".into(),
+        description: "Support contract deposit".into(),
+        url: "https://checkout.example/cs_1".into(),
+        status,
+        expires_at: 1_000 + 29 * 60 + 41,
+    }
+}
+
+/// Renders a card and returns its element once Yew has drawn it.
+async fn render(status: PaymentStatus) -> web_sys::Element {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let root = document.create_element("div").unwrap();
+    document.body().unwrap().append_child(&root).unwrap();
+    yew::Renderer::<PaymentCard>::with_root_and_props(
+        root.clone(),
+        CardProps {
+            card: card(status),
+            now: 1_000,
+            locale: "en-US".into(),
+            on_decline: Default::default(),
+            on_new_link: Default::default(),
+        },
+    )
+    .render();
+    yew::platform::time::sleep(Duration::from_millis(20)).await;
+    root
+}
+
+fn text_of(root: &web_sys::Element, css: &str) -> Option<String> {
+    root.query_selector(css)
+        .ok()
+        .flatten()
+        .and_then(|e| e.text_content())
+}
+
+#[wasm_bindgen_test]
+async fn every_card_state_shows_the_right_chip_and_actions() {
+    let pending = render(PaymentStatus::Pending).await;
+    assert_eq!(text_of(&pending, ".cp-chip").as_deref(), Some("Pending"));
+    assert_eq!(
+        text_of(&pending, ".cp-desc").as_deref(),
+        Some("Support contract deposit")
+    );
+    assert_eq!(text_of(&pending, ".cp-amount").as_deref(), Some("$49.99"));
+    assert_eq!(text_of(&pending, ".cp-countdown").as_deref(), Some("29:41"));
+    let pay = pending.query_selector("a.cp-pay").unwrap().unwrap();
+    assert_eq!(
+        pay.get_attribute("href").as_deref(),
+        Some("https://checkout.example/cs_1")
+    );
+    assert_eq!(
+        pay.get_attribute("target").as_deref(),
+        Some("_blank"),
+        "Checkout opens in a new tab"
+    );
+    assert!(pay.get_attribute("rel").unwrap().contains("noopener"));
+    assert_eq!(text_of(&pending, "button.cp-decline").as_deref(), Some("Not now"));
+    assert!(
+        pending.query_selector("iframe").unwrap().is_none(),
+        "never an iframe"
+    );
+
+    let processing = render(PaymentStatus::Processing).await;
+    assert_eq!(text_of(&processing, ".cp-chip").as_deref(), Some("Processing"));
+    assert!(processing.query_selector(".cp-pay").unwrap().is_none());
+
+    let paid = render(PaymentStatus::Paid).await;
+    assert_eq!(text_of(&paid, ".cp-chip").as_deref(), Some("Paid ✓"));
+    assert!(
+        paid.query_selector("button").unwrap().is_none(),
+        "nothing left to do"
+    );
+
+    for (status, chip) in [
+        (PaymentStatus::Expired, "Expired"),
+        (PaymentStatus::Failed, "Failed"),
+    ] {
+        let el = render(status).await;
+        assert_eq!(text_of(&el, ".cp-chip").as_deref(), Some(chip));
+        assert_eq!(
+            text_of(&el, "button.cp-newlink").as_deref(),
+            Some("Get a new link")
+        );
+        assert!(
+            el.query_selector(".cp-pay").unwrap().is_none(),
+            "an expired link is not offered"
+        );
+    }
+}
