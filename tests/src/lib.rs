@@ -325,6 +325,35 @@ impl Browser {
         }
     }
 
+    /// Clicks the first element inside the widget matching `css` (retrying while the
+    /// widget re-renders it).
+    pub async fn click_in_widget(&self, css: &str) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let el = self.widget_element(css).await?;
+            match el.click().await {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() > deadline => return Err(e.into()),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Waits up to 15 s until the number of elements matching `css` is `n`.
+    pub async fn wait_count(&self, css: &str, n: usize) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let got = self.widget_texts(css).await?.len();
+            if got == n {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("'{css}' matches {got} elements, expected {n}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Saves a PNG of the window under `target/screenshots/NAME.png` and returns its path.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
         let png = self.client.screenshot().await?;
@@ -482,6 +511,41 @@ impl Chatpay {
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
+}
+
+/// Registers a webhook endpoint for `site` at the relay's simulator and connects the site
+/// with `key` and the endpoint's secret, like an owner would in Stripe's dashboard.
+pub async fn connect_with_simulator(chatpay: &Chatpay, relay: &Relay, site: &str, key: &str) -> Result<()> {
+    let resp: Value = reqwest::Client::new()
+        .post(format!("{}/simulator/stripe/v1/webhook_endpoints", relay.base))
+        .bearer_auth(key)
+        .form(&[
+            ("url", format!("{}/webhooks/stripe/{site}", relay.base)),
+            ("enabled_events[0]", "*".to_owned()),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let secret = resp["secret"]
+        .as_str()
+        .context("no webhook secret from the simulator")?
+        .to_owned();
+    let base = format!("{}/simulator/stripe", relay.base);
+    chatpay.cli_env(
+        &[
+            "stripe",
+            "connect",
+            "--site",
+            site,
+            "--secret-key",
+            key,
+            "--webhook-secret",
+            &secret,
+        ],
+        &[("CHATPAY_STRIPE_API_BASE", &base)],
+    )?;
+    Ok(())
 }
 
 impl Relay {

@@ -5,6 +5,7 @@
 //! - `cargo xtask test`: install what is missing (Chromium too), then fmt, clippy, and every
 //!   test against SQLite and PostgreSQL, browser end-to-end tests included.
 //! - `cargo xtask bench`: webhook → visitor-frame latency and webhooks/s (release, SQLite).
+//! - `cargo xtask size`: the widget's download, file by file, beside Typebot's embed bundle.
 //! - `cargo xtask widget`: only build the widget into `dist/`.
 //!
 //! Modules: [`tools`] installs and finds the toolchain pieces; [`build`] builds the widget;
@@ -12,6 +13,7 @@
 
 mod build;
 mod pg;
+mod size;
 mod tools;
 
 use std::process::{Command, ExitCode};
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("size") => tools::Tools::ensure(false).and_then(|t| size::report(&t)),
         Some("widget") => tools::Tools::ensure(false).and_then(|t| build::widget(&t, true)),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{USAGE}");
@@ -46,6 +49,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   test                  fmt, clippy and every test (SQLite, PostgreSQL, headless Chromium)
   bench [--latency N] [--throughput N]
                         webhook → visitor frame latency and webhooks/s on SQLite (release build)
+  size                  what a visitor downloads (raw / gzip / brotli), beside Typebot's embed
   widget                build the widget into dist/ only";
 
 /// Prints a step so a first run that takes minutes says what it is doing.

@@ -24,12 +24,21 @@ pub fn panel(props: &PanelProps) -> Html {
     let input = use_node_ref();
 
     // Keep the newest entry in view, unless the visitor scrolled up to read.
+    let stick = use_mut_ref(|| true);
+    let on_scroll = {
+        let (list, stick) = (list.clone(), stick.clone());
+        Callback::from(move |_: Event| {
+            if let Some(el) = list.cast::<web_sys::Element>() {
+                *stick.borrow_mut() = el.scroll_height() - el.scroll_top() - el.client_height() < 40;
+            }
+        })
+    };
     {
         let list = list.clone();
-        use_effect_with((s.items.len(), s.typing), move |_| {
+        let last = s.items.last().map(|i| i.seq);
+        use_effect_with((s.items.len(), last, s.typing), move |_| {
             if let Some(el) = list.cast::<web_sys::Element>() {
-                let near_bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 160;
-                if near_bottom || el.scroll_top() == 0 {
+                if *stick.borrow() {
                     el.set_scroll_top(el.scroll_height());
                 }
             }
@@ -101,7 +110,7 @@ pub fn panel(props: &PanelProps) -> Html {
             if let Some(text) = banner {
                 <div class="cp-banner" role="status">{ text }</div>
             }
-            <ol class="cp-list" role="log" aria-live="polite" ref={list}>
+            <ol class="cp-list" role="log" aria-live="polite" ref={list} onscroll={on_scroll}>
                 { for entries }
                 if s.typing {
                     <li class="cp-msg cp-bot cp-typing" aria-label="The bot is typing">

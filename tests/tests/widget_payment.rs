@@ -1,0 +1,240 @@
+//! The widget with payments, end to end: a host page on another origin embeds the widget
+//! with the script tag; the visitor walks the demo workflow in headless Chromium, pays in
+//! Checkout in a new tab, and the card in the first tab turns Paid without a reload; the
+//! decline path turns the card Expired and offers a new link. Screenshots of each state go
+//! to target/screenshots/.
+
+use chatpay_e2e::{connect_with_simulator, workspace_root, Browser, Chatpay, HostPage, Relay, Scratch};
+
+const KEY: &str = "sk_test_widgete2e0000000000";
+
+/// A shop site with the demo workflow, connected to the relay's simulator (which delivers
+/// signed webhooks), and a host page on its own origin.
+async fn shop(tag: &str) -> anyhow::Result<(Scratch, Relay, HostPage)> {
+    let scratch = Scratch::new(tag);
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let (listener, origin) = HostPage::bind().await?;
+    chatpay.cli(&[
+        "site",
+        "add",
+        "--id",
+        "shop",
+        "--name",
+        "Acme Support",
+        "--origin",
+        &origin,
+    ])?;
+    let demo = workspace_root().join("server/assets/demo-workflow.json");
+    chatpay.cli(&[
+        "workflow",
+        "import",
+        "--site",
+        "shop",
+        demo.to_str().unwrap_or_default(),
+    ])?;
+    let relay = chatpay.serve(&["--stripe-simulator"]).await?;
+    connect_with_simulator(&chatpay, &relay, "shop", KEY).await?;
+    let page = HostPage::serve(listener, origin, HostPage::shop_html(&relay.base, "shop", ""));
+    Ok((scratch, relay, page))
+}
+
+/// Opens the chat and answers the bot's question; returns when the card shows.
+async fn to_the_card(browser: &Browser, page: &HostPage) -> anyhow::Result<()> {
+    browser.client.goto(&page.origin).await?;
+    browser.click_in_widget(".cp-launch:not(.cp-boot)").await?;
+    browser
+        .wait_texts(
+            ".cp-bot .cp-bubble",
+            &[
+                "Hi! I'm the chatpay demo bot.",
+                "What do you need help with today?",
+            ],
+        )
+        .await?;
+    let input = browser.widget_element("textarea").await?;
+    input.send_keys("My backups fail every night").await?;
+    input.send_keys("\u{E007}").await?;
+    browser.wait_texts(".cp-card .cp-chip", &["Pending"]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paying_in_a_new_tab_turns_the_card_paid_without_a_reload() -> anyhow::Result<()> {
+    let (_scratch, _relay, page) = shop("widget-pay").await?;
+    let browser = Browser::start().await?;
+    to_the_card(&browser, &page).await?;
+
+    // The card: description, amount in the visitor's locale, a countdown, Pay and Not now.
+    browser
+        .wait_texts(".cp-card .cp-desc", &["Support contract deposit"])
+        .await?;
+    browser.wait_texts(".cp-card .cp-amount", &["$49.99"]).await?;
+    let countdown = browser.widget_texts(".cp-countdown").await?;
+    assert!(
+        countdown[0].starts_with("30:") || countdown[0].starts_with("29:"),
+        "{countdown:?}"
+    );
+    browser.screenshot("widget-1-card-pending").await?;
+    // A marker that a reload would erase.
+    browser
+        .client
+        .execute("window.__noReload = 'still here'; return true;", vec![])
+        .await?;
+
+    // Pay opens Stripe Checkout in a new tab.
+    let first = browser.client.window().await?;
+    browser.click_in_widget("a.cp-pay").await?;
+    let mut checkout = None;
+    for _ in 0..50 {
+        let windows = browser.client.windows().await?;
+        if let Some(w) = windows.into_iter().find(|w| *w != first) {
+            checkout = Some(w);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let checkout = checkout.ok_or_else(|| anyhow::anyhow!("Checkout did not open in a new tab"))?;
+    browser.client.switch_to_window(checkout).await?;
+    let pay = browser
+        .client
+        .wait()
+        .for_element(fantoccini::Locator::Css("#pay"))
+        .await?;
+    let url = browser.client.current_url().await?;
+    assert!(url.path().starts_with("/simulator/checkout/cs_test_"), "{url}");
+    browser.screenshot("widget-2-checkout").await?;
+    pay.click().await?;
+    browser
+        .client
+        .wait()
+        .for_element(fantoccini::Locator::Css("h1.ok"))
+        .await?;
+    browser.screenshot("widget-3-returned-from-checkout").await?;
+
+    // Back in the shop's tab: Paid, and the thank-you message, live.
+    browser.client.switch_to_window(first).await?;
+    browser.wait_texts(".cp-card .cp-chip", &["Paid ✓"]).await?;
+    let bot = browser.widget_texts(".cp-bot .cp-bubble").await?;
+    assert!(
+        bot.iter()
+            .any(|t| t.starts_with("Thank you, your deposit is in!")),
+        "{bot:?}"
+    );
+    let marker = browser
+        .client
+        .execute("return window.__noReload;", vec![])
+        .await?;
+    assert_eq!(marker, "still here", "no reload happened");
+    browser.screenshot("widget-4-card-paid").await?;
+
+    // After a reload the card is still right.
+    browser.client.refresh().await?;
+    browser.click_in_widget(".cp-launch:not(.cp-boot)").await?;
+    browser.wait_texts(".cp-card .cp-chip", &["Paid ✓"]).await?;
+    browser.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_now_turns_the_card_expired_and_offers_a_new_link() -> anyhow::Result<()> {
+    let (_scratch, _relay, page) = shop("widget-decline").await?;
+    let browser = Browser::start().await?;
+    to_the_card(&browser, &page).await?;
+
+    browser.click_in_widget("button.cp-decline").await?;
+
+    browser.wait_texts(".cp-card .cp-chip", &["Expired"]).await?;
+    browser
+        .wait_texts(".cp-card button.cp-newlink", &["Get a new link"])
+        .await?;
+    let bot = browser.widget_texts(".cp-bot .cp-bubble").await?;
+    assert_eq!(
+        bot.last().map(String::as_str),
+        Some("No problem — want a new link or a person?"),
+        "{bot:?}"
+    );
+    browser.screenshot("widget-5-card-expired").await?;
+
+    // The workflow's retry path: a fresh link on a new card.
+    browser.click_in_widget("button.cp-newlink").await?;
+    browser
+        .wait_texts(".cp-card .cp-chip", &["Expired", "Pending"])
+        .await?;
+    browser.screenshot("widget-6-new-link").await?;
+    browser.close().await?;
+    Ok(())
+}
+
+/// The CSS of a host page that tries to restyle everything.
+const HOSTILE: &str = "<style>* { font: 40px serif !important; color: red !important; }</style>";
+
+/// Computed styles of the widget's parts, as one string per part.
+const WIDGET_STYLES: &str = "return ['.cp-launch','.cp-head','.cp-title','.cp-bot .cp-bubble','textarea','.cp-send','.cp-panel'].map(s => {
+    const e = root.querySelector(s); if (!e) return s + ': missing';
+    const c = getComputedStyle(e);
+    return [s, c.fontFamily, c.fontSize, c.color, c.lineHeight, c.backgroundColor, Math.round(e.getBoundingClientRect().width)].join(' | ');
+});";
+
+/// Computed styles of the host page's own elements.
+const HOST_STYLES: &str = "return ['body','h1','p','button.cp-launch'].map(s => {
+    const e = document.querySelector(s); const c = getComputedStyle(e);
+    return [s, c.fontFamily, c.fontSize, c.color, c.position, c.backgroundColor, c.margin].join(' | ');
+}).concat(['sheets ' + document.styleSheets.length]);";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_host_css_changes_nothing_inside_and_the_widget_changes_nothing_outside() -> anyhow::Result<()>
+{
+    let scratch = Scratch::new("hostile");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let (plain_listener, plain_origin) = HostPage::bind().await?;
+    let (hostile_listener, hostile_origin) = HostPage::bind().await?;
+    chatpay.cli(&[
+        "site",
+        "add",
+        "--id",
+        "css",
+        "--name",
+        "CSS Shop",
+        "--origin",
+        &plain_origin,
+        "--origin",
+        &hostile_origin,
+    ])?;
+    let relay = chatpay.serve(&[]).await?;
+    // A host button that happens to use the widget's class name must stay a plain button.
+    let body_extra = "<button class=\"cp-launch\">Host button</button>";
+    let plain_html =
+        HostPage::shop_html(&relay.base, "css", "").replace("</h1>", &format!("</h1>{body_extra}"));
+    let hostile_html =
+        HostPage::shop_html(&relay.base, "css", HOSTILE).replace("</h1>", &format!("</h1>{body_extra}"));
+    let plain = HostPage::serve(plain_listener, plain_origin, plain_html);
+    let hostile = HostPage::serve(hostile_listener, hostile_origin, hostile_html);
+    let browser = Browser::start().await?;
+
+    // The host page's styles with only the loader's bubble, then with the widget open.
+    let mut widget_styles = Vec::new();
+    for (name, page) in [("plain", &plain), ("hostile", &hostile)] {
+        browser.client.goto(&page.origin).await?;
+        let before = browser.client.execute(HOST_STYLES, vec![]).await?;
+        browser.click_in_widget(".cp-launch:not(.cp-boot)").await?;
+        browser
+            .wait_texts(".cp-bot .cp-bubble", &["Hi! How can we help?"])
+            .await?;
+        let after = browser.client.execute(HOST_STYLES, vec![]).await?;
+        assert_eq!(before, after, "{name}: the widget changed the host page's styles");
+        widget_styles.push(browser.in_widget(WIDGET_STYLES, vec![]).await?);
+        browser.screenshot(&format!("widget-7-host-css-{name}")).await?;
+    }
+    assert_eq!(
+        widget_styles[0], widget_styles[1],
+        "the hostile CSS reached inside the widget"
+    );
+    let text = widget_styles[0].to_string();
+    assert!(!text.contains("missing"), "{text}");
+    assert!(
+        !text.contains("40px") && !text.contains("rgb(255, 0, 0)"),
+        "{text}"
+    );
+    browser.close().await?;
+    Ok(())
+}
