@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 /// The most nodes one event may run.
 pub const MAX_NODES_PER_STEP: usize = 200;
 
+/// The most payment links one conversation may ask for (a rate limit on Stripe sessions:
+/// a visitor cannot make the bot mint links without end).
+pub const MAX_PAYMENTS_PER_RUN: u32 = 10;
+
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -121,6 +125,8 @@ pub enum Effect {
 
 const SAY_PAYMENT_ERROR: &str =
     "Sorry, I couldn't create a payment link just now. Nothing was charged; please try again in a moment.";
+const SAY_TOO_MANY: &str =
+    "This conversation has asked for many payment links already; a person will help you from here.";
 const SAY_HANDOFF: &str = "I'm connecting you with a person. They will reply here.";
 const SAY_STUCK: &str = "Sorry, something went wrong on our side. A person will look at this conversation.";
 
@@ -306,6 +312,12 @@ fn advance(wf: &Workflow, run: &mut RunState, mut from: Option<String>, effects:
                         (text, parsed)
                     }
                 };
+                if run.payments_made >= MAX_PAYMENTS_PER_RUN {
+                    effects.push(Effect::Say(SAY_TOO_MANY.into()));
+                    run.vars.insert(result_variable.clone(), "error".into());
+                    from = next.clone();
+                    continue;
+                }
                 match parsed {
                     Err(e) => {
                         effects.push(Effect::Say(format!(
@@ -617,6 +629,27 @@ mod tests {
         let (run, effects) = step(&w, &run, Event::VisitorText("yes"));
         assert_eq!(order(&effects).id, "pay_k_2");
         assert_eq!(run.payments_made, 2);
+    }
+
+    #[test]
+    fn a_run_cannot_mint_payment_links_without_end() {
+        let w = wf(r#"{"format":1,"start":"pay","nodes":[
+            {"id":"pay","type":"request_payment","amount":{"fixed":"5"},"description":"x","next":"again"},
+            {"id":"again","type":"ask","text":"Again?","variable":"r","next":"pay"}]}"#);
+        let (mut run, _) = step(&w, &RunState::new("k"), Event::Start);
+        for n in 1..MAX_PAYMENTS_PER_RUN {
+            let payment = format!("pay_k_{n}");
+            run = step(&w, &run, Event::PaymentResolved { payment: &payment, status: PaymentStatus::Expired }).0;
+            let (next, effects) = step(&w, &run, Event::VisitorText("yes"));
+            assert!(effects.iter().any(|e| matches!(e, Effect::CreatePayment(_))), "link {}", n + 1);
+            run = next;
+        }
+        let last = format!("pay_k_{MAX_PAYMENTS_PER_RUN}");
+        run = step(&w, &run, Event::PaymentResolved { payment: &last, status: PaymentStatus::Expired }).0;
+        let (run, effects) = step(&w, &run, Event::VisitorText("yes"));
+        assert!(!effects.iter().any(|e| matches!(e, Effect::CreatePayment(_))));
+        assert_eq!(says(&effects)[0], SAY_TOO_MANY);
+        assert_eq!(run.vars["paymentStatus"], "error");
     }
 
     #[test]
