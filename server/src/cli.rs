@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use tokio::net::TcpListener;
 
-use crate::config::{Cli, Command, ServeArgs, SiteCommand, StripeCommand, WorkflowCommand, STRIPE_API};
+use crate::config::{
+    Cli, Command, ServeArgs, SiteCommand, StripeCommand, UserCommand, WorkflowCommand, STRIPE_API,
+};
 use crate::domain::{SiteId, WebOrigin};
 use crate::payments::CHECKOUT_EVENTS;
 use crate::routes::widget::WidgetAssets;
@@ -31,6 +33,7 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(store.clone(), cipher, cli.stripe_api_base, args).await,
         Command::Site(cmd) => site(&store, cmd).await,
         Command::Workflow(cmd) => workflow(&store, cmd).await,
+        Command::User(cmd) => user(&store, cmd).await,
         Command::Stripe(cmd) => {
             let http = StripeHttp::new(
                 cli.stripe_api_base.as_deref().unwrap_or(STRIPE_API),
@@ -73,6 +76,7 @@ async fn serve(
             public_url: public_url.clone(),
             webhook_tolerance_secs: args.webhook_tolerance,
             sweep_every: Duration::from_secs(args.sweep_every.max(1)),
+            dist: args.dist.clone(),
         },
         cipher,
         stripe,
@@ -80,6 +84,18 @@ async fn serve(
     });
     tracing::info!(listen = %args.listen, stripe = %api_base, "chatpay is serving");
     println!("chatpay is running at {public_url}");
+    println!("console: {public_url}/console/");
+    if state.store.account_count().await? == 0 {
+        let token = crate::accounts::new_secret();
+        state
+            .store
+            .create_setup_token(
+                &crate::accounts::token_hash(&token),
+                crate::accounts::SETUP_TTL.as_millis() as i64,
+            )
+            .await?;
+        println!("no account yet: create the owner account at {public_url}/console/#/setup/{token} (one use, 24 hours)");
+    }
     if args.stripe_simulator {
         println!("Stripe simulator (TEST MODE) at {public_url}/simulator/stripe");
     }
@@ -219,8 +235,8 @@ async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCo
             for s in &webhook_secrets {
                 keys::check_webhook_secret(s).map_err(anyhow::Error::msg)?;
             }
-            let balance = match http.client(&secret_key).balance().await {
-                Ok(b) => b,
+            let livemode = match http.client(&secret_key).test_key(kind.restricted).await {
+                Ok(mode) => mode.unwrap_or(kind.livemode),
                 Err(StripeError::Api {
                     status: 401, message, ..
                 }) => {
@@ -237,10 +253,10 @@ async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCo
                 ),
                 Err(e) => bail!("cannot test the key with Stripe at {}: {e}", http.base()),
             };
-            if balance.livemode != kind.livemode {
+            if livemode != kind.livemode {
                 bail!(
                     "Stripe reports livemode={} for a key that looks like a {} key",
-                    balance.livemode,
+                    livemode,
                     if kind.livemode { "live" } else { "test" }
                 );
             }
@@ -250,13 +266,13 @@ async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCo
                     cipher,
                     site.as_str(),
                     &secret_key,
-                    balance.livemode,
+                    livemode,
                     (!secrets.is_empty()).then_some(&secrets[..]),
                 )
                 .await?;
             println!(
                 "site '{site}' is connected to Stripe in {} mode with key {}",
-                if balance.livemode { "LIVE" } else { "test" },
+                if livemode { "LIVE" } else { "test" },
                 crate::secrets::mask(&secret_key)
             );
             if secrets.is_empty() {
@@ -299,6 +315,16 @@ async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCo
             if let Some(e) = status.last_error {
                 println!("last Stripe error: {e}");
             }
+        }
+    }
+    Ok(())
+}
+
+async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add { email, password } => {
+            let account = crate::accounts::create_account(store, &email, &password).await?;
+            println!("added the console account {}", account.email);
         }
     }
     Ok(())

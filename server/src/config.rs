@@ -59,6 +59,22 @@ pub enum Command {
     /// Check, publish and export bot workflows.
     #[command(subcommand)]
     Workflow(WorkflowCommand),
+    /// Manage console accounts (site owners).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `chatpay user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a console account. The first account also takes the sites nobody owns yet.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// At least 10 characters.
+        #[arg(long, env = "CHATPAY_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
 }
 
 /// `chatpay workflow …`

@@ -13,6 +13,9 @@ pub enum AppError {
     /// The request itself is wrong (400).
     #[error("{0}")]
     BadRequest(String),
+    /// One field of a form is wrong (400); the console shows it at the field.
+    #[error("{message}")]
+    Invalid { field: &'static str, message: String },
     /// The caller is not signed in (401).
     #[error("{0}")]
     Unauthorized(String),
@@ -42,7 +45,7 @@ pub enum AppError {
 impl AppError {
     pub fn status_code(&self) -> StatusCode {
         match self {
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::BadRequest(_) | AppError::Invalid { .. } => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -57,6 +60,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::BadRequest(_) => "bad_request",
+            AppError::Invalid { .. } => "invalid",
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
@@ -77,7 +81,10 @@ impl IntoResponse for AppError {
         } else {
             self.to_string()
         };
-        let body = serde_json::json!({ "error": { "code": self.code(), "message": message } });
+        let mut body = serde_json::json!({ "error": { "code": self.code(), "message": message } });
+        if let AppError::Invalid { field, .. } = &self {
+            body["error"]["field"] = serde_json::json!(field);
+        }
         (status, Json(body)).into_response()
     }
 }

@@ -18,6 +18,7 @@
 //! - [`pages`]: small server-rendered pages (Checkout return pages, the simulator).
 //! - [`cli`]: the operator subcommands (`chatpay site …`, `chatpay stripe …`).
 
+pub mod accounts;
 pub mod chat;
 pub mod cli;
 pub mod config;

@@ -61,6 +61,7 @@ pub fn state(parts: Parts) -> (AppState, Shutdown) {
         cipher: Arc::new(parts.cipher),
         stripe: parts.stripe,
         simulator,
+        login_limiter: Default::default(),
         shutdown: rx,
     };
     crate::engine::background::spawn(state.clone(), sweep_every);
@@ -74,7 +75,9 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::widget::router())
         .merge(routes::ws::router())
         .merge(routes::webhook::router())
-        .merge(routes::checkout::router());
+        .merge(routes::checkout::router())
+        .merge(routes::console::router())
+        .merge(routes::console_app::router());
     if state.simulator.is_some() {
         app = app.merge(simulator::router());
     }

@@ -20,6 +20,8 @@ pub struct Settings {
     pub webhook_tolerance_secs: i64,
     /// How often overdue payments are reconciled and interrupted runs resumed.
     pub sweep_every: std::time::Duration,
+    /// The Trunk output folder (widget files, and the console under `console/`).
+    pub dist: std::path::PathBuf,
 }
 
 /// Shared state of a running relay. Cheap to clone.
@@ -35,6 +37,8 @@ pub struct AppState {
     pub stripe: StripeHttp,
     /// The TEST MODE Stripe simulator, when enabled.
     pub simulator: Option<Arc<Simulator>>,
+    /// Failed console sign-ins, for the rate limit.
+    pub login_limiter: Arc<crate::accounts::LoginLimiter>,
     /// Turns `true` when the relay is shutting down; sockets then close politely.
     pub shutdown: watch::Receiver<bool>,
 }

@@ -78,6 +78,9 @@ pub enum ServerFrame {
         visitor_token: String,
         conversation: String,
         site_name: String,
+        /// The site's accent colour, `#rrggbb`, if the owner chose one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        color: Option<String>,
     },
     /// One message of the conversation's history.
     Message {

@@ -639,13 +639,33 @@ mod tests {
         let (mut run, _) = step(&w, &RunState::new("k"), Event::Start);
         for n in 1..MAX_PAYMENTS_PER_RUN {
             let payment = format!("pay_k_{n}");
-            run = step(&w, &run, Event::PaymentResolved { payment: &payment, status: PaymentStatus::Expired }).0;
+            run = step(
+                &w,
+                &run,
+                Event::PaymentResolved {
+                    payment: &payment,
+                    status: PaymentStatus::Expired,
+                },
+            )
+            .0;
             let (next, effects) = step(&w, &run, Event::VisitorText("yes"));
-            assert!(effects.iter().any(|e| matches!(e, Effect::CreatePayment(_))), "link {}", n + 1);
+            assert!(
+                effects.iter().any(|e| matches!(e, Effect::CreatePayment(_))),
+                "link {}",
+                n + 1
+            );
             run = next;
         }
         let last = format!("pay_k_{MAX_PAYMENTS_PER_RUN}");
-        run = step(&w, &run, Event::PaymentResolved { payment: &last, status: PaymentStatus::Expired }).0;
+        run = step(
+            &w,
+            &run,
+            Event::PaymentResolved {
+                payment: &last,
+                status: PaymentStatus::Expired,
+            },
+        )
+        .0;
         let (run, effects) = step(&w, &run, Event::VisitorText("yes"));
         assert!(!effects.iter().any(|e| matches!(e, Effect::CreatePayment(_))));
         assert_eq!(says(&effects)[0], SAY_TOO_MANY);

@@ -6,8 +6,12 @@
 //! - [`ws`]: the visitor socket at `/ws?site=ID`.
 //! - [`webhook`]: Stripe's signed events at `POST /webhooks/stripe/{site}`.
 //! - [`checkout`]: the pages Stripe Checkout returns visitors to (paid, or cancelled).
+//! - [`console`]: the console API (`/api/console/…`), for site owners.
+//! - [`console_app`]: the console app's files under `/console/`.
 
 pub mod checkout;
+pub mod console;
+pub mod console_app;
 pub mod health;
 pub mod webhook;
 pub mod widget;

@@ -122,6 +122,7 @@ where
         visitor_token: joined.token.as_str().to_owned(),
         conversation: conversation.clone(),
         site_name: site.name.clone(),
+        color: site.color.clone(),
     };
     if send(&mut sink, &welcome).await.is_err() {
         return;

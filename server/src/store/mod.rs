@@ -5,6 +5,7 @@
 //! [`Tx`] so they commit or vanish as one. On SQLite all writes go through one connection,
 //! so writers queue in the pool instead of failing with `SQLITE_BUSY`.
 
+pub mod accounts;
 pub mod conversations;
 pub mod messages;
 pub mod payments;

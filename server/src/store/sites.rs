@@ -13,6 +13,10 @@ pub struct Site {
     pub name: String,
     pub greeting: String,
     pub origins: Vec<String>,
+    /// The widget's accent colour, `#rrggbb`.
+    pub color: Option<String>,
+    /// The account that owns it (none for sites made with the CLI before any account).
+    pub owner_id: Option<String>,
 }
 
 /// What `chatpay site add` and the console create.
@@ -104,7 +108,7 @@ impl Store {
 
     /// One site with its origins, or `None`.
     pub async fn site(&self, id: &str) -> AppResult<Option<Site>> {
-        let row = sqlx::query("SELECT id, name, greeting FROM sites WHERE id = $1")
+        let row = sqlx::query("SELECT id, name, greeting, color, owner_id FROM sites WHERE id = $1")
             .bind(id)
             .fetch_optional(self.reader())
             .await?;
@@ -121,6 +125,8 @@ impl Store {
             name: row.try_get(1)?,
             greeting: row.try_get(2)?,
             origins,
+            color: row.try_get(3)?,
+            owner_id: row.try_get(4)?,
         }))
     }
 
@@ -137,6 +143,47 @@ impl Store {
             }
         }
         Ok(sites)
+    }
+
+    /// The sites an account owns, by id.
+    pub async fn sites_of(&self, account: &str) -> AppResult<Vec<Site>> {
+        let ids = sqlx::query("SELECT id FROM sites WHERE owner_id = $1 ORDER BY id")
+            .bind(account)
+            .fetch_all(self.reader())
+            .await?;
+        let mut sites = Vec::with_capacity(ids.len());
+        for row in ids {
+            let id: String = row.try_get(0)?;
+            if let Some(site) = self.site(&id).await? {
+                sites.push(site);
+            }
+        }
+        Ok(sites)
+    }
+
+    /// Gives a site to an account.
+    pub async fn set_site_owner(&self, site: &str, account: &str) -> AppResult<()> {
+        sqlx::query("UPDATE sites SET owner_id = $1 WHERE id = $2")
+            .bind(account)
+            .bind(site)
+            .execute(&self.write_pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Changes a site's name, greeting, colour and origins.
+    pub async fn update_site(&self, site: &NewSite, color: Option<&str>) -> AppResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE sites SET name = $1, greeting = $2, color = $3 WHERE id = $4")
+            .bind(&site.name)
+            .bind(&site.greeting)
+            .bind(color)
+            .bind(site.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        replace_origins(&mut tx, site.id.as_str(), &site.origins).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Whether `origin` may open a visitor socket for `site`.

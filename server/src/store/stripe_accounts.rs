@@ -108,6 +108,47 @@ impl Store {
         Ok(())
     }
 
+    /// Saves wizard step 2: return URLs, publishable key, wallets and their configuration.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn save_stripe_settings(
+        &self,
+        site: &str,
+        publishable_key: Option<&str>,
+        success_url: Option<&str>,
+        cancel_url: Option<&str>,
+        apple_pay: bool,
+        google_pay: bool,
+        payment_method_configuration: Option<&str>,
+    ) -> AppResult<()> {
+        sqlx::query(
+            "UPDATE stripe_accounts SET publishable_key = $1, success_url = $2, cancel_url = $3, apple_pay = $4, \
+             google_pay = $5, payment_method_configuration = $6, updated_at = $7 WHERE site_id = $8",
+        )
+        .bind(publishable_key)
+        .bind(success_url)
+        .bind(cancel_url)
+        .bind(i64::from(apple_pay))
+        .bind(i64::from(google_pay))
+        .bind(payment_method_configuration)
+        .bind(now_ms())
+        .bind(site)
+        .execute(&self.write_pool())
+        .await?;
+        Ok(())
+    }
+
+    /// How a site's resolved payments were resolved: `(resolved_by, count)`.
+    pub async fn resolutions(&self, site: &str) -> AppResult<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT resolved_by, COUNT(*) FROM payments WHERE site_id = $1 AND resolved_by IS NOT NULL \
+             GROUP BY resolved_by",
+        )
+        .bind(site)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
     /// Remembers the last Stripe failure for troubleshooting (or clears it with `None`).
     pub async fn note_stripe_error(&self, site: &str, error: Option<&str>) -> AppResult<()> {
         sqlx::query("UPDATE stripe_accounts SET last_error = $1, last_error_at = $2 WHERE site_id = $3")

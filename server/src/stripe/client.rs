@@ -153,6 +153,20 @@ impl StripeClient {
         self.request(Method::GET, "/v1/balance", None, None).await
     }
 
+    /// Proves a key works for what chatpay does. A secret key reads the balance; a
+    /// restricted key (which often has no balance permission) lists Checkout Sessions,
+    /// the permission chatpay needs. Returns Stripe's `livemode` when it says.
+    pub async fn test_key(&self, restricted: bool) -> Result<Option<bool>, StripeError> {
+        if restricted {
+            let _: serde_json::Value = self
+                .request(Method::GET, "/v1/checkout/sessions?limit=1", None, None)
+                .await?;
+            Ok(None)
+        } else {
+            Ok(Some(self.balance().await?.livemode))
+        }
+    }
+
     /// `POST /v1/checkout/sessions`, idempotent under `idempotency_key` (the payment id).
     pub async fn create_checkout_session(
         &self,

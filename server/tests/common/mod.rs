@@ -158,6 +158,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with_assets(backend: Backend, assets: WidgetAssets) -> TestApp {
+        Self::spawn_custom(backend, assets, None).await
+    }
+
+    /// A relay whose Stripe client talks to `stripe_base` instead of its own simulator.
+    pub async fn spawn_custom(
+        backend: Backend,
+        assets: WidgetAssets,
+        stripe_base: Option<String>,
+    ) -> TestApp {
         let db = TestDb::new(backend).await;
         let store = Store::connect(&db.url).await.expect("store connects");
         store
@@ -174,10 +183,14 @@ impl TestApp {
                 public_url: public_url.clone(),
                 webhook_tolerance_secs: 300,
                 sweep_every: Duration::from_secs(3600),
+                dist: std::path::PathBuf::from("/nonexistent/dist"),
             },
             cipher: Cipher::from_key(&[1u8; 32]),
-            stripe: StripeHttp::new(&format!("{public_url}/simulator/stripe"), Duration::from_secs(10))
-                .with_retries(2, Duration::from_millis(20)),
+            stripe: StripeHttp::new(
+                &stripe_base.unwrap_or_else(|| format!("{public_url}/simulator/stripe")),
+                Duration::from_secs(10),
+            )
+            .with_retries(2, Duration::from_millis(20)),
             simulator: true,
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -49,6 +49,7 @@ pub fn app(props: &AppProps) -> Html {
         let dispatcher = state.dispatcher();
         let connection = connection.clone();
         let (base, site, root) = (props.base.clone(), props.site.clone(), props.root.clone());
+        let root_for_color = props.root.clone();
         let mounted_at = *mounted_at;
         use_effect_with((), move |_| {
             let frames = dispatcher.clone();
@@ -56,6 +57,12 @@ pub fn app(props: &AppProps) -> Html {
                 &base,
                 &site,
                 Callback::from(move |f: ServerFrame| {
+                    if let ServerFrame::Welcome {
+                        color: Some(color), ..
+                    } = &f
+                    {
+                        accent(&root_for_color, color);
+                    }
                     announce(&f, mounted_at);
                     frames.dispatch(Action::Frame(f));
                 }),
@@ -151,6 +158,21 @@ pub fn app(props: &AppProps) -> Html {
             }
             <Launcher open={state.open} unread={state.unread} on_toggle={on_toggle} />
         </>
+    }
+}
+
+/// Applies the site's accent colour, unless the page chose one (`chatpaySettings.color`).
+fn accent(root: &web_sys::ShadowRoot, color: &str) {
+    use wasm_bindgen::JsCast;
+    let Some(host) = root.host().dyn_into::<web_sys::HtmlElement>().ok() else {
+        return;
+    };
+    let style = host.style();
+    if style
+        .get_property_value("--cp-accent")
+        .is_ok_and(|v| v.is_empty())
+    {
+        let _ = style.set_property("--cp-accent", color);
     }
 }
 

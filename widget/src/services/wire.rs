@@ -33,6 +33,7 @@ pub fn decode(text: &str) -> Option<ServerFrame> {
             visitor_token: f.text("visitor_token")?,
             conversation: f.text("conversation")?,
             site_name: f.text("site_name")?,
+            color: f.text("color"),
         },
         "Message" => ServerFrame::Message {
             seq: f.seq()?,

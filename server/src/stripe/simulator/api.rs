@@ -25,7 +25,10 @@ const BASE: &str = "/simulator/stripe";
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/simulator/stripe/v1/balance", get(balance))
-        .route("/simulator/stripe/v1/checkout/sessions", post(create_session))
+        .route(
+            "/simulator/stripe/v1/checkout/sessions",
+            post(create_session).get(list_sessions),
+        )
         .route(
             "/simulator/stripe/v1/checkout/sessions/{id}",
             get(retrieve_session),
@@ -136,6 +139,8 @@ pub(crate) struct Account {
     pub key_masked: String,
     /// A restricted key that may only read.
     pub read_only: bool,
+    /// A restricted key without the Checkout Sessions permission.
+    pub no_checkout: bool,
 }
 
 /// Checks `Authorization: Bearer` like Stripe: test keys only, well-formed.
@@ -179,10 +184,12 @@ pub(crate) fn authenticate(headers: &HeaderMap, method: &Method) -> Result<Accou
         return Err(unauthorized(format!("Invalid API Key provided: {masked}")));
     }
     let read_only = restricted && rest.contains("readonly");
+    let no_checkout = restricted && rest.contains("nocheckout");
     let account = Account {
-        id: rest.replace("readonly", ""),
+        id: rest.replace("readonly", "").replace("nocheckout", ""),
         key_masked: masked,
         read_only,
+        no_checkout,
     };
     if account.read_only && method != Method::GET {
         return Err(stripe_error(
@@ -344,6 +351,7 @@ async fn create_session(
 ) -> Result<Response, SimError> {
     let sim = simulator(&state)?;
     let account = authenticate(&headers, &Method::POST)?;
+    no_checkout(&account)?;
     let form = Form::decode(&body);
     let path = "/v1/checkout/sessions";
     let resp = idempotent(&sim, &account, &headers, path, &form, || async {
@@ -531,6 +539,51 @@ pub(crate) fn public(mut session: Value) -> Value {
         obj.retain(|k, _| !k.starts_with("x_simulator_"));
     }
     session
+}
+
+/// The 403 a restricted key without the Checkout Sessions permission gets.
+fn no_checkout(account: &Account) -> Result<(), SimError> {
+    if account.no_checkout {
+        return Err(stripe_error(
+            StatusCode::FORBIDDEN,
+            "invalid_request_error",
+            None,
+            &format!(
+                "The provided key '{}' does not have the required permissions for this endpoint on account 'acct_{}'. \
+                 Having the 'rak_checkout_session_read' permission would allow this request to continue.",
+                account.key_masked, account.id
+            ),
+            None,
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /v1/checkout/sessions`: the account's sessions, newest first (`limit`, default 10).
+async fn list_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, SimError> {
+    let sim = simulator(&state)?;
+    let account = authenticate(&headers, &Method::GET)?;
+    no_checkout(&account)?;
+    let limit = Form::decode(uri.query().unwrap_or("").as_bytes())
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(10)
+        .clamp(1, 100);
+    let mut all = sim
+        .store
+        .sim_list(&account.id, "checkout.session")
+        .await
+        .map_err(internal)?;
+    all.reverse();
+    let has_more = all.len() > limit;
+    let data: Vec<Value> = all.into_iter().take(limit).map(public).collect();
+    Ok(ok(
+        json!({ "object": "list", "data": data, "has_more": has_more, "url": "/v1/checkout/sessions" }),
+    ))
 }
 
 async fn retrieve_session(

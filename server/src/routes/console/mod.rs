@@ -1,0 +1,52 @@
+//! The console API under `/api/console/…`: what the site owners' console (the Yew app at
+//! `/console`) calls. JSON in and out (types in `chatpay_shared::console`).
+//!
+//! Every route but `state`, `setup` and `login` needs a session ([`auth::Owner`]): without
+//! one it answers 401. Writes also need the `X-Chatpay-Console: 1` header and, when the
+//! browser sends one, an `Origin` equal to the relay's: with the `SameSite=Strict` cookie
+//! that makes them CSRF-safe. A site that is not the caller's answers 404, like a site
+//! that does not exist.
+//!
+//! - [`auth`]: setup link, login, logout, the session extractor.
+//! - [`sites`]: the caller's sites, their origins, look and install snippet.
+//! - [`stripe`]: the 4-step Stripe wizard.
+//! - [`troubleshoot`]: live checks for "link not sending", "not resuming", "Apple Pay".
+
+pub mod auth;
+pub mod sites;
+pub mod stripe;
+pub mod troubleshoot;
+
+use axum::routing::{get, post, put};
+use axum::Router;
+
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::sites::Site;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/console/state", get(auth::state))
+        .route("/api/console/setup", post(auth::setup))
+        .route("/api/console/login", post(auth::login))
+        .route("/api/console/logout", post(auth::logout))
+        .route("/api/console/me", get(auth::me))
+        .route("/api/console/sites", get(sites::list).post(sites::create))
+        .route("/api/console/sites/{site}", get(sites::get).put(sites::update))
+        .route("/api/console/sites/{site}/stripe", get(stripe::view))
+        .route("/api/console/sites/{site}/stripe/key", post(stripe::key))
+        .route("/api/console/sites/{site}/stripe/settings", put(stripe::settings))
+        .route("/api/console/sites/{site}/stripe/webhook", put(stripe::webhook))
+        .route(
+            "/api/console/sites/{site}/troubleshoot",
+            get(troubleshoot::checks),
+        )
+}
+
+/// The caller's site, or 404 (for someone else's site too: its existence is not told).
+pub async fn owned_site(state: &AppState, owner: &auth::Owner, site: &str) -> AppResult<Site> {
+    match state.store.site(site).await? {
+        Some(s) if s.owner_id.as_deref() == Some(owner.account.id.as_str()) => Ok(s),
+        _ => Err(AppError::NotFound(format!("no site '{site}' in your account"))),
+    }
+}

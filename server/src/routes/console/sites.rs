@@ -1,0 +1,130 @@
+//! The caller's sites: list, create, rename, allowed origins, widget look, install snippet.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use chatpay_shared::console::{SiteInput, SiteView};
+
+use super::auth::Owner;
+use super::owned_site;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::sites::{NewSite, Site};
+
+fn view(state: &AppState, s: Site) -> SiteView {
+    SiteView {
+        snippet: format!(
+            "<script async src=\"{}/embed.js\" data-site=\"{}\"></script>",
+            state.settings.public_url, s.id
+        ),
+        id: s.id,
+        name: s.name,
+        origins: s.origins,
+        greeting: s.greeting,
+        color: s.color,
+    }
+}
+
+/// `#rrggbb` or `#rgb`, else an error at the field.
+fn check_color(color: Option<&str>) -> AppResult<Option<String>> {
+    let Some(c) = color.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let hex = c.strip_prefix('#').unwrap_or("");
+    if (hex.len() == 6 || hex.len() == 3) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(Some(c.to_ascii_lowercase()))
+    } else {
+        Err(AppError::Invalid {
+            field: "color",
+            message: format!("'{c}' is not a colour; write it like #4f46e5"),
+        })
+    }
+}
+
+/// Turns a parse error into a field error for the form.
+fn at_field(e: AppError, field: &'static str) -> AppError {
+    match e {
+        AppError::BadRequest(message) => AppError::Invalid { field, message },
+        other => other,
+    }
+}
+
+fn parse(id: &str, input: &SiteInput) -> AppResult<NewSite> {
+    crate::domain::SiteId::parse(id).map_err(|e| at_field(e, "id"))?;
+    if input.name.trim().is_empty() || input.name.trim().chars().count() > 80 {
+        return Err(AppError::Invalid {
+            field: "name",
+            message: "a site name needs 1-80 characters, like 'Acme Support'".into(),
+        });
+    }
+    let origins: Vec<String> = input
+        .origins
+        .iter()
+        .map(|o| o.trim().to_owned())
+        .filter(|o| !o.is_empty())
+        .collect();
+    for o in &origins {
+        crate::domain::WebOrigin::parse(o).map_err(|e| at_field(e, "origins"))?;
+    }
+    NewSite::parse(id, &input.name, &input.greeting, &origins).map_err(|e| match e {
+        AppError::BadRequest(m) if m.contains("origin") => AppError::Invalid {
+            field: "origins",
+            message: m,
+        },
+        AppError::BadRequest(m) => AppError::Invalid {
+            field: "greeting",
+            message: m,
+        },
+        other => other,
+    })
+}
+
+/// `GET /api/console/sites`.
+pub async fn list(State(state): State<AppState>, owner: Owner) -> AppResult<Json<Vec<SiteView>>> {
+    let sites = state.store.sites_of(&owner.account.id).await?;
+    Ok(Json(sites.into_iter().map(|s| view(&state, s)).collect()))
+}
+
+/// `POST /api/console/sites`.
+pub async fn create(
+    State(state): State<AppState>,
+    owner: Owner,
+    Json(input): Json<SiteInput>,
+) -> AppResult<Json<SiteView>> {
+    let id = input.id.clone().unwrap_or_default();
+    let site = parse(id.trim(), &input)?;
+    let color = check_color(input.color.as_deref())?;
+    state.store.insert_site(&site).await.map_err(|e| match e {
+        AppError::Conflict(message) => AppError::Invalid { field: "id", message },
+        other => other,
+    })?;
+    state
+        .store
+        .set_site_owner(site.id.as_str(), &owner.account.id)
+        .await?;
+    state.store.update_site(&site, color.as_deref()).await?;
+    let stored = owned_site(&state, &owner, site.id.as_str()).await?;
+    Ok(Json(view(&state, stored)))
+}
+
+/// `GET /api/console/sites/{site}`.
+pub async fn get(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(site): Path<String>,
+) -> AppResult<Json<SiteView>> {
+    Ok(Json(view(&state, owned_site(&state, &owner, &site).await?)))
+}
+
+/// `PUT /api/console/sites/{site}`: name, greeting, colour and origins.
+pub async fn update(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(site): Path<String>,
+    Json(input): Json<SiteInput>,
+) -> AppResult<Json<SiteView>> {
+    owned_site(&state, &owner, &site).await?;
+    let parsed = parse(&site, &input)?;
+    let color = check_color(input.color.as_deref())?;
+    state.store.update_site(&parsed, color.as_deref()).await?;
+    Ok(Json(view(&state, owned_site(&state, &owner, &site).await?)))
+}

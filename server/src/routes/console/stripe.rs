@@ -1,0 +1,260 @@
+//! The Stripe wizard: 1. secret key (tested against Stripe), 2. settings (display name,
+//! publishable key, return URLs, Apple Pay and Google Pay through a payment method
+//! configuration), 3. webhook (URL, events, signing secret, first event), 4. summary and
+//! health. Running it again edits. Secrets go in and never come back out: every answer is
+//! the masked [`StripeView`].
+
+use axum::extract::{Path, State};
+use axum::Json;
+use chatpay_shared::console::{HealthView, KeyInput, StripeSettingsInput, StripeView, WebhookSecretInput};
+
+use super::auth::Owner;
+use super::owned_site;
+use crate::error::{AppError, AppResult};
+use crate::payments::CHECKOUT_EVENTS;
+use crate::state::AppState;
+use crate::store::sites::NewSite;
+use crate::stripe::client::StripeError;
+use crate::stripe::keys;
+
+/// The wizard's view of a site's connection.
+pub async fn stripe_view(state: &AppState, site: &str) -> AppResult<StripeView> {
+    let s = state.store.stripe_status(&state.cipher, site).await?;
+    let h = state.store.webhook_health(site).await?;
+    Ok(StripeView {
+        connected: s.connected,
+        mode: s.mode.map(str::to_owned),
+        secret_key: s.secret_key,
+        publishable_key: s.publishable_key,
+        webhook_secret: s.webhook_secret,
+        success_url: s.success_url,
+        cancel_url: s.cancel_url,
+        apple_pay: s.apple_pay,
+        google_pay: s.google_pay,
+        webhook_url: format!("{}/webhooks/stripe/{site}", state.settings.public_url),
+        events: CHECKOUT_EVENTS.iter().map(|e| (*e).to_owned()).collect(),
+        health: HealthView {
+            last_event_type: h.last_event_type,
+            last_event_at: h.last_event_at,
+            last_failure_reason: h.last_failure_reason,
+            last_failure_at: h.last_failure_at,
+            events_received: h.events_received,
+            duplicates: h.duplicates,
+            signature_failures: h.signature_failures,
+        },
+        last_error: s.last_error,
+        last_error_at: s.last_error_at,
+        simulator: state.simulator.is_some(),
+    })
+}
+
+/// `GET /api/console/sites/{site}/stripe`.
+pub async fn view(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(site): Path<String>,
+) -> AppResult<Json<StripeView>> {
+    owned_site(&state, &owner, &site).await?;
+    Ok(Json(stripe_view(&state, &site).await?))
+}
+
+fn key_error(message: String) -> AppError {
+    AppError::Invalid {
+        field: "secret_key",
+        message,
+    }
+}
+
+/// `POST /api/console/sites/{site}/stripe/key`: step 1, Test & Continue.
+pub async fn key(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(site): Path<String>,
+    Json(input): Json<KeyInput>,
+) -> AppResult<Json<StripeView>> {
+    owned_site(&state, &owner, &site).await?;
+    let key = input.secret_key.trim().to_owned();
+    let kind = keys::check_secret_key(&key).map_err(key_error)?;
+    let livemode = match state.stripe.client(&key).test_key(kind.restricted).await {
+        Ok(mode) => mode.unwrap_or(kind.livemode),
+        Err(StripeError::Api {
+            status: 401, message, ..
+        }) => return Err(key_error(format!("Stripe refused this key: {message}"))),
+        Err(StripeError::Api {
+            status: 403, message, ..
+        }) => {
+            return Err(key_error(format!(
+                "this restricted key lacks a permission chatpay needs: {message}"
+            )))
+        }
+        Err(StripeError::Network { reason, .. }) => {
+            return Err(AppError::Upstream(format!(
+                "cannot reach Stripe to test the key ({reason}); try again"
+            )))
+        }
+        Err(e) => return Err(AppError::Upstream(e.to_string())),
+    };
+    if livemode != kind.livemode {
+        return Err(key_error(
+            "Stripe reports a different mode than the key's prefix; copy the key again".into(),
+        ));
+    }
+    let previous = state.store.stripe_account(&state.cipher, &site).await?;
+    state
+        .store
+        .save_stripe_keys(&state.cipher, &site, &key, livemode, None)
+        .await?;
+    // A configuration belongs to one mode: switching test ↔ live starts a new one.
+    if let Some(p) = previous.filter(|p| p.livemode != livemode) {
+        state
+            .store
+            .save_stripe_settings(
+                &site,
+                None,
+                p.success_url.as_deref(),
+                p.cancel_url.as_deref(),
+                p.apple_pay,
+                p.google_pay,
+                None,
+            )
+            .await?;
+    }
+    Ok(Json(stripe_view(&state, &site).await?))
+}
+
+fn check_return_url(field: &'static str, url: Option<&str>) -> AppResult<Option<String>> {
+    let Some(u) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = url::Url::parse(u).map_err(|_| AppError::Invalid {
+        field,
+        message: format!("'{u}' is not a URL; write it like https://shop.example/thanks"),
+    })?;
+    let local = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1"));
+    if parsed.scheme() == "https" || (parsed.scheme() == "http" && local) {
+        Ok(Some(u.to_owned()))
+    } else {
+        Err(AppError::Invalid {
+            field,
+            message: format!("'{u}' must use https (http only for localhost)"),
+        })
+    }
+}
+
+/// `PUT /api/console/sites/{site}/stripe/settings`: step 2.
+pub async fn settings(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(site): Path<String>,
+    Json(input): Json<StripeSettingsInput>,
+) -> AppResult<Json<StripeView>> {
+    let current = owned_site(&state, &owner, &site).await?;
+    let account = state
+        .store
+        .stripe_account(&state.cipher, &site)
+        .await?
+        .ok_or_else(|| AppError::Conflict("save and test a secret key first (step 1)".into()))?;
+    let name = input.display_name.trim();
+    if name.is_empty() || name.chars().count() > 80 {
+        return Err(AppError::Invalid {
+            field: "display_name",
+            message: "the display name needs 1-80 characters".into(),
+        });
+    }
+    let publishable = input
+        .publishable_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    if let Some(pk) = publishable {
+        let want = if account.livemode { "pk_live_" } else { "pk_test_" };
+        if !pk.starts_with("pk_") {
+            return Err(AppError::Invalid {
+                field: "publishable_key",
+                message: "a publishable key starts with pk_live_ or pk_test_".into(),
+            });
+        }
+        if !pk.starts_with(want) {
+            return Err(AppError::Invalid {
+                field: "publishable_key",
+                message: format!(
+                    "the secret key is in {} mode, so the publishable key must start with {want}",
+                    if account.livemode { "live" } else { "test" }
+                ),
+            });
+        }
+    }
+    let success = check_return_url("success_url", input.success_url.as_deref())?;
+    let cancel = check_return_url("cancel_url", input.cancel_url.as_deref())?;
+    // Wallets are switched through chatpay's own payment method configuration.
+    let client = state.stripe.client(&account.secret_key);
+    let pmc = match &account.payment_method_configuration {
+        Some(id) => {
+            client
+                .update_payment_method_configuration(id, input.apple_pay, input.google_pay)
+                .await
+        }
+        None => {
+            let key = format!("pmc-{site}-{}", crate::store::now_ms());
+            client
+                .create_payment_method_configuration(input.apple_pay, input.google_pay, &key)
+                .await
+        }
+    }
+    .map_err(|e| AppError::Invalid {
+        field: "apple_pay",
+        message: format!("Stripe did not accept the wallet settings: {e}"),
+    })?;
+    state
+        .store
+        .save_stripe_settings(
+            &site,
+            publishable,
+            success.as_deref(),
+            cancel.as_deref(),
+            input.apple_pay,
+            input.google_pay,
+            Some(&pmc.id),
+        )
+        .await?;
+    let renamed = NewSite::parse(&site, name, &current.greeting, &current.origins)?;
+    state
+        .store
+        .update_site(&renamed, current.color.as_deref())
+        .await?;
+    Ok(Json(stripe_view(&state, &site).await?))
+}
+
+/// `PUT /api/console/sites/{site}/stripe/webhook`: step 3, the endpoint's signing secret.
+/// The previous secret keeps working next to the new one, as Stripe does while rolling.
+pub async fn webhook(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(site): Path<String>,
+    Json(input): Json<WebhookSecretInput>,
+) -> AppResult<Json<StripeView>> {
+    owned_site(&state, &owner, &site).await?;
+    let secret = input.secret.trim().to_owned();
+    keys::check_webhook_secret(&secret).map_err(|message| AppError::Invalid {
+        field: "secret",
+        message,
+    })?;
+    let account = state
+        .store
+        .stripe_account(&state.cipher, &site)
+        .await?
+        .ok_or_else(|| AppError::Conflict("save and test a secret key first (step 1)".into()))?;
+    let mut secrets = vec![secret.clone()];
+    secrets.extend(
+        account
+            .webhook_secrets
+            .into_iter()
+            .filter(|s| *s != secret)
+            .take(1),
+    );
+    state
+        .store
+        .save_webhook_secrets(&state.cipher, &site, &secrets)
+        .await?;
+    Ok(Json(stripe_view(&state, &site).await?))
+}

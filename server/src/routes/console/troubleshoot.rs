@@ -1,0 +1,188 @@
+//! Live answers to the questions the help page promises: why is the payment link not
+//! sending, why is the workflow not resuming, why is Apple Pay not showing. Each check
+//! reads the site's current state; nothing is cached.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use chatpay_shared::console::Check;
+use chatpay_shared::workflow::NodeKind;
+
+use super::auth::Owner;
+use super::owned_site;
+use crate::error::AppResult;
+use crate::state::AppState;
+
+const LINK: &str = "Payment link not sending";
+const RESUME: &str = "Workflow not resuming";
+const WALLET: &str = "Apple Pay or Google Pay not showing";
+
+fn check(id: &str, ok: bool, topic: &str, title: &str, detail: String) -> Check {
+    Check {
+        id: id.into(),
+        ok,
+        topic: topic.into(),
+        title: title.into(),
+        detail,
+    }
+}
+
+fn ago(at_ms: i64) -> String {
+    let mins = (crate::store::now_ms() - at_ms) / 60_000;
+    match mins {
+        0 => "just now".into(),
+        1 => "1 minute ago".into(),
+        m if m < 120 => format!("{m} minutes ago"),
+        m => format!("{} hours ago", m / 60),
+    }
+}
+
+/// `GET /api/console/sites/{site}/troubleshoot`.
+pub async fn checks(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(site): Path<String>,
+) -> AppResult<Json<Vec<Check>>> {
+    owned_site(&state, &owner, &site).await?;
+    let stripe = state.store.stripe_status(&state.cipher, &site).await?;
+    let health = state.store.webhook_health(&site).await?;
+    let workflow = state.store.latest_workflow(&site).await?;
+    let resolutions = state.store.resolutions(&site).await?;
+    let mut out = Vec::new();
+
+    // Payment link not sending.
+    out.push(if stripe.connected {
+        check("key", true, LINK, "A Stripe key is saved", format!("{} key {}", stripe.mode.unwrap_or("?"), stripe.secret_key.unwrap_or_default()))
+    } else {
+        check("key", false, LINK, "No Stripe key is saved", "Open Integrations → Stripe Payments and do step 1: paste a secret key and press Test & Continue.".into())
+    });
+    out.push(match (&stripe.last_error, stripe.last_error_at) {
+        (Some(e), Some(at)) => check(
+            "stripe_error",
+            false,
+            LINK,
+            "Stripe refused the last request",
+            format!(
+                "{} ({}). If the key was revoked or rolled, run step 1 again with the new key.",
+                e,
+                ago(at)
+            ),
+        ),
+        _ => check(
+            "stripe_error",
+            true,
+            LINK,
+            "No recent Stripe errors",
+            "The last calls to Stripe went through.".into(),
+        ),
+    });
+    let has_payment_node = workflow.as_ref().is_some_and(|p| {
+        p.workflow
+            .nodes
+            .iter()
+            .any(|n| matches!(n.kind, NodeKind::RequestPayment { .. }))
+    });
+    out.push(match (&workflow, has_payment_node) {
+        (None, _) => check(
+            "workflow",
+            false,
+            LINK,
+            "No workflow is published",
+            "Publish a workflow with a Request Payment node.".into(),
+        ),
+        (Some(p), false) => check(
+            "workflow",
+            false,
+            LINK,
+            "The workflow has no Request Payment node",
+            format!(
+                "Version {} asks for no payment; add a Request Payment node and publish.",
+                p.version
+            ),
+        ),
+        (Some(p), true) => check(
+            "workflow",
+            true,
+            LINK,
+            "The workflow requests payments",
+            format!("Version {} has a Request Payment node.", p.version),
+        ),
+    });
+
+    // Workflow not resuming.
+    out.push(if stripe.webhook_secret.is_some() {
+        check("webhook_secret", true, RESUME, "A webhook signing secret is saved", stripe.webhook_secret.clone().unwrap_or_default())
+    } else {
+        check("webhook_secret", false, RESUME, "No webhook signing secret is saved", "Do step 3: add the endpoint in Stripe and paste its whsec_ signing secret. Until then payments resume only when chatpay asks Stripe itself (slower).".into())
+    });
+    let recent_failure = health
+        .last_failure_at
+        .filter(|at| crate::store::now_ms() - at < 24 * 3600 * 1000);
+    out.push(match (recent_failure, &health.last_failure_reason) {
+        (Some(at), Some(reason)) => check(
+            "signatures",
+            false,
+            RESUME,
+            "Webhook deliveries were refused",
+            format!(
+                "{} failures; the last {}: {reason}",
+                health.signature_failures,
+                ago(at)
+            ),
+        ),
+        _ => check(
+            "signatures",
+            true,
+            RESUME,
+            "No refused webhook deliveries in the last 24 hours",
+            format!("{} events received.", health.events_received),
+        ),
+    });
+    out.push(match (health.last_event_type, health.last_event_at) {
+        (Some(kind), Some(at)) => check("events", true, RESUME, "Stripe events are arriving", format!("Last: {kind}, {}.", ago(at))),
+        _ => check("events", false, RESUME, "No event from Stripe has arrived yet", "Check that the endpoint URL in Stripe is this site's webhook URL (step 3) and that the four checkout.session events are selected.".into()),
+    });
+    let by = |k: &str| resolutions.iter().find(|(r, _)| r == k).map_or(0, |(_, n)| *n);
+    let (webhook, reconcile) = (by("webhook"), by("reconcile"));
+    out.push(if reconcile > 0 && webhook == 0 {
+        check("reconcile", false, RESUME, "Payments resumed only by reconciliation", format!("{reconcile} payments resumed because chatpay asked Stripe, none by webhook: webhooks are not reaching this site."))
+    } else {
+        check("reconcile", true, RESUME, "Payments resume through webhooks", format!("{webhook} by webhook, {reconcile} by reconciliation."))
+    });
+
+    // Wallets.
+    out.push(if stripe.apple_pay {
+        check(
+            "apple_pay",
+            true,
+            WALLET,
+            "Apple Pay is switched on",
+            "Checkout shows it in Safari on devices with a card in Apple Wallet.".into(),
+        )
+    } else {
+        check(
+            "apple_pay",
+            false,
+            WALLET,
+            "Apple Pay is switched off",
+            "Switch it on in step 2 of the Stripe wizard.".into(),
+        )
+    });
+    out.push(if stripe.google_pay {
+        check(
+            "google_pay",
+            true,
+            WALLET,
+            "Google Pay is switched on",
+            "Checkout shows it in Chrome when the visitor has a card saved with Google.".into(),
+        )
+    } else {
+        check(
+            "google_pay",
+            false,
+            WALLET,
+            "Google Pay is switched off",
+            "Switch it on in step 2 of the Stripe wizard.".into(),
+        )
+    });
+    Ok(Json(out))
+}

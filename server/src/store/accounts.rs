@@ -1,0 +1,138 @@
+//! Site owners' accounts, their console sessions, and one-time setup tokens. Passwords are
+//! kept as argon2 hashes; session and setup tokens as SHA-256 of 256-bit random secrets.
+
+use sqlx::Row;
+
+use super::{is_unique_violation, new_id, now_ms, Store};
+use crate::error::{AppError, AppResult};
+
+/// An account as the console sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+}
+
+impl Store {
+    /// Creates an account; the first account ever adopts the sites nobody owns yet (the
+    /// ones an operator made with `chatpay site add`).
+    pub async fn create_account(&self, email: &str, password_hash: &str) -> AppResult<Account> {
+        let id = new_id("acct");
+        let mut tx = self.begin().await?;
+        let first: i64 = sqlx::query("SELECT COUNT(*) FROM accounts")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let inserted = sqlx::query(
+            "INSERT INTO accounts (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&id)
+        .bind(email)
+        .bind(password_hash)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(AppError::Conflict(format!(
+                    "an account with the email '{email}' already exists; sign in instead"
+                )))
+            }
+            other => other?,
+        };
+        if first == 0 {
+            sqlx::query("UPDATE sites SET owner_id = $1 WHERE owner_id IS NULL")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Account {
+            id,
+            email: email.to_owned(),
+        })
+    }
+
+    pub async fn account_count(&self) -> AppResult<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM accounts")
+            .fetch_one(self.reader())
+            .await?
+            .try_get(0)?)
+    }
+
+    /// `(account, password hash)` for a login.
+    pub async fn account_by_email(&self, email: &str) -> AppResult<Option<(Account, String)>> {
+        let row = sqlx::query("SELECT id, email, password_hash FROM accounts WHERE email = $1")
+            .bind(email)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| {
+            Ok((
+                Account {
+                    id: r.try_get(0)?,
+                    email: r.try_get(1)?,
+                },
+                r.try_get(2)?,
+            ))
+        })
+        .transpose()
+    }
+
+    pub async fn create_session(&self, token_hash: &str, account: &str, ttl_ms: i64) -> AppResult<()> {
+        let now = now_ms();
+        sqlx::query("INSERT INTO console_sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(token_hash)
+            .bind(account)
+            .bind(now)
+            .bind(now + ttl_ms)
+            .execute(&self.write_pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The account of a live session.
+    pub async fn session_account(&self, token_hash: &str) -> AppResult<Option<Account>> {
+        let row = sqlx::query(
+            "SELECT a.id, a.email FROM console_sessions s JOIN accounts a ON a.id = s.account_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|r| {
+            Ok(Account {
+                id: r.try_get(0)?,
+                email: r.try_get(1)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn delete_session(&self, token_hash: &str) -> AppResult<()> {
+        sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.write_pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn create_setup_token(&self, token_hash: &str, ttl_ms: i64) -> AppResult<()> {
+        sqlx::query("INSERT INTO setup_tokens (token_hash, expires_at) VALUES ($1, $2)")
+            .bind(token_hash)
+            .bind(now_ms() + ttl_ms)
+            .execute(&self.write_pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Uses up a setup token: `true` if it was valid (it is gone either way).
+    pub async fn take_setup_token(&self, token_hash: &str) -> AppResult<bool> {
+        let done = sqlx::query("DELETE FROM setup_tokens WHERE token_hash = $1 AND expires_at > $2")
+            .bind(token_hash)
+            .bind(now_ms())
+            .execute(&self.write_pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,554 @@
+//! The console API: accounts, sessions, CSRF protection, who may see what, the Stripe
+//! wizard's answers, troubleshooting, and that no secret ever comes back out.
+
+mod common;
+
+use chatpay_server::stripe::signature;
+use common::{Backend, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "a long enough password";
+
+/// A console client: keeps the session cookie and sends the CSRF header.
+struct Console {
+    base: String,
+    cookie: Option<String>,
+    http: reqwest::Client,
+    /// Every response body seen, to check that no secret ever appears.
+    seen: std::cell::RefCell<String>,
+}
+
+impl Console {
+    fn new(app: &TestApp) -> Console {
+        Console {
+            base: app.url(""),
+            cookie: None,
+            http: reqwest::Client::new(),
+            seen: Default::default(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("x-chatpay-console", "1");
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        self.seen.borrow_mut().push_str(&text);
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        )
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let (s, v, _) = self.call(Method::GET, path, None).await;
+        (s, v)
+    }
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let (s, v, _) = self.call(Method::POST, path, Some(body)).await;
+        (s, v)
+    }
+    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let (s, v, _) = self.call(Method::PUT, path, Some(body)).await;
+        (s, v)
+    }
+
+    /// Signs in (creating the account first through the store).
+    async fn sign_in(&mut self, app: &TestApp, email: &str) {
+        chatpay_server::accounts::create_account(&app.state.store, email, PASSWORD)
+            .await
+            .ok();
+        let (status, body, headers) = self
+            .call(
+                Method::POST,
+                "/api/console/login",
+                Some(json!({ "email": email, "password": PASSWORD })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let set = headers["set-cookie"].to_str().unwrap().to_owned();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
+        );
+        self.cookie = Some(set.split(';').next().unwrap().to_owned());
+    }
+}
+
+fn field(v: &Value) -> (&str, &str) {
+    (
+        v["error"]["field"].as_str().unwrap_or(""),
+        v["error"]["message"].as_str().unwrap_or(""),
+    )
+}
+
+async fn every_console_api_needs_a_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let anon = Console::new(&app);
+    for (method, path) in [
+        (Method::GET, "/api/console/me"),
+        (Method::GET, "/api/console/sites"),
+        (Method::POST, "/api/console/sites"),
+        (Method::GET, "/api/console/sites/shop"),
+        (Method::PUT, "/api/console/sites/shop"),
+        (Method::GET, "/api/console/sites/shop/stripe"),
+        (Method::POST, "/api/console/sites/shop/stripe/key"),
+        (Method::PUT, "/api/console/sites/shop/stripe/settings"),
+        (Method::PUT, "/api/console/sites/shop/stripe/webhook"),
+        (Method::GET, "/api/console/sites/shop/troubleshoot"),
+    ] {
+        let (status, body, _) = anon.call(method.clone(), path, Some(json!({}))).await;
+        assert_eq!(status, 401, "{method} {path}: {body}");
+    }
+    let (status, body) = anon.get("/api/console/state").await;
+    assert_eq!(
+        (status, body["setup_needed"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+    app.stop().await;
+}
+both!(every_console_api_needs_a_session);
+
+async fn setup_login_logout_and_the_rate_limit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut c = Console::new(&app);
+
+    // The first account comes from the one-time setup token.
+    let token = chatpay_server::accounts::new_secret();
+    app.state
+        .store
+        .create_setup_token(&chatpay_server::accounts::token_hash(&token), 60_000)
+        .await
+        .unwrap();
+    let (s, b) = c
+        .post(
+            "/api/console/setup",
+            json!({ "token": "wrong", "email": "owner@shop.test", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!((s, field(&b).0), (StatusCode::BAD_REQUEST, "token"), "{b}");
+    let (s, b) = c
+        .post(
+            "/api/console/setup",
+            json!({ "token": token, "email": "owner@shop.test", "password": "short" }),
+        )
+        .await;
+    assert_eq!(
+        field(&b),
+        ("password", "use at least 10 characters for the password"),
+        "{s} {b}"
+    );
+    let (s, b, headers) = c
+        .call(
+            Method::POST,
+            "/api/console/setup",
+            Some(json!({ "token": token, "email": "Owner@Shop.test", "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["email"], "owner@shop.test");
+    c.cookie = Some(
+        headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned(),
+    );
+    // The first account took the site the operator made before.
+    let (_, sites) = c.get("/api/console/sites").await;
+    assert_eq!(sites.as_array().unwrap().len(), 1);
+    assert_eq!(sites[0]["id"], "shop");
+    assert!(sites[0]["snippet"]
+        .as_str()
+        .unwrap()
+        .contains("data-site=\"shop\""));
+    // The token is used up.
+    let (s, _) = Console::new(&app)
+        .post(
+            "/api/console/setup",
+            json!({ "token": token, "email": "x@y.zz", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(s, 409);
+
+    // Logout ends the session.
+    let (s, _) = c.post("/api/console/logout", json!({})).await;
+    assert_eq!(s, 200);
+    let (s, _) = c.get("/api/console/me").await;
+    assert_eq!(s, 401);
+
+    // Five wrong passwords, then even the right one waits.
+    let anon = Console::new(&app);
+    for _ in 0..5 {
+        let (s, b) = anon
+            .post(
+                "/api/console/login",
+                json!({ "email": "owner@shop.test", "password": "wrong password!!" }),
+            )
+            .await;
+        assert_eq!(s, 401, "{b}");
+    }
+    let (s, b) = anon
+        .post(
+            "/api/console/login",
+            json!({ "email": "owner@shop.test", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(s, 429, "{b}");
+    app.stop().await;
+}
+both!(setup_login_logout_and_the_rate_limit);
+
+async fn writes_without_the_csrf_header_or_from_another_origin_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut c = Console::new(&app);
+    c.sign_in(&app, "owner@shop.test").await;
+    let http = reqwest::Client::new();
+    let url = app.url("/api/console/sites/shop");
+    let body = json!({ "name": "Hijacked", "origins": ["https://evil.test"], "greeting": "" });
+
+    let resp = http
+        .put(&url)
+        .header("cookie", c.cookie.clone().unwrap())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let resp = http
+        .put(&url)
+        .header("cookie", c.cookie.clone().unwrap())
+        .header("x-chatpay-console", "1")
+        .header("origin", "https://evil.test")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(resp.text().await.unwrap().contains("https://evil.test"));
+    assert_eq!(
+        app.state.store.site("shop").await.unwrap().unwrap().name,
+        "The Shop",
+        "nothing changed"
+    );
+    app.stop().await;
+}
+both!(writes_without_the_csrf_header_or_from_another_origin_are_refused);
+
+async fn an_account_sees_and_changes_only_its_own_sites(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut a = Console::new(&app);
+    a.sign_in(&app, "a@shop.test").await; // first account: owns "shop"
+    let mut b = Console::new(&app);
+    b.sign_in(&app, "b@other.test").await;
+
+    let (s, v) = b
+        .post(
+            "/api/console/sites",
+            json!({ "id": "b-site", "name": "B's", "origins": ["https://b.test"], "greeting": "Hi" }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, list) = b.get("/api/console/sites").await;
+    assert_eq!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["b-site"]
+    );
+
+    for path in [
+        "/api/console/sites/shop",
+        "/api/console/sites/shop/stripe",
+        "/api/console/sites/shop/troubleshoot",
+    ] {
+        let (s, _) = b.get(path).await;
+        assert_eq!(s, 404, "B reads A's {path}");
+    }
+    let (s, _) = b
+        .put(
+            "/api/console/sites/shop",
+            json!({ "name": "Mine now", "origins": ["https://b.test"], "greeting": "" }),
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = b
+        .post(
+            "/api/console/sites/shop/stripe/key",
+            json!({ "secret_key": common::STRIPE_KEY }),
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = b
+        .put(
+            "/api/console/sites/shop/stripe/webhook",
+            json!({ "secret": "whsec_abcdefghijkl" }),
+        )
+        .await;
+    assert_eq!(s, 404);
+    // Creating a site with A's id is a clear error at the field, not a takeover.
+    let (s, v) = b
+        .post(
+            "/api/console/sites",
+            json!({ "id": "shop", "name": "x", "origins": ["https://b.test"] }),
+        )
+        .await;
+    assert_eq!((s, field(&v).0), (StatusCode::BAD_REQUEST, "id"), "{v}");
+    let (s, _) = a.get("/api/console/sites/shop").await;
+    assert_eq!(s, 200);
+    app.stop().await;
+}
+both!(an_account_sees_and_changes_only_its_own_sites);
+
+async fn the_wizard_tests_keys_saves_settings_and_never_returns_a_secret(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut c = Console::new(&app);
+    c.sign_in(&app, "owner@shop.test").await;
+    let key = "/api/console/sites/shop/stripe/key";
+
+    // Step 1: every kind of wrong key gets its own message at the field.
+    for (input, says) in [
+        ("", "empty"),
+        ("pk_test_abcdefghijklmnopqrst", "publishable key"),
+        ("sq_test_abcdefghijklmnopqrst", "starts with sk_live_"),
+        (
+            "sk_test_invalid0000000000000",
+            "Stripe refused this key: Invalid API Key provided",
+        ),
+        (
+            "rk_test_nocheckoutshop000000",
+            "restricted key lacks a permission",
+        ),
+    ] {
+        let (s, v) = c.post(key, json!({ "secret_key": input })).await;
+        assert_eq!(
+            (s, field(&v).0),
+            (StatusCode::BAD_REQUEST, "secret_key"),
+            "{input}: {v}"
+        );
+        assert!(field(&v).1.contains(says), "{input}: {v}");
+    }
+    let (s, v) = c
+        .post(
+            key,
+            json!({ "secret_key": format!("  {}  ", common::STRIPE_KEY) }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["mode"], "test");
+    assert_eq!(v["secret_key"], "sk_test_…0000");
+    assert_eq!(v["webhook_url"], app.url("/webhooks/stripe/shop"));
+    assert_eq!(v["events"].as_array().unwrap().len(), 4);
+
+    // Step 2: a live publishable key for a test secret key, a plain-http URL: refused at the field.
+    let settings = "/api/console/sites/shop/stripe/settings";
+    let good = json!({ "display_name": "Acme Support", "publishable_key": "pk_test_abc", "success_url": "https://shop.example/thanks",
+                       "cancel_url": "http://localhost:3000/back", "apple_pay": true, "google_pay": false });
+    let mut bad = good.clone();
+    bad["publishable_key"] = json!("pk_live_abc");
+    let (_, v) = c.put(settings, bad).await;
+    assert_eq!(field(&v).0, "publishable_key", "{v}");
+    let mut bad = good.clone();
+    bad["success_url"] = json!("http://shop.example/thanks");
+    let (_, v) = c.put(settings, bad).await;
+    assert_eq!(
+        field(&v),
+        (
+            "success_url",
+            "'http://shop.example/thanks' must use https (http only for localhost)"
+        )
+    );
+    let (s, v) = c.put(settings, good).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["apple_pay"].as_bool(), v["google_pay"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert_eq!(
+        app.state.store.site("shop").await.unwrap().unwrap().name,
+        "Acme Support"
+    );
+    let account = app
+        .state
+        .store
+        .stripe_account(&app.state.cipher, "shop")
+        .await
+        .unwrap()
+        .unwrap();
+    let pmc = app
+        .state
+        .stripe
+        .client(common::STRIPE_KEY)
+        .update_payment_method_configuration(
+            account.payment_method_configuration.as_ref().unwrap(),
+            true,
+            false,
+        )
+        .await
+        .expect("the configuration exists at Stripe");
+    assert_eq!(pmc.google_pay.unwrap().display_preference.value, "off");
+
+    // Step 3: the signing secret; then a signed event shows in the health.
+    let (_, v) = c
+        .put(
+            "/api/console/sites/shop/stripe/webhook",
+            json!({ "secret": "sk_test_nope00000000" }),
+        )
+        .await;
+    assert_eq!(field(&v).0, "secret");
+    let whsec = "whsec_wizardsecret1234567890";
+    let (s, v) = c
+        .put(
+            "/api/console/sites/shop/stripe/webhook",
+            json!({ "secret": whsec }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["webhook_secret"], "whsec_…7890");
+    assert!(
+        v["health"]["last_event_at"].is_null(),
+        "waiting for a first event"
+    );
+    let event = json!({ "id": "evt_first", "type": "checkout.session.completed", "data": { "object": { "id": "cs_x", "payment_status": "paid" } } }).to_string();
+    reqwest::Client::new()
+        .post(app.url("/webhooks/stripe/shop"))
+        .header(
+            "stripe-signature",
+            signature::sign(event.as_bytes(), whsec, chatpay_server::store::now_ms() / 1000),
+        )
+        .body(event)
+        .send()
+        .await
+        .unwrap();
+    let (_, v) = c.get("/api/console/sites/shop/stripe").await;
+    assert_eq!(v["health"]["last_event_type"], "checkout.session.completed");
+
+    // Nothing the console received contains a secret.
+    let seen = c.seen.borrow().clone();
+    assert!(!seen.contains(common::STRIPE_KEY), "the secret key leaked");
+    assert!(!seen.contains(whsec), "the webhook secret leaked");
+    app.stop().await;
+}
+both!(the_wizard_tests_keys_saves_settings_and_never_returns_a_secret);
+
+async fn troubleshooting_says_what_is_wrong(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut c = Console::new(&app);
+    c.sign_in(&app, "owner@shop.test").await;
+    let ok = |v: &Value, id: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| {
+                (
+                    c["ok"].as_bool().unwrap(),
+                    c["title"].as_str().unwrap().to_owned(),
+                )
+            })
+            .unwrap()
+    };
+
+    let (_, v) = c.get("/api/console/sites/shop/troubleshoot").await;
+    assert_eq!(ok(&v, "key"), (false, "No Stripe key is saved".into()));
+    assert_eq!(ok(&v, "webhook_secret").0, false);
+    assert_eq!(ok(&v, "workflow"), (false, "No workflow is published".into()));
+
+    // A key that Stripe later refuses, a bad delivery, a workflow with a payment node.
+    app.state
+        .store
+        .save_stripe_keys(
+            &app.state.cipher,
+            "shop",
+            common::STRIPE_KEY,
+            false,
+            Some(&["whsec_right000000000".into()]),
+        )
+        .await
+        .unwrap();
+    app.state
+        .store
+        .note_stripe_error("shop", Some("Stripe said: Invalid API Key provided (HTTP 401)"))
+        .await
+        .unwrap();
+    reqwest::Client::new()
+        .post(app.url("/webhooks/stripe/shop"))
+        .header("stripe-signature", "t=1,v1=00")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    app.publish(chatpay_server::cli::DEMO_WORKFLOW).await;
+
+    let (_, v) = c.get("/api/console/sites/shop/troubleshoot").await;
+    assert_eq!(ok(&v, "key").0, true);
+    assert_eq!(
+        ok(&v, "stripe_error"),
+        (false, "Stripe refused the last request".into())
+    );
+    assert_eq!(
+        ok(&v, "signatures"),
+        (false, "Webhook deliveries were refused".into())
+    );
+    assert_eq!(ok(&v, "workflow").0, true);
+    assert_eq!(
+        ok(&v, "events"),
+        (false, "No event from Stripe has arrived yet".into())
+    );
+    assert_eq!(ok(&v, "apple_pay").0, true);
+    app.stop().await;
+}
+both!(troubleshooting_says_what_is_wrong);
+
+async fn a_network_failure_while_testing_the_key_is_said_plainly(backend: Backend) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = TestApp::spawn_custom(
+        backend,
+        chatpay_server::routes::widget::WidgetAssets::none(),
+        Some(format!("http://127.0.0.1:{port}")),
+    )
+    .await;
+    let mut c = Console::new(&app);
+    c.sign_in(&app, "owner@shop.test").await;
+    let (s, v) = c
+        .post(
+            "/api/console/sites/shop/stripe/key",
+            json!({ "secret_key": common::STRIPE_KEY }),
+        )
+        .await;
+    assert_eq!(s, 502, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach Stripe"),
+        "{v}"
+    );
+    app.stop().await;
+}
+both!(a_network_failure_while_testing_the_key_is_said_plainly);

@@ -1,0 +1,144 @@
+//! The console API's JSON: what the site owners' console sends to the relay and gets back.
+//! Secrets only ever travel inward: responses carry masks like `sk_test_…abcd`.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /api/console/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+/// `POST /api/console/setup`: the first account, with the one-time token from the relay's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupRequest {
+    pub token: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// `GET /api/console/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub email: String,
+    /// Whether a setup link is still needed (no account exists): only on `GET /api/console/state`.
+    #[serde(default)]
+    pub setup_needed: bool,
+}
+
+/// A site as the console edits it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteInput {
+    /// Only when creating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    pub origins: Vec<String>,
+    #[serde(default)]
+    pub greeting: String,
+    /// `#rrggbb`, the widget's accent colour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+}
+
+/// A site as the console shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteView {
+    pub id: String,
+    pub name: String,
+    pub origins: Vec<String>,
+    pub greeting: String,
+    pub color: Option<String>,
+    /// The script tag to paste.
+    pub snippet: String,
+}
+
+/// Wizard step 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInput {
+    pub secret_key: String,
+}
+
+/// Wizard step 2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StripeSettingsInput {
+    /// The name visitors see in the chat header.
+    pub display_name: String,
+    #[serde(default)]
+    pub publishable_key: Option<String>,
+    #[serde(default)]
+    pub success_url: Option<String>,
+    #[serde(default)]
+    pub cancel_url: Option<String>,
+    pub apple_pay: bool,
+    pub google_pay: bool,
+}
+
+/// Wizard step 3.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSecretInput {
+    pub secret: String,
+}
+
+/// Webhook deliveries as the relay saw them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthView {
+    pub last_event_type: Option<String>,
+    /// Unix milliseconds.
+    pub last_event_at: Option<i64>,
+    pub last_failure_reason: Option<String>,
+    pub last_failure_at: Option<i64>,
+    pub events_received: i64,
+    pub duplicates: i64,
+    pub signature_failures: i64,
+}
+
+/// A site's Stripe connection as the console shows it (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StripeView {
+    pub connected: bool,
+    /// `test` or `live`.
+    pub mode: Option<String>,
+    pub secret_key: Option<String>,
+    pub publishable_key: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub apple_pay: bool,
+    pub google_pay: bool,
+    /// Where Stripe must send events for this site.
+    pub webhook_url: String,
+    /// The events to select in Stripe's dashboard.
+    pub events: Vec<String>,
+    pub health: HealthView,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    /// Whether the relay uses the built-in simulator (TEST MODE) instead of Stripe.
+    pub simulator: bool,
+}
+
+/// One troubleshooting check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub id: String,
+    pub ok: bool,
+    /// The symptom it is about, like "Payment link not sending".
+    pub topic: String,
+    pub title: String,
+    pub detail: String,
+}
+
+/// Every error: a stable code, a message for people, and the field it is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: ApiErrorBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
