@@ -61,7 +61,7 @@ async fn serve(
     if args.demo {
         seed_demo_site(&store, &args, &public_url).await?;
     }
-    let assets = WidgetAssets::load(&args.dist);
+    let assets = WidgetAssets::load(&args.dist.join("widget"));
     let listener = TcpListener::bind(args.listen).await.with_context(|| {
         format!(
             "cannot listen on {}; is another chatpay running? pick another --listen",

@@ -125,7 +125,8 @@ pub struct ServeArgs {
     #[arg(long, env = "CHATPAY_PUBLIC_URL")]
     pub public_url: Option<String>,
 
-    /// The folder with the built widget (`trunk build --release` writes it).
+    /// The folder with the built web apps: the widget in `widget/`, the console in
+    /// `console/` (`cargo xtask run` writes them).
     #[arg(long, env = "CHATPAY_DIST", default_value = "dist")]
     pub dist: PathBuf,
 

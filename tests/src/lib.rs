@@ -101,7 +101,7 @@ impl Chatpay {
     /// Starts `chatpay serve` on a free port and waits until `/healthz` answers.
     pub async fn serve(&self, extra: &[&str]) -> Result<Relay> {
         let dist = env_path("CHATPAY_DIST", workspace_root().join("dist"));
-        if !dist.join("chatpay-widget_bg.wasm").exists() {
+        if !dist.join("widget").join("chatpay-widget_bg.wasm").exists() {
             bail!(
                 "the widget is not built in {}; run `cargo xtask test`",
                 dist.display()
@@ -352,6 +352,46 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The first page element matching `css` (outside any shadow root), waiting up to 15 s.
+    pub async fn find(&self, css: &str) -> Result<Element> {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(fantoccini::Locator::Css(css))
+            .await
+            .with_context(|| format!("no '{css}' on the page after 15 s"))
+    }
+
+    /// Waits up to 15 s until the text of the page element `css` contains `want`.
+    pub async fn wait_page_text(&self, css: &str, want: &str) -> Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = match self.client.find(fantoccini::Locator::Css(css)).await {
+                Ok(el) => el.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if text.contains(want) {
+                return Ok(text);
+            }
+            if Instant::now() > deadline {
+                bail!("'{css}' says {text:?}, expected it to contain {want:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Replaces the value of the input `css` by typing, as a person would: select all,
+    /// delete, then `text` (so the page sees input events, which a plain clear does not send).
+    pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
+        let el = self.find(css).await?;
+        // Ctrl+A, release the modifier, Backspace.
+        el.send_keys("\u{E009}a\u{E000}\u{E003}").await?;
+        if !text.is_empty() {
+            el.send_keys(text).await?;
+        }
+        Ok(())
     }
 
     /// Saves a PNG of the window under `target/screenshots/NAME.png` and returns its path.

@@ -139,6 +139,13 @@ fn the_wire_matches_the_relays_serde_both_ways() {
             visitor_token: "t".into(),
             conversation: "c".into(),
             site_name: "Shop \"A\"".into(),
+            color: None,
+        },
+        ServerFrame::Welcome {
+            visitor_token: "t".into(),
+            conversation: "c".into(),
+            site_name: "S".into(),
+            color: Some("#0a7".into()),
         },
         ServerFrame::Message {
             seq: 9,

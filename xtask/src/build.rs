@@ -28,30 +28,53 @@ pub fn target_dir() -> Result<PathBuf> {
     Ok(workspace_root().join("target"))
 }
 
-/// Builds the widget unless `dist/` is newer than every input (`force` builds anyway).
+/// Builds the widget and the console (each only when something it is made from changed,
+/// unless `force`).
 pub fn widget(tools: &Tools, force: bool) -> Result<()> {
+    app(
+        tools,
+        force,
+        "widget",
+        "the widget",
+        &workspace_root()
+            .join("dist")
+            .join("widget")
+            .join("chatpay-widget_bg.wasm"),
+    )?;
+    app(
+        tools,
+        force,
+        "console",
+        "the console",
+        &workspace_root().join("dist").join("console").join("index.html"),
+    )
+}
+
+/// Builds one Trunk app from `folder/`, whose build writes `output`.
+fn app(tools: &Tools, force: bool, folder: &str, what: &str, output: &Path) -> Result<()> {
     let root = workspace_root();
-    let output = root.join("dist").join("chatpay-widget_bg.wasm");
-    let inputs = ["widget", "shared", "Cargo.lock", "Cargo.toml"];
+    let inputs = [folder, "shared", "Cargo.lock", "Cargo.toml"];
     let newest_input = inputs.iter().filter_map(|p| newest(&root.join(p))).max();
-    let built = std::fs::metadata(&output).and_then(|m| m.modified()).ok();
+    let built = std::fs::metadata(output).and_then(|m| m.modified()).ok();
     if !force {
         if let (Some(built), Some(input)) = (built, newest_input) {
             if built >= input {
-                step("widget is up to date (dist/)");
+                step(&format!("{what} is up to date (dist/)"));
                 return Ok(());
             }
         }
     }
-    step("building the widget (trunk build --release --offline; wasm-opt -Oz)");
+    step(&format!(
+        "building {what} (trunk build --release --offline; wasm-opt -Oz)"
+    ));
     sh(tools
         .command("trunk")
-        .current_dir(root.join("widget"))
+        .current_dir(root.join(folder))
         .args(["build", "--release", "--offline"]))
-    .context("the widget build failed")?;
+    .with_context(|| format!("the {folder} build failed"))?;
     // Trunk keeps the mtimes of copied files; mark the build time explicitly.
     let now = SystemTime::now();
-    if let Ok(f) = std::fs::File::options().append(true).open(&output) {
+    if let Ok(f) = std::fs::File::options().append(true).open(output) {
         let _ = f.set_modified(now);
     }
     Ok(())

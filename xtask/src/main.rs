@@ -160,14 +160,17 @@ fn test(args: &[String]) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    step("cargo clippy (widget for wasm32) with -D warnings");
+    step("cargo clippy (widget and console for wasm32) with -D warnings");
     sh(cargo().current_dir(&root).args([
         "clippy",
         "--quiet",
         "-p",
         "chatpay-widget",
+        "-p",
+        "chatpay-console",
         "--target",
         "wasm32-unknown-unknown",
+        "--all-targets",
         "--",
         "-D",
         "warnings",
@@ -186,7 +189,14 @@ fn test(args: &[String]) -> Result<()> {
     let target = build::target_dir()?;
     sh(cargo()
         .current_dir(&root)
-        .args(["test", "--workspace", "--exclude", "chatpay-widget"])
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "chatpay-widget",
+            "--exclude",
+            "chatpay-console",
+        ])
         .env("CHATPAY_TEST_PG_URL", &pg_url)
         .env("CHATPAY_BIN", target.join("debug").join("chatpay"))
         .env("CHATPAY_DIST", root.join("dist"))

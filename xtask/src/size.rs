@@ -55,7 +55,7 @@ fn row(name: &str, s: &Sizes) {
 
 pub fn report(tools: &Tools) -> Result<()> {
     widget(tools, false)?;
-    let dist = workspace_root().join("dist");
+    let dist = workspace_root().join("dist").join("widget");
     // The loader as the relay serves it: placeholders become /w/<16 hex>.<ext>.
     let loader = std::fs::read_to_string(dist.join("embed.js"))?
         .replace("__CHATPAY_JS__", "/w/0123456789abcdef.js")

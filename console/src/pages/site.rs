@@ -1,0 +1,97 @@
+//! A site's settings: name, allowed origins, widget look, and the install snippet.
+
+use chatpay_shared::console::{SiteInput, SiteView};
+use yew::prelude::*;
+
+use super::sites::origins_of;
+use crate::api::{self, Failure};
+use crate::components::field::{copy, Field};
+
+#[derive(Properties, PartialEq)]
+pub struct SiteProps {
+    pub site: SiteView,
+    pub on_saved: Callback<()>,
+}
+
+#[function_component(SiteSettings)]
+pub fn site_settings(p: &SiteProps) -> Html {
+    let s = &p.site;
+    let name = use_state(|| s.name.clone());
+    let origins = use_state(|| s.origins.join("\n"));
+    let greeting = use_state(|| s.greeting.clone());
+    let color = use_state(|| s.color.clone().unwrap_or_else(|| "#4f46e5".into()));
+    let failure = use_state(|| None::<Failure>);
+    let saved = use_state(|| false);
+    let copied = use_state(|| false);
+    let onsubmit = {
+        let (name, origins, greeting, color, failure, saved, done, id) = (
+            name.clone(),
+            origins.clone(),
+            greeting.clone(),
+            color.clone(),
+            failure.clone(),
+            saved.clone(),
+            p.on_saved.clone(),
+            s.id.clone(),
+        );
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let input = SiteInput {
+                id: None,
+                name: (*name).clone(),
+                origins: origins_of(&origins),
+                greeting: (*greeting).clone(),
+                color: Some((*color).clone()),
+            };
+            let (failure, saved, done) = (failure.clone(), saved.clone(), done.clone());
+            let path = format!("/api/console/sites/{id}");
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::put::<_, SiteView>(&path, &input).await {
+                    Ok(_) => {
+                        failure.set(None);
+                        saved.set(true);
+                        done.emit(());
+                    }
+                    Err(f) => {
+                        saved.set(false);
+                        failure.set(Some(f));
+                    }
+                }
+            });
+        })
+    };
+    let on_copy = {
+        let (snippet, copied) = (s.snippet.clone(), copied.clone());
+        Callback::from(move |_: MouseEvent| {
+            copy(&snippet);
+            copied.set(true);
+        })
+    };
+    let f = (*failure).clone();
+    let err = |field: &str| f.as_ref().and_then(|f| f.at(field));
+    let set = |s: UseStateHandle<String>| Callback::from(move |v| s.set(v));
+    html! {
+        <>
+            <section class="card">
+                <h2>{ "Install" }</h2>
+                <p class="muted">{ "Paste this into every page that should have the chat, just before </body>:" }</p>
+                <pre class="snippet" id="snippet">{ &s.snippet }</pre>
+                <button class="button" id="copy-snippet" onclick={on_copy}>{ if *copied { "Copied ✓" } else { "Copy snippet" } }</button>
+            </section>
+            <form class="card" {onsubmit}>
+                <h2>{ "Settings" }</h2>
+                <Field name="name" label="Display name" hint="Shown in the chat header." value={(*name).clone()} on_input={set(name.clone())} error={err("name")} />
+                <Field name="origins" label="Allowed origins" multiline=true hint="One per line. Only these pages can open the chat." value={(*origins).clone()} on_input={set(origins.clone())} error={err("origins")} />
+                <Field name="greeting" label="Greeting" hint="The first message, when no workflow is published." value={(*greeting).clone()} on_input={set(greeting.clone())} error={err("greeting")} />
+                <Field name="color" label="Accent colour" kind="color" value={(*color).clone()} on_input={set(color.clone())} error={err("color")} />
+                if let Some(msg) = f.as_ref().and_then(Failure::general) {
+                    <p class="error" role="alert">{ msg }</p>
+                }
+                <button class="button primary" id="save-site">{ "Save" }</button>
+                if *saved {
+                    <span class="ok">{ " Saved ✓" }</span>
+                }
+            </form>
+        </>
+    }
+}

@@ -1,0 +1,175 @@
+//! The console's Stripe wizard in headless Chromium: a bad key is refused with Stripe's
+//! reason, a good one is accepted; step 3 turns green when the simulator sends a signed
+//! event; after the wizard a visitor pays the demo workflow to Paid. Screenshots of each
+//! step go to target/screenshots/console-*.png.
+
+use std::time::Duration;
+
+use chatpay_e2e::{workspace_root, Browser, Chatpay, HostPage, Scratch};
+use serde_json::Value;
+
+const KEY: &str = "sk_test_consolee2e0000000000";
+const EMAIL: &str = "owner@shop.test";
+const PASSWORD: &str = "a long enough password";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stripe_wizard_from_a_refused_key_to_a_paid_visitor() -> anyhow::Result<()> {
+    // A site with the demo workflow and its owner's account; Stripe not connected yet.
+    let scratch = Scratch::new("console-wizard");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let (listener, origin) = HostPage::bind().await?;
+    chatpay.cli(&[
+        "site",
+        "add",
+        "--id",
+        "shop",
+        "--name",
+        "Acme Support",
+        "--origin",
+        &origin,
+    ])?;
+    let demo = workspace_root().join("server/assets/demo-workflow.json");
+    chatpay.cli(&[
+        "workflow",
+        "import",
+        "--site",
+        "shop",
+        demo.to_str().unwrap_or_default(),
+    ])?;
+    chatpay.cli_env(
+        &["user", "add", "--email", EMAIL],
+        &[("CHATPAY_USER_PASSWORD", PASSWORD)],
+    )?;
+    let relay = chatpay.serve(&["--stripe-simulator"]).await?;
+    let page = HostPage::serve(listener, origin, HostPage::shop_html(&relay.base, "shop", ""));
+    let browser = Browser::start().await?;
+
+    // Sign in and open the wizard.
+    browser.client.goto(&format!("{}/console/", relay.base)).await?;
+    browser.type_into("input[name=email]", EMAIL).await?;
+    browser.type_into("input[name=password]", PASSWORD).await?;
+    browser.find("#sign-in").await?.click().await?;
+    browser.find(".site-card").await?.click().await?;
+    browser.find("#snippet").await?;
+    browser
+        .client
+        .goto(&format!("{}/console/#/sites/shop/stripe/1", relay.base))
+        .await?;
+
+    // Step 1: a key Stripe refuses, with Stripe's reason; then a good one.
+    browser
+        .type_into("input[name=secret_key]", "sk_test_invalid000000000000")
+        .await?;
+    browser.find("#test-key").await?.click().await?;
+    browser
+        .wait_page_text(
+            ".error[data-field=secret_key]",
+            "Stripe refused this key: Invalid API Key provided",
+        )
+        .await?;
+    browser.screenshot("console-1-key-refused").await?;
+    browser.type_into("input[name=secret_key]", KEY).await?;
+    browser.find("#test-key").await?.click().await?;
+    browser.find("#step-settings").await?;
+    browser.wait_page_text("#mode-badge", "Test").await?;
+    browser.screenshot("console-2-settings").await?;
+
+    // Step 2: a plain-http return URL is refused at the field; then saved.
+    browser
+        .type_into("input[name=success_url]", "http://shop.example/thanks")
+        .await?;
+    browser.find("#save-settings").await?.click().await?;
+    browser
+        .wait_page_text(".error[data-field=success_url]", "must use https")
+        .await?;
+    browser.type_into("input[name=success_url]", "").await?;
+    browser.find("#save-settings").await?.click().await?;
+    browser.find("#step-webhook").await?;
+    browser.screenshot("console-3-webhook").await?;
+
+    // Step 3: the owner adds the endpoint at "Stripe" (the simulator) and pastes its secret.
+    let webhook_url = browser.find("#webhook-url").await?.text().await?;
+    assert_eq!(webhook_url, format!("{}/webhooks/stripe/shop", relay.base));
+    let endpoint: Value = reqwest::Client::new()
+        .post(format!("{}/simulator/stripe/v1/webhook_endpoints", relay.base))
+        .bearer_auth(KEY)
+        .form(&[("url", webhook_url.as_str()), ("enabled_events[0]", "*")])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let whsec = endpoint["secret"].as_str().unwrap_or_default().to_owned();
+    browser.type_into("input[name=secret]", &whsec).await?;
+    browser.find("#save-whsec").await?.click().await?;
+    browser
+        .wait_page_text("#first-event", "Waiting for a first event")
+        .await?;
+    browser.screenshot("console-4-webhook-waiting").await?;
+
+    // A visitor, in another tab, pays the demo workflow.
+    let console_tab = browser.client.window().await?;
+    let visitor_tab = browser.client.new_window(true).await?.handle;
+    browser.client.switch_to_window(visitor_tab.clone()).await?;
+    browser.client.goto(&page.origin).await?;
+    browser.click_in_widget(".cp-launch:not(.cp-boot)").await?;
+    browser
+        .wait_texts(
+            ".cp-bot .cp-bubble",
+            &[
+                "Hi! I'm the chatpay demo bot.",
+                "What do you need help with today?",
+            ],
+        )
+        .await?;
+    let input = browser.widget_element("textarea").await?;
+    input.send_keys("A support contract, please").await?;
+    input.send_keys("\u{E007}").await?;
+    browser.wait_texts(".cp-card .cp-chip", &["Pending"]).await?;
+    let before = browser.client.windows().await?;
+    browser.click_in_widget("a.cp-pay").await?;
+    let mut checkout = None;
+    for _ in 0..50 {
+        if let Some(w) = browser
+            .client
+            .windows()
+            .await?
+            .into_iter()
+            .find(|w| !before.contains(w))
+        {
+            checkout = Some(w);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser
+        .client
+        .switch_to_window(checkout.ok_or_else(|| anyhow::anyhow!("no Checkout tab"))?)
+        .await?;
+    browser.find("#pay").await?.click().await?;
+    browser.find("h1.ok").await?;
+
+    // The console's step 3 turns green by itself.
+    browser.client.switch_to_window(console_tab).await?;
+    browser
+        .wait_page_text("#first-event", "Receiving events: checkout.session.completed")
+        .await?;
+    browser.screenshot("console-5-webhook-green").await?;
+    browser.find("#to-done").await?.click().await?;
+    browser
+        .wait_page_text("#step-done", "Payments are set up")
+        .await?;
+    let summary = browser.find("#step-done").await?.text().await?;
+    assert!(
+        !summary.contains(KEY) && !summary.contains(&whsec),
+        "no secret on the page"
+    );
+    browser.screenshot("console-6-done").await?;
+
+    // And the visitor's card says Paid.
+    browser.client.switch_to_window(visitor_tab).await?;
+    browser.wait_texts(".cp-card .cp-chip", &["Paid ✓"]).await?;
+    let html = browser.client.source().await?;
+    assert!(!html.contains(KEY));
+    browser.close().await?;
+    Ok(())
+}
