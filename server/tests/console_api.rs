@@ -472,7 +472,7 @@ async fn troubleshooting_says_what_is_wrong(backend: Backend) {
 
     let (_, v) = c.get("/api/console/sites/shop/troubleshoot").await;
     assert_eq!(ok(&v, "key"), (false, "No Stripe key is saved".into()));
-    assert_eq!(ok(&v, "webhook_secret").0, false);
+    assert!(!ok(&v, "webhook_secret").0);
     assert_eq!(ok(&v, "workflow"), (false, "No workflow is published".into()));
 
     // A key that Stripe later refuses, a bad delivery, a workflow with a payment node.
@@ -502,7 +502,7 @@ async fn troubleshooting_says_what_is_wrong(backend: Backend) {
     app.publish(chatpay_server::cli::DEMO_WORKFLOW).await;
 
     let (_, v) = c.get("/api/console/sites/shop/troubleshoot").await;
-    assert_eq!(ok(&v, "key").0, true);
+    assert!(ok(&v, "key").0);
     assert_eq!(
         ok(&v, "stripe_error"),
         (false, "Stripe refused the last request".into())
@@ -511,12 +511,12 @@ async fn troubleshooting_says_what_is_wrong(backend: Backend) {
         ok(&v, "signatures"),
         (false, "Webhook deliveries were refused".into())
     );
-    assert_eq!(ok(&v, "workflow").0, true);
+    assert!(ok(&v, "workflow").0);
     assert_eq!(
         ok(&v, "events"),
         (false, "No event from Stripe has arrived yet".into())
     );
-    assert_eq!(ok(&v, "apple_pay").0, true);
+    assert!(ok(&v, "apple_pay").0);
     app.stop().await;
 }
 both!(troubleshooting_says_what_is_wrong);
