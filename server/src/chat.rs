@@ -49,7 +49,7 @@ pub async fn join(state: &AppState, site: &Site, token: Option<&str>) -> AppResu
                 &[NewMessage::bot(site.greeting.clone())],
             )
             .await?;
-            Followups::frames(&conversation.id, frames)
+            Followups::frames(&site.id, &conversation.id, frames)
         }
     };
     tx.commit().await?;
@@ -73,6 +73,7 @@ pub enum Posted {
 /// Validates and stores a visitor message, lets the workflow answer, then publishes both.
 pub async fn visitor_text(
     state: &AppState,
+    site: &str,
     conversation: &str,
     client_id: &str,
     text: &str,
@@ -112,8 +113,24 @@ pub async fn visitor_text(
     )
     .await?;
     let seq = frames.first().and_then(ServerFrame::seq).unwrap_or(0);
-    let mut followups = Followups::frames(conversation, frames);
-    followups.add(runner::feed(&mut tx, &state.store, conversation, Event::VisitorText(text)).await?);
+    let mut followups = Followups::frames(site, conversation, frames);
+    // While a person has the conversation, the bot stays quiet.
+    let bot_on = !matches!(
+        conversations::status_in(&mut tx, conversation).await?.as_deref(),
+        Some("agent" | "waiting_agent")
+    );
+    if bot_on {
+        followups.add(
+            runner::feed(
+                &mut tx,
+                &state.store,
+                site,
+                conversation,
+                Event::VisitorText(text),
+            )
+            .await?,
+        );
+    }
     tx.commit().await?;
     followups.finish(state);
     Ok(Posted::New(seq))

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::ws::Utf8Bytes;
 
+use chatpay_shared::console::LiveEvent;
 use chatpay_shared::protocol::ServerFrame;
 use tokio::sync::broadcast;
 
@@ -73,6 +74,43 @@ impl Hub {
         }
     }
 
+    /// Sends a site's console what changed in one of its conversations: each frame, and
+    /// the conversation's new status if it changed.
+    pub fn publish_live(&self, site: &str, conversation: &str, frames: &[ServerFrame], status: Option<&str>) {
+        let key = live_key(site);
+        let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(tx) = channels.get(&key) else { return };
+        let mut events: Vec<LiveEvent> = frames
+            .iter()
+            .filter(|f| !matches!(f, ServerFrame::Typing))
+            .map(|f| LiveEvent {
+                conversation: conversation.to_owned(),
+                frame: Some(f.clone()),
+                status: None,
+            })
+            .collect();
+        if let Some(st) = status {
+            events.push(LiveEvent {
+                conversation: conversation.to_owned(),
+                frame: None,
+                status: Some(st.to_owned()),
+            });
+        }
+        for e in events {
+            if let Ok(json) = serde_json::to_string(&e) {
+                let _ = tx.send(Arc::new(HubEvent {
+                    seq: None,
+                    json: Utf8Bytes::from(json),
+                }));
+            }
+        }
+    }
+
+    /// Starts listening to everything that happens in a site's conversations (the console).
+    pub fn subscribe_live(self: &Arc<Self>, site: &str) -> Subscription {
+        self.subscribe(&live_key(site))
+    }
+
     /// How many conversations have at least one socket (for tests and metrics).
     pub fn live_conversations(&self) -> usize {
         self.channels.lock().unwrap_or_else(PoisonError::into_inner).len()
@@ -87,6 +125,12 @@ impl Hub {
             channels.remove(conversation);
         }
     }
+}
+
+fn live_key(site: &str) -> String {
+    let mut k = String::from("live:");
+    k.push_str(site);
+    k
 }
 
 /// A socket's view of one conversation's events. Dropping it unsubscribes.

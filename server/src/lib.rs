@@ -8,6 +8,7 @@
 //! - [`domain`]: newtypes that validate what arrives from outside (site ids, origins, tokens).
 //! - [`routes`]: one module per HTTP surface (health, widget assets and embed, visitor socket).
 //! - [`chat`]: what happens when a visitor says hello or writes: store first, then fan out.
+//! - [`agents`]: what a person does in a conversation from the console's inbox.
 //! - [`engine`]: the workflow interpreter (pure) and its runner (store, Stripe, hub).
 //! - [`store`]: sqlx over SQLite or PostgreSQL, with the same migrations for both.
 //! - [`hub`]: fan-out of committed conversation events to every connected socket.
@@ -19,6 +20,7 @@
 //! - [`cli`]: the operator subcommands (`chatpay site …`, `chatpay stripe …`).
 
 pub mod accounts;
+pub mod agents;
 pub mod chat;
 pub mod cli;
 pub mod config;

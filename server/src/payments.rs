@@ -189,7 +189,9 @@ pub async fn resolve_in(
         return Ok((None, Followups::default()));
     };
     let followups = match &payment.conversation_id {
-        Some(c) => runner::on_payment_transition(tx, store, &payment.id, c, transition.to).await?,
+        Some(c) => {
+            runner::on_payment_transition(tx, store, &payment.site_id, &payment.id, c, transition.to).await?
+        }
         None => Followups::default(),
     };
     Ok((Some(transition), followups))

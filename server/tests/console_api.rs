@@ -113,6 +113,26 @@ async fn every_console_api_needs_a_session(backend: Backend) {
         (Method::PUT, "/api/console/sites/shop/stripe/settings"),
         (Method::PUT, "/api/console/sites/shop/stripe/webhook"),
         (Method::GET, "/api/console/sites/shop/troubleshoot"),
+        (Method::GET, "/api/console/sites/shop/workflows"),
+        (Method::POST, "/api/console/sites/shop/workflows"),
+        (Method::POST, "/api/console/sites/shop/workflows/check"),
+        (Method::GET, "/api/console/sites/shop/workflows/1"),
+        (Method::GET, "/api/console/sites/shop/conversations"),
+        (Method::GET, "/api/console/sites/shop/conversations/conv_x"),
+        (Method::POST, "/api/console/sites/shop/conversations/conv_x/reply"),
+        (
+            Method::POST,
+            "/api/console/sites/shop/conversations/conv_x/takeover",
+        ),
+        (
+            Method::POST,
+            "/api/console/sites/shop/conversations/conv_x/handback",
+        ),
+        (
+            Method::POST,
+            "/api/console/sites/shop/conversations/conv_x/payments",
+        ),
+        (Method::GET, "/api/console/sites/shop/live"),
     ] {
         let (status, body, _) = anon.call(method.clone(), path, Some(json!({}))).await;
         assert_eq!(status, 401, "{method} {path}: {body}");

@@ -142,3 +142,71 @@ pub struct ApiErrorBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
+
+/// One thing that happened in a site's conversations, pushed to the console's inbox over
+/// `/api/console/sites/{site}/live` (a WebSocket).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveEvent {
+    pub conversation: String,
+    /// A new history entry, exactly as the visitor's tab gets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<crate::protocol::ServerFrame>,
+    /// The conversation's new status: `bot`, `waiting_agent`, `agent` or `closed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// A conversation in the inbox list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    pub id: String,
+    /// `bot`, `waiting_agent`, `agent` or `closed`.
+    pub status: String,
+    pub visitor_name: Option<String>,
+    pub visitor_email: Option<String>,
+    /// The newest text in it, if any.
+    pub last_text: Option<String>,
+    /// Unix milliseconds.
+    pub updated_at: i64,
+}
+
+/// A conversation with its history, for the inbox's transcript.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationView {
+    pub summary: ConversationSummary,
+    pub history: Vec<crate::protocol::ServerFrame>,
+}
+
+/// An agent's reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentReply {
+    pub text: String,
+}
+
+/// A payment an agent asks for by hand; it behaves like a Request Payment node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualPayment {
+    /// Major units, like `49.99`.
+    pub amount: String,
+    pub currency: String,
+    pub description: String,
+}
+
+/// A published workflow version in the editor's list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowVersion {
+    pub version: i64,
+    pub name: String,
+    pub nodes: usize,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// What publishing or checking a workflow says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishResult {
+    /// The new version, when published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    pub problems: Vec<crate::workflow::Problem>,
+}

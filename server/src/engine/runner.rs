@@ -18,37 +18,68 @@ use crate::store::{conversations, now_ms, workflows, Store, Tx};
 /// session is created.
 const LINK_MARGIN_SECS: i64 = 15;
 
+/// What a commit changed in one conversation, to publish.
+#[derive(Debug)]
+struct Changed {
+    site: String,
+    conversation: String,
+    frames: Vec<ServerFrame>,
+    /// The conversation's new status (`waiting_agent`, `agent`, `bot`, `closed`).
+    status: Option<&'static str>,
+}
+
 /// What to do once the transaction has committed.
 #[derive(Debug, Default)]
 #[must_use = "followups must be finished after the commit"]
 pub struct Followups {
-    frames: Vec<(String, Vec<ServerFrame>)>,
+    changed: Vec<Changed>,
     /// Payments whose Checkout Session must be created.
     orders: Vec<String>,
 }
 
 impl Followups {
-    pub fn frames(conversation: &str, frames: Vec<ServerFrame>) -> Followups {
+    pub fn frames(site: &str, conversation: &str, frames: Vec<ServerFrame>) -> Followups {
         Followups {
-            frames: vec![(conversation.to_owned(), frames)],
+            changed: vec![Changed {
+                site: site.to_owned(),
+                conversation: conversation.to_owned(),
+                frames,
+                status: None,
+            }],
+            orders: Vec::new(),
+        }
+    }
+
+    /// A conversation's status changed (the console's inbox shows it live).
+    pub fn status(site: &str, conversation: &str, status: &'static str) -> Followups {
+        Followups {
+            changed: vec![Changed {
+                site: site.to_owned(),
+                conversation: conversation.to_owned(),
+                frames: Vec::new(),
+                status: Some(status),
+            }],
             orders: Vec::new(),
         }
     }
 
     pub fn add(&mut self, other: Followups) {
-        self.frames.extend(other.frames);
+        self.changed.extend(other.changed);
         self.orders.extend(other.orders);
     }
 
-    /// Publishes the frames and starts creating the ordered payments (the visitor sees the
-    /// bot typing meanwhile).
+    /// Publishes the frames (to the conversation's sockets and the site's console) and
+    /// starts creating the ordered payments (the visitor sees the bot typing meanwhile).
     pub fn finish(self, state: &AppState) {
         let typing = !self.orders.is_empty();
-        for (conversation, mut frames) in self.frames {
+        for mut c in self.changed {
             if typing {
-                frames.push(ServerFrame::Typing);
+                c.frames.push(ServerFrame::Typing);
             }
-            state.hub.publish(&conversation, &frames);
+            state.hub.publish(&c.conversation, &c.frames);
+            state
+                .hub
+                .publish_live(&c.site, &c.conversation, &c.frames, c.status);
         }
         for payment in self.orders {
             tokio::spawn(open_payment(state.clone(), payment));
@@ -78,27 +109,34 @@ pub async fn start(tx: &mut Tx, site: &str, conversation: &str) -> AppResult<Opt
 }
 
 /// Feeds an event to a conversation's run (if it has one), locking it for the transaction.
-pub async fn feed(tx: &mut Tx, store: &Store, conversation: &str, event: Event<'_>) -> AppResult<Followups> {
-    feed_after(tx, store, conversation, event, Vec::new()).await
+pub async fn feed(
+    tx: &mut Tx,
+    store: &Store,
+    site: &str,
+    conversation: &str,
+    event: Event<'_>,
+) -> AppResult<Followups> {
+    feed_after(tx, store, site, conversation, event, Vec::new()).await
 }
 
 /// Like [`feed`], with history events that go before whatever the run says.
 async fn feed_after(
     tx: &mut Tx,
     store: &Store,
+    site: &str,
     conversation: &str,
     event: Event<'_>,
     lead: Vec<NewEvent>,
 ) -> AppResult<Followups> {
     let Some(locked) = workflows::lock_run(tx, conversation).await? else {
         let frames = messages::append_events(tx, conversation, &lead).await?;
-        return Ok(Followups::frames(conversation, frames));
+        return Ok(Followups::frames(site, conversation, frames));
     };
     let wf = workflows::version(tx, store, &locked.site, locked.version).await?;
     let (next, effects) = step(&wf, &locked.state, event);
     if next == locked.state && effects.is_empty() {
         let frames = messages::append_events(tx, conversation, &lead).await?;
-        return Ok(Followups::frames(conversation, frames));
+        return Ok(Followups::frames(site, conversation, frames));
     }
     apply(
         tx,
@@ -125,6 +163,7 @@ async fn apply(
 ) -> AppResult<Followups> {
     let mut events = lead;
     let mut orders = Vec::new();
+    let mut status = None;
     for effect in effects {
         match effect {
             Effect::Say(text) => events.push(NewEvent::Text(NewMessage::bot(text))),
@@ -161,16 +200,22 @@ async fn apply(
                     expires_at: p.expires_at,
                 }));
             }
-            Effect::Handoff => conversations::set_status(tx, conversation, "waiting_agent").await?,
-            Effect::Close => conversations::set_status(tx, conversation, "closed").await?,
+            Effect::Handoff => {
+                conversations::set_status(tx, conversation, "waiting_agent").await?;
+                status = Some("waiting_agent");
+            }
+            Effect::Close => {
+                conversations::set_status(tx, conversation, "closed").await?;
+                status = Some("closed");
+            }
         }
     }
     let frames = messages::append_events(tx, conversation, &events).await?;
     workflows::save_run(tx, conversation, site, version, &run).await?;
-    Ok(Followups {
-        frames: vec![(conversation.to_owned(), frames)],
-        orders,
-    })
+    let mut followups = Followups::frames(site, conversation, frames);
+    followups.changed[0].status = status;
+    followups.orders = orders;
+    Ok(followups)
 }
 
 /// After a payment moved: its card update in the history, and the run resumed if the
@@ -178,6 +223,7 @@ async fn apply(
 pub async fn on_payment_transition(
     tx: &mut Tx,
     store: &Store,
+    site: &str,
     payment: &str,
     conversation: &str,
     status: PaymentStatus,
@@ -190,6 +236,7 @@ pub async fn on_payment_transition(
         feed_after(
             tx,
             store,
+            site,
             conversation,
             Event::PaymentResolved { payment, status },
             lead,
@@ -197,7 +244,7 @@ pub async fn on_payment_transition(
         .await
     } else {
         let frames = messages::append_events(tx, conversation, &lead).await?;
-        Ok(Followups::frames(conversation, frames))
+        Ok(Followups::frames(site, conversation, frames))
     }
 }
 
@@ -232,6 +279,7 @@ async fn try_open_payment(state: &AppState, payment_id: &str) -> AppResult<()> {
             feed(
                 &mut tx,
                 &state.store,
+                &payment.site_id,
                 &conversation,
                 Event::PaymentOpened {
                     payment: payment_id,
@@ -246,6 +294,7 @@ async fn try_open_payment(state: &AppState, payment_id: &str) -> AppResult<()> {
             feed(
                 &mut tx,
                 &state.store,
+                &payment.site_id,
                 &conversation,
                 Event::PaymentNotOpened { payment: payment_id },
             )

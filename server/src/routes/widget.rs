@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/embed.js", get(embed_js))
         .route("/w/{file}", get(widget_file))
         .route("/demo", get(demo_page))
+        .route("/preview/{site}", get(preview_page))
 }
 
 /// One servable file with lazily made compressed copies.
@@ -304,6 +305,30 @@ async fn demo_page(State(state): State<AppState>, headers: HeaderMap) -> Respons
         )
             .into_response(),
     }
+}
+
+/// `GET /preview/{site}`: the site's chat on a blank page, as a new visitor every time
+/// (the console's "Try it"): it runs the published workflow against the site's Stripe (the
+/// simulator in test setups).
+async fn preview_page(State(state): State<AppState>, UrlPath(site): UrlPath<String>) -> Response {
+    let Ok(id) = crate::domain::SiteId::parse(&site) else {
+        return (StatusCode::BAD_REQUEST, "invalid site id").into_response();
+    };
+    let json_id = serde_json::Value::from(id.as_str()).to_string();
+    let body = format!(
+        "<h1>Preview: {}</h1><p class=\"muted\">A new visitor each time you open this page. The chat runs the \
+         published workflow.</p><script>localStorage.removeItem('chatpay:' + {json_id}); \
+         window.chatpaySettings = {{ open: true }};</script>\
+         <script async src=\"{}/embed.js\" data-site=\"{}\"></script>",
+        crate::pages::escape(id.as_str()),
+        state.settings.public_url,
+        crate::pages::escape(id.as_str())
+    );
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::response::Html(crate::pages::page("chatpay preview", &body)),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -61,7 +61,11 @@ async fn upgrade(
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| AppError::Forbidden("the socket request has no Origin header".into()))?;
-    if !site.origins.iter().any(|o| o == origin) {
+    // The relay's own pages (the console's preview) may open any of its sites.
+    let own = url::Url::parse(&state.settings.public_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    if origin != own && !site.origins.iter().any(|o| o == origin) {
         tracing::info!(%origin, "socket refused: origin not allowed");
         return Err(AppError::Forbidden(format!(
             "origin '{origin}' may not open the chat of site '{site_id}'; add it to the site's allowed origins"
@@ -149,7 +153,7 @@ where
                     Some(Err(err)) => { if send(&mut sink, &err).await.is_err() { break } continue }
                     Some(Ok(frame)) => frame,
                 };
-                if let Some(reply) = handle(&state, &conversation, frame, &mut limiter).await {
+                if let Some(reply) = handle(&state, &site.id, &conversation, frame, &mut limiter).await {
                     if send(&mut sink, &reply).await.is_err() { break }
                 }
             }
@@ -174,6 +178,7 @@ where
 /// Answers one frame after `Hello`; `Some` is a frame for this socket only.
 async fn handle(
     state: &AppState,
+    site_id: &str,
     conversation: &str,
     frame: ClientFrame,
     limiter: &mut RateLimiter,
@@ -187,7 +192,7 @@ async fn handle(
                     "you are sending messages too fast; wait a moment",
                 ));
             }
-            match chat::visitor_text(state, conversation, &client_id, &text).await {
+            match chat::visitor_text(state, site_id, conversation, &client_id, &text).await {
                 Ok(_) => None,
                 Err(AppError::BadRequest(msg)) => Some(error(ErrorCode::BadText, &msg)),
                 Err(e) => {

@@ -80,6 +80,15 @@ pub async fn set_status(tx: &mut Tx, conversation: &str, status: &str) -> AppRes
     Ok(())
 }
 
+/// A conversation's status, read inside `tx`.
+pub async fn status_in(tx: &mut Tx, conversation: &str) -> AppResult<Option<String>> {
+    let row = sqlx::query("SELECT status FROM conversations WHERE id = $1")
+        .bind(conversation)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
 /// Records who the visitor is (as the host page said).
 pub async fn set_visitor(
     tx: &mut Tx,
@@ -115,4 +124,59 @@ pub async fn reserve_seq(tx: &mut Tx, conversation: &str, count: u64) -> AppResu
     .await?;
     let last: i64 = row.try_get(0)?;
     Ok(last as u64 - count + 1)
+}
+
+/// A conversation as the inbox lists it.
+pub fn summary_from(r: &sqlx::any::AnyRow) -> AppResult<chatpay_shared::console::ConversationSummary> {
+    Ok(chatpay_shared::console::ConversationSummary {
+        id: r.try_get(0)?,
+        status: r.try_get(1)?,
+        visitor_name: r.try_get(2)?,
+        visitor_email: r.try_get(3)?,
+        updated_at: r.try_get(4)?,
+        last_text: r.try_get(5)?,
+    })
+}
+
+const SUMMARY: &str = "SELECT c.id, c.status, c.visitor_name, c.visitor_email, c.updated_at, \
+     (SELECT m.body FROM messages m WHERE m.conversation_id = c.id AND m.kind = 'text' ORDER BY m.seq DESC LIMIT 1) \
+     FROM conversations c";
+
+impl Store {
+    /// A site's conversations, newest activity first; only those waiting for a person with
+    /// `waiting`.
+    pub async fn conversations_of(
+        &self,
+        site: &str,
+        waiting: bool,
+        limit: i64,
+    ) -> AppResult<Vec<chatpay_shared::console::ConversationSummary>> {
+        let filter = if waiting {
+            " AND c.status = 'waiting_agent'"
+        } else {
+            ""
+        };
+        let rows = sqlx::query(&format!(
+            "{SUMMARY} WHERE c.site_id = $1{filter} ORDER BY c.updated_at DESC LIMIT $2"
+        ))
+        .bind(site)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(summary_from).collect()
+    }
+
+    /// One conversation of a site, or `None` (also when it belongs to another site).
+    pub async fn conversation_summary(
+        &self,
+        site: &str,
+        id: &str,
+    ) -> AppResult<Option<chatpay_shared::console::ConversationSummary>> {
+        let row = sqlx::query(&format!("{SUMMARY} WHERE c.site_id = $1 AND c.id = $2"))
+            .bind(site)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(summary_from).transpose()
+    }
 }

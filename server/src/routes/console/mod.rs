@@ -11,11 +11,16 @@
 //! - [`sites`]: the caller's sites, their origins, look and install snippet.
 //! - [`stripe`]: the 4-step Stripe wizard.
 //! - [`troubleshoot`]: live checks for "link not sending", "not resuming", "Apple Pay".
+//! - [`workflows`]: the editor's versions, check and publish.
+//! - [`inbox`]: conversations, transcripts, replies, take over / hand back, manual payments,
+//!   and the live socket.
 
 pub mod auth;
+pub mod inbox;
 pub mod sites;
 pub mod stripe;
 pub mod troubleshoot;
+pub mod workflows;
 
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -41,6 +46,37 @@ pub fn router() -> Router<AppState> {
             "/api/console/sites/{site}/troubleshoot",
             get(troubleshoot::checks),
         )
+        .route(
+            "/api/console/sites/{site}/workflows",
+            get(workflows::list).post(workflows::publish),
+        )
+        .route(
+            "/api/console/sites/{site}/workflows/check",
+            post(workflows::check),
+        )
+        .route(
+            "/api/console/sites/{site}/workflows/{version}",
+            get(workflows::get),
+        )
+        .route("/api/console/sites/{site}/conversations", get(inbox::list))
+        .route("/api/console/sites/{site}/conversations/{id}", get(inbox::get))
+        .route(
+            "/api/console/sites/{site}/conversations/{id}/reply",
+            post(inbox::reply),
+        )
+        .route(
+            "/api/console/sites/{site}/conversations/{id}/takeover",
+            post(inbox::take_over),
+        )
+        .route(
+            "/api/console/sites/{site}/conversations/{id}/handback",
+            post(inbox::hand_back),
+        )
+        .route(
+            "/api/console/sites/{site}/conversations/{id}/payments",
+            post(inbox::payment),
+        )
+        .route("/api/console/sites/{site}/live", get(inbox::live))
 }
 
 /// The caller's site, or 404 (for someone else's site too: its existence is not told).

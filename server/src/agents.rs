@@ -1,0 +1,173 @@
+//! What a person does in a conversation from the console's inbox: reply (the visitor sees
+//! it live, styled as a person), take over from the bot, hand back to it, and ask for a
+//! payment by hand, which then behaves like a Request Payment node's: a card, Stripe's
+//! webhook, a live status, and the outcome in the transcript.
+//!
+//! Like [`crate::chat`], each action writes in one transaction, commits, then publishes.
+
+use chatpay_shared::money::Money;
+use chatpay_shared::protocol::{Author, PaymentStatus, MAX_TEXT_CHARS};
+
+use crate::engine::runner::{self, Followups};
+use crate::engine::step::Event;
+use crate::error::{AppError, AppResult};
+use crate::payments::{self, ReturnUrls};
+use crate::state::AppState;
+use crate::store::messages::{self, Card, NewEvent, NewMessage};
+use crate::store::payments::{self as stored, NewPayment};
+use crate::store::{conversations, new_id, now_ms};
+
+/// Sets the status and returns the followup that tells the console, when it changed.
+async fn set_status(
+    tx: &mut crate::store::Tx,
+    site: &str,
+    conversation: &str,
+    to: &'static str,
+) -> AppResult<Option<Followups>> {
+    let before = conversations::status_in(tx, conversation).await?;
+    if before.as_deref() == Some(to) {
+        return Ok(None);
+    }
+    conversations::set_status(tx, conversation, to).await?;
+    Ok(Some(Followups::status(site, conversation, to)))
+}
+
+/// A person's reply; the conversation is theirs from now on (the bot stays quiet).
+pub async fn reply(state: &AppState, site: &str, conversation: &str, text: &str) -> AppResult<()> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
+        return Err(AppError::Invalid {
+            field: "text",
+            message: format!("write 1-{MAX_TEXT_CHARS} characters"),
+        });
+    }
+    let mut tx = state.store.begin().await?;
+    let frames = messages::append(
+        &mut tx,
+        conversation,
+        &[NewMessage {
+            author: Author::Agent,
+            text: text.to_owned(),
+            client_id: None,
+        }],
+    )
+    .await?;
+    let mut followups = Followups::frames(site, conversation, frames);
+    if let Some(f) = set_status(&mut tx, site, conversation, "agent").await? {
+        followups.add(f);
+    }
+    tx.commit().await?;
+    followups.finish(state);
+    Ok(())
+}
+
+/// A person takes the conversation from the bot.
+pub async fn take_over(state: &AppState, site: &str, conversation: &str) -> AppResult<()> {
+    let mut tx = state.store.begin().await?;
+    let mut followups = Followups::default();
+    if let Some(f) = set_status(&mut tx, site, conversation, "agent").await? {
+        let frames = messages::append(
+            &mut tx,
+            conversation,
+            &[NewMessage::bot("A person has joined the conversation.")],
+        )
+        .await?;
+        followups.add(Followups::frames(site, conversation, frames));
+        followups.add(f);
+    }
+    tx.commit().await?;
+    followups.finish(state);
+    Ok(())
+}
+
+/// The person gives the conversation back to the bot, which carries on after its handoff.
+pub async fn hand_back(state: &AppState, site: &str, conversation: &str) -> AppResult<()> {
+    let mut tx = state.store.begin().await?;
+    let mut followups = Followups::default();
+    if let Some(f) = set_status(&mut tx, site, conversation, "bot").await? {
+        followups.add(f);
+        followups.add(runner::feed(&mut tx, &state.store, site, conversation, Event::AgentHandBack).await?);
+    }
+    tx.commit().await?;
+    followups.finish(state);
+    Ok(())
+}
+
+/// A payment asked for by a person: checked like a node's amount, a Checkout Session, and
+/// a card in the conversation. Returns the payment id.
+pub async fn request_payment(
+    state: &AppState,
+    site: &str,
+    conversation: &str,
+    amount: &str,
+    currency: &str,
+    description: &str,
+) -> AppResult<String> {
+    let money = Money::parse(amount, currency).map_err(|e| AppError::Invalid {
+        field: if matches!(e, chatpay_shared::money::MoneyError::UnknownCurrency(_)) {
+            "currency"
+        } else {
+            "amount"
+        },
+        message: e.to_string(),
+    })?;
+    let description = description.trim();
+    if description.is_empty() || description.chars().count() > 250 {
+        return Err(AppError::Invalid {
+            field: "description",
+            message: "say what is paid for (1-250 characters); Checkout shows it".into(),
+        });
+    }
+    let id = new_id("pay");
+    let mut tx = state.store.begin().await?;
+    stored::insert(
+        &mut tx,
+        &NewPayment {
+            id: &id,
+            site_id: site,
+            conversation_id: Some(conversation),
+            amount_minor: money.minor,
+            currency: money.currency.code,
+            description,
+            expires_at: now_ms() / 1000 + 30 * 60 + 15,
+            success_url: None,
+            cancel_url: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let payment = state
+        .store
+        .payment(&id)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("payment {id} vanished")))?;
+    let session = match payments::open_session(state, &payment, &ReturnUrls::default()).await {
+        Ok(s) => s,
+        Err(e) => {
+            let mut tx = state.store.begin().await?;
+            stored::apply(&mut tx, &id, PaymentStatus::Failed, "create_failed").await?;
+            tx.commit().await?;
+            return Err(e);
+        }
+    };
+    let url = session.url.clone().unwrap_or_default();
+    let mut tx = state.store.begin().await?;
+    stored::set_session(&mut tx, &id, &session.id, Some(&url)).await?;
+    let frames = messages::append_events(
+        &mut tx,
+        conversation,
+        &[NewEvent::Card(Card {
+            payment: id.clone(),
+            amount: money.minor,
+            currency: money.currency.code.to_owned(),
+            description: description.to_owned(),
+            url,
+            status: PaymentStatus::Pending,
+            expires_at: session.expires_at.unwrap_or(payment.expires_at),
+        })],
+    )
+    .await?;
+    tx.commit().await?;
+    Followups::frames(site, conversation, frames).finish(state);
+    Ok(id)
+}

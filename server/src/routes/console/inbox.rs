@@ -1,0 +1,162 @@
+//! The agent inbox's API: the site's conversations (all, or waiting for a person), one
+//! transcript, a person's reply, take over / hand back, a payment asked for by hand, and a
+//! live WebSocket of everything that happens in the site's conversations.
+
+use axum::extract::ws::{Message, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use axum::Json;
+use chatpay_shared::console::{AgentReply, ConversationSummary, ConversationView, ManualPayment};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::auth::Owner;
+use super::owned_site;
+use crate::agents;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    waiting: bool,
+}
+
+/// `GET /api/console/sites/{site}/conversations[?waiting=true]`.
+pub async fn list(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(site): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Json<Vec<ConversationSummary>>> {
+    owned_site(&state, &owner, &site).await?;
+    Ok(Json(state.store.conversations_of(&site, q.waiting, 200).await?))
+}
+
+async fn summary(state: &AppState, site: &str, id: &str) -> AppResult<ConversationSummary> {
+    state
+        .store
+        .conversation_summary(site, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no conversation '{id}' on site '{site}'")))
+}
+
+/// `GET /api/console/sites/{site}/conversations/{id}`: the whole history.
+pub async fn get(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path((site, id)): Path<(String, String)>,
+) -> AppResult<Json<ConversationView>> {
+    owned_site(&state, &owner, &site).await?;
+    let summary = summary(&state, &site, &id).await?;
+    let history = state.store.history_after(&id, 0, 5000).await?;
+    Ok(Json(ConversationView { summary, history }))
+}
+
+/// `POST …/conversations/{id}/reply`.
+pub async fn reply(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path((site, id)): Path<(String, String)>,
+    Json(body): Json<AgentReply>,
+) -> AppResult<Json<Value>> {
+    owned_site(&state, &owner, &site).await?;
+    summary(&state, &site, &id).await?;
+    agents::reply(&state, &site, &id, &body.text).await?;
+    Ok(Json(json!({ "sent": true })))
+}
+
+/// `POST …/conversations/{id}/takeover`.
+pub async fn take_over(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path((site, id)): Path<(String, String)>,
+) -> AppResult<Json<ConversationSummary>> {
+    owned_site(&state, &owner, &site).await?;
+    summary(&state, &site, &id).await?;
+    agents::take_over(&state, &site, &id).await?;
+    Ok(Json(summary(&state, &site, &id).await?))
+}
+
+/// `POST …/conversations/{id}/handback`.
+pub async fn hand_back(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path((site, id)): Path<(String, String)>,
+) -> AppResult<Json<ConversationSummary>> {
+    owned_site(&state, &owner, &site).await?;
+    summary(&state, &site, &id).await?;
+    agents::hand_back(&state, &site, &id).await?;
+    Ok(Json(summary(&state, &site, &id).await?))
+}
+
+/// `POST …/conversations/{id}/payments`.
+pub async fn payment(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path((site, id)): Path<(String, String)>,
+    Json(body): Json<ManualPayment>,
+) -> AppResult<Json<Value>> {
+    owned_site(&state, &owner, &site).await?;
+    summary(&state, &site, &id).await?;
+    let payment = agents::request_payment(
+        &state,
+        &site,
+        &id,
+        &body.amount,
+        &body.currency,
+        &body.description,
+    )
+    .await?;
+    Ok(Json(json!({ "payment": payment })))
+}
+
+/// `GET /api/console/sites/{site}/live`: a WebSocket of [`chatpay_shared::console::LiveEvent`]s.
+/// Only from the console's own origin (no cross-site socket can ride the session cookie).
+pub async fn live(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(site): Path<String>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> AppResult<Response> {
+    owned_site(&state, &owner, &site).await?;
+    let own = url::Url::parse(&state.settings.public_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if origin != own {
+        return Err(AppError::Forbidden(format!(
+            "the inbox's live socket only opens from {own}"
+        )));
+    }
+    Ok(ws.on_upgrade(move |socket| async move {
+        let (mut sink, mut stream) = socket.split();
+        let mut events = state.hub.subscribe_live(&site);
+        let mut shutdown = state.shutdown.clone();
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Ok(e) => if sink.send(Message::Text(e.json.clone())).await.is_err() { break },
+                    // Too far behind: the console reloads what it shows.
+                    Err(RecvError::Lagged(_)) => {
+                        let reload = json!({ "conversation": "", "status": "reload" }).to_string();
+                        if sink.send(Message::Text(reload.into())).await.is_err() { break }
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+                incoming = stream.next() => match incoming {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    _ => {}
+                },
+                _ = async { shutdown.wait_for(|d| *d).await.is_ok() } => break,
+            }
+        }
+    }))
+}

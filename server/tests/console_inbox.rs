@@ -1,0 +1,394 @@
+//! The editor's and the inbox's API: checking and publishing workflows, a person replying,
+//! taking over and handing back, a payment asked for by hand, and the live socket — on
+//! SQLite and PostgreSQL.
+
+mod common;
+
+use std::time::Duration;
+
+use chatpay_shared::console::LiveEvent;
+use chatpay_shared::protocol::{Author, ClientFrame, PaymentStatus, ServerFrame};
+use common::{Backend, TestApp, SITE};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+const PASSWORD: &str = "a long enough password";
+
+/// Signs in as the shop's owner; returns the cookie.
+async fn owner_cookie(app: &TestApp) -> String {
+    chatpay_server::accounts::create_account(&app.state.store, "owner@shop.test", PASSWORD)
+        .await
+        .unwrap();
+    let resp = reqwest::Client::new()
+        .post(app.url("/api/console/login"))
+        .header("x-chatpay-console", "1")
+        .json(&json!({ "email": "owner@shop.test", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+async fn call(
+    app: &TestApp,
+    cookie: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, app.url(path))
+        .header("x-chatpay-console", "1")
+        .header("cookie", cookie);
+    if let Some(b) = body {
+        req = req.body(b.to_string()).header("content-type", "application/json");
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+type Live = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn live(
+    app: &TestApp,
+    cookie: &str,
+    origin: &str,
+) -> Result<Live, tokio_tungstenite::tungstenite::Error> {
+    let mut req = format!("ws://{}/api/console/sites/{SITE}/live", app.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    req.headers_mut().insert("origin", origin.parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.map(|(ws, _)| ws)
+}
+
+/// Live events until one satisfies `last`, within 10 s.
+async fn live_until(ws: &mut Live, last: impl Fn(&LiveEvent) -> bool) -> Vec<LiveEvent> {
+    let mut got = Vec::new();
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a live event")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = msg {
+            let e: LiveEvent = serde_json::from_str(t.as_str()).unwrap();
+            let done = last(&e);
+            got.push(e);
+            if done {
+                return got;
+            }
+        }
+    }
+}
+
+const HANDOFF_FIRST: &str = r#"{"format":1,"start":"hi","nodes":[
+    {"id":"hi","type":"send_message","text":"Hi, let me find a person.","next":"h"},
+    {"id":"h","type":"handoff","next":"back"},
+    {"id":"back","type":"ask","text":"The bot is back. Anything else?","variable":"x"}]}"#;
+
+async fn a_person_replies_asks_for_money_and_hands_back(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.connect_stripe().await;
+    app.publish(HANDOFF_FIRST).await;
+    let cookie = owner_cookie(&app).await;
+    let own = app.url("");
+    let own = own.trim_end_matches('/');
+    assert!(
+        live(&app, &cookie, "https://evil.test").await.is_err(),
+        "only the console's origin"
+    );
+    let mut feed = live(&app, &cookie, own).await.unwrap();
+
+    // The bot hands off: the visitor waits, the inbox shows it under "waiting".
+    let (mut v, welcome) = app.visitor(None, None).await;
+    let ServerFrame::Welcome { conversation, .. } = welcome else {
+        unreachable!()
+    };
+    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("connecting you")))
+        .await;
+    live_until(&mut feed, |e| e.status.as_deref() == Some("waiting_agent")).await;
+    let (_, waiting) = call(
+        &app,
+        &cookie,
+        reqwest::Method::GET,
+        "/api/console/sites/shop/conversations?waiting=true",
+        None,
+    )
+    .await;
+    assert_eq!(waiting.as_array().unwrap().len(), 1);
+    assert_eq!(waiting[0]["id"], conversation.as_str());
+
+    // The visitor writes; the person answers; the visitor sees a person's message live.
+    v.say("v1", "Can I pay for the premium plan?").await;
+    let base = format!("/api/console/sites/shop/conversations/{conversation}");
+    let (s, _) = call(
+        &app,
+        &cookie,
+        reqwest::Method::POST,
+        &format!("{base}/reply"),
+        Some(json!({ "text": "Sure, one moment." })),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let got = v
+        .until(|f| {
+            matches!(
+                f,
+                ServerFrame::Message {
+                    from: Author::Agent,
+                    ..
+                }
+            )
+        })
+        .await;
+    assert!(
+        matches!(got.last(), Some(ServerFrame::Message { from: Author::Agent, text, .. }) if text == "Sure, one moment.")
+    );
+
+    // A payment by hand: refused amounts at the field, then a card.
+    let (s, e) = call(
+        &app,
+        &cookie,
+        reqwest::Method::POST,
+        &format!("{base}/payments"),
+        Some(json!({ "amount": "49,999", "currency": "USD", "description": "Premium" })),
+    )
+    .await;
+    assert_eq!((s, e["error"]["field"].as_str()), (400, Some("amount")), "{e}");
+    let (s, e) = call(
+        &app,
+        &cookie,
+        reqwest::Method::POST,
+        &format!("{base}/payments"),
+        Some(json!({ "amount": "120", "currency": "EUR", "description": "Premium plan, one year" })),
+    )
+    .await;
+    assert_eq!(s, 200, "{e}");
+    let card = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await;
+    let Some(ServerFrame::PaymentCard {
+        payment,
+        url,
+        amount,
+        currency,
+        ..
+    }) = card.last().cloned()
+    else {
+        unreachable!()
+    };
+    assert_eq!((amount, currency.as_str()), (12000, "EUR"));
+
+    // The visitor pays; both sides see Paid live.
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{url}/pay"))
+        .form(&[("outcome", "paid")])
+        .send()
+        .await
+        .unwrap();
+    v.until(|f| {
+        matches!(
+            f,
+            ServerFrame::PaymentUpdate {
+                status: PaymentStatus::Paid,
+                ..
+            }
+        )
+    })
+    .await;
+    let events = live_until(&mut feed, |e| {
+        matches!(
+            &e.frame,
+            Some(ServerFrame::PaymentUpdate {
+                status: PaymentStatus::Paid,
+                ..
+            })
+        )
+    })
+    .await;
+    assert!(events
+        .iter()
+        .any(|e| matches!(&e.frame, Some(ServerFrame::PaymentUpdate { payment: p, .. }) if *p == payment)));
+    // The bot stayed quiet all along (a person has the conversation).
+    assert!(v.try_recv(Duration::from_millis(300)).await.is_none());
+
+    // Handing back: the bot carries on after its handoff node.
+    let (s, summary) = call(
+        &app,
+        &cookie,
+        reqwest::Method::POST,
+        &format!("{base}/handback"),
+        None,
+    )
+    .await;
+    assert_eq!((s, summary["status"].as_str()), (200, Some("bot")));
+    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text == "The bot is back. Anything else?"))
+        .await;
+
+    // The transcript has everything, in order.
+    let (_, view) = call(&app, &cookie, reqwest::Method::GET, &base, None).await;
+    let kinds: Vec<&str> = view["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"PaymentCard") && kinds.contains(&"PaymentUpdate"),
+        "{kinds:?}"
+    );
+    app.stop().await;
+}
+both!(a_person_replies_asks_for_money_and_hands_back);
+
+async fn taking_over_silences_the_bot(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.publish(r#"{"format":1,"start":"a","nodes":[{"id":"a","type":"ask","text":"Name?","variable":"n","next":"b"},{"id":"b","type":"send_message","text":"Thanks <<n>>"}]}"#).await;
+    let cookie = owner_cookie(&app).await;
+    let (mut v, welcome) = app.visitor(None, None).await;
+    let ServerFrame::Welcome { conversation, .. } = welcome else {
+        unreachable!()
+    };
+    v.recv().await;
+
+    let (s, summary) = call(
+        &app,
+        &cookie,
+        reqwest::Method::POST,
+        &format!("/api/console/sites/shop/conversations/{conversation}/takeover"),
+        None,
+    )
+    .await;
+    assert_eq!((s, summary["status"].as_str()), (200, Some("agent")));
+    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("A person has joined")))
+        .await;
+    v.say("v1", "Ana").await;
+    assert!(
+        v.try_recv(Duration::from_millis(300)).await.is_none(),
+        "the bot does not answer"
+    );
+    // Handing back: the bot still waits at its question and takes the next answer.
+    call(
+        &app,
+        &cookie,
+        reqwest::Method::POST,
+        &format!("/api/console/sites/shop/conversations/{conversation}/handback"),
+        None,
+    )
+    .await;
+    v.say("v2", "Ana again").await;
+    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text == "Thanks Ana again"))
+        .await;
+    app.stop().await;
+}
+both!(taking_over_silences_the_bot);
+
+async fn the_editor_checks_and_publishes_versions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cookie = owner_cookie(&app).await;
+    let post = |path: &'static str, body: &'static str| {
+        let app_url = app.url(path);
+        let cookie = cookie.clone();
+        async move {
+            let resp = reqwest::Client::new()
+                .post(app_url)
+                .header("x-chatpay-console", "1")
+                .header("cookie", cookie)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let bad = r#"{"format":1,"start":"p","nodes":[{"id":"p","type":"request_payment","amount":{"fixed":"0.10"},"currency":"USD","description":"x","next":"nope"}]}"#;
+    let (s, r) = post("/api/console/sites/shop/workflows/check", bad).await;
+    assert_eq!(s, 200);
+    let problems = r["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p["node"] == "p"
+            && p["field"] == "amount"
+            && p["message"].as_str().unwrap().contains("minimum")),
+        "{r}"
+    );
+    assert!(
+        problems.iter().any(|p| p["node"] == "p" && p["field"] == "next"),
+        "{r}"
+    );
+    let (_, r) = post("/api/console/sites/shop/workflows", bad).await;
+    assert!(r["version"].is_null(), "not published: {r}");
+    let (_, r) = post("/api/console/sites/shop/workflows", "{not json").await;
+    assert_eq!(r["problems"][0]["field"], "json");
+
+    let good = r#"{"format":1,"name":"Hello","start":"a","nodes":[{"id":"a","type":"send_message","text":"hello"}]}"#;
+    let (_, r) = post("/api/console/sites/shop/workflows", good).await;
+    assert_eq!(r["version"], 1);
+    let (_, r) = post("/api/console/sites/shop/workflows", good).await;
+    assert_eq!(r["version"], 2);
+    let (_, list) = call(
+        &app,
+        &cookie,
+        reqwest::Method::GET,
+        "/api/console/sites/shop/workflows",
+        None,
+    )
+    .await;
+    assert_eq!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    let (_, wf) = call(
+        &app,
+        &cookie,
+        reqwest::Method::GET,
+        "/api/console/sites/shop/workflows/1",
+        None,
+    )
+    .await;
+    assert_eq!(wf["name"], "Hello");
+    app.stop().await;
+}
+both!(the_editor_checks_and_publishes_versions);
+
+#[tokio::test]
+async fn the_preview_page_opens_the_chat_from_the_relays_own_origin() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let page = reqwest::get(app.url("/preview/shop"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("data-site=\"shop\"") && page.contains("removeItem"),
+        "{page}"
+    );
+    let own = app.url("");
+    let mut c = app
+        .socket(SITE, Some(own.trim_end_matches('/')))
+        .await
+        .expect("the relay's own origin may open it");
+    c.send(&ClientFrame::Hello {
+        site: SITE.into(),
+        visitor_token: None,
+        last_seq: None,
+    })
+    .await;
+    assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
+    app.stop().await;
+}
