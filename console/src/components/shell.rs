@@ -5,10 +5,12 @@ use chatpay_shared::console::{Me, SiteView};
 use yew::prelude::*;
 
 use crate::api;
+use crate::pages::inbox::Inbox;
 use crate::pages::site::SiteSettings;
 use crate::pages::sites::Sites;
 use crate::pages::stripe::StripeWizard;
 use crate::pages::troubleshoot::Troubleshoot;
+use crate::pages::workflows::Workflows;
 use crate::route::{self, Route};
 
 #[derive(Properties, PartialEq)]
@@ -74,6 +76,8 @@ pub fn shell(p: &ShellProps) -> Html {
                     html! { <StripeWizard site={id.clone()} step={*step} on_saved={reload.clone()} /> }
                 }
                 Route::Troubleshoot(_) => html! { <Troubleshoot site={id.clone()} /> },
+                Route::Workflows(_) => html! { <Workflows site={id.clone()} /> },
+                Route::Inbox(_) => html! { <Inbox site={id.clone()} /> },
                 _ => match site.clone() {
                     Some(s) => html! { <SiteSettings site={s} on_saved={reload.clone()} /> },
                     None if sites.is_some() => {
@@ -90,6 +94,8 @@ pub fn shell(p: &ShellProps) -> Html {
                 <>
                     <h1>{ site.as_ref().map(|s| s.name.clone()).unwrap_or(id.clone()) }</h1>
                     <nav class="tabs">
+                        { tab("Inbox", Route::Inbox(id.clone())) }
+                        { tab("Workflow", Route::Workflows(id.clone())) }
                         { tab("Settings", Route::Site(id.clone())) }
                         { tab("Stripe Payments", Route::Stripe(id.clone(), 1)) }
                         { tab("Troubleshooting", Route::Troubleshoot(id.clone())) }

@@ -1,0 +1,305 @@
+//! The agent inbox: the site's conversations updating live (a WebSocket of the relay's
+//! events), a "waiting for an agent" filter, the transcript with payment cards and their
+//! live status, replies as a person, take over / hand back, and a payment asked for by
+//! hand (it behaves like a Request Payment node's).
+
+use chatpay_shared::console::{AgentReply, ConversationSummary, ConversationView, LiveEvent, ManualPayment};
+use chatpay_shared::money::{format_minor, CURRENCIES};
+use chatpay_shared::protocol::{Author, PaymentStatus, ServerFrame};
+use futures_util::StreamExt;
+use gloo_net::websocket::futures::WebSocket;
+use gloo_net::websocket::Message;
+use web_sys::HtmlSelectElement;
+use yew::prelude::*;
+
+use crate::api::{self, Failure};
+use crate::components::field::Field;
+
+#[derive(Properties, PartialEq)]
+pub struct InboxProps {
+    pub site: String,
+}
+
+fn status_label(s: &str) -> &'static str {
+    match s {
+        "waiting_agent" => "Waiting for an agent",
+        "agent" => "With a person",
+        "closed" => "Closed",
+        _ => "With the bot",
+    }
+}
+
+fn clock(at_ms: i64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
+    d.to_locale_time_string("default").as_string().unwrap_or_default()
+}
+
+#[function_component(Inbox)]
+pub fn inbox(p: &InboxProps) -> Html {
+    let waiting_only = use_state(|| false);
+    let list = use_state(Vec::<ConversationSummary>::new);
+    let selected = use_state(|| None::<String>);
+    let view = use_state(|| None::<ConversationView>);
+    let reply = use_state(String::new);
+    let amount = use_state(String::new);
+    let currency = use_state(|| "USD".to_owned());
+    let description = use_state(String::new);
+    let failure = use_state(|| None::<Failure>);
+    let live_tick = use_state(|| 0u32);
+
+    // The list, again whenever the filter changes or something happens.
+    {
+        let (list, site, waiting) = (list.clone(), p.site.clone(), *waiting_only);
+        use_effect_with((site.clone(), waiting, *live_tick), move |_| {
+            wasm_bindgen_futures::spawn_local(async move {
+                let path = format!(
+                    "/api/console/sites/{site}/conversations{}",
+                    if waiting { "?waiting=true" } else { "" }
+                );
+                if let Ok(l) = api::get::<Vec<ConversationSummary>>(&path).await {
+                    list.set(l);
+                }
+            });
+        });
+    }
+    // The open transcript, again whenever something happens.
+    {
+        let (view, site) = (view.clone(), p.site.clone());
+        use_effect_with(
+            (site.clone(), (*selected).clone(), *live_tick),
+            move |(site, sel, _)| {
+                if let Some(id) = sel.clone() {
+                    let site = site.clone();
+                    wasm_bindgen_futures::spawn_local(async move {
+                        if let Ok(v) = api::get::<ConversationView>(&format!(
+                            "/api/console/sites/{site}/conversations/{id}"
+                        ))
+                        .await
+                        {
+                            view.set(Some(v));
+                        }
+                    });
+                }
+            },
+        );
+    }
+    // Live events from the relay: the list and the open transcript refresh.
+    {
+        let (live_tick, site) = (live_tick.clone(), p.site.clone());
+        let tick_ref = use_mut_ref(|| 0u32);
+        use_effect_with(site.clone(), move |site| {
+            let location = web_sys::window().map(|w| w.location());
+            let host = location.as_ref().and_then(|l| l.host().ok()).unwrap_or_default();
+            let secure = location
+                .and_then(|l| l.protocol().ok())
+                .is_some_and(|p| p == "https:");
+            let url = format!(
+                "{}://{host}/api/console/sites/{site}/live",
+                if secure { "wss" } else { "ws" }
+            );
+            if let Ok(ws) = WebSocket::open(&url) {
+                let (_, mut rx) = ws.split();
+                wasm_bindgen_futures::spawn_local(async move {
+                    while let Some(Ok(Message::Text(text))) = rx.next().await {
+                        if serde_json::from_str::<LiveEvent>(&text).is_err() {
+                            continue;
+                        }
+                        let n = *tick_ref.borrow() + 1;
+                        *tick_ref.borrow_mut() = n;
+                        live_tick.set(n);
+                    }
+                });
+            }
+        });
+    }
+
+    let action = {
+        let (site, selected, failure) = (p.site.clone(), selected.clone(), failure.clone());
+        move |what: &'static str| {
+            let (site, selected, failure) = (site.clone(), selected.clone(), failure.clone());
+            Callback::from(move |_: MouseEvent| {
+                let Some(id) = (*selected).clone() else { return };
+                let (site, failure) = (site.clone(), failure.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    // The live socket brings the change back; only errors need showing.
+                    if let Err(f) = api::post::<_, ConversationSummary>(
+                        &format!("/api/console/sites/{site}/conversations/{id}/{what}"),
+                        &serde_json::json!({}),
+                    )
+                    .await
+                    {
+                        failure.set(Some(f));
+                    }
+                });
+            })
+        }
+    };
+    let on_reply = {
+        let (site, selected, reply, failure) =
+            (p.site.clone(), selected.clone(), reply.clone(), failure.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let Some(id) = (*selected).clone() else { return };
+            let body = AgentReply {
+                text: (*reply).clone(),
+            };
+            let (site, reply, failure) = (site.clone(), reply.clone(), failure.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::post::<_, serde_json::Value>(
+                    &format!("/api/console/sites/{site}/conversations/{id}/reply"),
+                    &body,
+                )
+                .await
+                {
+                    Ok(_) => {
+                        reply.set(String::new());
+                        failure.set(None);
+                    }
+                    Err(f) => failure.set(Some(f)),
+                }
+            });
+        })
+    };
+    let on_payment = {
+        let (site, selected, amount, currency, description, failure) = (
+            p.site.clone(),
+            selected.clone(),
+            amount.clone(),
+            currency.clone(),
+            description.clone(),
+            failure.clone(),
+        );
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let Some(id) = (*selected).clone() else { return };
+            let body = ManualPayment {
+                amount: (*amount).clone(),
+                currency: (*currency).clone(),
+                description: (*description).clone(),
+            };
+            let (site, amount, description, failure) =
+                (site.clone(), amount.clone(), description.clone(), failure.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::post::<_, serde_json::Value>(
+                    &format!("/api/console/sites/{site}/conversations/{id}/payments"),
+                    &body,
+                )
+                .await
+                {
+                    Ok(_) => {
+                        amount.set(String::new());
+                        description.set(String::new());
+                        failure.set(None);
+                    }
+                    Err(f) => failure.set(Some(f)),
+                }
+            });
+        })
+    };
+    let set = |s: UseStateHandle<String>| Callback::from(move |v| s.set(v));
+    let on_filter = {
+        let w = waiting_only.clone();
+        Callback::from(move |e: Event| {
+            let sel: HtmlSelectElement = e.target_unchecked_into();
+            w.set(sel.value() == "waiting");
+        })
+    };
+
+    let rows = list.iter().map(|c| {
+        let id = c.id.clone();
+        let active = selected.as_deref() == Some(c.id.as_str());
+        let onclick = {
+            let selected = selected.clone();
+            Callback::from(move |_: MouseEvent| selected.set(Some(id.clone())))
+        };
+        let who = c.visitor_name.clone().or_else(|| c.visitor_email.clone()).unwrap_or_else(|| format!("Visitor {}", &c.id[c.id.len().saturating_sub(6)..]));
+        html! {
+            <li class={classes!("conv", active.then_some("active"), (c.status == "waiting_agent").then_some("waiting"))} data-conversation={c.id.clone()} {onclick}>
+                <div class="conv-top"><strong>{ who }</strong><span class={classes!("badge", c.status.clone())}>{ status_label(&c.status) }</span></div>
+                <span class="muted">{ c.last_text.clone().unwrap_or_default() }</span>
+            </li>
+        }
+    });
+
+    let f = (*failure).clone();
+    let transcript = match &*view {
+        None => html! { <p class="muted">{ "Pick a conversation." }</p> },
+        Some(v) => {
+            // Cards show their latest status.
+            let mut status_of: Vec<(String, PaymentStatus)> = Vec::new();
+            for fr in &v.history {
+                if let ServerFrame::PaymentUpdate { payment, status, .. } = fr {
+                    status_of.retain(|(p, _)| p != payment);
+                    status_of.push((payment.clone(), *status));
+                }
+            }
+            let items = v.history.iter().filter_map(|fr| match fr {
+                ServerFrame::Message { from, text, at, .. } => {
+                    let class = match from { Author::Visitor => "line visitor", Author::Bot => "line bot", Author::Agent => "line agent" };
+                    let who = match from { Author::Visitor => "Visitor", Author::Bot => "Bot", Author::Agent => "You" };
+                    Some(html! { <li class={class}><span class="who">{ who }</span><div class="text">{ text }</div><time>{ clock(*at) }</time></li> })
+                }
+                ServerFrame::PaymentCard { payment, amount, currency, description, status, .. } => {
+                    let now = status_of.iter().find(|(p, _)| p == payment).map(|(_, s)| *s).unwrap_or(*status);
+                    let shown = chatpay_shared::money::currency(currency).map(|c| format_minor(*amount, c)).unwrap_or_default();
+                    Some(html! {
+                        <li class="line card-line" data-payment={payment.clone()}>
+                            <span class="who">{ "Payment" }</span>
+                            <div class="text"><strong>{ description }</strong>{ format!(" — {shown} {currency} ") }<span class={classes!("badge", now.as_str())} data-status={now.as_str()}>{ now.as_str() }</span></div>
+                        </li>
+                    })
+                }
+                _ => None,
+            });
+            let status = v.summary.status.clone();
+            html! {
+                <>
+                    <div class="conv-head">
+                        <strong>{ v.summary.visitor_name.clone().or_else(|| v.summary.visitor_email.clone()).unwrap_or_else(|| "Visitor".into()) }</strong>
+                        <span class={classes!("badge", status.clone())} id="conv-status">{ status_label(&status) }</span>
+                        if status == "bot" || status == "waiting_agent" {
+                            <button class="button small" id="take-over" onclick={action("takeover")}>{ "Take over" }</button>
+                        }
+                        if status == "agent" || status == "waiting_agent" {
+                            <button class="button small" id="hand-back" onclick={action("handback")}>{ "Hand back to the bot" }</button>
+                        }
+                    </div>
+                    <ol class="transcript" id="transcript">{ for items }</ol>
+                    <form class="reply" onsubmit={on_reply}>
+                        <Field name="reply" label="Reply as a person" multiline=true value={(*reply).clone()} on_input={set(reply.clone())} error={f.as_ref().and_then(|f| f.at("text"))} />
+                        <button class="button primary" id="send-reply">{ "Send" }</button>
+                    </form>
+                    <form class="card manual-payment" onsubmit={on_payment}>
+                        <h3>{ "Request a payment" }</h3>
+                        <div class="row">
+                            <Field name="pay_amount" label="Amount" placeholder="49.99" value={(*amount).clone()} on_input={set(amount.clone())} error={f.as_ref().and_then(|f| f.at("amount"))} />
+                            <div class="field">
+                                <label>{ "Currency" }</label>
+                                <select name="pay_currency" onchange={{ let c = currency.clone(); Callback::from(move |e: Event| { let s: HtmlSelectElement = e.target_unchecked_into(); c.set(s.value()); }) }}>
+                                    { for CURRENCIES.iter().map(|c| html! { <option value={c.code} selected={c.code == currency.as_str()}>{ c.code }</option> }) }
+                                </select>
+                            </div>
+                        </div>
+                        <Field name="pay_description" label="What it is for (shown on Checkout)" value={(*description).clone()} on_input={set(description.clone())} error={f.as_ref().and_then(|f| f.at("description"))} />
+                        <button class="button" id="send-payment">{ "Send payment link" }</button>
+                        if let Some(msg) = f.as_ref().and_then(Failure::general) { <p class="error">{ msg }</p> }
+                    </form>
+                </>
+            }
+        }
+    };
+
+    html! {
+        <div class="inbox">
+            <section class="conv-list">
+                <select name="filter" id="inbox-filter" onchange={on_filter}>
+                    <option value="all" selected={!*waiting_only}>{ "All conversations" }</option>
+                    <option value="waiting" selected={*waiting_only}>{ "Waiting for an agent" }</option>
+                </select>
+                <ul>{ for rows }</ul>
+                if list.is_empty() { <p class="muted">{ "Nothing here yet." }</p> }
+            </section>
+            <section class="conv-view">{ transcript }</section>
+        </div>
+    }
+}

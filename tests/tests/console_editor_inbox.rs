@@ -1,0 +1,346 @@
+//! The console's workflow editor and agent inbox in headless Chromium: an owner builds a
+//! payment workflow with the editor and publishes it, a visitor runs it to Paid and another
+//! takes the invalid_amount branch; the bot hands off, a person replies and asks for a
+//! payment by hand, the visitor pays, and both sides see Paid live. Screenshots in
+//! target/screenshots/console-editor-*.png and console-inbox-*.png.
+
+use std::time::Duration;
+
+use chatpay_e2e::{connect_with_simulator, Browser, Chatpay, HostPage, Relay, Scratch};
+
+const EMAIL: &str = "owner@shop.test";
+const PASSWORD: &str = "a long enough password";
+const KEY: &str = "sk_test_editorinbox000000000";
+
+async fn shop(tag: &str, workflow: Option<&str>) -> anyhow::Result<(Scratch, Relay, HostPage)> {
+    let scratch = Scratch::new(tag);
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let (listener, origin) = HostPage::bind().await?;
+    chatpay.cli(&[
+        "site",
+        "add",
+        "--id",
+        "shop",
+        "--name",
+        "Acme Support",
+        "--origin",
+        &origin,
+    ])?;
+    if let Some(json) = workflow {
+        let file = scratch.0.join("wf.json");
+        std::fs::write(&file, json)?;
+        chatpay.cli(&[
+            "workflow",
+            "import",
+            "--site",
+            "shop",
+            file.to_str().unwrap_or_default(),
+        ])?;
+    }
+    chatpay.cli_env(
+        &["user", "add", "--email", EMAIL],
+        &[("CHATPAY_USER_PASSWORD", PASSWORD)],
+    )?;
+    let relay = chatpay.serve(&["--stripe-simulator"]).await?;
+    connect_with_simulator(&chatpay, &relay, "shop", KEY).await?;
+    let page = HostPage::serve(listener, origin, HostPage::shop_html(&relay.base, "shop", ""));
+    Ok((scratch, relay, page))
+}
+
+async fn sign_in(browser: &Browser, relay: &Relay, route: &str) -> anyhow::Result<()> {
+    browser
+        .client
+        .goto(&format!("{}/console/#/login", relay.base))
+        .await?;
+    browser.type_into("input[name=email]", EMAIL).await?;
+    browser.type_into("input[name=password]", PASSWORD).await?;
+    browser.find("#sign-in").await?.click().await?;
+    browser.find(".site-card").await?;
+    browser
+        .client
+        .goto(&format!("{}/console/#{route}", relay.base))
+        .await?;
+    Ok(())
+}
+
+async fn select(browser: &Browser, css: &str, value: &str) -> anyhow::Result<()> {
+    browser.find(css).await?.select_by_value(value).await?;
+    Ok(())
+}
+
+/// Pays the card in the widget through Checkout in a new tab, and comes back.
+async fn pay_in_checkout(browser: &Browser) -> anyhow::Result<()> {
+    let me = browser.client.window().await?;
+    let before = browser.client.windows().await?;
+    browser.click_in_widget("a.cp-pay").await?;
+    let mut checkout = None;
+    for _ in 0..50 {
+        if let Some(w) = browser
+            .client
+            .windows()
+            .await?
+            .into_iter()
+            .find(|w| !before.contains(w))
+        {
+            checkout = Some(w);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser
+        .client
+        .switch_to_window(checkout.ok_or_else(|| anyhow::anyhow!("no Checkout tab"))?)
+        .await?;
+    browser.find("#pay").await?.click().await?;
+    browser.find("h1.ok").await?;
+    browser.client.close_window().await?;
+    browser.client.switch_to_window(me).await?;
+    Ok(())
+}
+
+/// Opens the widget on the host page as a new visitor.
+async fn new_visitor(browser: &Browser, page: &HostPage) -> anyhow::Result<()> {
+    browser.client.goto(&page.origin).await?;
+    browser
+        .client
+        .execute("localStorage.clear(); return true;", vec![])
+        .await?;
+    browser.client.refresh().await?;
+    browser.click_in_widget(".cp-launch:not(.cp-boot)").await?;
+    Ok(())
+}
+
+async fn say(browser: &Browser, text: &str) -> anyhow::Result<()> {
+    let input = browser.widget_element("textarea").await?;
+    input.send_keys(text).await?;
+    input.send_keys("\u{E007}").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_builds_a_payment_workflow_and_visitors_run_it() -> anyhow::Result<()> {
+    let (_scratch, relay, page) = shop("editor", None).await?;
+    let browser = Browser::start().await?;
+    sign_in(&browser, &relay, "/sites/shop/workflows").await?;
+
+    // greet → ask the amount → Request Payment (from the variable) → Condition → two endings.
+    browser
+        .type_into(
+            "section[data-node=greet] textarea[name=text]",
+            "Hello! Let's settle your bill.",
+        )
+        .await?;
+    for kind in [
+        "ask",
+        "request_payment",
+        "condition",
+        "send_message",
+        "send_message",
+    ] {
+        select(&browser, "#add-node", kind).await?;
+    }
+    browser.find("section[data-node=node6]").await?;
+    select(&browser, "section[data-node=greet] select[name=next]", "node2").await?;
+    browser
+        .type_into(
+            "section[data-node=node2] textarea[name=text]",
+            "How much would you like to pay (USD)?",
+        )
+        .await?;
+    browser
+        .type_into("section[data-node=node2] input[name=variable]", "amount")
+        .await?;
+    select(&browser, "section[data-node=node2] select[name=next]", "node3").await?;
+    select(
+        &browser,
+        "section[data-node=node3] select[name=amount_mode]",
+        "variable",
+    )
+    .await?;
+    browser
+        .wait_page_text(
+            "section[data-node=node3] #amount-preview",
+            "checked when the workflow runs",
+        )
+        .await?;
+    browser
+        .type_into("section[data-node=node3] input[name=description]", "Your bill")
+        .await?;
+    select(&browser, "section[data-node=node3] select[name=next]", "node4").await?;
+    select(&browser, "section[data-node=node4] select[name=then]", "node5").await?;
+    select(&browser, "section[data-node=node4] select[name=else]", "node6").await?;
+    browser
+        .type_into(
+            "section[data-node=node5] textarea[name=text]",
+            "Thank you, payment received!",
+        )
+        .await?;
+    browser
+        .type_into(
+            "section[data-node=node6] textarea[name=text]",
+            "No payment (<<paymentStatus>>).",
+        )
+        .await?;
+
+    browser.find("#check-workflow").await?.click().await?;
+    browser
+        .wait_page_text("#editor-message", "No problems found")
+        .await?;
+    browser.screenshot("console-editor-1-built").await?;
+    browser.find("#publish-workflow").await?.click().await?;
+    browser
+        .wait_page_text("#editor-message", "Published as version 1")
+        .await?;
+
+    // A visitor pays 49.99.
+    browser.client.new_window(true).await?;
+    let tabs = browser.client.windows().await?;
+    browser
+        .client
+        .switch_to_window(tabs.last().cloned().unwrap())
+        .await?;
+    new_visitor(&browser, &page).await?;
+    browser
+        .wait_texts(
+            ".cp-bot .cp-bubble",
+            &[
+                "Hello! Let's settle your bill.",
+                "How much would you like to pay (USD)?",
+            ],
+        )
+        .await?;
+    say(&browser, "49.99").await?;
+    browser.wait_texts(".cp-card .cp-amount", &["$49.99"]).await?;
+    pay_in_checkout(&browser).await?;
+    browser.wait_texts(".cp-card .cp-chip", &["Paid ✓"]).await?;
+    let bot = browser.widget_texts(".cp-bot .cp-bubble").await?;
+    assert_eq!(
+        bot.last().map(String::as_str),
+        Some("Thank you, payment received!"),
+        "{bot:?}"
+    );
+
+    // Another visitor types an amount that cannot be charged: the invalid_amount branch.
+    new_visitor(&browser, &page).await?;
+    browser
+        .wait_texts(
+            ".cp-bot .cp-bubble",
+            &[
+                "Hello! Let's settle your bill.",
+                "How much would you like to pay (USD)?",
+            ],
+        )
+        .await?;
+    say(&browser, "49,999").await?;
+    browser
+        .wait_texts(
+            ".cp-bot .cp-bubble",
+            &[
+                "Hello! Let's settle your bill.",
+                "How much would you like to pay (USD)?",
+                "Sorry, I can't request a payment of '49,999': commas are not accepted; use a dot for decimals and no thousands separators, like 1000.50. Nothing was charged.",
+                "No payment (invalid_amount).",
+            ],
+        )
+        .await?;
+    assert!(
+        browser.widget_texts(".cp-card").await?.is_empty(),
+        "no card, no session"
+    );
+    browser.screenshot("console-editor-2-invalid-amount").await?;
+
+    // Back in the editor, a field error shows at its field.
+    let tabs = browser.client.windows().await?;
+    browser.client.switch_to_window(tabs[0].clone()).await?;
+    browser
+        .type_into("section[data-node=node3] input[name=lifetime_minutes]", "5")
+        .await?;
+    browser.find("#publish-workflow").await?.click().await?;
+    browser
+        .wait_page_text(
+            "section[data-node=node3] .error[data-field=lifetime_minutes]",
+            "30 to 1440",
+        )
+        .await?;
+    browser.screenshot("console-editor-3-field-error").await?;
+    browser.close().await?;
+    Ok(())
+}
+
+const HANDOFF: &str = r#"{"format":1,"name":"Straight to a person","start":"hi","nodes":[
+    {"id":"hi","type":"send_message","text":"Hi! Let me get a person for you.","next":"h"},
+    {"id":"h","type":"handoff","text":"A person will reply here shortly."}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_answers_and_the_payment_they_send_turns_paid_on_both_sides() -> anyhow::Result<()> {
+    let (_scratch, relay, page) = shop("inbox", Some(HANDOFF)).await?;
+    let browser = Browser::start().await?;
+    sign_in(&browser, &relay, "/sites/shop/inbox").await?;
+    let console = browser.client.window().await?;
+
+    // The visitor arrives; the bot hands off.
+    let visitor = browser.client.new_window(true).await?.handle;
+    browser.client.switch_to_window(visitor.clone()).await?;
+    new_visitor(&browser, &page).await?;
+    browser
+        .wait_texts(
+            ".cp-bot .cp-bubble",
+            &[
+                "Hi! Let me get a person for you.",
+                "A person will reply here shortly.",
+            ],
+        )
+        .await?;
+    say(&browser, "I was charged twice last month").await?;
+
+    // The inbox shows the waiting conversation; the person opens it and answers.
+    browser.client.switch_to_window(console.clone()).await?;
+    select(&browser, "#inbox-filter", "waiting").await?;
+    browser.find("li.conv.waiting").await?.click().await?;
+    browser
+        .wait_page_text("#transcript", "I was charged twice last month")
+        .await?;
+    browser
+        .type_into(
+            "textarea[name=reply]",
+            "Sorry about that! I'm Sam; let me sort it out.",
+        )
+        .await?;
+    browser.find("#send-reply").await?.click().await?;
+    browser.wait_page_text("#conv-status", "With a person").await?;
+
+    browser.client.switch_to_window(visitor.clone()).await?;
+    browser
+        .wait_texts(
+            ".cp-agent .cp-bubble",
+            &["Sorry about that! I'm Sam; let me sort it out."],
+        )
+        .await?;
+
+    // The person asks for a payment by hand.
+    browser.client.switch_to_window(console.clone()).await?;
+    browser.type_into("input[name=pay_amount]", "25").await?;
+    browser
+        .type_into("input[name=pay_description]", "Account review")
+        .await?;
+    browser.find("#send-payment").await?.click().await?;
+    browser.wait_page_text("#transcript", "Account review").await?;
+
+    // The visitor pays; the card turns Paid on the visitor's side...
+    browser.client.switch_to_window(visitor.clone()).await?;
+    browser
+        .wait_texts(".cp-card .cp-desc", &["Account review"])
+        .await?;
+    browser.wait_texts(".cp-card .cp-amount", &["$25.00"]).await?;
+    pay_in_checkout(&browser).await?;
+    browser.wait_texts(".cp-card .cp-chip", &["Paid ✓"]).await?;
+    browser.screenshot("console-inbox-1-visitor-paid").await?;
+
+    // ... and on the person's, live.
+    browser.client.switch_to_window(console).await?;
+    browser.wait_page_text("li.card-line", "paid").await?;
+    browser.find("li.card-line [data-status=paid]").await?;
+    browser.screenshot("console-inbox-2-agent-sees-paid").await?;
+    browser.close().await?;
+    Ok(())
+}
