@@ -3,6 +3,8 @@
 //! back at the node and field they concern. JSON export and import; "Try it" opens the
 //! published version in a widget (against the site's Stripe, the simulator in test setups).
 
+use std::rc::Rc;
+
 use chatpay_shared::console::{PublishResult, WorkflowVersion};
 use chatpay_shared::money::{format_minor, Money, CURRENCIES};
 use chatpay_shared::workflow::{Amount, Node, NodeKind, Operator, Problem, Workflow, FORMAT_VERSION};
@@ -117,10 +119,72 @@ fn rename(wf: &mut Workflow, old: &str, new: &str) {
     }
 }
 
+/// A change to the draft. Applied to the draft as it is when the change arrives, so quick
+/// edits in different places never overwrite each other.
+pub enum Edit {
+    Replace(Workflow),
+    Name(String),
+    Start(String),
+    /// Adds a node of this kind with a fresh id.
+    Add(String),
+    /// Changes the node with this id.
+    Node(String, NodeEdit),
+    /// Renames a node and every reference to it.
+    Rename(String, String),
+    Delete(String),
+}
+
+/// One edit of one node.
+pub type NodeEdit = Rc<dyn Fn(&mut Node)>;
+
+/// The draft being edited.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft(pub Workflow);
+
+impl Reducible for Draft {
+    type Action = Edit;
+
+    fn reduce(self: Rc<Self>, edit: Edit) -> Rc<Self> {
+        let mut wf = self.0.clone();
+        match edit {
+            Edit::Replace(w) => wf = w,
+            Edit::Name(n) => wf.name = n,
+            Edit::Start(s) => wf.start = s,
+            Edit::Add(kind) => {
+                let mut n = wf.nodes.len() + 1;
+                let id = loop {
+                    let candidate = format!("node{n}");
+                    if !wf.nodes.iter().any(|x| x.id == candidate) {
+                        break candidate;
+                    }
+                    n += 1;
+                };
+                let first = wf
+                    .nodes
+                    .first()
+                    .map(|x| x.id.clone())
+                    .unwrap_or_else(|| id.clone());
+                wf.nodes.push(Node {
+                    id,
+                    kind: new_kind(&kind, &first),
+                });
+            }
+            Edit::Node(id, f) => {
+                if let Some(node) = wf.nodes.iter_mut().find(|n| n.id == id) {
+                    f(node);
+                }
+            }
+            Edit::Rename(from, to) => rename(&mut wf, &from, &to),
+            Edit::Delete(id) => wf.nodes.retain(|n| n.id != id),
+        }
+        Rc::new(Draft(wf))
+    }
+}
+
 #[function_component(Workflows)]
 pub fn workflows(p: &WorkflowsProps) -> Html {
     let versions = use_state(Vec::<WorkflowVersion>::new);
-    let draft = use_state(starter);
+    let draft = use_reducer(|| Draft(starter()));
     let based_on = use_state(|| None::<i64>);
     let problems = use_state(Vec::<Problem>::new);
     let message = use_state(|| None::<(bool, String)>);
@@ -147,7 +211,7 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
                         ))
                         .await
                         {
-                            draft.set(wf);
+                            draft.dispatch(Edit::Replace(wf));
                             based_on.set(Some(v.version));
                         }
                     }
@@ -170,7 +234,7 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
             load_versions.clone(),
         );
         move |publish: bool| {
-            let body = serde_json::to_value(&*draft).unwrap_or_default();
+            let body = serde_json::to_value(&draft.0).unwrap_or_default();
             let (problems, message, site, load) =
                 (problems.clone(), message.clone(), site.clone(), load.clone());
             wasm_bindgen_futures::spawn_local(async move {
@@ -223,7 +287,7 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
                     if let Ok(wf) =
                         api::get::<Workflow>(&format!("/api/console/sites/{site}/workflows/{version}")).await
                     {
-                        draft.set(wf);
+                        draft.dispatch(Edit::Replace(wf));
                         based_on.set(Some(version));
                         problems.set(Vec::new());
                     }
@@ -232,88 +296,50 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
         }
     };
 
-    let set_draft = {
-        let draft = draft.clone();
-        Callback::from(move |wf: Workflow| draft.set(wf))
-    };
-    let wf = (*draft).clone();
+    let wf = draft.0.clone();
     let ids: Vec<String> = wf.nodes.iter().map(|n| n.id.clone()).collect();
     let general: Vec<&Problem> = problems.iter().filter(|pr| pr.node.is_none()).collect();
 
     let add = {
-        let set = set_draft.clone();
-        let wf = wf.clone();
+        let draft = draft.clone();
         Callback::from(move |e: Event| {
             let sel: HtmlSelectElement = e.target_unchecked_into();
             let kind = sel.value();
             sel.set_value("");
-            if kind.is_empty() {
-                return;
+            if !kind.is_empty() {
+                draft.dispatch(Edit::Add(kind));
             }
-            let mut next = wf.clone();
-            let mut n = next.nodes.len() + 1;
-            let id = loop {
-                let candidate = format!("node{n}");
-                if !next.nodes.iter().any(|x| x.id == candidate) {
-                    break candidate;
-                }
-                n += 1;
-            };
-            let first = next
-                .nodes
-                .first()
-                .map(|x| x.id.clone())
-                .unwrap_or_else(|| id.clone());
-            next.nodes.push(Node {
-                id,
-                kind: new_kind(&kind, &first),
-            });
-            set.emit(next);
         })
     };
 
-    let cards = wf.nodes.iter().enumerate().map(|(i, node)| {
+    let cards = wf.nodes.iter().map(|node| {
         let mine: Vec<Problem> = problems.iter().filter(|pr| pr.node.as_deref() == Some(node.id.as_str())).cloned().collect();
-        let on_change = {
-            let (set, wf) = (set_draft.clone(), wf.clone());
-            Callback::from(move |updated: Node| {
-                let mut next = wf.clone();
-                let old = next.nodes[i].id.clone();
-                next.nodes[i] = updated.clone();
-                if old != updated.id {
-                    next.nodes[i].id = old.clone();
-                    rename(&mut next, &old, &updated.id);
-                }
-                set.emit(next);
-            })
+        let id = node.id.clone();
+        let on_edit = {
+            let (draft, id) = (draft.clone(), id.clone());
+            Callback::from(move |f: NodeEdit| draft.dispatch(Edit::Node(id.clone(), f)))
+        };
+        let on_rename = {
+            let (draft, id) = (draft.clone(), id.clone());
+            Callback::from(move |to: String| draft.dispatch(Edit::Rename(id.clone(), to)))
         };
         let on_delete = {
-            let (set, wf) = (set_draft.clone(), wf.clone());
-            Callback::from(move |_| {
-                let mut next = wf.clone();
-                next.nodes.remove(i);
-                set.emit(next);
-            })
+            let (draft, id) = (draft.clone(), id.clone());
+            Callback::from(move |_| draft.dispatch(Edit::Delete(id.clone())))
         };
-        html! { <NodeCard key={node.id.clone()} node={node.clone()} ids={ids.clone()} problems={mine} {on_change} {on_delete} /> }
+        html! { <NodeCard key={node.id.clone()} node={node.clone()} ids={ids.clone()} problems={mine} {on_edit} {on_rename} {on_delete} /> }
     });
 
     let start_select = {
-        let (set, wf) = (set_draft.clone(), wf.clone());
+        let draft = draft.clone();
         Callback::from(move |e: Event| {
             let sel: HtmlSelectElement = e.target_unchecked_into();
-            let mut next = wf.clone();
-            next.start = sel.value();
-            set.emit(next);
+            draft.dispatch(Edit::Start(sel.value()));
         })
     };
     let name_input = {
-        let (set, wf) = (set_draft.clone(), wf.clone());
-        Callback::from(move |v: String| {
-            let mut next = wf.clone();
-            next.name = v;
-            set.emit(next);
-        })
+        let draft = draft.clone();
+        Callback::from(move |v: String| draft.dispatch(Edit::Name(v)))
     };
     let json = serde_json::to_string_pretty(&wf).unwrap_or_default();
     let on_export = {
@@ -339,17 +365,13 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
         Callback::from(move |v: String| import.set(Some(v)))
     };
     let on_import_load = {
-        let (import, set, message, based_on) = (
-            import.clone(),
-            set_draft.clone(),
-            message.clone(),
-            based_on.clone(),
-        );
+        let (import, draft, message, based_on) =
+            (import.clone(), draft.clone(), message.clone(), based_on.clone());
         Callback::from(move |_: MouseEvent| {
             let text = (*import).clone().unwrap_or_default();
             match serde_json::from_str::<Workflow>(&text) {
                 Ok(wf) => {
-                    set.emit(wf);
+                    draft.dispatch(Edit::Replace(wf));
                     based_on.set(None);
                     import.set(None);
                     message.set(Some((
@@ -420,7 +442,8 @@ struct NodeCardProps {
     node: Node,
     ids: Vec<String>,
     problems: Vec<Problem>,
-    on_change: Callback<Node>,
+    on_edit: Callback<NodeEdit>,
+    on_rename: Callback<String>,
     on_delete: Callback<()>,
 }
 
@@ -468,41 +491,22 @@ fn node_card(p: &NodeCardProps) -> Html {
         .collect();
     // Builds a callback that edits this node's kind.
     let edit = |f: fn(&mut NodeKind, String)| {
-        let (node, on) = (node.clone(), p.on_change.clone());
-        Callback::from(move |v: String| {
-            let mut n = node.clone();
-            f(&mut n.kind, v);
-            on.emit(n);
-        })
+        let on = p.on_edit.clone();
+        Callback::from(move |v: String| on.emit(Rc::new(move |n: &mut Node| f(&mut n.kind, v.clone()))))
     };
     let edit_target = |f: fn(&mut NodeKind, Option<String>)| {
-        let (node, on) = (node.clone(), p.on_change.clone());
+        let on = p.on_edit.clone();
         Callback::from(move |v: Option<String>| {
-            let mut n = node.clone();
-            f(&mut n.kind, v);
-            on.emit(n);
+            on.emit(Rc::new(move |n: &mut Node| f(&mut n.kind, v.clone())))
         })
     };
-    let on_id = {
-        let (node, on) = (node.clone(), p.on_change.clone());
-        Callback::from(move |v: String| {
-            let mut n = node.clone();
-            n.id = v;
-            on.emit(n);
-        })
-    };
+    let on_id = p.on_rename.clone();
     let on_kind = {
-        let (node, on, first) = (
-            node.clone(),
-            p.on_change.clone(),
-            p.ids.first().cloned().unwrap_or_default(),
-        );
+        let (on, first) = (p.on_edit.clone(), p.ids.first().cloned().unwrap_or_default());
         Callback::from(move |e: Event| {
             let sel: HtmlSelectElement = e.target_unchecked_into();
-            on.emit(Node {
-                id: node.id.clone(),
-                kind: new_kind(&sel.value(), &first),
-            });
+            let (kind, first) = (sel.value(), first.clone());
+            on.emit(Rc::new(move |n: &mut Node| n.kind = new_kind(&kind, &first)));
         })
     };
     let on_delete = p.on_delete.reform(|_: MouseEvent| ());
@@ -542,7 +546,7 @@ fn node_card(p: &NodeCardProps) -> Html {
             </>
         },
         NodeKind::RequestPayment { .. } => {
-            html! { <PaymentForm node={node.clone()} ids={ids.clone()} problems={p.problems.clone()} on_change={p.on_change.clone()} /> }
+            html! { <PaymentForm node={node.clone()} ids={ids.clone()} problems={p.problems.clone()} on_edit={p.on_edit.clone()} /> }
         }
         NodeKind::Condition {
             variable,
@@ -552,15 +556,16 @@ fn node_card(p: &NodeCardProps) -> Html {
             otherwise,
         } => {
             let on_op = {
-                let (node, on) = (node.clone(), p.on_change.clone());
+                let on = p.on_edit.clone();
                 Callback::from(move |e: Event| {
                     let sel: HtmlSelectElement = e.target_unchecked_into();
-                    let mut n = node.clone();
-                    if let NodeKind::Condition { operator, .. } = &mut n.kind {
-                        *operator = serde_json::from_value(serde_json::Value::String(sel.value()))
-                            .unwrap_or(Operator::Equals);
-                    }
-                    on.emit(n);
+                    let op: Operator = serde_json::from_value(serde_json::Value::String(sel.value()))
+                        .unwrap_or(Operator::Equals);
+                    on.emit(Rc::new(move |n: &mut Node| {
+                        if let NodeKind::Condition { operator, .. } = &mut n.kind {
+                            *operator = op;
+                        }
+                    }));
                 })
             };
             let ops = [
@@ -605,7 +610,7 @@ fn node_card(p: &NodeCardProps) -> Html {
     html! {
         <section class={classes!("card", "node", (!p.problems.is_empty()).then_some("has-problems"))} data-node={node.id.clone()}>
             <div class="node-head">
-                <input class="node-id" name="id" aria-label="Node id" value={node.id.clone()} oninput={Callback::from(move |e: InputEvent| { let el: web_sys::HtmlInputElement = e.target_unchecked_into(); on_id.emit(el.value()); })} />
+                <input class="node-id" name="id" aria-label="Node id" value={node.id.clone()} onchange={Callback::from(move |e: Event| { let el: web_sys::HtmlInputElement = e.target_unchecked_into(); on_id.emit(el.value()); })} />
                 <select name="kind" aria-label="Node kind" onchange={on_kind}>
                     { for KINDS.iter().map(|(k, label)| html! { <option value={*k} selected={node.kind.type_name() == *k}>{ *label }</option> }) }
                 </select>
@@ -627,7 +632,7 @@ struct PaymentFormProps {
     node: Node,
     ids: Vec<String>,
     problems: Vec<Problem>,
-    on_change: Callback<Node>,
+    on_edit: Callback<NodeEdit>,
 }
 
 /// The Request Payment form, with a live preview of the amount checked against the
@@ -655,20 +660,15 @@ fn payment_form(p: &PaymentFormProps) -> Html {
             .map(|pr| pr.message.clone())
     };
     let edit = |f: fn(&mut NodeKind, String)| {
-        let (node, on) = (p.node.clone(), p.on_change.clone());
-        Callback::from(move |v: String| {
-            let mut n = node.clone();
-            f(&mut n.kind, v);
-            on.emit(n);
-        })
+        let on = p.on_edit.clone();
+        Callback::from(move |v: String| on.emit(Rc::new(move |n: &mut Node| f(&mut n.kind, v.clone()))))
     };
     let select = |f: fn(&mut NodeKind, String)| {
-        let (node, on) = (p.node.clone(), p.on_change.clone());
+        let on = p.on_edit.clone();
         Callback::from(move |e: Event| {
             let sel: HtmlSelectElement = e.target_unchecked_into();
-            let mut n = node.clone();
-            f(&mut n.kind, sel.value());
-            on.emit(n);
+            let v = sel.value();
+            on.emit(Rc::new(move |n: &mut Node| f(&mut n.kind, v.clone())));
         })
     };
     let fixed = matches!(amount, Amount::Fixed(_));
@@ -697,41 +697,42 @@ fn payment_form(p: &PaymentFormProps) -> Html {
         html! { <p class="hint" id="amount-preview">{ format!("The visitor's <<{amount_text}>> is checked when the workflow runs; an amount that cannot be charged sets {result_variable} to invalid_amount and no link is sent.") }</p> }
     };
     let mode = {
-        let (node, on) = (p.node.clone(), p.on_change.clone());
+        let on = p.on_edit.clone();
         Callback::from(move |e: Event| {
             let sel: HtmlSelectElement = e.target_unchecked_into();
-            let mut n = node.clone();
-            if let NodeKind::RequestPayment { amount, .. } = &mut n.kind {
-                *amount = if sel.value() == "fixed" {
-                    Amount::Fixed("49.99".into())
-                } else {
-                    Amount::FromVariable("amount".into())
-                };
-            }
-            on.emit(n);
+            let fixed = sel.value() == "fixed";
+            on.emit(Rc::new(move |n: &mut Node| {
+                if let NodeKind::RequestPayment { amount, .. } = &mut n.kind {
+                    *amount = if fixed {
+                        Amount::Fixed("49.99".into())
+                    } else {
+                        Amount::FromVariable("amount".into())
+                    };
+                }
+            }));
         })
     };
     let insert_url = {
-        let (node, on) = (p.node.clone(), p.on_change.clone());
+        let on = p.on_edit.clone();
         Callback::from(move |_: MouseEvent| {
-            let mut n = node.clone();
-            if let NodeKind::RequestPayment { message, .. } = &mut n.kind {
-                if !message.ends_with(' ') && !message.is_empty() {
-                    message.push(' ');
+            on.emit(Rc::new(|n: &mut Node| {
+                if let NodeKind::RequestPayment { message, .. } = &mut n.kind {
+                    if !message.ends_with(' ') && !message.is_empty() {
+                        message.push(' ');
+                    }
+                    message.push_str("<<paymentUrl>>");
                 }
-                message.push_str("<<paymentUrl>>");
-            }
-            on.emit(n);
+            }));
         })
     };
     let on_next = {
-        let (node, on) = (p.node.clone(), p.on_change.clone());
+        let on = p.on_edit.clone();
         Callback::from(move |v: Option<String>| {
-            let mut n = node.clone();
-            if let NodeKind::RequestPayment { next, .. } = &mut n.kind {
-                *next = v;
-            }
-            on.emit(n);
+            on.emit(Rc::new(move |n: &mut Node| {
+                if let NodeKind::RequestPayment { next, .. } = &mut n.kind {
+                    *next = v.clone();
+                }
+            }));
         })
     };
     html! {
