@@ -288,11 +288,7 @@ async fn client_for(state: &AppState, site: &str) -> AppResult<crate::stripe::cl
 /// Asks Stripe where a payment's session stands and applies it: the safety net for a
 /// webhook that is late or never comes. Returns the payment as it is now.
 pub async fn reconcile(state: &AppState, payment_id: &str) -> AppResult<Payment> {
-    let payment = state
-        .store
-        .payment(payment_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no payment '{payment_id}'")))?;
+    let payment = load(state, payment_id).await?;
     let Some(session_id) = payment
         .session_id
         .clone()
@@ -305,27 +301,13 @@ pub async fn reconcile(state: &AppState, payment_id: &str) -> AppResult<Payment>
         Ok(s) => s,
         Err(e) => return Err(stripe_failure(state, &payment.site_id, e).await),
     };
-    if let Some(target) = target_for_session(&session) {
-        let mut tx = state.store.begin().await?;
-        let followups = resolve_id(&mut tx, &state.store, &payment.id, target, "reconcile").await?;
-        tx.commit().await?;
-        followups.finish(state);
-    }
-    state
-        .store
-        .payment(payment_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no payment '{payment_id}'")))
+    settle(state, payment_id, target_for_session(&session), "reconcile").await
 }
 
 /// The visitor said no (Checkout's back link or the card's "Not now"): expire the session
 /// at Stripe so the expired branch runs now rather than when the link times out.
 pub async fn decline(state: &AppState, payment_id: &str) -> AppResult<Payment> {
-    let payment = state
-        .store
-        .payment(payment_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no payment '{payment_id}'")))?;
+    let payment = load(state, payment_id).await?;
     if payment.status != PaymentStatus::Pending {
         return Ok(payment);
     }
@@ -341,12 +323,27 @@ pub async fn decline(state: &AppState, payment_id: &str) -> AppResult<Payment> {
             }
         }
     };
+    settle(state, payment_id, target, "decline").await
+}
+
+/// Moves the payment to `target` (when there is one) in its own transaction, runs what
+/// follows from it, and returns the payment as it is now.
+async fn settle(
+    state: &AppState,
+    payment_id: &str,
+    target: Option<PaymentStatus>,
+    source: &str,
+) -> AppResult<Payment> {
     if let Some(target) = target {
         let mut tx = state.store.begin().await?;
-        let followups = resolve_id(&mut tx, &state.store, &payment.id, target, "decline").await?;
+        let followups = resolve_id(&mut tx, &state.store, payment_id, target, source).await?;
         tx.commit().await?;
         followups.finish(state);
     }
+    load(state, payment_id).await
+}
+
+async fn load(state: &AppState, payment_id: &str) -> AppResult<Payment> {
     state
         .store
         .payment(payment_id)

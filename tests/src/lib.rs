@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use fantoccini::elements::{Element, ElementRef};
+use fantoccini::wd::WindowHandle;
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};
 
@@ -392,6 +393,39 @@ impl Browser {
             el.send_keys(text).await?;
         }
         Ok(())
+    }
+
+    /// Signs in to the console at `base` and waits for the list of sites.
+    pub async fn sign_in(&self, base: &str, email: &str, password: &str) -> Result<()> {
+        self.client.goto(&format!("{base}/console/#/login")).await?;
+        self.type_into("input[name=email]", email).await?;
+        self.type_into("input[name=password]", password).await?;
+        self.find("#sign-in").await?.click().await?;
+        self.find(".site-card").await?;
+        Ok(())
+    }
+
+    /// Clicks the widget card's Pay, pays in the Checkout tab it opens and waits for the
+    /// success page. Leaves that tab current and returns the window it started from.
+    pub async fn pay_in_checkout(&self) -> Result<WindowHandle> {
+        let me = self.client.window().await?;
+        let before = self.client.windows().await?;
+        self.click_in_widget("a.cp-pay").await?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let checkout = loop {
+            let now = self.client.windows().await?;
+            if let Some(w) = now.into_iter().find(|w| !before.contains(w)) {
+                break w;
+            }
+            if Instant::now() > deadline {
+                bail!("Pay opened no Checkout tab within 5 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        self.client.switch_to_window(checkout).await?;
+        self.find("#pay").await?.click().await?;
+        self.find("h1.ok").await?;
+        Ok(me)
     }
 
     /// Saves a PNG of the window under `target/screenshots/NAME.png` and returns its path.

@@ -4,8 +4,6 @@
 //! payment by hand, the visitor pays, and both sides see Paid live. Screenshots in
 //! target/screenshots/console-editor-*.png and console-inbox-*.png.
 
-use std::time::Duration;
-
 use chatpay_e2e::{connect_with_simulator, Browser, Chatpay, HostPage, Relay, Scratch};
 
 const EMAIL: &str = "owner@shop.test";
@@ -48,14 +46,7 @@ async fn shop(tag: &str, workflow: Option<&str>) -> anyhow::Result<(Scratch, Rel
 }
 
 async fn sign_in(browser: &Browser, relay: &Relay, route: &str) -> anyhow::Result<()> {
-    browser
-        .client
-        .goto(&format!("{}/console/#/login", relay.base))
-        .await?;
-    browser.type_into("input[name=email]", EMAIL).await?;
-    browser.type_into("input[name=password]", PASSWORD).await?;
-    browser.find("#sign-in").await?.click().await?;
-    browser.find(".site-card").await?;
+    browser.sign_in(&relay.base, EMAIL, PASSWORD).await?;
     browser
         .client
         .goto(&format!("{}/console/#{route}", relay.base))
@@ -70,29 +61,7 @@ async fn select(browser: &Browser, css: &str, value: &str) -> anyhow::Result<()>
 
 /// Pays the card in the widget through Checkout in a new tab, and comes back.
 async fn pay_in_checkout(browser: &Browser) -> anyhow::Result<()> {
-    let me = browser.client.window().await?;
-    let before = browser.client.windows().await?;
-    browser.click_in_widget("a.cp-pay").await?;
-    let mut checkout = None;
-    for _ in 0..50 {
-        if let Some(w) = browser
-            .client
-            .windows()
-            .await?
-            .into_iter()
-            .find(|w| !before.contains(w))
-        {
-            checkout = Some(w);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    browser
-        .client
-        .switch_to_window(checkout.ok_or_else(|| anyhow::anyhow!("no Checkout tab"))?)
-        .await?;
-    browser.find("#pay").await?.click().await?;
-    browser.find("h1.ok").await?;
+    let me = browser.pay_in_checkout().await?;
     browser.client.close_window().await?;
     browser.client.switch_to_window(me).await?;
     Ok(())

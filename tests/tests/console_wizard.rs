@@ -3,8 +3,6 @@
 //! event; after the wizard a visitor pays the demo workflow to Paid. Screenshots of each
 //! step go to target/screenshots/console-*.png.
 
-use std::time::Duration;
-
 use chatpay_e2e::{workspace_root, Browser, Chatpay, HostPage, Scratch};
 use serde_json::Value;
 
@@ -45,10 +43,7 @@ async fn the_stripe_wizard_from_a_refused_key_to_a_paid_visitor() -> anyhow::Res
     let browser = Browser::start().await?;
 
     // Sign in and open the wizard.
-    browser.client.goto(&format!("{}/console/", relay.base)).await?;
-    browser.type_into("input[name=email]", EMAIL).await?;
-    browser.type_into("input[name=password]", PASSWORD).await?;
-    browser.find("#sign-in").await?.click().await?;
+    browser.sign_in(&relay.base, EMAIL, PASSWORD).await?;
     browser.find(".site-card").await?.click().await?;
     browser.find("#snippet").await?;
     browser
@@ -125,28 +120,7 @@ async fn the_stripe_wizard_from_a_refused_key_to_a_paid_visitor() -> anyhow::Res
     input.send_keys("A support contract, please").await?;
     input.send_keys("\u{E007}").await?;
     browser.wait_texts(".cp-card .cp-chip", &["Pending"]).await?;
-    let before = browser.client.windows().await?;
-    browser.click_in_widget("a.cp-pay").await?;
-    let mut checkout = None;
-    for _ in 0..50 {
-        if let Some(w) = browser
-            .client
-            .windows()
-            .await?
-            .into_iter()
-            .find(|w| !before.contains(w))
-        {
-            checkout = Some(w);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    browser
-        .client
-        .switch_to_window(checkout.ok_or_else(|| anyhow::anyhow!("no Checkout tab"))?)
-        .await?;
-    browser.find("#pay").await?.click().await?;
-    browser.find("h1.ok").await?;
+    browser.pay_in_checkout().await?;
 
     // The console's step 3 turns green by itself.
     browser.client.switch_to_window(console_tab).await?;
