@@ -136,9 +136,11 @@ pub async fn live(
             "the inbox's live socket only opens from {own}"
         )));
     }
+    // Subscribe before the upgrade: the client may act as soon as its handshake completes,
+    // before the upgraded task runs, and no event in between may be missed.
+    let mut events = state.hub.subscribe_live(&site);
     Ok(ws.on_upgrade(move |socket| async move {
         let (mut sink, mut stream) = socket.split();
-        let mut events = state.hub.subscribe_live(&site);
         let mut shutdown = state.shutdown.clone();
         loop {
             tokio::select! {
