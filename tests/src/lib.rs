@@ -86,21 +86,43 @@ impl Chatpay {
 
     /// Runs a CLI command to completion and returns its stdout.
     pub fn cli(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new(&self.bin)
-            .args(args)
-            .env("CHATPAY_DATABASE_URL", &self.database_url)
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "chatpay {args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        self.cli_env(args, &[])
+    }
+
+    /// `chatpay site add` with one allowed origin.
+    pub fn add_site(&self, id: &str, name: &str, origin: &str) -> Result<()> {
+        self.cli(&["site", "add", "--id", id, "--name", name, "--origin", origin])?;
+        Ok(())
+    }
+
+    /// `chatpay workflow import` of the JSON file at `path` into `site`.
+    pub fn import_workflow(&self, site: &str, path: &Path) -> Result<()> {
+        let path = path.to_str().context("a workflow path that is UTF-8")?;
+        self.cli(&["workflow", "import", "--site", site, path])?;
+        Ok(())
+    }
+
+    /// Imports the demo workflow the relay ships (`server/assets/demo-workflow.json`).
+    pub fn import_demo_workflow(&self, site: &str) -> Result<()> {
+        self.import_workflow(site, &workspace_root().join("server/assets/demo-workflow.json"))
+    }
+
+    /// `chatpay user add`: an owner who can sign in to the console.
+    pub fn add_owner(&self, email: &str, password: &str) -> Result<()> {
+        self.cli_env(
+            &["user", "add", "--email", email],
+            &[("CHATPAY_USER_PASSWORD", password)],
+        )?;
+        Ok(())
     }
 
     /// Starts `chatpay serve` on a free port and waits until `/healthz` answers.
     pub async fn serve(&self, extra: &[&str]) -> Result<Relay> {
+        self.serve_on(free_port(), extra).await
+    }
+
+    /// Starts `chatpay serve` on a given port (to come back on the same one after a kill).
+    pub async fn serve_on(&self, port: u16, extra: &[&str]) -> Result<Relay> {
         let dist = env_path("CHATPAY_DIST", workspace_root().join("dist"));
         if !dist.join("widget").join("chatpay-widget_bg.wasm").exists() {
             bail!(
@@ -108,7 +130,6 @@ impl Chatpay {
                 dist.display()
             );
         }
-        let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let child = Command::new(&self.bin)
             .arg("serve")
@@ -126,6 +147,23 @@ impl Chatpay {
         };
         relay.wait_healthy().await?;
         Ok(relay)
+    }
+
+    /// Runs a CLI command with extra environment.
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args).env("CHATPAY_DATABASE_URL", &self.database_url);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output()?;
+        if !out.status.success() {
+            bail!(
+                "chatpay {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
@@ -405,6 +443,26 @@ impl Browser {
         Ok(())
     }
 
+    /// Opens the chat on the host page at `origin`, answers the demo workflow's question
+    /// with `need` and waits until its payment card shows as Pending.
+    pub async fn demo_chat_to_the_card(&self, origin: &str, need: &str) -> Result<()> {
+        self.client.goto(origin).await?;
+        self.click_in_widget(".cp-launch:not(.cp-boot)").await?;
+        self.wait_texts(
+            ".cp-bot .cp-bubble",
+            &[
+                "Hi! I'm the chatpay demo bot.",
+                "What do you need help with today?",
+            ],
+        )
+        .await?;
+        let input = self.widget_element("textarea").await?;
+        input.send_keys(need).await?;
+        input.send_keys("\u{E007}").await?;
+        self.wait_texts(".cp-card .cp-chip", &["Pending"]).await?;
+        Ok(())
+    }
+
     /// Clicks the widget card's Pay, pays in the Checkout tab it opens and waits for the
     /// success page. Leaves that tab current and returns the window it started from.
     pub async fn pay_in_checkout(&self) -> Result<WindowHandle> {
@@ -544,47 +602,6 @@ pub fn stripe_signature(body: &str, secret: &str, t: i64) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(format!("{t}.{body}").as_bytes());
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-impl Chatpay {
-    /// Starts `chatpay serve` on a given port (to come back on the same one after a kill).
-    pub async fn serve_on(&self, port: u16, extra: &[&str]) -> Result<Relay> {
-        let dist = env_path("CHATPAY_DIST", workspace_root().join("dist"));
-        let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(&self.bin)
-            .arg("serve")
-            .args(["--listen", &listen, "--dist"])
-            .arg(&dist)
-            .args(extra)
-            .env("CHATPAY_DATABASE_URL", &self.database_url)
-            .env("CHATPAY_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .context("cannot start chatpay")?;
-        let relay = Relay {
-            child,
-            base: format!("http://{listen}"),
-        };
-        relay.wait_healthy().await?;
-        Ok(relay)
-    }
-
-    /// Runs a CLI command with extra environment.
-    pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
-        let mut cmd = Command::new(&self.bin);
-        cmd.args(args).env("CHATPAY_DATABASE_URL", &self.database_url);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output()?;
-        if !out.status.success() {
-            bail!(
-                "chatpay {args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
 }
 
 /// Registers a webhook endpoint for `site` at the relay's simulator and connects the site

@@ -14,31 +14,13 @@ async fn shop(tag: &str, workflow: Option<&str>) -> anyhow::Result<(Scratch, Rel
     let scratch = Scratch::new(tag);
     let chatpay = Chatpay::new(&scratch.0)?;
     let (listener, origin) = HostPage::bind().await?;
-    chatpay.cli(&[
-        "site",
-        "add",
-        "--id",
-        "shop",
-        "--name",
-        "Acme Support",
-        "--origin",
-        &origin,
-    ])?;
+    chatpay.add_site("shop", "Acme Support", &origin)?;
     if let Some(json) = workflow {
         let file = scratch.0.join("wf.json");
         std::fs::write(&file, json)?;
-        chatpay.cli(&[
-            "workflow",
-            "import",
-            "--site",
-            "shop",
-            file.to_str().unwrap_or_default(),
-        ])?;
+        chatpay.import_workflow("shop", &file)?;
     }
-    chatpay.cli_env(
-        &["user", "add", "--email", EMAIL],
-        &[("CHATPAY_USER_PASSWORD", PASSWORD)],
-    )?;
+    chatpay.add_owner(EMAIL, PASSWORD)?;
     let relay = chatpay.serve(&["--stripe-simulator"]).await?;
     connect_with_simulator(&chatpay, &relay, "shop", KEY).await?;
     let page = HostPage::serve(listener, origin, HostPage::shop_html(&relay.base, "shop", ""));

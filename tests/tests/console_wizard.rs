@@ -3,7 +3,7 @@
 //! event; after the wizard a visitor pays the demo workflow to Paid. Screenshots of each
 //! step go to target/screenshots/console-*.png.
 
-use chatpay_e2e::{workspace_root, Browser, Chatpay, HostPage, Scratch};
+use chatpay_e2e::{Browser, Chatpay, HostPage, Scratch};
 use serde_json::Value;
 
 const KEY: &str = "sk_test_consolee2e0000000000";
@@ -16,28 +16,9 @@ async fn the_stripe_wizard_from_a_refused_key_to_a_paid_visitor() -> anyhow::Res
     let scratch = Scratch::new("console-wizard");
     let chatpay = Chatpay::new(&scratch.0)?;
     let (listener, origin) = HostPage::bind().await?;
-    chatpay.cli(&[
-        "site",
-        "add",
-        "--id",
-        "shop",
-        "--name",
-        "Acme Support",
-        "--origin",
-        &origin,
-    ])?;
-    let demo = workspace_root().join("server/assets/demo-workflow.json");
-    chatpay.cli(&[
-        "workflow",
-        "import",
-        "--site",
-        "shop",
-        demo.to_str().unwrap_or_default(),
-    ])?;
-    chatpay.cli_env(
-        &["user", "add", "--email", EMAIL],
-        &[("CHATPAY_USER_PASSWORD", PASSWORD)],
-    )?;
+    chatpay.add_site("shop", "Acme Support", &origin)?;
+    chatpay.import_demo_workflow("shop")?;
+    chatpay.add_owner(EMAIL, PASSWORD)?;
     let relay = chatpay.serve(&["--stripe-simulator"]).await?;
     let page = HostPage::serve(listener, origin, HostPage::shop_html(&relay.base, "shop", ""));
     let browser = Browser::start().await?;
@@ -105,21 +86,9 @@ async fn the_stripe_wizard_from_a_refused_key_to_a_paid_visitor() -> anyhow::Res
     let console_tab = browser.client.window().await?;
     let visitor_tab = browser.client.new_window(true).await?.handle;
     browser.client.switch_to_window(visitor_tab.clone()).await?;
-    browser.client.goto(&page.origin).await?;
-    browser.click_in_widget(".cp-launch:not(.cp-boot)").await?;
     browser
-        .wait_texts(
-            ".cp-bot .cp-bubble",
-            &[
-                "Hi! I'm the chatpay demo bot.",
-                "What do you need help with today?",
-            ],
-        )
+        .demo_chat_to_the_card(&page.origin, "A support contract, please")
         .await?;
-    let input = browser.widget_element("textarea").await?;
-    input.send_keys("A support contract, please").await?;
-    input.send_keys("\u{E007}").await?;
-    browser.wait_texts(".cp-card .cp-chip", &["Pending"]).await?;
     browser.pay_in_checkout().await?;
 
     // The console's step 3 turns green by itself.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chatpay_e2e::visitor::Visitor;
-use chatpay_e2e::{free_port, stripe_signature, workspace_root, Chatpay, Scratch};
+use chatpay_e2e::{free_port, stripe_signature, Chatpay, Scratch};
 use chatpay_shared::protocol::{Author, ClientFrame, PaymentStatus, ServerFrame};
 use serde_json::json;
 
@@ -28,14 +28,28 @@ fn card(frames: &[ServerFrame]) -> Option<(String, String)> {
     })
 }
 
+/// A new visitor who answers the demo workflow's question with `need`; returns the socket
+/// and the visitor's token.
+async fn new_visitor_says(base: &str, need: &str) -> anyhow::Result<(Visitor, String)> {
+    let (mut v, welcome) = Visitor::connect(base, "shop", ORIGIN, None, None).await?;
+    let ServerFrame::Welcome { visitor_token, .. } = welcome else {
+        anyhow::bail!("no welcome")
+    };
+    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
+        .await?;
+    v.send(&ClientFrame::Text {
+        client_id: "a".into(),
+        text: need.into(),
+    })
+    .await?;
+    Ok((v, visitor_token))
+}
+
 /// A site with the demo workflow; Stripe connected through the relay's own simulator, with a
 /// webhook secret but no endpoint registered, so only this test delivers webhooks.
 async fn set_up(chatpay: &Chatpay, port: u16) -> anyhow::Result<()> {
-    chatpay.cli(&[
-        "site", "add", "--id", "shop", "--name", "Shop", "--origin", ORIGIN,
-    ])?;
-    let demo = workspace_root().join("server/assets/demo-workflow.json");
-    chatpay.cli(&["workflow", "import", "--site", "shop", demo.to_str().unwrap()])?;
+    chatpay.add_site("shop", "Shop", ORIGIN)?;
+    chatpay.import_demo_workflow("shop")?;
     let relay = chatpay.serve_on(port, &["--stripe-simulator"]).await?;
     let base = format!("{}/simulator/stripe", relay.base);
     chatpay.cli_env(
@@ -94,17 +108,7 @@ async fn a_kill_9_while_a_payment_is_pending_loses_nothing_and_repeats_nothing()
     let mut relay = chatpay.serve_on(port, &["--stripe-simulator"]).await?;
 
     // The visitor walks to the payment card.
-    let (mut v, welcome) = Visitor::connect(&relay.base, "shop", ORIGIN, None, None).await?;
-    let ServerFrame::Welcome { visitor_token, .. } = welcome else {
-        anyhow::bail!("no welcome")
-    };
-    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
-        .await?;
-    v.send(&ClientFrame::Text {
-        client_id: "a".into(),
-        text: "Backup help".into(),
-    })
-    .await?;
+    let (mut v, visitor_token) = new_visitor_says(&relay.base, "Backup help").await?;
     let frames = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await?;
     let (payment, url) = card(&frames).unwrap();
     let session = url.rsplit('/').next().unwrap().to_owned();
@@ -185,17 +189,7 @@ async fn a_kill_9_while_stripe_is_creating_the_session_is_recovered_on_restart()
         .serve_on(port, &["--stripe-simulator", "--stripe-api-base", &silent])
         .await?;
 
-    let (mut v, welcome) = Visitor::connect(&relay.base, "shop", ORIGIN, None, None).await?;
-    let ServerFrame::Welcome { visitor_token, .. } = welcome else {
-        anyhow::bail!("no welcome")
-    };
-    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
-        .await?;
-    v.send(&ClientFrame::Text {
-        client_id: "a".into(),
-        text: "Restore my files".into(),
-    })
-    .await?;
+    let (mut v, visitor_token) = new_visitor_says(&relay.base, "Restore my files").await?;
     // The relay is now waiting on Stripe, which says nothing. Crash it there.
     v.until(|f| {
         matches!(

@@ -97,16 +97,7 @@ async fn a_page_on_an_origin_the_site_does_not_allow_never_connects() -> anyhow:
     let scratch = Scratch::new("wrong-origin");
     let chatpay = Chatpay::new(&scratch.0)?;
     let (listener, origin) = HostPage::bind().await?;
-    chatpay.cli(&[
-        "site",
-        "add",
-        "--id",
-        "locked",
-        "--name",
-        "Locked",
-        "--origin",
-        "https://only-here.example",
-    ])?;
+    chatpay.add_site("locked", "Locked", "https://only-here.example")?;
     let relay = chatpay.serve(&[]).await?;
     let page = HostPage::serve(listener, origin, HostPage::shop_html(&relay.base, "locked", ""));
     let browser = Browser::start().await?;

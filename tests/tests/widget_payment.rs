@@ -4,7 +4,7 @@
 //! decline path turns the card Expired and offers a new link. Screenshots of each state go
 //! to target/screenshots/.
 
-use chatpay_e2e::{connect_with_simulator, workspace_root, Browser, Chatpay, HostPage, Relay, Scratch};
+use chatpay_e2e::{connect_with_simulator, Browser, Chatpay, HostPage, Relay, Scratch};
 
 const KEY: &str = "sk_test_widgete2e0000000000";
 
@@ -14,55 +14,21 @@ async fn shop(tag: &str) -> anyhow::Result<(Scratch, Relay, HostPage)> {
     let scratch = Scratch::new(tag);
     let chatpay = Chatpay::new(&scratch.0)?;
     let (listener, origin) = HostPage::bind().await?;
-    chatpay.cli(&[
-        "site",
-        "add",
-        "--id",
-        "shop",
-        "--name",
-        "Acme Support",
-        "--origin",
-        &origin,
-    ])?;
-    let demo = workspace_root().join("server/assets/demo-workflow.json");
-    chatpay.cli(&[
-        "workflow",
-        "import",
-        "--site",
-        "shop",
-        demo.to_str().unwrap_or_default(),
-    ])?;
+    chatpay.add_site("shop", "Acme Support", &origin)?;
+    chatpay.import_demo_workflow("shop")?;
     let relay = chatpay.serve(&["--stripe-simulator"]).await?;
     connect_with_simulator(&chatpay, &relay, "shop", KEY).await?;
     let page = HostPage::serve(listener, origin, HostPage::shop_html(&relay.base, "shop", ""));
     Ok((scratch, relay, page))
 }
 
-/// Opens the chat and answers the bot's question; returns when the card shows.
-async fn to_the_card(browser: &Browser, page: &HostPage) -> anyhow::Result<()> {
-    browser.client.goto(&page.origin).await?;
-    browser.click_in_widget(".cp-launch:not(.cp-boot)").await?;
-    browser
-        .wait_texts(
-            ".cp-bot .cp-bubble",
-            &[
-                "Hi! I'm the chatpay demo bot.",
-                "What do you need help with today?",
-            ],
-        )
-        .await?;
-    let input = browser.widget_element("textarea").await?;
-    input.send_keys("My backups fail every night").await?;
-    input.send_keys("\u{E007}").await?;
-    browser.wait_texts(".cp-card .cp-chip", &["Pending"]).await?;
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paying_in_a_new_tab_turns_the_card_paid_without_a_reload() -> anyhow::Result<()> {
     let (_scratch, _relay, page) = shop("widget-pay").await?;
     let browser = Browser::start().await?;
-    to_the_card(&browser, &page).await?;
+    browser
+        .demo_chat_to_the_card(&page.origin, "My backups fail every night")
+        .await?;
 
     // The card: description, amount in the visitor's locale, a countdown, Pay and Not now.
     browser
@@ -139,7 +105,9 @@ async fn paying_in_a_new_tab_turns_the_card_paid_without_a_reload() -> anyhow::R
 async fn not_now_turns_the_card_expired_and_offers_a_new_link() -> anyhow::Result<()> {
     let (_scratch, _relay, page) = shop("widget-decline").await?;
     let browser = Browser::start().await?;
-    to_the_card(&browser, &page).await?;
+    browser
+        .demo_chat_to_the_card(&page.origin, "My backups fail every night")
+        .await?;
 
     browser.click_in_widget("button.cp-decline").await?;
 
