@@ -107,11 +107,7 @@ async fn a_resent_client_id_is_stored_once(backend: Backend) {
     c.recv().await;
 
     c.say("same", "hello?").await;
-    c.send(&ClientFrame::Text {
-        client_id: "same".into(),
-        text: "hello?".into(),
-    })
-    .await;
+    c.send_text("same", "hello?").await;
     assert!(
         c.try_recv(Duration::from_millis(300)).await.is_none(),
         "a repeat is not echoed again"
@@ -185,11 +181,7 @@ async fn bad_frames_get_a_clear_error(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
     let mut c = app.socket(SITE, Some(ORIGIN)).await.unwrap();
-    c.send(&ClientFrame::Text {
-        client_id: "a".into(),
-        text: "hi".into(),
-    })
-    .await;
+    c.send_text("a", "hi").await;
     assert!(matches!(
         c.recv().await,
         ServerFrame::Error {
@@ -208,11 +200,7 @@ async fn bad_frames_get_a_clear_error(backend: Backend) {
             ..
         }
     ));
-    c.send(&ClientFrame::Text {
-        client_id: "e".into(),
-        text: "   ".into(),
-    })
-    .await;
+    c.send_text("e", "   ").await;
     match c.recv().await {
         ServerFrame::Error {
             code: ErrorCode::BadText,

@@ -189,16 +189,7 @@ async fn bad_signatures_are_refused_and_recorded_duplicates_change_nothing(backe
     let health = app.state.store.webhook_health(SITE).await.unwrap();
     assert_eq!(health.signature_failures, 3);
     assert!(health.last_failure_reason.unwrap().contains("301 s old"));
-    assert_eq!(
-        app.state
-            .store
-            .payment(&payment.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        PaymentStatus::Pending
-    );
+    assert_eq!(app.payment(&payment.id).await.status, PaymentStatus::Pending);
 
     // Signed correctly: applied once; the same event again: 200 and no change.
     let resp = post(Some(signature::sign(body.as_bytes(), &secret, now)), body.clone())
@@ -238,16 +229,7 @@ async fn bad_signatures_are_refused_and_recorded_duplicates_change_nothing(backe
         resp.json::<serde_json::Value>().await.unwrap()["outcome"],
         "ignored"
     );
-    assert_eq!(
-        app.state
-            .store
-            .payment(&payment.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        PaymentStatus::Paid
-    );
+    assert_eq!(app.payment(&payment.id).await.status, PaymentStatus::Paid);
 
     // An event type chatpay does not use: 200.
     let other = json!({"id": "evt_other", "type": "customer.created", "data": {"object": {}}}).to_string();
@@ -325,16 +307,7 @@ async fn the_simulator_retries_a_refused_delivery(backend: Backend) {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        app.state
-            .store
-            .payment(&payment.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        PaymentStatus::Pending
-    );
+    assert_eq!(app.payment(&payment.id).await.status, PaymentStatus::Pending);
     assert!(
         app.state
             .store

@@ -123,7 +123,7 @@ async fn a_storm_of_duplicated_shuffled_events_resolves_each_payment_once(backen
 
     assert!(statuses.iter().all(|s| *s == 200), "every delivery answered 200");
     for (id, end) in &expected {
-        let p = app.state.store.payment(id).await.unwrap().unwrap();
+        let p = app.payment(id).await;
         assert_eq!(p.status.as_str(), *end, "{id}");
         let transitions = app.state.store.payment_transitions(id).await.unwrap();
         let into_terminal = transitions.iter().filter(|t| t.1 == *end).count();

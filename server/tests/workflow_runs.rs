@@ -81,11 +81,7 @@ async fn to_the_card(app: &TestApp) -> (Client, String, Vec<ServerFrame>) {
             "What do you need help with today?"
         ]
     );
-    c.send(&ClientFrame::Text {
-        client_id: "v1".into(),
-        text: "My printer is on fire".into(),
-    })
-    .await;
+    c.send_text("v1", "My printer is on fire").await;
     let frames = c.until(is_card).await;
     (c, visitor_token, frames)
 }
@@ -126,15 +122,7 @@ async fn the_demo_workflow_walks_to_paid(backend: Backend) {
         c.try_recv(Duration::from_millis(300)).await.is_none(),
         "nothing twice"
     );
-    let conv = app
-        .state
-        .store
-        .payment(&payment)
-        .await
-        .unwrap()
-        .unwrap()
-        .conversation_id
-        .unwrap();
+    let conv = app.payment(&payment).await.conversation_id.unwrap();
     assert_eq!(
         app.state
             .store
@@ -168,11 +156,7 @@ async fn declining_expires_the_link_and_a_new_link_can_follow(backend: Backend) 
         vec!["No problem — want a new link or a person?"]
     );
 
-    c.send(&ClientFrame::Text {
-        client_id: "v2".into(),
-        text: "A new LINK please".into(),
-    })
-    .await;
+    c.send_text("v2", "A new LINK please").await;
     let again = c.until(is_card).await;
     let (second, _, status, ..) = card_of(&again);
     assert_ne!(second, first, "a new payment, not the old link");
@@ -185,24 +169,12 @@ async fn declining_expires_the_link_and_a_new_link_can_follow(backend: Backend) 
     .await;
     c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("new link or a person")))
         .await;
-    c.send(&ClientFrame::Text {
-        client_id: "v3".into(),
-        text: "a person".into(),
-    })
-    .await;
+    c.send_text("v3", "a person").await;
     let handoff = c
         .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("getting a person")))
         .await;
     assert!(!handoff.iter().any(is_card));
-    let conv = app
-        .state
-        .store
-        .payment(&second)
-        .await
-        .unwrap()
-        .unwrap()
-        .conversation_id
-        .unwrap();
+    let conv = app.payment(&second).await.conversation_id.unwrap();
     assert_eq!(
         app.state
             .store
@@ -247,11 +219,7 @@ async fn an_invalid_amount_from_a_variable_never_reaches_stripe(backend: Backend
     let (mut c, _) = app.visitor(None, None).await;
     c.recv().await;
 
-    c.send(&ClientFrame::Text {
-        client_id: "a".into(),
-        text: "49,999".into(),
-    })
-    .await;
+    c.send_text("a", "49,999").await;
 
     let frames = c
         .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("Not paid")))
@@ -280,11 +248,7 @@ async fn a_stripe_failure_sets_error_and_shows_in_the_site_health(backend: Backe
     let (mut c, _) = app.visitor(None, None).await;
     c.recv().await;
 
-    c.send(&ClientFrame::Text {
-        client_id: "a".into(),
-        text: "20".into(),
-    })
-    .await;
+    c.send_text("a", "20").await;
 
     let frames = c
         .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("Not paid")))
@@ -313,7 +277,7 @@ async fn without_any_webhook_a_reconnect_still_resumes_the_run(backend: Backend)
     pay(&app, &url, "paid").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        app.state.store.payment(&payment).await.unwrap().unwrap().status,
+        app.payment(&payment).await.status,
         PaymentStatus::Pending,
         "no webhook came"
     );
@@ -324,14 +288,7 @@ async fn without_any_webhook_a_reconnect_still_resumes_the_run(backend: Backend)
     let after = back.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("This conversation is now closed"))).await;
     assert_eq!(update(&after), Some((payment.clone(), PaymentStatus::Paid)));
     assert_eq!(
-        app.state
-            .store
-            .payment(&payment)
-            .await
-            .unwrap()
-            .unwrap()
-            .resolved_by
-            .as_deref(),
+        app.payment(&payment).await.resolved_by.as_deref(),
         Some("reconcile")
     );
     app.stop().await;

@@ -291,7 +291,7 @@ impl TestApp {
         .await
         .unwrap();
         tx.commit().await.unwrap();
-        let payment = self.state.store.payment(&id).await.unwrap().unwrap();
+        let payment = self.payment(&id).await;
         let session = chatpay_server::payments::open_session(&self.state, &payment, &Default::default())
             .await
             .expect("session created");
@@ -300,14 +300,19 @@ impl TestApp {
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        self.state.store.payment(&id).await.unwrap().unwrap()
+        self.payment(&id).await
+    }
+
+    /// The stored payment `id` (which must exist).
+    pub async fn payment(&self, id: &str) -> Payment {
+        self.state.store.payment(id).await.unwrap().unwrap()
     }
 
     /// Waits up to 10 s for a payment to reach `status`.
     pub async fn wait_payment(&self, id: &str, status: chatpay_shared::protocol::PaymentStatus) -> Payment {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let p = self.state.store.payment(id).await.unwrap().unwrap();
+            let p = self.payment(id).await;
             if p.status == status {
                 return p;
             }
@@ -417,13 +422,18 @@ impl Client {
         }
     }
 
-    /// Sends a visitor message and returns the confirmed frame.
-    pub async fn say(&mut self, client_id: &str, text: &str) -> ServerFrame {
+    /// Sends a visitor message (without waiting for anything).
+    pub async fn send_text(&mut self, client_id: &str, text: &str) {
         self.send(&ClientFrame::Text {
             client_id: client_id.into(),
             text: text.into(),
         })
         .await;
+    }
+
+    /// Sends a visitor message and returns the confirmed frame.
+    pub async fn say(&mut self, client_id: &str, text: &str) -> ServerFrame {
+        self.send_text(client_id, text).await;
         self.recv().await
     }
 }
