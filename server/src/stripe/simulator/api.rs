@@ -112,6 +112,21 @@ fn not_found(kind: &str, id: &str, param: &str) -> SimError {
     )
 }
 
+/// The account's stored object `id` when it is an `object`, else Stripe's resource_missing
+/// error on `param`.
+async fn fetch(
+    sim: &Simulator,
+    account: &Account,
+    object: &str,
+    id: &str,
+    param: &str,
+) -> Result<Value, SimError> {
+    match sim.store.sim_get(&account.id, id).await.map_err(internal)? {
+        Some(v) if v["object"] == object => Ok(v),
+        _ => Err(not_found(object, id, param)),
+    }
+}
+
 fn ok(value: Value) -> Response {
     let mut resp = Json(value).into_response();
     if let Ok(v) = HeaderValue::from_str(&stripe_id("req_")) {
@@ -495,16 +510,17 @@ async fn validate_session(sim: &Simulator, account: &Account, form: &Form) -> Re
         ));
     }
     let pmc = match form.get("payment_method_configuration") {
-        Some(id) => match sim.store.sim_get(&account.id, id).await.map_err(internal)? {
-            Some(_) => json!({ "id": id, "parent": null }),
-            None => {
-                return Err(not_found(
-                    "payment_method_configuration",
-                    id,
-                    "payment_method_configuration",
-                ))
-            }
-        },
+        Some(id) => {
+            fetch(
+                sim,
+                account,
+                "payment_method_configuration",
+                id,
+                "payment_method_configuration",
+            )
+            .await?;
+            json!({ "id": id, "parent": null })
+        }
         None => Value::Null,
     };
     let id = stripe_id("cs_test_");
@@ -593,10 +609,8 @@ async fn retrieve_session(
 ) -> Result<Response, SimError> {
     let sim = simulator(&state)?;
     let account = authenticate(&headers, &Method::GET)?;
-    match sim.store.sim_get(&account.id, &id).await.map_err(internal)? {
-        Some(s) if s["object"] == "checkout.session" => Ok(ok(public(s))),
-        _ => Err(not_found("checkout.session", &id, "session")),
-    }
+    let session = fetch(&sim, &account, "checkout.session", &id, "session").await?;
+    Ok(ok(public(session)))
 }
 
 async fn expire_session(
@@ -610,10 +624,7 @@ async fn expire_session(
     let form = Form::decode(&body);
     let path = format!("/v1/checkout/sessions/{id}/expire");
     let resp = idempotent(&sim, &account, &headers, &path, &form, || async {
-        let session = match sim.store.sim_get(&account.id, &id).await.map_err(internal)? {
-            Some(s) if s["object"] == "checkout.session" => s,
-            _ => return Err(not_found("checkout.session", &id, "session")),
-        };
+        let session = fetch(&sim, &account, "checkout.session", &id, "session").await?;
         if session["status"] != "open" {
             return Err(invalid(
                 &format!(
@@ -698,10 +709,14 @@ async fn update_pmc(
     let form = Form::decode(&body);
     let path = format!("/v1/payment_method_configurations/{id}");
     let resp = idempotent(&sim, &account, &headers, &path, &form, || async {
-        let mut pmc = match sim.store.sim_get(&account.id, &id).await.map_err(internal)? {
-            Some(p) if p["object"] == "payment_method_configuration" => p,
-            _ => return Err(not_found("payment_method_configuration", &id, "configuration")),
-        };
+        let mut pmc = fetch(
+            &sim,
+            &account,
+            "payment_method_configuration",
+            &id,
+            "configuration",
+        )
+        .await?;
         pmc["apple_pay"] = wallet(&form, "apple_pay", Some(&pmc["apple_pay"]))?;
         pmc["google_pay"] = wallet(&form, "google_pay", Some(&pmc["google_pay"]))?;
         sim.store
@@ -721,10 +736,15 @@ async fn retrieve_pmc(
 ) -> Result<Response, SimError> {
     let sim = simulator(&state)?;
     let account = authenticate(&headers, &Method::GET)?;
-    match sim.store.sim_get(&account.id, &id).await.map_err(internal)? {
-        Some(p) if p["object"] == "payment_method_configuration" => Ok(ok(p)),
-        _ => Err(not_found("payment_method_configuration", &id, "configuration")),
-    }
+    let pmc = fetch(
+        &sim,
+        &account,
+        "payment_method_configuration",
+        &id,
+        "configuration",
+    )
+    .await?;
+    Ok(ok(pmc))
 }
 
 async fn create_endpoint(
