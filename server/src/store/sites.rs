@@ -135,14 +135,7 @@ impl Store {
         let ids = sqlx::query("SELECT id FROM sites ORDER BY id")
             .fetch_all(self.reader())
             .await?;
-        let mut sites = Vec::with_capacity(ids.len());
-        for row in ids {
-            let id: String = row.try_get(0)?;
-            if let Some(site) = self.site(&id).await? {
-                sites.push(site);
-            }
-        }
-        Ok(sites)
+        self.sites_in(ids).await
     }
 
     /// The sites an account owns, by id.
@@ -151,8 +144,13 @@ impl Store {
             .bind(account)
             .fetch_all(self.reader())
             .await?;
-        let mut sites = Vec::with_capacity(ids.len());
-        for row in ids {
+        self.sites_in(ids).await
+    }
+
+    /// The sites whose ids are the first column of `rows`, in that order.
+    async fn sites_in(&self, rows: Vec<sqlx::any::AnyRow>) -> AppResult<Vec<Site>> {
+        let mut sites = Vec::with_capacity(rows.len());
+        for row in rows {
             let id: String = row.try_get(0)?;
             if let Some(site) = self.site(&id).await? {
                 sites.push(site);

@@ -1,5 +1,6 @@
 //! The Stripe event ledger (each event id once per site) and each site's webhook health.
 
+use chatpay_shared::console::HealthView;
 use sqlx::Row;
 
 use super::{is_unique_violation, now_ms, Store, Tx};
@@ -49,18 +50,6 @@ pub async fn note_event(tx: &mut Tx, site: &str, event_type: &str, duplicate: bo
     Ok(())
 }
 
-/// A site's webhook health.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct WebhookHealth {
-    pub last_event_type: Option<String>,
-    pub last_event_at: Option<i64>,
-    pub last_failure_reason: Option<String>,
-    pub last_failure_at: Option<i64>,
-    pub events_received: i64,
-    pub duplicates: i64,
-    pub signature_failures: i64,
-}
-
 impl Store {
     /// Records a refused delivery (bad signature, missing secret).
     pub async fn note_webhook_failure(&self, site: &str, reason: &str) -> AppResult<()> {
@@ -86,7 +75,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn webhook_health(&self, site: &str) -> AppResult<WebhookHealth> {
+    pub async fn webhook_health(&self, site: &str) -> AppResult<HealthView> {
         let row = sqlx::query(
             "SELECT last_event_type, last_event_at, last_failure_reason, last_failure_at, \
              events_received, duplicates, signature_failures FROM webhook_health WHERE site_id = $1",
@@ -95,9 +84,9 @@ impl Store {
         .fetch_optional(self.reader())
         .await?;
         let Some(r) = row else {
-            return Ok(WebhookHealth::default());
+            return Ok(HealthView::default());
         };
-        Ok(WebhookHealth {
+        Ok(HealthView {
             last_event_type: r.try_get(0)?,
             last_event_at: r.try_get(1)?,
             last_failure_reason: r.try_get(2)?,

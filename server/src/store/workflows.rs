@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use chatpay_shared::console::WorkflowVersion;
 use chatpay_shared::workflow::Workflow;
 use sqlx::Row;
 
@@ -144,6 +145,37 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(next)
+    }
+
+    /// Every published version of a site's workflow, newest first.
+    pub async fn workflow_versions(&self, site: &str) -> AppResult<Vec<WorkflowVersion>> {
+        let rows = sqlx::query(
+            "SELECT version, definition, created_at FROM workflows WHERE site_id = $1 ORDER BY version DESC",
+        )
+        .bind(site)
+        .fetch_all(self.reader())
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let wf = decode(&r.try_get::<String, _>(1)?)?;
+                Ok(WorkflowVersion {
+                    version: r.try_get(0)?,
+                    name: wf.name,
+                    nodes: wf.nodes.len(),
+                    created_at: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// One published version of a site's workflow, if there is one.
+    pub async fn workflow_version(&self, site: &str, version: i64) -> AppResult<Option<Workflow>> {
+        let row = sqlx::query("SELECT definition FROM workflows WHERE site_id = $1 AND version = $2")
+            .bind(site)
+            .bind(version)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| decode(&r.try_get::<String, _>(0)?)).transpose()
     }
 
     /// The latest published workflow of a site.

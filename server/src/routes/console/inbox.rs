@@ -44,14 +44,25 @@ async fn summary(state: &AppState, site: &str, id: &str) -> AppResult<Conversati
         .ok_or_else(|| AppError::NotFound(format!("no conversation '{id}' on site '{site}'")))
 }
 
+/// The conversation as it is now, once `owner` is known to own `site` and `id` to be one
+/// of its conversations.
+async fn owned_conversation(
+    state: &AppState,
+    owner: &Owner,
+    site: &str,
+    id: &str,
+) -> AppResult<ConversationSummary> {
+    owned_site(state, owner, site).await?;
+    summary(state, site, id).await
+}
+
 /// `GET /api/console/sites/{site}/conversations/{id}`: the whole history.
 pub async fn get(
     State(state): State<AppState>,
     owner: Owner,
     Path((site, id)): Path<(String, String)>,
 ) -> AppResult<Json<ConversationView>> {
-    owned_site(&state, &owner, &site).await?;
-    let summary = summary(&state, &site, &id).await?;
+    let summary = owned_conversation(&state, &owner, &site, &id).await?;
     let history = state.store.history_after(&id, 0, 5000).await?;
     Ok(Json(ConversationView { summary, history }))
 }
@@ -63,8 +74,7 @@ pub async fn reply(
     Path((site, id)): Path<(String, String)>,
     Json(body): Json<AgentReply>,
 ) -> AppResult<Json<Value>> {
-    owned_site(&state, &owner, &site).await?;
-    summary(&state, &site, &id).await?;
+    owned_conversation(&state, &owner, &site, &id).await?;
     agents::reply(&state, &site, &id, &body.text).await?;
     Ok(Json(json!({ "sent": true })))
 }
@@ -75,8 +85,7 @@ pub async fn take_over(
     owner: Owner,
     Path((site, id)): Path<(String, String)>,
 ) -> AppResult<Json<ConversationSummary>> {
-    owned_site(&state, &owner, &site).await?;
-    summary(&state, &site, &id).await?;
+    owned_conversation(&state, &owner, &site, &id).await?;
     agents::take_over(&state, &site, &id).await?;
     Ok(Json(summary(&state, &site, &id).await?))
 }
@@ -87,8 +96,7 @@ pub async fn hand_back(
     owner: Owner,
     Path((site, id)): Path<(String, String)>,
 ) -> AppResult<Json<ConversationSummary>> {
-    owned_site(&state, &owner, &site).await?;
-    summary(&state, &site, &id).await?;
+    owned_conversation(&state, &owner, &site, &id).await?;
     agents::hand_back(&state, &site, &id).await?;
     Ok(Json(summary(&state, &site, &id).await?))
 }
@@ -100,8 +108,7 @@ pub async fn payment(
     Path((site, id)): Path<(String, String)>,
     Json(body): Json<ManualPayment>,
 ) -> AppResult<Json<Value>> {
-    owned_site(&state, &owner, &site).await?;
-    summary(&state, &site, &id).await?;
+    owned_conversation(&state, &owner, &site, &id).await?;
     let payment = agents::request_payment(
         &state,
         &site,

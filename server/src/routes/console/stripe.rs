@@ -6,7 +6,7 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use chatpay_shared::console::{HealthView, KeyInput, StripeSettingsInput, StripeView, WebhookSecretInput};
+use chatpay_shared::console::{KeyInput, StripeSettingsInput, StripeView, WebhookSecretInput};
 
 use super::auth::Owner;
 use super::owned_site;
@@ -20,7 +20,6 @@ use crate::stripe::keys;
 /// The wizard's view of a site's connection.
 pub async fn stripe_view(state: &AppState, site: &str) -> AppResult<StripeView> {
     let s = state.store.stripe_status(&state.cipher, site).await?;
-    let h = state.store.webhook_health(site).await?;
     Ok(StripeView {
         connected: s.connected,
         mode: s.mode.map(str::to_owned),
@@ -33,15 +32,7 @@ pub async fn stripe_view(state: &AppState, site: &str) -> AppResult<StripeView> 
         google_pay: s.google_pay,
         webhook_url: format!("{}/webhooks/stripe/{site}", state.settings.public_url),
         events: CHECKOUT_EVENTS.iter().map(|e| (*e).to_owned()).collect(),
-        health: HealthView {
-            last_event_type: h.last_event_type,
-            last_event_at: h.last_event_at,
-            last_failure_reason: h.last_failure_reason,
-            last_failure_at: h.last_failure_at,
-            events_received: h.events_received,
-            duplicates: h.duplicates,
-            signature_failures: h.signature_failures,
-        },
+        health: state.store.webhook_health(site).await?,
         last_error: s.last_error,
         last_error_at: s.last_error_at,
         simulator: state.simulator.is_some(),

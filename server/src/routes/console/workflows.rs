@@ -6,22 +6,28 @@ use axum::extract::{Path, State};
 use axum::Json;
 use chatpay_shared::console::{PublishResult, WorkflowVersion};
 use chatpay_shared::workflow::{Problem, Workflow};
-use sqlx::Row;
 
 use super::auth::Owner;
 use super::owned_site;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
-/// Reads a draft; a body that is not a workflow is one problem at the `json` field.
-fn read(body: &str) -> Result<Workflow, Vec<Problem>> {
-    serde_json::from_str::<Workflow>(body).map_err(|e| {
+/// Reads a draft and checks it: the workflow, or every problem with its node and field (a
+/// body that is not a workflow is one problem at the `json` field).
+fn checked(body: &str) -> Result<Workflow, Vec<Problem>> {
+    let wf = serde_json::from_str::<Workflow>(body).map_err(|e| {
         vec![Problem {
             node: None,
             field: Some("json".into()),
             message: format!("this is not a workflow: {e}"),
         }]
-    })
+    })?;
+    let problems = crate::engine::runner::problems(&wf);
+    if problems.is_empty() {
+        Ok(wf)
+    } else {
+        Err(problems)
+    }
 }
 
 /// `GET /api/console/sites/{site}/workflows`: newest first.
@@ -31,24 +37,7 @@ pub async fn list(
     Path(site): Path<String>,
 ) -> AppResult<Json<Vec<WorkflowVersion>>> {
     owned_site(&state, &owner, &site).await?;
-    let rows = sqlx::query(
-        "SELECT version, definition, created_at FROM workflows WHERE site_id = $1 ORDER BY version DESC",
-    )
-    .bind(&site)
-    .fetch_all(state.store.reader())
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let def: String = r.try_get(1)?;
-        let wf: Workflow = serde_json::from_str(&def).map_err(|e| AppError::Internal(e.into()))?;
-        out.push(WorkflowVersion {
-            version: r.try_get(0)?,
-            name: wf.name,
-            nodes: wf.nodes.len(),
-            created_at: r.try_get(2)?,
-        });
-    }
-    Ok(Json(out))
+    Ok(Json(state.store.workflow_versions(&site).await?))
 }
 
 /// `GET /api/console/sites/{site}/workflows/{version}`.
@@ -58,16 +47,12 @@ pub async fn get(
     Path((site, version)): Path<(String, i64)>,
 ) -> AppResult<Json<Workflow>> {
     owned_site(&state, &owner, &site).await?;
-    let row = sqlx::query("SELECT definition FROM workflows WHERE site_id = $1 AND version = $2")
-        .bind(&site)
-        .bind(version)
-        .fetch_optional(state.store.reader())
+    let workflow = state
+        .store
+        .workflow_version(&site, version)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("site '{site}' has no workflow version {version}")))?;
-    let def: String = row.try_get(0)?;
-    Ok(Json(
-        serde_json::from_str(&def).map_err(|e| AppError::Internal(e.into()))?,
-    ))
+    Ok(Json(workflow))
 }
 
 /// `POST /api/console/sites/{site}/workflows/check`: the draft's problems, nothing saved.
@@ -78,13 +63,9 @@ pub async fn check(
     body: String,
 ) -> AppResult<Json<PublishResult>> {
     owned_site(&state, &owner, &site).await?;
-    let problems = match read(&body) {
-        Ok(wf) => crate::engine::runner::problems(&wf),
-        Err(p) => p,
-    };
     Ok(Json(PublishResult {
         version: None,
-        problems,
+        problems: checked(&body).err().unwrap_or_default(),
     }))
 }
 
@@ -97,25 +78,15 @@ pub async fn publish(
     body: String,
 ) -> AppResult<Json<PublishResult>> {
     owned_site(&state, &owner, &site).await?;
-    let wf = match read(&body) {
-        Ok(wf) => wf,
-        Err(problems) => {
-            return Ok(Json(PublishResult {
-                version: None,
-                problems,
-            }))
-        }
-    };
-    let problems = crate::engine::runner::problems(&wf);
-    if !problems.is_empty() {
-        return Ok(Json(PublishResult {
+    let result = match checked(&body) {
+        Ok(wf) => PublishResult {
+            version: Some(state.store.publish_workflow(&site, &wf).await?),
+            problems: Vec::new(),
+        },
+        Err(problems) => PublishResult {
             version: None,
             problems,
-        }));
-    }
-    let version = state.store.publish_workflow(&site, &wf).await?;
-    Ok(Json(PublishResult {
-        version: Some(version),
-        problems: Vec::new(),
-    }))
+        },
+    };
+    Ok(Json(result))
 }
