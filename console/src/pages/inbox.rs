@@ -14,6 +14,7 @@ use yew::prelude::*;
 
 use crate::api::{self, Failure};
 use crate::components::field::Field;
+use crate::hooks::use_counter;
 
 #[derive(Properties, PartialEq)]
 pub struct InboxProps {
@@ -45,12 +46,12 @@ pub fn inbox(p: &InboxProps) -> Html {
     let currency = use_state(|| "USD".to_owned());
     let description = use_state(String::new);
     let failure = use_state(|| None::<Failure>);
-    let live_tick = use_state(|| 0u32);
+    let (live_tick, bump) = use_counter();
 
     // The list, again whenever the filter changes or something happens.
     {
         let (list, site, waiting) = (list.clone(), p.site.clone(), *waiting_only);
-        use_effect_with((site.clone(), waiting, *live_tick), move |_| {
+        use_effect_with((site.clone(), waiting, live_tick), move |_| {
             wasm_bindgen_futures::spawn_local(async move {
                 let path = format!(
                     "/api/console/sites/{site}/conversations{}",
@@ -66,7 +67,7 @@ pub fn inbox(p: &InboxProps) -> Html {
     {
         let (view, site) = (view.clone(), p.site.clone());
         use_effect_with(
-            (site.clone(), (*selected).clone(), *live_tick),
+            (site.clone(), (*selected).clone(), live_tick),
             move |(site, sel, _)| {
                 if let Some(id) = sel.clone() {
                     let site = site.clone();
@@ -85,8 +86,7 @@ pub fn inbox(p: &InboxProps) -> Html {
     }
     // Live events from the relay: the list and the open transcript refresh.
     {
-        let (live_tick, site) = (live_tick.clone(), p.site.clone());
-        let tick_ref = use_mut_ref(|| 0u32);
+        let site = p.site.clone();
         use_effect_with(site.clone(), move |site| {
             let location = web_sys::window().map(|w| w.location());
             let host = location.as_ref().and_then(|l| l.host().ok()).unwrap_or_default();
@@ -104,9 +104,7 @@ pub fn inbox(p: &InboxProps) -> Html {
                         if serde_json::from_str::<LiveEvent>(&text).is_err() {
                             continue;
                         }
-                        let n = *tick_ref.borrow() + 1;
-                        *tick_ref.borrow_mut() = n;
-                        live_tick.set(n);
+                        bump.dispatch(());
                     }
                 });
             }

@@ -10,9 +10,9 @@
 use chatpay_shared::console::{KeyInput, StripeSettingsInput, StripeView, WebhookSecretInput};
 use yew::prelude::*;
 
-use super::troubleshoot::every;
 use crate::api::{self, Failure};
 use crate::components::field::{copy, Field, Toggle};
+use crate::hooks::use_ticks;
 use crate::route::{self, Route};
 
 #[derive(Properties, PartialEq)]
@@ -34,23 +34,16 @@ fn ago(at_ms: i64) -> String {
 #[function_component(StripeWizard)]
 pub fn stripe_wizard(p: &WizardProps) -> Html {
     let view = use_state(|| None::<StripeView>);
-    let tick = use_state(|| 0u32);
+    // Step 3 watches for the first event.
+    let tick = use_ticks((p.step == 3).then_some(1500));
     {
         let (view, site) = (view.clone(), p.site.clone());
-        use_effect_with((site.clone(), *tick, p.step), move |_| {
+        use_effect_with((site.clone(), tick, p.step), move |_| {
             wasm_bindgen_futures::spawn_local(async move {
                 if let Ok(v) = api::get::<StripeView>(&format!("/api/console/sites/{site}/stripe")).await {
                     view.set(Some(v));
                 }
             });
-        });
-    }
-    // Step 3 watches for the first event.
-    {
-        let tick = tick.clone();
-        use_effect_with(p.step, move |step| {
-            let timer = (*step == 3).then(|| every(1500, move || tick.set(*tick + 1)));
-            move || drop(timer)
         });
     }
     let Some(v) = (*view).clone() else {

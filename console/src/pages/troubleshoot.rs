@@ -4,6 +4,7 @@ use chatpay_shared::console::Check;
 use yew::prelude::*;
 
 use crate::api;
+use crate::hooks::use_ticks;
 
 #[derive(Properties, PartialEq)]
 pub struct TroubleshootProps {
@@ -13,21 +14,14 @@ pub struct TroubleshootProps {
 #[function_component(Troubleshoot)]
 pub fn troubleshoot(p: &TroubleshootProps) -> Html {
     let checks = use_state(|| None::<Result<Vec<Check>, String>>);
-    let tick = use_state(|| 0u32);
+    let tick = use_ticks(Some(5000));
     {
         let (checks, site) = (checks.clone(), p.site.clone());
-        use_effect_with((site.clone(), *tick), move |_| {
+        use_effect_with((site.clone(), tick), move |_| {
             wasm_bindgen_futures::spawn_local(async move {
                 let r = api::get::<Vec<Check>>(&format!("/api/console/sites/{site}/troubleshoot")).await;
                 checks.set(Some(r.map_err(|f| f.message)));
             });
-        });
-    }
-    {
-        let tick = tick.clone();
-        use_effect_with((), move |_| {
-            let interval = every(5000, move || tick.set(*tick + 1));
-            move || drop(interval)
         });
     }
     let body = match &*checks {
@@ -55,28 +49,4 @@ pub fn troubleshoot(p: &TroubleshootProps) -> Html {
         }
     };
     html! { <>{ body }</> }
-}
-
-/// A repeating timer that stops when dropped.
-pub struct Interval {
-    id: i32,
-    _cb: wasm_bindgen::closure::Closure<dyn FnMut()>,
-}
-
-impl Drop for Interval {
-    fn drop(&mut self) {
-        if let Some(w) = web_sys::window() {
-            w.clear_interval_with_handle(self.id);
-        }
-    }
-}
-
-/// Calls `f` every `ms` milliseconds until the returned handle is dropped.
-pub fn every(ms: i32, f: impl FnMut() + 'static) -> Option<Interval> {
-    use wasm_bindgen::JsCast;
-    let cb = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(f);
-    let id = web_sys::window()?
-        .set_interval_with_callback_and_timeout_and_arguments_0(cb.as_ref().unchecked_ref(), ms)
-        .ok()?;
-    Some(Interval { id, _cb: cb })
 }
