@@ -28,8 +28,7 @@ pub fn target_dir() -> Result<PathBuf> {
     Ok(workspace_root().join("target"))
 }
 
-/// Builds the widget and the console (each only when something it is made from changed,
-/// unless `force`).
+/// Builds the widget (only when something it is made from changed, unless `force`).
 pub fn widget(tools: &Tools, force: bool) -> Result<()> {
     app(
         tools,
@@ -40,10 +39,15 @@ pub fn widget(tools: &Tools, force: bool) -> Result<()> {
             .join("dist")
             .join("widget")
             .join("chatpay-widget_bg.wasm"),
-    )?;
+    )
+}
+
+/// Builds the widget and the console (each only when something it is made from changed).
+pub fn apps(tools: &Tools) -> Result<()> {
+    widget(tools, false)?;
     app(
         tools,
-        force,
+        false,
         "console",
         "the console",
         &workspace_root().join("dist").join("console").join("index.html"),

@@ -1,6 +1,6 @@
 //! `cargo xtask`: the project's entry points.
 //!
-//! - `cargo xtask run`: install what is missing, build the widget and the relay, start
+//! - `cargo xtask run`: install what is missing, build the widget, the console and the relay, start
 //!   `chatpay` on 127.0.0.1:8080 with the demo site, and print the demo page's URL.
 //! - `cargo xtask test`: install what is missing (Chromium too), then fmt, clippy, and every
 //!   test against SQLite and PostgreSQL, browser end-to-end tests included.
@@ -8,7 +8,7 @@
 //! - `cargo xtask size`: the widget's download, file by file, beside Typebot's embed bundle.
 //! - `cargo xtask widget`: only build the widget into `dist/`.
 //!
-//! Modules: [`tools`] installs and finds the toolchain pieces; [`build`] builds the widget;
+//! Modules: [`tools`] installs and finds the toolchain pieces; [`build`] builds the widget and the console;
 //! [`pg`] finds (or starts) PostgreSQL for the tests.
 
 mod build;
@@ -96,7 +96,7 @@ fn run(args: &[String]) -> Result<()> {
         }
     }
     let tools = tools::Tools::ensure(false)?;
-    build::widget(&tools, false)?;
+    build::apps(&tools)?;
     step("building the relay (cargo build -p chatpay-server)");
     sh(cargo().args(["build", "--quiet", "-p", "chatpay-server", "--bin", "chatpay"]))?;
     let bin = build::target_dir()?.join("debug").join("chatpay");
@@ -176,7 +176,7 @@ fn test(args: &[String]) -> Result<()> {
         "warnings",
     ]))?;
 
-    build::widget(&tools, false)?;
+    build::apps(&tools)?;
 
     let pg_url = pg::ensure()?;
 
