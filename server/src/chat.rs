@@ -39,7 +39,7 @@ pub async fn join(state: &AppState, site: &Site, token: Option<&str>) -> AppResu
     let token = VisitorToken::generate();
     let mut tx = state.store.begin().await?;
     let conversation = conversations::create(&mut tx, &site.id, &token.hash()).await?;
-    let followups = match runner::start(&mut tx, &site.id, &conversation.id).await? {
+    let followups = match runner::start(&mut tx, &state.store, &site.id, &conversation.id).await? {
         Some(f) => f,
         None if site.greeting.is_empty() => Followups::default(),
         None => {

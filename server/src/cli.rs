@@ -137,7 +137,7 @@ async fn seed_demo_site(store: &Store, args: &ServeArgs, public_url: &str) -> an
     let demo: chatpay_shared::workflow::Workflow =
         serde_json::from_str(DEMO_WORKFLOW).context("the built-in demo workflow does not parse")?;
     let current = store.latest_workflow("demo").await?.map(|p| p.workflow);
-    if current.as_ref() != Some(&demo) {
+    if current.as_deref() != Some(&demo) {
         let version = store.publish_workflow("demo", &demo).await?;
         tracing::info!(version, "published the demo workflow");
     }

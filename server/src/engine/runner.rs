@@ -88,8 +88,13 @@ impl Followups {
 }
 
 /// Starts the site's latest workflow for a new conversation. `None`: the site has none.
-pub async fn start(tx: &mut Tx, site: &str, conversation: &str) -> AppResult<Option<Followups>> {
-    let Some(published) = workflows::latest(tx, site).await? else {
+pub async fn start(
+    tx: &mut Tx,
+    store: &Store,
+    site: &str,
+    conversation: &str,
+) -> AppResult<Option<Followups>> {
+    let Some(published) = workflows::latest(tx, store, site).await? else {
         return Ok(None);
     };
     let key = crate::store::new_id("r");

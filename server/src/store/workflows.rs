@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chatpay_shared::console::WorkflowVersion;
 use chatpay_shared::workflow::Workflow;
-use sqlx::Row;
+use sqlx::{Any, Executor, Row};
 
 use super::{now_ms, Store, Tx};
 use crate::engine::step::{RunState, RunStatus};
@@ -16,7 +16,7 @@ use crate::error::{AppError, AppResult};
 #[derive(Debug, Clone)]
 pub struct Published {
     pub version: i64,
-    pub workflow: Workflow,
+    pub workflow: Arc<Workflow>,
 }
 
 fn decode(def: &str) -> AppResult<Workflow> {
@@ -24,28 +24,26 @@ fn decode(def: &str) -> AppResult<Workflow> {
         .map_err(|e| AppError::Internal(anyhow::anyhow!("stored workflow is unreadable: {e}")))
 }
 
-/// The latest published version of a site's workflow, read inside `tx`.
-pub async fn latest(tx: &mut Tx, site: &str) -> AppResult<Option<Published>> {
-    let row = sqlx::query(
-        "SELECT version, definition FROM workflows WHERE site_id = $1 ORDER BY version DESC LIMIT 1",
-    )
-    .bind(site)
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.map(|r| {
-        Ok(Published {
-            version: r.try_get(0)?,
-            workflow: decode(&r.try_get::<String, _>(1)?)?,
-        })
-    })
-    .transpose()
-}
-
 /// Parsed published versions by `(site, version)`.
 pub(crate) type Cache = Arc<Mutex<HashMap<(String, i64), Arc<Workflow>>>>;
 
-/// A specific version: from the cache, else read inside `tx` and cached.
-pub async fn version(tx: &mut Tx, store: &Store, site: &str, version: i64) -> AppResult<Arc<Workflow>> {
+/// The number of a site's latest published version.
+async fn latest_number<'e>(e: impl Executor<'e, Database = Any>, site: &str) -> AppResult<Option<i64>> {
+    let row = sqlx::query("SELECT version FROM workflows WHERE site_id = $1 ORDER BY version DESC LIMIT 1")
+        .bind(site)
+        .fetch_optional(e)
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// One published version: from the cache, else read with `e` and cached. Versions never
+/// change once published, so the cache never goes stale.
+async fn cached<'e>(
+    e: impl Executor<'e, Database = Any>,
+    store: &Store,
+    site: &str,
+    version: i64,
+) -> AppResult<Option<Arc<Workflow>>> {
     let key = (site.to_owned(), version);
     if let Some(wf) = store
         .workflow_cache
@@ -53,20 +51,41 @@ pub async fn version(tx: &mut Tx, store: &Store, site: &str, version: i64) -> Ap
         .unwrap_or_else(PoisonError::into_inner)
         .get(&key)
     {
-        return Ok(Arc::clone(wf));
+        return Ok(Some(Arc::clone(wf)));
     }
     let row = sqlx::query("SELECT definition FROM workflows WHERE site_id = $1 AND version = $2")
         .bind(site)
         .bind(version)
-        .fetch_one(&mut **tx)
+        .fetch_optional(e)
         .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
     let wf = Arc::new(decode(&row.try_get::<String, _>(0)?)?);
     store
         .workflow_cache
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .insert(key, Arc::clone(&wf));
-    Ok(wf)
+    Ok(Some(wf))
+}
+
+/// The latest published version of a site's workflow, read inside `tx`.
+pub async fn latest(tx: &mut Tx, store: &Store, site: &str) -> AppResult<Option<Published>> {
+    let Some(version) = latest_number(&mut **tx, site).await? else {
+        return Ok(None);
+    };
+    let workflow = cached(&mut **tx, store, site, version)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    Ok(Some(Published { version, workflow }))
+}
+
+/// A specific version (one a run started with), read inside `tx`.
+pub async fn version(tx: &mut Tx, store: &Store, site: &str, version: i64) -> AppResult<Arc<Workflow>> {
+    Ok(cached(&mut **tx, store, site, version)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?)
 }
 
 /// A run locked for the transaction: its workflow version, site and state.
@@ -169,21 +188,17 @@ impl Store {
     }
 
     /// One published version of a site's workflow, if there is one.
-    pub async fn workflow_version(&self, site: &str, version: i64) -> AppResult<Option<Workflow>> {
-        let row = sqlx::query("SELECT definition FROM workflows WHERE site_id = $1 AND version = $2")
-            .bind(site)
-            .bind(version)
-            .fetch_optional(self.reader())
-            .await?;
-        row.map(|r| decode(&r.try_get::<String, _>(0)?)).transpose()
+    pub async fn workflow_version(&self, site: &str, version: i64) -> AppResult<Option<Arc<Workflow>>> {
+        cached(self.reader(), self, site, version).await
     }
 
     /// The latest published workflow of a site.
     pub async fn latest_workflow(&self, site: &str) -> AppResult<Option<Published>> {
-        let mut tx = self.begin().await?;
-        let latest = latest(&mut tx, site).await?;
-        tx.rollback().await?;
-        Ok(latest)
+        let Some(version) = latest_number(self.reader(), site).await? else {
+            return Ok(None);
+        };
+        let workflow = cached(self.reader(), self, site, version).await?;
+        Ok(workflow.map(|workflow| Published { version, workflow }))
     }
 
     /// A conversation's run, if it has one.

@@ -52,7 +52,7 @@ pub async fn get(
         .workflow_version(&site, version)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("site '{site}' has no workflow version {version}")))?;
-    Ok(Json(workflow))
+    Ok(Json(std::sync::Arc::unwrap_or_clone(workflow)))
 }
 
 /// `POST /api/console/sites/{site}/workflows/check`: the draft's problems, nothing saved.
