@@ -140,7 +140,7 @@ pub struct ServeArgs {
     pub stripe_simulator: bool,
 
     /// How old a webhook signature may be, in seconds (Stripe's default: 300).
-    #[arg(long, env = "CHATPAY_WEBHOOK_TOLERANCE", default_value_t = 300)]
+    #[arg(long, env = "CHATPAY_WEBHOOK_TOLERANCE", default_value_t = crate::stripe::signature::DEFAULT_TOLERANCE_SECS)]
     pub webhook_tolerance: i64,
 
     /// Seconds between sweeps that ask Stripe about payments whose link expired without

@@ -96,16 +96,4 @@ impl Store {
             signature_failures: r.try_get(6)?,
         })
     }
-
-    /// How many ledger rows a site has with `outcome` (tests and troubleshooting).
-    pub async fn count_events(&self, site: &str, outcome: &str) -> AppResult<i64> {
-        Ok(
-            sqlx::query("SELECT COUNT(*) FROM stripe_events WHERE site_id = $1 AND outcome = $2")
-                .bind(site)
-                .bind(outcome)
-                .fetch_one(self.reader())
-                .await?
-                .try_get(0)?,
-        )
-    }
 }

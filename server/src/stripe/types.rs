@@ -48,21 +48,8 @@ pub struct CheckoutSession {
     pub metadata: HashMap<String, String>,
     #[serde(default)]
     pub expires_at: Option<i64>,
-    /// An id, or the object when expanded.
-    #[serde(default)]
-    pub payment_intent: Option<serde_json::Value>,
     #[serde(default)]
     pub livemode: bool,
-}
-
-impl CheckoutSession {
-    pub fn payment_intent_id(&self) -> Option<&str> {
-        match &self.payment_intent {
-            Some(serde_json::Value::String(id)) => Some(id),
-            Some(obj) => obj.get("id").and_then(serde_json::Value::as_str),
-            None => None,
-        }
-    }
 }
 
 /// A wallet's setting in a PaymentMethodConfiguration.
