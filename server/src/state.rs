@@ -24,6 +24,15 @@ pub struct Settings {
     pub dist: std::path::PathBuf,
 }
 
+impl Settings {
+    /// The relay's own web origin (`scheme://host[:port]`), as a browser sends it in `Origin`.
+    pub fn own_origin(&self) -> String {
+        url::Url::parse(&self.public_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+}
+
 /// Shared state of a running relay. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {

@@ -62,9 +62,7 @@ async fn upgrade(
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| AppError::Forbidden("the socket request has no Origin header".into()))?;
     // The relay's own pages (the console's preview) may open any of its sites.
-    let own = url::Url::parse(&state.settings.public_url)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
+    let own = state.settings.own_origin();
     if origin != own && !site.origins.iter().any(|o| o == origin) {
         tracing::info!(%origin, "socket refused: origin not allowed");
         return Err(AppError::Forbidden(format!(

@@ -61,9 +61,7 @@ fn check_write(headers: &HeaderMap, state: &AppState) -> AppResult<()> {
         ));
     }
     if let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
-        let own = url::Url::parse(&state.settings.public_url)
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_default();
+        let own = state.settings.own_origin();
         if origin != own {
             return Err(AppError::Forbidden(format!(
                 "requests from '{origin}' may not change the console"

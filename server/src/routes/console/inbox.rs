@@ -131,9 +131,7 @@ pub async fn live(
     ws: WebSocketUpgrade,
 ) -> AppResult<Response> {
     owned_site(&state, &owner, &site).await?;
-    let own = url::Url::parse(&state.settings.public_url)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
+    let own = state.settings.own_origin();
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
