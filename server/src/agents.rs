@@ -7,6 +7,7 @@
 
 use chatpay_shared::money::Money;
 use chatpay_shared::protocol::{Author, PaymentStatus, MAX_TEXT_CHARS};
+use chatpay_shared::workflow::{DESCRIPTION_MAX_CHARS, LIFETIME_MINUTES};
 
 use crate::engine::runner::{self, Followups};
 use crate::engine::step::Event;
@@ -15,7 +16,7 @@ use crate::payments::{self, ReturnUrls};
 use crate::state::AppState;
 use crate::store::messages::{self, Card, NewEvent, NewMessage};
 use crate::store::payments::{self as stored, NewPayment};
-use crate::store::{conversations, new_id, now_ms};
+use crate::store::{conversations, new_id};
 
 /// Sets the status and returns the followup that tells the console, when it changed.
 async fn set_status(
@@ -112,10 +113,12 @@ pub async fn request_payment(
         message: e.to_string(),
     })?;
     let description = description.trim();
-    if description.is_empty() || description.chars().count() > 250 {
+    if description.is_empty() || description.chars().count() > DESCRIPTION_MAX_CHARS {
         return Err(AppError::Invalid {
             field: "description",
-            message: "say what is paid for (1-250 characters); Checkout shows it".into(),
+            message: format!(
+                "say what is paid for (1-{DESCRIPTION_MAX_CHARS} characters); Checkout shows it"
+            ),
         });
     }
     let id = new_id("pay");
@@ -129,7 +132,7 @@ pub async fn request_payment(
             amount_minor: money.minor,
             currency: money.currency.code,
             description,
-            expires_at: now_ms() / 1000 + 30 * 60 + 15,
+            expires_at: payments::link_expiry(*LIFETIME_MINUTES.start()),
             success_url: None,
             cancel_url: None,
         },
@@ -157,13 +160,9 @@ pub async fn request_payment(
         &mut tx,
         conversation,
         &[NewEvent::Card(Card {
-            payment: id.clone(),
-            amount: money.minor,
-            currency: money.currency.code.to_owned(),
-            description: description.to_owned(),
             url,
-            status: PaymentStatus::Pending,
             expires_at: session.expires_at.unwrap_or(payment.expires_at),
+            ..Card::from(&payment)
         })],
     )
     .await?;

@@ -9,6 +9,7 @@
 //! the `completed` event it follows; the later `completed` then finds a terminal state.
 
 use chatpay_shared::protocol::PaymentStatus;
+use serde::Deserialize as _;
 
 use crate::engine::runner::{self, Followups};
 use crate::error::{AppError, AppResult};
@@ -219,7 +220,7 @@ pub async fn on_event(state: &AppState, site: &str, event: &Event) -> AppResult<
     let mut tx = state.store.begin().await?;
     let mut followups = Followups::default();
     let outcome = if CHECKOUT_EVENTS.contains(&event.kind.as_str()) {
-        match serde_json::from_value::<CheckoutSession>(event.data.object.clone()) {
+        match CheckoutSession::deserialize(&event.data.object) {
             Err(e) => {
                 tracing::warn!(event = %event.id, error = %e, "cannot read the session of a Checkout event");
                 EventOutcome::Unreadable
@@ -349,6 +350,15 @@ async fn load(state: &AppState, payment_id: &str) -> AppResult<Payment> {
         .payment(payment_id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no payment '{payment_id}'")))
+}
+
+/// Seconds added to a link's lifetime so Stripe's 30-minute minimum holds by the time the
+/// session is created.
+const LINK_MARGIN_SECS: i64 = 15;
+
+/// When a link asked for now, living `lifetime_minutes`, expires (Unix seconds).
+pub fn link_expiry(lifetime_minutes: u32) -> i64 {
+    crate::store::now_ms() / 1000 + i64::from(lifetime_minutes) * 60 + LINK_MARGIN_SECS
 }
 
 /// Overrides of where Checkout sends the visitor back to.

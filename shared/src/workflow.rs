@@ -24,6 +24,9 @@ pub const DEFAULT_RESULT_VARIABLE: &str = "paymentStatus";
 /// Link lifetimes Stripe allows for a Checkout Session, in minutes.
 pub const LIFETIME_MINUTES: std::ops::RangeInclusive<u32> = 30..=1440;
 
+/// The longest payment description, in characters (Checkout shows it).
+pub const DESCRIPTION_MAX_CHARS: usize = 250;
+
 /// A workflow definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -435,11 +438,11 @@ fn check_node(n: &Node, ids: &BTreeSet<&str>, p: &mut Problems) {
                     Some("description"),
                     "Checkout needs a description of what is paid for".into(),
                 );
-            } else if description.chars().count() > 250 {
+            } else if description.chars().count() > DESCRIPTION_MAX_CHARS {
                 p.add(
                     Some(id),
                     Some("description"),
-                    "the description is longer than 250 characters".into(),
+                    format!("the description is longer than {DESCRIPTION_MAX_CHARS} characters"),
                 );
             }
             if !LIFETIME_MINUTES.contains(lifetime_minutes) {

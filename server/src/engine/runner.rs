@@ -14,10 +14,6 @@ use crate::store::messages::{self, Card, NewEvent, NewMessage};
 use crate::store::payments::{self as stored, NewPayment};
 use crate::store::{conversations, now_ms, workflows, Store, Tx};
 
-/// Seconds added to a link's lifetime so Stripe's 30-minute minimum holds by the time the
-/// session is created.
-const LINK_MARGIN_SECS: i64 = 15;
-
 /// What a commit changed in one conversation, to publish.
 #[derive(Debug)]
 struct Changed {
@@ -173,7 +169,7 @@ async fn apply(
         match effect {
             Effect::Say(text) => events.push(NewEvent::Text(NewMessage::bot(text))),
             Effect::CreatePayment(order) => {
-                let expires_at = now_ms() / 1000 + i64::from(order.lifetime_minutes) * 60 + LINK_MARGIN_SECS;
+                let expires_at = payments::link_expiry(order.lifetime_minutes);
                 stored::insert(
                     tx,
                     &NewPayment {
@@ -195,15 +191,7 @@ async fn apply(
                 let p = stored::get(tx, &payment).await?.ok_or_else(|| {
                     AppError::Internal(anyhow::anyhow!("card for unknown payment {payment}"))
                 })?;
-                events.push(NewEvent::Card(Card {
-                    url: p.checkout_url.clone().unwrap_or_default(),
-                    payment: p.id,
-                    amount: p.amount_minor,
-                    currency: p.currency,
-                    description: p.description,
-                    status: p.status,
-                    expires_at: p.expires_at,
-                }));
+                events.push(NewEvent::Card(Card::from(&p)));
             }
             Effect::Handoff => {
                 conversations::set_status(tx, conversation, "waiting_agent").await?;

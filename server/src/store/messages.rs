@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::conversations::reserve_seq;
+use super::payments::Payment;
 use super::{now_ms, Store, Tx};
 use crate::error::{AppError, AppResult};
 
@@ -37,6 +38,21 @@ pub struct Card {
     pub url: String,
     pub status: PaymentStatus,
     pub expires_at: i64,
+}
+
+/// The card of a stored payment, as it is now.
+impl From<&Payment> for Card {
+    fn from(p: &Payment) -> Card {
+        Card {
+            payment: p.id.clone(),
+            amount: p.amount_minor,
+            currency: p.currency.clone(),
+            description: p.description.clone(),
+            url: p.checkout_url.clone().unwrap_or_default(),
+            status: p.status,
+            expires_at: p.expires_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
