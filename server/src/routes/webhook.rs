@@ -38,18 +38,14 @@ async fn receive(
 ) -> AppResult<Json<serde_json::Value>> {
     let site = SiteId::parse(&site)?;
     let site = site.as_str();
-    if state.store.site(site).await?.is_none() {
-        return Err(AppError::NotFound(format!(
-            "no site '{site}' on this relay; check the webhook URL"
-        )));
-    }
-    let secrets = state
-        .store
-        .stripe_account(&state.cipher, site)
-        .await?
-        .map(|a| a.webhook_secrets)
-        .unwrap_or_default();
+    let secrets = state.store.webhook_secrets(&state.cipher, site).await?;
     if secrets.is_empty() {
+        // Only now ask whether the site exists at all: the common case costs one read.
+        if state.store.site(site).await?.is_none() {
+            return Err(AppError::NotFound(format!(
+                "no site '{site}' on this relay; check the webhook URL"
+            )));
+        }
         let reason = "no webhook signing secret is saved for this site; paste the endpoint's whsec_ secret";
         state.store.note_webhook_failure(site, reason).await?;
         return Err(AppError::BadRequest(reason.into()));

@@ -171,11 +171,7 @@ impl Store {
         .await?;
         let Some(r) = row else { return Ok(None) };
         let secret_key = cipher.open(&r.try_get::<String, _>(1)?)?;
-        let webhook_secrets = match r.try_get::<Option<String>, _>(2)? {
-            Some(sealed) => serde_json::from_str(&cipher.open(&sealed)?)
-                .map_err(|e| AppError::Internal(anyhow::anyhow!("stored webhook secrets: {e}")))?,
-            None => Vec::new(),
-        };
+        let webhook_secrets = open_secrets(cipher, r.try_get(2)?)?;
         Ok(Some(StripeAccount {
             site_id: site.to_owned(),
             livemode: r.try_get::<i64, _>(0)? != 0,
@@ -188,6 +184,19 @@ impl Store {
             google_pay: r.try_get::<i64, _>(7)? != 0,
             payment_method_configuration: r.try_get(8)?,
         }))
+    }
+
+    /// The site's webhook signing secrets, opened (empty when none are saved or the site is
+    /// not connected). Only these: verifying a webhook needs no other secret.
+    pub async fn webhook_secrets(&self, cipher: &Cipher, site: &str) -> AppResult<Vec<String>> {
+        let row = sqlx::query("SELECT webhook_secrets_enc FROM stripe_accounts WHERE site_id = $1")
+            .bind(site)
+            .fetch_optional(self.reader())
+            .await?;
+        match row {
+            Some(r) => open_secrets(cipher, r.try_get(0)?),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The connection as it may be shown to the site's owner.
@@ -227,5 +236,14 @@ impl Store {
                 last_error_at: None,
             },
         })
+    }
+}
+
+/// Opens the sealed JSON list of webhook secrets (none when nothing is sealed).
+fn open_secrets(cipher: &Cipher, sealed: Option<String>) -> AppResult<Vec<String>> {
+    match sealed {
+        Some(sealed) => serde_json::from_str(&cipher.open(&sealed)?)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored webhook secrets: {e}"))),
+        None => Ok(Vec::new()),
     }
 }
