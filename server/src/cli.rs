@@ -192,7 +192,7 @@ async fn site(store: &Store, cmd: SiteCommand) -> anyhow::Result<()> {
             greeting,
         } => {
             let site = NewSite::parse(&id, &name, &greeting, &origins)?;
-            store.insert_site(&site).await?;
+            store.insert_site(&site, None, None).await?;
             println!(
                 "added site '{}' ({}), allowed origins: {}",
                 site.id,

@@ -63,17 +63,26 @@ impl NewSite {
 }
 
 impl Store {
-    /// Adds a site; a taken id is a [`AppError::Conflict`].
-    pub async fn insert_site(&self, site: &NewSite) -> AppResult<()> {
+    /// Adds a site with its origins, owner and colour, all or nothing; a taken id is a
+    /// [`AppError::Conflict`].
+    pub async fn insert_site(
+        &self,
+        site: &NewSite,
+        owner: Option<&str>,
+        color: Option<&str>,
+    ) -> AppResult<()> {
         let mut tx = self.begin().await?;
-        let inserted =
-            sqlx::query("INSERT INTO sites (id, name, greeting, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(site.id.as_str())
-                .bind(&site.name)
-                .bind(&site.greeting)
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await;
+        let inserted = sqlx::query(
+            "INSERT INTO sites (id, name, greeting, owner_id, color, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(site.id.as_str())
+        .bind(&site.name)
+        .bind(&site.greeting)
+        .bind(owner)
+        .bind(color)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => {
                 return Err(AppError::Conflict(format!(
@@ -157,16 +166,6 @@ impl Store {
             }
         }
         Ok(sites)
-    }
-
-    /// Gives a site to an account.
-    pub async fn set_site_owner(&self, site: &str, account: &str) -> AppResult<()> {
-        sqlx::query("UPDATE sites SET owner_id = $1 WHERE id = $2")
-            .bind(account)
-            .bind(site)
-            .execute(&self.write_pool())
-            .await?;
-        Ok(())
     }
 
     /// Changes a site's name, greeting, colour and origins.

@@ -170,7 +170,11 @@ impl TestApp {
         let db = TestDb::new(backend).await;
         let store = Store::connect(&db.url).await.expect("store connects");
         store
-            .insert_site(&NewSite::parse(SITE, "The Shop", GREETING, &[ORIGIN.to_owned()]).unwrap())
+            .insert_site(
+                &NewSite::parse(SITE, "The Shop", GREETING, &[ORIGIN.to_owned()]).unwrap(),
+                None,
+                None,
+            )
             .await
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -93,15 +93,14 @@ pub async fn create(
     let id = input.id.clone().unwrap_or_default();
     let site = parse(id.trim(), &input)?;
     let color = check_color(input.color.as_deref())?;
-    state.store.insert_site(&site).await.map_err(|e| match e {
-        AppError::Conflict(message) => AppError::Invalid { field: "id", message },
-        other => other,
-    })?;
     state
         .store
-        .set_site_owner(site.id.as_str(), &owner.account.id)
-        .await?;
-    state.store.update_site(&site, color.as_deref()).await?;
+        .insert_site(&site, Some(&owner.account.id), color.as_deref())
+        .await
+        .map_err(|e| match e {
+            AppError::Conflict(message) => AppError::Invalid { field: "id", message },
+            other => other,
+        })?;
     let stored = owned_site(&state, &owner, site.id.as_str()).await?;
     Ok(Json(view(&state, stored)))
 }
