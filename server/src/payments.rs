@@ -288,29 +288,36 @@ async fn client_for(state: &AppState, site: &str) -> AppResult<crate::stripe::cl
 
 /// Asks Stripe where a payment's session stands and applies it: the safety net for a
 /// webhook that is late or never comes. Returns the payment as it is now.
-pub async fn reconcile(state: &AppState, payment_id: &str) -> AppResult<Payment> {
-    let payment = load(state, payment_id).await?;
+pub async fn reconcile(state: &AppState, payment: &Payment) -> AppResult<Payment> {
     let Some(session_id) = payment
         .session_id
         .clone()
         .filter(|_| !payment.status.is_terminal())
     else {
-        return Ok(payment);
+        return Ok(payment.clone());
     };
     let client = client_for(state, &payment.site_id).await?;
     let session = match client.retrieve_checkout_session(&session_id).await {
         Ok(s) => s,
         Err(e) => return Err(stripe_failure(state, &payment.site_id, e).await),
     };
-    settle(state, payment_id, target_for_session(&session), "reconcile").await
+    settle(state, &payment.id, target_for_session(&session), "reconcile").await
+}
+
+/// Reconciles each payment in turn; a failure is logged (with `why`) and the rest go on.
+pub async fn reconcile_each(state: &AppState, payments: &[Payment], why: &str) {
+    for p in payments {
+        if let Err(e) = reconcile(state, p).await {
+            tracing::warn!(payment = %p.id, error = %e, "reconciliation {why} failed");
+        }
+    }
 }
 
 /// The visitor said no (Checkout's back link or the card's "Not now"): expire the session
 /// at Stripe so the expired branch runs now rather than when the link times out.
-pub async fn decline(state: &AppState, payment_id: &str) -> AppResult<Payment> {
-    let payment = load(state, payment_id).await?;
+pub async fn decline(state: &AppState, payment: &Payment) -> AppResult<Payment> {
     if payment.status != PaymentStatus::Pending {
-        return Ok(payment);
+        return Ok(payment.clone());
     }
     let target = match &payment.session_id {
         None => Some(PaymentStatus::Expired),
@@ -319,12 +326,12 @@ pub async fn decline(state: &AppState, payment_id: &str) -> AppResult<Payment> {
             match client.expire_checkout_session(session_id).await {
                 Ok(session) => target_for_session(&session),
                 // Not open any more (paid or expired meanwhile): take Stripe's word for it.
-                Err(StripeError::Api { status: 400, .. }) => return reconcile(state, payment_id).await,
+                Err(StripeError::Api { status: 400, .. }) => return reconcile(state, payment).await,
                 Err(e) => return Err(stripe_failure(state, &payment.site_id, e).await),
             }
         }
     };
-    settle(state, payment_id, target, "decline").await
+    settle(state, &payment.id, target, "decline").await
 }
 
 /// Moves the payment to `target` (when there is one) in its own transaction, runs what
@@ -344,7 +351,8 @@ async fn settle(
     load(state, payment_id).await
 }
 
-async fn load(state: &AppState, payment_id: &str) -> AppResult<Payment> {
+/// A stored payment; a missing one is a [`AppError::NotFound`].
+pub async fn load(state: &AppState, payment_id: &str) -> AppResult<Payment> {
     state
         .store
         .payment(payment_id)

@@ -38,13 +38,7 @@ pub async fn sweep(state: &AppState) {
 /// One pass as if the time were `now` (unix seconds); tests move time with it.
 pub async fn sweep_at(state: &AppState, now: i64) {
     match state.store.overdue_payments(now - OVERDUE_GRACE_SECS, 100).await {
-        Ok(list) => {
-            for p in list {
-                if let Err(e) = crate::payments::reconcile(state, &p.id).await {
-                    tracing::warn!(payment = %p.id, error = %e, "reconciliation failed; will retry");
-                }
-            }
-        }
+        Ok(list) => crate::payments::reconcile_each(state, &list, "in the sweep (will retry)").await,
         Err(e) => tracing::warn!(error = %e, "cannot list overdue payments"),
     }
     if let Err(e) = super::runner::recover_interrupted(state, 30_000).await {

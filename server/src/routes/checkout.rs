@@ -47,7 +47,11 @@ fn status_page(title: &str, class: &str, text: &str) -> Response {
 }
 
 async fn returned(State(state): State<AppState>, Query(q): Query<PaymentQuery>) -> Response {
-    match payments::reconcile(&state, &q.payment).await {
+    let payment = match payments::load(&state, &q.payment).await {
+        Ok(p) => p,
+        Err(e) => return error_page(e),
+    };
+    match payments::reconcile(&state, &payment).await {
         Ok(p) => match p.status {
             PaymentStatus::Paid => {
                 status_page("Payment received ✓", "ok", "Thank you! The chat already knows.")
@@ -73,7 +77,11 @@ async fn returned(State(state): State<AppState>, Query(q): Query<PaymentQuery>) 
 }
 
 async fn cancelled(State(state): State<AppState>, Query(q): Query<PaymentQuery>) -> Response {
-    match payments::decline(&state, &q.payment).await {
+    let payment = match payments::load(&state, &q.payment).await {
+        Ok(p) => p,
+        Err(e) => return error_page(e),
+    };
+    match payments::decline(&state, &payment).await {
         Ok(p) if p.status == PaymentStatus::Paid => status_page(
             "Already paid ✓",
             "ok",

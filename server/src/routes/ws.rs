@@ -218,8 +218,8 @@ async fn handle(
 
 /// The card's "Not now": expires the payment's session if it belongs to this conversation.
 async fn decline(state: &AppState, conversation: &str, payment: &str) -> Option<ServerFrame> {
-    match state.store.payment(payment).await {
-        Ok(Some(p)) if p.conversation_id.as_deref() == Some(conversation) => {}
+    let p = match state.store.payment(payment).await {
+        Ok(Some(p)) if p.conversation_id.as_deref() == Some(conversation) => p,
         Ok(_) => {
             return Some(error(
                 ErrorCode::UnknownPayment,
@@ -230,8 +230,8 @@ async fn decline(state: &AppState, conversation: &str, payment: &str) -> Option<
             tracing::error!(error = %e, "cannot read a payment");
             return Some(error(ErrorCode::Internal, "please try again"));
         }
-    }
-    match crate::payments::decline(state, payment).await {
+    };
+    match crate::payments::decline(state, &p).await {
         Ok(_) => None,
         Err(e) => {
             tracing::warn!(%payment, error = %e, "decline failed");
@@ -246,13 +246,7 @@ async fn decline(state: &AppState, conversation: &str, payment: &str) -> Option<
 /// Reconciles the conversation's open payments with Stripe (on reconnect).
 async fn reconcile_open_payments(state: AppState, conversation: String) {
     match state.store.open_payments_of(&conversation).await {
-        Ok(list) => {
-            for p in list {
-                if let Err(e) = crate::payments::reconcile(&state, &p.id).await {
-                    tracing::warn!(payment = %p.id, error = %e, "reconcile on reconnect failed");
-                }
-            }
-        }
+        Ok(list) => crate::payments::reconcile_each(&state, &list, "on reconnect").await,
         Err(e) => tracing::warn!(error = %e, "cannot list open payments"),
     }
 }
