@@ -24,6 +24,12 @@ pub const DEFAULT_RESULT_VARIABLE: &str = "paymentStatus";
 /// Link lifetimes Stripe allows for a Checkout Session, in minutes.
 pub const LIFETIME_MINUTES: std::ops::RangeInclusive<u32> = 30..=1440;
 
+/// A Request Payment node's currency when none is written.
+pub const DEFAULT_CURRENCY: &str = "USD";
+
+/// A Request Payment node's message when none is written.
+pub const DEFAULT_PAYMENT_MESSAGE: &str = "Here is your secure payment link: <<paymentUrl>>";
+
 /// The longest payment description, in characters (Checkout shows it).
 pub const DESCRIPTION_MAX_CHARS: usize = 250;
 
@@ -150,16 +156,16 @@ pub enum Operator {
 }
 
 fn default_currency() -> String {
-    "USD".into()
+    DEFAULT_CURRENCY.into()
 }
 fn default_payment_message() -> String {
-    "Here is your secure payment link: <<paymentUrl>>".into()
+    DEFAULT_PAYMENT_MESSAGE.into()
 }
 fn default_result_variable() -> String {
     DEFAULT_RESULT_VARIABLE.into()
 }
 fn default_lifetime() -> u32 {
-    30
+    *LIFETIME_MINUTES.start()
 }
 
 impl NodeKind {
@@ -172,6 +178,19 @@ impl NodeKind {
             | NodeKind::RequestPayment { next, .. }
             | NodeKind::Handoff { next, .. } => next.as_deref().into_iter().collect(),
             NodeKind::Condition { then, otherwise, .. } => vec![then.as_str(), otherwise.as_str()],
+            NodeKind::Close { .. } => Vec::new(),
+        }
+    }
+
+    /// The links to the nodes this one can continue to, to change them (a rename).
+    pub fn successors_mut(&mut self) -> Vec<&mut String> {
+        match self {
+            NodeKind::SendMessage { next, .. }
+            | NodeKind::Ask { next, .. }
+            | NodeKind::SetVariable { next, .. }
+            | NodeKind::RequestPayment { next, .. }
+            | NodeKind::Handoff { next, .. } => next.as_mut().into_iter().collect(),
+            NodeKind::Condition { then, otherwise, .. } => vec![then, otherwise],
             NodeKind::Close { .. } => Vec::new(),
         }
     }
@@ -568,6 +587,28 @@ mod tests {
             .is_err(),
             "missing variable"
         );
+    }
+
+    #[test]
+    fn successors_mut_reaches_the_same_links_as_successors() {
+        let mut w = wf(r#"{"format":1,"start":"a","nodes":[
+            {"id":"a","type":"send_message","text":"hi","next":"b"},
+            {"id":"b","type":"ask","text":"?","variable":"x","next":"c"},
+            {"id":"c","type":"set_variable","variable":"y","value":"1","next":"d"},
+            {"id":"d","type":"condition","variable":"x","operator":"equals","value":"1","then":"e","else":"f"},
+            {"id":"e","type":"request_payment","amount":{"fixed":"5"},"currency":"USD","description":"x","next":"f"},
+            {"id":"f","type":"handoff","next":"g"},
+            {"id":"g","type":"close"}]}"#);
+        for n in &mut w.nodes {
+            let before: Vec<String> = n.kind.successors().into_iter().map(str::to_owned).collect();
+            for link in n.kind.successors_mut() {
+                link.push('!');
+            }
+            let after: Vec<String> = n.kind.successors().into_iter().map(str::to_owned).collect();
+            let expected: Vec<String> = before.iter().map(|s| format!("{s}!")).collect();
+            assert_eq!(after, expected, "node {}", n.id);
+        }
+        assert_eq!(w.node("d").unwrap().kind.successors(), ["e!", "f!"]);
     }
 
     #[test]

@@ -7,7 +7,10 @@ use std::rc::Rc;
 
 use chatpay_shared::console::{PublishResult, WorkflowVersion};
 use chatpay_shared::money::{format_minor, Money, CURRENCIES};
-use chatpay_shared::workflow::{Amount, Node, NodeKind, Operator, Problem, Workflow, FORMAT_VERSION};
+use chatpay_shared::workflow::{
+    Amount, Node, NodeKind, Operator, Problem, Workflow, DEFAULT_CURRENCY, DEFAULT_PAYMENT_MESSAGE,
+    DEFAULT_RESULT_VARIABLE, FORMAT_VERSION, LIFETIME_MINUTES,
+};
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
@@ -62,17 +65,17 @@ fn new_kind(kind: &str, first_id: &str) -> NodeKind {
         },
         "request_payment" => NodeKind::RequestPayment {
             amount: Amount::Fixed("49.99".into()),
-            currency: "USD".into(),
+            currency: DEFAULT_CURRENCY.into(),
             description: String::new(),
-            message: "Here is your secure payment link: <<paymentUrl>>".into(),
-            result_variable: "paymentStatus".into(),
-            lifetime_minutes: 30,
+            message: DEFAULT_PAYMENT_MESSAGE.into(),
+            result_variable: DEFAULT_RESULT_VARIABLE.into(),
+            lifetime_minutes: *LIFETIME_MINUTES.start(),
             success_url: None,
             cancel_url: None,
             next: None,
         },
         "condition" => NodeKind::Condition {
-            variable: "paymentStatus".into(),
+            variable: DEFAULT_RESULT_VARIABLE.into(),
             operator: Operator::Equals,
             value: "paid".into(),
             then: first_id.into(),
@@ -100,21 +103,8 @@ fn rename(wf: &mut Workflow, old: &str, new: &str) {
     fix(&mut wf.start);
     for n in &mut wf.nodes {
         fix(&mut n.id);
-        match &mut n.kind {
-            NodeKind::SendMessage { next, .. }
-            | NodeKind::Ask { next, .. }
-            | NodeKind::SetVariable { next, .. }
-            | NodeKind::RequestPayment { next, .. }
-            | NodeKind::Handoff { next, .. } => {
-                if let Some(n) = next {
-                    fix(n)
-                }
-            }
-            NodeKind::Condition { then, otherwise, .. } => {
-                fix(then);
-                fix(otherwise);
-            }
-            NodeKind::Close { .. } => {}
+        for link in n.kind.successors_mut() {
+            fix(link);
         }
     }
 }
@@ -477,29 +467,15 @@ fn target(
 #[function_component(NodeCard)]
 fn node_card(p: &NodeCardProps) -> Html {
     let node = p.node.clone();
-    let err = |field: &str| {
-        p.problems
-            .iter()
-            .find(|pr| pr.field.as_deref() == Some(field))
-            .map(|pr| pr.message.clone())
-    };
+    let err = |field: &str| field_error(&p.problems, field);
     let general: Vec<String> = p
         .problems
         .iter()
         .filter(|pr| pr.field.is_none())
         .map(|pr| pr.message.clone())
         .collect();
-    // Builds a callback that edits this node's kind.
-    let edit = |f: fn(&mut NodeKind, String)| {
-        let on = p.on_edit.clone();
-        Callback::from(move |v: String| on.emit(Rc::new(move |n: &mut Node| f(&mut n.kind, v.clone()))))
-    };
-    let edit_target = |f: fn(&mut NodeKind, Option<String>)| {
-        let on = p.on_edit.clone();
-        Callback::from(move |v: Option<String>| {
-            on.emit(Rc::new(move |n: &mut Node| f(&mut n.kind, v.clone())))
-        })
-    };
+    let edit = |f: fn(&mut NodeKind, String)| edit_kind(&p.on_edit, f);
+    let edit_target = |f: fn(&mut NodeKind, Option<String>)| edit_link(&p.on_edit, f);
     let on_id = p.on_rename.clone();
     let on_kind = {
         let (on, first) = (p.on_edit.clone(), p.ids.first().cloned().unwrap_or_default());
@@ -529,8 +505,8 @@ fn node_card(p: &NodeCardProps) -> Html {
             <>
                 <Field name="text" label="Question" multiline=true value={text.clone()} on_input={edit(|k, v| if let NodeKind::Ask { text, .. } = k { *text = v })} error={err("text")} />
                 <Field name="variable" label="Save the answer in" value={variable.clone()} on_input={edit(|k, v| if let NodeKind::Ask { variable, .. } = k { *variable = v })} error={err("variable")} />
-                <Field name="pattern" label="Pattern the answer must match (optional)" placeholder="[0-9]{4}" value={pattern.clone().unwrap_or_default()} on_input={edit(|k, v| if let NodeKind::Ask { pattern, .. } = k { *pattern = (!v.trim().is_empty()).then_some(v) })} error={err("pattern")} />
-                <Field name="retry_text" label="When it does not match, say (optional)" value={retry_text.clone().unwrap_or_default()} on_input={edit(|k, v| if let NodeKind::Ask { retry_text, .. } = k { *retry_text = (!v.trim().is_empty()).then_some(v) })} />
+                <Field name="pattern" label="Pattern the answer must match (optional)" placeholder="[0-9]{4}" value={pattern.clone().unwrap_or_default()} on_input={edit(|k, v| if let NodeKind::Ask { pattern, .. } = k { *pattern = opt_static(v) })} error={err("pattern")} />
+                <Field name="retry_text" label="When it does not match, say (optional)" value={retry_text.clone().unwrap_or_default()} on_input={edit(|k, v| if let NodeKind::Ask { retry_text, .. } = k { *retry_text = opt_static(v) })} />
                 { target("next", "Then go to", next.as_deref(), ids, true, err("next"), edit_target(|k, v| if let NodeKind::Ask { next, .. } = k { *next = v })) }
             </>
         },
@@ -599,7 +575,7 @@ fn node_card(p: &NodeCardProps) -> Html {
         }
         NodeKind::Handoff { text, next } => html! {
             <>
-                <Field name="text" label="Tell the visitor (optional)" value={text.clone().unwrap_or_default()} on_input={edit(|k, v| if let NodeKind::Handoff { text, .. } = k { *text = (!v.trim().is_empty()).then_some(v) })} />
+                <Field name="text" label="Tell the visitor (optional)" value={text.clone().unwrap_or_default()} on_input={edit(|k, v| if let NodeKind::Handoff { text, .. } = k { *text = opt_static(v) })} />
                 { target("next", "When a person hands back, go to", next.as_deref(), ids, true, err("next"), edit_target(|k, v| if let NodeKind::Handoff { next, .. } = k { *next = v })) }
             </>
         },
@@ -623,8 +599,29 @@ fn node_card(p: &NodeCardProps) -> Html {
     }
 }
 
+/// An optional text field's value: `None` when left blank.
 fn opt_static(v: String) -> Option<String> {
     (!v.trim().is_empty()).then_some(v)
+}
+
+/// The message of the node's problem at `field`, if it has one.
+fn field_error(problems: &[Problem], field: &str) -> Option<String> {
+    problems
+        .iter()
+        .find(|pr| pr.field.as_deref() == Some(field))
+        .map(|pr| pr.message.clone())
+}
+
+/// A field's callback that edits the node's kind with the text typed.
+fn edit_kind(on: &Callback<NodeEdit>, f: fn(&mut NodeKind, String)) -> Callback<String> {
+    let on = on.clone();
+    Callback::from(move |v: String| on.emit(Rc::new(move |n: &mut Node| f(&mut n.kind, v.clone()))))
+}
+
+/// A "go to" select's callback that edits one of the node's links.
+fn edit_link(on: &Callback<NodeEdit>, f: fn(&mut NodeKind, Option<String>)) -> Callback<Option<String>> {
+    let on = on.clone();
+    Callback::from(move |v: Option<String>| on.emit(Rc::new(move |n: &mut Node| f(&mut n.kind, v.clone()))))
 }
 
 #[derive(Properties, PartialEq)]
@@ -653,16 +650,8 @@ fn payment_form(p: &PaymentFormProps) -> Html {
     else {
         return html! {};
     };
-    let err = |field: &str| {
-        p.problems
-            .iter()
-            .find(|pr| pr.field.as_deref() == Some(field))
-            .map(|pr| pr.message.clone())
-    };
-    let edit = |f: fn(&mut NodeKind, String)| {
-        let on = p.on_edit.clone();
-        Callback::from(move |v: String| on.emit(Rc::new(move |n: &mut Node| f(&mut n.kind, v.clone()))))
-    };
+    let err = |field: &str| field_error(&p.problems, field);
+    let edit = |f: fn(&mut NodeKind, String)| edit_kind(&p.on_edit, f);
     let select = |f: fn(&mut NodeKind, String)| {
         let on = p.on_edit.clone();
         Callback::from(move |e: Event| {
@@ -725,16 +714,11 @@ fn payment_form(p: &PaymentFormProps) -> Html {
             }));
         })
     };
-    let on_next = {
-        let on = p.on_edit.clone();
-        Callback::from(move |v: Option<String>| {
-            on.emit(Rc::new(move |n: &mut Node| {
-                if let NodeKind::RequestPayment { next, .. } = &mut n.kind {
-                    *next = v.clone();
-                }
-            }));
-        })
-    };
+    let on_next = edit_link(&p.on_edit, |k, v| {
+        if let NodeKind::RequestPayment { next, .. } = k {
+            *next = v
+        }
+    });
     html! {
         <>
             <div class="row">
