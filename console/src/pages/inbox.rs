@@ -97,16 +97,26 @@ pub fn inbox(p: &InboxProps) -> Html {
                 "{}://{host}/api/console/sites/{site}/live",
                 if secure { "wss" } else { "ws" }
             );
-            if let Ok(ws) = WebSocket::open(&url) {
-                let (_, mut rx) = ws.split();
-                wasm_bindgen_futures::spawn_local(async move {
-                    while let Some(Ok(Message::Text(text))) = rx.next().await {
+            // The socket lives in the task; stopping the task (another site, or leaving the
+            // inbox) drops it, which closes it.
+            let stop = WebSocket::open(&url).ok().map(|mut ws| {
+                let (live, stop) = futures_util::future::abortable(async move {
+                    while let Some(Ok(Message::Text(text))) = ws.next().await {
                         if serde_json::from_str::<LiveEvent>(&text).is_err() {
                             continue;
                         }
                         bump.dispatch(());
                     }
                 });
+                wasm_bindgen_futures::spawn_local(async move {
+                    let _ = live.await;
+                });
+                stop
+            });
+            move || {
+                if let Some(stop) = stop {
+                    stop.abort();
+                }
             }
         });
     }
