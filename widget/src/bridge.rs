@@ -33,12 +33,8 @@ thread_local! {
     static QUEUED: RefCell<Vec<Command>> = const { RefCell::new(Vec::new()) };
 }
 
-fn field(obj: &JsValue, key: &str) -> Option<String> {
-    Reflect::get(obj, &JsValue::from_str(key)).ok()?.as_string()
-}
-
-/// Reads a `chatpay:cmd` detail.
-fn command(detail: &JsValue) -> Option<Command> {
+/// Reads a `chatpay:cmd` detail (or the boot object, whose `visitor` reads the same way).
+pub fn command(detail: &JsValue) -> Option<Command> {
     if let Some(name) = detail.as_string() {
         return match name.as_str() {
             "open" => Some(Command::Chat(Action::Open)),
@@ -47,12 +43,10 @@ fn command(detail: &JsValue) -> Option<Command> {
             _ => None,
         };
     }
-    let visitor = Reflect::get(detail, &JsValue::from_str("visitor"))
-        .ok()
-        .filter(|v| v.is_object())?;
+    let visitor = crate::js::get(detail, "visitor").filter(|v| v.is_object())?;
     Some(Command::Visitor {
-        name: field(&visitor, "name"),
-        email: field(&visitor, "email"),
+        name: crate::js::text(&visitor, "name"),
+        email: crate::js::text(&visitor, "email"),
     })
 }
 

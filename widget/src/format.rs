@@ -3,12 +3,10 @@
 //! `format!`, which would pull Rust's formatting machinery into the download.
 
 use chatpay_shared::money::{api_exponent_of, display_decimals_of};
-use js_sys::{Array, Intl, Object, Reflect};
-use wasm_bindgen::JsValue;
+use js_sys::{Array, Intl, Object};
 
-fn set(obj: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
-}
+use crate::js::set;
+use wasm_bindgen::JsValue;
 
 fn locales(locale: &str) -> Array {
     let a = Array::new();

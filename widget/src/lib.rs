@@ -8,6 +8,7 @@
 //! - [`bridge`]: commands from the page in (`chatpay:cmd`), DOM events out.
 //! - [`services`]: the socket to the relay, the wire encoding, localStorage.
 //! - [`format`]: amounts, times and countdowns for people.
+//! - [`js`]: reading and writing fields of plain JS objects.
 //! - [`components`]: one Yew component per file.
 //!
 //! Size matters here (every visitor downloads this): frames are decoded with the browser's
@@ -17,6 +18,7 @@
 pub mod bridge;
 pub mod components;
 pub mod format;
+pub mod js;
 pub mod services;
 pub mod state;
 
@@ -34,8 +36,8 @@ pub fn start() {
     if !boot.is_object() {
         return;
     }
-    let get = |key: &str| js_sys::Reflect::get(&boot, &JsValue::from_str(key)).ok();
-    let text = |key: &str| get(key).and_then(|v| v.as_string()).unwrap_or_default();
+    let get = |key: &str| js::get(&boot, key);
+    let text = |key: &str| js::text(&boot, key).unwrap_or_default();
     let Some(root) = get("root").and_then(|r| r.dyn_into::<web_sys::ShadowRoot>().ok()) else {
         return;
     };
@@ -49,16 +51,9 @@ pub fn start() {
         return;
     }
     bridge::listen(&root);
-    if let Some(visitor) = get("visitor").filter(|v| v.is_object()) {
-        let field = |k: &str| {
-            js_sys::Reflect::get(&visitor, &JsValue::from_str(k))
-                .ok()
-                .and_then(|v| v.as_string())
-        };
-        bridge::deliver(bridge::Command::Visitor {
-            name: field("name"),
-            email: field("email"),
-        });
+    // `setVisitor` called before the wasm loaded: the boot object carries it like a command.
+    if let Some(cmd) = bridge::command(&boot) {
+        bridge::deliver(cmd);
     }
     yew::Renderer::<App>::with_root_and_props(
         mount,

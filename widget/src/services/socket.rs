@@ -155,6 +155,9 @@ impl Connection {
         };
         let on_frame = {
             let mut inner = self.0.borrow_mut();
+            if let Some(seq) = frame.seq() {
+                inner.last_seq = inner.last_seq.max(seq);
+            }
             match &frame {
                 ServerFrame::Welcome { visitor_token, .. } => {
                     storage::save_token(&inner.site, visitor_token);
@@ -181,16 +184,10 @@ impl Connection {
                         }
                     }
                 }
-                ServerFrame::Message { seq, client_id, .. } => {
-                    inner.last_seq = inner.last_seq.max(*seq);
-                    if let Some(id) = client_id {
-                        inner.unconfirmed.retain(|(c, _)| c != id);
-                    }
-                }
-                ServerFrame::PaymentCard { seq, .. } | ServerFrame::PaymentUpdate { seq, .. } => {
-                    inner.last_seq = inner.last_seq.max(*seq);
-                }
-                ServerFrame::Typing | ServerFrame::Error { .. } => {}
+                ServerFrame::Message {
+                    client_id: Some(id), ..
+                } => inner.unconfirmed.retain(|(c, _)| c != id),
+                _ => {}
             }
             inner.on_frame.clone()
         };

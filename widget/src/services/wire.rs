@@ -3,19 +3,19 @@
 //! serde (tests check both directions), without a JSON library in the download.
 
 use chatpay_shared::protocol::{Author, ClientFrame, ErrorCode, PaymentStatus, ServerFrame};
-use js_sys::{Object, Reflect, JSON};
+use js_sys::{Object, JSON};
 use wasm_bindgen::JsValue;
+
+use crate::js::{self, set};
 
 struct Fields(JsValue);
 
 impl Fields {
     fn get(&self, key: &str) -> Option<JsValue> {
-        Reflect::get(&self.0, &JsValue::from_str(key))
-            .ok()
-            .filter(|v| !v.is_undefined() && !v.is_null())
+        js::get(&self.0, key)
     }
     fn text(&self, key: &str) -> Option<String> {
-        self.get(key)?.as_string()
+        js::text(&self.0, key)
     }
     fn int(&self, key: &str) -> Option<i64> {
         self.get(key)?.as_f64().map(|n| n as i64)
@@ -71,13 +71,9 @@ pub fn decode(text: &str) -> Option<ServerFrame> {
     })
 }
 
-fn set(obj: &Object, key: &str, value: JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), &value);
-}
-
 fn set_opt(obj: &Object, key: &str, value: &Option<String>) {
     if let Some(v) = value {
-        set(obj, key, JsValue::from_str(v));
+        set(obj, key, &JsValue::from_str(v));
     }
 }
 
@@ -90,24 +86,24 @@ pub fn encode(frame: &ClientFrame) -> String {
             visitor_token,
             last_seq,
         } => {
-            set(&o, "type", "Hello".into());
-            set(&o, "site", JsValue::from_str(site));
+            set(&o, "type", &"Hello".into());
+            set(&o, "site", &JsValue::from_str(site));
             set_opt(&o, "visitor_token", visitor_token);
             if let Some(s) = last_seq {
-                set(&o, "last_seq", JsValue::from_f64(*s as f64));
+                set(&o, "last_seq", &JsValue::from_f64(*s as f64));
             }
         }
         ClientFrame::Text { client_id, text } => {
-            set(&o, "type", "Text".into());
-            set(&o, "client_id", JsValue::from_str(client_id));
-            set(&o, "text", JsValue::from_str(text));
+            set(&o, "type", &"Text".into());
+            set(&o, "client_id", &JsValue::from_str(client_id));
+            set(&o, "text", &JsValue::from_str(text));
         }
         ClientFrame::DeclinePayment { payment } => {
-            set(&o, "type", "DeclinePayment".into());
-            set(&o, "payment", JsValue::from_str(payment));
+            set(&o, "type", &"DeclinePayment".into());
+            set(&o, "payment", &JsValue::from_str(payment));
         }
         ClientFrame::Visitor { name, email } => {
-            set(&o, "type", "Visitor".into());
+            set(&o, "type", &"Visitor".into());
             set_opt(&o, "name", name);
             set_opt(&o, "email", email);
         }
