@@ -17,7 +17,7 @@ use crate::startup::{self, Parts};
 use crate::state::Settings;
 use crate::store::sites::NewSite;
 use crate::store::Store;
-use crate::stripe::client::{StripeError, StripeHttp};
+use crate::stripe::client::{KeyRefused, StripeHttp};
 use crate::stripe::keys;
 
 /// Runs the command the user asked for.
@@ -235,31 +235,24 @@ async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCo
             for s in &webhook_secrets {
                 keys::check_webhook_secret(s).map_err(anyhow::Error::msg)?;
             }
-            let livemode = match http.client(&secret_key).test_key(kind.restricted).await {
-                Ok(mode) => mode.unwrap_or(kind.livemode),
-                Err(StripeError::Api {
-                    status: 401, message, ..
-                }) => {
-                    bail!(
-                        "Stripe refused the key {}: {message}",
-                        crate::secrets::mask(&secret_key)
-                    )
-                }
-                Err(StripeError::Api {
-                    status: 403, message, ..
-                }) => bail!(
+            let livemode = match http.client(&secret_key).verify_key(kind).await {
+                Ok(livemode) => livemode,
+                Err(KeyRefused::Unknown(message)) => bail!(
+                    "Stripe refused the key {}: {message}",
+                    crate::secrets::mask(&secret_key)
+                ),
+                Err(KeyRefused::LacksPermission(message)) => bail!(
                     "the restricted key {} lacks a permission chatpay needs: {message}",
                     crate::secrets::mask(&secret_key)
                 ),
-                Err(e) => bail!("cannot test the key with Stripe at {}: {e}", http.base()),
-            };
-            if livemode != kind.livemode {
-                bail!(
-                    "Stripe reports livemode={} for a key that looks like a {} key",
-                    livemode,
+                Err(KeyRefused::WrongMode { stripe_livemode }) => bail!(
+                    "Stripe reports livemode={stripe_livemode} for a key that looks like a {} key",
                     if kind.livemode { "live" } else { "test" }
-                );
-            }
+                ),
+                Err(KeyRefused::NotTested(e)) => {
+                    bail!("cannot test the key with Stripe at {}: {e}", http.base())
+                }
+            };
             let secrets: Vec<String> = webhook_secrets.iter().map(|s| s.trim().to_owned()).collect();
             store
                 .save_stripe_keys(

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::form::Form;
+use super::keys::KeyKind;
 use super::types::{Balance, CheckoutSession, PaymentMethodConfiguration, WebhookEndpoint};
 
 /// The API version chatpay is written against, sent on every request.
@@ -37,6 +38,19 @@ pub enum StripeError {
     /// Stripe answered something chatpay cannot read.
     #[error("unexpected answer from Stripe: {0}")]
     Decode(String),
+}
+
+/// Why a key was not accepted by [`StripeClient::verify_key`].
+#[derive(Debug)]
+pub enum KeyRefused {
+    /// Stripe does not accept the key (HTTP 401); Stripe's message.
+    Unknown(String),
+    /// A restricted key without a permission chatpay needs (HTTP 403); Stripe's message.
+    LacksPermission(String),
+    /// Stripe's livemode is not the one the key's prefix says.
+    WrongMode { stripe_livemode: bool },
+    /// Stripe could not be asked, or answered something else.
+    NotTested(StripeError),
 }
 
 impl StripeError {
@@ -165,6 +179,28 @@ impl StripeClient {
         } else {
             Ok(Some(self.balance().await?.livemode))
         }
+    }
+
+    /// Tests a key (see [`StripeClient::test_key`]) and checks that Stripe's mode matches the
+    /// key's prefix. Returns the key's livemode; each way it can fail is its own variant, so
+    /// the CLI and the console word it for their readers.
+    pub async fn verify_key(&self, kind: KeyKind) -> Result<bool, KeyRefused> {
+        let livemode = match self.test_key(kind.restricted).await {
+            Ok(mode) => mode.unwrap_or(kind.livemode),
+            Err(StripeError::Api {
+                status: 401, message, ..
+            }) => return Err(KeyRefused::Unknown(message)),
+            Err(StripeError::Api {
+                status: 403, message, ..
+            }) => return Err(KeyRefused::LacksPermission(message)),
+            Err(e) => return Err(KeyRefused::NotTested(e)),
+        };
+        if livemode != kind.livemode {
+            return Err(KeyRefused::WrongMode {
+                stripe_livemode: livemode,
+            });
+        }
+        Ok(livemode)
     }
 
     /// `POST /v1/checkout/sessions`, idempotent under `idempotency_key` (the payment id).

@@ -14,7 +14,7 @@ use crate::error::{AppError, AppResult};
 use crate::payments::CHECKOUT_EVENTS;
 use crate::state::AppState;
 use crate::store::sites::NewSite;
-use crate::stripe::client::StripeError;
+use crate::stripe::client::{KeyRefused, StripeError};
 use crate::stripe::keys;
 
 /// The wizard's view of a site's connection.
@@ -66,30 +66,28 @@ pub async fn key(
     owned_site(&state, &owner, &site).await?;
     let key = input.secret_key.trim().to_owned();
     let kind = keys::check_secret_key(&key).map_err(key_error)?;
-    let livemode = match state.stripe.client(&key).test_key(kind.restricted).await {
-        Ok(mode) => mode.unwrap_or(kind.livemode),
-        Err(StripeError::Api {
-            status: 401, message, ..
-        }) => return Err(key_error(format!("Stripe refused this key: {message}"))),
-        Err(StripeError::Api {
-            status: 403, message, ..
-        }) => {
+    let livemode = match state.stripe.client(&key).verify_key(kind).await {
+        Ok(livemode) => livemode,
+        Err(KeyRefused::Unknown(message)) => {
+            return Err(key_error(format!("Stripe refused this key: {message}")))
+        }
+        Err(KeyRefused::LacksPermission(message)) => {
             return Err(key_error(format!(
                 "this restricted key lacks a permission chatpay needs: {message}"
             )))
         }
-        Err(StripeError::Network { reason, .. }) => {
+        Err(KeyRefused::WrongMode { .. }) => {
+            return Err(key_error(
+                "Stripe reports a different mode than the key's prefix; copy the key again".into(),
+            ))
+        }
+        Err(KeyRefused::NotTested(StripeError::Network { reason, .. })) => {
             return Err(AppError::Upstream(format!(
                 "cannot reach Stripe to test the key ({reason}); try again"
             )))
         }
-        Err(e) => return Err(AppError::Upstream(e.to_string())),
+        Err(KeyRefused::NotTested(e)) => return Err(AppError::Upstream(e.to_string())),
     };
-    if livemode != kind.livemode {
-        return Err(key_error(
-            "Stripe reports a different mode than the key's prefix; copy the key again".into(),
-        ));
-    }
     let previous = state.store.stripe_account(&state.cipher, &site).await?;
     state
         .store
