@@ -210,19 +210,30 @@ impl HostPage {
         Ok((listener, origin))
     }
 
-    /// Serves `html` at `/` on the bound listener.
+    /// Serves `html` at `/` on the bound listener, and a page without the widget at
+    /// [`HostPage::blank`] (same origin: its storage is the widget's).
     pub fn serve(listener: tokio::net::TcpListener, origin: String, html: String) -> HostPage {
-        let app = axum::Router::new().route(
-            "/",
-            axum::routing::get(move || {
-                let html = html.clone();
-                async move { axum::response::Html(html) }
-            }),
-        );
+        let app = axum::Router::new()
+            .route(
+                "/",
+                axum::routing::get(move || {
+                    let html = html.clone();
+                    async move { axum::response::Html(html) }
+                }),
+            )
+            .route(
+                "/blank",
+                axum::routing::get(|| async { axum::response::Html("<!doctype html><title>blank</title>") }),
+            );
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         HostPage { origin, task }
+    }
+
+    /// The host origin's page without the widget.
+    pub fn blank(&self) -> String {
+        format!("{}/blank", self.origin)
     }
 
     /// A plain shop page with the chatpay script tag.
