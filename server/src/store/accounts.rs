@@ -20,7 +20,7 @@ impl Store {
         let id = new_id("acct");
         let mut tx = self.begin().await?;
         let first: i64 = sqlx::query("SELECT COUNT(*) FROM accounts")
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut tx)
             .await?
             .try_get(0)?;
         let inserted = sqlx::query(
@@ -30,7 +30,7 @@ impl Store {
         .bind(email)
         .bind(password_hash)
         .bind(now_ms())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => {
@@ -43,7 +43,7 @@ impl Store {
         if first == 0 {
             sqlx::query("UPDATE sites SET owner_id = $1 WHERE owner_id IS NULL")
                 .bind(&id)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         tx.commit().await?;

@@ -60,7 +60,7 @@ pub async fn create(tx: &mut Tx, site: &str, token_hash: &str) -> AppResult<Conv
     .bind(site)
     .bind(token_hash)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(Conversation {
         id,
@@ -75,7 +75,7 @@ pub async fn set_status(tx: &mut Tx, conversation: &str, status: &str) -> AppRes
         .bind(status)
         .bind(now_ms())
         .bind(conversation)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -84,7 +84,7 @@ pub async fn set_status(tx: &mut Tx, conversation: &str, status: &str) -> AppRes
 pub async fn status_in(tx: &mut Tx, conversation: &str) -> AppResult<Option<String>> {
     let row = sqlx::query("SELECT status FROM conversations WHERE id = $1")
         .bind(conversation)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
@@ -104,7 +104,7 @@ pub async fn set_visitor(
     .bind(email)
     .bind(now_ms())
     .bind(conversation)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -120,7 +120,7 @@ pub async fn reserve_seq(tx: &mut Tx, conversation: &str, count: u64) -> AppResu
     .bind(count as i64)
     .bind(now_ms())
     .bind(conversation)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     let last: i64 = row.try_get(0)?;
     Ok(last as u64 - count + 1)

@@ -161,7 +161,7 @@ pub async fn append_events(
             .bind(client_id)
             .bind(at);
     }
-    query.execute(&mut **tx).await?;
+    query.execute(&mut *tx).await?;
     Ok(frames)
 }
 
@@ -188,7 +188,7 @@ pub async fn seq_of_client_id(tx: &mut Tx, conversation: &str, client_id: &str) 
     let row = sqlx::query("SELECT seq FROM messages WHERE conversation_id = $1 AND client_id = $2")
         .bind(conversation)
         .bind(client_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.map(|s| s as u64))
 }

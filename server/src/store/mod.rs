@@ -2,28 +2,31 @@
 //!
 //! Both dialects run the same migrations (`server/migrations`) and the same SQL: `$N`
 //! placeholders, TEXT ids, BIGINT unix-millisecond times. Writes that belong together take a
-//! [`Tx`] so they commit or vanish as one. On SQLite all writes go through one connection,
-//! so writers queue in the pool instead of failing with `SQLITE_BUSY`.
+//! [`Tx`] so they commit or vanish as one ([`tx`] says why it is not sqlx's own
+//! transaction). On SQLite all writes go through one connection, so writers queue in the
+//! pool instead of failing with `SQLITE_BUSY`.
 
 pub mod accounts;
 pub mod conversations;
+pub mod faults;
 pub mod messages;
 pub mod payments;
 pub mod simulator;
 pub mod sites;
 pub mod stripe_accounts;
+mod tx;
 pub mod webhooks;
 pub mod workflows;
 
+pub use tx::Tx;
+
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor};
-
-/// A write transaction.
-pub type Tx = sqlx::Transaction<'static, Any>;
+use sqlx::{AnyPool, Executor};
 
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +43,21 @@ pub struct Store {
     dialect: Dialect,
     /// Published workflow versions never change, so they are parsed once.
     pub(crate) workflow_cache: workflows::Cache,
+    /// Injected write faults (a test hook; `None` in production).
+    faults: Option<Arc<faults::Faults>>,
+    /// How to open a connection of its own (the readiness probe's reader).
+    options: AnyConnectOptions,
+    /// This process's name in the `readiness` table.
+    relay_id: String,
+}
+
+/// Why the database is not ready to take writes: the check that failed and what it saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotReady {
+    /// `write` (a write transaction did not commit) or `visible` (a committed write did
+    /// not reach another connection).
+    pub check: &'static str,
+    pub reason: String,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -99,13 +117,16 @@ impl Store {
                     write,
                     dialect,
                     workflow_cache: Default::default(),
+                    faults: None,
+                    options: options.clone(),
+                    relay_id: new_id("relay"),
                 }
             }
             Dialect::Postgres => {
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(options)
+                    .connect_with(options.clone())
                     .await
                     .with_context(|| format!("cannot connect to '{}'", redact(&url)))?;
                 Store {
@@ -113,6 +134,9 @@ impl Store {
                     write: pool,
                     dialect,
                     workflow_cache: Default::default(),
+                    faults: None,
+                    options: options.clone(),
+                    relay_id: new_id("relay"),
                 }
             }
         };
@@ -137,14 +161,66 @@ impl Store {
         self.write.clone()
     }
 
-    /// Starts a write transaction.
+    /// Starts a write transaction (see [`Tx`]).
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        self.write.begin().await
+        Tx::begin(&self.write, self.dialect, self.faults.clone()).await
+    }
+
+    /// Injects write faults from now on (the `--inject-faults` test hook).
+    pub fn inject_faults(&mut self, faults: faults::Faults) {
+        tracing::warn!(
+            ?faults,
+            "fault injection is ON: writes will fail on purpose (a test hook)"
+        );
+        self.faults = Some(Arc::new(faults));
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1").execute(&self.read).await.map(|_| ())
+    }
+
+    /// Proves the database takes writes now, in a way a transaction held open on the
+    /// writer cannot fake: a fresh nonce is written and committed through the write path,
+    /// then read back on a connection opened for the purpose.
+    pub async fn check_ready(&self) -> Result<(), NotReady> {
+        let nonce = new_id("n");
+        let write = async {
+            let mut tx = self.begin().await?;
+            sqlx::query(
+                "INSERT INTO readiness (relay, nonce, at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (relay) DO UPDATE SET nonce = excluded.nonce, at = excluded.at",
+            )
+            .bind(&self.relay_id)
+            .bind(&nonce)
+            .bind(now_ms())
+            .execute(&mut tx)
+            .await?;
+            tx.commit().await
+        };
+        write.await.map_err(|e: crate::error::AppError| NotReady {
+            check: "write",
+            reason: format!("a write transaction did not commit: {e}"),
+        })?;
+        let not_visible = |reason: String| NotReady {
+            check: "visible",
+            reason,
+        };
+        let mut fresh = <sqlx::AnyConnection as sqlx::Connection>::connect_with(&self.options)
+            .await
+            .map_err(|e| not_visible(format!("cannot open a second connection: {e}")))?;
+        let seen: Option<String> = sqlx::query_scalar("SELECT nonce FROM readiness WHERE relay = $1")
+            .bind(&self.relay_id)
+            .fetch_optional(&mut fresh)
+            .await
+            .map_err(|e| not_visible(format!("cannot read back the write: {e}")))?;
+        let _ = sqlx::Connection::close(fresh).await;
+        if seen.as_deref() != Some(nonce.as_str()) {
+            return Err(not_visible(
+                "a committed write is not visible to another connection: the writer holds it back".into(),
+            ));
+        }
+        Ok(())
     }
 
     pub async fn close(&self) {

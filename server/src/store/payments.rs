@@ -92,7 +92,7 @@ pub async fn insert(tx: &mut Tx, p: &NewPayment<'_>) -> AppResult<()> {
     .bind(p.success_url)
     .bind(p.cancel_url)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -104,7 +104,7 @@ pub async fn set_session(tx: &mut Tx, payment: &str, session_id: &str, url: Opti
         .bind(url)
         .bind(now_ms())
         .bind(payment)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -113,7 +113,7 @@ pub async fn set_session(tx: &mut Tx, payment: &str, session_id: &str, url: Opti
 pub async fn get(tx: &mut Tx, id: &str) -> AppResult<Option<Payment>> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1"))
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     row.as_ref().map(from_row).transpose()
 }
@@ -163,7 +163,7 @@ pub async fn apply_from(
         .bind(resolved_by)
         .bind(&current.id)
         .bind(from.as_str())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             continue;
@@ -180,7 +180,7 @@ pub async fn apply_from(
         .bind(next.as_str())
         .bind(source)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         return Ok(Some(Transition { from, to: next }));
     }

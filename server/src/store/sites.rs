@@ -81,7 +81,7 @@ impl Store {
         .bind(owner)
         .bind(color)
         .bind(now_ms())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => {
@@ -108,7 +108,7 @@ impl Store {
         .bind(&site.name)
         .bind(&site.greeting)
         .bind(now_ms())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         replace_origins(&mut tx, site.id.as_str(), &site.origins).await?;
         tx.commit().await?;
@@ -176,7 +176,7 @@ impl Store {
             .bind(&site.greeting)
             .bind(color)
             .bind(site.id.as_str())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         replace_origins(&mut tx, site.id.as_str(), &site.origins).await?;
         tx.commit().await?;
@@ -197,13 +197,13 @@ impl Store {
 async fn replace_origins(tx: &mut super::Tx, site: &str, origins: &[WebOrigin]) -> AppResult<()> {
     sqlx::query("DELETE FROM site_origins WHERE site_id = $1")
         .bind(site)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     for origin in origins {
         sqlx::query("INSERT INTO site_origins (site_id, origin) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(site)
             .bind(origin.as_str())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     }
     Ok(())

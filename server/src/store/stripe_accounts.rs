@@ -78,7 +78,7 @@ impl Store {
         .bind(mask(secret_key))
         .bind(sealed_hooks)
         .bind(now_ms())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(())

@@ -23,7 +23,7 @@ pub async fn record_event(
     .bind(event_type)
     .bind(outcome)
     .bind(now_ms())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await;
     match inserted {
         Ok(done) => Ok(done.rows_affected() == 1),
@@ -45,7 +45,7 @@ pub async fn note_event(tx: &mut Tx, site: &str, event_type: &str, duplicate: bo
     .bind(event_type)
     .bind(now_ms())
     .bind(i64::from(duplicate))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

@@ -72,10 +72,10 @@ async fn cached<'e>(
 
 /// The latest published version of a site's workflow, read inside `tx`.
 pub async fn latest(tx: &mut Tx, store: &Store, site: &str) -> AppResult<Option<Published>> {
-    let Some(version) = latest_number(&mut **tx, site).await? else {
+    let Some(version) = latest_number(&mut *tx, site).await? else {
         return Ok(None);
     };
-    let workflow = cached(&mut **tx, store, site, version)
+    let workflow = cached(&mut *tx, store, site, version)
         .await?
         .ok_or(sqlx::Error::RowNotFound)?;
     Ok(Some(Published { version, workflow }))
@@ -83,7 +83,7 @@ pub async fn latest(tx: &mut Tx, store: &Store, site: &str) -> AppResult<Option<
 
 /// A specific version (one a run started with), read inside `tx`.
 pub async fn version(tx: &mut Tx, store: &Store, site: &str, version: i64) -> AppResult<Arc<Workflow>> {
-    Ok(cached(&mut **tx, store, site, version)
+    Ok(cached(&mut *tx, store, site, version)
         .await?
         .ok_or(sqlx::Error::RowNotFound)?)
 }
@@ -103,7 +103,7 @@ pub async fn lock_run(tx: &mut Tx, conversation: &str) -> AppResult<Option<Locke
          RETURNING workflow_version, site_id, state",
     )
     .bind(conversation)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     row.map(|r| {
         let state: String = r.try_get(2)?;
@@ -138,7 +138,7 @@ pub async fn save_run(
     .bind(run.status.as_str())
     .bind(state)
     .bind(now_ms())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -150,7 +150,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let next: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM workflows WHERE site_id = $1")
             .bind(site)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut tx)
             .await?
             .try_get(0)?;
         sqlx::query(
@@ -160,7 +160,7 @@ impl Store {
         .bind(next)
         .bind(def)
         .bind(now_ms())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(next)

@@ -357,6 +357,24 @@ impl TestApp {
         (c, welcome)
     }
 
+    /// Posts `body` to the shop's webhook route signed with `secret` now; returns the status
+    /// and the JSON answer (`null` when the answer is not JSON).
+    pub async fn webhook(&self, secret: &str, body: &str) -> (u16, serde_json::Value) {
+        let now = chatpay_server::store::now_ms() / 1000;
+        let resp = reqwest::Client::new()
+            .post(self.url(&format!("/webhooks/stripe/{SITE}")))
+            .header(
+                "stripe-signature",
+                chatpay_server::stripe::signature::sign(body.as_bytes(), secret, now),
+            )
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("the webhook route answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     /// Stops the relay and waits for it.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown_tx.take() {
@@ -440,6 +458,46 @@ impl Client {
         self.send_text(client_id, text).await;
         self.recv().await
     }
+}
+
+/// A Stripe event about a Checkout Session of `payment`, as Stripe would send it:
+/// `kind` like `checkout.session.completed`, the session `status` and `payment_status`,
+/// and the session's total.
+#[allow(clippy::too_many_arguments)]
+pub fn checkout_event(
+    event_id: &str,
+    kind: &str,
+    payment: &str,
+    session: &str,
+    status: &str,
+    payment_status: &str,
+    amount_total: i64,
+    currency: &str,
+) -> String {
+    serde_json::json!({
+        "id": event_id, "object": "event", "type": kind, "created": 1, "livemode": false,
+        "data": { "object": {
+            "id": session, "object": "checkout.session", "status": status,
+            "payment_status": payment_status, "client_reference_id": payment,
+            "amount_total": amount_total, "currency": currency, "livemode": false,
+            "metadata": { "payment": payment, "site": SITE }
+        }}
+    })
+    .to_string()
+}
+
+/// A signed `checkout.session.completed` (paid) for 49.99 USD.
+pub fn paid_event(event_id: &str, payment: &str, session: &str) -> String {
+    checkout_event(
+        event_id,
+        "checkout.session.completed",
+        payment,
+        session,
+        "complete",
+        "paid",
+        4999,
+        "usd",
+    )
 }
 
 /// The texts of message frames, in order.

@@ -1,0 +1,121 @@
+//! Fault injection for the store's write transactions: a test hook, off unless the relay is
+//! started with `--inject-faults` (`CHATPAY_INJECT_FAULTS`), used by the end-to-end test that
+//! kills and breaks the relay while visitors pay.
+//!
+//! Two kinds, each with its own probability per transaction or statement:
+//! - **disk full** (SQLite): right after `BEGIN`, the connection's `max_page_count` is set to
+//!   the file's current size, so any write that needs a new page fails for real with
+//!   `SQLITE_FULL` — on this connection until it is replaced, as after a failed write;
+//! - **killed connection**: a statement fails as if the connection had died under it.
+
+use std::sync::Mutex;
+
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, Executor as _};
+
+use super::Dialect;
+
+/// Which faults to inject, and how often.
+#[derive(Debug)]
+pub struct Faults {
+    /// Per transaction: the disk is full from now on for this connection (SQLite).
+    disk_full: f64,
+    /// Per statement: the connection dies.
+    kill: f64,
+    rng: Mutex<StdRng>,
+}
+
+impl Faults {
+    /// Parses `disk_full=0.02,kill=0.01[,seed=7]`.
+    pub fn parse(spec: &str) -> Result<Faults, String> {
+        let (mut disk_full, mut kill, mut seed) = (0.0, 0.0, None);
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("fault '{part}' needs a value, like disk_full=0.02"))?;
+            let bad = || format!("fault '{part}': the value must be a number from 0 to 1");
+            match k {
+                "disk_full" => disk_full = v.parse().map_err(|_| bad())?,
+                "kill" => kill = v.parse().map_err(|_| bad())?,
+                "seed" => {
+                    seed = Some(
+                        v.parse()
+                            .map_err(|_| format!("fault '{part}': seed is a whole number"))?,
+                    )
+                }
+                other => return Err(format!("unknown fault '{other}': use disk_full, kill or seed")),
+            }
+        }
+        for p in [disk_full, kill] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("fault probability {p} is not between 0 and 1"));
+            }
+        }
+        Ok(Faults {
+            disk_full,
+            kill,
+            rng: Mutex::new(match seed {
+                Some(s) => StdRng::seed_from_u64(s),
+                None => StdRng::from_entropy(),
+            }),
+        })
+    }
+
+    fn roll(&self, p: f64) -> bool {
+        p > 0.0 && self.rng.lock().unwrap_or_else(|e| e.into_inner()).gen_bool(p)
+    }
+
+    /// Maybe fills the disk for this connection (SQLite only).
+    pub(super) async fn after_begin(&self, conn: &mut PoolConnection<Any>, dialect: Dialect) {
+        if dialect != Dialect::Sqlite || !self.roll(self.disk_full) {
+            return;
+        }
+        let pages: Result<i64, _> = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut **conn)
+            .await;
+        if let Ok(pages) = pages {
+            tracing::warn!(pages, "injected fault: the disk is full for this connection");
+            let _ = conn
+                .execute(format!("PRAGMA max_page_count = {pages}").as_str())
+                .await;
+        }
+    }
+
+    /// Maybe kills the connection under the next statement.
+    pub(super) fn before_statement(&self) -> Option<sqlx::Error> {
+        self.roll(self.kill).then(|| {
+            tracing::warn!("injected fault: the write connection died");
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "injected fault: the connection died",
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_and_bad_ones_say_why() {
+        let f = Faults::parse("disk_full=0.5, kill=0.25, seed=3").unwrap();
+        assert_eq!((f.disk_full, f.kill), (0.5, 0.25));
+        assert!(Faults::parse("").is_ok());
+        assert!(Faults::parse("kill=2").unwrap_err().contains("between 0 and 1"));
+        assert!(Faults::parse("melt=0.1")
+            .unwrap_err()
+            .contains("unknown fault 'melt'"));
+        assert!(Faults::parse("kill").unwrap_err().contains("needs a value"));
+    }
+
+    #[test]
+    fn a_zero_rate_never_fires_and_a_full_rate_always_does() {
+        let never = Faults::parse("kill=0").unwrap();
+        assert!((0..1000).all(|_| never.before_statement().is_none()));
+        let always = Faults::parse("kill=1").unwrap();
+        assert!(always.before_statement().is_some());
+    }
+}

@@ -1,0 +1,210 @@
+//! Write transactions that cannot poison the writer.
+//!
+//! sqlx's own transactions count their nesting depth in the driver. When SQLite rolls a
+//! transaction back by itself (a full disk: `SQLITE_FULL`), sqlx's `ROLLBACK` then fails and
+//! the depth stays at 1; later `begin()`s become `SAVEPOINT`s and `commit()`s `RELEASE`s,
+//! and the first `ROLLBACK TO SAVEPOINT` leaves a transaction open on the single writer
+//! connection for good: every later write is acknowledged and never stored. PostgreSQL, for
+//! its part, answers `COMMIT` of a transaction in which a statement failed with `ROLLBACK`
+//! and no error, so "commit returned Ok" would not prove anything either.
+//!
+//! [`Tx`] makes both impossible instead of detecting them afterwards:
+//! - it issues `BEGIN` (SQLite: `BEGIN IMMEDIATE`), `COMMIT` and `ROLLBACK` itself, so SQLite
+//!   refuses a `BEGIN` on a connection that still holds a transaction and a `COMMIT` on one
+//!   that holds none: neither can pass silently;
+//! - every statement runs through it (it is the [`sqlx::Executor`]), and once one fails the
+//!   transaction can only be rolled back: [`Tx::commit`] refuses;
+//! - a transaction that fails to begin, commit or roll back, or that is dropped unfinished
+//!   (an error returned with `?`, a cancelled request), closes its connection instead of
+//!   returning it to the pool, which rolls back whatever the database still holds and makes
+//!   the pool open a fresh connection.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::{FutureExt as _, TryFutureExt as _, TryStreamExt as _};
+use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, Describe, Either, Execute, Executor};
+
+use super::faults::Faults;
+use super::Dialect;
+use crate::error::{AppError, AppResult};
+
+/// A write transaction on a connection of its own. Pass `&mut tx` (or `&mut *tx` for a
+/// `&mut Tx`) wherever sqlx wants an executor.
+#[derive(Debug)]
+pub struct Tx {
+    conn: PoolConnection<Any>,
+    /// A statement of this transaction failed: it may only be rolled back.
+    failed: AtomicBool,
+    /// `BEGIN` ran and neither `COMMIT` nor `ROLLBACK` has finished yet.
+    open: bool,
+    faults: Option<std::sync::Arc<Faults>>,
+}
+
+impl Tx {
+    /// Begins on a connection from `pool`; a connection that refuses `BEGIN` is closed and
+    /// the begin is tried once more on a fresh one.
+    pub(super) async fn begin(
+        pool: &sqlx::AnyPool,
+        dialect: Dialect,
+        faults: Option<std::sync::Arc<Faults>>,
+    ) -> Result<Tx, sqlx::Error> {
+        let sql = match dialect {
+            // Take the write lock now, not at the first write: the transaction then never
+            // fails half-way for want of it.
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        };
+        let mut last = None;
+        for _ in 0..2 {
+            let mut conn = pool.acquire().await?;
+            match conn.execute(sql).await {
+                Ok(_) => {
+                    if let Some(f) = &faults {
+                        f.after_begin(&mut conn, dialect).await;
+                    }
+                    return Ok(Tx {
+                        conn,
+                        failed: AtomicBool::new(false),
+                        open: true,
+                        faults,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "a write connection refused BEGIN; it is replaced");
+                    conn.close_on_drop();
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or(sqlx::Error::PoolClosed))
+    }
+
+    /// Commits. Refuses (and rolls back) when a statement of the transaction failed; a
+    /// failed `COMMIT` closes the connection. `Ok` means the database committed.
+    pub async fn commit(mut self) -> AppResult<()> {
+        if self.failed.load(Ordering::Acquire) {
+            self.rollback_quietly().await;
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "a statement of this transaction failed, so none of it was committed"
+            )));
+        }
+        match self.conn.execute("COMMIT").await {
+            Ok(_) => {
+                self.open = false;
+                Ok(())
+            }
+            Err(e) => {
+                // Whatever the database still holds goes with the connection.
+                self.conn.close_on_drop();
+                self.open = false;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Rolls back. A failed `ROLLBACK` closes the connection (which rolls back too).
+    pub async fn rollback(mut self) -> AppResult<()> {
+        self.rollback_quietly().await;
+        Ok(())
+    }
+
+    async fn rollback_quietly(&mut self) {
+        if let Err(e) = self.conn.execute("ROLLBACK").await {
+            tracing::debug!(error = %e, "ROLLBACK failed; the connection is closed instead");
+            self.conn.close_on_drop();
+        }
+        self.open = false;
+    }
+
+    fn note(&self) -> &AtomicBool {
+        &self.failed
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if self.open {
+            // Dropped unfinished: closing the connection rolls it back; the pool opens a
+            // fresh one for the next caller.
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+impl<'c> Executor<'c> for &'c mut Tx {
+    type Database = Any;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> futures_util::stream::BoxStream<'e, Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        if let Some(e) = self.injected_fault() {
+            return Box::pin(futures_util::stream::once(async move { Err(e) }));
+        }
+        let Tx { conn, failed, .. } = self;
+        let failed: &'c AtomicBool = failed;
+        let conn: &'c mut AnyConnection = conn;
+        Box::pin(
+            conn.fetch_many(query)
+                .inspect_err(move |_| failed.store(true, Ordering::Release)),
+        )
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> futures_util::future::BoxFuture<'e, Result<Option<AnyRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        if let Some(e) = self.injected_fault() {
+            return async move { Err(e) }.boxed();
+        }
+        let Tx { conn, failed, .. } = self;
+        let failed: &'c AtomicBool = failed;
+        let conn: &'c mut AnyConnection = conn;
+        conn.fetch_optional(query)
+            .inspect_err(move |_| failed.store(true, Ordering::Release))
+            .boxed()
+    }
+
+    fn prepare_with<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+        parameters: &'e [AnyTypeInfo],
+    ) -> futures_util::future::BoxFuture<'e, Result<AnyStatement<'q>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        let conn: &'c mut AnyConnection = &mut self.conn;
+        conn.prepare_with(sql, parameters)
+    }
+
+    fn describe<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+    ) -> futures_util::future::BoxFuture<'e, Result<Describe<Any>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        let conn: &'c mut AnyConnection = &mut self.conn;
+        conn.describe(sql)
+    }
+}
+
+impl Tx {
+    /// A fault the test hook wants here, if any (the statement then fails like a real one:
+    /// the transaction is marked failed).
+    fn injected_fault(&mut self) -> Option<sqlx::Error> {
+        let e = self.faults.as_ref()?.before_statement()?;
+        self.note().store(true, Ordering::Release);
+        Some(e)
+    }
+}
