@@ -58,3 +58,29 @@ pub fn use_ticks(ms: Option<i32>) -> u32 {
     });
     count
 }
+
+/// Notes kept in arrival order (the inbox's agent-only notices, per conversation).
+#[derive(Default, PartialEq)]
+pub struct Notes(pub Vec<(String, String)>);
+
+impl Reducible for Notes {
+    type Action = (String, String);
+    fn reduce(self: Rc<Self>, note: (String, String)) -> Rc<Self> {
+        let mut all = self.0.clone();
+        all.push(note);
+        Rc::new(Notes(all))
+    }
+}
+
+/// A random key for one request a person may send twice (a double-click): the relay does
+/// it once per key.
+pub fn request_key() -> String {
+    let mut key = String::from("req_");
+    for _ in 0..4 {
+        key.push_str(&format!(
+            "{:08x}",
+            (js_sys::Math::random() * f64::from(u32::MAX)) as u32
+        ));
+    }
+    key
+}

@@ -6,6 +6,8 @@
 
 ALTER TABLE payments ADD COLUMN idempotency_key TEXT;
 ALTER TABLE payments ADD COLUMN payment_method_configuration TEXT;
+-- The mode (1 live, 0 test) of the key the session was created with.
+ALTER TABLE payments ADD COLUMN livemode BIGINT;
 -- Unix milliseconds until which a relay's create call owns the payment.
 ALTER TABLE payments ADD COLUMN lease_until BIGINT;
 -- Unix milliseconds of the sweep's next look at this payment, and how many it had.

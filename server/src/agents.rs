@@ -6,16 +6,16 @@
 //! Like [`crate::chat`], each action writes in one transaction, commits, then publishes.
 
 use chatpay_shared::money::Money;
-use chatpay_shared::protocol::{Author, PaymentStatus, MAX_TEXT_CHARS};
+use chatpay_shared::protocol::{Author, MAX_TEXT_CHARS};
 use chatpay_shared::workflow::{DESCRIPTION_MAX_CHARS, LIFETIME_MINUTES};
 
 use crate::engine::runner::{self, Followups};
 use crate::engine::step::Event;
 use crate::error::{AppError, AppResult};
-use crate::payments::{self, ReturnUrls};
+use crate::payments;
 use crate::state::AppState;
-use crate::store::messages::{self, Card, NewEvent, NewMessage};
-use crate::store::payments::{self as stored, NewPayment};
+use crate::store::messages::{self, NewMessage};
+use crate::store::payments::{self as stored, NewPayment, Requester};
 use crate::store::{conversations, new_id};
 
 /// Sets the status and returns the followup that tells the console, when it changed.
@@ -94,8 +94,10 @@ pub async fn hand_back(state: &AppState, site: &str, conversation: &str) -> AppR
     Ok(())
 }
 
-/// A payment asked for by a person: checked like a node's amount, a Checkout Session, and
-/// a card in the conversation. Returns the payment id.
+/// A payment asked for by a person: checked like a node's amount, stored, and its
+/// Checkout Session created after this returns (the card appears in the conversation
+/// then; a failure reaches the console as a notice). A repeated `request_key` in the same
+/// conversation returns the payment the first request made. Returns the payment id.
 pub async fn request_payment(
     state: &AppState,
     site: &str,
@@ -103,6 +105,7 @@ pub async fn request_payment(
     amount: &str,
     currency: &str,
     description: &str,
+    request_key: Option<&str>,
 ) -> AppResult<String> {
     let money = Money::parse(amount, currency).map_err(|e| AppError::Invalid {
         field: if matches!(e, chatpay_shared::money::MoneyError::UnknownCurrency(_)) {
@@ -121,9 +124,17 @@ pub async fn request_payment(
             ),
         });
     }
+    if let Some(key) = request_key {
+        if key.is_empty() || key.len() > 64 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(AppError::BadRequest(format!(
+                "invalid request_key '{key}': use 1-64 visible ASCII characters"
+            )));
+        }
+    }
     let id = new_id("pay");
     let mut tx = state.store.begin().await?;
-    stored::insert(
+    conversations::lock(&mut tx, conversation).await?;
+    let inserted = stored::insert(
         &mut tx,
         &NewPayment {
             id: &id,
@@ -135,38 +146,24 @@ pub async fn request_payment(
             expires_at: payments::link_expiry(*LIFETIME_MINUTES.start()),
             success_url: None,
             cancel_url: None,
+            requested_by: Requester::Agent,
+            request_key,
         },
     )
     .await?;
-    tx.commit().await?;
-    let payment = state
-        .store
-        .payment(&id)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("payment {id} vanished")))?;
-    let session = match payments::open_session(state, &payment, &ReturnUrls::default()).await {
-        Ok(s) => s,
-        Err(e) => {
-            let mut tx = state.store.begin().await?;
-            stored::apply(&mut tx, &id, PaymentStatus::Failed, "create_failed").await?;
-            tx.commit().await?;
-            return Err(e);
+    let id = match (inserted, request_key) {
+        (true, _) => id,
+        (false, Some(key)) => {
+            stored::by_request_key(&mut tx, conversation, key)
+                .await?
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("request key {key} vanished")))?
+                .id
         }
+        (false, None) => return Err(AppError::Internal(anyhow::anyhow!("payment {id} was not stored"))),
     };
-    let url = session.url.clone().unwrap_or_default();
-    let mut tx = state.store.begin().await?;
-    stored::set_session(&mut tx, &id, &session.id, Some(&url)).await?;
-    let frames = messages::append_events(
-        &mut tx,
-        conversation,
-        &[NewEvent::Card(Card {
-            url,
-            expires_at: session.expires_at.unwrap_or(payment.expires_at),
-            ..Card::from(&payment)
-        })],
-    )
-    .await?;
     tx.commit().await?;
-    Followups::frames(site, conversation, frames).finish(state);
+    if inserted {
+        tokio::spawn(payments::open::open(state.clone(), id.clone()));
+    }
     Ok(id)
 }

@@ -74,9 +74,16 @@ impl Hub {
         }
     }
 
-    /// Sends a site's console what changed in one of its conversations: each frame, and
-    /// the conversation's new status if it changed.
-    pub fn publish_live(&self, site: &str, conversation: &str, frames: &[ServerFrame], status: Option<&str>) {
+    /// Sends a site's console what changed in one of its conversations: each frame, the
+    /// conversation's new status if it changed, and a note for agents if there is one.
+    pub fn publish_live(
+        &self,
+        site: &str,
+        conversation: &str,
+        frames: &[ServerFrame],
+        status: Option<&str>,
+        notice: Option<&str>,
+    ) {
         let key = live_key(site);
         let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(tx) = channels.get(&key) else { return };
@@ -87,13 +94,15 @@ impl Hub {
                 conversation: conversation.to_owned(),
                 frame: Some(f.clone()),
                 status: None,
+                notice: None,
             })
             .collect();
-        if let Some(st) = status {
+        if status.is_some() || notice.is_some() {
             events.push(LiveEvent {
                 conversation: conversation.to_owned(),
                 frame: None,
-                status: Some(st.to_owned()),
+                status: status.map(str::to_owned),
+                notice: notice.map(str::to_owned),
             });
         }
         for e in events {

@@ -17,10 +17,13 @@ use rand::RngCore;
 /// The format tag of stored ciphertexts, so the scheme can change later.
 const TAG: &str = "v1:";
 
-/// Encrypts and decrypts secrets with the relay's key.
+/// Encrypts and decrypts secrets with the relay's key, and makes the tokens only this
+/// relay (or one sharing its key) can make.
 #[derive(Clone)]
 pub struct Cipher {
     aead: Aes256Gcm,
+    /// A key of its own for tokens, derived from the relay's key.
+    token_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Cipher {
@@ -31,9 +34,25 @@ impl std::fmt::Debug for Cipher {
 
 impl Cipher {
     pub fn from_key(key: &[u8; 32]) -> Cipher {
+        let token_key = hmac_sha256(key, &[b"chatpay token key v1"]);
         Cipher {
             aead: Aes256Gcm::new(key.into()),
+            token_key,
         }
+    }
+
+    /// A token for `data` in the scope of `purpose` (like `cancel`): 128 bits of an
+    /// HMAC-SHA256 under a key derived from the relay's key, as hex.
+    pub fn token(&self, purpose: &str, data: &str) -> String {
+        let mac = hmac_sha256(&self.token_key, &[purpose.as_bytes(), b"\0", data.as_bytes()]);
+        hex::encode(&mac[..16])
+    }
+
+    /// Whether `token` is [`Cipher::token`] of `data` for `purpose` (compared in constant time).
+    pub fn check_token(&self, purpose: &str, data: &str, token: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        let expected = self.token(purpose, data);
+        expected.len() == token.len() && bool::from(expected.as_bytes().ct_eq(token.as_bytes()))
     }
 
     /// Loads the key from `env_key` if given, else from `file`, creating the file with a
@@ -154,9 +173,33 @@ pub fn mask(secret: &str) -> String {
     format!("{prefix}…{last4}")
 }
 
+/// HMAC-SHA256 of the concatenated `parts`.
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::Mac as _;
+    // HMAC takes keys of any length, so this cannot fail.
+    let mut mac =
+        <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_are_bound_to_purpose_data_and_key() {
+        let c = Cipher::from_key(&[7u8; 32]);
+        let t = c.token("cancel", "pay_1");
+        assert_eq!(t.len(), 32);
+        assert!(c.check_token("cancel", "pay_1", &t));
+        assert!(!c.check_token("cancel", "pay_2", &t));
+        assert!(!c.check_token("other", "pay_1", &t));
+        assert!(!c.check_token("cancel", "pay_1", ""));
+        assert!(!Cipher::from_key(&[8u8; 32]).check_token("cancel", "pay_1", &t));
+    }
 
     #[test]
     fn sealed_secrets_open_again_and_differ_each_time() {

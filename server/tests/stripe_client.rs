@@ -66,7 +66,7 @@ const SERVER_ERROR: &str = r#"{"error":{"type":"api_error","message":"boom"}}"#;
 fn params() -> NewCheckoutSession<'static> {
     NewCheckoutSession {
         amount: 4999,
-        currency: "usd",
+        currency: "usd".into(),
         description: "Support contract deposit",
         client_reference_id: "pay_1",
         metadata: vec![("site", "shop"), ("payment", "pay_1")],

@@ -10,7 +10,7 @@ use common::{Backend, TestApp, STRIPE_KEY};
 fn params<'a>(expires_at: i64) -> NewCheckoutSession<'a> {
     NewCheckoutSession {
         amount: 4999,
-        currency: "usd",
+        currency: "usd".into(),
         description: "Support contract deposit",
         client_reference_id: "pay_sim",
         metadata: vec![("site", "shop"), ("payment", "pay_sim")],
@@ -170,13 +170,13 @@ async fn required_params_types_and_limits_are_checked() {
     assert!(message.contains("0.50 usd"), "{message}");
 
     let mut odd = params(now() + 3600);
-    odd.currency = "kwd";
+    odd.currency = "kwd".into();
     odd.amount = 5124;
     let (_, _, _, _, message) = api_error(client.create_checkout_session(&odd, "k-kwd").await.unwrap_err());
     assert!(message.contains("third decimal"), "{message}");
 
     let mut unknown = params(now() + 3600);
-    unknown.currency = "xyz";
+    unknown.currency = "xyz".into();
     let (_, _, _, param, _) = api_error(
         client
             .create_checkout_session(&unknown, "k-xyz")

@@ -75,11 +75,31 @@ async fn cancel_leads_to_expired(backend: Backend) {
         .text()
         .await
         .unwrap();
-    let cancel_url = app.url(&format!("/checkout/cancel?payment={}", payment.id));
+    let cancel_url = payment.cancel_url.clone().unwrap();
+    assert!(
+        cancel_url.starts_with(&app.url(&format!("/checkout/cancel?payment={}&token=", payment.id))),
+        "{cancel_url}"
+    );
     assert!(
         hosted.contains(&chatpay_server::pages::escape(&cancel_url)),
         "Cancel links to the cancel page"
     );
+
+    // Knowing the payment id is not enough (a link prefetcher, an <img>): nothing changes.
+    for forged in [
+        app.url(&format!("/checkout/cancel?payment={}", payment.id)),
+        app.url(&format!(
+            "/checkout/cancel?payment={}&token=00112233445566778899aabbccddeeff",
+            payment.id
+        )),
+    ] {
+        let resp = reqwest::get(&forged).await.unwrap();
+        assert_eq!(resp.status(), 403);
+        assert!(resp.text().await.unwrap().contains("Nothing was cancelled"));
+    }
+    assert_eq!(app.payment(&payment.id).await.status, PaymentStatus::Pending);
+    assert_eq!(app.sessions_of(&payment.id).await[0]["status"], "open");
+
     let page = reqwest::get(&cancel_url).await.unwrap().text().await.unwrap();
     assert!(page.contains("Payment cancelled"), "{page}");
 

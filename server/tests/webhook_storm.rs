@@ -63,11 +63,13 @@ async fn a_storm_of_duplicated_shuffled_events_resolves_each_payment_once(backen
                 expires_at: 4_000_000_000,
                 success_url: None,
                 cancel_url: None,
+                requested_by: chatpay_server::store::payments::Requester::Agent,
+                request_key: None,
             },
         )
         .await
         .unwrap();
-        chatpay_server::store::payments::set_session(&mut tx, &id, &session, None)
+        chatpay_server::store::payments::set_session(&mut tx, &id, &session, None, 4_000_000_000_000)
             .await
             .unwrap();
         let e = |n: u8, kind: &str, ps: &str| event(&format!("evt_{i:03}_{n}"), kind, &id, &session, ps);

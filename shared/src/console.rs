@@ -154,6 +154,10 @@ pub struct LiveEvent {
     /// The conversation's new status: `bot`, `waiting_agent`, `agent` or `closed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// A note for agents only (a payment that could not be opened, a mismatch, a double
+    /// charge); not part of the visitor's history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// A conversation in the inbox list.
@@ -190,6 +194,10 @@ pub struct ManualPayment {
     pub amount: String,
     pub currency: String,
     pub description: String,
+    /// Chosen by the console per click, so a repeated request (a double-click, a retry)
+    /// makes one payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_key: Option<String>,
 }
 
 /// A published workflow version in the editor's list.

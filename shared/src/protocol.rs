@@ -134,7 +134,13 @@ impl ServerFrame {
     }
 }
 
-/// Where a payment stands. `Paid`, `Expired` and `Failed` are terminal: they never change.
+/// Where a payment stands. `Paid`, `Expired`, `Failed` and `Mismatch` are terminal: they
+/// never change.
+///
+/// The state machine, [`PaymentStatus::next`]: `pending → paid | expired | processing |
+/// failed | mismatch`, `processing → paid | failed | mismatch`. `pending → failed` is allowed
+/// because Stripe may deliver `async_payment_failed` before the `completed` event it
+/// follows; the later `completed` then finds a terminal state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PaymentStatus {
@@ -145,9 +151,22 @@ pub enum PaymentStatus {
     Paid,
     Expired,
     Failed,
+    /// Stripe reported a completed payment that does not match what was asked (amount,
+    /// currency or mode): not counted as paid; a person checks it ("Being checked").
+    Mismatch,
 }
 
 impl PaymentStatus {
+    /// Every status, for tests and decoders.
+    pub const ALL: [PaymentStatus; 6] = [
+        PaymentStatus::Pending,
+        PaymentStatus::Processing,
+        PaymentStatus::Paid,
+        PaymentStatus::Expired,
+        PaymentStatus::Failed,
+        PaymentStatus::Mismatch,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PaymentStatus::Pending => "pending",
@@ -155,25 +174,29 @@ impl PaymentStatus {
             PaymentStatus::Paid => "paid",
             PaymentStatus::Expired => "expired",
             PaymentStatus::Failed => "failed",
+            PaymentStatus::Mismatch => "mismatch",
         }
     }
 
     pub fn parse(s: &str) -> Option<PaymentStatus> {
-        Some(match s {
-            "pending" => PaymentStatus::Pending,
-            "processing" => PaymentStatus::Processing,
-            "paid" => PaymentStatus::Paid,
-            "expired" => PaymentStatus::Expired,
-            "failed" => PaymentStatus::Failed,
-            _ => return None,
-        })
+        PaymentStatus::ALL.into_iter().find(|p| p.as_str() == s)
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            PaymentStatus::Paid | PaymentStatus::Expired | PaymentStatus::Failed
-        )
+        !matches!(self, PaymentStatus::Pending | PaymentStatus::Processing)
+    }
+
+    /// The state a payment in `self` moves to when told `to`, or `None` when it stays.
+    pub fn next(self, to: PaymentStatus) -> Option<PaymentStatus> {
+        use PaymentStatus::*;
+        if self.is_terminal() || self == to {
+            return None;
+        }
+        match (self, to) {
+            (Pending, _) => Some(to),
+            (Processing, Paid | Failed | Mismatch) => Some(to),
+            _ => None,
+        }
     }
 }
 
@@ -195,13 +218,16 @@ pub enum ErrorCode {
     UnknownPayment,
     /// The visitor's name or email is not acceptable.
     BadVisitor,
+    /// A declined payment's link could not be cancelled (Stripe did not answer); the card
+    /// is still open and the visitor may try again.
+    DeclineFailed,
     /// The relay failed; the tab should reconnect later.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for tests and decoders.
-    pub const ALL: [ErrorCode; 8] = [
+    pub const ALL: [ErrorCode; 9] = [
         ErrorCode::BadFrame,
         ErrorCode::HelloFirst,
         ErrorCode::UnknownSite,
@@ -209,6 +235,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::UnknownPayment,
         ErrorCode::BadVisitor,
+        ErrorCode::DeclineFailed,
         ErrorCode::Internal,
     ];
 
@@ -222,6 +249,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::UnknownPayment => "unknown_payment",
             ErrorCode::BadVisitor => "bad_visitor",
+            ErrorCode::DeclineFailed => "decline_failed",
             ErrorCode::Internal => "internal",
         }
     }
@@ -286,12 +314,42 @@ mod tests {
     #[test]
     fn payment_statuses_round_trip_and_know_what_is_final() {
         use PaymentStatus::*;
-        for s in [Pending, Processing, Paid, Expired, Failed] {
+        for s in PaymentStatus::ALL {
             assert_eq!(PaymentStatus::parse(s.as_str()), Some(s));
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
         }
-        assert!(Paid.is_terminal() && Expired.is_terminal() && Failed.is_terminal());
+        assert!(
+            Paid.is_terminal() && Expired.is_terminal() && Failed.is_terminal() && Mismatch.is_terminal()
+        );
         assert!(!Pending.is_terminal() && !Processing.is_terminal());
+    }
+
+    #[test]
+    fn terminal_states_never_change() {
+        use PaymentStatus::*;
+        for from in [Paid, Expired, Failed, Mismatch] {
+            for to in PaymentStatus::ALL {
+                assert_eq!(from.next(to), None, "{from:?} -> {to:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn pending_and_processing_move_as_stripe_says() {
+        use PaymentStatus::*;
+        for to in [Paid, Expired, Processing, Failed, Mismatch] {
+            assert_eq!(Pending.next(to), Some(to));
+        }
+        for to in [Paid, Failed, Mismatch] {
+            assert_eq!(Processing.next(to), Some(to));
+        }
+        assert_eq!(
+            Processing.next(Expired),
+            None,
+            "a completed session cannot expire"
+        );
+        assert_eq!(Processing.next(Processing), None);
+        assert_eq!(Pending.next(Pending), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use chatpay_shared::protocol::{Author, PaymentStatus, ServerFrame};
+use chatpay_shared::protocol::{Author, ErrorCode, PaymentStatus, ServerFrame};
 use yew::Reducible;
 
 /// The socket's state as the visitor sees it.
@@ -37,6 +37,9 @@ pub struct Card {
     pub status: PaymentStatus,
     /// Unix seconds.
     pub expires_at: i64,
+    /// The visitor said "Not now" and the relay is cancelling the link (shown at once,
+    /// until the card's update or a `decline_failed` error comes).
+    pub expiring: bool,
 }
 
 /// One entry of the conversation.
@@ -117,6 +120,8 @@ pub enum Action {
     Frame(ServerFrame),
     /// The clock moved (unix seconds).
     Tick(i64),
+    /// The visitor declined this payment; its link is being cancelled.
+    Declining(Rc<str>),
 }
 
 impl Reducible for ChatState {
@@ -149,6 +154,11 @@ impl Reducible for ChatState {
                 });
             }
             Action::Frame(frame) => apply_frame(&mut s, frame),
+            Action::Declining(payment) => {
+                for c in cards(&mut s) {
+                    c.expiring |= c.payment == payment;
+                }
+            }
         }
         Rc::new(s)
     }
@@ -212,21 +222,36 @@ fn apply_frame(s: &mut ChatState, frame: ServerFrame) {
                 url: url.into(),
                 status,
                 expires_at,
+                expiring: false,
             };
             insert(s, seq, Body::Card(card), true);
         }
         ServerFrame::PaymentUpdate { payment, status, .. } => {
-            for item in &mut s.items {
-                if let Body::Card(c) = &mut item.body {
-                    if &*c.payment == payment.as_str() {
-                        c.status = status;
-                    }
+            for c in cards(s) {
+                if &*c.payment == payment.as_str() {
+                    c.status = status;
+                    c.expiring = false;
                 }
             }
         }
         ServerFrame::Typing => s.typing = true,
-        ServerFrame::Error { message, .. } => s.notice = Some(message.into()),
+        ServerFrame::Error { code, message } => {
+            if code == ErrorCode::DeclineFailed {
+                // The link is still open: the card offers Pay and Not now again.
+                for c in cards(s) {
+                    c.expiring = false;
+                }
+            }
+            s.notice = Some(message.into());
+        }
     }
+}
+
+fn cards(s: &mut ChatState) -> impl Iterator<Item = &mut Card> {
+    s.items.iter_mut().filter_map(|i| match &mut i.body {
+        Body::Card(c) => Some(c),
+        Body::Line(_) => None,
+    })
 }
 
 /// Inserts a confirmed item in `seq` order (a replay may interleave with live frames);

@@ -261,18 +261,23 @@ fn card(status: PaymentStatus) -> Card {
         url: "https://checkout.example/cs_1".into(),
         status,
         expires_at: 1_000 + 29 * 60 + 41,
+        expiring: false,
     }
 }
 
 /// Renders a card and returns its element once Yew has drawn it.
 async fn render(status: PaymentStatus) -> web_sys::Element {
+    render_card(card(status)).await
+}
+
+async fn render_card(card: Card) -> web_sys::Element {
     let document = web_sys::window().unwrap().document().unwrap();
     let root = document.create_element("div").unwrap();
     document.body().unwrap().append_child(&root).unwrap();
     yew::Renderer::<PaymentCard>::with_root_and_props(
         root.clone(),
         CardProps {
-            card: card(status),
+            card,
             now: 1_000,
             locale: "en-US".into(),
             on_decline: Default::default(),
@@ -329,6 +334,25 @@ async fn every_card_state_shows_the_right_chip_and_actions() {
         "nothing left to do"
     );
 
+    let checked = render(PaymentStatus::Mismatch).await;
+    assert_eq!(text_of(&checked, ".cp-chip").as_deref(), Some("Being checked"));
+    assert_eq!(
+        text_of(&checked, ".cp-note").as_deref(),
+        Some("A person will check this payment and reply here.")
+    );
+    assert!(checked.query_selector("button, .cp-pay").unwrap().is_none());
+
+    let expiring = render_card(Card {
+        expiring: true,
+        ..card(PaymentStatus::Pending)
+    })
+    .await;
+    assert_eq!(text_of(&expiring, ".cp-chip").as_deref(), Some("Expiring…"));
+    assert!(
+        expiring.query_selector(".cp-pay, button").unwrap().is_none(),
+        "a link being cancelled is not offered"
+    );
+
     for (status, chip) in [
         (PaymentStatus::Expired, "Expired"),
         (PaymentStatus::Failed, "Failed"),
@@ -344,4 +368,40 @@ async fn every_card_state_shows_the_right_chip_and_actions() {
             "an expired link is not offered"
         );
     }
+}
+
+#[wasm_bindgen_test]
+fn not_now_shows_expiring_at_once_until_stripe_confirms_or_fails() {
+    let card_of = |s: &ChatState| match &s.items[0].body {
+        Body::Card(c) => (c.status, c.expiring),
+        Body::Line(_) => unreachable!(),
+    };
+    let s = reduce(
+        ChatState::new(true, 1_000),
+        vec![card_frame(1, "pay_1"), Action::Declining("pay_1".into())],
+    );
+    assert_eq!(card_of(&s), (PaymentStatus::Pending, true));
+
+    // Stripe could not be reached: the link is still open, Pay and Not now come back.
+    let failed = reduce(
+        s.clone(),
+        vec![Action::Frame(ServerFrame::Error {
+            code: ErrorCode::DeclineFailed,
+            message: "the payment link could not be cancelled just now; please try again".into(),
+        })],
+    );
+    assert_eq!(card_of(&failed), (PaymentStatus::Pending, false));
+    assert!(failed.notice.as_deref().unwrap().contains("try again"));
+
+    // Stripe confirmed: Expired.
+    let done = reduce(
+        s,
+        vec![Action::Frame(ServerFrame::PaymentUpdate {
+            seq: 2,
+            payment: "pay_1".into(),
+            status: PaymentStatus::Expired,
+            at: 2,
+        })],
+    );
+    assert_eq!(card_of(&done), (PaymentStatus::Expired, false));
 }

@@ -14,7 +14,7 @@ use yew::prelude::*;
 
 use crate::api::{self, Failure};
 use crate::components::field::Field;
-use crate::hooks::use_counter;
+use crate::hooks::{request_key, use_counter, Notes};
 
 #[derive(Properties, PartialEq)]
 pub struct InboxProps {
@@ -47,6 +47,12 @@ pub fn inbox(p: &InboxProps) -> Html {
     let description = use_state(String::new);
     let failure = use_state(|| None::<Failure>);
     let (live_tick, bump) = use_counter();
+    // Agent-only notes from the relay (a link that could not be made, a mismatch).
+    let notes = use_reducer(Notes::default);
+    // The manual payment being created (its card appears when Stripe has made the link),
+    // and the key that makes a double-click one payment.
+    let creating = use_state(|| None::<String>);
+    let pay_key = use_state(request_key);
 
     // The list, again whenever the filter changes or something happens.
     {
@@ -87,6 +93,7 @@ pub fn inbox(p: &InboxProps) -> Html {
     // Live events from the relay: the list and the open transcript refresh.
     {
         let site = p.site.clone();
+        let note = notes.dispatcher();
         use_effect_with(site.clone(), move |site| {
             let location = web_sys::window().map(|w| w.location());
             let host = location.as_ref().and_then(|l| l.host().ok()).unwrap_or_default();
@@ -102,8 +109,11 @@ pub fn inbox(p: &InboxProps) -> Html {
             let stop = WebSocket::open(&url).ok().map(|mut ws| {
                 let (live, stop) = futures_util::future::abortable(async move {
                     while let Some(Ok(Message::Text(text))) = ws.next().await {
-                        if serde_json::from_str::<LiveEvent>(&text).is_err() {
+                        let Ok(event) = serde_json::from_str::<LiveEvent>(&text) else {
                             continue;
+                        };
+                        if let Some(n) = event.notice {
+                            note.dispatch((event.conversation, n));
                         }
                         bump.dispatch(());
                     }
@@ -169,13 +179,15 @@ pub fn inbox(p: &InboxProps) -> Html {
         })
     };
     let on_payment = {
-        let (site, selected, amount, currency, description, failure) = (
+        let (site, selected, amount, currency, description, failure, creating, pay_key) = (
             p.site.clone(),
             selected.clone(),
             amount.clone(),
             currency.clone(),
             description.clone(),
             failure.clone(),
+            creating.clone(),
+            pay_key.clone(),
         );
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
@@ -184,9 +196,16 @@ pub fn inbox(p: &InboxProps) -> Html {
                 amount: (*amount).clone(),
                 currency: (*currency).clone(),
                 description: (*description).clone(),
+                request_key: Some((*pay_key).clone()),
             };
-            let (site, amount, description, failure) =
-                (site.clone(), amount.clone(), description.clone(), failure.clone());
+            let (site, amount, description, failure, creating, pay_key) = (
+                site.clone(),
+                amount.clone(),
+                description.clone(),
+                failure.clone(),
+                creating.clone(),
+                pay_key.clone(),
+            );
             wasm_bindgen_futures::spawn_local(async move {
                 match api::post::<_, serde_json::Value>(
                     &format!("/api/console/sites/{site}/conversations/{id}/payments"),
@@ -194,10 +213,12 @@ pub fn inbox(p: &InboxProps) -> Html {
                 )
                 .await
                 {
-                    Ok(_) => {
+                    Ok(answer) => {
                         amount.set(String::new());
                         description.set(String::new());
                         failure.set(None);
+                        creating.set(answer["payment"].as_str().map(str::to_owned));
+                        pay_key.set(request_key());
                     }
                     Err(f) => failure.set(Some(f)),
                 }
@@ -260,6 +281,14 @@ pub fn inbox(p: &InboxProps) -> Html {
                 _ => None,
             });
             let status = v.summary.status.clone();
+            let still_creating = (*creating).as_ref().filter(|pay| {
+                !v.history
+                    .iter()
+                    .any(|fr| matches!(fr, ServerFrame::PaymentCard { payment, .. } if payment == *pay))
+            });
+            let conv_notes = notes.0.iter().filter(|(c, _)| *c == v.summary.id).map(|(_, n)| {
+                html! { <p class="error notice" role="alert">{ n }</p> }
+            });
             html! {
                 <>
                     <div class="conv-head">
@@ -273,6 +302,10 @@ pub fn inbox(p: &InboxProps) -> Html {
                         }
                     </div>
                     <ol class="transcript" id="transcript">{ for items }</ol>
+                    if still_creating.is_some() {
+                        <p class="muted" id="payment-creating">{ "Creating the payment link with Stripe… the card appears here when it is ready." }</p>
+                    }
+                    { for conv_notes }
                     <form class="reply" onsubmit={on_reply}>
                         <Field name="reply" label="Reply as a person" multiline=true value={(*reply).clone()} on_input={set(reply.clone())} error={f.as_ref().and_then(|f| f.at("text"))} />
                         <button class="button primary" id="send-reply">{ "Send" }</button>

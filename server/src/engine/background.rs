@@ -1,23 +1,36 @@
-//! The engine's safety nets, run periodically:
-//! - payments still open after their link expired are reconciled with Stripe (a missing
-//!   webhook delays a resume, it never loses it);
-//! - runs interrupted while a payment was being created are resumed.
+//! The payment safety nets, run at start and then periodically:
+//! - payments whose Checkout Session nobody is creating (a relay stopped mid-call, a try
+//!   that Stripe may have acted on came due again) are opened — through the same claim
+//!   as everyone else, so a call still in flight is never repeated beside itself;
+//! - open payments whose next look came due are reconciled with Stripe, a few at once and
+//!   each within the client's budget; each payment has its own schedule with backoff, so a
+//!   long-processing payment or a Stripe outage never starves the rest (a missing webhook
+//!   delays a resume, it never loses it);
+//! - second charges marked for a refund are refunded.
+//!
+//! Each item is claimed in the database first (a lease, or the next-look time moved
+//! conditionally), so two relays never do the same one at once.
 
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
+
+use crate::payments;
 use crate::state::AppState;
 use crate::store::now_ms;
 
-/// Grace after `expires_at` before asking Stripe ourselves (the webhook usually wins).
-const OVERDUE_GRACE_SECS: i64 = 60;
+/// How many payments one sweep looks at, at most, per kind.
+const SWEEP_BATCH: i64 = 100;
+/// How many create calls one sweep makes at once.
+const OPEN_PARALLEL: usize = 4;
+/// A payment written this recently is left to the relay that wrote it (its call is
+/// starting), in ms.
+const FRESH_MS: i64 = 10_000;
 
-/// Starts the periodic sweep every `every` until the relay stops.
+/// Starts the sweep: once now (what a restart interrupted), then every `every`.
 pub fn spawn(state: AppState, every: Duration) {
     tokio::spawn(async move {
-        // Right after start: whatever a crash interrupted.
-        if let Err(e) = super::runner::recover_interrupted(&state, 0).await {
-            tracing::warn!(error = %e, "recovery of interrupted runs failed");
-        }
+        sweep(&state).await;
         let mut shutdown = state.shutdown.clone();
         let mut tick = tokio::time::interval(every);
         tick.tick().await;
@@ -30,18 +43,84 @@ pub fn spawn(state: AppState, every: Duration) {
     });
 }
 
-/// One pass of both safety nets.
+/// One pass of every safety net.
 pub async fn sweep(state: &AppState) {
     sweep_at(state, now_ms() / 1000).await;
 }
 
-/// One pass as if the time were `now` (unix seconds); tests move time with it.
+/// One pass as if the time were `now` (unix seconds) for payments' looks; tests move time
+/// with it. Leases always follow the real clock.
 pub async fn sweep_at(state: &AppState, now: i64) {
-    match state.store.overdue_payments(now - OVERDUE_GRACE_SECS, 100).await {
-        Ok(list) => crate::payments::reconcile_each(state, &list, "in the sweep (will retry)").await,
-        Err(e) => tracing::warn!(error = %e, "cannot list overdue payments"),
+    recover(state).await;
+    let now_ms_then = now * 1000;
+    match state.store.payments_due(now_ms_then, SWEEP_BATCH).await {
+        Ok(due) => {
+            let mut mine = Vec::with_capacity(due.len());
+            for p in due {
+                let next = now_ms_then + look_backoff_ms(p.checks);
+                match state.store.claim_check(&p, next).await {
+                    Ok(true) => mine.push(p),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(payment = %p.id, error = %e, "cannot schedule a payment's next look")
+                    }
+                }
+            }
+            payments::reconcile_each(state, &mine, "in the sweep (will retry)").await;
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot list payments due for a look"),
     }
-    if let Err(e) = super::runner::recover_interrupted(state, 30_000).await {
-        tracing::warn!(error = %e, "recovery of interrupted runs failed");
+    match state.store.refunds_due(SWEEP_BATCH).await {
+        Ok(list) => {
+            for (session, payment, _) in list {
+                match state.store.payment(&payment).await {
+                    Ok(Some(p)) => {
+                        payments::news::refund_second_charge(state.clone(), p.site_id, session).await
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot read a payment to refund"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot list refunds due"),
+    }
+}
+
+/// Opens the payments whose Checkout Session nobody is creating.
+pub async fn recover(state: &AppState) {
+    let now = now_ms();
+    match state
+        .store
+        .payments_unopened(now, now - FRESH_MS, SWEEP_BATCH)
+        .await
+    {
+        Ok(ids) => {
+            futures_util::stream::iter(ids)
+                .for_each_concurrent(OPEN_PARALLEL, |id| async move {
+                    if let Err(e) = payments::open::try_open(state, &id).await {
+                        tracing::warn!(payment = %id, error = %e, "recovering a payment's session failed");
+                    }
+                })
+                .await
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot list payments without a session"),
+    }
+}
+
+/// The wait before a payment's next look after `checks` looks: a minute, doubling, at
+/// most an hour.
+fn look_backoff_ms(checks: i64) -> i64 {
+    (60_000i64 << checks.clamp(0, 6)).min(3_600_000)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn looks_back_off_from_a_minute_to_an_hour() {
+        assert_eq!(super::look_backoff_ms(0), 60_000);
+        assert_eq!(super::look_backoff_ms(1), 120_000);
+        assert_eq!(super::look_backoff_ms(5), 1_920_000);
+        assert_eq!(super::look_backoff_ms(6), 3_600_000);
+        assert_eq!(super::look_backoff_ms(40), 3_600_000);
     }
 }

@@ -6,13 +6,13 @@
 use chatpay_shared::protocol::{PaymentStatus, ServerFrame};
 use chatpay_shared::workflow::validate;
 
-use super::step::{step, Effect, Event, RunState, RunStatus};
+use super::step::{step, Effect, Event, RunState};
 use crate::error::{AppError, AppResult};
-use crate::payments::{self, ReturnUrls};
+use crate::payments;
 use crate::state::AppState;
 use crate::store::messages::{self, Card, NewEvent, NewMessage};
-use crate::store::payments::{self as stored, NewPayment};
-use crate::store::{conversations, now_ms, workflows, Store, Tx};
+use crate::store::payments::{self as stored, NewPayment, Requester};
+use crate::store::{conversations, workflows, Store, Tx};
 
 /// What a commit changed in one conversation, to publish.
 #[derive(Debug)]
@@ -22,6 +22,19 @@ struct Changed {
     frames: Vec<ServerFrame>,
     /// The conversation's new status (`waiting_agent`, `agent`, `bot`, `closed`).
     status: Option<&'static str>,
+    /// A note for the site's console only (not part of the history).
+    notice: Option<String>,
+}
+
+/// Stripe work to start once the transaction has committed.
+#[derive(Debug)]
+enum AfterCommit {
+    /// Create the Checkout Session of this payment.
+    Open(String),
+    /// Expire a session that must not take money.
+    Expire { site: String, session: String },
+    /// Refund a second paid session of one payment.
+    Refund { site: String, session: String },
 }
 
 /// What to do once the transaction has committed.
@@ -29,20 +42,27 @@ struct Changed {
 #[must_use = "followups must be finished after the commit"]
 pub struct Followups {
     changed: Vec<Changed>,
-    /// Payments whose Checkout Session must be created.
-    orders: Vec<String>,
+    after: Vec<AfterCommit>,
 }
 
 impl Followups {
+    fn changed(site: &str, conversation: &str) -> Changed {
+        Changed {
+            site: site.to_owned(),
+            conversation: conversation.to_owned(),
+            frames: Vec::new(),
+            status: None,
+            notice: None,
+        }
+    }
+
     pub fn frames(site: &str, conversation: &str, frames: Vec<ServerFrame>) -> Followups {
         Followups {
             changed: vec![Changed {
-                site: site.to_owned(),
-                conversation: conversation.to_owned(),
                 frames,
-                status: None,
+                ..Self::changed(site, conversation)
             }],
-            orders: Vec::new(),
+            after: Vec::new(),
         }
     }
 
@@ -50,24 +70,51 @@ impl Followups {
     pub fn status(site: &str, conversation: &str, status: &'static str) -> Followups {
         Followups {
             changed: vec![Changed {
-                site: site.to_owned(),
-                conversation: conversation.to_owned(),
-                frames: Vec::new(),
                 status: Some(status),
+                ..Self::changed(site, conversation)
             }],
-            orders: Vec::new(),
+            after: Vec::new(),
         }
+    }
+
+    /// A note for the site's console about a conversation (a payment that failed to
+    /// open, a mismatch, a double charge); visitors never see it.
+    pub fn notice(site: &str, conversation: &str, text: String) -> Followups {
+        Followups {
+            changed: vec![Changed {
+                notice: Some(text),
+                ..Self::changed(site, conversation)
+            }],
+            after: Vec::new(),
+        }
+    }
+
+    /// After the commit, expire this session at Stripe.
+    pub fn expire(&mut self, site: &str, session: &str) {
+        self.after.push(AfterCommit::Expire {
+            site: site.to_owned(),
+            session: session.to_owned(),
+        });
+    }
+
+    /// After the commit, refund this (second) paid session at Stripe.
+    pub fn refund(&mut self, site: &str, session: &str) {
+        self.after.push(AfterCommit::Refund {
+            site: site.to_owned(),
+            session: session.to_owned(),
+        });
     }
 
     pub fn add(&mut self, other: Followups) {
         self.changed.extend(other.changed);
-        self.orders.extend(other.orders);
+        self.after.extend(other.after);
     }
 
     /// Publishes the frames (to the conversation's sockets and the site's console) and
-    /// starts creating the ordered payments (the visitor sees the bot typing meanwhile).
+    /// starts the Stripe work: creating ordered payments (the visitor sees the bot typing
+    /// meanwhile), expiring and refunding.
     pub fn finish(self, state: &AppState) {
-        let typing = !self.orders.is_empty();
+        let typing = self.after.iter().any(|a| matches!(a, AfterCommit::Open(_)));
         for mut c in self.changed {
             if typing {
                 c.frames.push(ServerFrame::Typing);
@@ -75,10 +122,19 @@ impl Followups {
             state.hub.publish(&c.conversation, &c.frames);
             state
                 .hub
-                .publish_live(&c.site, &c.conversation, &c.frames, c.status);
+                .publish_live(&c.site, &c.conversation, &c.frames, c.status, c.notice.as_deref());
         }
-        for payment in self.orders {
-            tokio::spawn(open_payment(state.clone(), payment));
+        for work in self.after {
+            let state = state.clone();
+            match work {
+                AfterCommit::Open(payment) => tokio::spawn(payments::open::open(state, payment)),
+                AfterCommit::Expire { site, session } => {
+                    tokio::spawn(payments::news::expire_session(state, site, session))
+                }
+                AfterCommit::Refund { site, session } => {
+                    tokio::spawn(payments::news::refund_second_charge(state, site, session))
+                }
+            };
         }
     }
 }
@@ -163,7 +219,7 @@ async fn apply(
     lead: Vec<NewEvent>,
 ) -> AppResult<Followups> {
     let mut events = lead;
-    let mut orders = Vec::new();
+    let mut after = Vec::new();
     let mut status = None;
     for effect in effects {
         match effect {
@@ -182,10 +238,12 @@ async fn apply(
                         expires_at,
                         success_url: order.success_url.as_deref(),
                         cancel_url: order.cancel_url.as_deref(),
+                        requested_by: Requester::Workflow,
+                        request_key: None,
                     },
                 )
                 .await?;
-                orders.push(order.id);
+                after.push(AfterCommit::Open(order.id));
             }
             Effect::ShowCard { payment } => {
                 let p = stored::get(tx, &payment).await?.ok_or_else(|| {
@@ -207,7 +265,7 @@ async fn apply(
     workflows::save_run(tx, conversation, site, version, &run).await?;
     let mut followups = Followups::frames(site, conversation, frames);
     followups.changed[0].status = status;
-    followups.orders = orders;
+    followups.after = after;
     Ok(followups)
 }
 
@@ -239,83 +297,6 @@ pub async fn on_payment_transition(
         let frames = messages::append_events(tx, conversation, &lead).await?;
         Ok(Followups::frames(site, conversation, frames))
     }
-}
-
-/// Creates the Checkout Session of an ordered payment and tells the run. Safe to repeat: the
-/// payment id is the idempotency key, and the run only moves once.
-pub async fn open_payment(state: AppState, payment: String) {
-    if let Err(e) = try_open_payment(&state, &payment).await {
-        tracing::error!(%payment, error = %e, "cannot open the payment; the recovery sweep will retry");
-    }
-}
-
-async fn try_open_payment(state: &AppState, payment_id: &str) -> AppResult<()> {
-    let Some(payment) = state.store.payment(payment_id).await? else {
-        return Ok(());
-    };
-    if payment.status != PaymentStatus::Pending {
-        return Ok(());
-    }
-    let Some(conversation) = payment.conversation_id.clone() else {
-        return Ok(());
-    };
-    let urls = ReturnUrls {
-        success_url: payment.success_url.as_deref(),
-        cancel_url: payment.cancel_url.as_deref(),
-    };
-    let opened = payments::open_session(state, &payment, &urls).await;
-    let mut tx = state.store.begin().await?;
-    let followups = match opened {
-        Ok(session) => {
-            stored::set_session(&mut tx, payment_id, &session.id, session.url.as_deref()).await?;
-            let url = session.url.clone().unwrap_or_default();
-            feed(
-                &mut tx,
-                &state.store,
-                &payment.site_id,
-                &conversation,
-                Event::PaymentOpened {
-                    payment: payment_id,
-                    url: &url,
-                },
-            )
-            .await?
-        }
-        Err(e) => {
-            tracing::warn!(payment = %payment_id, error = %e, "Stripe did not create the Checkout Session");
-            stored::apply(&mut tx, payment_id, PaymentStatus::Failed, "create_failed").await?;
-            feed(
-                &mut tx,
-                &state.store,
-                &payment.site_id,
-                &conversation,
-                Event::PaymentNotOpened { payment: payment_id },
-            )
-            .await?
-        }
-    };
-    tx.commit().await?;
-    followups.finish(state);
-    Ok(())
-}
-
-/// Runs stuck in `creating_payment` (the relay stopped between ordering a payment and
-/// hearing back from Stripe): open their payments again.
-pub async fn recover_interrupted(state: &AppState, older_than_ms: i64) -> AppResult<usize> {
-    let stuck = state
-        .store
-        .runs_in(RunStatus::CreatingPayment, now_ms() - older_than_ms)
-        .await?;
-    let mut n = 0;
-    for conversation in stuck {
-        if let Some((_, run)) = state.store.run_of(&conversation).await? {
-            if let Some(payment) = run.payment {
-                try_open_payment(state, &payment).await?;
-                n += 1;
-            }
-        }
-    }
-    Ok(n)
 }
 
 /// Checks a definition for publishing: the shared validator plus what only the relay can

@@ -129,6 +129,8 @@ const SAY_TOO_MANY: &str =
     "This conversation has asked for many payment links already; a person will help you from here.";
 const SAY_HANDOFF: &str = "I'm connecting you with a person. They will reply here.";
 const SAY_STUCK: &str = "Sorry, something went wrong on our side. A person will look at this conversation.";
+const SAY_CHECKING: &str =
+    "Thank you. A person needs to check this payment before we go on; they will reply here.";
 
 /// Advances `run` by `event`. Events that do not fit the run's state change nothing.
 pub fn step(wf: &Workflow, run: &RunState, event: Event<'_>) -> (RunState, Vec<Effect>) {
@@ -186,11 +188,25 @@ pub fn step(wf: &Workflow, run: &RunState, event: Event<'_>) -> (RunState, Vec<E
                 && (waits_for(&run, RunStatus::WaitingPayment, payment)
                     || waits_for(&run, RunStatus::CreatingPayment, payment)) =>
         {
-            resume_after_payment(wf, &mut run, status.as_str(), &mut effects);
+            if status == PaymentStatus::Mismatch {
+                // Not paid as asked: a person checks it before the workflow goes on (with
+                // the result `error`) after they hand the conversation back.
+                run.payment = None;
+                if let Some(NodeKind::RequestPayment { result_variable, .. }) =
+                    run.node.as_deref().and_then(|id| wf.node(id)).map(|n| &n.kind)
+                {
+                    run.vars.insert(result_variable.clone(), "error".into());
+                }
+                effects.push(Effect::Say(SAY_CHECKING.into()));
+                effects.push(Effect::Handoff);
+                run.status = RunStatus::WaitingAgent;
+            } else {
+                resume_after_payment(wf, &mut run, status.as_str(), &mut effects);
+            }
         }
         Event::AgentHandBack if run.status == RunStatus::WaitingAgent => {
             let next = match run.node.as_deref().and_then(|id| wf.node(id)).map(|n| &n.kind) {
-                Some(NodeKind::Handoff { next, .. }) => next.clone(),
+                Some(NodeKind::Handoff { next, .. } | NodeKind::RequestPayment { next, .. }) => next.clone(),
                 _ => None,
             };
             advance(wf, &mut run, next, &mut effects);

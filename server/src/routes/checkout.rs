@@ -3,8 +3,13 @@
 //!
 //! - `GET /checkout/return?payment=ID`: asks Stripe where the session stands (so the chat
 //!   moves on even before the webhook lands) and says so.
-//! - `GET /checkout/cancel?payment=ID`: the visitor went back from Checkout; the session is
-//!   expired at Stripe so the workflow's "not paid" branch runs now.
+//! - `GET /checkout/cancel?payment=ID&token=T`: the visitor went back from Checkout; the
+//!   session is expired at Stripe so the workflow's "not paid" branch runs now. Only with
+//!   the token chatpay put into the cancel URL it gave Stripe: knowing a payment id (a link
+//!   prefetcher, an `<img>`) cancels nothing.
+//!
+//! Both answer within [`PAGE_WAIT`] whatever Stripe does: the work goes on after the page
+//! has said "the chat will update by itself".
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -14,9 +19,14 @@ use axum::Router;
 use chatpay_shared::protocol::PaymentStatus;
 use serde::Deserialize;
 
+use crate::error::AppResult;
 use crate::pages::{escape, page};
 use crate::payments;
 use crate::state::AppState;
+use crate::store::payments::Payment;
+
+/// The longest a return page waits for Stripe before answering anyway.
+pub const PAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,17 +34,25 @@ pub fn router() -> Router<AppState> {
         .route("/checkout/cancel", get(cancelled))
 }
 
-/// The return URLs for a payment, with Stripe's `{CHECKOUT_SESSION_ID}` template.
-pub fn return_urls(public_url: &str, payment: &str) -> (String, String) {
-    (
-        format!("{public_url}/checkout/return?payment={payment}&session_id={{CHECKOUT_SESSION_ID}}"),
-        format!("{public_url}/checkout/cancel?payment={payment}"),
-    )
-}
-
 #[derive(Deserialize)]
 struct PaymentQuery {
     payment: String,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// Runs `work` beside the request and waits for it at most [`PAGE_WAIT`]; `None`: it is
+/// still running (and will finish on its own).
+async fn within_page_wait<F>(work: F) -> Option<AppResult<Payment>>
+where
+    F: std::future::Future<Output = AppResult<Payment>> + Send + 'static,
+{
+    let task = tokio::spawn(work);
+    match tokio::time::timeout(PAGE_WAIT, task).await {
+        Ok(Ok(result)) => Some(result),
+        Ok(Err(e)) => Some(Err(crate::error::AppError::Internal(anyhow::anyhow!("{e}")))),
+        Err(_) => None,
+    }
 }
 
 fn status_page(title: &str, class: &str, text: &str) -> Response {
@@ -51,7 +69,18 @@ async fn returned(State(state): State<AppState>, Query(q): Query<PaymentQuery>) 
         Ok(p) => p,
         Err(e) => return error_page(e),
     };
-    match payments::reconcile(&state, &payment).await {
+    let work = {
+        let state = state.clone();
+        async move { payments::reconcile(&state, &payment).await }
+    };
+    let Some(result) = within_page_wait(work).await else {
+        return status_page(
+            "Almost there",
+            "muted",
+            "Stripe has not confirmed the payment yet; the chat will update by itself in a moment.",
+        );
+    };
+    match result {
         Ok(p) => match p.status {
             PaymentStatus::Paid => {
                 status_page("Payment received ✓", "ok", "Thank you! The chat already knows.")
@@ -65,6 +94,11 @@ async fn returned(State(state): State<AppState>, Query(q): Query<PaymentQuery>) 
                 "Almost there",
                 "muted",
                 "Stripe has not confirmed the payment yet; the chat will update by itself in a moment.",
+            ),
+            PaymentStatus::Mismatch => status_page(
+                "Payment being checked",
+                "muted",
+                "Stripe reported a payment that differs from what was asked; a person will check it and reply in the chat.",
             ),
             PaymentStatus::Expired | PaymentStatus::Failed => status_page(
                 "Payment not completed",
@@ -81,7 +115,34 @@ async fn cancelled(State(state): State<AppState>, Query(q): Query<PaymentQuery>)
         Ok(p) => p,
         Err(e) => return error_page(e),
     };
-    match payments::decline(&state, &payment).await {
+    let genuine = q
+        .token
+        .as_deref()
+        .is_some_and(|t| state.cipher.check_token("cancel", &payment.id, t));
+    if !genuine {
+        tracing::info!(payment = %payment.id, "cancel page without a valid token: nothing cancelled");
+        return (
+            StatusCode::FORBIDDEN,
+            status_page(
+                "Nothing was cancelled",
+                "muted",
+                "This link does not cancel a payment. To cancel, use the payment's \"Not now\" in the chat, or go back from the Stripe page.",
+            ),
+        )
+            .into_response();
+    }
+    let work = {
+        let state = state.clone();
+        async move { payments::decline(&state, &payment).await }
+    };
+    let Some(result) = within_page_wait(work).await else {
+        return status_page(
+            "Cancelling…",
+            "muted",
+            "Stripe is slow to confirm; no money was taken, and the chat will carry on by itself.",
+        );
+    };
+    match result {
         Ok(p) if p.status == PaymentStatus::Paid => status_page(
             "Already paid ✓",
             "ok",

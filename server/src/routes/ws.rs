@@ -19,6 +19,7 @@ use chatpay_shared::protocol::{ClientFrame, ErrorCode, ServerFrame};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
 
 use crate::chat;
 use crate::domain::SiteId;
@@ -143,6 +144,8 @@ where
     }
     let mut limiter = RateLimiter::new(8, Duration::from_secs(1));
     let mut shutdown = state.shutdown.clone();
+    // Answers of work done off this loop (a decline waits on Stripe; the socket does not).
+    let (later_tx, mut later) = mpsc::channel::<ServerFrame>(8);
     loop {
         tokio::select! {
             incoming = next_frame(&mut stream) => {
@@ -151,9 +154,12 @@ where
                     Some(Err(err)) => { if send(&mut sink, &err).await.is_err() { break } continue }
                     Some(Ok(frame)) => frame,
                 };
-                if let Some(reply) = handle(&state, &site.id, &conversation, frame, &mut limiter).await {
+                if let Some(reply) = handle(&state, &site.id, &conversation, frame, &mut limiter, &later_tx).await {
                     if send(&mut sink, &reply).await.is_err() { break }
                 }
+            }
+            Some(reply) = later.recv() => {
+                if send(&mut sink, &reply).await.is_err() { break }
             }
             event = events.recv() => match event {
                 Ok(event) => {
@@ -180,6 +186,7 @@ async fn handle(
     conversation: &str,
     frame: ClientFrame,
     limiter: &mut RateLimiter,
+    later: &mpsc::Sender<ServerFrame>,
 ) -> Option<ServerFrame> {
     match frame {
         ClientFrame::Hello { .. } => Some(error(ErrorCode::HelloFirst, "this socket already said Hello")),
@@ -202,7 +209,17 @@ async fn handle(
                 }
             }
         }
-        ClientFrame::DeclinePayment { payment } => decline(state, conversation, &payment).await,
+        ClientFrame::DeclinePayment { payment } => {
+            // Stripe may be slow: the decline runs beside the socket, which keeps serving
+            // frames and pings; its outcome arrives as the card's update (or an error).
+            let (state, conversation, later) = (state.clone(), conversation.to_owned(), later.clone());
+            tokio::spawn(async move {
+                if let Some(reply) = decline(&state, &conversation, &payment).await {
+                    let _ = later.send(reply).await;
+                }
+            });
+            None
+        }
         ClientFrame::Visitor { name, email } => {
             match chat::set_visitor(state, conversation, name.as_deref(), email.as_deref()).await {
                 Ok(()) => None,
@@ -216,7 +233,8 @@ async fn handle(
     }
 }
 
-/// The card's "Not now": expires the payment's session if it belongs to this conversation.
+/// The card's "Not now": expires the payment's session if it belongs to this conversation,
+/// within the Stripe client's budget. `Some` is an error frame for this socket.
 async fn decline(state: &AppState, conversation: &str, payment: &str) -> Option<ServerFrame> {
     let p = match state.store.payment(payment).await {
         Ok(Some(p)) if p.conversation_id.as_deref() == Some(conversation) => p,
@@ -231,16 +249,17 @@ async fn decline(state: &AppState, conversation: &str, payment: &str) -> Option<
             return Some(error(ErrorCode::Internal, "please try again"));
         }
     };
-    match crate::payments::decline(state, &p).await {
-        Ok(_) => None,
-        Err(e) => {
-            tracing::warn!(%payment, error = %e, "decline failed");
-            Some(error(
-                ErrorCode::Internal,
-                "the payment could not be cancelled right now; please try again",
-            ))
-        }
-    }
+    let deadline = state.stripe.budget() + Duration::from_secs(2);
+    let failed = match tokio::time::timeout(deadline, crate::payments::decline(state, &p)).await {
+        Ok(Ok(_)) => return None,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "Stripe did not answer in time".to_owned(),
+    };
+    tracing::warn!(%payment, error = %failed, "decline failed");
+    Some(error(
+        ErrorCode::DeclineFailed,
+        "the payment link could not be cancelled just now; please try again",
+    ))
 }
 
 /// Reconciles the conversation's open payments with Stripe (on reconnect).

@@ -69,6 +69,18 @@ pub async fn create(tx: &mut Tx, site: &str, token_hash: &str) -> AppResult<Conv
     })
 }
 
+/// Locks a conversation's row for the transaction and returns its status (`None`: no such
+/// conversation). Every transaction that writes to a conversation, its run or its payments
+/// takes this lock first (see the lock order in [`crate::store`]), so two of them for one
+/// conversation queue instead of deadlocking.
+pub async fn lock(tx: &mut Tx, conversation: &str) -> AppResult<Option<String>> {
+    let row = sqlx::query("UPDATE conversations SET last_seq = last_seq WHERE id = $1 RETURNING status")
+        .bind(conversation)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
 /// Sets what a conversation waits for: `bot`, `waiting_agent`, `agent` or `closed`.
 pub async fn set_status(tx: &mut Tx, conversation: &str, status: &str) -> AppResult<()> {
     sqlx::query("UPDATE conversations SET status = $1, updated_at = $2 WHERE id = $3")

@@ -5,6 +5,12 @@
 //! [`Tx`] so they commit or vanish as one ([`tx`] says why it is not sqlx's own
 //! transaction). On SQLite all writes go through one connection, so writers queue in the
 //! pool instead of failing with `SQLITE_BUSY`.
+//!
+//! **Lock order.** On PostgreSQL two transactions that lock the same rows in different
+//! orders deadlock. Every write transaction that touches a conversation, its run or its
+//! payments locks the conversation first ([`conversations::lock`], or the conversation
+//! update that reserves history numbers), then payments and their sessions, then the run,
+//! then appends history; site-wide rows (the event ledger, webhook health) come last.
 
 pub mod accounts;
 pub mod conversations;

@@ -1,4 +1,11 @@
-//! Payments as stored, and their transitions.
+//! Payments as stored: the row, its status transitions, the lease a create call holds, the
+//! sweep's schedule, and every Checkout Session a payment ever had.
+//!
+//! A payment's Checkout Session parameters and idempotency key are fixed on the row before
+//! the first create call ([`claim_for_open`]) and never change after, except that a key is
+//! replaced together with the expiry once Stripe has definitely refused the request
+//! ([`Store::rotate_expiry`]). The session the card shows (`session_id`) is set once and
+//! never overwritten ([`set_session`]).
 
 use chatpay_shared::protocol::PaymentStatus;
 use sqlx::any::AnyRow;
@@ -6,7 +13,24 @@ use sqlx::Row;
 
 use super::{now_ms, Store, Tx};
 use crate::error::{AppError, AppResult};
-use crate::payments::transition;
+
+/// Who asked for a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requester {
+    /// A workflow's Request Payment node: the run waits for it.
+    Workflow,
+    /// A person in the console's inbox.
+    Agent,
+}
+
+impl Requester {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Requester::Workflow => "workflow",
+            Requester::Agent => "agent",
+        }
+    }
+}
 
 /// A payment row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,14 +43,32 @@ pub struct Payment {
     pub currency: String,
     pub description: String,
     pub status: PaymentStatus,
+    /// The session the card shows; set once, never replaced.
     pub session_id: Option<String>,
     pub checkout_url: Option<String>,
     /// Unix seconds.
     pub expires_at: i64,
     pub resolved_by: Option<String>,
-    /// Return URLs a workflow node chose over the site's defaults.
+    /// Where Checkout returns to. Before the first create call: a workflow node's override
+    /// (if any); from then on the URL actually sent.
     pub success_url: Option<String>,
     pub cancel_url: Option<String>,
+    /// The create call's key; `None` until the first create call is prepared.
+    pub idempotency_key: Option<String>,
+    pub payment_method_configuration: Option<String>,
+    /// The mode of the key the session is created with (`None`: written by an older relay).
+    pub livemode: Option<bool>,
+    /// Unix ms until which a create call owns the payment.
+    pub lease_until: Option<i64>,
+    /// Unix ms of the sweep's next look (a payment with a session).
+    pub next_check_at: Option<i64>,
+    /// How many times the sweep (or a failed create call) looked already.
+    pub checks: i64,
+    pub requested_by: Requester,
+    /// Why a person must look at it (mismatch, double charge).
+    pub problem: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
 }
 
 /// What to insert.
@@ -41,6 +83,9 @@ pub struct NewPayment<'a> {
     pub expires_at: i64,
     pub success_url: Option<&'a str>,
     pub cancel_url: Option<&'a str>,
+    pub requested_by: Requester,
+    /// The console's key for a manual request (one payment per key and conversation).
+    pub request_key: Option<&'a str>,
 }
 
 /// A status change that happened.
@@ -50,37 +95,63 @@ pub struct Transition {
     pub to: PaymentStatus,
 }
 
+/// Everything the create call sends that is not on the row from the start.
+#[derive(Debug, Clone)]
+pub struct OpenParams {
+    pub idempotency_key: String,
+    pub success_url: String,
+    pub cancel_url: String,
+    pub payment_method_configuration: Option<String>,
+    pub livemode: bool,
+}
+
 const COLUMNS: &str = "id, site_id, conversation_id, amount_minor, currency, description, status, \
-                       session_id, checkout_url, expires_at, resolved_by, success_url, cancel_url";
+     session_id, checkout_url, expires_at, resolved_by, success_url, cancel_url, idempotency_key, \
+     payment_method_configuration, livemode, lease_until, next_check_at, checks, requested_by, problem, created_at";
 
 fn from_row(r: &AnyRow) -> AppResult<Payment> {
-    let status: String = r.try_get(6)?;
+    let status: String = r.try_get("status")?;
+    let requested_by: Option<String> = r.try_get("requested_by")?;
     Ok(Payment {
-        id: r.try_get(0)?,
-        site_id: r.try_get(1)?,
-        conversation_id: r.try_get(2)?,
-        amount_minor: r.try_get(3)?,
-        currency: r.try_get(4)?,
-        description: r.try_get(5)?,
+        id: r.try_get("id")?,
+        site_id: r.try_get("site_id")?,
+        conversation_id: r.try_get("conversation_id")?,
+        amount_minor: r.try_get("amount_minor")?,
+        currency: r.try_get("currency")?,
+        description: r.try_get("description")?,
         status: PaymentStatus::parse(&status).ok_or_else(|| {
             AppError::Internal(anyhow::anyhow!("unknown payment status '{status}' in the store"))
         })?,
-        session_id: r.try_get(7)?,
-        checkout_url: r.try_get(8)?,
-        expires_at: r.try_get(9)?,
-        resolved_by: r.try_get(10)?,
-        success_url: r.try_get(11)?,
-        cancel_url: r.try_get(12)?,
+        session_id: r.try_get("session_id")?,
+        checkout_url: r.try_get("checkout_url")?,
+        expires_at: r.try_get("expires_at")?,
+        resolved_by: r.try_get("resolved_by")?,
+        success_url: r.try_get("success_url")?,
+        cancel_url: r.try_get("cancel_url")?,
+        idempotency_key: r.try_get("idempotency_key")?,
+        payment_method_configuration: r.try_get("payment_method_configuration")?,
+        livemode: r.try_get::<Option<i64>, _>("livemode")?.map(|m| m != 0),
+        lease_until: r.try_get("lease_until")?,
+        next_check_at: r.try_get("next_check_at")?,
+        checks: r.try_get("checks")?,
+        requested_by: match requested_by.as_deref() {
+            Some("agent") => Requester::Agent,
+            _ => Requester::Workflow,
+        },
+        problem: r.try_get("problem")?,
+        created_at: r.try_get("created_at")?,
     })
 }
 
-/// Inserts a pending payment.
-pub async fn insert(tx: &mut Tx, p: &NewPayment<'_>) -> AppResult<()> {
+/// Inserts a pending payment. `false`: a payment with this request key exists already in
+/// the conversation (a repeated manual request), and nothing was written.
+pub async fn insert(tx: &mut Tx, p: &NewPayment<'_>) -> AppResult<bool> {
     let now = now_ms();
-    sqlx::query(
+    let done = sqlx::query(
         "INSERT INTO payments (id, site_id, conversation_id, amount_minor, currency, description, status, \
-         expires_at, success_url, cancel_url, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $10)",
+         expires_at, success_url, cancel_url, requested_by, request_key, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12, $12) \
+         ON CONFLICT (conversation_id, request_key) DO NOTHING",
     )
     .bind(p.id)
     .bind(p.site_id)
@@ -91,17 +162,129 @@ pub async fn insert(tx: &mut Tx, p: &NewPayment<'_>) -> AppResult<()> {
     .bind(p.expires_at)
     .bind(p.success_url)
     .bind(p.cancel_url)
+    .bind(p.requested_by.as_str())
+    .bind(p.request_key)
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// Records the Checkout Session created for a payment.
-pub async fn set_session(tx: &mut Tx, payment: &str, session_id: &str, url: Option<&str>) -> AppResult<()> {
-    sqlx::query("UPDATE payments SET session_id = $1, checkout_url = COALESCE($2, checkout_url), updated_at = $3 WHERE id = $4")
-        .bind(session_id)
-        .bind(url)
+/// The payment a manual request key made in a conversation, if any.
+pub async fn by_request_key(tx: &mut Tx, conversation: &str, key: &str) -> AppResult<Option<Payment>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE conversation_id = $1 AND request_key = $2"
+    ))
+    .bind(conversation)
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// What [`set_session`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionSet {
+    /// The payment had no session: this one is its session now.
+    Set,
+    /// It is the payment's session already.
+    Same,
+    /// The payment has another session (this one is a stray); or the payment is gone.
+    Other(Option<String>),
+}
+
+/// Makes `session_id` the payment's session unless it has one, and ends any create lease.
+/// A stored session id is never overwritten.
+pub async fn set_session(
+    tx: &mut Tx,
+    payment: &str,
+    session_id: &str,
+    url: Option<&str>,
+    next_check_at: i64,
+) -> AppResult<SessionSet> {
+    let done = sqlx::query(
+        "UPDATE payments SET session_id = $1, checkout_url = COALESCE($2, checkout_url), lease_until = NULL, \
+         next_check_at = $3, updated_at = $4 WHERE id = $5 AND session_id IS NULL",
+    )
+    .bind(session_id)
+    .bind(url)
+    .bind(next_check_at)
+    .bind(now_ms())
+    .bind(payment)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        return Ok(SessionSet::Set);
+    }
+    let current: Option<Option<String>> = sqlx::query_scalar("SELECT session_id FROM payments WHERE id = $1")
+        .bind(payment)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(match current {
+        Some(Some(s)) if s == session_id => SessionSet::Same,
+        Some(s) => SessionSet::Other(s),
+        None => SessionSet::Other(None),
+    })
+}
+
+/// What a session's record says after [`record_session`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Another session of the same payment was paid before this one.
+    pub another_paid: bool,
+}
+
+/// Records what Stripe said of one session of a payment (every session a payment had is
+/// kept), and whether another session of the payment is paid.
+pub async fn record_session(
+    tx: &mut Tx,
+    payment: &str,
+    session_id: &str,
+    status: &str,
+    paid: bool,
+    payment_intent: Option<&str>,
+) -> AppResult<SessionRecord> {
+    sqlx::query(
+        "INSERT INTO payment_sessions (session_id, payment_id, status, paid, payment_intent, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO UPDATE SET status = excluded.status, \
+         paid = CASE WHEN payment_sessions.paid = 1 THEN 1 ELSE excluded.paid END, \
+         payment_intent = COALESCE(excluded.payment_intent, payment_sessions.payment_intent)",
+    )
+    .bind(session_id)
+    .bind(payment)
+    .bind(status)
+    .bind(i64::from(paid))
+    .bind(payment_intent)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    let others: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM payment_sessions WHERE payment_id = $1 AND session_id <> $2 AND paid = 1",
+    )
+    .bind(payment)
+    .bind(session_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(SessionRecord {
+        another_paid: others > 0,
+    })
+}
+
+/// Marks a paid session to be refunded (a second charge for one payment); `true` when it
+/// was not marked before.
+pub async fn mark_refund_due(tx: &mut Tx, session_id: &str) -> AppResult<bool> {
+    let done =
+        sqlx::query("UPDATE payment_sessions SET refund = 'due' WHERE session_id = $1 AND refund IS NULL")
+            .bind(session_id)
+            .execute(&mut *tx)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Notes why a person must look at a payment.
+pub async fn set_problem(tx: &mut Tx, payment: &str, problem: &str) -> AppResult<()> {
+    sqlx::query("UPDATE payments SET problem = $1, updated_at = $2 WHERE id = $3")
+        .bind(problem)
         .bind(now_ms())
         .bind(payment)
         .execute(&mut *tx)
@@ -132,6 +315,10 @@ pub async fn apply(
     }
 }
 
+/// How long a payment that went to `processing` waits for the sweep's next look, in ms
+/// (a delayed method's webhook usually comes first).
+const PROCESSING_CHECK_MS: i64 = 15 * 60 * 1000;
+
 /// [`apply`] for a payment already read in this transaction (saves a read on hot paths).
 pub async fn apply_from(
     tx: &mut Tx,
@@ -149,18 +336,24 @@ pub async fn apply_from(
                 None => return Ok(None),
             }
         }
-        let Some(next) = transition(from, target) else {
+        let Some(next) = from.next(target) else {
             return Ok(None);
         };
         let now = now_ms();
         let resolved_by = next.is_terminal().then(|| source_kind(source));
+        // A terminal payment needs no more looks; a processing one is looked at later.
+        let next_check = match next {
+            PaymentStatus::Processing => Some(now + PROCESSING_CHECK_MS),
+            _ => None,
+        };
         let done = sqlx::query(
-            "UPDATE payments SET status = $1, updated_at = $2, resolved_by = COALESCE($3, resolved_by) \
-             WHERE id = $4 AND status = $5",
+            "UPDATE payments SET status = $1, updated_at = $2, resolved_by = COALESCE($3, resolved_by), \
+             lease_until = NULL, next_check_at = $4 WHERE id = $5 AND status = $6",
         )
         .bind(next.as_str())
         .bind(now)
         .bind(resolved_by)
+        .bind(next_check)
         .bind(&current.id)
         .bind(from.as_str())
         .execute(&mut *tx)
@@ -196,15 +389,96 @@ fn source_kind(source: &str) -> &str {
     }
 }
 
-impl Store {
-    /// Moves a payment's link expiry (before its session exists).
-    pub async fn set_payment_expiry(&self, id: &str, expires_at: i64) -> AppResult<()> {
-        sqlx::query("UPDATE payments SET expires_at = $1, updated_at = $2 WHERE id = $3")
-            .bind(expires_at)
-            .bind(now_ms())
+/// Claims a pending, session-less payment for a create call until `lease_until` (unix ms),
+/// unless another caller holds it. `params` fixes the create call's parameters and key on
+/// the row, and is only used when they are not fixed yet. Returns the payment as claimed.
+pub async fn claim_for_open(
+    store: &Store,
+    id: &str,
+    now: i64,
+    lease_until: i64,
+    params: Option<&OpenParams>,
+) -> AppResult<Option<Payment>> {
+    let done = match params {
+        Some(p) => sqlx::query(
+            "UPDATE payments SET lease_until = $1, idempotency_key = $2, success_url = $3, cancel_url = $4, \
+                 payment_method_configuration = $5, livemode = $6, updated_at = $7 WHERE id = $8 \
+                 AND status = 'pending' AND session_id IS NULL AND idempotency_key IS NULL \
+                 AND COALESCE(lease_until, 0) <= $7",
+        )
+        .bind(lease_until)
+        .bind(&p.idempotency_key)
+        .bind(&p.success_url)
+        .bind(&p.cancel_url)
+        .bind(&p.payment_method_configuration)
+        .bind(i64::from(p.livemode))
+        .bind(now)
+        .bind(id)
+        .execute(&store.write_pool())
+        .await?,
+        None => {
+            sqlx::query(
+                "UPDATE payments SET lease_until = $1, updated_at = $2 WHERE id = $3 AND status = 'pending' \
+                 AND session_id IS NULL AND idempotency_key IS NOT NULL AND COALESCE(lease_until, 0) <= $2",
+            )
+            .bind(lease_until)
+            .bind(now)
             .bind(id)
-            .execute(&self.write_pool())
+            .execute(&store.write_pool())
+            .await?
+        }
+    };
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    store.payment_written(id).await
+}
+
+impl Store {
+    /// A payment read through the write pool (just written by this relay).
+    pub async fn payment_written(&self, id: &str) -> AppResult<Option<Payment>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.write_pool())
             .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Ends a create lease after a call that may be tried again, no sooner than `retry_at`
+    /// (unix ms); counts the try.
+    pub async fn release_lease(&self, id: &str, retry_at: i64) -> AppResult<()> {
+        sqlx::query(
+            "UPDATE payments SET lease_until = $1, checks = checks + 1, updated_at = $2 \
+             WHERE id = $3 AND session_id IS NULL",
+        )
+        .bind(retry_at)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.write_pool())
+        .await?;
+        Ok(())
+    }
+
+    /// After Stripe definitely refused a create call for its expiry (a long outage made it
+    /// too close): a new expiry and a new key, while the caller still holds the lease.
+    pub async fn rotate_expiry(
+        &self,
+        id: &str,
+        expires_at: i64,
+        idempotency_key: &str,
+        lease_until: i64,
+    ) -> AppResult<()> {
+        sqlx::query(
+            "UPDATE payments SET expires_at = $1, idempotency_key = $2, lease_until = $3, updated_at = $4 \
+             WHERE id = $5 AND session_id IS NULL",
+        )
+        .bind(expires_at)
+        .bind(idempotency_key)
+        .bind(lease_until)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.write_pool())
+        .await?;
         Ok(())
     }
 
@@ -230,6 +504,27 @@ impl Store {
             .collect()
     }
 
+    /// Every session a payment had, as `(session id, status, paid, refund)`, oldest first.
+    pub async fn payment_sessions(&self, id: &str) -> AppResult<Vec<(String, String, bool, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT session_id, status, paid, refund FROM payment_sessions WHERE payment_id = $1 \
+             ORDER BY created_at, session_id",
+        )
+        .bind(id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get::<i64, _>(2)? != 0,
+                    r.try_get(3)?,
+                ))
+            })
+            .collect()
+    }
+
     /// A conversation's payments that are still open and have a session (reconnect check).
     pub async fn open_payments_of(&self, conversation: &str) -> AppResult<Vec<Payment>> {
         let rows = sqlx::query(&format!(
@@ -242,16 +537,78 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
-    /// Payments still open (pending or processing) whose link expired before `now_secs`.
-    pub async fn overdue_payments(&self, now_secs: i64, limit: i64) -> AppResult<Vec<Payment>> {
+    /// Open payments with a session whose next look is due at `now` (unix ms), the most
+    /// overdue first. A payment written by an older relay has no schedule: its look is due
+    /// a minute after its link expired.
+    pub async fn payments_due(&self, now: i64, limit: i64) -> AppResult<Vec<Payment>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM payments WHERE status IN ('pending', 'processing') AND expires_at < $1 \
-             ORDER BY expires_at LIMIT $2"
+            "SELECT {COLUMNS} FROM payments WHERE status IN ('pending', 'processing') AND session_id IS NOT NULL \
+             AND COALESCE(next_check_at, expires_at * 1000 + 60000) <= $1 \
+             ORDER BY COALESCE(next_check_at, expires_at * 1000 + 60000) LIMIT $2"
         ))
-        .bind(now_secs)
+        .bind(now)
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// Takes a due payment's look for this caller: moves its next look to `next` (unix ms)
+    /// if it is still where `seen` says. `false`: another relay took it.
+    pub async fn claim_check(&self, seen: &Payment, next: i64) -> AppResult<bool> {
+        let done = sqlx::query(
+            "UPDATE payments SET next_check_at = $1, checks = checks + 1 WHERE id = $2 AND checks = $3 \
+             AND status IN ('pending', 'processing')",
+        )
+        .bind(next)
+        .bind(&seen.id)
+        .bind(seen.checks)
+        .execute(&self.write_pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Pending payments without a session whose create call nobody holds (a relay stopped
+    /// mid-call, or a try failed and its retry time came), created before `created_before`.
+    pub async fn payments_unopened(
+        &self,
+        now: i64,
+        created_before: i64,
+        limit: i64,
+    ) -> AppResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT id FROM payments WHERE status = 'pending' AND session_id IS NULL \
+             AND COALESCE(lease_until, 0) <= $1 AND created_at < $2 ORDER BY created_at LIMIT $3",
+        )
+        .bind(now)
+        .bind(created_before)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Paid sessions marked for a refund that has not been made, as `(session, payment,
+    /// payment_intent)`.
+    pub async fn refunds_due(&self, limit: i64) -> AppResult<Vec<(String, String, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT session_id, payment_id, payment_intent FROM payment_sessions WHERE refund = 'due' LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    /// Records the refund Stripe made for a session.
+    pub async fn set_refund(&self, session_id: &str, refund: &str) -> AppResult<()> {
+        sqlx::query("UPDATE payment_sessions SET refund = $1 WHERE session_id = $2")
+            .bind(refund)
+            .bind(session_id)
+            .execute(&self.write_pool())
+            .await?;
+        Ok(())
     }
 }

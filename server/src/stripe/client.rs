@@ -3,6 +3,8 @@
 //! Stripe's own SDKs retry — a connection failure or timeout, 409, 5xx, or
 //! `Stripe-Should-Retry: true` (and never when it says `false`; a plain 429 is not
 //! retried) — with exponential backoff and the same `Idempotency-Key` on every attempt.
+//! A call, all its tries included, ends within [`StripeHttp::budget`], so whoever waits on
+//! it knows the longest it can take (a lease on a payment outlives it).
 
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use serde::Deserialize;
 
 use super::form::Form;
 use super::keys::KeyKind;
-use super::types::{Balance, CheckoutSession, PaymentMethodConfiguration, WebhookEndpoint};
+use super::types::{Balance, CheckoutSession, PaymentMethodConfiguration, Refund, WebhookEndpoint};
 
 /// The API version chatpay is written against, sent on every request.
 pub const API_VERSION: &str = "2024-06-20";
@@ -54,6 +56,20 @@ pub enum KeyRefused {
 }
 
 impl StripeError {
+    /// Whether Stripe definitely did not act on the request: a 4xx other than 409
+    /// (idempotency conflict) and 429 (rate limit). Stripe saves no idempotent result for a
+    /// request that failed validation, so a new request (even with a new key) cannot double
+    /// anything. Network failures, timeouts, 5xx and unreadable answers are not definitive:
+    /// Stripe may have acted.
+    pub fn is_definitive(&self) -> bool {
+        matches!(self, StripeError::Api { status, .. } if (400..500).contains(status) && *status != 409 && *status != 429)
+    }
+
+    /// Whether Stripe refused the request for this parameter.
+    pub fn is_about(&self, param: &str) -> bool {
+        matches!(self, StripeError::Api { param: Some(p), .. } if p == param)
+    }
+
     /// The HTTP status of an API error.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -87,14 +103,19 @@ pub struct StripeHttp {
     base: String,
     max_retries: u32,
     first_backoff: Duration,
+    /// The longest one try may take.
+    per_try: Duration,
+    /// The longest a whole call (every try and backoff) may take.
+    budget: Duration,
 }
 
 impl StripeHttp {
-    /// `base` is `https://api.stripe.com` or the simulator's `…/simulator/stripe`.
+    /// `base` is `https://api.stripe.com` or the simulator's `…/simulator/stripe`; each try
+    /// takes at most `timeout`, a whole call at most three tries' worth (see
+    /// [`StripeHttp::with_budget`]).
     pub fn new(base: &str, timeout: Duration) -> StripeHttp {
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5).min(timeout))
             .user_agent(concat!("chatpay/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
@@ -103,7 +124,20 @@ impl StripeHttp {
             base: base.trim_end_matches('/').to_owned(),
             max_retries: 2,
             first_backoff: Duration::from_millis(500),
+            per_try: timeout,
+            budget: timeout.saturating_mul(3),
         }
+    }
+
+    /// Caps a whole call, every try included.
+    pub fn with_budget(mut self, budget: Duration) -> StripeHttp {
+        self.budget = budget;
+        self
+    }
+
+    /// The longest a call takes, every try included.
+    pub fn budget(&self) -> Duration {
+        self.budget
     }
 
     /// Retry settings (tests use short backoffs).
@@ -149,7 +183,7 @@ pub struct NewCheckoutSession<'a> {
     /// Minor units, already checked against the currency's rules.
     pub amount: i64,
     /// Lowercase ISO code.
-    pub currency: &'a str,
+    pub currency: String,
     /// Shown on Checkout as the line item's name.
     pub description: &'a str,
     pub client_reference_id: &'a str,
@@ -212,7 +246,7 @@ impl StripeClient {
         let form = Form::new()
             .set("mode", "payment")
             .set("line_items[0][quantity]", 1)
-            .set("line_items[0][price_data][currency]", params.currency)
+            .set("line_items[0][price_data][currency]", &params.currency)
             .set("line_items[0][price_data][unit_amount]", params.amount)
             .set(
                 "line_items[0][price_data][product_data][name]",
@@ -257,6 +291,20 @@ impl StripeClient {
             Some(&format!("expire-{id}")),
         )
         .await
+    }
+
+    /// `POST /v1/refunds` of a whole PaymentIntent (a second charge for one payment),
+    /// idempotent under `idempotency_key`.
+    pub async fn refund_payment_intent(
+        &self,
+        payment_intent: &str,
+        idempotency_key: &str,
+    ) -> Result<Refund, StripeError> {
+        let form = Form::new()
+            .set("payment_intent", payment_intent)
+            .set("reason", "duplicate");
+        self.request(Method::POST, "/v1/refunds", Some(&form), Some(idempotency_key))
+            .await
     }
 
     /// `POST /v1/payment_method_configurations`: chatpay's own configuration with the
@@ -327,11 +375,14 @@ impl StripeClient {
             (None, false) => None,
         };
         let mut attempt = 0;
+        let deadline = tokio::time::Instant::now() + self.http.budget;
         loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let mut req = self
                 .http
                 .http
                 .request(method.clone(), &url)
+                .timeout(self.http.per_try.min(left).max(Duration::from_millis(1)))
                 .bearer_auth(&self.key)
                 .header("Stripe-Version", API_VERSION);
             if let Some(key) = idempotency_key {
@@ -347,8 +398,11 @@ impl StripeClient {
                 Err(e) => e.is_connect() || e.is_timeout() || e.is_request(),
                 Ok(resp) => should_retry(resp),
             };
-            if retryable && attempt < self.http.max_retries {
-                tokio::time::sleep(self.backoff(attempt)).await;
+            let backoff = self.backoff(attempt);
+            let time_left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if retryable && attempt < self.http.max_retries && time_left > backoff + Duration::from_millis(50)
+            {
+                tokio::time::sleep(backoff).await;
                 attempt += 1;
                 continue;
             }

@@ -50,6 +50,41 @@ pub struct CheckoutSession {
     pub expires_at: Option<i64>,
     #[serde(default)]
     pub livemode: bool,
+    /// The PaymentIntent of a completed session (what a refund names).
+    #[serde(default)]
+    pub payment_intent: Option<String>,
+    /// Adaptive Pricing on sessions created before 2025-03-31: `currency`/`amount_total`
+    /// are then the customer's, and these are the integration's.
+    #[serde(default)]
+    pub currency_conversion: Option<CurrencyConversion>,
+}
+
+/// `checkout.session.currency_conversion` (legacy Adaptive Pricing).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CurrencyConversion {
+    pub amount_total: i64,
+    pub source_currency: String,
+}
+
+impl CheckoutSession {
+    /// The amount and (lowercase) currency the session charges in the integration's
+    /// currency: `currency_conversion.source_*` when that legacy field is there, else
+    /// `amount_total`/`currency` (newer sessions keep those in the integration's currency
+    /// and put the customer's choice under `presentment_details`).
+    pub fn charged(&self) -> Option<(i64, String)> {
+        match &self.currency_conversion {
+            Some(c) => Some((c.amount_total, c.source_currency.to_ascii_lowercase())),
+            None => Some((self.amount_total?, self.currency.as_deref()?.to_ascii_lowercase())),
+        }
+    }
+}
+
+/// `refund`: what a second charge for one payment is turned into.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 /// A wallet's setting in a PaymentMethodConfiguration.

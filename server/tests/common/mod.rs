@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod standin;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use chatpay_server::routes::widget::WidgetAssets;
 use chatpay_server::secrets::Cipher;
 use chatpay_server::startup::{self, Parts, Shutdown};
 use chatpay_server::state::{AppState, Settings};
-use chatpay_server::store::payments::{NewPayment, Payment};
+use chatpay_server::store::payments::{NewPayment, Payment, Requester};
 use chatpay_server::store::sites::NewSite;
 use chatpay_server::store::Store;
 use chatpay_server::stripe::client::StripeHttp;
@@ -148,6 +150,9 @@ pub const ORIGIN: &str = "http://shop.test:3000";
 pub const GREETING: &str = "Hello from the shop!";
 /// The shop's key at the simulator.
 pub const STRIPE_KEY: &str = "sk_test_shoptest000000000000";
+/// The test relay's Stripe client: the longest one try, and one call, may take.
+pub const STRIPE_TRY: Duration = Duration::from_secs(3);
+pub const STRIPE_BUDGET: Duration = Duration::from_secs(6);
 /// The key that encrypts secrets in tests (hex of 32 bytes).
 pub const SECRET_KEY_HEX: &str = "0101010101010101010101010101010101010101010101010101010101010101";
 
@@ -190,11 +195,14 @@ impl TestApp {
                 dist: std::path::PathBuf::from("/nonexistent/dist"),
             },
             cipher: Cipher::from_key(&[1u8; 32]),
+            // Short enough that tests with a hanging Stripe finish soon: 3 s a try, 6 s a
+            // call (the relay's defaults are 10 s and 25 s).
             stripe: StripeHttp::new(
                 &stripe_base.unwrap_or_else(|| format!("{public_url}/simulator/stripe")),
-                Duration::from_secs(10),
+                STRIPE_TRY,
             )
-            .with_retries(2, Duration::from_millis(20)),
+            .with_retries(2, Duration::from_millis(20))
+            .with_budget(STRIPE_BUDGET),
             simulator: true,
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -208,6 +216,27 @@ impl TestApp {
             shutdown_tx: Some(tx),
             server: Some(server),
         }
+    }
+
+    /// A relay whose Stripe is a [`standin::StandIn`] in front of its own simulator.
+    pub async fn spawn_behind_standin(backend: Backend) -> (TestApp, standin::StandIn) {
+        let stripe = standin::StandIn::start().await;
+        let app = Self::spawn_custom(backend, WidgetAssets::none(), Some(stripe.url.clone())).await;
+        stripe.forward_to(&app.url("/simulator/stripe"));
+        (app, stripe)
+    }
+
+    /// The sessions the simulator holds for a payment (its `client_reference_id`), as JSON.
+    pub async fn sessions_of(&self, payment: &str) -> Vec<serde_json::Value> {
+        let account = STRIPE_KEY.trim_start_matches("sk_test_");
+        self.state
+            .store
+            .sim_list(account, "checkout.session")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|s| s["client_reference_id"] == payment)
+            .collect()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -268,7 +297,8 @@ impl TestApp {
             .unwrap();
     }
 
-    /// A stored pending payment with its Checkout Session at the simulator.
+    /// A stored pending payment with its Checkout Session at the simulator, opened the
+    /// one way the relay opens every payment.
     pub async fn create_payment(
         &self,
         amount_minor: i64,
@@ -276,7 +306,6 @@ impl TestApp {
         conversation: Option<&str>,
     ) -> Payment {
         let id = chatpay_server::store::new_id("pay");
-        let expires_at = chatpay_server::store::now_ms() / 1000 + 1800 + 60;
         let mut tx = self.state.store.begin().await.unwrap();
         chatpay_server::store::payments::insert(
             &mut tx,
@@ -287,23 +316,20 @@ impl TestApp {
                 amount_minor,
                 currency,
                 description: "Support contract deposit",
-                expires_at,
+                expires_at: chatpay_server::payments::link_expiry(30),
                 success_url: None,
                 cancel_url: None,
+                requested_by: Requester::Agent,
+                request_key: None,
             },
         )
         .await
         .unwrap();
         tx.commit().await.unwrap();
-        let payment = self.payment(&id).await;
-        let session = chatpay_server::payments::open_session(&self.state, &payment, &Default::default())
+        let opened = chatpay_server::payments::open::try_open(&self.state, &id)
             .await
-            .expect("session created");
-        let mut tx = self.state.store.begin().await.unwrap();
-        chatpay_server::store::payments::set_session(&mut tx, &id, &session.id, session.url.as_deref())
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+            .expect("the payment opens");
+        assert_eq!(opened, chatpay_server::payments::open::Opened::Opened);
         self.payment(&id).await
     }
 

@@ -125,6 +125,7 @@ pub fn app(props: &AppProps) -> Html {
         Callback::from(move |ask: Ask| match ask {
             Ask::Close => state.dispatch(Action::Close),
             Ask::Decline(payment) => {
+                state.dispatch(Action::Declining(payment.clone()));
                 if let Some(c) = connection.borrow().as_ref() {
                     c.send_now(&ClientFrame::DeclinePayment {
                         payment: payment.to_string(),

@@ -30,18 +30,26 @@ pub fn chip(status: PaymentStatus) -> (&'static str, &'static str) {
         PaymentStatus::Paid => ("Paid ✓", "cp-chip cp-paid"),
         PaymentStatus::Expired => ("Expired", "cp-chip cp-expired"),
         PaymentStatus::Failed => ("Failed", "cp-chip cp-failed"),
+        PaymentStatus::Mismatch => ("Being checked", "cp-chip cp-processing"),
     }
 }
 
 #[function_component(PaymentCard)]
 pub fn payment_card(props: &CardProps) -> Html {
     let c = &props.card;
-    let (label, class) = chip(c.status);
+    let (label, class) = if c.expiring && c.status == PaymentStatus::Pending {
+        ("Expiring…", "cp-chip cp-expired")
+    } else {
+        chip(c.status)
+    };
     let amount = format::amount(c.amount, &c.currency, &props.locale);
     let left = c.expires_at - props.now;
     let on_decline = props.on_decline.reform(|_: MouseEvent| ());
     let on_new_link = props.on_new_link.reform(|_: MouseEvent| ());
     let footer = match c.status {
+        PaymentStatus::Pending if c.expiring => html! {
+            <p class="cp-note">{ "Cancelling this link…" }</p>
+        },
         PaymentStatus::Pending => html! {
             <>
                 <p class="cp-note" aria-live="off">
@@ -61,6 +69,9 @@ pub fn payment_card(props: &CardProps) -> Html {
             <p class="cp-note">{ "Your bank is confirming the payment. This can take a moment." }</p>
         },
         PaymentStatus::Paid => html! { <p class="cp-note">{ "Payment received. Thank you!" }</p> },
+        PaymentStatus::Mismatch => html! {
+            <p class="cp-note">{ "A person will check this payment and reply here." }</p>
+        },
         PaymentStatus::Expired | PaymentStatus::Failed => html! {
             <div class="cp-actions">
                 <button class="cp-newlink" onclick={on_new_link}>{ NEW_LINK_TEXT }</button>

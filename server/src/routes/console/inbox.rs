@@ -116,9 +116,11 @@ pub async fn payment(
         &body.amount,
         &body.currency,
         &body.description,
+        body.request_key.as_deref(),
     )
     .await?;
-    Ok(Json(json!({ "payment": payment })))
+    // The link is made after this answer; the card appears in the transcript when it is.
+    Ok(Json(json!({ "payment": payment, "status": "creating" })))
 }
 
 /// `GET /api/console/sites/{site}/live`: a WebSocket of [`chatpay_shared::console::LiveEvent`]s.

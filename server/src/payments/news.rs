@@ -1,0 +1,383 @@
+//! What Stripe says about a session, applied to its payment: a signed webhook event, a
+//! reconciliation (`GET` the session: the safety net for a webhook that is late or never
+//! comes), or the answer to expiring a session the visitor declined.
+//!
+//! Every path goes through [`apply_news`] inside one transaction that locks the
+//! conversation first (see the lock order in [`crate::store`]):
+//! - the session is recorded among the payment's sessions;
+//! - a session that says money moved is checked against the payment — amount and currency
+//!   charged, and the key's mode; a difference makes the payment `mismatch` (a person
+//!   checks it), never `paid`;
+//! - news of the card's session moves the payment; money that moved through another
+//!   session of the payment counts too (and the card's session is then expired at Stripe),
+//!   while another session's expiry or failure does not;
+//! - a second paid session for one payment is refunded at Stripe and noted for the owner:
+//!   a double charge is never silent.
+
+use std::time::Duration;
+
+use chatpay_shared::protocol::PaymentStatus;
+use futures_util::StreamExt as _;
+use serde::Deserialize as _;
+
+use super::{client_for, mismatch, stripe_failure, target_for_event, target_for_session};
+use crate::engine::runner::{self, Followups};
+use crate::error::AppResult;
+use crate::state::AppState;
+use crate::store::payments::{self as stored, Payment, Transition};
+use crate::store::{conversations, webhooks, Store, Tx};
+use crate::stripe::client::StripeError;
+use crate::stripe::types::{CheckoutSession, Event, SessionStatus};
+
+/// What a delivered event did; recorded in the ledger as `as_str()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// The event id was seen before: nothing changed.
+    Duplicate,
+    /// The payment moved.
+    Applied(Transition),
+    /// The payment was already past this point (a late or repeated message), or the news
+    /// is of a session that does not decide the payment.
+    Ignored,
+    /// A second paid session of one payment: it is being refunded.
+    DoubleCharge,
+    /// No payment of this site matches the session.
+    UnknownPayment,
+    /// An event type chatpay does not use.
+    NotUsed,
+    /// A Checkout event whose session could not be read.
+    Unreadable,
+}
+
+impl EventOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventOutcome::Duplicate => "duplicate",
+            EventOutcome::Applied(_) => "applied",
+            EventOutcome::Ignored => "ignored",
+            EventOutcome::DoubleCharge => "double_charge",
+            EventOutcome::UnknownPayment => "unknown_payment",
+            EventOutcome::NotUsed => "not_used",
+            EventOutcome::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// Applies what Stripe says about `session` (a session of `payment`, read inside `tx` after
+/// its conversation was locked) with the raw `target` it implies.
+async fn apply_news(
+    tx: &mut Tx,
+    store: &Store,
+    payment: &Payment,
+    session: &CheckoutSession,
+    target: PaymentStatus,
+    source: &str,
+) -> AppResult<(EventOutcome, Followups)> {
+    let money_moved = matches!(target, PaymentStatus::Paid | PaymentStatus::Processing);
+    let status_word = match session.status {
+        Some(SessionStatus::Open) => "open",
+        Some(SessionStatus::Complete) => "complete",
+        Some(SessionStatus::Expired) => "expired",
+        None if money_moved => "complete",
+        None => "expired",
+    };
+    let paid = target == PaymentStatus::Paid;
+    let record = stored::record_session(
+        tx,
+        &payment.id,
+        &session.id,
+        status_word,
+        paid,
+        session.payment_intent.as_deref(),
+    )
+    .await?;
+    let mut followups = Followups::default();
+    if paid && record.another_paid {
+        if stored::mark_refund_due(tx, &session.id).await? {
+            let problem = format!(
+                "charged twice: the second charge (session {}) is being refunded at Stripe",
+                session.id
+            );
+            tracing::error!(payment = %payment.id, session = %session.id, "{problem}");
+            stored::set_problem(tx, &payment.id, &problem).await?;
+            followups.refund(&payment.site_id, &session.id);
+            if let Some(c) = &payment.conversation_id {
+                followups.add(Followups::notice(&payment.site_id, c, problem));
+            }
+        }
+        return Ok((EventOutcome::DoubleCharge, followups));
+    }
+    let is_card = payment.session_id.as_deref() == Some(session.id.as_str());
+    if !is_card && !money_moved {
+        // Another session's expiry or failure does not decide the payment.
+        return Ok((EventOutcome::Ignored, followups));
+    }
+    let (target, problem) = if money_moved {
+        match mismatch(payment, session) {
+            Some(why) => (PaymentStatus::Mismatch, Some(why)),
+            None => (target, None),
+        }
+    } else {
+        (target, None)
+    };
+    let (transition, more) = resolve_in(tx, store, payment, target, source).await?;
+    followups.add(more);
+    if let (Some(why), Some(_)) = (&problem, transition) {
+        tracing::error!(payment = %payment.id, session = %session.id, reason = %why, "payment mismatch");
+        stored::set_problem(tx, &payment.id, why).await?;
+        if let Some(c) = &payment.conversation_id {
+            followups.add(Followups::notice(&payment.site_id, c, why.clone()));
+        }
+    }
+    if !is_card && transition.is_some() {
+        if let Some(card) = &payment.session_id {
+            // Settled through another session: the card's link must not take money too.
+            followups.expire(&payment.site_id, card);
+        }
+    }
+    Ok((
+        transition.map_or(EventOutcome::Ignored, EventOutcome::Applied),
+        followups,
+    ))
+}
+
+/// Moves a payment inside `tx`; when it moved and belongs to a conversation, its card is
+/// updated and the conversation's run resumes. The followups run after the commit.
+pub async fn resolve_in(
+    tx: &mut Tx,
+    store: &Store,
+    payment: &Payment,
+    target: PaymentStatus,
+    source: &str,
+) -> AppResult<(Option<Transition>, Followups)> {
+    let Some(transition) = stored::apply_from(tx, payment, target, source).await? else {
+        return Ok((None, Followups::default()));
+    };
+    let followups = match &payment.conversation_id {
+        Some(c) => {
+            runner::on_payment_transition(tx, store, &payment.site_id, &payment.id, c, transition.to).await?
+        }
+        None => Followups::default(),
+    };
+    Ok((Some(transition), followups))
+}
+
+/// Begins a transaction that locks the payment's conversation first, and reads the payment
+/// inside it (so it is current). `None`: no such payment.
+async fn locked(store: &Store, payment_id: &str) -> AppResult<Option<(Tx, Payment)>> {
+    let Some(seen) = store.payment(payment_id).await? else {
+        return Ok(None);
+    };
+    let mut tx = store.begin().await?;
+    if let Some(c) = &seen.conversation_id {
+        conversations::lock(&mut tx, c).await?;
+    }
+    Ok(stored::get(&mut tx, payment_id).await?.map(|p| (tx, p)))
+}
+
+/// Applies one verified Stripe event for `site`, in one transaction: the payment's news and
+/// whatever follows from it, the health counters, and the ledger row. The ledger row goes
+/// in last: if the event id was seen before, everything is rolled back and the delivery
+/// only counts as a duplicate.
+pub async fn on_event(state: &AppState, site: &str, event: &Event) -> AppResult<EventOutcome> {
+    let mut followups = Followups::default();
+    let mut tx = None;
+    let outcome = if super::CHECKOUT_EVENTS.contains(&event.kind.as_str()) {
+        match CheckoutSession::deserialize(&event.data.object) {
+            Err(e) => {
+                tracing::warn!(event = %event.id, error = %e, "cannot read the session of a Checkout event");
+                EventOutcome::Unreadable
+            }
+            Ok(session) => {
+                let payment_id = session
+                    .client_reference_id
+                    .clone()
+                    .or_else(|| session.metadata.get("payment").cloned())
+                    .unwrap_or_default();
+                match locked(&state.store, &payment_id).await? {
+                    Some((mut t, p)) if p.site_id == site => {
+                        let outcome = match target_for_event(&event.kind, &session) {
+                            Some(target) => {
+                                let (outcome, f) =
+                                    apply_news(&mut t, &state.store, &p, &session, target, &event.id).await?;
+                                followups = f;
+                                outcome
+                            }
+                            None => EventOutcome::NotUsed,
+                        };
+                        tx = Some(t);
+                        outcome
+                    }
+                    Some((t, _)) => {
+                        tx = Some(t);
+                        EventOutcome::UnknownPayment
+                    }
+                    None => EventOutcome::UnknownPayment,
+                }
+            }
+        }
+    } else {
+        EventOutcome::NotUsed
+    };
+    let mut tx = match tx {
+        Some(t) => t,
+        None => state.store.begin().await?,
+    };
+    if !webhooks::record_event(&mut tx, site, &event.id, &event.kind, outcome.as_str()).await? {
+        tx.rollback().await?;
+        state.store.note_duplicate_event(site, &event.kind).await?;
+        return Ok(EventOutcome::Duplicate);
+    }
+    webhooks::note_event(&mut tx, site, &event.kind, false).await?;
+    tx.commit().await?;
+    followups.finish(state);
+    Ok(outcome)
+}
+
+/// Applies a session Stripe returned (reconcile, decline) to its payment in a transaction
+/// of its own; returns the payment as it is now.
+async fn settle_session(
+    state: &AppState,
+    payment_id: &str,
+    session: &CheckoutSession,
+    target: Option<PaymentStatus>,
+    source: &str,
+) -> AppResult<Payment> {
+    if let Some(target) = target {
+        if let Some((mut tx, p)) = locked(&state.store, payment_id).await? {
+            let (_, followups) = apply_news(&mut tx, &state.store, &p, session, target, source).await?;
+            tx.commit().await?;
+            followups.finish(state);
+        }
+    }
+    super::load(state, payment_id).await
+}
+
+/// Asks Stripe where a payment's session stands and applies it: the safety net for a
+/// webhook that is late or never comes. Returns the payment as it is now.
+pub async fn reconcile(state: &AppState, payment: &Payment) -> AppResult<Payment> {
+    let Some(session_id) = payment
+        .session_id
+        .clone()
+        .filter(|_| !payment.status.is_terminal())
+    else {
+        return Ok(payment.clone());
+    };
+    let client = client_for(state, &payment.site_id).await?;
+    let session = match client.retrieve_checkout_session(&session_id).await {
+        Ok(s) => s,
+        Err(e) => return Err(stripe_failure(state, &payment.site_id, e).await),
+    };
+    settle_session(
+        state,
+        &payment.id,
+        &session,
+        target_for_session(&session),
+        "reconcile",
+    )
+    .await
+}
+
+/// How many reconciliations run at once.
+const RECONCILE_PARALLEL: usize = 8;
+
+/// Reconciles the payments, a few at once, each within the Stripe client's budget; a
+/// failure is logged (with `why`) and the rest go on.
+pub async fn reconcile_each(state: &AppState, payments: &[Payment], why: &str) {
+    let deadline = state.stripe.budget() + Duration::from_secs(5);
+    futures_util::stream::iter(payments)
+        .for_each_concurrent(RECONCILE_PARALLEL, |p| async move {
+            match tokio::time::timeout(deadline, reconcile(state, p)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(payment = %p.id, error = %e, "reconciliation {why} failed"),
+                Err(_) => tracing::warn!(payment = %p.id, "reconciliation {why} ran out of time"),
+            }
+        })
+        .await;
+}
+
+/// The visitor said no (Checkout's back link or the card's "Not now"): expire the session
+/// at Stripe so the expired branch runs now rather than when the link times out.
+pub async fn decline(state: &AppState, payment: &Payment) -> AppResult<Payment> {
+    if payment.status != PaymentStatus::Pending {
+        return Ok(payment.clone());
+    }
+    let Some(session_id) = &payment.session_id else {
+        // No session yet (its create call is in flight or failed): the payment ends here;
+        // a session that still comes is a stray and is expired at Stripe.
+        if let Some((mut tx, p)) = locked(&state.store, &payment.id).await? {
+            let (_, followups) =
+                resolve_in(&mut tx, &state.store, &p, PaymentStatus::Expired, "decline").await?;
+            tx.commit().await?;
+            followups.finish(state);
+        }
+        return super::load(state, &payment.id).await;
+    };
+    let client = client_for(state, &payment.site_id).await?;
+    match client.expire_checkout_session(session_id).await {
+        Ok(session) => {
+            let target = target_for_session(&session);
+            settle_session(state, &payment.id, &session, target, "decline").await
+        }
+        // Not open any more (paid or expired meanwhile): take Stripe's word for it.
+        Err(StripeError::Api { status: 400, .. }) => reconcile(state, payment).await,
+        Err(e) => Err(stripe_failure(state, &payment.site_id, e).await),
+    }
+}
+
+/// Expires a session that must not take money (a stray second session, or the card's
+/// session of a payment settled through another). A session no longer open needs nothing.
+pub async fn expire_session(state: AppState, site: String, session: String) {
+    let result = async {
+        let client = client_for(&state, &site).await?;
+        match client.expire_checkout_session(&session).await {
+            Ok(_) | Err(StripeError::Api { status: 400, .. }) => Ok(()),
+            Err(e) => Err(stripe_failure(&state, &site, e).await),
+        }
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(%session, error = %e, "cannot expire a session that must not take money");
+    }
+}
+
+/// Refunds a second paid session of one payment (its whole PaymentIntent), once: the
+/// idempotency key is the session's. Retried by the sweep until Stripe has answered.
+pub async fn refund_second_charge(state: AppState, site: String, session: String) {
+    let result = async {
+        let client = client_for(&state, &site).await?;
+        let intent = match state
+            .store
+            .refunds_due(1000)
+            .await?
+            .into_iter()
+            .find(|r| r.0 == session)
+        {
+            Some((_, _, Some(pi))) => pi,
+            Some((_, _, None)) => client
+                .retrieve_checkout_session(&session)
+                .await
+                .map_err(|e| crate::error::AppError::Upstream(e.to_string()))?
+                .payment_intent
+                .ok_or_else(|| {
+                    crate::error::AppError::Upstream(format!(
+                        "session {session} has no PaymentIntent to refund"
+                    ))
+                })?,
+            None => return Ok(()),
+        };
+        let refund = match client
+            .refund_payment_intent(&intent, &format!("refund-{session}"))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Err(stripe_failure(&state, &site, e).await),
+        };
+        tracing::warn!(%session, refund = %refund.id, "a second charge of one payment was refunded");
+        state.store.set_refund(&session, &refund.id).await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(%session, error = %e, "cannot refund a second charge yet; the sweep will retry");
+    }
+}

@@ -1,0 +1,176 @@
+//! Nothing a person does waits on Stripe. With a Stripe that hangs (a stand-in in front of
+//! the simulator that never answers chosen calls), a visitor's "Not now" leaves the socket
+//! serving frames and pings, the return pages answer within seconds, and one hanging
+//! reconciliation does not hold up the others. On SQLite and PostgreSQL.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use axum::http::Method;
+use chatpay_server::engine::background;
+use chatpay_shared::protocol::{ClientFrame, ErrorCode, PaymentStatus, ServerFrame};
+use common::standin::Delay;
+use common::{Backend, Client, TestApp, STRIPE_BUDGET};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The demo workflow up to its card; returns the visitor and the payment id.
+async fn at_the_card(app: &TestApp) -> (Client, String) {
+    app.publish(chatpay_server::cli::DEMO_WORKFLOW).await;
+    let (mut c, _) = app.visitor(None, None).await;
+    c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
+        .await;
+    c.send_text("v1", "help").await;
+    let frames = c.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await;
+    let payment = frames
+        .iter()
+        .find_map(|f| match f {
+            ServerFrame::PaymentCard { payment, .. } => Some(payment.clone()),
+            _ => None,
+        })
+        .unwrap();
+    (c, payment)
+}
+
+/// A ping's pong, within `wait`.
+async fn pong_within(c: &mut Client, wait: Duration) -> bool {
+    c.ws.send(Message::Ping(b"still there?".to_vec().into()))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, c.ws.next()).await {
+        if matches!(msg, Message::Pong(_)) {
+            return true;
+        }
+    }
+    false
+}
+
+async fn declining_while_stripe_hangs_keeps_the_socket_alive(backend: Backend) {
+    let (app, stripe) = TestApp::spawn_behind_standin(backend).await;
+    app.connect_stripe().await;
+    let (mut c, payment) = at_the_card(&app).await;
+    stripe.delay(Method::POST, "/expire", Delay::Hang, 10);
+
+    c.send(&ClientFrame::DeclinePayment {
+        payment: payment.clone(),
+    })
+    .await;
+
+    // The socket keeps serving: pings are answered and messages confirmed at once.
+    assert!(
+        pong_within(&mut c, Duration::from_secs(1)).await,
+        "a pong within 1 s"
+    );
+    let started = Instant::now();
+    let echo = c.say("v2", "hello?").await;
+    assert!(matches!(echo, ServerFrame::Message { .. }), "{echo:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // When the client's budget is spent, the visitor is told to try again; the payment is
+    // still open (nothing was cancelled).
+    let frames = c
+        .until(|f| {
+            matches!(
+                f,
+                ServerFrame::Error {
+                    code: ErrorCode::DeclineFailed,
+                    ..
+                }
+            )
+        })
+        .await;
+    let Some(ServerFrame::Error { message, .. }) = frames.last() else {
+        unreachable!()
+    };
+    assert!(message.contains("try again"), "{message}");
+    assert_eq!(app.payment(&payment).await.status, PaymentStatus::Pending);
+    assert!(pong_within(&mut c, Duration::from_secs(1)).await);
+    app.stop().await;
+}
+both!(declining_while_stripe_hangs_keeps_the_socket_alive);
+
+async fn return_pages_answer_while_stripe_hangs(backend: Backend) {
+    let (app, stripe) = TestApp::spawn_behind_standin(backend).await;
+    app.connect_stripe().await;
+    let payment = app.create_payment(4999, "USD", None).await;
+    stripe.delay(Method::GET, "/v1/checkout/sessions/", Delay::Hang, 10);
+    stripe.delay(Method::POST, "/expire", Delay::Hang, 10);
+
+    let started = Instant::now();
+    let page = reqwest::get(app.url(&format!("/checkout/return?payment={}", payment.id)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Almost there"), "{page}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let started = Instant::now();
+    let page = reqwest::get(payment.cancel_url.clone().unwrap())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Cancelling"), "{page}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    app.stop().await;
+}
+both!(return_pages_answer_while_stripe_hangs);
+
+/// The sweep reconciles a few payments at once, each within the client's budget: four
+/// whose Stripe call hangs do not keep the fifth (expired at Stripe) from being resolved
+/// in that same sweep.
+async fn one_hanging_reconciliation_does_not_hold_up_the_rest(backend: Backend) {
+    let (app, stripe) = TestApp::spawn_behind_standin(backend).await;
+    app.connect_stripe_without_webhooks().await;
+    let mut hanging = Vec::new();
+    for _ in 0..4 {
+        let p = app.create_payment(4999, "USD", None).await;
+        stripe.delay(
+            Method::GET,
+            &format!("/v1/checkout/sessions/{}", p.session_id.clone().unwrap()),
+            Delay::Hang,
+            10,
+        );
+        hanging.push(p);
+    }
+    let fine = app.create_payment(4999, "USD", None).await;
+    // Stripe expires every link (its clock moves past them); no webhook is registered.
+    reqwest::Client::new()
+        .post(app.url("/simulator/clock/advance?seconds=7200"))
+        .send()
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    background::sweep_at(&app.state, chatpay_server::store::now_ms() / 1000 + 7200).await;
+    assert!(
+        started.elapsed() < STRIPE_BUDGET * 2,
+        "one sweep took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(app.payment(&fine.id).await.status, PaymentStatus::Expired);
+    for p in &hanging {
+        let now = app.payment(&p.id).await;
+        assert_eq!(now.status, PaymentStatus::Pending, "Stripe never answered for it");
+        assert!(now.next_check_at.is_some(), "it has its own next look");
+    }
+    app.stop().await;
+}
+both!(one_hanging_reconciliation_does_not_hold_up_the_rest);
