@@ -68,7 +68,25 @@ async fn serve(
             args.listen
         )
     })?;
-    let stripe = StripeHttp::new(&api_base, Duration::from_secs(30));
+    if args.stripe_budget > crate::payments::MAX_STRIPE_BUDGET_SECS
+        || args.stripe_budget < args.stripe_timeout.max(1)
+    {
+        bail!(
+            "--stripe-budget {} is not usable: it must be at least --stripe-timeout ({}) and at most {} seconds",
+            args.stripe_budget,
+            args.stripe_timeout,
+            crate::payments::MAX_STRIPE_BUDGET_SECS
+        );
+    }
+    let stripe = StripeHttp::new(&api_base, Duration::from_secs(args.stripe_timeout.max(1)))
+        .with_budget(Duration::from_secs(args.stripe_budget));
+    let mut store = store;
+    if let Some(spec) = &args.inject_faults {
+        let faults = crate::store::faults::Faults::parse(spec)
+            .map_err(|e| anyhow::anyhow!("--inject-faults '{spec}': {e}"))?;
+        eprintln!("WARNING: fault injection is on (--inject-faults): writes will fail on purpose");
+        store.inject_faults(faults);
+    }
     let (state, shutdown) = startup::state(Parts {
         store,
         assets,
@@ -77,6 +95,7 @@ async fn serve(
             webhook_tolerance_secs: args.webhook_tolerance,
             sweep_every: Duration::from_secs(args.sweep_every.max(1)),
             dist: args.dist.clone(),
+            webhook_secret_grace: Duration::from_secs(args.webhook_secret_grace * 3600),
         },
         cipher,
         stripe,

@@ -147,6 +147,26 @@ pub struct ServeArgs {
     /// word from a webhook, and resume runs a restart interrupted.
     #[arg(long, env = "CHATPAY_SWEEP_EVERY", default_value_t = 60)]
     pub sweep_every: u64,
+
+    /// Hours a replaced webhook signing secret keeps verifying (Stripe's roll keeps the old
+    /// one too); "revoke now" in the console ends it sooner.
+    #[arg(long, env = "CHATPAY_WEBHOOK_SECRET_GRACE", default_value_t = 24)]
+    pub webhook_secret_grace: u64,
+
+    /// The longest one try of a Stripe call may take, in seconds.
+    #[arg(long, env = "CHATPAY_STRIPE_TIMEOUT", default_value_t = 10)]
+    pub stripe_timeout: u64,
+
+    /// The longest a whole Stripe call may take, retries included, in seconds (at most 90:
+    /// payment links carry a 120 s margin over Stripe's 30-minute minimum for it).
+    #[arg(long, env = "CHATPAY_STRIPE_BUDGET", default_value_t = 25)]
+    pub stripe_budget: u64,
+
+    /// TEST HOOK: make database writes fail on purpose, like `disk_full=0.02,kill=0.01`
+    /// (probabilities per transaction and per statement; `seed=N` repeats a run). Only for
+    /// chatpay's own fault-injection tests; never set it in production.
+    #[arg(long, env = "CHATPAY_INJECT_FAULTS", hide = true)]
+    pub inject_faults: Option<String>,
 }
 
 impl ServeArgs {

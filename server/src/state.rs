@@ -22,6 +22,8 @@ pub struct Settings {
     pub sweep_every: std::time::Duration,
     /// The Trunk output folder (widget files, and the console under `console/`).
     pub dist: std::path::PathBuf,
+    /// How long a replaced webhook signing secret keeps verifying.
+    pub webhook_secret_grace: std::time::Duration,
 }
 
 impl Settings {

@@ -3,6 +3,7 @@
 
 mod common;
 
+use chatpay_server::routes::widget::WidgetAssets;
 use chatpay_server::stripe::signature;
 use common::{Backend, TestApp};
 use reqwest::{Method, StatusCode};
@@ -572,3 +573,87 @@ async fn a_network_failure_while_testing_the_key_is_said_plainly(backend: Backen
     app.stop().await;
 }
 both!(a_network_failure_while_testing_the_key_is_said_plainly);
+
+/// Rotating the webhook signing secret keeps the replaced one for a bounded grace period
+/// (shown with its end), "revoke now" ends it at once, and after the period it no longer
+/// verifies anything.
+async fn a_replaced_webhook_secret_stops_verifying_after_its_grace(backend: Backend) {
+    let app = TestApp::spawn_with(backend, WidgetAssets::none(), None, |s| {
+        s.webhook_secret_grace = std::time::Duration::from_secs(2)
+    })
+    .await;
+    app.connect_stripe().await;
+    let mut c = Console::new(&app);
+    c.sign_in(&app, "owner@shop.test").await;
+    let signed = |secret: &str, id: &str| {
+        let event = json!({ "id": id, "type": "customer.created", "data": { "object": {} } }).to_string();
+        let header = signature::sign(event.as_bytes(), secret, chatpay_server::store::now_ms() / 1000);
+        let url = app.url("/webhooks/stripe/shop");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("stripe-signature", header)
+                .body(event)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let (first, second, third) = (
+        "whsec_firstsecret00000001",
+        "whsec_secondsecret0000002",
+        "whsec_thirdsecret00000003",
+    );
+    c.put(
+        "/api/console/sites/shop/stripe/webhook",
+        json!({ "secret": first }),
+    )
+    .await;
+    let before = chatpay_server::store::now_ms();
+    let (s, v) = c
+        .put(
+            "/api/console/sites/shop/stripe/webhook",
+            json!({ "secret": second }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["webhook_secret"], "whsec_…0002");
+    assert_eq!(v["previous_webhook_secret"], "whsec_…0001");
+    let until = v["previous_webhook_secret_until"].as_i64().unwrap();
+    assert!((before + 2000..before + 3000).contains(&until), "{until}");
+
+    // Within the grace both verify; after it only the current one.
+    assert_eq!(signed(first, "evt_g1").await, 200);
+    assert_eq!(signed(second, "evt_g2").await, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(
+        signed(first, "evt_g3").await,
+        400,
+        "the old secret no longer verifies"
+    );
+    assert_eq!(signed(second, "evt_g4").await, 200);
+    let (_, v) = c.get("/api/console/sites/shop/stripe").await;
+    assert!(v["previous_webhook_secret"].is_null(), "{v}");
+
+    // Rotating again and revoking at once: the replaced one stops now.
+    c.put(
+        "/api/console/sites/shop/stripe/webhook",
+        json!({ "secret": third }),
+    )
+    .await;
+    assert_eq!(signed(second, "evt_g5").await, 200);
+    let (s, v, _) = c
+        .call(
+            Method::DELETE,
+            "/api/console/sites/shop/stripe/webhook/previous",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["previous_webhook_secret"].is_null());
+    assert_eq!(signed(second, "evt_g6").await, 400);
+    assert_eq!(signed(third, "evt_g7").await, 200);
+    app.stop().await;
+}
+both!(a_replaced_webhook_secret_stops_verifying_after_its_grace);

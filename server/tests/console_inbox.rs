@@ -392,3 +392,109 @@ async fn the_preview_page_opens_the_chat_from_the_relays_own_origin() {
     assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
     app.stop().await;
 }
+
+/// A payment asked for by hand answers at once even while Stripe hangs (the card comes
+/// when Stripe has made the link), and the same request key twice (a double-click) makes
+/// one payment.
+async fn a_manual_payment_never_waits_on_stripe_and_a_double_click_makes_one(backend: Backend) {
+    use axum::http::Method;
+    use common::standin::Delay;
+    let (app, stripe) = TestApp::spawn_behind_standin(backend).await;
+    app.connect_stripe().await;
+    let cookie = owner_cookie(&app).await;
+    let (mut v, welcome) = app.visitor(None, None).await;
+    let ServerFrame::Welcome { conversation, .. } = welcome else {
+        unreachable!()
+    };
+    let path = format!("/api/console/sites/shop/conversations/{conversation}/payments");
+    let body =
+        json!({ "amount": "25", "currency": "USD", "description": "Repair", "request_key": "req_click_1" });
+
+    // Stripe hangs: the request still answers at once.
+    stripe.delay(
+        Method::POST,
+        "/v1/checkout/sessions",
+        Delay::Start(Duration::from_secs(2)),
+        1,
+    );
+    let started = std::time::Instant::now();
+    let (s, first) = call(&app, &cookie, reqwest::Method::POST, &path, Some(body.clone())).await;
+    assert_eq!((s, first["status"].as_str()), (200, Some("creating")), "{first}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let (s, second) = call(&app, &cookie, reqwest::Method::POST, &path, Some(body)).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        first["payment"], second["payment"],
+        "the same key, the same payment"
+    );
+
+    let frames = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await;
+    let cards = frames
+        .iter()
+        .filter(|f| matches!(f, ServerFrame::PaymentCard { .. }))
+        .count();
+    assert_eq!(cards, 1);
+    assert!(
+        v.try_recv(Duration::from_millis(500)).await.is_none(),
+        "no second card"
+    );
+    let creates = stripe
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == Method::POST && c.path == "/v1/checkout/sessions")
+        .count();
+    assert_eq!(creates, 1, "one create call");
+    app.stop().await;
+}
+both!(a_manual_payment_never_waits_on_stripe_and_a_double_click_makes_one);
+
+/// A payment asked for by hand whose relay stopped before Stripe was called is opened by
+/// the recovery sweep like a workflow's, and its card reaches the visitor.
+async fn an_interrupted_manual_payment_is_recovered(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.connect_stripe().await;
+    let (mut v, welcome) = app.visitor(None, None).await;
+    let ServerFrame::Welcome { conversation, .. } = welcome else {
+        unreachable!()
+    };
+    // Written, then the relay "stopped": no create call was made.
+    let id = chatpay_server::store::new_id("pay");
+    let mut tx = app.state.store.begin().await.unwrap();
+    chatpay_server::store::payments::insert(
+        &mut tx,
+        &chatpay_server::store::payments::NewPayment {
+            id: &id,
+            site_id: SITE,
+            conversation_id: Some(&conversation),
+            amount_minor: 2500,
+            currency: "USD",
+            description: "Repair",
+            expires_at: chatpay_server::payments::link_expiry(30),
+            success_url: None,
+            cancel_url: None,
+            requested_by: chatpay_server::store::payments::Requester::Agent,
+            request_key: None,
+        },
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE payments SET created_at = created_at - 60000 WHERE id = $1")
+        .bind(&id)
+        .execute(&mut tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    chatpay_server::engine::background::sweep(&app.state).await;
+    let frames = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await;
+    assert!(
+        matches!(frames.last(), Some(ServerFrame::PaymentCard { payment, amount: 2500, .. }) if *payment == id)
+    );
+    assert!(app.payment(&id).await.session_id.is_some());
+    app.stop().await;
+}
+both!(an_interrupted_manual_payment_is_recovered);

@@ -314,7 +314,7 @@ async fn the_simulator_retries_a_refused_delivery(backend: Backend) {
     // The relay forgets the secret: the first deliveries are refused with 400.
     app.state
         .store
-        .save_webhook_secrets(&app.state.cipher, SITE, &["whsec_notthisone000".into()])
+        .rotate_webhook_secret(&app.state.cipher, SITE, "whsec_notthisone000", 0)
         .await
         .unwrap();
     no_redirects()
@@ -341,7 +341,7 @@ async fn the_simulator_retries_a_refused_delivery(backend: Backend) {
     // The owner fixes the secret; Stripe's (the simulator's) next retry gets through.
     app.state
         .store
-        .save_webhook_secrets(&app.state.cipher, SITE, &[secret])
+        .rotate_webhook_secret(&app.state.cipher, SITE, &secret, 0)
         .await
         .unwrap();
     app.wait_payment(&payment.id, PaymentStatus::Paid).await;

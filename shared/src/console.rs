@@ -103,6 +103,12 @@ pub struct StripeView {
     pub secret_key: Option<String>,
     pub publishable_key: Option<String>,
     pub webhook_secret: Option<String>,
+    /// The replaced signing secret that still verifies (masked) while Stripe rolls, and
+    /// until when (unix ms); "revoke now" ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_webhook_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_webhook_secret_until: Option<i64>,
     pub success_url: Option<String>,
     pub cancel_url: Option<String>,
     pub apple_pay: bool,

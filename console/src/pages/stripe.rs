@@ -285,6 +285,20 @@ fn webhook_step(p: &StepProps) -> Html {
     let events = v.events.join("\n");
     let copy_url = Callback::from(move |_: MouseEvent| copy(&url));
     let copy_events = Callback::from(move |_: MouseEvent| copy(&events));
+    let revoke = {
+        let (failure, site, saved) = (failure.clone(), p.site.clone(), p.on_saved.clone());
+        Callback::from(move |_: MouseEvent| {
+            let (failure, site, saved) = (failure.clone(), site.clone(), saved.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::delete::<StripeView>(&format!("/api/console/sites/{site}/stripe/webhook/previous"))
+                    .await
+                {
+                    Ok(v) => saved.emit(v),
+                    Err(f) => failure.set(Some(f)),
+                }
+            });
+        })
+    };
     let f = (*failure).clone();
     let s = secret.clone();
     let live = match (&v.health.last_event_type, v.health.last_event_at) {
@@ -307,6 +321,12 @@ fn webhook_step(p: &StepProps) -> Html {
             <form {onsubmit}>
                 if let Some(masked) = &v.webhook_secret {
                     <p>{ "Saved signing secret: " }<code id="saved-whsec">{ masked }</code></p>
+                }
+                if let (Some(old), Some(until)) = (&v.previous_webhook_secret, v.previous_webhook_secret_until) {
+                    <p id="previous-whsec">
+                        { "The replaced secret " }<code>{ old }</code>{ format!(" still verifies events until {} while Stripe rolls it. ", when(until)) }
+                        <button type="button" class="button small" id="revoke-whsec" onclick={revoke}>{ "Revoke now" }</button>
+                    </p>
                 }
                 <Field name="secret" label="Signing secret" kind="password" placeholder="whsec_…" hint="On the endpoint's page in Stripe: Signing secret → Reveal." value={(*secret).clone()} on_input={Callback::from(move |x| s.set(x))} error={f.as_ref().and_then(|f| f.at("secret"))} />
                 if let Some(msg) = f.as_ref().and_then(Failure::general) {
@@ -351,4 +371,12 @@ fn done_step(p: &StepProps) -> Html {
             <div class="actions"><a class="button" href={Route::Troubleshoot(p.site.clone()).hash()}>{ "Troubleshooting" }</a></div>
         </section>
     }
+}
+
+/// A moment as the owner's browser writes dates and times.
+fn when(at_ms: i64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
+    d.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED)
+        .as_string()
+        .unwrap_or_default()
 }

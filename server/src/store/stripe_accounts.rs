@@ -1,6 +1,7 @@
 //! A site's Stripe connection: keys sealed with the relay's [`Cipher`], never stored or
 //! returned in the clear, plus the settings Checkout Sessions are made with.
 
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{now_ms, Store};
@@ -34,6 +35,27 @@ impl std::fmt::Debug for StripeAccount {
     }
 }
 
+/// How long a replaced webhook signing secret keeps verifying, unless told otherwise (like
+/// Stripe's own roll: 24 hours), in ms.
+pub const DEFAULT_SECRET_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// A webhook signing secret as sealed in the row: the current one has no end; a replaced
+/// one verifies until `until` (unix ms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredSecret {
+    secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    until: Option<i64>,
+}
+
+/// What older relays sealed: plain strings, the current first.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AnySecret {
+    Stored(StoredSecret),
+    Legacy(String),
+}
+
 /// What is safe to show: masks, flags and settings, never a secret.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StripeStatus {
@@ -41,6 +63,9 @@ pub struct StripeStatus {
     pub mode: Option<&'static str>,
     pub secret_key: Option<String>,
     pub webhook_secret: Option<String>,
+    /// The replaced secret that still verifies, masked, and until when (unix ms).
+    pub previous_webhook_secret: Option<String>,
+    pub previous_webhook_secret_until: Option<i64>,
     pub publishable_key: Option<String>,
     pub success_url: Option<String>,
     pub cancel_url: Option<String>,
@@ -61,8 +86,18 @@ impl Store {
         webhook_secrets: Option<&[String]>,
     ) -> AppResult<()> {
         let sealed_key = cipher.seal(secret_key);
-        let sealed_hooks =
-            webhook_secrets.map(|s| cipher.seal(&serde_json::to_string(s).unwrap_or_default()));
+        let until = now_ms() + DEFAULT_SECRET_GRACE_MS;
+        let sealed_hooks = webhook_secrets.map(|list| {
+            let stored: Vec<StoredSecret> = list
+                .iter()
+                .enumerate()
+                .map(|(i, s)| StoredSecret {
+                    secret: s.clone(),
+                    until: (i > 0).then_some(until),
+                })
+                .collect();
+            seal_secrets(cipher, &stored)
+        });
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO stripe_accounts (site_id, livemode, secret_key_enc, secret_key_masked, webhook_secrets_enc, updated_at) \
@@ -84,18 +119,51 @@ impl Store {
         Ok(())
     }
 
-    /// Sets the webhook signing secrets (current first).
-    pub async fn save_webhook_secrets(
+    /// Makes `secret` the site's webhook signing secret. The one it replaces keeps
+    /// verifying for `grace_ms` (Stripe's roll keeps the old one for a while too); any older
+    /// one stops now.
+    pub async fn rotate_webhook_secret(
         &self,
         cipher: &Cipher,
         site: &str,
-        secrets: &[String],
+        secret: &str,
+        grace_ms: i64,
     ) -> AppResult<()> {
-        let sealed = cipher.seal(&serde_json::to_string(secrets).unwrap_or_default());
+        let now = now_ms();
+        let mut list = vec![StoredSecret {
+            secret: secret.to_owned(),
+            until: None,
+        }];
+        if let Some(current) = self
+            .stored_secrets(cipher, site)
+            .await?
+            .into_iter()
+            .find(|s| s.until.is_none() && s.secret != secret)
+        {
+            list.push(StoredSecret {
+                secret: current.secret,
+                until: Some(now + grace_ms),
+            });
+        }
+        self.write_secrets(cipher, site, &list).await
+    }
+
+    /// Stops every replaced webhook secret now ("revoke now"); the current one stays.
+    pub async fn revoke_previous_webhook_secrets(&self, cipher: &Cipher, site: &str) -> AppResult<()> {
+        let list: Vec<StoredSecret> = self
+            .stored_secrets(cipher, site)
+            .await?
+            .into_iter()
+            .filter(|s| s.until.is_none())
+            .collect();
+        self.write_secrets(cipher, site, &list).await
+    }
+
+    async fn write_secrets(&self, cipher: &Cipher, site: &str, list: &[StoredSecret]) -> AppResult<()> {
         let done = sqlx::query(
             "UPDATE stripe_accounts SET webhook_secrets_enc = $1, updated_at = $2 WHERE site_id = $3",
         )
-        .bind(sealed)
+        .bind(seal_secrets(cipher, list))
         .bind(now_ms())
         .bind(site)
         .execute(&self.write_pool())
@@ -106,6 +174,19 @@ impl Store {
             )));
         }
         Ok(())
+    }
+
+    /// Every sealed webhook secret of the site, ended ones included.
+    async fn stored_secrets(&self, cipher: &Cipher, site: &str) -> AppResult<Vec<StoredSecret>> {
+        let row =
+            sqlx::query("SELECT webhook_secrets_enc, updated_at FROM stripe_accounts WHERE site_id = $1")
+                .bind(site)
+                .fetch_optional(self.reader())
+                .await?;
+        match row {
+            Some(r) => open_secrets(cipher, r.try_get(0)?, r.try_get(1)?),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Saves wizard step 2: return URLs, publishable key, wallets and their configuration.
@@ -164,14 +245,14 @@ impl Store {
     pub async fn stripe_account(&self, cipher: &Cipher, site: &str) -> AppResult<Option<StripeAccount>> {
         let row = sqlx::query(
             "SELECT livemode, secret_key_enc, webhook_secrets_enc, publishable_key, success_url, cancel_url, \
-             apple_pay, google_pay, payment_method_configuration FROM stripe_accounts WHERE site_id = $1",
+             apple_pay, google_pay, payment_method_configuration, updated_at FROM stripe_accounts WHERE site_id = $1",
         )
         .bind(site)
         .fetch_optional(self.reader())
         .await?;
         let Some(r) = row else { return Ok(None) };
         let secret_key = cipher.open(&r.try_get::<String, _>(1)?)?;
-        let webhook_secrets = open_secrets(cipher, r.try_get(2)?)?;
+        let webhook_secrets = valid_now(open_secrets(cipher, r.try_get(2)?, r.try_get(9)?)?);
         Ok(Some(StripeAccount {
             site_id: site.to_owned(),
             livemode: r.try_get::<i64, _>(0)? != 0,
@@ -186,17 +267,11 @@ impl Store {
         }))
     }
 
-    /// The site's webhook signing secrets, opened (empty when none are saved or the site is
-    /// not connected). Only these: verifying a webhook needs no other secret.
+    /// The site's webhook signing secrets that verify now, opened, the current first (empty
+    /// when none are saved or the site is not connected). Only these: verifying a webhook
+    /// needs no other secret.
     pub async fn webhook_secrets(&self, cipher: &Cipher, site: &str) -> AppResult<Vec<String>> {
-        let row = sqlx::query("SELECT webhook_secrets_enc FROM stripe_accounts WHERE site_id = $1")
-            .bind(site)
-            .fetch_optional(self.reader())
-            .await?;
-        match row {
-            Some(r) => open_secrets(cipher, r.try_get(0)?),
-            None => Ok(Vec::new()),
-        }
+        Ok(valid_now(self.stored_secrets(cipher, site).await?))
     }
 
     /// The connection as it may be shown to the site's owner.
@@ -208,12 +283,20 @@ impl Store {
         .fetch_optional(self.reader())
         .await?;
         let account = self.stripe_account(cipher, site).await?;
+        let now = now_ms();
+        let previous = self
+            .stored_secrets(cipher, site)
+            .await?
+            .into_iter()
+            .find(|s| s.until.is_some_and(|u| u > now));
         Ok(match (account, row) {
             (Some(a), Some(r)) => StripeStatus {
                 connected: true,
                 mode: Some(if a.livemode { "live" } else { "test" }),
                 secret_key: Some(r.try_get(2)?),
                 webhook_secret: a.webhook_secrets.first().map(|s| mask(s)),
+                previous_webhook_secret: previous.as_ref().map(|p| mask(&p.secret)),
+                previous_webhook_secret_until: previous.and_then(|p| p.until),
                 publishable_key: a.publishable_key,
                 success_url: a.success_url,
                 cancel_url: a.cancel_url,
@@ -227,6 +310,8 @@ impl Store {
                 mode: None,
                 secret_key: None,
                 webhook_secret: None,
+                previous_webhook_secret: None,
+                previous_webhook_secret_until: None,
                 publishable_key: None,
                 success_url: None,
                 cancel_url: None,
@@ -239,11 +324,37 @@ impl Store {
     }
 }
 
-/// Opens the sealed JSON list of webhook secrets (none when nothing is sealed).
-fn open_secrets(cipher: &Cipher, sealed: Option<String>) -> AppResult<Vec<String>> {
-    match sealed {
-        Some(sealed) => serde_json::from_str(&cipher.open(&sealed)?)
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored webhook secrets: {e}"))),
-        None => Ok(Vec::new()),
-    }
+/// Opens the sealed JSON list of webhook secrets (none when nothing is sealed). A list an
+/// older relay sealed (plain strings) gets the default grace for its replaced secrets,
+/// counted from the row's last change.
+fn open_secrets(cipher: &Cipher, sealed: Option<String>, updated_at: i64) -> AppResult<Vec<StoredSecret>> {
+    let Some(sealed) = sealed else {
+        return Ok(Vec::new());
+    };
+    let list: Vec<AnySecret> = serde_json::from_str(&cipher.open(&sealed)?)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored webhook secrets: {e}")))?;
+    Ok(list
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| match s {
+            AnySecret::Stored(s) => s,
+            AnySecret::Legacy(secret) => StoredSecret {
+                secret,
+                until: (i > 0).then_some(updated_at + DEFAULT_SECRET_GRACE_MS),
+            },
+        })
+        .collect())
+}
+
+fn seal_secrets(cipher: &Cipher, list: &[StoredSecret]) -> String {
+    cipher.seal(&serde_json::to_string(list).unwrap_or_default())
+}
+
+/// The secrets that verify now: the current one, and replaced ones within their grace.
+fn valid_now(list: Vec<StoredSecret>) -> Vec<String> {
+    let now = now_ms();
+    list.into_iter()
+        .filter(|s| s.until.is_none_or(|u| u > now))
+        .map(|s| s.secret)
+        .collect()
 }

@@ -172,6 +172,16 @@ impl TestApp {
         assets: WidgetAssets,
         stripe_base: Option<String>,
     ) -> TestApp {
+        Self::spawn_with(backend, assets, stripe_base, |_| {}).await
+    }
+
+    /// A relay with its settings changed by `adjust` before it starts.
+    pub async fn spawn_with(
+        backend: Backend,
+        assets: WidgetAssets,
+        stripe_base: Option<String>,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         let db = TestDb::new(backend).await;
         let store = Store::connect(&db.url).await.expect("store connects");
         store
@@ -185,15 +195,18 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let public_url = format!("http://{addr}");
+        let mut settings = Settings {
+            public_url: public_url.clone(),
+            webhook_tolerance_secs: 300,
+            sweep_every: Duration::from_secs(3600),
+            dist: std::path::PathBuf::from("/nonexistent/dist"),
+            webhook_secret_grace: Duration::from_secs(24 * 3600),
+        };
+        adjust(&mut settings);
         let (state, shutdown): (AppState, Shutdown) = startup::state(Parts {
             store,
             assets,
-            settings: Settings {
-                public_url: public_url.clone(),
-                webhook_tolerance_secs: 300,
-                sweep_every: Duration::from_secs(3600),
-                dist: std::path::PathBuf::from("/nonexistent/dist"),
-            },
+            settings,
             cipher: Cipher::from_key(&[1u8; 32]),
             // Short enough that tests with a hanging Stripe finish soon: 3 s a try, 6 s a
             // call (the relay's defaults are 10 s and 25 s).

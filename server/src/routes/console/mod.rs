@@ -43,6 +43,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/console/sites/{site}/stripe/settings", put(stripe::settings))
         .route("/api/console/sites/{site}/stripe/webhook", put(stripe::webhook))
         .route(
+            "/api/console/sites/{site}/stripe/webhook/previous",
+            axum::routing::delete(stripe::revoke_previous),
+        )
+        .route(
             "/api/console/sites/{site}/troubleshoot",
             get(troubleshoot::checks),
         )

@@ -26,6 +26,8 @@ pub async fn stripe_view(state: &AppState, site: &str) -> AppResult<StripeView> 
         secret_key: s.secret_key,
         publishable_key: s.publishable_key,
         webhook_secret: s.webhook_secret,
+        previous_webhook_secret: s.previous_webhook_secret,
+        previous_webhook_secret_until: s.previous_webhook_secret_until,
         success_url: s.success_url,
         cancel_url: s.cancel_url,
         apple_pay: s.apple_pay,
@@ -215,7 +217,8 @@ pub async fn settings(
 }
 
 /// `PUT /api/console/sites/{site}/stripe/webhook`: step 3, the endpoint's signing secret.
-/// The previous secret keeps working next to the new one, as Stripe does while rolling.
+/// The secret it replaces keeps working for the grace period (`CHATPAY_WEBHOOK_SECRET_GRACE`,
+/// 24 h by default), as Stripe does while rolling, and no longer after it.
 pub async fn webhook(
     State(state): State<AppState>,
     owner: Owner,
@@ -228,22 +231,34 @@ pub async fn webhook(
         field: "secret",
         message,
     })?;
-    let account = state
-        .store
-        .stripe_account(&state.cipher, &site)
-        .await?
-        .ok_or_else(|| AppError::Conflict("save and test a secret key first (step 1)".into()))?;
-    let mut secrets = vec![secret.clone()];
-    secrets.extend(
-        account
-            .webhook_secrets
-            .into_iter()
-            .filter(|s| *s != secret)
-            .take(1),
-    );
+    if state.store.stripe_account(&state.cipher, &site).await?.is_none() {
+        return Err(AppError::Conflict(
+            "save and test a secret key first (step 1)".into(),
+        ));
+    }
     state
         .store
-        .save_webhook_secrets(&state.cipher, &site, &secrets)
+        .rotate_webhook_secret(
+            &state.cipher,
+            &site,
+            &secret,
+            state.settings.webhook_secret_grace.as_millis() as i64,
+        )
+        .await?;
+    Ok(Json(stripe_view(&state, &site).await?))
+}
+
+/// `DELETE /api/console/sites/{site}/stripe/webhook/previous`: the replaced signing secret
+/// stops verifying now ("revoke now"), before its grace period ends.
+pub async fn revoke_previous(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(site): Path<String>,
+) -> AppResult<Json<StripeView>> {
+    owned_site(&state, &owner, &site).await?;
+    state
+        .store
+        .revoke_previous_webhook_secrets(&state.cipher, &site)
         .await?;
     Ok(Json(stripe_view(&state, &site).await?))
 }

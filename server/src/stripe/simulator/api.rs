@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
             post(update_pmc).get(retrieve_pmc),
         )
         .route("/simulator/stripe/v1/webhook_endpoints", post(create_endpoint))
+        .route("/simulator/stripe/v1/refunds", post(create_refund))
         .route("/simulator/stripe/{*rest}", axum::routing::any(unknown_path))
         .route("/simulator/clock/advance", post(advance_clock))
 }
@@ -275,6 +276,26 @@ where
             Err(e) => return internal(e).into_response(),
         }
     }
+    // Like Stripe, a key whose first request is still running answers 409 (try again).
+    let _running = match &key {
+        Some(k) => match sim.start_idempotent(&account.id, k) {
+            Some(guard) => Some(guard),
+            None => {
+                return stripe_error(
+                    StatusCode::CONFLICT,
+                    "idempotency_error",
+                    None,
+                    &format!(
+                        "There is currently another in-progress request using this Idempotent Key (that probably means \
+                         you submitted twice, and the other request is still going through): {k}. Please try again later."
+                    ),
+                    None,
+                )
+                .into_response()
+            }
+        },
+        None => None,
+    };
     match run().await {
         Ok(value) => {
             if let Some(k) = &key {
@@ -807,6 +828,81 @@ async fn unknown_path(method: Method, uri: Uri) -> SimError {
 #[derive(serde::Deserialize)]
 struct Advance {
     seconds: i64,
+}
+
+/// `POST /v1/refunds`: refunds a whole PaymentIntent of a completed, paid session once.
+async fn create_refund(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, SimError> {
+    let sim = simulator(&state)?;
+    let account = authenticate(&headers, &Method::POST)?;
+    let form = Form::decode(&body);
+    let resp = idempotent(&sim, &account, &headers, "/v1/refunds", &form, || async {
+        for (k, _) in form.fields() {
+            if !["payment_intent", "reason", "amount"].contains(&k.as_str()) && !k.starts_with("metadata[") {
+                return Err(stripe_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    Some("parameter_unknown"),
+                    &format!("Received unknown parameter: {k}"),
+                    Some(k),
+                ));
+            }
+        }
+        let pi = form
+            .get("payment_intent")
+            .ok_or_else(|| missing("payment_intent"))?;
+        let reason = form.get("reason");
+        if reason.is_some_and(|r| !["duplicate", "fraudulent", "requested_by_customer"].contains(&r)) {
+            return Err(invalid(
+                "Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer",
+                Some("reason"),
+            ));
+        }
+        let mut session = sim
+            .store
+            .sim_list(&account.id, "checkout.session")
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .find(|s| s["payment_intent"] == pi && s["payment_status"] == "paid")
+            .ok_or_else(|| not_found("payment_intent", pi, "payment_intent"))?;
+        if session["x_simulator_refunded"] == true {
+            return Err(stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("charge_already_refunded"),
+                &format!("Charge for {pi} has already been refunded."),
+                None,
+            ));
+        }
+        let refund = json!({
+            "id": stripe_id("re_"),
+            "object": "refund",
+            "amount": session["amount_total"],
+            "currency": session["currency"],
+            "payment_intent": pi,
+            "reason": reason,
+            "status": "succeeded",
+            "created": sim.now(),
+        });
+        let id = refund["id"].as_str().unwrap_or_default().to_owned();
+        sim.store
+            .sim_put(&account.id, "refund", &id, &refund)
+            .await
+            .map_err(internal)?;
+        session["x_simulator_refunded"] = json!(true);
+        let sid = session["id"].as_str().unwrap_or_default().to_owned();
+        sim.store
+            .sim_put(&account.id, "checkout.session", &sid, &session)
+            .await
+            .map_err(internal)?;
+        Ok(refund)
+    })
+    .await;
+    Ok(resp)
 }
 
 /// Moves the simulator's clock forward and expires what became due (tests and demos).

@@ -35,6 +35,24 @@ pub struct Simulator {
     pub(crate) public_url: String,
     pub(crate) http: reqwest::Client,
     offset_secs: AtomicI64,
+    /// Idempotency keys whose first request is still running, as `account/key`.
+    running: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// Marks an idempotency key as running until dropped.
+pub(crate) struct Running<'a> {
+    sim: &'a Simulator,
+    key: String,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.sim
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
 }
 
 impl Simulator {
@@ -47,7 +65,19 @@ impl Simulator {
                 .build()
                 .unwrap_or_default(),
             offset_secs: AtomicI64::new(0),
+            running: Default::default(),
         }
+    }
+
+    /// Marks `key` of `account` as running; `None` when a request with it already runs.
+    pub(crate) fn start_idempotent(&self, account: &str, key: &str) -> Option<Running<'_>> {
+        let key = format!("{account}/{key}");
+        let fresh = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone());
+        fresh.then_some(Running { sim: self, key })
     }
 
     /// The simulator's clock, in unix seconds.

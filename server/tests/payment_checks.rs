@@ -1,0 +1,297 @@
+//! Money and events are cross-checked: a completed session whose amount, currency or mode
+//! differs from the payment is never "paid"; news of any session made for a payment
+//! resolves it, another session's expiry does not; a second paid session is refunded at
+//! Stripe and shown to the owner. On SQLite and PostgreSQL, through the real webhook route.
+
+mod common;
+
+use chatpay_server::stripe::client::NewCheckoutSession;
+use chatpay_shared::protocol::{Author, PaymentStatus, ServerFrame};
+use common::{checkout_event, Backend, Client, TestApp, STRIPE_KEY};
+
+const ACCOUNT: &str = "shoptest000000000000";
+
+/// The demo workflow to its card: the visitor, the payment id and its session.
+async fn at_the_card(app: &TestApp) -> (Client, String, String) {
+    app.publish(chatpay_server::cli::DEMO_WORKFLOW).await;
+    let (mut c, _) = app.visitor(None, None).await;
+    c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
+        .await;
+    c.send_text("v1", "help").await;
+    let frames = c.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await;
+    let payment = frames
+        .iter()
+        .find_map(|f| match f {
+            ServerFrame::PaymentCard { payment, .. } => Some(payment.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let session = app.payment(&payment).await.session_id.unwrap();
+    (c, payment, session)
+}
+
+async fn pay(url: &str) {
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{url}/pay"))
+        .form(&[("outcome", "paid")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+}
+
+async fn a_completed_session_for_another_amount_is_not_paid(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = app.connect_stripe().await;
+    let (mut c, payment, session) = at_the_card(&app).await;
+
+    // Stripe says 50.00 USD was paid for a 49.99 USD request.
+    let event = checkout_event(
+        "evt_more",
+        "checkout.session.completed",
+        &payment,
+        &session,
+        "complete",
+        "paid",
+        5000,
+        "usd",
+    );
+    let (status, answer) = app.webhook(&secret, &event).await;
+    assert_eq!((status, answer["outcome"].as_str()), (200, Some("applied")));
+
+    let p = app.payment(&payment).await;
+    assert_eq!(p.status, PaymentStatus::Mismatch, "never paid");
+    assert_eq!(
+        p.problem.as_deref(),
+        Some("Stripe charged 50.00 USD but 49.99 USD was asked")
+    );
+    // The visitor sees "being checked" and is told a person will look; the conversation
+    // waits for an agent, and the workflow's result is `error`.
+    let frames = c
+        .until(|f| matches!(f, ServerFrame::Message { from: Author::Bot, text, .. } if text.contains("check this payment")))
+        .await;
+    assert!(frames.iter().any(|f| matches!(
+        f,
+        ServerFrame::PaymentUpdate {
+            status: PaymentStatus::Mismatch,
+            ..
+        }
+    )));
+    let conversation = p.conversation_id.unwrap();
+    assert_eq!(
+        app.state
+            .store
+            .conversation_status(&conversation)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("waiting_agent")
+    );
+    let (_, run) = app.state.store.run_of(&conversation).await.unwrap().unwrap();
+    assert_eq!(run.vars.get("paymentStatus").map(String::as_str), Some("error"));
+
+    // A later "paid" for the right amount changes nothing: mismatch is final.
+    let (_, answer) = app
+        .webhook(&secret, &common::paid_event("evt_right", &payment, &session))
+        .await;
+    assert_eq!(answer["outcome"], "ignored");
+    assert_eq!(app.payment(&payment).await.status, PaymentStatus::Mismatch);
+    app.stop().await;
+}
+both!(a_completed_session_for_another_amount_is_not_paid);
+
+async fn another_currency_or_mode_is_not_paid_either(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = app.connect_stripe().await;
+
+    // async_payment_succeeded in another currency.
+    let p = app.create_payment(4999, "USD", None).await;
+    let s = p.session_id.clone().unwrap();
+    let event = checkout_event(
+        "evt_eur",
+        "checkout.session.async_payment_succeeded",
+        &p.id,
+        &s,
+        "complete",
+        "paid",
+        4999,
+        "eur",
+    );
+    app.webhook(&secret, &event).await;
+    let now = app.payment(&p.id).await;
+    assert_eq!(now.status, PaymentStatus::Mismatch);
+    assert!(now.problem.unwrap().contains("49.99 EUR"));
+
+    // A live-mode payment for a test-mode request.
+    let p = app.create_payment(4999, "USD", None).await;
+    let s = p.session_id.clone().unwrap();
+    let live = checkout_event(
+        "evt_live",
+        "checkout.session.completed",
+        &p.id,
+        &s,
+        "complete",
+        "paid",
+        4999,
+        "usd",
+    )
+    .replace("\"livemode\":false", "\"livemode\":true");
+    app.webhook(&secret, &live).await;
+    let now = app.payment(&p.id).await;
+    assert_eq!(now.status, PaymentStatus::Mismatch);
+    assert!(now.problem.unwrap().contains("live mode payment for a test mode"));
+    app.stop().await;
+}
+both!(another_currency_or_mode_is_not_paid_either);
+
+/// The same check on the path without a webhook: the return page's reconciliation finds a
+/// completed session that charged another amount.
+async fn reconciliation_checks_the_amount_too(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.connect_stripe_without_webhooks().await;
+    let p = app.create_payment(4999, "USD", None).await;
+    let session_id = p.session_id.clone().unwrap();
+    let mut session = app
+        .state
+        .store
+        .sim_get(ACCOUNT, &session_id)
+        .await
+        .unwrap()
+        .unwrap();
+    session["status"] = "complete".into();
+    session["payment_status"] = "paid".into();
+    session["amount_total"] = 100.into();
+    app.state
+        .store
+        .sim_put(ACCOUNT, "checkout.session", &session_id, &session)
+        .await
+        .unwrap();
+
+    let page = reqwest::get(app.url(&format!("/checkout/return?payment={}", p.id)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("being checked"), "{page}");
+    assert_eq!(app.payment(&p.id).await.status, PaymentStatus::Mismatch);
+    app.stop().await;
+}
+both!(reconciliation_checks_the_amount_too);
+
+/// A second session made for the same payment (as a stray create call would): its expiry
+/// changes nothing; paying it resolves the payment; paying both refunds the second.
+async fn every_session_of_a_payment_counts_and_a_double_charge_is_refunded(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.connect_stripe().await;
+    let (mut c, payment, card_session) = at_the_card(&app).await;
+    let p = app.payment(&payment).await;
+    let client = app.state.stripe.client(STRIPE_KEY);
+    let stray = |key: &'static str| {
+        let client = client.clone();
+        let p = p.clone();
+        async move {
+            client
+                .create_checkout_session(
+                    &NewCheckoutSession {
+                        amount: p.amount_minor,
+                        currency: "usd".into(),
+                        description: &p.description,
+                        client_reference_id: &p.id,
+                        metadata: vec![("payment", p.id.as_str()), ("site", "shop")],
+                        expires_at: p.expires_at,
+                        success_url: p.success_url.as_deref().unwrap(),
+                        cancel_url: p.cancel_url.as_deref().unwrap(),
+                        payment_method_configuration: None,
+                    },
+                    key,
+                )
+                .await
+                .unwrap()
+        }
+    };
+
+    // A stray session that expires: the payment is untouched.
+    let expired = stray("stray-1").await;
+    client.expire_checkout_session(&expired.id).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(app.payment(&payment).await.status, PaymentStatus::Pending);
+    // A stored session id is never overwritten.
+    let mut tx = app.state.store.begin().await.unwrap();
+    let set = chatpay_server::store::payments::set_session(&mut tx, &payment, &expired.id, None, 0)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        set,
+        chatpay_server::store::payments::SessionSet::Other(Some(card_session.clone()))
+    );
+
+    // The visitor pays through another session of the payment: it counts, and the card's
+    // session is expired at Stripe so it cannot take money too.
+    let second = stray("stray-2").await;
+    pay(second.url.as_deref().unwrap()).await;
+    app.wait_payment(&payment, PaymentStatus::Paid).await;
+    c.until(|f| {
+        matches!(
+            f,
+            ServerFrame::PaymentUpdate {
+                status: PaymentStatus::Paid,
+                ..
+            }
+        )
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app
+        .state
+        .store
+        .sim_get(ACCOUNT, &card_session)
+        .await
+        .unwrap()
+        .unwrap()["status"]
+        != "expired"
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the card's session is expired at Stripe"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // A third session, paid too: a double charge, refunded at Stripe and shown to the owner.
+    let third = stray("stray-3").await;
+    pay(third.url.as_deref().unwrap()).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let refund = loop {
+        let sessions = app.state.store.payment_sessions(&payment).await.unwrap();
+        if let Some((_, _, _, Some(r))) = sessions.iter().find(|s| s.0 == third.id) {
+            if r.starts_with("re_") {
+                break r.clone();
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "refunded: {sessions:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let at_stripe = app.state.store.sim_get(ACCOUNT, &refund).await.unwrap().unwrap();
+    assert_eq!(at_stripe["amount"], 4999);
+    assert_eq!(at_stripe["reason"], "duplicate");
+    let now = app.payment(&payment).await;
+    assert_eq!(now.status, PaymentStatus::Paid, "still paid, once");
+    assert!(now.problem.unwrap().starts_with("charged twice"));
+    let paid_sessions = app
+        .state
+        .store
+        .payment_sessions(&payment)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.2)
+        .count();
+    assert_eq!(paid_sessions, 2);
+    app.stop().await;
+}
+both!(every_session_of_a_payment_counts_and_a_double_charge_is_refunded);
