@@ -93,6 +93,11 @@ async fn a_completed_session_for_another_amount_is_not_paid(backend: Backend) {
     let (_, run) = app.state.store.run_of(&conversation).await.unwrap().unwrap();
     assert_eq!(run.vars.get("paymentStatus").map(String::as_str), Some("error"));
 
+    // The owner's troubleshooting lists it.
+    let (count, problems) = app.state.store.payment_problems(common::SITE, 3).await.unwrap();
+    assert_eq!(count, 1);
+    assert_eq!(problems[0].0, payment);
+
     // A later "paid" for the right amount changes nothing: mismatch is final.
     let (_, answer) = app
         .webhook(&secret, &common::paid_event("evt_right", &payment, &session))

@@ -123,6 +123,12 @@ impl Chatpay {
 
     /// Starts `chatpay serve` on a given port (to come back on the same one after a kill).
     pub async fn serve_on(&self, port: u16, extra: &[&str]) -> Result<Relay> {
+        self.serve_logged(port, extra, None).await
+    }
+
+    /// Like [`Chatpay::serve_on`], with the relay's log (warnings and errors) appended to
+    /// `log` when given.
+    pub async fn serve_logged(&self, port: u16, extra: &[&str], log: Option<&Path>) -> Result<Relay> {
         let dist = env_path("CHATPAY_DIST", workspace_root().join("dist"));
         if !dist.join("widget").join("chatpay-widget_bg.wasm").exists() {
             bail!(
@@ -131,16 +137,23 @@ impl Chatpay {
             );
         }
         let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(&self.bin)
-            .arg("serve")
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("serve")
             .args(["--listen", &listen, "--dist"])
             .arg(&dist)
             .args(extra)
             .env("CHATPAY_DATABASE_URL", &self.database_url)
             .env("CHATPAY_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .context("cannot start chatpay")?;
+            .stdout(Stdio::null());
+        if let Some(path) = log {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open the log {}", path.display()))?;
+            cmd.stderr(file);
+        }
+        let child = cmd.spawn().context("cannot start chatpay")?;
         let relay = Relay {
             child,
             base: format!("http://{listen}"),

@@ -186,7 +186,18 @@ async fn a_kill_9_while_stripe_is_creating_the_session_is_recovered_on_restart()
     set_up(&chatpay, port).await?;
     let (silent, _hold) = silent_stripe().await?;
     let mut relay = chatpay
-        .serve_on(port, &["--stripe-simulator", "--stripe-api-base", &silent])
+        .serve_on(
+            port,
+            &[
+                "--stripe-simulator",
+                "--stripe-api-base",
+                &silent,
+                "--stripe-timeout",
+                "1",
+                "--stripe-budget",
+                "2",
+            ],
+        )
         .await?;
 
     let (mut v, visitor_token) = new_visitor_says(&relay.base, "Restore my files").await?;
@@ -205,8 +216,22 @@ async fn a_kill_9_while_stripe_is_creating_the_session_is_recovered_on_restart()
     relay.kill9();
     drop(v);
 
-    // Back up with the real (simulated) Stripe: the interrupted payment is created once.
-    let relay = chatpay.serve_on(port, &["--stripe-simulator"]).await?;
+    // Back up with the real (simulated) Stripe: the interrupted payment is created once —
+    // after the lease of the stopped relay's call ran out (2 s budget: 7 s), by the sweep.
+    let relay = chatpay
+        .serve_on(
+            port,
+            &[
+                "--stripe-simulator",
+                "--stripe-timeout",
+                "1",
+                "--stripe-budget",
+                "2",
+                "--sweep-every",
+                "1",
+            ],
+        )
+        .await?;
     let (mut v, _) = Visitor::connect(&relay.base, "shop", ORIGIN, Some(&visitor_token), None).await?;
     let frames = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await?;
     let (payment, _) = card(&frames).unwrap();

@@ -34,8 +34,12 @@ use crate::store::{conversations, now_ms};
 use crate::stripe::client::NewCheckoutSession;
 use crate::stripe::types::CheckoutSession;
 
-/// How much longer than the Stripe client's budget a create call's lease lasts.
-const LEASE_SLACK: Duration = Duration::from_secs(30);
+/// How long a create call's lease lasts: the Stripe client's whole budget, plus half of it
+/// (at least 5 s) for the database round trips and clocks that differ between relays. A
+/// relay that stops mid-call leaves the payment to the sweep once this has passed.
+pub fn lease_for(budget: Duration) -> Duration {
+    budget + (budget / 2).max(Duration::from_secs(5))
+}
 
 /// A payment still without a session this long after it was asked for is given up.
 pub const GIVE_UP_AFTER_MS: i64 = 10 * 60 * 1000;
@@ -92,7 +96,7 @@ pub async fn try_open(state: &AppState, payment_id: &str) -> AppResult<Opened> {
         );
         return fail(state, &seen, &why).await;
     };
-    let lease = state.stripe.budget() + LEASE_SLACK;
+    let lease = lease_for(state.stripe.budget());
     let lease_until = |now: i64| now + lease.as_millis() as i64;
     let params = seen
         .idempotency_key

@@ -602,6 +602,33 @@ impl Store {
             .collect()
     }
 
+    /// A site's payments that need a person (a mismatch, a double charge), newest first, as
+    /// `(payment, status, problem)`, and how many there are.
+    pub async fn payment_problems(
+        &self,
+        site: &str,
+        limit: i64,
+    ) -> AppResult<(i64, Vec<(String, String, String)>)> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE site_id = $1 AND problem IS NOT NULL")
+                .bind(site)
+                .fetch_one(self.reader())
+                .await?;
+        let rows = sqlx::query(
+            "SELECT id, status, problem FROM payments WHERE site_id = $1 AND problem IS NOT NULL \
+             ORDER BY updated_at DESC LIMIT $2",
+        )
+        .bind(site)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        let list = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<AppResult<_>>()?;
+        Ok((count, list))
+    }
+
     /// Records the refund Stripe made for a session.
     pub async fn set_refund(&self, session_id: &str, refund: &str) -> AppResult<()> {
         sqlx::query("UPDATE payment_sessions SET refund = $1 WHERE session_id = $2")

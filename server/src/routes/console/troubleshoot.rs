@@ -15,6 +15,7 @@ use crate::state::AppState;
 const LINK: &str = "Payment link not sending";
 const RESUME: &str = "Workflow not resuming";
 const WALLET: &str = "Apple Pay or Google Pay not showing";
+const CHECK: &str = "Payments that need a person";
 
 fn check(id: &str, ok: bool, topic: &str, title: &str, detail: String) -> Check {
     Check {
@@ -147,6 +148,33 @@ pub async fn checks(
         check("reconcile", false, RESUME, "Payments resumed only by reconciliation", format!("{reconcile} payments resumed because chatpay asked Stripe, none by webhook: webhooks are not reaching this site."))
     } else {
         check("reconcile", true, RESUME, "Payments resume through webhooks", format!("{webhook} by webhook, {reconcile} by reconciliation."))
+    });
+
+    // Payments Stripe reported differently from what was asked, or charged twice.
+    let (count, problems) = state.store.payment_problems(&site, 3).await?;
+    out.push(if count == 0 {
+        check(
+            "payment_problems",
+            true,
+            CHECK,
+            "Every payment matches what was asked",
+            "No mismatched amounts, currencies or modes, and no double charges.".into(),
+        )
+    } else {
+        let list: Vec<String> = problems
+            .iter()
+            .map(|(id, status, problem)| format!("{id} ({status}): {problem}"))
+            .collect();
+        check(
+            "payment_problems",
+            false,
+            CHECK,
+            "Payments need a person",
+            format!(
+                "{count} payment(s) were not counted as paid as asked or were charged twice; check them in Stripe and answer the visitor in the inbox. Latest: {}",
+                list.join("; ")
+            ),
+        )
     });
 
     // Wallets.

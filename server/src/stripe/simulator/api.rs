@@ -47,6 +47,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/simulator/stripe/v1/webhook_endpoints", post(create_endpoint))
         .route("/simulator/stripe/v1/refunds", post(create_refund))
+        .route("/simulator/stripe/v1/events", get(list_events))
         .route("/simulator/stripe/{*rest}", axum::routing::any(unknown_path))
         .route("/simulator/clock/advance", post(advance_clock))
 }
@@ -828,6 +829,28 @@ async fn unknown_path(method: Method, uri: Uri) -> SimError {
 #[derive(serde::Deserialize)]
 struct Advance {
     seconds: i64,
+}
+
+/// `GET /v1/events`: the account's events, newest first (`limit`, default 10, at most 100).
+async fn list_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, SimError> {
+    let sim = simulator(&state)?;
+    let account = authenticate(&headers, &Method::GET)?;
+    let limit = Form::decode(uri.query().unwrap_or("").as_bytes())
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(10)
+        .clamp(1, 100);
+    let mut all = sim.store.sim_list(&account.id, "event").await.map_err(internal)?;
+    all.reverse();
+    let has_more = all.len() > limit;
+    let data: Vec<Value> = all.into_iter().take(limit).collect();
+    Ok(ok(
+        json!({ "object": "list", "data": data, "has_more": has_more, "url": "/v1/events" }),
+    ))
 }
 
 /// `POST /v1/refunds`: refunds a whole PaymentIntent of a completed, paid session once.
