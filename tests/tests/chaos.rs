@@ -108,15 +108,13 @@ async fn visit(base: String, plan: Plan, i: usize, until: Instant) -> Seen {
                     from: Author::Bot,
                     text,
                     ..
-                } if text.starts_with("What do you need") => {
-                    if !answered {
-                        let _ = v
-                            .send(&ClientFrame::Text {
-                                client_id: "need".into(),
-                                text: format!("chaos {i}"),
-                            })
-                            .await;
-                    }
+                } if text.starts_with("What do you need") && !answered => {
+                    let _ = v
+                        .send(&ClientFrame::Text {
+                            client_id: "need".into(),
+                            text: format!("chaos {i}"),
+                        })
+                        .await;
                 }
                 ServerFrame::Message {
                     client_id: Some(c), ..
