@@ -35,9 +35,11 @@ async fn paying_in_a_new_tab_turns_the_card_paid_without_a_reload() -> anyhow::R
         .wait_texts(".cp-card .cp-desc", &["Support contract deposit"])
         .await?;
     browser.wait_texts(".cp-card .cp-amount", &["$49.99"]).await?;
+    // A 30-minute link, with the margin Stripe's own expiry carries (the card and Checkout
+    // agree on it).
     let countdown = browser.widget_texts(".cp-countdown").await?;
     assert!(
-        countdown[0].starts_with("30:") || countdown[0].starts_with("29:"),
+        countdown[0].starts_with("32:") || countdown[0].starts_with("31:"),
         "{countdown:?}"
     );
     browser.screenshot("widget-1-card-pending").await?;
