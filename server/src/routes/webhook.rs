@@ -55,7 +55,7 @@ async fn receive(
     let now = crate::store::now_ms() / 1000;
     if let Err(e) = signature::verify(&body, header, &refs, state.settings.webhook_tolerance_secs, now) {
         tracing::info!(reason = e.code(), "webhook refused: bad signature");
-        state.store.note_webhook_failure(site, &e.to_string()).await?;
+        state.store.note_webhook_failure(site, &e.owner_text()).await?;
         return Err(AppError::BadRequest(e.to_string()));
     }
     let event: Event = serde_json::from_slice(&body)

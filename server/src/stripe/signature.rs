@@ -4,7 +4,11 @@
 //! is `"{t}.{raw body}"` with the endpoint's `whsec_…` secret as the key. A header is
 //! accepted when any `v1` matches any of the endpoint's secrets (Stripe sends two `v1`
 //! while a secret is being rotated) and `t` is no older than the tolerance. Schemes other
-//! than `v1` are ignored. The comparison is constant-time (`hmac`'s `verify_slice`).
+//! than `v1` are ignored.
+//!
+//! The work per request is bounded: a header longer than [`MAX_HEADER_BYTES`] is refused
+//! before anything is parsed, at most [`MAX_V1`] `v1` entries are considered, and the HMAC
+//! of the body is computed once per secret and compared with each `v1` in constant time.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -14,6 +18,13 @@ type HmacSha256 = Hmac<Sha256>;
 /// Stripe's default tolerance for the age of `t`.
 pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
 
+/// The longest `Stripe-Signature` header considered. Stripe's are about 150 bytes, 230
+/// while a secret rolls.
+pub const MAX_HEADER_BYTES: usize = 1024;
+
+/// The most `v1` entries considered (Stripe sends one, two while a secret rolls).
+pub const MAX_V1: usize = 4;
+
 /// Why a signature was refused. Each has a stable short `code` for the health record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -21,6 +32,8 @@ pub enum SignatureError {
     MissingHeader,
     #[error("the Stripe-Signature header is malformed: {0}")]
     Malformed(String),
+    #[error("the Stripe-Signature header is too long ({0} bytes; Stripe's are under {MAX_HEADER_BYTES})")]
+    TooLong(usize),
     #[error("the Stripe-Signature header has no v1 signature (only other schemes)")]
     NoV1,
     #[error("no v1 signature matches this site's webhook secret; is the secret (whsec_…) the one of this endpoint?")]
@@ -34,9 +47,29 @@ impl SignatureError {
         match self {
             SignatureError::MissingHeader => "missing_header",
             SignatureError::Malformed(_) => "malformed_header",
+            SignatureError::TooLong(_) => "header_too_long",
             SignatureError::NoV1 => "no_v1",
             SignatureError::NoMatch => "no_match",
             SignatureError::TooOld { .. } => "too_old",
+        }
+    }
+}
+
+impl SignatureError {
+    /// What the site's owner is shown: chatpay's own words for the code, never text from
+    /// the header (anyone can send one).
+    pub fn owner_text(&self) -> String {
+        match self {
+            SignatureError::MissingHeader => "the request had no Stripe-Signature header (not from Stripe?)".into(),
+            SignatureError::Malformed(_) => "the Stripe-Signature header was malformed (not from Stripe?)".into(),
+            SignatureError::TooLong(_) => "the Stripe-Signature header was far too long (not from Stripe?)".into(),
+            SignatureError::NoV1 => "the Stripe-Signature header had no v1 signature".into(),
+            SignatureError::NoMatch => {
+                "no signature matched the saved signing secret; is the whsec_ secret the one of this endpoint?".into()
+            }
+            SignatureError::TooOld { age, tolerance } => format!(
+                "the signature was {age} s old, more than the {tolerance} s tolerance; check the server clock"
+            ),
         }
     }
 }
@@ -49,8 +82,12 @@ pub struct SignatureHeader {
     pub v1: Vec<Vec<u8>>,
 }
 
-/// Parses the header. Unknown schemes are skipped; a `v1` that is not hex is malformed.
+/// Parses the header. Unknown schemes are skipped; a `v1` that is not hex is malformed;
+/// `v1` entries after the first [`MAX_V1`] are ignored.
 pub fn parse_header(header: &str) -> Result<SignatureHeader, SignatureError> {
+    if header.len() > MAX_HEADER_BYTES {
+        return Err(SignatureError::TooLong(header.len()));
+    }
     let mut timestamp = None;
     let mut v1 = Vec::new();
     for part in header.split(',') {
@@ -69,7 +106,7 @@ pub fn parse_header(header: &str) -> Result<SignatureHeader, SignatureError> {
                     return Err(SignatureError::Malformed("t appears twice".into()));
                 }
             }
-            "v1" => {
+            "v1" if v1.len() < MAX_V1 => {
                 let sig = hex::decode(value)
                     .map_err(|_| SignatureError::Malformed(format!("v1='{value}' is not hex")))?;
                 v1.push(sig);
@@ -92,13 +129,16 @@ pub fn verify(
     tolerance_secs: i64,
     now: i64,
 ) -> Result<SignatureHeader, SignatureError> {
+    use subtle::ConstantTimeEq as _;
     let header = header.ok_or(SignatureError::MissingHeader)?;
     let parsed = parse_header(header)?;
+    // One HMAC of the body per secret, compared with every v1 in constant time.
     let matched = secrets.iter().any(|secret| {
+        let expected = mac(secret, parsed.timestamp, payload).finalize().into_bytes();
         parsed
             .v1
             .iter()
-            .any(|sig| mac(secret, parsed.timestamp, payload).verify_slice(sig).is_ok())
+            .fold(false, |hit, sig| hit | bool::from(expected.as_slice().ct_eq(sig)))
     });
     if !matched {
         return Err(SignatureError::NoMatch);
