@@ -96,6 +96,15 @@ async fn serve(
             sweep_every: Duration::from_secs(args.sweep_every.max(1)),
             dist: args.dist.clone(),
             webhook_secret_grace: Duration::from_secs(args.webhook_secret_grace * 3600),
+            connections: crate::connections::ConnLimits {
+                head_timeout: Duration::from_secs(args.head_timeout.max(1)),
+                body_timeout: Duration::from_secs(args.body_timeout.max(1)),
+                request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+                max_connections: args.max_connections.unwrap_or_else(|| {
+                    crate::connections::max_connections_for(crate::connections::fd_limit())
+                }),
+            },
+            ws_ping_every: Duration::from_secs(args.ws_ping_every.max(1)),
         },
         cipher,
         stripe,

@@ -153,6 +153,29 @@ pub struct ServeArgs {
     #[arg(long, env = "CHATPAY_WEBHOOK_SECRET_GRACE", default_value_t = 24)]
     pub webhook_secret_grace: u64,
 
+    /// Seconds a new connection (or one between requests) has to send a complete request
+    /// head; silent and slow ones are closed.
+    #[arg(long, env = "CHATPAY_HEAD_TIMEOUT", default_value_t = 10)]
+    pub head_timeout: u64,
+
+    /// The longest gap, in seconds, between two pieces of a request body.
+    #[arg(long, env = "CHATPAY_BODY_TIMEOUT", default_value_t = 10)]
+    pub body_timeout: u64,
+
+    /// The longest a request may take to be answered, in seconds.
+    #[arg(long, env = "CHATPAY_REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout: u64,
+
+    /// Open connections at most (default: the file-descriptor limit less a tenth, at least
+    /// 64 less). At the cap the oldest connection that is not in a request makes room.
+    #[arg(long, env = "CHATPAY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Seconds between pings on a visitor socket; a socket that answers nothing for that
+    /// long again is closed.
+    #[arg(long, env = "CHATPAY_WS_PING_EVERY", default_value_t = 25)]
+    pub ws_ping_every: u64,
+
     /// The longest one try of a Stripe call may take, in seconds.
     #[arg(long, env = "CHATPAY_STRIPE_TIMEOUT", default_value_t = 10)]
     pub stripe_timeout: u64,

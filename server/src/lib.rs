@@ -4,6 +4,7 @@
 //!
 //! - [`config`]: the command line and environment (`CHATPAY_*`).
 //! - [`startup`]: builds the router and serves it on a listener it is given.
+//! - [`connections`]: the accept loop: timeouts, a cap on open connections, eviction.
 //! - [`error`]: the one error type, [`error::AppError`], and how it becomes a response.
 //! - [`domain`]: newtypes that validate what arrives from outside (site ids, origins, tokens).
 //! - [`routes`]: one module per HTTP surface (health, widget assets and embed, visitor socket).
@@ -24,6 +25,7 @@ pub mod agents;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod domain;
 pub mod engine;
 pub mod error;

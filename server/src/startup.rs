@@ -93,13 +93,13 @@ pub async fn serve(
     shutdown: Shutdown,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = state.settings.connections.clone();
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            stop.await;
-            shutdown.trigger();
-        })
-        .await
+    crate::connections::serve(listener, app, limits, async move {
+        stop.await;
+        shutdown.trigger();
+    })
+    .await
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -24,6 +24,11 @@ pub struct Settings {
     pub dist: std::path::PathBuf,
     /// How long a replaced webhook signing secret keeps verifying.
     pub webhook_secret_grace: std::time::Duration,
+    /// Timeouts and the cap on open connections.
+    pub connections: crate::connections::ConnLimits,
+    /// How often a visitor socket is pinged; one that answers nothing for this long again
+    /// is closed.
+    pub ws_ping_every: std::time::Duration,
 }
 
 impl Settings {

@@ -4,7 +4,150 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
+use chatpay_server::routes::widget::WidgetAssets;
 use common::{paid_event, Backend, TestApp};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Waits until the relay closes `conn` (EOF or reset), at most `wait`; how long it took.
+async fn closed_within(conn: &mut TcpStream, wait: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(tokio::time::Instant::now() + wait, conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+async fn short_timeouts() -> TestApp {
+    TestApp::spawn_with(Backend::Sqlite, WidgetAssets::none(), None, |s| {
+        s.connections.head_timeout = Duration::from_secs(1);
+        s.connections.body_timeout = Duration::from_secs(1);
+        s.connections.request_timeout = Duration::from_secs(3);
+        s.ws_ping_every = Duration::from_secs(1);
+    })
+    .await
+}
+
+/// Connections that send nothing, stop in the middle of their headers, never send the
+/// body they promised, or idle after a request are closed, instead of holding a file
+/// descriptor each for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_slow_and_idle_connections_are_closed() {
+    let app = short_timeouts().await;
+    let wait = Duration::from_secs(4);
+
+    let mut silent = TcpStream::connect(app.addr).await.unwrap();
+    assert!(
+        closed_within(&mut silent, wait).await.is_some(),
+        "a silent connection is closed"
+    );
+
+    let mut partial = TcpStream::connect(app.addr).await.unwrap();
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut partial, wait).await.is_some(),
+        "stopped mid-headers"
+    );
+
+    let mut no_body = TcpStream::connect(app.addr).await.unwrap();
+    no_body
+        .write_all(
+            b"POST /webhooks/stripe/shop HTTP/1.1\r\nHost: relay\r\nContent-Length: 100\r\n\r\n{\"id\"",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(wait, no_body.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 400") || answer.starts_with("HTTP/1.1 408"),
+        "a body that never comes ends the request: {answer}"
+    );
+
+    let mut idle = TcpStream::connect(app.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    assert!(
+        closed_within(&mut idle, wait).await.is_some(),
+        "an idle kept-alive connection is closed"
+    );
+    app.stop().await;
+}
+
+/// Far more silent connections than the cap: the oldest ones make room, so a health check
+/// (or a visitor) still gets in at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_silent_connections_never_keeps_a_health_check_out() {
+    let app = TestApp::spawn_with(Backend::Sqlite, WidgetAssets::none(), None, |s| {
+        s.connections.max_connections = 50;
+        s.connections.head_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let mut flood = Vec::new();
+    for _ in 0..300 {
+        flood.push(TcpStream::connect(app.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let resp = reqwest::Client::new()
+        .get(app.url("/healthz"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("the health check gets in");
+    assert_eq!(resp.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // The relay holds at most its cap: most of the flood was closed.
+    let mut closed = 0;
+    for c in &mut flood {
+        if closed_within(c, Duration::from_millis(20)).await.is_some() {
+            closed += 1;
+        }
+    }
+    assert!(
+        closed >= 250,
+        "only {closed} of 300 silent connections were closed"
+    );
+    app.stop().await;
+}
+
+/// A visitor socket whose other end answers nothing (a laptop closed mid-chat) is pinged
+/// and closed, not kept for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_socket_that_answers_no_ping_is_closed() {
+    use futures_util::StreamExt as _;
+    let app = short_timeouts().await;
+    let (mut c, _) = app.visitor(None, None).await;
+    // Not reading: no pong goes back.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let ended = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(msg)) = c.ws.next().await {
+            if msg.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the relay closed the silent socket");
+    app.stop().await;
+}
 
 /// A `Stripe-Signature` header with thousands of `v1` entries once cost an HMAC of the
 /// whole body per entry (about a CPU-second a request). It is refused for its size before
@@ -14,13 +157,26 @@ async fn a_signature_header_with_thousands_of_entries_is_refused_cheaply(backend
     let secret = app.connect_stripe().await;
     let body = paid_event("evt_heavy", "pay_x", "cs_x");
     let now = chatpay_server::store::now_ms() / 1000;
-    let mut header = format!("t={now}");
-    for i in 0..5000 {
-        header.push_str(&format!(",v1={:064x}", i));
-    }
+    let header = |entries: usize| {
+        let mut h = format!("t={now}");
+        for i in 0..entries {
+            h.push_str(&format!(",v1={:064x}", i));
+        }
+        h
+    };
+    // Thousands: the request head itself is refused (64 KiB at most).
     let resp = reqwest::Client::new()
         .post(app.url("/webhooks/stripe/shop"))
-        .header("stripe-signature", &header)
+        .header("stripe-signature", header(5000))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 431);
+    // Forty: refused for its size before any hashing, naming the limit.
+    let resp = reqwest::Client::new()
+        .post(app.url("/webhooks/stripe/shop"))
+        .header("stripe-signature", header(40))
         .body(body.clone())
         .send()
         .await

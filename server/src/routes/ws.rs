@@ -84,7 +84,8 @@ where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
-    let hello = match tokio::time::timeout(HELLO_TIMEOUT, next_frame(&mut stream)).await {
+    let mut heard = Instant::now();
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, next_frame(&mut stream, &mut heard)).await {
         Ok(Some(Ok(frame))) => frame,
         Ok(Some(Err(err))) => {
             let _ = send(&mut sink, &err).await;
@@ -146,9 +147,13 @@ where
     let mut shutdown = state.shutdown.clone();
     // Answers of work done off this loop (a decline waits on Stripe; the socket does not).
     let (later_tx, mut later) = mpsc::channel::<ServerFrame>(8);
+    // A socket whose other end is gone answers nothing: ping it, and close it when it has
+    // been silent for two intervals.
+    let every = state.settings.ws_ping_every;
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
-            incoming = next_frame(&mut stream) => {
+            incoming = next_frame(&mut stream, &mut heard) => {
                 let frame = match incoming {
                     None => break,
                     Some(Err(err)) => { if send(&mut sink, &err).await.is_err() { break } continue }
@@ -160,6 +165,13 @@ where
             }
             Some(reply) = later.recv() => {
                 if send(&mut sink, &reply).await.is_err() { break }
+            }
+            _ = ping.tick() => {
+                if heard.elapsed() > every * 2 {
+                    tracing::debug!(%conversation, "visitor socket silent; closing it");
+                    break;
+                }
+                if sink.send(Message::Ping(axum::body::Bytes::from_static(b"chatpay"))).await.is_err() { break }
             }
             event = events.recv() => match event {
                 Ok(event) => {
@@ -297,12 +309,15 @@ async fn replay<S: Sink<Message> + Unpin>(
 }
 
 /// The next client frame; `Some(Err(frame))` is the error frame to answer a bad one with.
-async fn next_frame<R>(stream: &mut R) -> Option<Result<ClientFrame, ServerFrame>>
+/// Anything heard (pongs included) moves `heard`.
+async fn next_frame<R>(stream: &mut R, heard: &mut Instant) -> Option<Result<ClientFrame, ServerFrame>>
 where
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
     loop {
-        match stream.next().await? {
+        let message = stream.next().await?;
+        *heard = Instant::now();
+        match message {
             Ok(Message::Text(text)) => {
                 return Some(
                     serde_json::from_str::<ClientFrame>(text.as_str())

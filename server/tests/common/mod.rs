@@ -201,6 +201,8 @@ impl TestApp {
             sweep_every: Duration::from_secs(3600),
             dist: std::path::PathBuf::from("/nonexistent/dist"),
             webhook_secret_grace: Duration::from_secs(24 * 3600),
+            connections: chatpay_server::connections::ConnLimits::default(),
+            ws_ping_every: Duration::from_secs(25),
         };
         adjust(&mut settings);
         let (state, shutdown): (AppState, Shutdown) = startup::state(Parts {

@@ -8,6 +8,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::Json;
 use chatpay_shared::console::{AgentReply, ConversationSummary, ConversationView, ManualPayment};
+use chatpay_shared::protocol::ServerFrame;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -149,10 +150,24 @@ pub async fn live(
     Ok(ws.on_upgrade(move |socket| async move {
         let (mut sink, mut stream) = socket.split();
         let mut shutdown = state.shutdown.clone();
+        let every = state.settings.ws_ping_every;
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let mut heard = tokio::time::Instant::now();
+        // Events are coalesced: what happened to each conversation within LIVE_BATCH goes
+        // out as one event (its last status, every notice), so a flood of scripted visitors
+        // cannot make an open inbox refetch thousands of times.
+        let mut pending = Pending::default();
+        let flush = tokio::time::sleep(LIVE_BATCH);
+        tokio::pin!(flush);
         loop {
             tokio::select! {
                 event = events.recv() => match event {
-                    Ok(e) => if sink.send(Message::Text(e.json.clone())).await.is_err() { break },
+                    Ok(e) => {
+                        if pending.is_empty() {
+                            flush.as_mut().reset(tokio::time::Instant::now() + LIVE_BATCH);
+                        }
+                        pending.add(e.json.as_str());
+                    }
                     // Too far behind: the console reloads what it shows.
                     Err(RecvError::Lagged(_)) => {
                         let reload = json!({ "conversation": "", "status": "reload" }).to_string();
@@ -160,12 +175,83 @@ pub async fn live(
                     }
                     Err(RecvError::Closed) => break,
                 },
+                () = &mut flush, if !pending.is_empty() => {
+                    let mut failed = false;
+                    for text in pending.drain() {
+                        if sink.send(Message::Text(text.into())).await.is_err() { failed = true; break }
+                    }
+                    if failed { break }
+                }
                 incoming = stream.next() => match incoming {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    _ => {}
+                    _ => heard = tokio::time::Instant::now(),
                 },
+                _ = ping.tick() => {
+                    if heard.elapsed() > every * 2 { break }
+                    if sink.send(Message::Ping(axum::body::Bytes::from_static(b"chatpay"))).await.is_err() { break }
+                }
                 _ = async { shutdown.wait_for(|d| *d).await.is_ok() } => break,
             }
         }
     }))
+}
+
+/// How long live events gather before they go to the console.
+const LIVE_BATCH: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Live events waiting to go out, one per conversation (its last status and every notice).
+#[derive(Default)]
+struct Pending {
+    by_conversation: std::collections::BTreeMap<String, chatpay_shared::console::LiveEvent>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.by_conversation.is_empty()
+    }
+
+    fn add(&mut self, json: &str) {
+        let Ok(e) = serde_json::from_str::<chatpay_shared::console::LiveEvent>(json) else {
+            return;
+        };
+        let slot = self
+            .by_conversation
+            .entry(e.conversation.clone())
+            .or_insert_with(|| chatpay_shared::console::LiveEvent {
+                conversation: e.conversation.clone(),
+                frame: None,
+                status: None,
+                notice: None,
+            });
+        if e.status.is_some() {
+            slot.status = e.status;
+        }
+        if let Some(n) = e.notice {
+            slot.notice = Some(match slot.notice.take() {
+                Some(before) => format!("{before}\n{n}"),
+                None => n,
+            });
+        }
+        // The frame passed on is the last one, unless a payment's card or update came
+        // earlier in the batch: that one matters more to an agent.
+        if let Some(f) = e.frame {
+            let payment = |f: &ServerFrame| {
+                matches!(
+                    f,
+                    ServerFrame::PaymentCard { .. } | ServerFrame::PaymentUpdate { .. }
+                )
+            };
+            slot.frame = match slot.frame.take() {
+                Some(old) if payment(&old) && !payment(&f) => Some(old),
+                _ => Some(f),
+            };
+        }
+    }
+
+    fn drain(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.by_conversation)
+            .into_values()
+            .filter_map(|e| serde_json::to_string(&e).ok())
+            .collect()
+    }
 }
