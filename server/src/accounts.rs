@@ -2,9 +2,9 @@
 //! and a login rate limit. Session cookies are `HttpOnly; SameSite=Strict` (plus `Secure`
 //! behind https); only their SHA-256 is stored.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::SaltString;
@@ -63,79 +63,163 @@ pub fn check_new_credentials(email: &str, password: &str) -> AppResult<String> {
     Ok(email)
 }
 
+/// Where argon2 runs: a few computations at a time (one per core: each takes ~19 MiB and
+/// a core for tens of milliseconds; more at once only adds memory), a few more waiting, and
+/// the rest refused at once with a 429. One per relay.
+#[derive(Debug)]
+pub struct Hashers {
+    permits: Arc<tokio::sync::Semaphore>,
+    max_waiting: usize,
+    waiting: AtomicUsize,
+    running: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+}
+
+impl Default for Hashers {
+    fn default() -> Hashers {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Hashers::new(cores, 4 * cores)
+    }
+}
+
+impl Hashers {
+    /// `at_once` computations run, `max_waiting` more may wait.
+    pub fn new(at_once: usize, max_waiting: usize) -> Hashers {
+        Hashers {
+            permits: Arc::new(tokio::sync::Semaphore::new(at_once.max(1))),
+            max_waiting,
+            waiting: AtomicUsize::new(0),
+            running: Arc::default(),
+            peak: Arc::default(),
+        }
+    }
+
+    /// The most computations that ever ran at once here (tests, metrics).
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Runs one argon2 computation on a blocking thread (see [`Hashers`]).
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            tracing::info!("sign-in refused: too many password checks at once");
+            return Err(AppError::RateLimited {
+                message: "too many sign-ins at once; try again in a few seconds".into(),
+                retry_after_secs: 2,
+            });
+        }
+        let permit = Arc::clone(&self.permits).acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let permit = permit.map_err(|e| AppError::Internal(e.into()))?;
+        let (running, peak) = (Arc::clone(&self.running), Arc::clone(&self.peak));
+        // The permit goes with the computation: a caller who gives up does not free a core
+        // that is still hashing.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let now = running.fetch_add(1, Ordering::AcqRel) + 1;
+            peak.fetch_max(now, Ordering::AcqRel);
+            let out = f();
+            running.fetch_sub(1, Ordering::AcqRel);
+            out
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.into()))
+    }
+}
+
 /// Hashes a password with argon2id (on a blocking thread: it is meant to be slow).
-pub async fn hash_password(password: String) -> AppResult<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("cannot hash the password: {e}")))
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.into()))?
+pub async fn hash_password(hashers: &Hashers, password: String) -> AppResult<String> {
+    hashers
+        .run(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("cannot hash the password: {e}")))
+        })
+        .await?
 }
 
 /// Whether `password` matches the stored argon2 hash.
-pub async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
+pub async fn verify_password(hashers: &Hashers, password: String, hash: String) -> AppResult<bool> {
+    hashers
+        .run(move || {
+            PasswordHash::new(&hash).is_ok_and(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
         })
-    })
-    .await
-    .unwrap_or(false)
+        .await
 }
 
 /// Creates an account (the `chatpay user add` and first-run setup path).
-pub async fn create_account(store: &Store, email: &str, password: &str) -> AppResult<Account> {
+pub async fn create_account(
+    store: &Store,
+    hashers: &Hashers,
+    email: &str,
+    password: &str,
+) -> AppResult<Account> {
     let email = check_new_credentials(email, password)?;
-    let hash = hash_password(password.to_owned()).await?;
+    let hash = hash_password(hashers, password.to_owned()).await?;
     store.create_account(&email, &hash).await
 }
 
-/// Login attempts per key (email, and client address): at most [`LoginLimiter::MAX`]
-/// failures in [`LoginLimiter::WINDOW`].
-#[derive(Debug, Default)]
-pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
+/// How console sign-ins are limited. Failures are counted in the database, so the limit
+/// holds across relays, per client address (an attacker trying many emails) and per
+/// (email, address) (one guessing one password) — never per email alone, so nobody
+/// elsewhere can lock the owner out. Past the free tries each failure blocks the key,
+/// with a wait that doubles.
+pub mod signin {
+    use std::net::IpAddr;
 
-impl LoginLimiter {
-    pub const MAX: u32 = 5;
-    pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+    use crate::error::{AppError, AppResult};
+    use crate::store::{now_ms, Store};
 
-    /// Whether another attempt is allowed for `key` now.
-    pub fn allowed(&self, key: &str) -> bool {
-        let map = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match map.get(key) {
-            Some((n, since)) if since.elapsed() < Self::WINDOW => *n < Self::MAX,
-            _ => true,
-        }
+    /// The window failures are counted in.
+    pub const WINDOW_MS: i64 = 15 * 60 * 1000;
+    /// Failures per (email, address) before a block of 30 s, doubling up to 15 min.
+    const PAIR_FREE: i64 = 5;
+    /// Failures per address (any emails) before the same blocks.
+    const IP_FREE: i64 = 30;
+    const FIRST_BLOCK_MS: i64 = 30 * 1000;
+    const MAX_BLOCK_MS: i64 = 15 * 60 * 1000;
+
+    fn keys(email: &str, ip: IpAddr) -> (String, String) {
+        (format!("ip:{ip}"), format!("pair:{email}|{ip}"))
     }
 
-    pub fn failed(&self, key: &str) {
-        let mut map = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = map.entry(key.to_owned()).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= Self::WINDOW {
-            *entry = (0, Instant::now());
+    /// Refuses (429 with `Retry-After`) while the address or the pair is blocked.
+    pub async fn check(store: &Store, email: &str, ip: IpAddr) -> AppResult<()> {
+        let (by_ip, pair) = keys(email, ip);
+        let now = now_ms();
+        let until = store.signin_blocked_until(&[&by_ip, &pair], now).await?;
+        if until > now {
+            let secs = ((until - now) as u64).div_ceil(1000);
+            return Err(AppError::RateLimited {
+                message: format!("too many failed sign-ins from here; wait {secs} s and try again"),
+                retry_after_secs: secs,
+            });
         }
-        entry.0 += 1;
+        Ok(())
     }
 
-    pub fn succeeded(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(key);
+    /// Counts a failed sign-in.
+    pub async fn failed(store: &Store, email: &str, ip: IpAddr) -> AppResult<()> {
+        let (by_ip, pair) = keys(email, ip);
+        let now = now_ms();
+        store
+            .signin_failed(&pair, now, WINDOW_MS, PAIR_FREE, FIRST_BLOCK_MS, MAX_BLOCK_MS)
+            .await?;
+        store
+            .signin_failed(&by_ip, now, WINDOW_MS, IP_FREE, FIRST_BLOCK_MS, MAX_BLOCK_MS)
+            .await
+    }
+
+    /// A successful sign-in forgets the pair's failures.
+    pub async fn succeeded(store: &Store, email: &str, ip: IpAddr) -> AppResult<()> {
+        store.signin_succeeded(&keys(email, ip).1).await
     }
 }
 
@@ -145,11 +229,19 @@ mod tests {
 
     #[tokio::test]
     async fn passwords_hash_with_argon2_and_verify() {
-        let hash = hash_password("correct horse battery".into()).await.unwrap();
+        let h = Hashers::default();
+        let hash = hash_password(&h, "correct horse battery".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse battery".into(), hash.clone()).await);
-        assert!(!verify_password("wrong horse battery".into(), hash).await);
-        assert!(!verify_password("x".into(), "not a hash".into()).await);
+        assert!(verify_password(&h, "correct horse battery".into(), hash.clone())
+            .await
+            .unwrap());
+        assert!(!verify_password(&h, "wrong horse battery".into(), hash)
+            .await
+            .unwrap());
+        assert!(!verify_password(&h, "x".into(), "not a hash".into())
+            .await
+            .unwrap());
+        assert_eq!(h.peak(), 1);
     }
 
     #[test]
@@ -172,18 +264,5 @@ mod tests {
                 ..
             })
         ));
-    }
-
-    #[test]
-    fn login_limiter_blocks_after_five_failures() {
-        let l = LoginLimiter::default();
-        for _ in 0..5 {
-            assert!(l.allowed("k"));
-            l.failed("k");
-        }
-        assert!(!l.allowed("k"));
-        assert!(l.allowed("other"));
-        l.succeeded("k");
-        assert!(l.allowed("k"));
     }
 }

@@ -4,6 +4,8 @@
 //! new state, the bot's replies), commits, and only then publishes to the hub, so a socket
 //! never shows what the store could still lose.
 
+use std::net::IpAddr;
+
 use chatpay_shared::protocol::{Author, ServerFrame, MAX_CLIENT_ID_LEN, MAX_TEXT_CHARS};
 
 use crate::domain::VisitorToken;
@@ -24,11 +26,16 @@ pub struct Joined {
     pub is_new: bool,
 }
 
-/// Finds the conversation of `token` on `site`, or starts a new one: with the site's
-/// workflow when it has one, else with its greeting.
-pub async fn join(state: &AppState, site: &Site, token: Option<&str>) -> AppResult<Joined> {
+/// Finds the conversation of `token` on `site`, or starts a new one (within the budgets of
+/// the visitor's address `ip` and of the site): with the site's workflow when it has one,
+/// else with its greeting. The conversation remembers the address it last came from.
+pub async fn join(state: &AppState, site: &Site, token: Option<&str>, ip: IpAddr) -> AppResult<Joined> {
+    let ip_text = ip.to_string();
     if let Some(token) = token.and_then(VisitorToken::parse) {
         if let Some(conversation) = state.store.conversation_by_token(&site.id, &token.hash()).await? {
+            if conversation.client_ip.as_deref() != Some(ip_text.as_str()) {
+                state.store.set_client_ip(&conversation.id, &ip_text).await?;
+            }
             return Ok(Joined {
                 conversation,
                 token,
@@ -36,9 +43,10 @@ pub async fn join(state: &AppState, site: &Site, token: Option<&str>) -> AppResu
             });
         }
     }
+    state.limits.new_conversation(ip, &site.id)?;
     let token = VisitorToken::generate();
     let mut tx = state.store.begin().await?;
-    let conversation = conversations::create(&mut tx, &site.id, &token.hash()).await?;
+    let conversation = conversations::create(&mut tx, &site.id, &token.hash(), &ip_text).await?;
     let followups = match runner::start(&mut tx, &state.store, &site.id, &conversation.id).await? {
         Some(f) => f,
         None if site.greeting.is_empty() => Followups::default(),

@@ -25,12 +25,12 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
     let key_file = cli.key_file();
     let command = match cli.command.take() {
         Some(c) => c,
-        None => Command::Serve(ServeArgs::from_env()?),
+        None => Command::Serve(Box::new(ServeArgs::from_env()?)),
     };
     let store = Store::connect(&cli.database_url).await?;
     let cipher = Cipher::load(cli.encryption_key.as_deref(), &key_file)?;
     let result = match command {
-        Command::Serve(args) => serve(store.clone(), cipher, cli.stripe_api_base, args).await,
+        Command::Serve(args) => serve(store.clone(), cipher, cli.stripe_api_base, *args).await,
         Command::Site(cmd) => site(&store, cmd).await,
         Command::Workflow(cmd) => workflow(&store, cmd).await,
         Command::User(cmd) => user(&store, cmd).await,
@@ -105,6 +105,17 @@ async fn serve(
                 }),
             },
             ws_ping_every: Duration::from_secs(args.ws_ping_every.max(1)),
+            trusted_proxies: crate::routes::client::parse_trusted(&args.trusted_proxies)
+                .map_err(anyhow::Error::msg)?,
+            budgets: crate::budgets::Budgets {
+                conversations_per_ip: args.budget_conversations_per_ip,
+                conversations_per_site: args.budget_conversations_per_site,
+                messages_per_conversation: args.budget_messages_per_conversation,
+                links_per_ip: args.budget_links_per_ip,
+                links_per_site: args.budget_links_per_site,
+                sockets_per_ip: args.budget_sockets_per_ip.max(1),
+                return_page_per_payment: args.budget_return_page_per_payment,
+            },
         },
         cipher,
         stripe,
@@ -344,7 +355,8 @@ async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCo
 async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Add { email, password } => {
-            let account = crate::accounts::create_account(store, &email, &password).await?;
+            let account =
+                crate::accounts::create_account(store, &Default::default(), &email, &password).await?;
             println!("added the console account {}", account.email);
         }
     }

@@ -49,7 +49,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the widget, the visitor sockets and the webhooks (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage sites: the websites that embed the widget.
     #[command(subcommand)]
     Site(SiteCommand),
@@ -175,6 +175,45 @@ pub struct ServeArgs {
     /// long again is closed.
     #[arg(long, env = "CHATPAY_WS_PING_EVERY", default_value_t = 25)]
     pub ws_ping_every: u64,
+
+    /// Reverse proxies whose `X-Forwarded-For` is believed, as addresses or networks
+    /// (`10.0.0.0/8`), comma-separated or repeated. None by default: behind a local proxy,
+    /// list it, or every visitor counts as 127.0.0.1 for the budgets.
+    #[arg(
+        long = "trusted-proxy",
+        env = "CHATPAY_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+
+    /// Budget: new conversations per client address, as BURST/PERIOD (one more every
+    /// PERIOD after a burst).
+    #[arg(long, env = "CHATPAY_BUDGET_CONVERSATIONS_PER_IP", default_value = "20/30s", value_parser = crate::budgets::Rate::parse)]
+    pub budget_conversations_per_ip: crate::budgets::Rate,
+
+    /// Budget: new conversations per site, from everyone together.
+    #[arg(long, env = "CHATPAY_BUDGET_CONVERSATIONS_PER_SITE", default_value = "300/100ms", value_parser = crate::budgets::Rate::parse)]
+    pub budget_conversations_per_site: crate::budgets::Rate,
+
+    /// Budget: visitor messages per conversation, across all its sockets.
+    #[arg(long, env = "CHATPAY_BUDGET_MESSAGES_PER_CONVERSATION", default_value = "8/1s", value_parser = crate::budgets::Rate::parse)]
+    pub budget_messages_per_conversation: crate::budgets::Rate,
+
+    /// Budget: payment links (Checkout Sessions) a bot opens per client address.
+    #[arg(long, env = "CHATPAY_BUDGET_LINKS_PER_IP", default_value = "10/60s", value_parser = crate::budgets::Rate::parse)]
+    pub budget_links_per_ip: crate::budgets::Rate,
+
+    /// Budget: payment links a site's bot opens, for everyone together.
+    #[arg(long, env = "CHATPAY_BUDGET_LINKS_PER_SITE", default_value = "100/1s", value_parser = crate::budgets::Rate::parse)]
+    pub budget_links_per_site: crate::budgets::Rate,
+
+    /// Budget: open visitor sockets per client address.
+    #[arg(long, env = "CHATPAY_BUDGET_SOCKETS_PER_IP", default_value_t = 50)]
+    pub budget_sockets_per_ip: u32,
+
+    /// Budget: Stripe look-ups the Checkout return page makes for one payment.
+    #[arg(long, env = "CHATPAY_BUDGET_RETURN_PAGE_PER_PAYMENT", default_value = "1/5s", value_parser = crate::budgets::Rate::parse)]
+    pub budget_return_page_per_payment: crate::budgets::Rate,
 
     /// The longest one try of a Stripe call may take, in seconds.
     #[arg(long, env = "CHATPAY_STRIPE_TIMEOUT", default_value_t = 10)]

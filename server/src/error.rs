@@ -28,9 +28,9 @@ pub enum AppError {
     /// It exists already or clashes with the current state (409).
     #[error("{0}")]
     Conflict(String),
-    /// Too many requests (429).
-    #[error("{0}")]
-    TooMany(String),
+    /// Over a budget (429 with `Retry-After`): what was refused and when to come back.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after_secs: u64 },
     /// Stripe (or another service we call) failed or refused (502).
     #[error("{0}")]
     Upstream(String),
@@ -50,7 +50,7 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Db(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -65,7 +65,7 @@ impl AppError {
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
-            AppError::TooMany(_) => "rate_limited",
+            AppError::RateLimited { .. } => "rate_limited",
             AppError::Upstream(_) => "upstream",
             AppError::Db(_) | AppError::Internal(_) => "internal",
         }
@@ -85,7 +85,15 @@ impl IntoResponse for AppError {
         if let AppError::Invalid { field, .. } = &self {
             body["error"]["field"] = serde_json::json!(field);
         }
-        (status, Json(body)).into_response()
+        let mut resp = (status, Json(body)).into_response();
+        if let AppError::RateLimited { retry_after_secs, .. } = &self {
+            tracing::info!(retry_after_secs, reason = %self, "refused: over budget");
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs.max(&1).to_owned()),
+            );
+        }
+        resp
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`domain`]: newtypes that validate what arrives from outside (site ids, origins, tokens).
 //! - [`routes`]: one module per HTTP surface (health, widget assets and embed, visitor socket).
 //! - [`chat`]: what happens when a visitor says hello or writes: store first, then fan out.
+//! - [`budgets`]: what anonymous callers may start (conversations, messages, sockets, links).
 //! - [`agents`]: what a person does in a conversation from the console's inbox.
 //! - [`engine`]: the workflow interpreter (pure) and its runner (store, Stripe, hub).
 //! - [`store`]: sqlx over SQLite or PostgreSQL, with the same migrations for both.
@@ -22,6 +23,7 @@
 
 pub mod accounts;
 pub mod agents;
+pub mod budgets;
 pub mod chat;
 pub mod cli;
 pub mod config;

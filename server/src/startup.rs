@@ -53,6 +53,20 @@ pub fn state(parts: Parts) -> (AppState, Shutdown) {
         simulator::spawn_sweeper(Arc::clone(sim), rx.clone());
     }
     let sweep_every = parts.settings.sweep_every;
+    let limits = Arc::new(crate::budgets::Limiters::new(parts.settings.budgets.clone()));
+    {
+        // Budgets forget quiet callers every minute: memory follows recent callers only.
+        let (limits, mut down) = (Arc::clone(&limits), rx.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => limits.trim(),
+                    _ = async { down.wait_for(|d| *d).await.is_ok() } => return,
+                }
+            }
+        });
+    }
     let state = AppState {
         store: parts.store,
         hub: Arc::new(Hub::new()),
@@ -61,7 +75,8 @@ pub fn state(parts: Parts) -> (AppState, Shutdown) {
         cipher: Arc::new(parts.cipher),
         stripe: parts.stripe,
         simulator,
-        login_limiter: Default::default(),
+        limits,
+        hashers: Default::default(),
         shutdown: rx,
     };
     crate::engine::background::spawn(state.clone(), sweep_every);

@@ -29,6 +29,10 @@ pub struct Settings {
     /// How often a visitor socket is pinged; one that answers nothing for this long again
     /// is closed.
     pub ws_ping_every: std::time::Duration,
+    /// Proxies whose `X-Forwarded-For` is believed (none by default).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Anonymous budgets.
+    pub budgets: crate::budgets::Budgets,
 }
 
 impl Settings {
@@ -53,8 +57,10 @@ pub struct AppState {
     pub stripe: StripeHttp,
     /// The TEST MODE Stripe simulator, when enabled.
     pub simulator: Option<Arc<Simulator>>,
-    /// Failed console sign-ins, for the rate limit.
-    pub login_limiter: Arc<crate::accounts::LoginLimiter>,
+    /// The anonymous budgets (in memory, per relay).
+    pub limits: Arc<crate::budgets::Limiters>,
+    /// Where password hashes are computed, a few at a time.
+    pub hashers: Arc<crate::accounts::Hashers>,
     /// Turns `true` when the relay is shutting down; sockets then close politely.
     pub shutdown: watch::Receiver<bool>,
 }

@@ -6,8 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use chatpay_server::budgets::Rate;
 use chatpay_server::routes::widget::WidgetAssets;
-use common::{paid_event, Backend, TestApp};
+use chatpay_shared::protocol::{ClientFrame, ErrorCode, ServerFrame};
+use common::{generous_budgets, paid_event, Backend, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -217,3 +219,233 @@ async fn a_signature_header_with_thousands_of_entries_is_refused_cheaply(backend
     app.stop().await;
 }
 both!(a_signature_header_with_thousands_of_entries_is_refused_cheaply);
+
+async fn with_budgets(
+    backend: Backend,
+    adjust: impl FnOnce(&mut chatpay_server::budgets::Budgets),
+) -> TestApp {
+    TestApp::spawn_with(backend, WidgetAssets::none(), None, |s| {
+        let mut b = generous_budgets();
+        adjust(&mut b);
+        s.budgets = b;
+    })
+    .await
+}
+
+async fn hello(c: &mut common::Client, token: Option<&str>) -> ServerFrame {
+    c.send(&ClientFrame::Hello {
+        site: common::SITE.into(),
+        visitor_token: token.map(str::to_owned),
+        last_seq: None,
+    })
+    .await;
+    c.recv().await
+}
+
+async fn conversations(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM conversations")
+        .fetch_one(app.state.store.reader())
+        .await
+        .unwrap()
+}
+
+/// One client once opened 271 new conversations a second. New conversations are budgeted
+/// per client address (and per site): over it, a clear error frame, nothing written, and
+/// other clients carry on.
+async fn a_script_cannot_open_conversations_without_end(backend: Backend) {
+    let app = with_budgets(backend, |b| {
+        b.conversations_per_ip = Rate::new(3, Duration::from_secs(60))
+    })
+    .await;
+    for _ in 0..3 {
+        let mut c = app.socket_from("127.0.0.1").await.unwrap();
+        assert!(matches!(hello(&mut c, None).await, ServerFrame::Welcome { .. }));
+    }
+    let mut c = app.socket_from("127.0.0.1").await.unwrap();
+    match hello(&mut c, None).await {
+        ServerFrame::Error {
+            code: ErrorCode::RateLimited,
+            message,
+        } => {
+            assert!(message.contains("too many new chats"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        c.try_recv(Duration::from_secs(1)).await.is_none(),
+        "and the socket is closed"
+    );
+    assert_eq!(conversations(&app).await, 3, "nothing half-written");
+    let mut other = app.socket_from("127.0.0.2").await.unwrap();
+    assert!(matches!(
+        hello(&mut other, None).await,
+        ServerFrame::Welcome { .. }
+    ));
+    let refused = app.state.limits.refusals();
+    assert!(refused.contains(&("conversations_per_ip", 1)), "{refused:?}");
+    app.stop().await;
+}
+both!(a_script_cannot_open_conversations_without_end);
+
+/// Twenty sockets on one visitor token once sent twenty messages a second into one
+/// conversation. Messages are budgeted per conversation, across all its sockets.
+async fn messages_are_limited_per_conversation_across_its_sockets(backend: Backend) {
+    let app = with_budgets(backend, |b| {
+        b.messages_per_conversation = Rate::new(5, Duration::from_secs(60))
+    })
+    .await;
+    let (_, welcome) = app.visitor(None, None).await;
+    let ServerFrame::Welcome {
+        visitor_token,
+        conversation,
+        ..
+    } = welcome
+    else {
+        unreachable!()
+    };
+    let mut sockets = Vec::new();
+    for _ in 0..4 {
+        let mut c = app.socket(common::SITE, Some(common::ORIGIN)).await.unwrap();
+        assert!(matches!(
+            hello(&mut c, Some(&visitor_token)).await,
+            ServerFrame::Welcome { .. }
+        ));
+        sockets.push(c);
+    }
+    let mut refused = 0;
+    for (i, c) in sockets.iter_mut().enumerate() {
+        for j in 0..3 {
+            c.send_text(&format!("m{i}-{j}"), "hello").await;
+        }
+        for f in c.drain_for(Duration::from_millis(300)).await {
+            if matches!(
+                f,
+                ServerFrame::Error {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }
+            ) {
+                refused += 1;
+            }
+        }
+    }
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND author = 'visitor'")
+            .bind(&conversation)
+            .fetch_one(app.state.store.reader())
+            .await
+            .unwrap();
+    assert_eq!(
+        (stored, refused),
+        (5, 7),
+        "five of twelve stored, the rest refused"
+    );
+    app.stop().await;
+}
+both!(messages_are_limited_per_conversation_across_its_sockets);
+
+/// Open visitor sockets are capped per client address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitor_sockets_are_capped_per_address() {
+    let app = with_budgets(Backend::Sqlite, |b| b.sockets_per_ip = 3).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(app.socket_from("127.0.0.1").await.unwrap());
+    }
+    match app.socket_from("127.0.0.1").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 429);
+            assert!(resp.headers().contains_key("retry-after"));
+        }
+        other => panic!("the fourth socket was not refused: {:?}", other.is_ok()),
+    }
+    assert!(
+        app.socket_from("127.0.0.2").await.is_ok(),
+        "another address gets in"
+    );
+    drop(open.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        app.socket_from("127.0.0.1").await.is_ok(),
+        "a closed socket frees its place"
+    );
+    app.stop().await;
+}
+
+/// A hundred anonymous sockets once made a hundred Checkout Sessions in two seconds.
+/// Payment links are budgeted per client address (and per site): over it, the visitor is
+/// told, and Stripe is not called.
+async fn payment_links_are_budgeted_per_address(backend: Backend) {
+    use axum::http::Method;
+    let stripe = common::standin::StandIn::start().await;
+    let app = TestApp::spawn_with(backend, WidgetAssets::none(), Some(stripe.url.clone()), |s| {
+        let mut b = generous_budgets();
+        b.links_per_ip = Rate::new(2, Duration::from_secs(60));
+        s.budgets = b;
+    })
+    .await;
+    stripe.forward_to(&app.url("/simulator/stripe"));
+    app.connect_stripe().await;
+    app.publish(chatpay_server::cli::DEMO_WORKFLOW).await;
+    let mut cards = 0;
+    let mut apologies = 0;
+    for i in 0..3 {
+        let (mut c, _) = app.visitor(None, None).await;
+        c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
+            .await;
+        c.send_text(&format!("n{i}"), "help").await;
+        let frames = c
+            .until(|f| {
+                matches!(f, ServerFrame::PaymentCard { .. })
+                    || matches!(f, ServerFrame::Message { text, .. } if text.starts_with("Sorry, I couldn't create"))
+            })
+            .await;
+        match frames.last() {
+            Some(ServerFrame::PaymentCard { .. }) => cards += 1,
+            _ => apologies += 1,
+        }
+    }
+    assert_eq!((cards, apologies), (2, 1));
+    let creates = stripe
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == Method::POST && c.path == "/v1/checkout/sessions")
+        .count();
+    assert_eq!(creates, 2, "no Stripe call over budget");
+    app.stop().await;
+}
+both!(payment_links_are_budgeted_per_address);
+
+/// A hundred anonymous loads of the return page once made a hundred Stripe calls. The page
+/// asks Stripe about a payment at most once per few seconds, and shows what is stored
+/// in between.
+async fn the_return_page_asks_stripe_once_per_payment_per_few_seconds(backend: Backend) {
+    use axum::http::Method;
+    let stripe = common::standin::StandIn::start().await;
+    let app = TestApp::spawn_with(backend, WidgetAssets::none(), Some(stripe.url.clone()), |s| {
+        let mut b = generous_budgets();
+        b.return_page_per_payment = Rate::new(1, Duration::from_secs(60));
+        s.budgets = b;
+    })
+    .await;
+    stripe.forward_to(&app.url("/simulator/stripe"));
+    app.connect_stripe().await;
+    let p = app.create_payment(4999, "USD", None).await;
+    for _ in 0..20 {
+        let page = reqwest::get(app.url(&format!("/checkout/return?payment={}", p.id)))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Almost there"), "{page}");
+    }
+    let lookups = stripe
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == Method::GET && c.path.starts_with("/v1/checkout/sessions/"))
+        .count();
+    assert_eq!(lookups, 1);
+    app.stop().await;
+}
+both!(the_return_page_asks_stripe_once_per_payment_per_few_seconds);

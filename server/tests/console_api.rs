@@ -30,6 +30,18 @@ impl Console {
         }
     }
 
+    /// A console client whose requests come from another loopback address (another
+    /// client, as far as the relay can tell).
+    fn from_ip(app: &TestApp, ip: &str) -> Console {
+        Console {
+            http: reqwest::Client::builder()
+                .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+                .build()
+                .unwrap(),
+            ..Console::new(app)
+        }
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -73,7 +85,7 @@ impl Console {
 
     /// Signs in (creating the account first through the store).
     async fn sign_in(&mut self, app: &TestApp, email: &str) {
-        chatpay_server::accounts::create_account(&app.state.store, email, PASSWORD)
+        chatpay_server::accounts::create_account(&app.state.store, &app.state.hashers, email, PASSWORD)
             .await
             .ok();
         let (status, body, headers) = self
@@ -657,3 +669,76 @@ async fn a_replaced_webhook_secret_stops_verifying_after_its_grace(backend: Back
     app.stop().await;
 }
 both!(a_replaced_webhook_secret_stops_verifying_after_its_grace);
+
+/// Five wrong passwords from somewhere else once locked the real owner out for 15 minutes.
+/// Sign-ins are limited per client address and per (email, address), with backoff and a
+/// Retry-After: the attacker is stopped, the owner signs in.
+async fn an_attacker_elsewhere_cannot_lock_the_owner_out(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut owner = Console::new(&app);
+    owner.sign_in(&app, "owner@shop.test").await;
+    let attacker = Console::from_ip(&app, "127.0.0.2");
+    let mut refused = None;
+    for i in 0..12 {
+        let (s, b, h) = attacker
+            .call(
+                Method::POST,
+                "/api/console/login",
+                Some(json!({ "email": "owner@shop.test", "password": format!("guess number {i}!") })),
+            )
+            .await;
+        if s == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some((i, b, h));
+            break;
+        }
+        assert_eq!(s, 401, "{b}");
+    }
+    let (after, body, headers) = refused.expect("the attacker is stopped");
+    assert_eq!(after, 5, "five tries, then a wait");
+    let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&wait), "{wait}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+
+    // The owner, from their own address, is not locked out.
+    let mut again = Console::new(&app);
+    again.sign_in(&app, "owner@shop.test").await;
+    app.stop().await;
+}
+both!(an_attacker_elsewhere_cannot_lock_the_owner_out);
+
+/// Forty sign-ins at once once ran forty argon2 hashes at once (~19 MiB each). Hashes run a
+/// few at a time (one per core); the rest wait briefly or are told to come back.
+async fn parallel_sign_ins_hash_a_few_at_a_time(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    Console::new(&app).sign_in(&app, "owner@shop.test").await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let ip: std::net::IpAddr = format!("127.0.10.{}", 1 + i).parse().unwrap();
+        let http = reqwest::Client::builder().local_address(ip).build().unwrap();
+        let url = app.url("/api/console/login");
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .header("x-chatpay-console", "1")
+                .json(&json!({ "email": "owner@shop.test", "password": "not the password" }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let peak = app.state.hashers.peak();
+    assert!(peak <= cores, "{peak} hashes ran at once on {cores} cores");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    app.stop().await;
+}
+both!(parallel_sign_ins_hash_a_few_at_a_time);

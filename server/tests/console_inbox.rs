@@ -18,9 +18,14 @@ const PASSWORD: &str = "a long enough password";
 
 /// Signs in as the shop's owner; returns the cookie.
 async fn owner_cookie(app: &TestApp) -> String {
-    chatpay_server::accounts::create_account(&app.state.store, "owner@shop.test", PASSWORD)
-        .await
-        .unwrap();
+    chatpay_server::accounts::create_account(
+        &app.state.store,
+        &app.state.hashers,
+        "owner@shop.test",
+        PASSWORD,
+    )
+    .await
+    .unwrap();
     let resp = reqwest::Client::new()
         .post(app.url("/api/console/login"))
         .header("x-chatpay-console", "1")

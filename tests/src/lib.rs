@@ -145,6 +145,11 @@ impl Chatpay {
             .env("CHATPAY_DATABASE_URL", &self.database_url)
             .env("CHATPAY_LOG", "warn")
             .stdout(Stdio::null());
+        // Every visitor of these tests comes from 127.0.0.1: the budgets are set out of
+        // their way (a test of the budgets passes its own flags, which win).
+        for (var, value) in GENEROUS_BUDGETS {
+            cmd.env(var, value);
+        }
         if let Some(path) = log {
             let file = std::fs::OpenOptions::new()
                 .create(true)
@@ -179,6 +184,17 @@ impl Chatpay {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
+
+/// Budgets for relays in tests, where every visitor is 127.0.0.1.
+pub const GENEROUS_BUDGETS: [(&str, &str); 7] = [
+    ("CHATPAY_BUDGET_CONVERSATIONS_PER_IP", "100000/1ms"),
+    ("CHATPAY_BUDGET_CONVERSATIONS_PER_SITE", "100000/1ms"),
+    ("CHATPAY_BUDGET_MESSAGES_PER_CONVERSATION", "100000/1ms"),
+    ("CHATPAY_BUDGET_LINKS_PER_IP", "100000/1ms"),
+    ("CHATPAY_BUDGET_LINKS_PER_SITE", "100000/1ms"),
+    ("CHATPAY_BUDGET_SOCKETS_PER_IP", "100000"),
+    ("CHATPAY_BUDGET_RETURN_PAGE_PER_PAYMENT", "100000/1ms"),
+];
 
 /// A running `chatpay serve`; killed on drop.
 pub struct Relay {

@@ -148,7 +148,12 @@ pub fn cancel_token(cipher: &Cipher, payment: &str) -> String {
 
 /// A Stripe failure as the caller-facing error, remembered for the site's troubleshooting.
 async fn stripe_failure(state: &AppState, site: &str, err: StripeError) -> AppError {
-    let text = err.to_string();
+    let text = if err.status() == Some(429) {
+        tracing::warn!(%site, "Stripe is rate limiting this site's key");
+        format!("Stripe is rate limiting this account's requests (HTTP 429); chatpay retries later. {err}")
+    } else {
+        err.to_string()
+    };
     if let Err(e) = state.store.note_stripe_error(site, Some(&text)).await {
         tracing::warn!(error = %e, "cannot record a Stripe error");
     }

@@ -96,6 +96,17 @@ pub async fn try_open(state: &AppState, payment_id: &str) -> AppResult<Opened> {
         );
         return fail(state, &seen, &why).await;
     };
+    if seen.idempotency_key.is_none() && seen.requested_by == Requester::Workflow {
+        // A new link a visitor's chat asks for counts against the budgets of the
+        // visitor's address and of the site (a person's request does not).
+        let ip = match &seen.conversation_id {
+            Some(c) => state.store.client_ip_of(c).await?,
+            None => None,
+        };
+        if let Err(refused) = state.limits.payment_link(ip, &seen.site_id) {
+            return fail(state, &seen, refused.message()).await;
+        }
+    }
     let lease = lease_for(state.stripe.budget());
     let lease_until = |now: i64| now + lease.as_millis() as i64;
     let params = seen

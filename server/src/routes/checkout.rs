@@ -69,11 +69,18 @@ async fn returned(State(state): State<AppState>, Query(q): Query<PaymentQuery>) 
         Ok(p) => p,
         Err(e) => return error_page(e),
     };
-    let work = {
-        let state = state.clone();
-        async move { payments::reconcile(&state, &payment).await }
+    // Anyone can load this page: Stripe is asked about a payment at most once per few
+    // seconds; in between the page shows what is stored.
+    let result = if state.limits.return_page_lookup(&payment.id) {
+        let work = {
+            let state = state.clone();
+            async move { payments::reconcile(&state, &payment).await }
+        };
+        within_page_wait(work).await
+    } else {
+        Some(Ok(payment))
     };
-    let Some(result) = within_page_wait(work).await else {
+    let Some(result) = result else {
         return status_page(
             "Almost there",
             "muted",

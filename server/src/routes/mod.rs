@@ -8,8 +8,10 @@
 //! - [`checkout`]: the pages Stripe Checkout returns visitors to (paid, or cancelled).
 //! - [`console`]: the console API (`/api/console/…`), for site owners.
 //! - [`console_app`]: the console app's files under `/console/`.
+//! - [`client`]: the caller's address for budgets (trusted proxies and `X-Forwarded-For`).
 
 pub mod checkout;
+pub mod client;
 pub mod console;
 pub mod console_app;
 pub mod health;

@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use crate::chat;
 use crate::domain::SiteId;
 use crate::error::{AppError, AppResult};
+use crate::routes::client::ClientIp;
 use crate::state::AppState;
 use crate::store::sites::Site;
 
@@ -49,6 +50,7 @@ struct WsQuery {
 async fn upgrade(
     State(state): State<AppState>,
     Query(query): Query<WsQuery>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> AppResult<Response> {
@@ -70,16 +72,18 @@ async fn upgrade(
             "origin '{origin}' may not open the chat of site '{site_id}'; add it to the site's allowed origins"
         )));
     }
+    let counted = state.limits.socket_opened(ip)?;
     Ok(ws
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| async move {
+            let _counted = counted;
             let (sink, stream) = socket.split();
-            run(state, site, sink, stream).await;
+            run(state, site, ip, sink, stream).await;
         }))
 }
 
 /// Serves one visitor socket until it closes or the relay shuts down.
-pub async fn run<S, R>(state: AppState, site: Site, mut sink: S, mut stream: R)
+pub async fn run<S, R>(state: AppState, site: Site, ip: std::net::IpAddr, mut sink: S, mut stream: R)
 where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
@@ -107,8 +111,12 @@ where
         let _ = send(&mut sink, &error(ErrorCode::UnknownSite, &msg)).await;
         return close(&mut sink, CLOSE_POLICY, "wrong site").await;
     }
-    let joined = match chat::join(&state, &site, visitor_token.as_deref()).await {
+    let joined = match chat::join(&state, &site, visitor_token.as_deref(), ip).await {
         Ok(j) => j,
+        Err(AppError::RateLimited { message, .. }) => {
+            let _ = send(&mut sink, &error(ErrorCode::RateLimited, &message)).await;
+            return close(&mut sink, CLOSE_POLICY, "over budget").await;
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot start or find the conversation");
             let _ = send(
@@ -143,7 +151,6 @@ where
     {
         return;
     }
-    let mut limiter = RateLimiter::new(8, Duration::from_secs(1));
     let mut shutdown = state.shutdown.clone();
     // Answers of work done off this loop (a decline waits on Stripe; the socket does not).
     let (later_tx, mut later) = mpsc::channel::<ServerFrame>(8);
@@ -159,7 +166,7 @@ where
                     Some(Err(err)) => { if send(&mut sink, &err).await.is_err() { break } continue }
                     Some(Ok(frame)) => frame,
                 };
-                if let Some(reply) = handle(&state, &site.id, &conversation, frame, &mut limiter, &later_tx).await {
+                if let Some(reply) = handle(&state, &site.id, &conversation, frame, &later_tx).await {
                     if send(&mut sink, &reply).await.is_err() { break }
                 }
             }
@@ -197,17 +204,14 @@ async fn handle(
     site_id: &str,
     conversation: &str,
     frame: ClientFrame,
-    limiter: &mut RateLimiter,
     later: &mpsc::Sender<ServerFrame>,
 ) -> Option<ServerFrame> {
     match frame {
         ClientFrame::Hello { .. } => Some(error(ErrorCode::HelloFirst, "this socket already said Hello")),
         ClientFrame::Text { client_id, text } => {
-            if !limiter.allow(Instant::now()) {
-                return Some(error(
-                    ErrorCode::RateLimited,
-                    "you are sending messages too fast; wait a moment",
-                ));
+            // Per conversation, whatever the number of its sockets.
+            if let Err(refused) = state.limits.message(conversation) {
+                return Some(error(ErrorCode::RateLimited, refused.message()));
             }
             match chat::visitor_text(state, site_id, conversation, &client_id, &text).await {
                 Ok(_) => None,
@@ -357,54 +361,4 @@ async fn close<S: Sink<Message> + Unpin>(sink: &mut S, code: u16, reason: &'stat
             reason: Utf8Bytes::from_static(reason),
         })))
         .await;
-}
-
-/// A token bucket: `capacity` messages at once, one more every `refill`.
-#[derive(Debug)]
-struct RateLimiter {
-    capacity: f64,
-    tokens: f64,
-    per_sec: f64,
-    last: Option<Instant>,
-}
-
-impl RateLimiter {
-    fn new(capacity: u32, refill: Duration) -> RateLimiter {
-        RateLimiter {
-            capacity: f64::from(capacity),
-            tokens: f64::from(capacity),
-            per_sec: 1.0 / refill.as_secs_f64(),
-            last: None,
-        }
-    }
-
-    fn allow(&mut self, now: Instant) -> bool {
-        if let Some(last) = self.last {
-            let gained = now.saturating_duration_since(last).as_secs_f64() * self.per_sec;
-            self.tokens = (self.tokens + gained).min(self.capacity);
-        }
-        self.last = Some(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_limiter_allows_a_burst_then_one_per_interval() {
-        let mut rl = RateLimiter::new(3, Duration::from_secs(1));
-        let t0 = Instant::now();
-        assert!(rl.allow(t0) && rl.allow(t0) && rl.allow(t0));
-        assert!(!rl.allow(t0));
-        assert!(!rl.allow(t0 + Duration::from_millis(500)));
-        assert!(rl.allow(t0 + Duration::from_millis(1100)));
-        assert!(!rl.allow(t0 + Duration::from_millis(1200)));
-    }
 }

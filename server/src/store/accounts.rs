@@ -135,4 +135,101 @@ impl Store {
             .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    /// Ends every console session of an account ("sign out everywhere").
+    pub async fn delete_sessions_of(&self, account: &str) -> AppResult<u64> {
+        let done = sqlx::query("DELETE FROM console_sessions WHERE account_id = $1")
+            .bind(account)
+            .execute(&self.write_pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Removes expired console sessions, setup tokens and old sign-in failures; returns how
+    /// many rows went.
+    pub async fn purge_expired_access(&self, now: i64, signin_window_ms: i64) -> AppResult<u64> {
+        let mut gone = 0;
+        for (sql, cutoff) in [
+            ("DELETE FROM console_sessions WHERE expires_at < $1", now),
+            ("DELETE FROM setup_tokens WHERE expires_at < $1", now),
+            (
+                "DELETE FROM signin_failures WHERE window_start < $1 AND blocked_until < $1",
+                now - signin_window_ms,
+            ),
+        ] {
+            gone += sqlx::query(sql)
+                .bind(cutoff)
+                .execute(&self.write_pool())
+                .await?
+                .rows_affected();
+        }
+        Ok(gone)
+    }
+
+    /// Until when (unix ms) any of `keys` is blocked from signing in (0: none is).
+    pub async fn signin_blocked_until(&self, keys: &[&str], now: i64) -> AppResult<i64> {
+        let mut until = 0;
+        for key in keys {
+            let row: Option<i64> = sqlx::query_scalar(
+                "SELECT blocked_until FROM signin_failures WHERE key = $1 AND blocked_until > $2",
+            )
+            .bind(*key)
+            .bind(now)
+            .fetch_optional(self.reader())
+            .await?;
+            until = until.max(row.unwrap_or(0));
+        }
+        Ok(until)
+    }
+
+    /// Counts a failed sign-in for `key` within a `window_ms` window. The `free`-th failure
+    /// and each after it block the key for `first_block_ms`, doubling, at most `max_block_ms`.
+    pub async fn signin_failed(
+        &self,
+        key: &str,
+        now: i64,
+        window_ms: i64,
+        free: i64,
+        first_block_ms: i64,
+        max_block_ms: i64,
+    ) -> AppResult<()> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("SELECT failures, window_start FROM signin_failures WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut tx)
+            .await?;
+        let (failures, start) = match row {
+            Some(r) if r.try_get::<i64, _>(1)? > now - window_ms => {
+                (r.try_get::<i64, _>(0)? + 1, r.try_get(1)?)
+            }
+            _ => (1, now),
+        };
+        let blocked_until = if failures >= free {
+            let doublings = (failures - free).clamp(0, 20) as u32;
+            now + first_block_ms.saturating_mul(1 << doublings).min(max_block_ms)
+        } else {
+            0
+        };
+        sqlx::query(
+            "INSERT INTO signin_failures (key, failures, window_start, blocked_until) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start, \
+             blocked_until = excluded.blocked_until",
+        )
+        .bind(key)
+        .bind(failures)
+        .bind(start)
+        .bind(blocked_until)
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Forgets the failures of `key` (a successful sign-in).
+    pub async fn signin_succeeded(&self, key: &str) -> AppResult<()> {
+        sqlx::query("DELETE FROM signin_failures WHERE key = $1")
+            .bind(key)
+            .execute(&self.write_pool())
+            .await?;
+        Ok(())
+    }
 }

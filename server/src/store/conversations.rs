@@ -11,9 +11,31 @@ pub struct Conversation {
     pub id: String,
     pub site_id: String,
     pub last_seq: u64,
+    /// The client address the visitor last came from (for budgets).
+    pub client_ip: Option<String>,
 }
 
 impl Store {
+    /// Remembers the address a returning visitor comes from now.
+    pub async fn set_client_ip(&self, conversation: &str, client_ip: &str) -> AppResult<()> {
+        sqlx::query("UPDATE conversations SET client_ip = $1 WHERE id = $2")
+            .bind(client_ip)
+            .bind(conversation)
+            .execute(&self.write_pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The address a conversation's visitor last came from.
+    pub async fn client_ip_of(&self, conversation: &str) -> AppResult<Option<std::net::IpAddr>> {
+        let ip: Option<Option<String>> =
+            sqlx::query_scalar("SELECT client_ip FROM conversations WHERE id = $1")
+                .bind(conversation)
+                .fetch_optional(self.reader())
+                .await?;
+        Ok(ip.flatten().and_then(|i| i.parse().ok()))
+    }
+
     /// A conversation's status (`bot`, `waiting_agent`, `agent`, `closed`).
     pub async fn conversation_status(&self, conversation: &str) -> AppResult<Option<String>> {
         let row = sqlx::query("SELECT status FROM conversations WHERE id = $1")
@@ -30,7 +52,7 @@ impl Store {
         token_hash: &str,
     ) -> AppResult<Option<Conversation>> {
         let row = sqlx::query(
-            "SELECT id, site_id, last_seq FROM conversations \
+            "SELECT id, site_id, last_seq, client_ip FROM conversations \
              WHERE site_id = $1 AND visitor_token_hash = $2",
         )
         .bind(site)
@@ -42,23 +64,25 @@ impl Store {
                 id: r.try_get(0)?,
                 site_id: r.try_get(1)?,
                 last_seq: r.try_get::<i64, _>(2)? as u64,
+                client_ip: r.try_get(3)?,
             })
         })
         .transpose()
     }
 }
 
-/// Inserts a new, empty conversation.
-pub async fn create(tx: &mut Tx, site: &str, token_hash: &str) -> AppResult<Conversation> {
+/// Inserts a new, empty conversation of a visitor at `client_ip`.
+pub async fn create(tx: &mut Tx, site: &str, token_hash: &str, client_ip: &str) -> AppResult<Conversation> {
     let id = new_id("conv");
     let now = now_ms();
     sqlx::query(
-        "INSERT INTO conversations (id, site_id, visitor_token_hash, last_seq, created_at, updated_at) \
-         VALUES ($1, $2, $3, 0, $4, $4)",
+        "INSERT INTO conversations (id, site_id, visitor_token_hash, last_seq, client_ip, created_at, updated_at) \
+         VALUES ($1, $2, $3, 0, $4, $5, $5)",
     )
     .bind(&id)
     .bind(site)
     .bind(token_hash)
+    .bind(client_ip)
     .bind(now)
     .execute(&mut *tx)
     .await?;
@@ -66,6 +90,7 @@ pub async fn create(tx: &mut Tx, site: &str, token_hash: &str) -> AppResult<Conv
         id,
         site_id: site.to_owned(),
         last_seq: 0,
+        client_ip: Some(client_ip.to_owned()),
     })
 }
 

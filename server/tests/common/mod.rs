@@ -150,6 +150,21 @@ pub const ORIGIN: &str = "http://shop.test:3000";
 pub const GREETING: &str = "Hello from the shop!";
 /// The shop's key at the simulator.
 pub const STRIPE_KEY: &str = "sk_test_shoptest000000000000";
+/// Budgets no ordinary test reaches.
+pub fn generous_budgets() -> chatpay_server::budgets::Budgets {
+    use chatpay_server::budgets::{Budgets, Rate};
+    let lots = Rate::new(100_000, Duration::from_millis(1));
+    Budgets {
+        conversations_per_ip: lots,
+        conversations_per_site: lots,
+        messages_per_conversation: lots,
+        links_per_ip: lots,
+        links_per_site: lots,
+        sockets_per_ip: 100_000,
+        return_page_per_payment: lots,
+    }
+}
+
 /// The test relay's Stripe client: the longest one try, and one call, may take.
 pub const STRIPE_TRY: Duration = Duration::from_secs(3);
 pub const STRIPE_BUDGET: Duration = Duration::from_secs(6);
@@ -203,6 +218,10 @@ impl TestApp {
             webhook_secret_grace: Duration::from_secs(24 * 3600),
             connections: chatpay_server::connections::ConnLimits::default(),
             ws_ping_every: Duration::from_secs(25),
+            trusted_proxies: Vec::new(),
+            // Tests make many conversations from one address: budgets out of the way,
+            // except where a test sets its own.
+            budgets: generous_budgets(),
         };
         adjust(&mut settings);
         let (state, shutdown): (AppState, Shutdown) = startup::state(Parts {
@@ -384,6 +403,22 @@ impl TestApp {
         Ok(Client { ws })
     }
 
+    /// Opens a visitor socket of the shop from the local address `ip` (another client, as
+    /// far as the relay can tell); `Err` carries the refused upgrade.
+    pub async fn socket_from(&self, ip: &str) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(std::net::SocketAddr::new(ip.parse().unwrap(), 0))
+            .unwrap();
+        let stream = socket.connect(self.addr).await.unwrap();
+        let mut req = format!("ws://{}/ws?site={SITE}", self.addr)
+            .into_client_request()
+            .unwrap();
+        req.headers_mut().insert("origin", ORIGIN.parse().unwrap());
+        let (ws, _) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(stream)).await?;
+        Ok(Client { ws })
+    }
+
     /// A visitor that said Hello and got Welcome: returns the client and the Welcome.
     pub async fn visitor(&self, token: Option<&str>, last_seq: Option<u64>) -> (Client, ServerFrame) {
         let mut c = self.socket(SITE, Some(ORIGIN)).await.expect("socket opens");
@@ -483,6 +518,15 @@ impl Client {
                 _ => continue,
             }
         }
+    }
+
+    /// Every frame that arrives within `quiet` of the last one.
+    pub async fn drain_for(&mut self, quiet: Duration) -> Vec<ServerFrame> {
+        let mut got = Vec::new();
+        while let Some(f) = self.try_recv(quiet).await {
+            got.push(f);
+        }
+        got
     }
 
     /// Sends a visitor message (without waiting for anything).

@@ -11,6 +11,7 @@ use chatpay_shared::console::{Credentials, Me, SetupRequest};
 
 use crate::accounts::{self, token_hash, COOKIE as SESSION_COOKIE, SESSION_TTL};
 use crate::error::{AppError, AppResult};
+use crate::routes::client::ClientIp;
 use crate::state::AppState;
 use crate::store::accounts::Account;
 
@@ -130,45 +131,55 @@ pub async fn setup(
             message: "this setup link is used up or expired; restart chatpay for a new one, or use `chatpay user add`".into(),
         });
     }
-    let account = accounts::create_account(&state.store, &req.email, &req.password).await?;
+    let account = accounts::create_account(&state.store, &state.hashers, &req.email, &req.password).await?;
     start_session(&state, account).await
 }
 
-/// `POST /api/console/login`.
+/// `POST /api/console/login`: limited per client address and per (email, address), with
+/// backoff (see [`accounts::signin`]).
 pub async fn login(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Json(req): Json<Credentials>,
 ) -> AppResult<Response> {
     check_write(&headers, &state)?;
     let email = req.email.trim().to_lowercase();
-    let key = format!("email:{email}");
-    if !state.login_limiter.allowed(&key) {
-        return Err(AppError::TooMany(
-            "too many failed sign-ins for this email; wait 15 minutes".into(),
-        ));
-    }
+    accounts::signin::check(&state.store, &email, ip).await?;
     let found = state.store.account_by_email(&email).await?;
     let ok = match &found {
-        Some((_, hash)) => accounts::verify_password(req.password.clone(), hash.clone()).await,
+        Some((_, hash)) => {
+            accounts::verify_password(&state.hashers, req.password.clone(), hash.clone()).await?
+        }
         // Spend the same time as a real check, so the answer does not tell which emails exist.
         None => {
-            let _ = accounts::hash_password(req.password.clone()).await;
+            accounts::hash_password(&state.hashers, req.password.clone()).await?;
             false
         }
     };
     match (ok, found) {
         (true, Some((account, _))) => {
-            state.login_limiter.succeeded(&key);
+            accounts::signin::succeeded(&state.store, &email, ip).await?;
             start_session(&state, account).await
         }
         _ => {
-            state.login_limiter.failed(&key);
+            accounts::signin::failed(&state.store, &email, ip).await?;
             Err(AppError::Unauthorized(
                 "that email and password do not match an account".into(),
             ))
         }
     }
+}
+
+/// `POST /api/console/logout-everywhere`: ends every session of the account (every browser
+/// it is signed in on), this one included.
+pub async fn logout_everywhere(State(state): State<AppState>, owner: Owner) -> AppResult<Response> {
+    let ended = state.store.delete_sessions_of(&owner.account.id).await?;
+    tracing::info!(account = %owner.account.id, ended, "signed out everywhere");
+    let mut resp = Json(serde_json::json!({ "signed_out": true, "sessions_ended": ended })).into_response();
+    resp.headers_mut()
+        .insert(SET_COOKIE, session_cookie(&state, "", 0)?);
+    Ok(resp)
 }
 
 /// `POST /api/console/logout`: ends the session and clears the cookie.

@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/console/setup", post(auth::setup))
         .route("/api/console/login", post(auth::login))
         .route("/api/console/logout", post(auth::logout))
+        .route("/api/console/logout-everywhere", post(auth::logout_everywhere))
         .route("/api/console/me", get(auth::me))
         .route("/api/console/sites", get(sites::list).post(sites::create))
         .route("/api/console/sites/{site}", get(sites::get).put(sites::update))

@@ -1,0 +1,396 @@
+//! Budgets for what anonymous callers can start: new conversations (per client address and
+//! per site), messages (per conversation, across all its sockets), open visitor sockets
+//! (per address), payment links (per address and per site), and Stripe look-ups from the
+//! return page (per payment). Each is a token bucket: a burst, then one more every period
+//! ([`Rate`]); every one is a `CHATPAY_BUDGET_*` option.
+//!
+//! Budgets live in memory, per relay: with several relays each has its own (the sign-in
+//! limit, which must hold across relays, is in the database instead). Over budget is a
+//! [`Refused`] naming the budget and when to come back; it is counted per budget, and
+//! nothing is written. Buckets of quiet keys are dropped periodically, so memory stays
+//! bounded whoever calls.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+/// A token bucket: `burst` at once, then one more every `every`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub burst: u32,
+    pub every: Duration,
+}
+
+impl Rate {
+    pub const fn new(burst: u32, every: Duration) -> Rate {
+        Rate { burst, every }
+    }
+
+    /// Parses `BURST/PERIOD`, like `20/30s`, `8/1s`, `100/500ms`, `10/2m`.
+    pub fn parse(text: &str) -> Result<Rate, String> {
+        let bad =
+            || format!("budget '{text}' is not BURST/PERIOD, like 20/30s (20 at once, one more every 30 s)");
+        let (burst, period) = text.trim().split_once('/').ok_or_else(bad)?;
+        let burst: u32 = burst.trim().parse().map_err(|_| bad())?;
+        let period = period.trim();
+        let (digits, unit): (String, String) = period.chars().partition(|c| c.is_ascii_digit());
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        let every = match unit.as_str() {
+            "ms" => Duration::from_millis(n),
+            "s" | "" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            _ => return Err(bad()),
+        };
+        if burst == 0 || every.is_zero() {
+            return Err(format!("budget '{text}' must allow at least 1 per period"));
+        }
+        Ok(Rate { burst, every })
+    }
+
+    fn quota(self) -> Quota {
+        let burst = NonZeroU32::new(self.burst).unwrap_or(NonZeroU32::MIN);
+        Quota::with_period(self.every)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst)
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}ms", self.burst, self.every.as_millis())
+    }
+}
+
+/// The budgets' settings (defaults are for production; tests and benches set their own).
+#[derive(Debug, Clone)]
+pub struct Budgets {
+    /// New conversations a client address may start.
+    pub conversations_per_ip: Rate,
+    /// New conversations a site may get, from everyone together.
+    pub conversations_per_site: Rate,
+    /// Visitor messages into one conversation, whatever the number of its sockets.
+    pub messages_per_conversation: Rate,
+    /// Payment links (Checkout Sessions) a client address may make the bot open.
+    pub links_per_ip: Rate,
+    /// Payment links a site's bot may open, for everyone together.
+    pub links_per_site: Rate,
+    /// Open visitor sockets per client address.
+    pub sockets_per_ip: u32,
+    /// Stripe look-ups the return page may make for one payment.
+    pub return_page_per_payment: Rate,
+}
+
+impl Default for Budgets {
+    fn default() -> Budgets {
+        Budgets {
+            conversations_per_ip: Rate::new(20, Duration::from_secs(30)),
+            conversations_per_site: Rate::new(300, Duration::from_millis(100)),
+            messages_per_conversation: Rate::new(8, Duration::from_secs(1)),
+            links_per_ip: Rate::new(10, Duration::from_secs(60)),
+            links_per_site: Rate::new(100, Duration::from_secs(1)),
+            sockets_per_ip: 50,
+            return_page_per_payment: Rate::new(1, Duration::from_secs(5)),
+        }
+    }
+}
+
+/// Which budget refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Budget {
+    ConversationsPerIp,
+    ConversationsPerSite,
+    MessagesPerConversation,
+    SocketsPerIp,
+    LinksPerIp,
+    LinksPerSite,
+}
+
+impl Budget {
+    pub const ALL: [Budget; 6] = [
+        Budget::ConversationsPerIp,
+        Budget::ConversationsPerSite,
+        Budget::MessagesPerConversation,
+        Budget::SocketsPerIp,
+        Budget::LinksPerIp,
+        Budget::LinksPerSite,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Budget::ConversationsPerIp => "conversations_per_ip",
+            Budget::ConversationsPerSite => "conversations_per_site",
+            Budget::MessagesPerConversation => "messages_per_conversation",
+            Budget::SocketsPerIp => "sockets_per_ip",
+            Budget::LinksPerIp => "links_per_ip",
+            Budget::LinksPerSite => "links_per_site",
+        }
+    }
+
+    /// What the refused person is told.
+    fn message(self) -> &'static str {
+        match self {
+            Budget::ConversationsPerIp | Budget::ConversationsPerSite => {
+                "too many new chats are being started; please wait a moment and try again"
+            }
+            Budget::MessagesPerConversation => "you are sending messages too fast; wait a moment",
+            Budget::SocketsPerIp => "too many chat windows are open from here; close some and try again",
+            Budget::LinksPerIp | Budget::LinksPerSite => {
+                "too many payment links were asked for just now; please try again in a few minutes"
+            }
+        }
+    }
+}
+
+/// A refusal: which budget, and when the caller may come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub budget: Budget,
+    pub retry_after: Duration,
+}
+
+impl Refused {
+    pub fn message(&self) -> &'static str {
+        self.budget.message()
+    }
+
+    /// Whole seconds to wait, at least one.
+    pub fn retry_after_secs(&self) -> u64 {
+        (self.retry_after.as_millis() as u64).div_ceil(1000).max(1)
+    }
+}
+
+impl From<Refused> for crate::error::AppError {
+    fn from(r: Refused) -> Self {
+        crate::error::AppError::RateLimited {
+            message: r.message().to_owned(),
+            retry_after_secs: r.retry_after_secs(),
+        }
+    }
+}
+
+type Keyed<K> = DefaultKeyedRateLimiter<K>;
+
+/// The running budgets of one relay.
+pub struct Limiters {
+    settings: Budgets,
+    conversations_ip: Keyed<IpAddr>,
+    conversations_site: Keyed<String>,
+    messages: Keyed<String>,
+    links_ip: Keyed<IpAddr>,
+    links_site: Keyed<String>,
+    return_page: Keyed<String>,
+    sockets: Mutex<HashMap<IpAddr, u32>>,
+    refused: [AtomicU64; 6],
+}
+
+impl std::fmt::Debug for Limiters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiters")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Limiters {
+    pub fn new(settings: Budgets) -> Limiters {
+        Limiters {
+            conversations_ip: RateLimiter::keyed(settings.conversations_per_ip.quota()),
+            conversations_site: RateLimiter::keyed(settings.conversations_per_site.quota()),
+            messages: RateLimiter::keyed(settings.messages_per_conversation.quota()),
+            links_ip: RateLimiter::keyed(settings.links_per_ip.quota()),
+            links_site: RateLimiter::keyed(settings.links_per_site.quota()),
+            return_page: RateLimiter::keyed(settings.return_page_per_payment.quota()),
+            sockets: Mutex::new(HashMap::new()),
+            refused: Default::default(),
+            settings,
+        }
+    }
+
+    fn check<K: std::hash::Hash + Eq + Clone>(
+        &self,
+        limiter: &Keyed<K>,
+        key: &K,
+        budget: Budget,
+    ) -> Result<(), Refused> {
+        limiter.check_key(key).map_err(|not_until| {
+            self.refused[budget as usize].fetch_add(1, Ordering::Relaxed);
+            let retry_after = not_until.wait_time_from(DefaultClock::default().now());
+            tracing::info!(budget = budget.name(), "over budget");
+            Refused { budget, retry_after }
+        })
+    }
+
+    /// A new conversation from `ip` on `site`.
+    pub fn new_conversation(&self, ip: IpAddr, site: &str) -> Result<(), Refused> {
+        self.check(&self.conversations_ip, &ip, Budget::ConversationsPerIp)?;
+        self.check(
+            &self.conversations_site,
+            &site.to_owned(),
+            Budget::ConversationsPerSite,
+        )
+    }
+
+    /// A visitor message into `conversation`.
+    pub fn message(&self, conversation: &str) -> Result<(), Refused> {
+        self.check(
+            &self.messages,
+            &conversation.to_owned(),
+            Budget::MessagesPerConversation,
+        )
+    }
+
+    /// A payment link the bot opens for a visitor at `ip` (if known) on `site`.
+    pub fn payment_link(&self, ip: Option<IpAddr>, site: &str) -> Result<(), Refused> {
+        if let Some(ip) = ip {
+            self.check(&self.links_ip, &ip, Budget::LinksPerIp)?;
+        }
+        self.check(&self.links_site, &site.to_owned(), Budget::LinksPerSite)
+    }
+
+    /// Whether the return page may ask Stripe about `payment` now (else it shows what is
+    /// stored).
+    pub fn return_page_lookup(&self, payment: &str) -> bool {
+        self.return_page.check_key(&payment.to_owned()).is_ok()
+    }
+
+    /// Counts an open visitor socket from `ip`; dropping the guard uncounts it.
+    pub fn socket_opened(self: &Arc<Self>, ip: IpAddr) -> Result<SocketGuard, Refused> {
+        let mut open = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.settings.sockets_per_ip {
+            self.refused[Budget::SocketsPerIp as usize].fetch_add(1, Ordering::Relaxed);
+            tracing::info!(budget = Budget::SocketsPerIp.name(), "over budget");
+            return Err(Refused {
+                budget: Budget::SocketsPerIp,
+                retry_after: Duration::from_secs(10),
+            });
+        }
+        *n += 1;
+        Ok(SocketGuard {
+            limiters: Arc::clone(self),
+            ip,
+        })
+    }
+
+    /// How many times each budget refused, by name.
+    pub fn refusals(&self) -> Vec<(&'static str, u64)> {
+        Budget::ALL
+            .iter()
+            .map(|b| (b.name(), self.refused[*b as usize].load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Forgets the buckets of keys that are full again (quiet callers), so memory follows
+    /// the callers of the last minutes, not all callers ever.
+    pub fn trim(&self) {
+        self.conversations_ip.retain_recent();
+        self.conversations_site.retain_recent();
+        self.messages.retain_recent();
+        self.links_ip.retain_recent();
+        self.links_site.retain_recent();
+        self.return_page.retain_recent();
+        for l in [
+            &self.messages,
+            &self.return_page,
+            &self.conversations_site,
+            &self.links_site,
+        ] {
+            l.shrink_to_fit();
+        }
+        self.conversations_ip.shrink_to_fit();
+        self.links_ip.shrink_to_fit();
+    }
+
+    /// How many keys the budgets hold now (for tests: memory stays bounded).
+    pub fn keys(&self) -> usize {
+        self.conversations_ip.len()
+            + self.conversations_site.len()
+            + self.messages.len()
+            + self.links_ip.len()
+            + self.links_site.len()
+            + self.return_page.len()
+            + self.sockets.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// An open visitor socket, counted against its address.
+pub struct SocketGuard {
+    limiters: Arc<Limiters>,
+    ip: IpAddr,
+}
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        let mut open = self.limiters.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_with_units_and_bad_ones_say_how() {
+        assert_eq!(
+            Rate::parse("20/30s").unwrap(),
+            Rate::new(20, Duration::from_secs(30))
+        );
+        assert_eq!(
+            Rate::parse("100/500ms").unwrap(),
+            Rate::new(100, Duration::from_millis(500))
+        );
+        assert_eq!(
+            Rate::parse(" 5 / 2m ").unwrap(),
+            Rate::new(5, Duration::from_secs(120))
+        );
+        assert!(Rate::parse("20").unwrap_err().contains("like 20/30s"));
+        assert!(Rate::parse("0/1s").unwrap_err().contains("at least 1"));
+        assert!(Rate::parse("3/1y").is_err());
+    }
+
+    #[test]
+    fn a_burst_then_a_wait_and_memory_is_trimmed() {
+        let l = Limiters::new(Budgets {
+            conversations_per_ip: Rate::new(2, Duration::from_secs(60)),
+            ..Budgets::default()
+        });
+        let ip: IpAddr = "203.0.113.1".parse().unwrap();
+        assert!(l.new_conversation(ip, "shop").is_ok());
+        assert!(l.new_conversation(ip, "shop").is_ok());
+        let refused = l.new_conversation(ip, "shop").unwrap_err();
+        assert_eq!(refused.budget, Budget::ConversationsPerIp);
+        assert!((1..=60).contains(&refused.retry_after_secs()), "{refused:?}");
+        assert!(
+            l.new_conversation("203.0.113.2".parse().unwrap(), "shop").is_ok(),
+            "others go on"
+        );
+        assert_eq!(l.refusals()[0], ("conversations_per_ip", 1));
+
+        let l = Arc::new(Limiters::new(Budgets {
+            sockets_per_ip: 1,
+            ..Budgets::default()
+        }));
+        let first = l.socket_opened(ip).unwrap();
+        assert!(l.socket_opened(ip).is_err());
+        drop(first);
+        assert!(l.socket_opened(ip).is_ok());
+        assert_eq!(
+            l.sockets.lock().unwrap().len(),
+            0,
+            "closed sockets leave nothing behind"
+        );
+    }
+}
