@@ -60,6 +60,23 @@ pub fn check_new_credentials(email: &str, password: &str) -> AppResult<String> {
             message: "the password is longer than 1024 bytes".into(),
         });
     }
+    // Long is not enough ("aaaaaaaaaa"): zxcvbn estimates how many guesses it takes, with
+    // the email's parts as words an attacker would try first.
+    let hints: Vec<&str> = email.split(['@', '.']).chain(["chatpay"]).collect();
+    let estimate = zxcvbn::zxcvbn(password, &hints);
+    if estimate.score() < zxcvbn::Score::Three {
+        let why = estimate
+            .feedback()
+            .map(|f| f.to_string())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "it would be guessed quickly".into());
+        return Err(AppError::Invalid {
+            field: "password",
+            message: format!(
+                "this password is too easy to guess: {why} Use a longer phrase of unrelated words."
+            ),
+        });
+    }
     Ok(email)
 }
 
@@ -264,5 +281,17 @@ mod tests {
                 ..
             })
         ));
+        for weak in ["aaaaaaaaaa", "password123", "ana12345678", "qwertyuiop"] {
+            match check_new_credentials("ana@example.com", weak) {
+                Err(AppError::Invalid {
+                    field: "password",
+                    message,
+                }) => assert!(message.contains("too easy to guess"), "{weak}: {message}"),
+                other => panic!("{weak} was accepted: {other:?}"),
+            }
+        }
+        assert!(check_new_credentials("ana@example.com", "granite ladder sunrise vortex").is_ok());
+        // The passwords the project's own tests sign in with are strong enough.
+        assert!(check_new_credentials("owner@shop.test", "a long enough password").is_ok());
     }
 }

@@ -263,13 +263,31 @@ async fn site(store: &Store, cmd: SiteCommand) -> anyhow::Result<()> {
 
 async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCommand) -> anyhow::Result<()> {
     match cmd {
-        StripeCommand::Connect {
-            site,
-            secret_key,
-            webhook_secrets,
-        } => {
+        StripeCommand::Connect { site, secrets_stdin } => {
             let site = existing_site(store, &site).await?;
-            let secret_key = secret_key.trim().to_owned();
+            let mut input = crate::secret_input::SecretInput::new(secrets_stdin);
+            let secret_key = input
+                .read(
+                    "CHATPAY_STRIPE_SECRET_KEY",
+                    "Stripe secret key (sk_… or rk_…)",
+                    "--secrets-stdin",
+                    false,
+                )?
+                .unwrap_or_default();
+            let webhook_secrets: Vec<String> = input
+                .read(
+                    "CHATPAY_STRIPE_WEBHOOK_SECRET",
+                    "webhook signing secret (whsec_…)",
+                    "--secrets-stdin",
+                    true,
+                )?
+                .map(|s| {
+                    s.split(',')
+                        .map(|p| p.trim().to_owned())
+                        .filter(|p| !p.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
             let kind = keys::check_secret_key(&secret_key).map_err(anyhow::Error::msg)?;
             for s in &webhook_secrets {
                 keys::check_webhook_secret(s).map_err(anyhow::Error::msg)?;
@@ -308,7 +326,7 @@ async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCo
                 crate::secrets::mask(&secret_key)
             );
             if secrets.is_empty() {
-                println!("no webhook secret saved yet: add --webhook-secret whsec_… so payments resume by themselves");
+                println!("no webhook secret saved yet: connect again with the endpoint's whsec_ secret so payments resume by themselves");
             }
         }
         StripeCommand::Status { site } => {
@@ -354,7 +372,12 @@ async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCo
 
 async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
-        UserCommand::Add { email, password } => {
+        UserCommand::Add {
+            email,
+            password_stdin,
+        } => {
+            let password = crate::secret_input::SecretInput::new(password_stdin)
+                .new_password("CHATPAY_USER_PASSWORD", "--password-stdin")?;
             let account =
                 crate::accounts::create_account(store, &Default::default(), &email, &password).await?;
             println!("added the console account {}", account.email);

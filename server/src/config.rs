@@ -68,12 +68,15 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Add a console account. The first account also takes the sites nobody owns yet.
+    /// The password is read from `CHATPAY_USER_PASSWORD`, from standard input with
+    /// `--password-stdin`, or from a prompt (never from the command line: shell history).
+    /// It must be hard to guess (checked with zxcvbn).
     Add {
         #[arg(long)]
         email: String,
-        /// At least 10 characters.
-        #[arg(long, env = "CHATPAY_USER_PASSWORD", hide_env_values = true)]
-        password: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -273,16 +276,17 @@ pub enum SiteCommand {
 /// `chatpay stripe …`
 #[derive(Debug, Subcommand)]
 pub enum StripeCommand {
-    /// Save a site's Stripe secret key (tested first) and webhook signing secret.
+    /// Save a site's Stripe secret key (tested first) and webhook signing secret. Both are
+    /// read from `CHATPAY_STRIPE_SECRET_KEY` and `CHATPAY_STRIPE_WEBHOOK_SECRET` (current
+    /// first, comma-separated while rotating), from standard input with `--secrets-stdin`
+    /// (the key on the first line, the webhook secret on the second, which may be empty),
+    /// or from prompts — never from the command line.
     Connect {
         #[arg(long)]
         site: String,
-        /// sk_live_…, sk_test_… or a restricted key rk_…
-        #[arg(long, env = "CHATPAY_STRIPE_SECRET_KEY", hide_env_values = true)]
-        secret_key: String,
-        /// The endpoint's signing secret, whsec_… (repeat while rotating: current first).
-        #[arg(long = "webhook-secret")]
-        webhook_secrets: Vec<String>,
+        /// Read the secrets from standard input, one per line.
+        #[arg(long)]
+        secrets_stdin: bool,
     },
     /// Show a site's Stripe mode, masked key and webhook health.
     Status {

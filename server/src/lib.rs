@@ -18,6 +18,7 @@
 //!   reconciliation, decline).
 //! - [`stripe`]: the Stripe client, webhook signatures, and the TEST MODE simulator.
 //! - [`secrets`]: Stripe secrets encrypted at rest.
+//! - [`secret_input`]: how the CLI reads secrets (environment, stdin, or a silent prompt).
 //! - [`pages`]: small server-rendered pages (Checkout return pages, the simulator).
 //! - [`cli`]: the operator subcommands (`chatpay site …`, `chatpay stripe …`).
 
@@ -35,6 +36,7 @@ pub mod hub;
 pub mod pages;
 pub mod payments;
 pub mod routes;
+pub mod secret_input;
 pub mod secrets;
 pub mod startup;
 pub mod state;

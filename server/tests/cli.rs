@@ -108,13 +108,27 @@ fn site_add_and_list_with_clear_errors() {
 mod common;
 
 /// `chatpay stripe …` against a relay serving the simulator, sharing its database and key.
+/// Secrets go in as a person or a script would give them: `--secret-key K` and
+/// `--webhook-secret W` here become the environment variables the CLI reads.
 async fn chatpay_against(app: &common::TestApp, args: &[&str]) -> (bool, String, String) {
+    let mut plain = Vec::new();
+    let mut env = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match *a {
+            "--secret-key" => env.push(("CHATPAY_STRIPE_SECRET_KEY", *it.next().unwrap())),
+            "--webhook-secret" => env.push(("CHATPAY_STRIPE_WEBHOOK_SECRET", *it.next().unwrap())),
+            other => plain.push(other),
+        }
+    }
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_chatpay"))
-        .args(args)
+        .args(&plain)
+        .envs(env)
         .env("CHATPAY_DATABASE_URL", &app.db.url)
         .env("CHATPAY_SECRET_KEY", common::SECRET_KEY_HEX)
         .env("CHATPAY_STRIPE_API_BASE", app.url("/simulator/stripe"))
         .env("CHATPAY_LOG", "warn")
+        .stdin(std::process::Stdio::null())
         .output()
         .await
         .expect("chatpay runs");
@@ -290,5 +304,90 @@ fn workflow_validate_import_and_export() {
     let exported: serde_json::Value = serde_json::from_str(&out).unwrap();
     let original: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(demo).unwrap()).unwrap();
     assert_eq!(exported, original);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `chatpay` with `stdin` piped in.
+fn chatpay_with_stdin(db: &str, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatpay"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env("CHATPAY_DATABASE_URL", db)
+        .env("CHATPAY_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("chatpay runs");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Passwords and Stripe secrets never come from the command line (shell history, `ps`):
+/// from standard input, the environment or a prompt; a weak password is refused with why.
+#[test]
+fn secrets_stay_off_the_command_line_and_weak_passwords_are_refused() {
+    let dir = std::env::temp_dir().join(format!("chatpay-cli-secrets-{}", std::process::id()));
+    let db = format!("sqlite://{}/chatpay.db", dir.display());
+
+    let (ok, _, err) = chatpay(&db, &["user", "add", "--email", "a@shop.test", "--password", "x"]);
+    assert!(!ok);
+    assert!(err.contains("--password"), "{err}");
+
+    let (ok, _, err) = chatpay_with_stdin(
+        &db,
+        &["user", "add", "--email", "a@shop.test", "--password-stdin"],
+        "aaaaaaaaaa\n",
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("too easy to guess"), "{err}");
+
+    // No terminal, no stdin flag, no variable: said how to give it.
+    let (ok, _, err) = chatpay_with_stdin(&db, &["user", "add", "--email", "a@shop.test"], "", &[]);
+    assert!(!ok);
+    assert!(
+        err.contains("--password-stdin") && err.contains("CHATPAY_USER_PASSWORD"),
+        "{err}"
+    );
+
+    let (ok, out, err) = chatpay_with_stdin(
+        &db,
+        &["user", "add", "--email", "a@shop.test", "--password-stdin"],
+        "granite ladder sunrise vortex\n",
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("added the console account a@shop.test"), "{out}");
+
+    // Stripe secrets from stdin: the key is checked (a publishable key is refused before
+    // any request), the webhook secret too.
+    chatpay(
+        &db,
+        &[
+            "site",
+            "add",
+            "--id",
+            "shop",
+            "--name",
+            "Shop",
+            "--origin",
+            "https://shop.test",
+        ],
+    );
+    let (ok, _, err) = chatpay_with_stdin(
+        &db,
+        &["stripe", "connect", "--site", "shop", "--secrets-stdin"],
+        "pk_test_abcdefghijklmnop\n\n",
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("publishable key"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -664,17 +664,12 @@ pub async fn connect_with_simulator(chatpay: &Chatpay, relay: &Relay, site: &str
         .to_owned();
     let base = format!("{}/simulator/stripe", relay.base);
     chatpay.cli_env(
+        &["stripe", "connect", "--site", site],
         &[
-            "stripe",
-            "connect",
-            "--site",
-            site,
-            "--secret-key",
-            key,
-            "--webhook-secret",
-            &secret,
+            ("CHATPAY_STRIPE_API_BASE", &base),
+            ("CHATPAY_STRIPE_SECRET_KEY", key),
+            ("CHATPAY_STRIPE_WEBHOOK_SECRET", &secret),
         ],
-        &[("CHATPAY_STRIPE_API_BASE", &base)],
     )?;
     Ok(())
 }

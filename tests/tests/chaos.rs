@@ -245,17 +245,12 @@ async fn payments_stay_true_through_write_faults_kills_and_duplicate_events() ->
         .context("an endpoint secret")?
         .to_owned();
     relay_cp.cli_env(
+        &["stripe", "connect", "--site", "shop"],
         &[
-            "stripe",
-            "connect",
-            "--site",
-            "shop",
-            "--secret-key",
-            KEY,
-            "--webhook-secret",
-            &whsec,
+            ("CHATPAY_STRIPE_API_BASE", &api),
+            ("CHATPAY_STRIPE_SECRET_KEY", KEY),
+            ("CHATPAY_STRIPE_WEBHOOK_SECRET", &whsec),
         ],
-        &[("CHATPAY_STRIPE_API_BASE", &api)],
     )?;
     let log = relay_dir.0.join("relay.log");
     let faulty = [

@@ -53,17 +53,12 @@ async fn set_up(chatpay: &Chatpay, port: u16) -> anyhow::Result<()> {
     let relay = chatpay.serve_on(port, &["--stripe-simulator"]).await?;
     let base = format!("{}/simulator/stripe", relay.base);
     chatpay.cli_env(
+        &["stripe", "connect", "--site", "shop"],
         &[
-            "stripe",
-            "connect",
-            "--site",
-            "shop",
-            "--secret-key",
-            KEY,
-            "--webhook-secret",
-            WHSEC,
+            ("CHATPAY_STRIPE_API_BASE", &base),
+            ("CHATPAY_STRIPE_SECRET_KEY", KEY),
+            ("CHATPAY_STRIPE_WEBHOOK_SECRET", WHSEC),
         ],
-        &[("CHATPAY_STRIPE_API_BASE", &base)],
     )?;
     drop(relay);
     Ok(())

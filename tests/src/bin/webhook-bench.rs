@@ -69,17 +69,12 @@ async fn main() -> Result<()> {
         .await?;
     let sim = format!("{}/simulator/stripe", relay.base);
     chatpay.cli_env(
+        &["stripe", "connect", "--site", "bench"],
         &[
-            "stripe",
-            "connect",
-            "--site",
-            "bench",
-            "--secret-key",
-            "sk_test_bench000000000000",
-            "--webhook-secret",
-            WHSEC,
+            ("CHATPAY_STRIPE_API_BASE", &sim),
+            ("CHATPAY_STRIPE_SECRET_KEY", "sk_test_bench000000000000"),
+            ("CHATPAY_STRIPE_WEBHOOK_SECRET", WHSEC),
         ],
-        &[("CHATPAY_STRIPE_API_BASE", &sim)],
     )?;
 
     println!(
