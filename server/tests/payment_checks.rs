@@ -300,3 +300,150 @@ async fn every_session_of_a_payment_counts_and_a_double_charge_is_refunded(backe
     app.stop().await;
 }
 both!(every_session_of_a_payment_counts_and_a_double_charge_is_refunded);
+
+/// Stripe never pays an expired session, nor expires a paid one; neither does the
+/// simulator, however close together the two come.
+async fn paying_and_expiring_one_session_never_both_succeed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.connect_stripe_without_webhooks().await;
+    let client = app.state.stripe.client(STRIPE_KEY);
+    for _ in 0..15 {
+        let p = app.create_payment(4999, "USD", None).await;
+        let session = p.session_id.clone().unwrap();
+        let url = p.checkout_url.clone().unwrap();
+        let (paid, expired) = tokio::join!(
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .post(format!("{url}/pay"))
+                .form(&[("outcome", "paid")])
+                .send(),
+            client.expire_checkout_session(&session),
+        );
+        let paid = paid.unwrap().status() == 303;
+        assert!(paid != expired.is_ok(), "exactly one of pay and expire succeeds");
+        let at_stripe = app.state.store.sim_get(ACCOUNT, &session).await.unwrap().unwrap();
+        assert_eq!(at_stripe["status"], if paid { "complete" } else { "expired" });
+    }
+    app.stop().await;
+}
+both!(paying_and_expiring_one_session_never_both_succeed);
+
+/// Should money arrive for a payment that already ended unpaid (the visitor was told it
+/// expired), it is never kept silently: it is refunded and the owner sees why.
+async fn money_for_a_payment_that_ended_is_refunded_and_shown(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = app.connect_stripe().await;
+    let p = app.create_payment(4999, "USD", None).await;
+    let s = p.session_id.clone().unwrap();
+    let expired = checkout_event(
+        "evt_exp",
+        "checkout.session.expired",
+        &p.id,
+        &s,
+        "expired",
+        "unpaid",
+        4999,
+        "usd",
+    );
+    assert_eq!(app.webhook(&secret, &expired).await.1["outcome"], "applied");
+    let late = common::paid_event("evt_late", &p.id, &s)
+        .replace("\"complete\"", "\"complete\",\"payment_intent\":\"pi_late\"");
+    let (_, answer) = app.webhook(&secret, &late).await;
+    assert_eq!(answer["outcome"], "late_charge");
+    let now = app.payment(&p.id).await;
+    assert_eq!(now.status, PaymentStatus::Expired);
+    assert!(now
+        .problem
+        .unwrap()
+        .starts_with("paid after the payment had ended as expired"));
+    let sessions = app.state.store.payment_sessions(&p.id).await.unwrap();
+    assert!(
+        sessions.iter().any(|x| x.0 == s && x.2 && x.3.is_some()),
+        "a refund is due: {sessions:?}"
+    );
+    app.stop().await;
+}
+both!(money_for_a_payment_that_ended_is_refunded_and_shown);
+
+/// A delayed payment that fails, with no webhook ever arriving: reconciliation reads the
+/// PaymentIntent and ends the payment failed, instead of "processing" for ever; the cancel
+/// page never says "no money was taken" while money is moving.
+async fn a_failed_delayed_payment_is_found_without_a_webhook(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.connect_stripe_without_webhooks().await;
+    let p = app.create_payment(4999, "USD", None).await;
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/pay", p.checkout_url.clone().unwrap()))
+        .form(&[("outcome", "async_failed")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let page = |path: String| async move { reqwest::get(path).await.unwrap().text().await.unwrap() };
+    let processing = page(app.url(&format!("/checkout/return?payment={}", p.id))).await;
+    assert!(processing.contains("Payment processing"), "{processing}");
+    let cancel = page(p.cancel_url.clone().unwrap()).await;
+    assert!(
+        cancel.contains("being confirmed") && !cancel.contains("No money was taken"),
+        "{cancel}"
+    );
+
+    // The bank says no a moment later; no webhook tells the relay.
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    let failed = page(app.url(&format!("/checkout/return?payment={}", p.id))).await;
+    assert!(failed.contains("Payment not completed"), "{failed}");
+    assert_eq!(app.payment(&p.id).await.status, PaymentStatus::Failed);
+    app.stop().await;
+}
+both!(a_failed_delayed_payment_is_found_without_a_webhook);
+
+/// Money that moves through another session of the payment by a delayed method, and then
+/// fails: the payment follows it to failed (it once stayed "processing" for ever).
+async fn a_delayed_payment_through_another_session_that_fails_ends_failed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.connect_stripe().await;
+    let p = app.create_payment(4999, "USD", None).await;
+    let other = app
+        .state
+        .stripe
+        .client(STRIPE_KEY)
+        .create_checkout_session(
+            &NewCheckoutSession {
+                amount: 4999,
+                currency: "usd".into(),
+                description: "stray",
+                client_reference_id: &p.id,
+                metadata: vec![("payment", p.id.as_str())],
+                expires_at: p.expires_at,
+                success_url: p.success_url.as_deref().unwrap(),
+                cancel_url: p.cancel_url.as_deref().unwrap(),
+                payment_method_configuration: None,
+            },
+            "stray-async",
+        )
+        .await
+        .unwrap();
+    pay_with(other.url.as_deref().unwrap(), "async_failed").await;
+    app.wait_payment(&p.id, PaymentStatus::Processing).await;
+    app.wait_payment(&p.id, PaymentStatus::Failed).await;
+    app.stop().await;
+}
+both!(a_delayed_payment_through_another_session_that_fails_ends_failed);
+
+async fn pay_with(url: &str, outcome: &str) {
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{url}/pay"))
+        .form(&[("outcome", outcome)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+}

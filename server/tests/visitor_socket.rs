@@ -227,7 +227,17 @@ async fn bad_frames_get_a_clear_error(backend: Backend) {
 both!(bad_frames_get_a_clear_error);
 
 async fn a_flood_is_rate_limited(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // The production default: eight at once, then one a second.
+    let app = TestApp::spawn_with(
+        backend,
+        chatpay_server::routes::widget::WidgetAssets::none(),
+        None,
+        |s| {
+            s.budgets.messages_per_conversation =
+                chatpay_server::budgets::Budgets::default().messages_per_conversation
+        },
+    )
+    .await;
     let (mut c, _) = app.visitor(None, None).await;
     c.recv().await;
 

@@ -67,11 +67,24 @@ fn expiry_from(now: i64, lifetime_secs: i64) -> i64 {
 }
 
 /// Where a retrieved session says the payment is (reconciliation), or `None` while open.
+/// A completed session with a delayed payment is judged by its PaymentIntent when it was
+/// expanded: succeeded → paid, failed → failed, else still processing.
 pub fn target_for_session(session: &CheckoutSession) -> Option<PaymentStatus> {
     match session.status? {
         SessionStatus::Open => None,
         SessionStatus::Expired => Some(PaymentStatus::Expired),
-        SessionStatus::Complete => Some(completed(session)),
+        SessionStatus::Complete => Some(
+            match (
+                completed(session),
+                session.payment_intent.as_ref().and_then(|p| p.status()),
+            ) {
+                (PaymentStatus::Processing, Some("succeeded")) => PaymentStatus::Paid,
+                (PaymentStatus::Processing, Some("requires_payment_method" | "canceled")) => {
+                    PaymentStatus::Failed
+                }
+                (target, _) => target,
+            },
+        ),
     }
 }
 

@@ -41,6 +41,9 @@ pub enum EventOutcome {
     Ignored,
     /// A second paid session of one payment: it is being refunded.
     DoubleCharge,
+    /// Money taken for a payment that had already ended unpaid (expired, failed): it is
+    /// being refunded.
+    LateCharge,
     /// No payment of this site matches the session.
     UnknownPayment,
     /// An event type chatpay does not use.
@@ -56,6 +59,7 @@ impl EventOutcome {
             EventOutcome::Applied(_) => "applied",
             EventOutcome::Ignored => "ignored",
             EventOutcome::DoubleCharge => "double_charge",
+            EventOutcome::LateCharge => "late_charge",
             EventOutcome::UnknownPayment => "unknown_payment",
             EventOutcome::NotUsed => "not_used",
             EventOutcome::Unreadable => "unreadable",
@@ -88,7 +92,7 @@ async fn apply_news(
         &session.id,
         status_word,
         paid,
-        session.payment_intent.as_deref(),
+        session.payment_intent.as_ref().map(|p| p.id()),
     )
     .await?;
     let mut followups = Followups::default();
@@ -108,7 +112,12 @@ async fn apply_news(
         return Ok((EventOutcome::DoubleCharge, followups));
     }
     let is_card = payment.session_id.as_deref() == Some(session.id.as_str());
-    if !is_card && !money_moved {
+    // The delayed payment of another session of this payment failed: that session is the
+    // one the money was moving through.
+    let its_money_failed = target == PaymentStatus::Failed
+        && payment.status == PaymentStatus::Processing
+        && status_word == "complete";
+    if !is_card && !money_moved && !its_money_failed {
         // Another session's expiry or failure does not decide the payment.
         return Ok((EventOutcome::Ignored, followups));
     }
@@ -122,6 +131,26 @@ async fn apply_news(
     };
     let (transition, more) = resolve_in(tx, store, payment, target, source).await?;
     followups.add(more);
+    if transition.is_none()
+        && paid
+        && matches!(payment.status, PaymentStatus::Expired | PaymentStatus::Failed)
+    {
+        // Money for a payment the visitor was already told had ended: never kept silently.
+        if stored::mark_refund_due(tx, &session.id).await? {
+            let problem = format!(
+                "paid after the payment had ended as {}: the charge (session {}) is being refunded at Stripe",
+                payment.status.as_str(),
+                session.id
+            );
+            tracing::error!(payment = %payment.id, session = %session.id, "{problem}");
+            stored::set_problem(tx, &payment.id, &problem).await?;
+            followups.refund(&payment.site_id, &session.id);
+            if let Some(c) = &payment.conversation_id {
+                followups.add(Followups::notice(&payment.site_id, c, problem));
+            }
+        }
+        return Ok((EventOutcome::LateCharge, followups));
+    }
     if let (Some(why), Some(_)) = (&problem, transition) {
         tracing::error!(payment = %payment.id, session = %session.id, reason = %why, "payment mismatch");
         stored::set_problem(tx, &payment.id, why).await?;
@@ -254,13 +283,18 @@ async fn settle_session(
 }
 
 /// Asks Stripe where a payment's session stands and applies it: the safety net for a
-/// webhook that is late or never comes. Returns the payment as it is now.
+/// webhook that is late or never comes. The session asked about is the one money is moving
+/// through (a processing payment's completed session), else the card's. Returns the payment
+/// as it is now.
 pub async fn reconcile(state: &AppState, payment: &Payment) -> AppResult<Payment> {
-    let Some(session_id) = payment
-        .session_id
-        .clone()
-        .filter(|_| !payment.status.is_terminal())
-    else {
+    if payment.status.is_terminal() {
+        return Ok(payment.clone());
+    }
+    let completing = match payment.status {
+        PaymentStatus::Processing => state.store.completed_session_of(&payment.id).await?,
+        _ => None,
+    };
+    let Some(session_id) = completing.or_else(|| payment.session_id.clone()) else {
         return Ok(payment.clone());
     };
     let client = client_for(state, &payment.site_id).await?;
@@ -359,6 +393,7 @@ pub async fn refund_second_charge(state: AppState, site: String, session: String
                 .await
                 .map_err(|e| crate::error::AppError::Upstream(e.to_string()))?
                 .payment_intent
+                .map(|p| p.id().to_owned())
                 .ok_or_else(|| {
                     crate::error::AppError::Upstream(format!(
                         "session {session} has no PaymentIntent to refund"

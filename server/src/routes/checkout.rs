@@ -149,17 +149,35 @@ async fn cancelled(State(state): State<AppState>, Query(q): Query<PaymentQuery>)
             "Stripe is slow to confirm; no money was taken, and the chat will carry on by itself.",
         );
     };
+    // Said as it is: only an expired (or never completed) payment took no money.
     match result {
-        Ok(p) if p.status == PaymentStatus::Paid => status_page(
-            "Already paid ✓",
-            "ok",
-            "This payment had already gone through, so nothing was cancelled.",
-        ),
-        Ok(_) => status_page(
-            "Payment cancelled",
-            "muted",
-            "No money was taken. The chat will carry on from here.",
-        ),
+        Ok(p) => match p.status {
+            PaymentStatus::Paid => status_page(
+                "Already paid ✓",
+                "ok",
+                "This payment had already gone through, so nothing was cancelled.",
+            ),
+            PaymentStatus::Processing => status_page(
+                "Payment being confirmed",
+                "muted",
+                "You already paid with a method your bank is confirming, so nothing was cancelled; the chat will tell you when it is through.",
+            ),
+            PaymentStatus::Mismatch => status_page(
+                "Payment being checked",
+                "muted",
+                "Stripe reported a payment for this link; a person will check it and reply in the chat.",
+            ),
+            PaymentStatus::Pending => status_page(
+                "Cancelling…",
+                "muted",
+                "Stripe is slow to confirm; no money was taken, and the chat will carry on by itself.",
+            ),
+            PaymentStatus::Expired | PaymentStatus::Failed => status_page(
+                "Payment cancelled",
+                "muted",
+                "No money was taken. The chat will carry on from here.",
+            ),
+        },
         Err(e) => error_page(e),
     }
 }

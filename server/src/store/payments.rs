@@ -525,6 +525,18 @@ impl Store {
             .collect()
     }
 
+    /// The session of a payment that Stripe reported complete most recently, if any (the
+    /// one a delayed payment's money moves through).
+    pub async fn completed_session_of(&self, payment: &str) -> AppResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT session_id FROM payment_sessions WHERE payment_id = $1 AND status = 'complete' \
+             ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(payment)
+        .fetch_optional(self.reader())
+        .await?)
+    }
+
     /// A conversation's payments that are still open and have a session (reconnect check).
     pub async fn open_payments_of(&self, conversation: &str) -> AppResult<Vec<Payment>> {
         let rows = sqlx::query(&format!(

@@ -270,11 +270,16 @@ impl StripeClient {
         .await
     }
 
-    /// `GET /v1/checkout/sessions/{id}`.
+    /// `GET /v1/checkout/sessions/{id}?expand[]=payment_intent`: the session with its
+    /// PaymentIntent, so a completed session whose delayed payment failed or succeeded since
+    /// can be told from one still processing.
     pub async fn retrieve_checkout_session(&self, id: &str) -> Result<CheckoutSession, StripeError> {
         self.request(
             Method::GET,
-            &format!("/v1/checkout/sessions/{}", path_segment(id)),
+            &format!(
+                "/v1/checkout/sessions/{}?expand%5B%5D=payment_intent",
+                path_segment(id)
+            ),
             None,
             None,
         )

@@ -50,13 +50,47 @@ pub struct CheckoutSession {
     pub expires_at: Option<i64>,
     #[serde(default)]
     pub livemode: bool,
-    /// The PaymentIntent of a completed session (what a refund names).
+    /// The PaymentIntent of a completed session (what a refund names): its id, or the
+    /// object itself when the session was retrieved with `expand[]=payment_intent`.
     #[serde(default)]
-    pub payment_intent: Option<String>,
+    pub payment_intent: Option<PaymentIntentRef>,
     /// Adaptive Pricing on sessions created before 2025-03-31: `currency`/`amount_total`
     /// are then the customer's, and these are the integration's.
     #[serde(default)]
     pub currency_conversion: Option<CurrencyConversion>,
+}
+
+/// A session's `payment_intent`: an id, or the expanded object.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PaymentIntentRef {
+    Id(String),
+    Object(PaymentIntent),
+}
+
+impl PaymentIntentRef {
+    pub fn id(&self) -> &str {
+        match self {
+            PaymentIntentRef::Id(id) => id,
+            PaymentIntentRef::Object(pi) => &pi.id,
+        }
+    }
+
+    /// The intent's status, when expanded.
+    pub fn status(&self) -> Option<&str> {
+        match self {
+            PaymentIntentRef::Id(_) => None,
+            PaymentIntentRef::Object(pi) => Some(&pi.status),
+        }
+    }
+}
+
+/// `payment_intent`, the part chatpay reads: where a delayed payment stands.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentIntent {
+    pub id: String,
+    /// `processing`, `succeeded`, `requires_payment_method` (it failed), `canceled`, …
+    pub status: String,
 }
 
 /// `checkout.session.currency_conversion` (legacy Adaptive Pricing).

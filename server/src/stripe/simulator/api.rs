@@ -624,14 +624,27 @@ async fn list_sessions(
     ))
 }
 
+/// `GET /v1/checkout/sessions/{id}`, with `expand[]=payment_intent` inlining the intent.
 async fn retrieve_session(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    uri: Uri,
 ) -> Result<Response, SimError> {
     let sim = simulator(&state)?;
     let account = authenticate(&headers, &Method::GET)?;
-    let session = fetch(&sim, &account, "checkout.session", &id, "session").await?;
+    let mut session = fetch(&sim, &account, "checkout.session", &id, "session").await?;
+    let query = Form::decode(uri.query().unwrap_or("").as_bytes());
+    let expand = query
+        .fields()
+        .iter()
+        .any(|(k, v)| k.starts_with("expand[") && v == "payment_intent");
+    if expand {
+        if let Some(pi) = session["payment_intent"].as_str().map(str::to_owned) {
+            session["payment_intent"] =
+                fetch(&sim, &account, "payment_intent", &pi, "payment_intent").await?;
+        }
+    }
     Ok(ok(public(session)))
 }
 
@@ -646,18 +659,12 @@ async fn expire_session(
     let form = Form::decode(&body);
     let path = format!("/v1/checkout/sessions/{id}/expire");
     let resp = idempotent(&sim, &account, &headers, &path, &form, || async {
-        let session = fetch(&sim, &account, "checkout.session", &id, "session").await?;
-        if session["status"] != "open" {
-            return Err(invalid(
-                &format!(
-                    "Only Checkout Sessions with a status in [\"open\"] can be expired. This session has a status of \"{}\".",
-                    session["status"].as_str().unwrap_or("unknown")
-                ),
-                None,
-            ));
+        fetch(&sim, &account, "checkout.session", &id, "session").await?;
+        match events::expire(&sim, &account.id, &id).await {
+            Ok(expired) => Ok(public(expired)),
+            Err(crate::error::AppError::Conflict(message)) => Err(invalid(&message, None)),
+            Err(e) => Err(internal(e)),
         }
-        let expired = events::expire(&sim, &account.id, session).await.map_err(internal)?;
-        Ok(public(expired))
     })
     .await;
     Ok(resp)

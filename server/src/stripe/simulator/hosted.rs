@@ -123,8 +123,16 @@ async fn pay(
         .as_str()
         .unwrap_or("/")
         .replace("{CHECKOUT_SESSION_ID}", &id);
-    match events::complete(&sim, &account, session, outcome).await {
+    match events::complete(&sim, &account, &id, outcome).await {
         Ok(_) => Redirect::to(&success).into_response(),
+        Err(crate::error::AppError::Conflict(_)) => (
+            StatusCode::CONFLICT,
+            Html(page(
+                "Checkout",
+                "<h1>This checkout session is no longer open</h1>",
+            )),
+        )
+            .into_response(),
         Err(e) => e.into_response(),
     }
 }

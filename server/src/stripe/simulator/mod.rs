@@ -37,6 +37,8 @@ pub struct Simulator {
     offset_secs: AtomicI64,
     /// Idempotency keys whose first request is still running, as `account/key`.
     running: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Held while a session changes state (paid, expired, settled): one change at a time.
+    pub(crate) changing: tokio::sync::Mutex<()>,
 }
 
 /// Marks an idempotency key as running until dropped.
@@ -66,6 +68,7 @@ impl Simulator {
                 .unwrap_or_default(),
             offset_secs: AtomicI64::new(0),
             running: Default::default(),
+            changing: Default::default(),
         }
     }
 
@@ -108,7 +111,8 @@ pub(crate) fn stripe_id(prefix: &str) -> String {
     format!("{prefix}{tail}")
 }
 
-/// Runs the expiry sweep every second until the relay stops.
+/// Runs the simulator's sweep (expiries, delayed payments that settle, webhook deliveries
+/// due) every second until the relay stops.
 pub fn spawn_sweeper(sim: std::sync::Arc<Simulator>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -117,6 +121,9 @@ pub fn spawn_sweeper(sim: std::sync::Arc<Simulator>, mut shutdown: tokio::sync::
                 _ = tick.tick() => {
                     if let Err(e) = events::expire_due_sessions(&sim).await {
                         tracing::warn!(error = %e, "simulator: expiry sweep failed");
+                    }
+                    if let Err(e) = events::deliver_due(&sim).await {
+                        tracing::warn!(error = %e, "simulator: delivery sweep failed");
                     }
                 }
                 _ = async { shutdown.wait_for(|d| *d).await.is_ok() } => return,
