@@ -29,6 +29,7 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
     };
     let store = Store::connect(&cli.database_url).await?;
     let cipher = Cipher::load(cli.encryption_key.as_deref(), &key_file)?;
+    store.reseal_secrets(&cipher).await?;
     let result = match command {
         Command::Serve(args) => serve(store.clone(), cipher, cli.stripe_api_base, *args).await,
         Command::Site(cmd) => site(&store, cmd).await,

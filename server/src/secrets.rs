@@ -4,18 +4,25 @@
 //! The 32-byte key comes from `CHATPAY_SECRET_KEY` (64 hex digits or base64), or from a key
 //! file created on first run with mode 0600 (default `data/secret.key`). Several relays
 //! sharing one PostgreSQL must share the key: set `CHATPAY_SECRET_KEY` on all of them.
+//!
+//! Each ciphertext is bound to where it is stored (AES-GCM associated data naming the
+//! table, column and row, like `stripe_accounts.secret_key:my-shop`): copied into another
+//! row or another site's column, it does not decrypt. Ciphertexts of older relays (`v1:`,
+//! unbound) are re-sealed bound at start ([`Cipher::open_unbound`]).
 
 use std::path::Path;
 
-use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use anyhow::{bail, Context as _};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use rand::RngCore;
 
-/// The format tag of stored ciphertexts, so the scheme can change later.
-const TAG: &str = "v1:";
+/// The format tag of stored ciphertexts: `v2` is bound to its place, `v1` (older relays)
+/// was not.
+const TAG: &str = "v2:";
+const TAG_UNBOUND: &str = "v1:";
 
 /// Encrypts and decrypts secrets with the relay's key, and makes the tokens only this
 /// relay (or one sharing its key) can make.
@@ -85,25 +92,51 @@ impl Cipher {
         }
     }
 
-    /// Encrypts `plain` into `v1:<base64(nonce ‖ ciphertext)>`.
-    pub fn seal(&self, plain: &str) -> String {
+    /// Encrypts `plain` for the place `bound_to` (table, column and row, like
+    /// `stripe_accounts.secret_key:my-shop`) into `v2:<base64(nonce ‖ ciphertext)>`.
+    pub fn seal(&self, plain: &str, bound_to: &str) -> String {
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         // Encryption with a valid key and a 12-byte nonce cannot fail.
         let sealed = self
             .aead
-            .encrypt(Nonce::from_slice(&nonce), plain.as_bytes())
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain.as_bytes(),
+                    aad: bound_to.as_bytes(),
+                },
+            )
             .unwrap_or_default();
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         format!("{TAG}{}", B64.encode(out))
     }
 
-    /// Decrypts what [`Cipher::seal`] produced.
-    pub fn open(&self, sealed: &str) -> anyhow::Result<String> {
+    /// Decrypts what [`Cipher::seal`] produced for the same place.
+    pub fn open(&self, sealed: &str, bound_to: &str) -> anyhow::Result<String> {
         let Some(body) = sealed.strip_prefix(TAG) else {
+            if sealed.starts_with(TAG_UNBOUND) {
+                bail!("a stored secret was sealed by an older chatpay and not yet re-sealed; restart this relay to re-seal it");
+            }
             bail!("stored secret has an unknown format")
         };
+        self.decrypt(body, bound_to.as_bytes()).map_err(|e| {
+            e.context(format!(
+                "cannot decrypt the secret stored at {bound_to}: was CHATPAY_SECRET_KEY or the key file changed, or was it copied from elsewhere?"
+            ))
+        })
+    }
+
+    /// Decrypts a `v1:` ciphertext of an older relay (bound to nothing), to re-seal it;
+    /// `None` for anything else.
+    pub fn open_unbound(&self, sealed: &str) -> Option<anyhow::Result<String>> {
+        sealed
+            .strip_prefix(TAG_UNBOUND)
+            .map(|body| self.decrypt(body, b""))
+    }
+
+    fn decrypt(&self, body: &str, aad: &[u8]) -> anyhow::Result<String> {
         let bytes = B64.decode(body).context("stored secret is not base64")?;
         if bytes.len() < 12 + 16 {
             bail!("stored secret is too short");
@@ -111,12 +144,8 @@ impl Cipher {
         let (nonce, ciphertext) = bytes.split_at(12);
         let plain = self
             .aead
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "cannot decrypt a stored secret: was CHATPAY_SECRET_KEY or the key file changed?"
-                )
-            })?;
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+            .map_err(|_| anyhow::anyhow!("the ciphertext does not open with this key here"))?;
         String::from_utf8(plain).context("stored secret is not UTF-8")
     }
 }
@@ -204,17 +233,50 @@ mod tests {
     #[test]
     fn sealed_secrets_open_again_and_differ_each_time() {
         let c = Cipher::from_key(&[7u8; 32]);
-        let a = c.seal("sk_test_abc");
-        let b = c.seal("sk_test_abc");
+        let here = "stripe_accounts.secret_key:shop";
+        let a = c.seal("sk_test_abc", here);
+        let b = c.seal("sk_test_abc", here);
         assert_ne!(a, b, "a fresh nonce every time");
         assert!(!a.contains("sk_test"));
-        assert_eq!(c.open(&a).unwrap(), "sk_test_abc");
+        assert_eq!(c.open(&a, here).unwrap(), "sk_test_abc");
         let other = Cipher::from_key(&[8u8; 32]);
-        assert!(other
-            .open(&a)
+        assert!(format!("{:#}", other.open(&a, here).unwrap_err()).contains("CHATPAY_SECRET_KEY"));
+    }
+
+    #[test]
+    fn a_ciphertext_copied_to_another_row_or_column_does_not_open() {
+        let c = Cipher::from_key(&[7u8; 32]);
+        let shop_key = c.seal("sk_live_shop", "stripe_accounts.secret_key:shop");
+        for elsewhere in [
+            "stripe_accounts.secret_key:rival",
+            "stripe_accounts.webhook_secrets:shop",
+        ] {
+            let e = format!("{:#}", c.open(&shop_key, elsewhere).unwrap_err());
+            assert!(
+                e.contains(elsewhere) && e.contains("copied from elsewhere"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn older_unbound_ciphertexts_open_only_to_be_resealed() {
+        let c = Cipher::from_key(&[7u8; 32]);
+        // What a relay before binding wrote: v1, no associated data.
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ct = c
+            .aead
+            .encrypt(Nonce::from_slice(&nonce), b"whsec_old".as_slice())
+            .unwrap();
+        let legacy = format!("v1:{}", B64.encode([nonce.to_vec(), ct].concat()));
+        assert!(c
+            .open(&legacy, "stripe_accounts.webhook_secrets:shop")
             .unwrap_err()
             .to_string()
-            .contains("CHATPAY_SECRET_KEY"));
+            .contains("re-seal"));
+        assert_eq!(c.open_unbound(&legacy).unwrap().unwrap(), "whsec_old");
+        assert!(c.open_unbound(&c.seal("x", "a:b")).is_none());
     }
 
     #[test]
@@ -231,9 +293,9 @@ mod tests {
     fn key_file_is_created_once_and_reused() {
         let dir = std::env::temp_dir().join(format!("chatpay-key-{}", rand::random::<u32>()));
         let file = dir.join("secret.key");
-        let sealed = Cipher::load(None, &file).unwrap().seal("whsec_x");
+        let sealed = Cipher::load(None, &file).unwrap().seal("whsec_x", "t.c:r");
         assert_eq!(
-            Cipher::load(None, &file).unwrap().open(&sealed).unwrap(),
+            Cipher::load(None, &file).unwrap().open(&sealed, "t.c:r").unwrap(),
             "whsec_x"
         );
         #[cfg(unix)]

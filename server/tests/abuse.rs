@@ -449,3 +449,94 @@ async fn the_return_page_asks_stripe_once_per_payment_per_few_seconds(backend: B
     app.stop().await;
 }
 both!(the_return_page_asks_stripe_once_per_payment_per_few_seconds);
+
+/// A Stripe key's ciphertext copied into another site's row (someone with write access to
+/// the database) does not decrypt there; and what older relays sealed unbound is re-sealed
+/// bound at start.
+async fn sealed_secrets_are_bound_to_their_row(backend: Backend) {
+    use aes_gcm::aead::{Aead, KeyInit};
+    use base64::Engine as _;
+    let app = TestApp::spawn(backend).await;
+    let store = &app.state.store;
+    let cipher = &app.state.cipher;
+    store
+        .insert_site(
+            &chatpay_server::store::sites::NewSite::parse(
+                "rival",
+                "Rival",
+                "",
+                &["https://rival.test".into()],
+            )
+            .unwrap(),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .save_stripe_keys(cipher, "shop", "sk_test_shopsecret0001", false, None)
+        .await
+        .unwrap();
+    store
+        .save_stripe_keys(cipher, "rival", "sk_test_rivalsecret001", false, None)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE stripe_accounts SET secret_key_enc = (SELECT secret_key_enc FROM stripe_accounts WHERE site_id = 'shop') WHERE site_id = 'rival'")
+        .execute(&store.write_pool())
+        .await
+        .unwrap();
+    let copied = store.stripe_account(cipher, "rival").await;
+    assert!(copied.is_err(), "the shop's key does not open as the rival's");
+    assert_eq!(
+        store
+            .stripe_account(cipher, "shop")
+            .await
+            .unwrap()
+            .unwrap()
+            .secret_key,
+        "sk_test_shopsecret0001"
+    );
+
+    // What a relay before binding wrote: v1, AES-GCM without associated data, and webhook
+    // secrets as a plain list.
+    let aead = aes_gcm::Aes256Gcm::new(&[1u8; 32].into());
+    let v1 = |plain: &str| {
+        let nonce = [9u8; 12];
+        let ct = aead
+            .encrypt(aes_gcm::Nonce::from_slice(&nonce), plain.as_bytes())
+            .unwrap();
+        format!(
+            "v1:{}",
+            base64::engine::general_purpose::STANDARD.encode([nonce.to_vec(), ct].concat())
+        )
+    };
+    sqlx::query(
+        "UPDATE stripe_accounts SET secret_key_enc = $1, webhook_secrets_enc = $2 WHERE site_id = 'rival'",
+    )
+    .bind(v1("sk_test_rivalsecret001"))
+    .bind(v1(r#"["whsec_current000","whsec_previous00"]"#))
+    .execute(&store.write_pool())
+    .await
+    .unwrap();
+    assert_eq!(store.reseal_secrets(cipher).await.unwrap(), 2);
+    let rival = store.stripe_account(cipher, "rival").await.unwrap().unwrap();
+    assert_eq!(rival.secret_key, "sk_test_rivalsecret001");
+    assert_eq!(
+        rival.webhook_secrets,
+        vec!["whsec_current000", "whsec_previous00"]
+    );
+    let status = store.stripe_status(cipher, "rival").await.unwrap();
+    let until = status.previous_webhook_secret_until.unwrap();
+    let now = chatpay_server::store::now_ms();
+    assert!(
+        (now + 23 * 3600_000..=now + 24 * 3600_000).contains(&until),
+        "24 h from now, once"
+    );
+    assert_eq!(
+        store.reseal_secrets(cipher).await.unwrap(),
+        0,
+        "nothing left to re-seal"
+    );
+    app.stop().await;
+}
+both!(sealed_secrets_are_bound_to_their_row);

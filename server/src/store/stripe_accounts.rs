@@ -85,7 +85,7 @@ impl Store {
         livemode: bool,
         webhook_secrets: Option<&[String]>,
     ) -> AppResult<()> {
-        let sealed_key = cipher.seal(secret_key);
+        let sealed_key = cipher.seal(secret_key, &key_place(site));
         let until = now_ms() + DEFAULT_SECRET_GRACE_MS;
         let sealed_hooks = webhook_secrets.map(|list| {
             let stored: Vec<StoredSecret> = list
@@ -96,7 +96,7 @@ impl Store {
                     until: (i > 0).then_some(until),
                 })
                 .collect();
-            seal_secrets(cipher, &stored)
+            seal_secrets(cipher, site, &stored)
         });
         let mut tx = self.begin().await?;
         sqlx::query(
@@ -163,7 +163,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE stripe_accounts SET webhook_secrets_enc = $1, updated_at = $2 WHERE site_id = $3",
         )
-        .bind(seal_secrets(cipher, list))
+        .bind(seal_secrets(cipher, site, list))
         .bind(now_ms())
         .bind(site)
         .execute(&self.write_pool())
@@ -178,13 +178,12 @@ impl Store {
 
     /// Every sealed webhook secret of the site, ended ones included.
     async fn stored_secrets(&self, cipher: &Cipher, site: &str) -> AppResult<Vec<StoredSecret>> {
-        let row =
-            sqlx::query("SELECT webhook_secrets_enc, updated_at FROM stripe_accounts WHERE site_id = $1")
-                .bind(site)
-                .fetch_optional(self.reader())
-                .await?;
+        let row = sqlx::query("SELECT webhook_secrets_enc FROM stripe_accounts WHERE site_id = $1")
+            .bind(site)
+            .fetch_optional(self.reader())
+            .await?;
         match row {
-            Some(r) => open_secrets(cipher, r.try_get(0)?, r.try_get(1)?),
+            Some(r) => open_secrets(cipher, site, r.try_get("webhook_secrets_enc")?),
             None => Ok(Vec::new()),
         }
     }
@@ -251,8 +250,8 @@ impl Store {
         .fetch_optional(self.reader())
         .await?;
         let Some(r) = row else { return Ok(None) };
-        let secret_key = cipher.open(&r.try_get::<String, _>(1)?)?;
-        let webhook_secrets = valid_now(open_secrets(cipher, r.try_get(2)?, r.try_get(9)?)?);
+        let secret_key = cipher.open(&r.try_get::<String, _>(1)?, &key_place(site))?;
+        let webhook_secrets = valid_now(open_secrets(cipher, site, r.try_get(2)?)?);
         Ok(Some(StripeAccount {
             site_id: site.to_owned(),
             livemode: r.try_get::<i64, _>(0)? != 0,
@@ -324,14 +323,31 @@ impl Store {
     }
 }
 
-/// Opens the sealed JSON list of webhook secrets (none when nothing is sealed). A list an
-/// older relay sealed (plain strings) gets the default grace for its replaced secrets,
-/// counted from the row's last change.
-fn open_secrets(cipher: &Cipher, sealed: Option<String>, updated_at: i64) -> AppResult<Vec<StoredSecret>> {
+/// Where a site's secret key is sealed (the ciphertext's associated data).
+fn key_place(site: &str) -> String {
+    format!("stripe_accounts.secret_key:{site}")
+}
+
+/// Where a site's webhook secrets are sealed.
+fn secrets_place(site: &str) -> String {
+    format!("stripe_accounts.webhook_secrets:{site}")
+}
+
+/// Opens the sealed JSON list of a site's webhook secrets (none when nothing is sealed).
+fn open_secrets(cipher: &Cipher, site: &str, sealed: Option<String>) -> AppResult<Vec<StoredSecret>> {
     let Some(sealed) = sealed else {
         return Ok(Vec::new());
     };
-    let list: Vec<AnySecret> = serde_json::from_str(&cipher.open(&sealed)?)
+    decode_secrets(
+        &cipher.open(&sealed, &secrets_place(site))?,
+        crate::store::now_ms(),
+    )
+}
+
+/// The list as JSON; a list an older relay wrote (plain strings, the current first) gets
+/// the default grace for its replaced secrets, counted from `now`.
+fn decode_secrets(json: &str, now: i64) -> AppResult<Vec<StoredSecret>> {
+    let list: Vec<AnySecret> = serde_json::from_str(json)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("stored webhook secrets: {e}")))?;
     Ok(list
         .into_iter()
@@ -340,14 +356,64 @@ fn open_secrets(cipher: &Cipher, sealed: Option<String>, updated_at: i64) -> App
             AnySecret::Stored(s) => s,
             AnySecret::Legacy(secret) => StoredSecret {
                 secret,
-                until: (i > 0).then_some(updated_at + DEFAULT_SECRET_GRACE_MS),
+                until: (i > 0).then_some(now + DEFAULT_SECRET_GRACE_MS),
             },
         })
         .collect())
 }
 
-fn seal_secrets(cipher: &Cipher, list: &[StoredSecret]) -> String {
-    cipher.seal(&serde_json::to_string(list).unwrap_or_default())
+fn seal_secrets(cipher: &Cipher, site: &str, list: &[StoredSecret]) -> String {
+    cipher.seal(
+        &serde_json::to_string(list).unwrap_or_default(),
+        &secrets_place(site),
+    )
+}
+
+impl Store {
+    /// Re-seals what older relays stored: unbound (`v1`) ciphertexts become bound to their
+    /// row and column, and webhook secret lists in the old format get their replaced
+    /// secrets' grace fixed from now (it would otherwise restart with every settings save).
+    /// Returns how many values were re-sealed. Run at start.
+    pub async fn reseal_secrets(&self, cipher: &Cipher) -> AppResult<usize> {
+        let rows = sqlx::query("SELECT site_id, secret_key_enc, webhook_secrets_enc FROM stripe_accounts")
+            .fetch_all(self.reader())
+            .await?;
+        let mut resealed = 0;
+        for r in rows {
+            let site: String = r.try_get(0)?;
+            let key: String = r.try_get(1)?;
+            let hooks: Option<String> = r.try_get(2)?;
+            if let Some(plain) = cipher.open_unbound(&key) {
+                let sealed = cipher.seal(&plain?, &key_place(&site));
+                sqlx::query("UPDATE stripe_accounts SET secret_key_enc = $1 WHERE site_id = $2 AND secret_key_enc = $3")
+                    .bind(sealed)
+                    .bind(&site)
+                    .bind(&key)
+                    .execute(&self.write_pool())
+                    .await?;
+                resealed += 1;
+            }
+            if let Some(Some(plain)) = hooks.as_deref().map(|h| cipher.open_unbound(h)) {
+                let list = decode_secrets(&plain?, crate::store::now_ms())?;
+                sqlx::query(
+                    "UPDATE stripe_accounts SET webhook_secrets_enc = $1 WHERE site_id = $2 AND webhook_secrets_enc = $3",
+                )
+                .bind(seal_secrets(cipher, &site, &list))
+                .bind(&site)
+                .bind(&hooks)
+                .execute(&self.write_pool())
+                .await?;
+                resealed += 1;
+            }
+        }
+        if resealed > 0 {
+            tracing::info!(
+                resealed,
+                "re-sealed secrets of an older chatpay, bound to their rows"
+            );
+        }
+        Ok(resealed)
+    }
 }
 
 /// The secrets that verify now: the current one, and replaced ones within their grace.
