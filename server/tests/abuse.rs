@@ -529,7 +529,7 @@ async fn sealed_secrets_are_bound_to_their_row(backend: Backend) {
     let until = status.previous_webhook_secret_until.unwrap();
     let now = chatpay_server::store::now_ms();
     assert!(
-        (now + 23 * 3600_000..=now + 24 * 3600_000).contains(&until),
+        (now + 23 * 3_600_000..=now + 24 * 3_600_000).contains(&until),
         "24 h from now, once"
     );
     assert_eq!(
