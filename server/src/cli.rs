@@ -79,6 +79,10 @@ async fn serve(
             crate::payments::MAX_STRIPE_BUDGET_SECS
         );
     }
+    let simulator_token = args
+        .simulator_token
+        .clone()
+        .unwrap_or_else(crate::accounts::new_secret);
     let stripe = StripeHttp::new(&api_base, Duration::from_secs(args.stripe_timeout.max(1)))
         .with_budget(Duration::from_secs(args.stripe_budget));
     let mut store = store;
@@ -108,6 +112,8 @@ async fn serve(
             ws_ping_every: Duration::from_secs(args.ws_ping_every.max(1)),
             trusted_proxies: crate::routes::client::parse_trusted(&args.trusted_proxies)
                 .map_err(anyhow::Error::msg)?,
+            simulator_token: simulator_token.clone(),
+            simulator_deliver_to: args.simulator_deliver_to.clone(),
             budgets: crate::budgets::Budgets {
                 conversations_per_ip: args.budget_conversations_per_ip,
                 conversations_per_site: args.budget_conversations_per_site,
@@ -138,6 +144,7 @@ async fn serve(
     }
     if args.stripe_simulator {
         println!("Stripe simulator (TEST MODE) at {public_url}/simulator/stripe");
+        println!("simulator test controls token: {simulator_token}");
     }
     if args.demo {
         println!("demo host page: {public_url}/demo");
@@ -187,18 +194,20 @@ async fn seed_demo_site(store: &Store, args: &ServeArgs, public_url: &str) -> an
 /// The demo site's workflow: greet, ask, request a deposit, branch on paymentStatus.
 pub const DEMO_WORKFLOW: &str = include_str!("../assets/demo-workflow.json");
 
-/// The demo site's key at the simulator.
-const DEMO_KEY: &str = "sk_test_chatpaydemo000000000000";
+/// The demo site's key at the simulator starts like this; the rest is random per database,
+/// so nobody can read the demo's sessions with a key from the source.
+const DEMO_KEY_PREFIX: &str = "sk_test_demo";
 
 /// Connects the demo site to the simulator through the real client, like an owner would:
 /// test the key, register the webhook endpoint, save both.
 async fn connect_demo_to_simulator(state: &crate::state::AppState) -> anyhow::Result<()> {
     if let Some(account) = state.store.stripe_account(&state.cipher, "demo").await? {
-        if account.secret_key == DEMO_KEY && !account.webhook_secrets.is_empty() {
+        if account.secret_key.starts_with(DEMO_KEY_PREFIX) && !account.webhook_secrets.is_empty() {
             return Ok(());
         }
     }
-    let client = state.stripe.client(DEMO_KEY);
+    let demo_key = format!("{DEMO_KEY_PREFIX}{}", &crate::accounts::new_secret()[..24]);
+    let client = state.stripe.client(&demo_key);
     let mut tries = 0;
     let balance = loop {
         match client.balance().await {
@@ -217,7 +226,13 @@ async fn connect_demo_to_simulator(state: &crate::state::AppState) -> anyhow::Re
         .context("the simulator returned no webhook secret")?;
     state
         .store
-        .save_stripe_keys(&state.cipher, "demo", DEMO_KEY, balance.livemode, Some(&[secret]))
+        .save_stripe_keys(
+            &state.cipher,
+            "demo",
+            &demo_key,
+            balance.livemode,
+            Some(&[secret]),
+        )
         .await?;
     tracing::info!("demo site connected to the Stripe simulator");
     Ok(())

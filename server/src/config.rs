@@ -142,6 +142,16 @@ pub struct ServeArgs {
     #[arg(long, env = "CHATPAY_STRIPE_SIMULATOR")]
     pub stripe_simulator: bool,
 
+    /// The token the simulator's test controls (its clock) need; a fresh one is made and
+    /// printed at start when not given.
+    #[arg(long, env = "CHATPAY_SIMULATOR_TOKEN", hide_env_values = true)]
+    pub simulator_token: Option<String>,
+
+    /// URL prefixes the simulator may deliver webhooks to besides this relay's own webhook
+    /// routes (a relay under test running elsewhere).
+    #[arg(long, env = "CHATPAY_SIMULATOR_DELIVER_TO", value_delimiter = ',')]
+    pub simulator_deliver_to: Vec<String>,
+
     /// How old a webhook signature may be, in seconds (Stripe's default: 300).
     #[arg(long, env = "CHATPAY_WEBHOOK_TOLERANCE", default_value_t = crate::stripe::signature::DEFAULT_TOLERANCE_SECS)]
     pub webhook_tolerance: i64,

@@ -46,9 +46,14 @@ pub fn state(parts: Parts) -> (AppState, Shutdown) {
     let (tx, rx) = watch::channel(false);
     let assets = Arc::new(parts.assets);
     assets.warm();
-    let simulator = parts
-        .simulator
-        .then(|| Arc::new(Simulator::new(parts.store.clone(), &parts.settings.public_url)));
+    let simulator = parts.simulator.then(|| {
+        Arc::new(Simulator::new(
+            parts.store.clone(),
+            &parts.settings.public_url,
+            &parts.settings.simulator_token,
+            &parts.settings.simulator_deliver_to,
+        ))
+    });
     if let Some(sim) = &simulator {
         simulator::spawn_sweeper(Arc::clone(sim), rx.clone());
     }

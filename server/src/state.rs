@@ -33,6 +33,10 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Anonymous budgets.
     pub budgets: crate::budgets::Budgets,
+    /// The token the simulator's test controls need.
+    pub simulator_token: String,
+    /// URL prefixes, beside this relay's own webhook routes, the simulator may deliver to.
+    pub simulator_deliver_to: Vec<String>,
 }
 
 impl Settings {

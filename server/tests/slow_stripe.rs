@@ -152,11 +152,7 @@ async fn one_hanging_reconciliation_does_not_hold_up_the_rest(backend: Backend) 
     }
     let fine = app.create_payment(4999, "USD", None).await;
     // Stripe expires every link (its clock moves past them); no webhook is registered.
-    reqwest::Client::new()
-        .post(app.url("/simulator/clock/advance?seconds=7200"))
-        .send()
-        .await
-        .unwrap();
+    app.advance_clock(7200).await;
 
     let started = Instant::now();
     background::sweep_at(&app.state, chatpay_server::store::now_ms() / 1000 + 7200).await;

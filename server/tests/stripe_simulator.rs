@@ -314,16 +314,91 @@ async fn open_sessions_expire_by_themselves_at_expires_at() {
     let payment = app.create_payment(4999, "USD", None).await;
 
     // Jump the simulator's clock past expires_at: it expires the session and tells us.
-    let resp = reqwest::Client::new()
-        .post(app.url("/simulator/clock/advance?seconds=3700"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    app.advance_clock(3700).await;
 
     let p = app
         .wait_payment(&payment.id, chatpay_shared::protocol::PaymentStatus::Expired)
         .await;
     assert_eq!(p.resolved_by.as_deref(), Some("webhook"));
+    app.stop().await;
+}
+
+/// The simulator cannot be turned against the relay's host: webhook endpoints only to this
+/// relay's own webhook routes, the clock only with the token, and the hosted page sends
+/// visitors only to the relay or an origin of the session's site.
+#[tokio::test]
+async fn the_simulator_cannot_be_used_against_the_relays_host() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let client = app.state.stripe.client(common::STRIPE_KEY);
+    for target in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://127.0.0.1:5432/",
+        "https://evil.example/hook",
+    ] {
+        let refused = client.create_webhook_endpoint(target, &["*"]).await.unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("only to this relay's webhook routes"),
+            "{refused}"
+        );
+    }
+    assert!(client
+        .create_webhook_endpoint(&app.url("/webhooks/stripe/shop"), &["*"])
+        .await
+        .is_ok());
+
+    // The clock: not without the token, and never past a sane bound.
+    let resp = reqwest::Client::new()
+        .post(app.url("/simulator/clock/advance?seconds=3700"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let before = app.state.simulator.as_ref().unwrap().now();
+    app.advance_clock(i64::MAX).await;
+    let after = app.state.simulator.as_ref().unwrap().now();
+    assert!(
+        (30 * 24 * 3600..=30 * 24 * 3600 + 5).contains(&(after - before)),
+        "at most 30 days at a time, no overflow"
+    );
+
+    // A session made with some other test key, returning to a foreign site: no redirect.
+    let stray = reqwest::Client::new()
+        .post(app.url("/simulator/stripe/v1/checkout/sessions"))
+        .bearer_auth("sk_test_attacker00000000")
+        .form(&[
+            ("mode", "payment"),
+            ("line_items[0][quantity]", "1"),
+            ("line_items[0][price_data][currency]", "usd"),
+            ("line_items[0][price_data][unit_amount]", "500"),
+            ("line_items[0][price_data][product_data][name]", "x"),
+            ("success_url", "https://evil.example/phish"),
+            ("cancel_url", "https://evil.example/phish"),
+            ("metadata[site]", "shop"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let url = stray["url"].as_str().unwrap();
+    let hosted = reqwest::get(url).await.unwrap().text().await.unwrap();
+    assert!(
+        !hosted.contains("evil.example"),
+        "no cancel link to a foreign site"
+    );
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{url}/pay"))
+        .form(&[("outcome", "paid")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "not a redirect");
+    assert!(resp.text().await.unwrap().contains("does not send you there"));
     app.stop().await;
 }

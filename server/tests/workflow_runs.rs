@@ -302,11 +302,7 @@ async fn without_any_webhook_the_sweep_expires_an_overdue_link(backend: Backend)
     let (payment, ..) = card_of(&frames);
 
     // Thirty-odd minutes later: the simulator expired the session and told nobody.
-    reqwest::Client::new()
-        .post(app.url("/simulator/clock/advance?seconds=3700"))
-        .send()
-        .await
-        .unwrap();
+    app.advance_clock(3700).await;
     let later = chatpay_server::store::now_ms() / 1000 + 3700;
     chatpay_server::engine::background::sweep_at(&app.state, later).await;
 

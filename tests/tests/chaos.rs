@@ -30,6 +30,7 @@ const ACCOUNT: &str = "chaos000000000000";
 const ORIGIN: &str = "http://shop.test";
 const FAULTS: &str = "disk_full=0.04,kill=0.01";
 const RESTARTS: usize = 3;
+const SIM_TOKEN: &str = "chaos-simulator-token";
 
 /// What one visitor means to do at the card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,10 +221,21 @@ async fn payments_stay_true_through_write_faults_kills_and_duplicate_events() ->
     let relay_dir = Scratch::new("chaos-relay");
     let stripe_cp = Chatpay::new(&stripe_dir.0)?;
     let relay_cp = Chatpay::new(&relay_dir.0)?;
-    let stripe = stripe_cp.serve(&["--stripe-simulator"]).await?;
-    let api = format!("{}/simulator/stripe", stripe.base);
+    // "Stripe" may deliver to the relay under test (another process), and its clock moves
+    // with its token.
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
+    let deliver_to = format!("{base}/webhooks/stripe/");
+    let stripe = stripe_cp
+        .serve(&[
+            "--stripe-simulator",
+            "--simulator-token",
+            SIM_TOKEN,
+            "--simulator-deliver-to",
+            &deliver_to,
+        ])
+        .await?;
+    let api = format!("{}/simulator/stripe", stripe.base);
     let http = reqwest::Client::new();
 
     // The shop: the demo workflow, Stripe (the other process) with an endpoint here.
@@ -339,9 +351,12 @@ async fn payments_stay_true_through_write_faults_kills_and_duplicate_events() ->
         "4",
     ];
     let _relay = relay_cp.serve_logged(port, &clean, Some(&log)).await?;
-    http.post(format!("{}/simulator/clock/advance?seconds=7200", stripe.base))
+    let moved = http
+        .post(format!("{}/simulator/clock/advance?seconds=7200", stripe.base))
+        .header("x-simulator-token", SIM_TOKEN)
         .send()
         .await?;
+    anyhow::ensure!(moved.status().is_success(), "the clock moved: {}", moved.status());
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut all = stripe_events(&http, &api).await;
     all.shuffle(&mut rand::thread_rng());

@@ -150,6 +150,9 @@ pub const ORIGIN: &str = "http://shop.test:3000";
 pub const GREETING: &str = "Hello from the shop!";
 /// The shop's key at the simulator.
 pub const STRIPE_KEY: &str = "sk_test_shoptest000000000000";
+/// The test relay's simulator token (its clock needs it).
+pub const SIMULATOR_TOKEN: &str = "test-simulator-token";
+
 /// Budgets no ordinary test reaches.
 pub fn generous_budgets() -> chatpay_server::budgets::Budgets {
     use chatpay_server::budgets::{Budgets, Rate};
@@ -222,6 +225,8 @@ impl TestApp {
             // Tests make many conversations from one address: budgets out of the way,
             // except where a test sets its own.
             budgets: generous_budgets(),
+            simulator_token: SIMULATOR_TOKEN.into(),
+            simulator_deliver_to: Vec::new(),
         };
         adjust(&mut settings);
         let (state, shutdown): (AppState, Shutdown) = startup::state(Parts {
@@ -271,6 +276,17 @@ impl TestApp {
             .into_iter()
             .filter(|s| s["client_reference_id"] == payment)
             .collect()
+    }
+
+    /// Moves the simulator's clock forward (with its token).
+    pub async fn advance_clock(&self, seconds: i64) {
+        let resp = reqwest::Client::new()
+            .post(self.url(&format!("/simulator/clock/advance?seconds={seconds}")))
+            .header("x-simulator-token", SIMULATOR_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
     }
 
     pub fn url(&self, path: &str) -> String {

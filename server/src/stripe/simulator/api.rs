@@ -792,6 +792,15 @@ async fn create_endpoint(
         &form,
         || async {
             let url = url_param(&form, "url")?.ok_or_else(|| missing("url"))?;
+            if !sim.may_deliver_to(&url) {
+                return Err(invalid(
+                    &format!(
+                        "The chatpay simulator delivers webhooks only to this relay's webhook routes ({}/webhooks/stripe/SITE), not to {url}.",
+                        sim.public_url
+                    ),
+                    Some("url"),
+                ));
+            }
             let events: Vec<&str> = form
                 .fields()
                 .iter()
@@ -836,6 +845,8 @@ async fn unknown_path(method: Method, uri: Uri) -> SimError {
 #[derive(serde::Deserialize)]
 struct Advance {
     seconds: i64,
+    #[serde(default)]
+    token: Option<String>,
 }
 
 /// `GET /v1/events`: the account's events, newest first (`limit`, default 10, at most 100).
@@ -938,9 +949,24 @@ async fn create_refund(
 /// Moves the simulator's clock forward and expires what became due (tests and demos).
 async fn advance_clock(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(q): Query<Advance>,
 ) -> Result<Response, SimError> {
     let sim = simulator(&state)?;
+    let token = headers
+        .get("x-simulator-token")
+        .and_then(|v| v.to_str().ok())
+        .or(q.token.as_deref())
+        .unwrap_or("");
+    if !sim.token_ok(token) {
+        return Err(stripe_error(
+            StatusCode::FORBIDDEN,
+            "invalid_request_error",
+            None,
+            "The simulator's clock needs the token the relay printed at start (X-Simulator-Token header or ?token=).",
+            None,
+        ));
+    }
     sim.advance(q.seconds);
     events::expire_due_sessions(&sim).await.map_err(internal)?;
     Ok(Json(json!({ "now": sim.now() })).into_response())

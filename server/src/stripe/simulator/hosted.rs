@@ -73,11 +73,14 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Response
             (left.max(0) + 59) / 60,
             id = escape(&id)
         ));
+        let site = session["metadata"]["site"].as_str();
         if let Some(cancel) = session["cancel_url"].as_str() {
-            body.push_str(&format!(
-                "<a class=\"button secondary\" id=\"cancel\" href=\"{}\">Cancel and go back</a>",
-                escape(cancel)
-            ));
+            if sim.may_redirect_to(cancel, site).await {
+                body.push_str(&format!(
+                    "<a class=\"button secondary\" id=\"cancel\" href=\"{}\">Cancel and go back</a>",
+                    escape(cancel)
+                ));
+            }
         }
     } else {
         body.push_str(&format!(
@@ -123,8 +126,18 @@ async fn pay(
         .as_str()
         .unwrap_or("/")
         .replace("{CHECKOUT_SESSION_ID}", &id);
+    let site = session["metadata"]["site"].as_str().map(str::to_owned);
     match events::complete(&sim, &account, &id, outcome).await {
-        Ok(_) => Redirect::to(&success).into_response(),
+        Ok(_) if sim.may_redirect_to(&success, site.as_deref()).await => Redirect::to(&success).into_response(),
+        Ok(_) => Html(page(
+            "Paid (TEST MODE)",
+            &format!(
+                "<span class=\"test\">TEST MODE · chatpay Stripe simulator</span><h1 class=\"ok\">Paid</h1>\
+                 <p class=\"muted\">This test session's return address is not this relay nor a site it serves, so the simulator does not send you there: {}</p>",
+                escape(&success)
+            ),
+        ))
+        .into_response(),
         Err(crate::error::AppError::Conflict(_)) => (
             StatusCode::CONFLICT,
             Html(page(

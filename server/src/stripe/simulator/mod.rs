@@ -14,6 +14,12 @@
 //! An "account" is the part of the key after `sk_test_`/`rk_test_`, so a secret key and a
 //! restricted key with the same suffix share their objects. The simulator has its own
 //! clock, which tests can move forward (`POST /simulator/clock/advance?seconds=N`).
+//!
+//! It cannot be turned against the relay's host: it delivers webhooks only to this relay's
+//! own webhook routes (and prefixes the operator adds with `--simulator-deliver-to`), its
+//! test controls (the clock) need the token printed at start (`--simulator-token`), and
+//! its hosted page redirects only to the relay itself or to an origin the session's site
+//! allows.
 
 pub mod api;
 pub mod events;
@@ -39,6 +45,10 @@ pub struct Simulator {
     running: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Held while a session changes state (paid, expired, settled): one change at a time.
     pub(crate) changing: tokio::sync::Mutex<()>,
+    /// What the test controls need.
+    token: String,
+    /// URL prefixes webhook endpoints may point at.
+    deliver_to: Vec<String>,
 }
 
 /// Marks an idempotency key as running until dropped.
@@ -58,10 +68,17 @@ impl Drop for Running<'_> {
 }
 
 impl Simulator {
-    pub fn new(store: Store, public_url: &str) -> Simulator {
+    /// A simulator for the relay at `public_url`: `token` guards the test controls, and
+    /// `deliver_to` adds URL prefixes webhooks may go to beside the relay's own routes.
+    pub fn new(store: Store, public_url: &str, token: &str, deliver_to: &[String]) -> Simulator {
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        let mut targets = vec![format!("{public_url}/webhooks/stripe/")];
+        targets.extend(deliver_to.iter().cloned());
         Simulator {
             store,
-            public_url: public_url.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            deliver_to: targets,
+            public_url,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -88,9 +105,46 @@ impl Simulator {
         crate::store::now_ms() / 1000 + self.offset_secs.load(Ordering::Relaxed)
     }
 
-    /// Moves the clock forward (tests).
+    /// Moves the clock forward (tests), by at most 30 days at a time.
     pub fn advance(&self, seconds: i64) {
-        self.offset_secs.fetch_add(seconds, Ordering::Relaxed);
+        let seconds = seconds.clamp(0, 30 * 24 * 3600);
+        let _ = self
+            .offset_secs
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
+                Some(o.saturating_add(seconds).min(10 * 365 * 24 * 3600))
+            });
+    }
+
+    /// Whether `token` is the test controls' token (compared in constant time).
+    pub fn token_ok(&self, token: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        token.len() == self.token.len() && bool::from(token.as_bytes().ct_eq(self.token.as_bytes()))
+    }
+
+    /// Whether a webhook endpoint may point at `url`.
+    pub fn may_deliver_to(&self, url: &str) -> bool {
+        self.deliver_to.iter().any(|p| url.starts_with(p.as_str()))
+    }
+
+    /// Whether the hosted page may send the visitor to `url`: the relay itself, or an
+    /// origin the session's site allows.
+    pub async fn may_redirect_to(&self, url: &str, site: Option<&str>) -> bool {
+        if url.starts_with(&format!("{}/", self.public_url)) {
+            return true;
+        }
+        let Ok(origin) = url::Url::parse(url).map(|u| u.origin().ascii_serialization()) else {
+            return false;
+        };
+        match site {
+            Some(site) => self
+                .store
+                .site(site)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.origins.contains(&origin)),
+            None => false,
+        }
     }
 }
 
