@@ -27,6 +27,16 @@ pub fn page(title: &str, body: &str) -> String {
     )
 }
 
+/// The CSP source of [`CSS`] (`sha256-…`), so pages need no `'unsafe-inline'`.
+pub fn css_hash() -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(CSS.as_bytes()))
+    )
+}
+
 const CSS: &str = "body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;\
 background:#f6f7fb;color:#1d2330}main{max-width:440px;margin:48px auto;background:#fff;border-radius:14px;\
 padding:28px;box-shadow:0 8px 30px rgba(0,0,0,.08)}h1{font-size:22px;margin:0 0 8px}\

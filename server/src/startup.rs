@@ -101,7 +101,8 @@ pub fn router(state: AppState) -> Router {
     if state.simulator.is_some() {
         app = app.merge(simulator::router());
     }
-    app.layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
+    app.layer(axum::middleware::from_fn(routes::headers::add))
+        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -148,3 +148,66 @@ async fn without_a_built_widget_the_loader_says_how_to_build_it() {
     );
     app.stop().await;
 }
+
+/// Security headers: the console, the return pages and the simulator cannot be framed; the
+/// console's CSP allows its wasm and Trunk's start-up script by hash (no 'unsafe-inline');
+/// console API answers are never cached; the console's index.html is never immutable.
+#[tokio::test]
+async fn pages_carry_security_headers() {
+    let dist = std::env::temp_dir().join(format!("chatpay-dist-{}", rand::random::<u32>()));
+    std::fs::create_dir_all(dist.join("console")).unwrap();
+    let script = "\nimport init from '/console/app.js';\nawait init();\n";
+    std::fs::write(
+        dist.join("console/index.html"),
+        format!(
+            "<!doctype html><html><head><script type=\"module\">{script}</script></head><body></body></html>"
+        ),
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(Backend::Sqlite, WidgetAssets::none(), None, |s| {
+        s.dist = dist.clone()
+    })
+    .await;
+
+    let console = reqwest::get(app.url("/console/")).await.unwrap();
+    let csp = console.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+    assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
+    assert!(
+        csp.contains("'wasm-unsafe-eval'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(console.headers()["x-frame-options"], "DENY");
+    let direct = reqwest::get(app.url("/console/index.html")).await.unwrap();
+    assert_eq!(
+        direct.headers()["cache-control"],
+        "no-cache",
+        "index.html is never immutable"
+    );
+
+    for path in ["/checkout/return?payment=pay_none", "/simulator/checkout/cs_none"] {
+        let resp = reqwest::get(app.url(path)).await.unwrap();
+        let csp = resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.starts_with("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
+        assert_eq!(resp.headers()["x-frame-options"], "DENY", "{path}");
+        assert_eq!(resp.headers()["referrer-policy"], "no-referrer", "{path}");
+    }
+    let api = reqwest::get(app.url("/api/console/me")).await.unwrap();
+    assert_eq!(api.status(), 401);
+    assert_eq!(api.headers()["cache-control"], "no-store");
+    assert_eq!(api.headers()["x-content-type-options"], "nosniff");
+    app.stop().await;
+    let _ = std::fs::remove_dir_all(dist);
+}

@@ -9,11 +9,13 @@
 //! - [`console`]: the console API (`/api/console/…`), for site owners.
 //! - [`console_app`]: the console app's files under `/console/`.
 //! - [`client`]: the caller's address for budgets (trusted proxies and `X-Forwarded-For`).
+//! - [`headers`]: security headers on every answer (CSP, framing, caching).
 
 pub mod checkout;
 pub mod client;
 pub mod console;
 pub mod console_app;
+pub mod headers;
 pub mod health;
 pub mod webhook;
 pub mod widget;
