@@ -742,3 +742,38 @@ async fn parallel_sign_ins_hash_a_few_at_a_time(backend: Backend) {
     app.stop().await;
 }
 both!(parallel_sign_ins_hash_a_few_at_a_time);
+
+/// "Sign out everywhere" ends every session of the account; expired sessions and setup
+/// links are purged by the sweep (they once stayed for ever).
+async fn sign_out_everywhere_and_expired_sessions_go(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut laptop = Console::new(&app);
+    laptop.sign_in(&app, "owner@shop.test").await;
+    let mut phone = Console::new(&app);
+    phone.sign_in(&app, "owner@shop.test").await;
+    let (s, v) = phone.post("/api/console/logout-everywhere", json!({})).await;
+    assert_eq!(
+        (s, v["sessions_ended"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{v}"
+    );
+    assert_eq!(laptop.get("/api/console/me").await.0, 401);
+    assert_eq!(phone.get("/api/console/me").await.0, 401);
+
+    let store = &app.state.store;
+    store
+        .create_setup_token(&chatpay_server::accounts::token_hash("old"), -1000)
+        .await
+        .unwrap();
+    let count = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(store.reader())
+            .await
+            .unwrap()
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM setup_tokens").await, 1);
+    chatpay_server::engine::background::sweep(&app.state).await;
+    assert_eq!(count("SELECT COUNT(*) FROM setup_tokens").await, 0);
+    app.stop().await;
+}
+both!(sign_out_everywhere_and_expired_sessions_go);

@@ -130,8 +130,8 @@ async fn a_person_replies_asks_for_money_and_hands_back(backend: Backend) {
         None,
     )
     .await;
-    assert_eq!(waiting.as_array().unwrap().len(), 1);
-    assert_eq!(waiting[0]["id"], conversation.as_str());
+    assert_eq!(waiting["conversations"].as_array().unwrap().len(), 1);
+    assert_eq!(waiting["conversations"][0]["id"], conversation.as_str());
 
     // The visitor writes; the person answers; the visitor sees a person's message live.
     v.say("v1", "Can I pay for the premium plan?").await;
@@ -503,3 +503,51 @@ async fn an_interrupted_manual_payment_is_recovered(backend: Backend) {
     app.stop().await;
 }
 both!(an_interrupted_manual_payment_is_recovered);
+
+/// Scripted visitors once pushed a real waiting customer out of the inbox (a list capped at
+/// 200, no paging). The list is paged by a cursor: every conversation is on some page.
+async fn the_inbox_pages_every_conversation(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cookie = owner_cookie(&app).await;
+    let (_, welcome) = app.visitor(None, None).await;
+    let ServerFrame::Welcome {
+        conversation: real, ..
+    } = welcome
+    else {
+        unreachable!()
+    };
+    for _ in 0..120 {
+        app.visitor(None, None).await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/console/sites/shop/conversations?limit=50&before={c}"),
+            None => "/api/console/sites/shop/conversations?limit=50".into(),
+        };
+        let (s, page) = call(&app, &cookie, reqwest::Method::GET, &path, None).await;
+        assert_eq!(s, 200, "{page}");
+        for c in page["conversations"].as_array().unwrap() {
+            seen.push(c["id"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(n) => cursor = Some(n.to_owned()),
+            None => break,
+        }
+    }
+    let unique: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!((seen.len(), unique.len()), (121, 121), "each conversation once");
+    assert!(seen.contains(&real), "the first visitor is still reachable");
+    let (s, e) = call(
+        &app,
+        &cookie,
+        reqwest::Method::GET,
+        "/api/console/sites/shop/conversations?before=nope",
+        None,
+    )
+    .await;
+    assert_eq!(s, 400, "{e}");
+    app.stop().await;
+}
+both!(the_inbox_pages_every_conversation);

@@ -166,6 +166,15 @@ pub struct LiveEvent {
     pub notice: Option<String>,
 }
 
+/// One page of the inbox list, newest activity first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationPage {
+    pub conversations: Vec<ConversationSummary>,
+    /// Pass as `before` for the next (older) page; `None` on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
 /// A conversation in the inbox list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationSummary {

@@ -38,13 +38,13 @@ pub fn shell(p: &ShellProps) -> Html {
         let reload = reload.clone();
         use_effect_with((), move |_| reload.emit(()));
     }
-    let sign_out = {
+    // Sign out here, or everywhere this account is signed in (a lost laptop).
+    let sign_out = |path: &'static str| {
         let done = p.on_signed_out.clone();
         Callback::from(move |_: MouseEvent| {
             let done = done.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                let _ =
-                    api::post::<_, serde_json::Value>("/api/console/logout", &serde_json::json!({})).await;
+                let _ = api::post::<_, serde_json::Value>(path, &serde_json::json!({})).await;
                 done.emit(());
             });
         })
@@ -117,7 +117,8 @@ pub fn shell(p: &ShellProps) -> Html {
             <div class="main">
                 <header class="top">
                     <span class="muted">{ &p.me.email }</span>
-                    <button class="link" id="sign-out" onclick={sign_out}>{ "Sign out" }</button>
+                    <button class="link" id="sign-out" onclick={sign_out("/api/console/logout")}>{ "Sign out" }</button>
+                    <button class="link" id="sign-out-everywhere" onclick={sign_out("/api/console/logout-everywhere")}>{ "Sign out everywhere" }</button>
                 </header>
                 <main>{ page }</main>
             </div>

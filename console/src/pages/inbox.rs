@@ -3,7 +3,9 @@
 //! live status, replies as a person, take over / hand back, and a payment asked for by
 //! hand (it behaves like a Request Payment node's).
 
-use chatpay_shared::console::{AgentReply, ConversationSummary, ConversationView, LiveEvent, ManualPayment};
+use chatpay_shared::console::{
+    AgentReply, ConversationPage, ConversationSummary, ConversationView, LiveEvent, ManualPayment,
+};
 use chatpay_shared::money::{format_minor, CURRENCIES};
 use chatpay_shared::protocol::{Author, PaymentStatus, ServerFrame};
 use futures_util::StreamExt;
@@ -20,6 +22,9 @@ use crate::hooks::{request_key, use_counter, Notes};
 pub struct InboxProps {
     pub site: String,
 }
+
+/// Why a visitor's name and email are marked: anyone's page script can set them.
+const UNVERIFIED: &str = "Set by the host page with chatpay.setVisitor; anyone can type anything there, so chatpay shows it as unverified.";
 
 fn status_label(s: &str) -> &'static str {
     match s {
@@ -39,6 +44,8 @@ fn clock(at_ms: i64) -> String {
 pub fn inbox(p: &InboxProps) -> Html {
     let waiting_only = use_state(|| false);
     let list = use_state(Vec::<ConversationSummary>::new);
+    // The cursor of the next (older) page of the list, if there is one.
+    let next = use_state(|| None::<String>);
     let selected = use_state(|| None::<String>);
     let view = use_state(|| None::<ConversationView>);
     let reply = use_state(String::new);
@@ -54,21 +61,38 @@ pub fn inbox(p: &InboxProps) -> Html {
     let creating = use_state(|| None::<String>);
     let pay_key = use_state(request_key);
 
-    // The list, again whenever the filter changes or something happens.
+    // The list's first page, again whenever the filter changes or something happens.
     {
-        let (list, site, waiting) = (list.clone(), p.site.clone(), *waiting_only);
+        let (list, next, site, waiting) = (list.clone(), next.clone(), p.site.clone(), *waiting_only);
         use_effect_with((site.clone(), waiting, live_tick), move |_| {
             wasm_bindgen_futures::spawn_local(async move {
-                let path = format!(
-                    "/api/console/sites/{site}/conversations{}",
-                    if waiting { "?waiting=true" } else { "" }
-                );
-                if let Ok(l) = api::get::<Vec<ConversationSummary>>(&path).await {
-                    list.set(l);
+                let path = format!("/api/console/sites/{site}/conversations?waiting={waiting}");
+                if let Ok(page) = api::get::<ConversationPage>(&path).await {
+                    list.set(page.conversations);
+                    next.set(page.next);
                 }
             });
         });
     }
+    let load_more = {
+        let (list, next, site, waiting) = (list.clone(), next.clone(), p.site.clone(), *waiting_only);
+        Callback::from(move |_: MouseEvent| {
+            let Some(cursor) = (*next).clone() else { return };
+            let (list, next, site) = (list.clone(), next.clone(), site.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let path = format!(
+                    "/api/console/sites/{site}/conversations?waiting={waiting}&before={}",
+                    js_sys::encode_uri_component(&cursor)
+                );
+                if let Ok(page) = api::get::<ConversationPage>(&path).await {
+                    let mut all = (*list).clone();
+                    all.extend(page.conversations);
+                    list.set(all);
+                    next.set(page.next);
+                }
+            });
+        })
+    };
     // The open transcript, again whenever something happens.
     {
         let (view, site) = (view.clone(), p.site.clone());
@@ -241,10 +265,13 @@ pub fn inbox(p: &InboxProps) -> Html {
             let selected = selected.clone();
             Callback::from(move |_: MouseEvent| selected.set(Some(id.clone())))
         };
+        let said = c.visitor_name.is_some() || c.visitor_email.is_some();
         let who = c.visitor_name.clone().or_else(|| c.visitor_email.clone()).unwrap_or_else(|| format!("Visitor {}", &c.id[c.id.len().saturating_sub(6)..]));
         html! {
             <li class={classes!("conv", active.then_some("active"), (c.status == "waiting_agent").then_some("waiting"))} data-conversation={c.id.clone()} {onclick}>
-                <div class="conv-top"><strong>{ who }</strong><span class={classes!("badge", c.status.clone())}>{ status_label(&c.status) }</span></div>
+                <div class="conv-top"><strong>{ who }</strong>
+                    if said { <span class="unverified" title={UNVERIFIED}>{ " (unverified)" }</span> }
+                    <span class={classes!("badge", c.status.clone())}>{ status_label(&c.status) }</span></div>
                 <span class="muted">{ c.last_text.clone().unwrap_or_default() }</span>
             </li>
         }
@@ -293,6 +320,12 @@ pub fn inbox(p: &InboxProps) -> Html {
                 <>
                     <div class="conv-head">
                         <strong>{ v.summary.visitor_name.clone().or_else(|| v.summary.visitor_email.clone()).unwrap_or_else(|| "Visitor".into()) }</strong>
+                        if let (Some(_), Some(email)) = (&v.summary.visitor_name, &v.summary.visitor_email) {
+                            <span class="muted">{ format!(" · {email}") }</span>
+                        }
+                        if v.summary.visitor_name.is_some() || v.summary.visitor_email.is_some() {
+                            <span class="unverified" id="identity-unverified" title={UNVERIFIED}>{ " unverified — the page said so, chatpay did not check it" }</span>
+                        }
                         <span class={classes!("badge", status.clone())} id="conv-status">{ status_label(&status) }</span>
                         if status == "bot" || status == "waiting_agent" {
                             <button class="button small" id="take-over" onclick={action("takeover")}>{ "Take over" }</button>
@@ -339,6 +372,7 @@ pub fn inbox(p: &InboxProps) -> Html {
                 </select>
                 <ul>{ for rows }</ul>
                 if list.is_empty() { <p class="muted">{ "Nothing here yet." }</p> }
+                if next.is_some() { <button class="button small" id="load-more" onclick={load_more}>{ "Older conversations" }</button> }
             </section>
             <section class="conv-view">{ transcript }</section>
         </div>

@@ -6,7 +6,8 @@
 //!   each within the client's budget; each payment has its own schedule with backoff, so a
 //!   long-processing payment or a Stripe outage never starves the rest (a missing webhook
 //!   delays a resume, it never loses it);
-//! - second charges marked for a refund are refunded.
+//! - second charges marked for a refund are refunded;
+//! - expired console sessions, setup links and old sign-in failures are purged.
 //!
 //! Each item is claimed in the database first (a lease, or the next-look time moved
 //! conditionally), so two relays never do the same one at once.
@@ -69,6 +70,14 @@ pub async fn sweep_at(state: &AppState, now: i64) {
             payments::reconcile_each(state, &mine, "in the sweep (will retry)").await;
         }
         Err(e) => tracing::warn!(error = %e, "cannot list payments due for a look"),
+    }
+    // Expired console sessions and setup links, and old sign-in failures, go.
+    if let Err(e) = state
+        .store
+        .purge_expired_access(now_ms(), crate::accounts::signin::WINDOW_MS)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot purge expired sessions");
     }
     match state.store.refunds_due(SWEEP_BATCH).await {
         Ok(list) => {

@@ -180,27 +180,40 @@ const SUMMARY: &str = "SELECT c.id, c.status, c.visitor_name, c.visitor_email, c
      FROM conversations c";
 
 impl Store {
-    /// A site's conversations, newest activity first; only those waiting for a person with
-    /// `waiting`.
+    /// A page of a site's conversations, newest activity first, after the cursor `before`
+    /// (`updated_at:id` of the last one of the previous page); only those waiting for a
+    /// person with `waiting`. Every conversation is on some page: nothing is capped away.
     pub async fn conversations_of(
         &self,
         site: &str,
         waiting: bool,
+        before: Option<(i64, &str)>,
         limit: i64,
-    ) -> AppResult<Vec<chatpay_shared::console::ConversationSummary>> {
+    ) -> AppResult<chatpay_shared::console::ConversationPage> {
         let filter = if waiting {
             " AND c.status = 'waiting_agent'"
         } else {
             ""
         };
+        let (ts, id) = before.unwrap_or((i64::MAX, ""));
         let rows = sqlx::query(&format!(
-            "{SUMMARY} WHERE c.site_id = $1{filter} ORDER BY c.updated_at DESC LIMIT $2"
+            "{SUMMARY} WHERE c.site_id = $1{filter} AND (c.updated_at < $2 OR (c.updated_at = $2 AND c.id < $3)) \
+             ORDER BY c.updated_at DESC, c.id DESC LIMIT $4"
         ))
         .bind(site)
-        .bind(limit)
+        .bind(ts)
+        .bind(if before.is_some() { id } else { "\u{10FFFF}" })
+        .bind(limit + 1)
         .fetch_all(self.reader())
         .await?;
-        rows.iter().map(summary_from).collect()
+        let mut conversations = rows.iter().map(summary_from).collect::<AppResult<Vec<_>>>()?;
+        let next = if conversations.len() as i64 > limit {
+            conversations.truncate(limit as usize);
+            conversations.last().map(|c| format!("{}:{}", c.updated_at, c.id))
+        } else {
+            None
+        };
+        Ok(chatpay_shared::console::ConversationPage { conversations, next })
     }
 
     /// One conversation of a site, or `None` (also when it belongs to another site).

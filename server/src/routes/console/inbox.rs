@@ -7,7 +7,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::Json;
-use chatpay_shared::console::{AgentReply, ConversationSummary, ConversationView, ManualPayment};
+use chatpay_shared::console::{
+    AgentReply, ConversationPage, ConversationSummary, ConversationView, ManualPayment,
+};
 use chatpay_shared::protocol::ServerFrame;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -24,17 +26,43 @@ use crate::state::AppState;
 pub struct ListQuery {
     #[serde(default)]
     waiting: bool,
+    /// The `next` of the previous page.
+    #[serde(default)]
+    before: Option<String>,
+    /// Conversations per page (1-200, default 50).
+    #[serde(default)]
+    limit: Option<i64>,
 }
 
-/// `GET /api/console/sites/{site}/conversations[?waiting=true]`.
+/// `GET /api/console/sites/{site}/conversations[?waiting=true][&before=CURSOR][&limit=N]`:
+/// a page of the list, newest activity first, and the cursor of the next page.
 pub async fn list(
     State(state): State<AppState>,
     owner: Owner,
     Path(site): Path<String>,
     Query(q): Query<ListQuery>,
-) -> AppResult<Json<Vec<ConversationSummary>>> {
+) -> AppResult<Json<ConversationPage>> {
     owned_site(&state, &owner, &site).await?;
-    Ok(Json(state.store.conversations_of(&site, q.waiting, 200).await?))
+    let before = match q.before.as_deref() {
+        None | Some("") => None,
+        Some(cursor) => Some(
+            cursor
+                .split_once(':')
+                .and_then(|(ts, id)| Some((ts.parse::<i64>().ok()?, id)))
+                .ok_or_else(|| {
+                    AppError::BadRequest(format!(
+                        "invalid cursor '{cursor}': pass the `next` of the previous page"
+                    ))
+                })?,
+        ),
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    Ok(Json(
+        state
+            .store
+            .conversations_of(&site, q.waiting, before, limit)
+            .await?,
+    ))
 }
 
 async fn summary(state: &AppState, site: &str, id: &str) -> AppResult<ConversationSummary> {
