@@ -85,6 +85,9 @@ pub struct Budgets {
     pub sockets_per_ip: u32,
     /// Stripe look-ups the return page may make for one payment.
     pub return_page_per_payment: Rate,
+    /// Webhook deliveries with a bad signature per client address; past it, that address's
+    /// deliveries are refused before their body is read, until the bucket refills.
+    pub webhook_failures_per_ip: Rate,
 }
 
 impl Default for Budgets {
@@ -97,6 +100,7 @@ impl Default for Budgets {
             links_per_site: Rate::new(100, Duration::from_secs(1)),
             sockets_per_ip: 50,
             return_page_per_payment: Rate::new(1, Duration::from_secs(5)),
+            webhook_failures_per_ip: Rate::new(30, Duration::from_secs(10)),
         }
     }
 }
@@ -110,16 +114,18 @@ pub enum Budget {
     SocketsPerIp,
     LinksPerIp,
     LinksPerSite,
+    WebhookFailuresPerIp,
 }
 
 impl Budget {
-    pub const ALL: [Budget; 6] = [
+    pub const ALL: [Budget; 7] = [
         Budget::ConversationsPerIp,
         Budget::ConversationsPerSite,
         Budget::MessagesPerConversation,
         Budget::SocketsPerIp,
         Budget::LinksPerIp,
         Budget::LinksPerSite,
+        Budget::WebhookFailuresPerIp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -130,6 +136,7 @@ impl Budget {
             Budget::SocketsPerIp => "sockets_per_ip",
             Budget::LinksPerIp => "links_per_ip",
             Budget::LinksPerSite => "links_per_site",
+            Budget::WebhookFailuresPerIp => "webhook_failures_per_ip",
         }
     }
 
@@ -143,6 +150,9 @@ impl Budget {
             Budget::SocketsPerIp => "too many chat windows are open from here; close some and try again",
             Budget::LinksPerIp | Budget::LinksPerSite => {
                 "too many payment links were asked for just now; please try again in a few minutes"
+            }
+            Budget::WebhookFailuresPerIp => {
+                "too many webhook deliveries with a bad signature from this address; try again later"
             }
         }
     }
@@ -186,8 +196,13 @@ pub struct Limiters {
     links_ip: Keyed<IpAddr>,
     links_site: Keyed<String>,
     return_page: Keyed<String>,
+    webhook_failures: Keyed<IpAddr>,
+    /// Addresses refused early, before any work, until when: per budget (webhooks with bad
+    /// signatures are refused before their body is read; new conversations before the
+    /// socket's handshake).
+    blocked: Mutex<HashMap<(Budget, IpAddr), std::time::Instant>>,
     sockets: Mutex<HashMap<IpAddr, u32>>,
-    refused: [AtomicU64; 6],
+    refused: [AtomicU64; 7],
 }
 
 impl std::fmt::Debug for Limiters {
@@ -207,6 +222,8 @@ impl Limiters {
             links_ip: RateLimiter::keyed(settings.links_per_ip.quota()),
             links_site: RateLimiter::keyed(settings.links_per_site.quota()),
             return_page: RateLimiter::keyed(settings.return_page_per_payment.quota()),
+            webhook_failures: RateLimiter::keyed(settings.webhook_failures_per_ip.quota()),
+            blocked: Mutex::new(HashMap::new()),
             sockets: Mutex::new(HashMap::new()),
             refused: Default::default(),
             settings,
@@ -227,14 +244,46 @@ impl Limiters {
         })
     }
 
-    /// A new conversation from `ip` on `site`.
+    /// A new conversation from `ip` on `site`. Once `ip` is over its budget, its next
+    /// sockets are refused before their handshake until the bucket refills
+    /// ([`Limiters::sockets_blocked`]).
     pub fn new_conversation(&self, ip: IpAddr, site: &str) -> Result<(), Refused> {
-        self.check(&self.conversations_ip, &ip, Budget::ConversationsPerIp)?;
+        if let Err(refused) = self.check(&self.conversations_ip, &ip, Budget::ConversationsPerIp) {
+            self.block(Budget::ConversationsPerIp, ip, refused.retry_after);
+            return Err(refused);
+        }
         self.check(
             &self.conversations_site,
             &site.to_owned(),
             Budget::ConversationsPerSite,
         )
+    }
+
+    fn block(&self, budget: Budget, ip: IpAddr, for_: Duration) {
+        self.blocked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((budget, ip), std::time::Instant::now() + for_);
+    }
+
+    fn blocked(&self, budget: Budget, ip: IpAddr) -> Result<(), Refused> {
+        let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        match blocked.get(&(budget, ip)) {
+            Some(until) if *until > std::time::Instant::now() => {
+                self.refused[budget as usize].fetch_add(1, Ordering::Relaxed);
+                Err(Refused {
+                    budget,
+                    retry_after: *until - std::time::Instant::now(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether sockets from `ip` are refused before their handshake now (it kept opening
+    /// new conversations past its budget).
+    pub fn sockets_blocked(&self, ip: IpAddr) -> Result<(), Refused> {
+        self.blocked(Budget::ConversationsPerIp, ip)
     }
 
     /// A visitor message into `conversation`.
@@ -258,6 +307,19 @@ impl Limiters {
     /// stored).
     pub fn return_page_lookup(&self, payment: &str) -> bool {
         self.return_page.check_key(&payment.to_owned()).is_ok()
+    }
+
+    /// A webhook delivery from `ip` failed its signature check; past the budget, that
+    /// address is refused early for a while.
+    pub fn webhook_failed(&self, ip: IpAddr) {
+        if let Err(refused) = self.check(&self.webhook_failures, &ip, Budget::WebhookFailuresPerIp) {
+            self.block(Budget::WebhookFailuresPerIp, ip, refused.retry_after);
+        }
+    }
+
+    /// Whether `ip`'s webhook deliveries are refused now (before their body is read).
+    pub fn webhook_blocked(&self, ip: IpAddr) -> Result<(), Refused> {
+        self.blocked(Budget::WebhookFailuresPerIp, ip)
     }
 
     /// Counts an open visitor socket from `ip`; dropping the guard uncounts it.
@@ -296,6 +358,13 @@ impl Limiters {
         self.links_ip.retain_recent();
         self.links_site.retain_recent();
         self.return_page.retain_recent();
+        self.webhook_failures.retain_recent();
+        self.webhook_failures.shrink_to_fit();
+        let now = std::time::Instant::now();
+        self.blocked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, until| *until > now);
         for l in [
             &self.messages,
             &self.return_page,
@@ -316,6 +385,7 @@ impl Limiters {
             + self.links_ip.len()
             + self.links_site.len()
             + self.return_page.len()
+            + self.webhook_failures.len()
             + self.sockets.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }

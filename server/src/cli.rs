@@ -122,6 +122,7 @@ async fn serve(
                 links_per_site: args.budget_links_per_site,
                 sockets_per_ip: args.budget_sockets_per_ip.max(1),
                 return_page_per_payment: args.budget_return_page_per_payment,
+                webhook_failures_per_ip: args.budget_webhook_failures_per_ip,
             },
         },
         cipher,

@@ -224,6 +224,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CHATPAY_BUDGET_SOCKETS_PER_IP", default_value_t = 50)]
     pub budget_sockets_per_ip: u32,
 
+    /// Budget: webhook deliveries with a bad signature per client address; past it, that
+    /// address is refused before its body is read.
+    #[arg(long, env = "CHATPAY_BUDGET_WEBHOOK_FAILURES_PER_IP", default_value = "30/10s", value_parser = crate::budgets::Rate::parse)]
+    pub budget_webhook_failures_per_ip: crate::budgets::Rate,
+
     /// Budget: Stripe look-ups the Checkout return page makes for one payment.
     #[arg(long, env = "CHATPAY_BUDGET_RETURN_PAGE_PER_PAYMENT", default_value = "1/5s", value_parser = crate::budgets::Rate::parse)]
     pub budget_return_page_per_payment: crate::budgets::Rate,

@@ -28,6 +28,9 @@ pub enum AppError {
     /// It exists already or clashes with the current state (409).
     #[error("{0}")]
     Conflict(String),
+    /// The request body is larger than the route takes (413).
+    #[error("{0}")]
+    TooLarge(String),
     /// Over a budget (429 with `Retry-After`): what was refused and when to come back.
     #[error("{message}")]
     RateLimited { message: String, retry_after_secs: u64 },
@@ -51,6 +54,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Db(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -66,6 +70,7 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::RateLimited { .. } => "rate_limited",
+            AppError::TooLarge(_) => "too_large",
             AppError::Upstream(_) => "upstream",
             AppError::Db(_) | AppError::Internal(_) => "internal",
         }

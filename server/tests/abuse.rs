@@ -540,3 +540,41 @@ async fn sealed_secrets_are_bound_to_their_row(backend: Backend) {
     app.stop().await;
 }
 both!(sealed_secrets_are_bound_to_their_row);
+
+/// An address that keeps sending badly signed webhooks is refused before its body is read
+/// (each one cost a body read and an HMAC); others, Stripe included, are not affected.
+async fn an_address_sending_bad_signatures_is_refused_early(backend: Backend) {
+    let app = with_budgets(backend, |b| {
+        b.webhook_failures_per_ip = Rate::new(3, Duration::from_secs(60))
+    })
+    .await;
+    let secret = app.connect_stripe().await;
+    let body = paid_event("evt_x", "pay_x", "cs_x");
+    let now = chatpay_server::store::now_ms() / 1000;
+    let attacker = reqwest::Client::builder()
+        .local_address("127.0.0.9".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let resp = attacker
+            .post(app.url("/webhooks/stripe/shop"))
+            .header(
+                "stripe-signature",
+                chatpay_server::stripe::signature::sign(body.as_bytes(), "whsec_wrong", now),
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, [400, 400, 400, 400, 429, 429]);
+    let (status, _) = app.webhook(&secret, &body).await;
+    assert_eq!(
+        status, 200,
+        "a correctly signed delivery from elsewhere goes through"
+    );
+    app.stop().await;
+}
+both!(an_address_sending_bad_signatures_is_refused_early);

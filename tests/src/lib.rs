@@ -186,7 +186,7 @@ impl Chatpay {
 }
 
 /// Budgets for relays in tests, where every visitor is 127.0.0.1.
-pub const GENEROUS_BUDGETS: [(&str, &str); 7] = [
+pub const GENEROUS_BUDGETS: [(&str, &str); 8] = [
     ("CHATPAY_BUDGET_CONVERSATIONS_PER_IP", "100000/1ms"),
     ("CHATPAY_BUDGET_CONVERSATIONS_PER_SITE", "100000/1ms"),
     ("CHATPAY_BUDGET_MESSAGES_PER_CONVERSATION", "100000/1ms"),
@@ -194,6 +194,7 @@ pub const GENEROUS_BUDGETS: [(&str, &str); 7] = [
     ("CHATPAY_BUDGET_LINKS_PER_SITE", "100000/1ms"),
     ("CHATPAY_BUDGET_SOCKETS_PER_IP", "100000"),
     ("CHATPAY_BUDGET_RETURN_PAGE_PER_PAYMENT", "100000/1ms"),
+    ("CHATPAY_BUDGET_WEBHOOK_FAILURES_PER_IP", "100000/1ms"),
 ];
 
 /// A running `chatpay serve`; killed on drop.
@@ -582,6 +583,37 @@ pub mod visitor {
                 site: site.into(),
                 visitor_token: token.map(str::to_owned),
                 last_seq,
+            })
+            .await?;
+            let welcome = v.recv(Duration::from_secs(10)).await?.context("no Welcome")?;
+            Ok((v, welcome))
+        }
+
+        /// Like [`Visitor::connect`], from the local address `from` (another client, as far
+        /// as the relay can tell: loopback has all of 127.0.0.0/8).
+        pub async fn connect_from(
+            base: &str,
+            site: &str,
+            origin: &str,
+            token: Option<&str>,
+            from: std::net::IpAddr,
+        ) -> Result<(Visitor, ServerFrame)> {
+            let url = format!("{}/ws?site={site}", base.replacen("http", "ws", 1));
+            let mut req = url.into_client_request()?;
+            req.headers_mut().insert("origin", origin.parse()?);
+            let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse()?;
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(std::net::SocketAddr::new(from, 0))?;
+            let stream = socket.connect(addr).await?;
+            let (ws, _) =
+                tokio_tungstenite::client_async(req, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+                    .await
+                    .context("socket")?;
+            let mut v = Visitor { ws };
+            v.send(&ClientFrame::Hello {
+                site: site.into(),
+                visitor_token: token.map(str::to_owned),
+                last_seq: None,
             })
             .await?;
             let welcome = v.recv(Duration::from_secs(10)).await?.context("no Welcome")?;

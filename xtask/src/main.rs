@@ -4,7 +4,8 @@
 //!   `chatpay` on 127.0.0.1:8080 with the demo site, and print the demo page's URL.
 //! - `cargo xtask test`: install what is missing (Chromium too), then fmt, clippy, and every
 //!   test against SQLite and PostgreSQL, browser end-to-end tests included.
-//! - `cargo xtask bench`: webhook → visitor-frame latency and webhooks/s (release, SQLite).
+//! - `cargo xtask bench`: webhook → visitor-frame latency and webhooks/s (release, SQLite);
+//!   `--abuse`: the same while one client floods.
 //! - `cargo xtask size`: the widget's download, file by file, beside Typebot's embed bundle.
 //! - `cargo xtask widget`: only build the widget into `dist/`.
 //!
@@ -49,6 +50,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   test                  fmt, clippy and every test (SQLite, PostgreSQL, headless Chromium)
   bench [--latency N] [--throughput N]
                         webhook → visitor frame latency and webhooks/s on SQLite (release build)
+  bench --abuse [--payments N]
+                        the same latency while one client floods (conversations, messages,
+                        silent connections, heavy webhooks), /healthz, refusals per flood
   size                  what a visitor downloads (raw / gzip / brotli), beside Typebot's embed
   widget                build the widget into dist/ only";
 
@@ -129,10 +133,18 @@ fn bench(args: &[String]) -> Result<()> {
         "chatpay-e2e",
         "--bin",
         "webhook-bench",
+        "--bin",
+        "abuse-bench",
     ]))?;
     let target = build::target_dir()?.join("release");
-    step("running the webhook bench");
-    sh(Command::new(target.join("webhook-bench"))
+    let (bench, args): (&str, Vec<&String>) = if args.iter().any(|a| a == "--abuse") {
+        step("running the abuse bench (one client flooding while real visitors pay)");
+        ("abuse-bench", args.iter().filter(|a| *a != "--abuse").collect())
+    } else {
+        step("running the webhook bench");
+        ("webhook-bench", args.iter().collect())
+    };
+    sh(Command::new(target.join(bench))
         .current_dir(&root)
         .arg("--bin")
         .arg(target.join("chatpay"))

@@ -6,7 +6,7 @@
 //! changes nothing, an event type chatpay does not use answers 200, and if the commit fails
 //! the answer is 500 so Stripe retries.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::HeaderMap;
 use axum::routing::post;
@@ -16,6 +16,7 @@ use serde_json::json;
 use crate::domain::SiteId;
 use crate::error::{AppError, AppResult};
 use crate::payments;
+use crate::routes::client::ClientIp;
 use crate::state::AppState;
 use crate::stripe::signature;
 use crate::stripe::types::Event;
@@ -33,11 +34,14 @@ pub fn router() -> Router<AppState> {
 async fn receive(
     State(state): State<AppState>,
     Path(site): Path<String>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> AppResult<Json<serde_json::Value>> {
     let site = SiteId::parse(&site)?;
     let site = site.as_str();
+    // An address that keeps sending bad signatures is refused before anything is read.
+    state.limits.webhook_blocked(ip)?;
     let secrets = state.store.webhook_secrets(&state.cipher, site).await?;
     if secrets.is_empty() {
         // Only now ask whether the site exists at all: the common case costs one read.
@@ -50,17 +54,43 @@ async fn receive(
         state.store.note_webhook_failure(site, reason).await?;
         return Err(AppError::BadRequest(reason.into()));
     }
+    // The header is checked before the body is read: a malformed or oversized one costs
+    // nothing more.
     let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
+    if let Err(e) = header
+        .ok_or(signature::SignatureError::MissingHeader)
+        .and_then(signature::parse_header)
+    {
+        return refuse(&state, site, ip, e).await;
+    }
+    let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        AppError::TooLarge(format!(
+            "the body is larger than {} KiB; Stripe's events are smaller",
+            MAX_BODY / 1024
+        ))
+    })?;
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let now = crate::store::now_ms() / 1000;
     if let Err(e) = signature::verify(&body, header, &refs, state.settings.webhook_tolerance_secs, now) {
-        tracing::info!(reason = e.code(), "webhook refused: bad signature");
-        state.store.note_webhook_failure(site, &e.owner_text()).await?;
-        return Err(AppError::BadRequest(e.to_string()));
+        return refuse(&state, site, ip, e).await;
     }
     let event: Event = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadRequest(format!("the body is signed but is not a Stripe event: {e}")))?;
     let outcome = payments::on_event(&state, site, &event).await?;
     tracing::info!(event = %event.id, kind = %event.kind, outcome = outcome.as_str(), "webhook applied");
     Ok(Json(json!({ "received": true, "outcome": outcome.as_str() })))
+}
+
+/// A delivery refused for its signature: 400 with the reason, recorded for the owner in
+/// chatpay's own words, and counted against the sender's address.
+async fn refuse(
+    state: &AppState,
+    site: &str,
+    ip: std::net::IpAddr,
+    e: signature::SignatureError,
+) -> AppResult<Json<serde_json::Value>> {
+    tracing::info!(reason = e.code(), %ip, "webhook refused: bad signature");
+    state.limits.webhook_failed(ip);
+    state.store.note_webhook_failure(site, &e.owner_text()).await?;
+    Err(AppError::BadRequest(e.to_string()))
 }

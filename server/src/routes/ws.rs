@@ -72,6 +72,9 @@ async fn upgrade(
             "origin '{origin}' may not open the chat of site '{site_id}'; add it to the site's allowed origins"
         )));
     }
+    // An address that kept starting new conversations past its budget waits before its
+    // next handshake (until its bucket refills).
+    state.limits.sockets_blocked(ip)?;
     let counted = state.limits.socket_opened(ip)?;
     Ok(ws
         .max_message_size(64 * 1024)

@@ -165,6 +165,7 @@ pub fn generous_budgets() -> chatpay_server::budgets::Budgets {
         links_per_site: lots,
         sockets_per_ip: 100_000,
         return_page_per_payment: lots,
+        webhook_failures_per_ip: lots,
     }
 }
 
