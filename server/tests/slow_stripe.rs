@@ -170,3 +170,37 @@ async fn one_hanging_reconciliation_does_not_hold_up_the_rest(backend: Backend) 
     app.stop().await;
 }
 both!(one_hanging_reconciliation_does_not_hold_up_the_rest);
+
+/// Stripe's 429 is a clear, logged event the owner sees in Troubleshooting, and the link is
+/// tried again later with the same request (a rate limit saves nothing at Stripe).
+async fn stripe_rate_limiting_is_shown_to_the_owner(backend: Backend) {
+    let (app, stripe) = TestApp::spawn_behind_standin(backend).await;
+    app.connect_stripe().await;
+    stripe.delay(Method::POST, "/v1/checkout/sessions", Delay::Status(429), 1);
+    let (_c, payment) = at_the_card(&app).await;
+    let status = app
+        .state
+        .store
+        .stripe_status(&app.state.cipher, common::SITE)
+        .await
+        .unwrap();
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("rate limiting"),
+        "{:?}",
+        status.last_error
+    );
+    let creates: Vec<_> = stripe
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == Method::POST && c.path == "/v1/checkout/sessions")
+        .collect();
+    assert_eq!(creates.len(), 2, "refused once, then the same request again");
+    assert_eq!(creates[0].idempotency_key, creates[1].idempotency_key);
+    assert!(app.payment(&payment).await.session_id.is_some());
+    app.stop().await;
+}
+both!(stripe_rate_limiting_is_shown_to_the_owner);

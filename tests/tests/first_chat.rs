@@ -119,3 +119,62 @@ async fn a_page_on_an_origin_the_site_does_not_allow_never_connects() -> anyhow:
     browser.close().await?;
     Ok(())
 }
+
+/// A host page with a strict Content-Security-Policy embeds the widget with exactly the
+/// sources the README names, and the visitor chats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_page_with_a_strict_csp_embeds_the_widget() -> anyhow::Result<()> {
+    let scratch = Scratch::new("csp-host");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let (listener, origin) = HostPage::bind().await?;
+    chatpay.cli(&[
+        "site",
+        "add",
+        "--id",
+        "csp-shop",
+        "--name",
+        "CSP Shop",
+        "--origin",
+        &origin,
+        "--greeting",
+        "Hello under a strict CSP.",
+    ])?;
+    let relay = chatpay.serve(&[]).await?;
+    let ws = relay.base.replacen("http", "ws", 1);
+    let csp = format!(
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'self'; \
+         script-src {r} 'wasm-unsafe-eval'; connect-src {r} {ws}; style-src {r}\">",
+        r = relay.base
+    );
+    let page = HostPage::serve(
+        listener,
+        origin.clone(),
+        HostPage::shop_html(&relay.base, "csp-shop", &csp),
+    );
+    let browser = Browser::start().await?;
+    browser.client.goto(&page.origin).await?;
+    browser
+        .widget_element(".cp-launch:not(.cp-boot)")
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait_texts(".cp-bot .cp-bubble", &["Hello under a strict CSP."])
+        .await?;
+    let input = browser.widget_element("textarea").await?;
+    input.send_keys("Does it work with our CSP?").await?;
+    input.send_keys("\u{E007}").await?;
+    browser
+        .wait_texts(
+            ".cp-me:not(.cp-pending) .cp-bubble",
+            &["Does it work with our CSP?"],
+        )
+        .await?;
+    // The widget is styled (its stylesheet loaded): the launcher is a visible, sized button.
+    let size = browser
+        .in_widget("const b = root.querySelector('.cp-launch'); const r = b.getBoundingClientRect(); return [r.width, r.height];", vec![])
+        .await?;
+    assert!(size[0].as_f64().unwrap_or(0.0) >= 40.0, "{size}");
+    browser.screenshot("csp-host-chat").await?;
+    Ok(())
+}

@@ -266,9 +266,6 @@ async fn stored_and_told(state: &AppState, p: &Payment, session: &CheckoutSessio
     }
     tx.commit().await?;
     followups.finish(state);
-    if let Err(e) = state.store.note_stripe_error(&p.site_id, None).await {
-        tracing::warn!(error = %e, "cannot clear the site's last Stripe error");
-    }
     Ok(Opened::Opened)
 }
 

@@ -20,6 +20,8 @@ pub enum Delay {
     Start(Duration),
     /// Never forwarded, never answered (Stripe hangs).
     Hang,
+    /// Not forwarded; answered at once with this HTTP status and a Stripe error body.
+    Status(u16),
 }
 
 #[derive(Debug)]
@@ -131,6 +133,11 @@ async fn forward(
     };
     match delay {
         Some(Delay::Hang) => std::future::pending::<()>().await,
+        Some(Delay::Status(code)) => {
+            let body = serde_json::json!({"error": {"type": "invalid_request_error", "code": "rate_limit",
+                "message": "Too many requests hit the API too quickly."}});
+            return (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response();
+        }
         Some(Delay::Start(d)) => tokio::time::sleep(d).await,
         _ => {}
     }
