@@ -14,8 +14,11 @@ use chatpay_shared::console::LiveEvent;
 use chatpay_shared::protocol::ServerFrame;
 use tokio::sync::broadcast;
 
-/// How many events one conversation's channel holds for a slow socket.
-const CHANNEL_CAPACITY: usize = 256;
+/// How many events one conversation's channel holds for a slow socket (a socket further
+/// behind reloads from the store). Small: an idle visitor costs little.
+const CHANNEL_CAPACITY: usize = 16;
+/// How many events a site's console channel holds (every conversation of the site).
+const LIVE_CAPACITY: usize = 256;
 
 /// A committed conversation event, ready to send.
 #[derive(Debug)]
@@ -25,10 +28,18 @@ pub struct HubEvent {
     pub json: Utf8Bytes,
 }
 
+/// One conversation's (or one site's console's) channel.
+#[derive(Debug)]
+struct Channel {
+    tx: broadcast::Sender<Arc<HubEvent>>,
+    /// The newest history `seq` published here (what another relay's news is compared to).
+    published: u64,
+}
+
 /// Fan-out of events to the sockets of each conversation.
 #[derive(Debug, Default)]
 pub struct Hub {
-    channels: Mutex<HashMap<String, broadcast::Sender<Arc<HubEvent>>>>,
+    channels: Mutex<HashMap<String, Channel>>,
 }
 
 impl Hub {
@@ -40,9 +51,18 @@ impl Hub {
     /// event falls between the two.
     pub fn subscribe(self: &Arc<Self>, conversation: &str) -> Subscription {
         let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        let capacity = if conversation.starts_with("live:") {
+            LIVE_CAPACITY
+        } else {
+            CHANNEL_CAPACITY
+        };
         let rx = channels
             .entry(conversation.to_owned())
-            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
+            .or_insert_with(|| Channel {
+                tx: broadcast::channel(capacity).0,
+                published: 0,
+            })
+            .tx
             .subscribe();
         Subscription {
             rx,
@@ -56,10 +76,14 @@ impl Hub {
         if frames.is_empty() {
             return;
         }
-        let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(tx) = channels.get(conversation) else {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(channel) = channels.get_mut(conversation) else {
             return;
         };
+        if let Some(newest) = frames.iter().filter_map(ServerFrame::seq).max() {
+            channel.published = channel.published.max(newest);
+        }
+        let tx = &channel.tx;
         for frame in frames {
             match serde_json::to_string(frame) {
                 Ok(json) => {
@@ -86,7 +110,9 @@ impl Hub {
     ) {
         let key = live_key(site);
         let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(tx) = channels.get(&key) else { return };
+        let Some(tx) = channels.get(&key).map(|c| &c.tx) else {
+            return;
+        };
         let mut events: Vec<LiveEvent> = frames
             .iter()
             .filter(|f| !matches!(f, ServerFrame::Typing))
@@ -115,6 +141,35 @@ impl Hub {
         }
     }
 
+    /// Tells a site's console that a conversation changed, with nothing more to say (its
+    /// change was made by another relay and it holds no socket of it here).
+    pub fn publish_changed(&self, site: &str, conversation: &str) {
+        self.send_live(
+            site,
+            &LiveEvent {
+                conversation: conversation.to_owned(),
+                frame: None,
+                status: None,
+                notice: None,
+            },
+        );
+    }
+
+    /// Tells a site's console to reload what it shows (news may have been missed).
+    pub fn publish_reload(&self, site: &str) {
+        self.send_live(site, &crate::bus::reload_event());
+    }
+
+    fn send_live(&self, site: &str, event: &LiveEvent) {
+        let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        if let (Some(c), Ok(json)) = (channels.get(&live_key(site)), serde_json::to_string(event)) {
+            let _ = c.tx.send(Arc::new(HubEvent {
+                seq: None,
+                json: Utf8Bytes::from(json),
+            }));
+        }
+    }
+
     /// Starts listening to everything that happens in a site's conversations (the console).
     pub fn subscribe_live(self: &Arc<Self>, site: &str) -> Subscription {
         self.subscribe(&live_key(site))
@@ -125,11 +180,62 @@ impl Hub {
         self.channels.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
+    /// Notes that a conversation's sockets here have its history up to `seq` (a socket
+    /// that replayed it from the store), so another relay's news is read from there on.
+    pub fn seen(&self, conversation: &str, seq: u64) {
+        if let Some(c) = self
+            .channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(conversation)
+        {
+            c.published = c.published.max(seq);
+        }
+    }
+
+    /// The newest `seq` published to a conversation's sockets here, if it has any socket.
+    pub fn published(&self, conversation: &str) -> Option<u64> {
+        self.channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(conversation)
+            .map(|c| c.published)
+    }
+
+    /// Every conversation with a socket here, with its newest published `seq`.
+    pub fn watched(&self) -> Vec<(String, u64)> {
+        self.channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(k, _)| !k.starts_with("live:"))
+            .map(|(k, c)| (k.clone(), c.published))
+            .collect()
+    }
+
+    /// Whether a site's console is open here.
+    pub fn console_open(&self, site: &str) -> bool {
+        self.channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&live_key(site))
+    }
+
+    /// Every site whose console is open here.
+    pub fn open_consoles(&self) -> Vec<String> {
+        self.channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .filter_map(|k| k.strip_prefix("live:").map(str::to_owned))
+            .collect()
+    }
+
     fn release(&self, conversation: &str) {
         let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
         if channels
             .get(conversation)
-            .is_some_and(|tx| tx.receiver_count() == 0)
+            .is_some_and(|c| c.tx.receiver_count() == 0)
         {
             channels.remove(conversation);
         }

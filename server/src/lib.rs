@@ -14,6 +14,7 @@
 //! - [`engine`]: the workflow interpreter (pure) and its runner (store, Stripe, hub).
 //! - [`store`]: sqlx over SQLite or PostgreSQL, with the same migrations for both.
 //! - [`hub`]: fan-out of committed conversation events to every connected socket.
+//! - [`bus`]: several relays on one PostgreSQL: `LISTEN`/`NOTIFY` pointers into the hub.
 //! - [`payments`]: the payment state machine and what moves payments along it (webhook,
 //!   reconciliation, decline).
 //! - [`stripe`]: the Stripe client, webhook signatures, and the TEST MODE simulator.
@@ -25,6 +26,7 @@
 pub mod accounts;
 pub mod agents;
 pub mod budgets;
+pub mod bus;
 pub mod chat;
 pub mod cli;
 pub mod config;

@@ -85,6 +85,7 @@ pub fn state(parts: Parts) -> (AppState, Shutdown) {
         shutdown: rx,
     };
     crate::engine::background::spawn(state.clone(), sweep_every);
+    crate::bus::spawn(state.clone());
     (state, Shutdown(tx))
 }
 

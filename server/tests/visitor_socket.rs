@@ -292,3 +292,38 @@ async fn shutdown_closes_sockets_with_a_restart_code(backend: Backend) {
     stopping.await.unwrap();
 }
 both!(shutdown_closes_sockets_with_a_restart_code);
+
+/// A frame that never reached this relay's hub (written by another relay, its news lost):
+/// the next frame makes the relay send both, in order; and a tab that asks to replay after
+/// a seq gets everything after it again.
+async fn a_lost_frame_is_never_skipped(backend: Backend) {
+    use chatpay_server::store::messages::{self, NewMessage};
+    let app = TestApp::spawn(backend).await;
+    let (mut c, welcome) = app.visitor(None, None).await;
+    let ServerFrame::Welcome { conversation, .. } = welcome else {
+        unreachable!()
+    };
+    c.recv().await; // the greeting, seq 1
+    let mut tx = app.state.store.begin().await.unwrap();
+    let frames = messages::append(
+        &mut tx,
+        &conversation,
+        &[NewMessage::bot("lost on the way"), NewMessage::bot("arrived")],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    app.state.hub.publish(&conversation, &frames[1..]);
+    let got = c
+        .until(|f| matches!(f, ServerFrame::Message { text, .. } if text == "arrived"))
+        .await;
+    assert_eq!(texts(&got), vec!["lost on the way", "arrived"]);
+
+    c.send(&ClientFrame::Replay { after: 1 }).await;
+    let again = c
+        .until(|f| matches!(f, ServerFrame::Message { text, .. } if text == "arrived"))
+        .await;
+    assert_eq!(texts(&again), vec!["lost on the way", "arrived"]);
+    app.stop().await;
+}
+both!(a_lost_frame_is_never_skipped);

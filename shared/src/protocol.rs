@@ -30,6 +30,9 @@ pub enum ClientFrame {
     Text { client_id: String, text: String },
     /// The visitor declined a payment (the card's "Not now"): the link is expired at once.
     DeclinePayment { payment: String },
+    /// The tab saw a frame whose `seq` is not the next one: it asks for everything after
+    /// `after` (the last `seq` it has without a gap), and the relay sends it again.
+    Replay { after: u64 },
     /// Who the visitor is, as the host page told the widget (`chatpay.setVisitor`).
     Visitor {
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -405,3 +405,19 @@ fn not_now_shows_expiring_at_once_until_stripe_confirms_or_fails() {
     );
     assert_eq!(card_of(&done), (PaymentStatus::Expired, false));
 }
+
+#[wasm_bindgen_test]
+fn a_gap_in_the_history_is_asked_for_once_and_closes_when_filled() {
+    use chatpay_widget::services::socket::SeqTracker;
+    let mut t = SeqTracker::default();
+    assert_eq!((t.saw(1), t.saw(2)), (None, None));
+    // 3 was lost (another relay's frame): 4 arrives and the tab asks for what follows 2.
+    assert_eq!(t.saw(4), Some(2));
+    assert_eq!(t.saw(5), None, "asked once for this gap");
+    assert_eq!(t.last, 2, "a reconnect would continue after 2, not skip 3");
+    // The replay brings 3, 4, 5 again.
+    assert_eq!((t.saw(3), t.saw(4), t.saw(5)), (None, None, None));
+    assert_eq!(t.last, 5);
+    assert_eq!(t.saw(2), None, "old frames change nothing");
+    assert_eq!(t.saw(7), Some(5), "a new gap is asked for again");
+}

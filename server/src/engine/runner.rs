@@ -77,9 +77,16 @@ impl Followups {
         }
     }
 
-    /// A note for the site's console about a conversation (a payment that failed to
-    /// open, a mismatch, a double charge); visitors never see it.
-    pub fn notice(site: &str, conversation: &str, text: String) -> Followups {
+    /// A note for the site's agents about a conversation (a payment that failed to open, a
+    /// mismatch, a double charge), kept in `tx` for every relay's console; visitors never
+    /// see it.
+    pub async fn notice(tx: &mut Tx, site: &str, conversation: &str, text: String) -> AppResult<Followups> {
+        crate::store::notices::add(tx, site, conversation, &text).await?;
+        Ok(Self::notice_here(site, conversation, text))
+    }
+
+    /// The local half of [`Followups::notice`]: this relay's consoles.
+    fn notice_here(site: &str, conversation: &str, text: String) -> Followups {
         Followups {
             changed: vec![Changed {
                 notice: Some(text),

@@ -106,7 +106,7 @@ async fn apply_news(
             stored::set_problem(tx, &payment.id, &problem).await?;
             followups.refund(&payment.site_id, &session.id);
             if let Some(c) = &payment.conversation_id {
-                followups.add(Followups::notice(&payment.site_id, c, problem));
+                followups.add(Followups::notice(tx, &payment.site_id, c, problem).await?);
             }
         }
         return Ok((EventOutcome::DoubleCharge, followups));
@@ -146,7 +146,7 @@ async fn apply_news(
             stored::set_problem(tx, &payment.id, &problem).await?;
             followups.refund(&payment.site_id, &session.id);
             if let Some(c) = &payment.conversation_id {
-                followups.add(Followups::notice(&payment.site_id, c, problem));
+                followups.add(Followups::notice(tx, &payment.site_id, c, problem).await?);
             }
         }
         return Ok((EventOutcome::LateCharge, followups));
@@ -155,7 +155,7 @@ async fn apply_news(
         tracing::error!(payment = %payment.id, session = %session.id, reason = %why, "payment mismatch");
         stored::set_problem(tx, &payment.id, why).await?;
         if let Some(c) = &payment.conversation_id {
-            followups.add(Followups::notice(&payment.site_id, c, why.clone()));
+            followups.add(Followups::notice(tx, &payment.site_id, c, why.clone()).await?);
         }
     }
     if !is_card && transition.is_some() {

@@ -290,11 +290,15 @@ async fn fail(state: &AppState, p: &Payment, why: &str) -> AppResult<Opened> {
                 )
                 .await?
             }
-            Requester::Agent => Followups::notice(
-                &p.site_id,
-                conversation,
-                format!("The payment link could not be created: {why}"),
-            ),
+            Requester::Agent => {
+                Followups::notice(
+                    &mut tx,
+                    &p.site_id,
+                    conversation,
+                    format!("The payment link could not be created: {why}"),
+                )
+                .await?
+            }
         };
     }
     tx.commit().await?;

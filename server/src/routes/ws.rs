@@ -154,6 +154,7 @@ where
     {
         return;
     }
+    state.hub.seen(&conversation, last_sent);
     let mut shutdown = state.shutdown.clone();
     // Answers of work done off this loop (a decline waits on Stripe; the socket does not).
     let (later_tx, mut later) = mpsc::channel::<ServerFrame>(8);
@@ -167,6 +168,13 @@ where
                 let frame = match incoming {
                     None => break,
                     Some(Err(err)) => { if send(&mut sink, &err).await.is_err() { break } continue }
+                    Some(Ok(ClientFrame::Replay { after })) => {
+                        // The tab missed something: everything after what it has, again.
+                        let mut from = after;
+                        if replay(&state, &conversation, &mut from, &mut sink).await.is_err() { break }
+                        last_sent = last_sent.max(from);
+                        continue;
+                    }
                     Some(Ok(frame)) => frame,
                 };
                 if let Some(reply) = handle(&state, &site.id, &conversation, frame, &later_tx).await {
@@ -185,7 +193,17 @@ where
             }
             event = events.recv() => match event {
                 Ok(event) => {
-                    if event.seq.is_some_and(|s| s <= last_sent) { continue }
+                    match event.seq {
+                        Some(s) if s <= last_sent => continue,
+                        // Something came before it that this socket has not sent (another
+                        // relay's news, or a commit published out of order): send from the
+                        // store, in order, instead of leaving a gap.
+                        Some(s) if s > last_sent + 1 => {
+                            if replay(&state, &conversation, &mut last_sent, &mut sink).await.is_err() { break }
+                            continue;
+                        }
+                        _ => {}
+                    }
                     if sink.send(Message::Text(event.json.clone())).await.is_err() { break }
                     if let Some(seq) = event.seq { last_sent = seq }
                 }
@@ -211,6 +229,8 @@ async fn handle(
 ) -> Option<ServerFrame> {
     match frame {
         ClientFrame::Hello { .. } => Some(error(ErrorCode::HelloFirst, "this socket already said Hello")),
+        // Answered in the socket's loop.
+        ClientFrame::Replay { .. } => None,
         ClientFrame::Text { client_id, text } => {
             // Per conversation, whatever the number of its sockets.
             if let Err(refused) = state.limits.message(conversation) {

@@ -108,12 +108,17 @@ pub async fn lock(tx: &mut Tx, conversation: &str) -> AppResult<Option<String>> 
 
 /// Sets what a conversation waits for: `bot`, `waiting_agent`, `agent` or `closed`.
 pub async fn set_status(tx: &mut Tx, conversation: &str, status: &str) -> AppResult<()> {
-    sqlx::query("UPDATE conversations SET status = $1, updated_at = $2 WHERE id = $3")
-        .bind(status)
-        .bind(now_ms())
-        .bind(conversation)
-        .execute(&mut *tx)
-        .await?;
+    let site: Option<String> = sqlx::query_scalar(
+        "UPDATE conversations SET status = $1, updated_at = $2 WHERE id = $3 RETURNING site_id",
+    )
+    .bind(status)
+    .bind(now_ms())
+    .bind(conversation)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(site) = site {
+        tx.notify('s', &[&site, conversation]).await?;
+    }
     Ok(())
 }
 
@@ -148,11 +153,12 @@ pub async fn set_visitor(
 
 /// Reserves the next `count` sequence numbers of a conversation and returns the first.
 /// On PostgreSQL this also locks the conversation row until the transaction ends, so the
-/// history of one conversation is written by one transaction at a time.
+/// history of one conversation is written by one transaction at a time; and it tells the
+/// other relays, at commit, that the history grew to the last of them ([`crate::bus`]).
 pub async fn reserve_seq(tx: &mut Tx, conversation: &str, count: u64) -> AppResult<u64> {
     let row = sqlx::query(
         "UPDATE conversations SET last_seq = last_seq + $1, updated_at = $2 \
-         WHERE id = $3 RETURNING last_seq",
+         WHERE id = $3 RETURNING last_seq, site_id",
     )
     .bind(count as i64)
     .bind(now_ms())
@@ -160,6 +166,8 @@ pub async fn reserve_seq(tx: &mut Tx, conversation: &str, count: u64) -> AppResu
     .fetch_one(&mut *tx)
     .await?;
     let last: i64 = row.try_get(0)?;
+    let site: String = row.try_get(1)?;
+    tx.notify('h', &[&site, conversation, &last.to_string()]).await?;
     Ok(last as u64 - count + 1)
 }
 

@@ -16,6 +16,7 @@ pub mod accounts;
 pub mod conversations;
 pub mod faults;
 pub mod messages;
+pub mod notices;
 pub mod payments;
 pub mod simulator;
 pub mod sites;
@@ -53,8 +54,10 @@ pub struct Store {
     faults: Option<Arc<faults::Faults>>,
     /// How to open a connection of its own (the readiness probe's reader).
     options: AnyConnectOptions,
-    /// This process's name in the `readiness` table.
-    relay_id: String,
+    /// This process's name (the `readiness` table, the bus).
+    relay_id: std::sync::Arc<str>,
+    /// The database URL (the bus's own connection).
+    url: String,
 }
 
 /// Why the database is not ready to take writes: the check that failed and what it saw.
@@ -125,7 +128,8 @@ impl Store {
                     workflow_cache: Default::default(),
                     faults: None,
                     options: options.clone(),
-                    relay_id: new_id("relay"),
+                    relay_id: new_id("relay").into(),
+                    url: url.clone(),
                 }
             }
             Dialect::Postgres => {
@@ -142,7 +146,8 @@ impl Store {
                     workflow_cache: Default::default(),
                     faults: None,
                     options: options.clone(),
-                    relay_id: new_id("relay"),
+                    relay_id: new_id("relay").into(),
+                    url: url.clone(),
                 }
             }
         };
@@ -157,6 +162,16 @@ impl Store {
         self.dialect
     }
 
+    /// This process's name among the relays sharing the database.
+    pub fn relay_id(&self) -> &str {
+        &self.relay_id
+    }
+
+    /// The database URL (for a connection of its own, like the bus's).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// The pool for reads that need no transaction.
     pub fn reader(&self) -> &AnyPool {
         &self.read
@@ -169,7 +184,13 @@ impl Store {
 
     /// Starts a write transaction (see [`Tx`]).
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        Tx::begin(&self.write, self.dialect, self.faults.clone()).await
+        Tx::begin(
+            &self.write,
+            self.dialect,
+            self.faults.clone(),
+            self.relay_id.clone(),
+        )
+        .await
     }
 
     /// Injects write faults from now on (the `--inject-faults` test hook).
@@ -197,7 +218,7 @@ impl Store {
                 "INSERT INTO readiness (relay, nonce, at) VALUES ($1, $2, $3) \
                  ON CONFLICT (relay) DO UPDATE SET nonce = excluded.nonce, at = excluded.at",
             )
-            .bind(&self.relay_id)
+            .bind(&*self.relay_id)
             .bind(&nonce)
             .bind(now_ms())
             .execute(&mut tx)
@@ -216,7 +237,7 @@ impl Store {
             .await
             .map_err(|e| not_visible(format!("cannot open a second connection: {e}")))?;
         let seen: Option<String> = sqlx::query_scalar("SELECT nonce FROM readiness WHERE relay = $1")
-            .bind(&self.relay_id)
+            .bind(&*self.relay_id)
             .fetch_optional(&mut fresh)
             .await
             .map_err(|e| not_visible(format!("cannot read back the write: {e}")))?;

@@ -40,6 +40,9 @@ pub struct Tx {
     /// `BEGIN` ran and neither `COMMIT` nor `ROLLBACK` has finished yet.
     open: bool,
     faults: Option<std::sync::Arc<Faults>>,
+    dialect: Dialect,
+    /// This relay's name on the bus.
+    relay: std::sync::Arc<str>,
 }
 
 impl Tx {
@@ -49,6 +52,7 @@ impl Tx {
         pool: &sqlx::AnyPool,
         dialect: Dialect,
         faults: Option<std::sync::Arc<Faults>>,
+        relay: std::sync::Arc<str>,
     ) -> Result<Tx, sqlx::Error> {
         let sql = match dialect {
             // Take the write lock now, not at the first write: the transaction then never
@@ -69,6 +73,8 @@ impl Tx {
                         failed: AtomicBool::new(false),
                         open: true,
                         faults,
+                        dialect,
+                        relay,
                     });
                 }
                 Err(e) => {
@@ -120,6 +126,29 @@ impl Tx {
 
     fn note(&self) -> &AtomicBool {
         &self.failed
+    }
+
+    /// Tells every relay on this database, when (and only if) the transaction commits, that
+    /// something changed: `kind` and its `fields` (ids and numbers, never content; see
+    /// [`crate::bus`]). PostgreSQL delivers a `NOTIFY` at commit; on SQLite (one relay)
+    /// there is nobody else to tell.
+    pub async fn notify(&mut self, kind: char, fields: &[&str]) -> AppResult<()> {
+        if self.dialect != Dialect::Postgres {
+            return Ok(());
+        }
+        let mut payload = String::with_capacity(64);
+        payload.push(kind);
+        payload.push('|');
+        payload.push_str(&self.relay);
+        for f in fields {
+            payload.push('|');
+            payload.push_str(f);
+        }
+        sqlx::query("SELECT pg_notify('chatpay', $1)")
+            .bind(payload)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
     }
 }
 

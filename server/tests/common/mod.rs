@@ -211,6 +211,37 @@ impl TestApp {
             )
             .await
             .unwrap();
+        Self::serve_store(db, store, stripe_base, assets, adjust).await
+    }
+
+    /// A second relay on this relay's database (PostgreSQL), with its own hub, sockets and
+    /// bus listener, its Stripe being this relay's simulator.
+    pub async fn second_relay(&self) -> TestApp {
+        let db = TestDb {
+            url: self.db.url.clone(),
+            cleanup: None,
+        };
+        let store = Store::connect(&db.url).await.expect("store connects");
+        // Relays of one fleet share a public URL (the load balancer's): this one's is the
+        // first relay's.
+        let public_url = self.state.settings.public_url.clone();
+        Self::serve_store(
+            db,
+            store,
+            Some(self.url("/simulator/stripe")),
+            WidgetAssets::none(),
+            move |s| s.public_url = public_url,
+        )
+        .await
+    }
+
+    async fn serve_store(
+        db: TestDb,
+        store: Store,
+        stripe_base: Option<String>,
+        assets: WidgetAssets,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let public_url = format!("http://{addr}");

@@ -20,7 +20,8 @@ struct Inner {
     url: String,
     site: String,
     ws: Option<WebSocket>,
-    last_seq: u64,
+    /// The `seq`s this tab has (and what to ask for when one is missing).
+    seqs: SeqTracker,
     /// Sent but not yet echoed back: (client_id, text).
     unconfirmed: Vec<(String, String)>,
     backoff_ms: i32,
@@ -53,7 +54,7 @@ impl Connection {
             url,
             site: site.to_owned(),
             ws: None,
-            last_seq: 0,
+            seqs: SeqTracker::default(),
             unconfirmed: Vec::new(),
             backoff_ms: 1000,
             visitor: None,
@@ -138,7 +139,7 @@ impl Connection {
     fn on_open(&self) {
         let inner = self.0.borrow();
         let Some(ws) = &inner.ws else { return };
-        let last_seq = inner.last_seq;
+        let last_seq = inner.seqs.last;
         send(
             ws,
             &ClientFrame::Hello {
@@ -156,7 +157,11 @@ impl Connection {
         let on_frame = {
             let mut inner = self.0.borrow_mut();
             if let Some(seq) = frame.seq() {
-                inner.last_seq = inner.last_seq.max(seq);
+                if let (Some(after), Some(ws)) = (inner.seqs.saw(seq), &inner.ws) {
+                    // A frame lost between relays must not be skipped, nor forgotten at the
+                    // next reconnect: ask for what is missing.
+                    send(ws, &ClientFrame::Replay { after });
+                }
             }
             match &frame {
                 ServerFrame::Welcome { visitor_token, .. } => {
@@ -209,12 +214,45 @@ impl Connection {
             let mut inner = self.0.borrow_mut();
             let d = inner.backoff_ms;
             inner.backoff_ms = (d * 2).min(30_000);
-            d
+            // Jitter: after a relay restarts, its visitors do not all come back at once.
+            (f64::from(d) * (0.5 + js_sys::Math::random() / 2.0)) as i32
         };
         let me = self.clone();
         let retry = Closure::once_into_js(move || me.connect());
         if let Some(w) = web_sys::window() {
             let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay);
+        }
+    }
+}
+
+/// The history a tab has: the newest `seq` with nothing missing before it (what a
+/// reconnect asks to continue from), and the `seq`s seen past a gap.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SeqTracker {
+    pub last: u64,
+    ahead: Vec<u64>,
+    asked: u64,
+}
+
+impl SeqTracker {
+    /// Notes a frame's `seq`. `Some(after)`: a gap opened; ask the relay for everything
+    /// after `after` (once per gap).
+    pub fn saw(&mut self, seq: u64) -> Option<u64> {
+        if seq == self.last + 1 {
+            self.last = seq;
+            while let Some(i) = self.ahead.iter().position(|s| *s == self.last + 1) {
+                self.last = self.ahead.swap_remove(i);
+            }
+            self.ahead.retain(|s| *s > self.last);
+            None
+        } else if seq > self.last + 1 {
+            self.ahead.push(seq);
+            (self.asked != self.last + 1).then(|| {
+                self.asked = self.last + 1;
+                self.last
+            })
+        } else {
+            None
         }
     }
 }

@@ -102,6 +102,10 @@ pub fn encode(frame: &ClientFrame) -> String {
             set(&o, "type", &"DeclinePayment".into());
             set(&o, "payment", &JsValue::from_str(payment));
         }
+        ClientFrame::Replay { after } => {
+            set(&o, "type", &"Replay".into());
+            set(&o, "after", &JsValue::from_f64(*after as f64));
+        }
         ClientFrame::Visitor { name, email } => {
             set(&o, "type", &"Visitor".into());
             set_opt(&o, "name", name);

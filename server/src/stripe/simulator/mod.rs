@@ -173,6 +173,10 @@ pub fn spawn_sweeper(sim: std::sync::Arc<Simulator>, mut shutdown: tokio::sync::
         loop {
             tokio::select! {
                 _ = tick.tick() => {
+                    // Several relays may serve the simulator on one database: one sweeps.
+                    if !sim.store.try_lease("simulator-sweep", 5_000).await.unwrap_or(false) {
+                        continue;
+                    }
                     if let Err(e) = events::expire_due_sessions(&sim).await {
                         tracing::warn!(error = %e, "simulator: expiry sweep failed");
                     }

@@ -1,0 +1,170 @@
+//! Several relays on one PostgreSQL: whatever relay a visitor's socket, a webhook, an
+//! agent or a console reaches, every other one hears of it through the database
+//! (`LISTEN`/`NOTIFY` pointers, frames read from the store).
+
+mod common;
+
+use std::time::Duration;
+
+use chatpay_shared::console::LiveEvent;
+use chatpay_shared::protocol::{Author, PaymentStatus, ServerFrame};
+use common::{Backend, TestApp};
+use futures_util::StreamExt as _;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+async fn pay(url: &str) {
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{url}/pay"))
+        .form(&[("outcome", "paid")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_on_one_relay_hears_what_happens_on_another() {
+    let a = TestApp::spawn(Backend::Postgres).await;
+    let b = a.second_relay().await;
+    a.connect_stripe().await; // the webhook endpoint is relay A's
+    a.publish(chatpay_server::cli::DEMO_WORKFLOW).await;
+
+    // The visitor's socket is on relay B.
+    let (mut v, welcome) = b.visitor(None, None).await;
+    let ServerFrame::Welcome {
+        conversation,
+        visitor_token,
+        ..
+    } = welcome
+    else {
+        unreachable!()
+    };
+    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
+        .await;
+    v.send_text("v1", "help").await;
+    let frames = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await;
+    let url = frames
+        .iter()
+        .find_map(|f| match f {
+            ServerFrame::PaymentCard { url, .. } => Some(url.clone()),
+            _ => None,
+        })
+        .unwrap();
+
+    // Paid at Stripe; the webhook reaches relay A; the visitor on B sees Paid and the paid
+    // branch, once.
+    pay(&url).await;
+    let after = v
+        .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("This conversation is now closed")))
+        .await;
+    assert!(after.iter().any(|f| matches!(
+        f,
+        ServerFrame::PaymentUpdate {
+            status: PaymentStatus::Paid,
+            ..
+        }
+    )));
+    let thanks = after
+        .iter()
+        .filter(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("Thank you")))
+        .count();
+    assert_eq!(thanks, 1, "the paid branch ran once");
+
+    // A person on relay A replies: the visitor on B sees it.
+    chatpay_server::agents::reply(&a.state, common::SITE, &conversation, "Hello from a person.")
+        .await
+        .unwrap();
+    let got = v
+        .until(|f| {
+            matches!(
+                f,
+                ServerFrame::Message {
+                    from: Author::Agent,
+                    ..
+                }
+            )
+        })
+        .await;
+    assert!(matches!(got.last(), Some(ServerFrame::Message { text, .. }) if text == "Hello from a person."));
+
+    // A second tab of the same visitor opens on relay A: it has the whole history, and
+    // what the first tab (on B) writes reaches it.
+    let (mut second, _) = a.visitor(Some(&visitor_token), None).await;
+    let history = second
+        .until(|f| matches!(f, ServerFrame::Message { text, .. } if text == "Hello from a person."))
+        .await;
+    assert!(history.iter().any(|f| matches!(
+        f,
+        ServerFrame::PaymentUpdate {
+            status: PaymentStatus::Paid,
+            ..
+        }
+    )));
+    v.send_text("v2", "Thanks!").await;
+    second
+        .until(|f| matches!(f, ServerFrame::Message { text, .. } if text == "Thanks!"))
+        .await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_on_one_relay_sees_visitors_on_another() {
+    let a = TestApp::spawn(Backend::Postgres).await;
+    let b = a.second_relay().await;
+    chatpay_server::accounts::create_account(
+        &a.state.store,
+        &a.state.hashers,
+        "owner@shop.test",
+        "a long enough password",
+    )
+    .await
+    .unwrap();
+    let login = reqwest::Client::new()
+        .post(b.url("/api/console/login"))
+        .header("x-chatpay-console", "1")
+        .json(&serde_json::json!({ "email": "owner@shop.test", "password": "a long enough password" }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut req = format!("ws://{}/api/console/sites/shop/live", b.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    // The fleet's one public origin (relay A's URL here).
+    req.headers_mut()
+        .insert("origin", a.url("").trim_end_matches('/').parse().unwrap());
+    let (mut live, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+
+    // A visitor on relay A writes; the console on B hears of the conversation.
+    let (mut v, welcome) = a.visitor(None, None).await;
+    let ServerFrame::Welcome { conversation, .. } = welcome else {
+        unreachable!()
+    };
+    v.say("m1", "Is anyone there?").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, live.next())
+            .await
+            .expect("the console on B hears of the visitor on A")
+            .unwrap()
+            .unwrap();
+        if let Ok(e) = serde_json::from_str::<LiveEvent>(msg.to_text().unwrap_or("")) {
+            if e.conversation == conversation {
+                break;
+            }
+        }
+    }
+    a.stop().await;
+    b.stop().await;
+}
