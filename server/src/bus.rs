@@ -100,23 +100,16 @@ async fn on_pointer(state: &AppState, payload: &str) {
             let seq: u64 = parts.get(4).and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
             history_grew(state, site, conversation, seq).await;
         }
-        "s" => {
-            if state.hub.console_open(site) {
-                match state.store.conversation_status(conversation).await {
-                    Ok(status) => live(state, site, conversation, status, None),
-                    Err(e) => tracing::warn!(error = %e, "bus: cannot read a status"),
-                }
-            }
-        }
-        "n" => {
-            if state.hub.console_open(site) {
-                if let Some(id) = parts.get(4) {
-                    match state.store.notice(id).await {
-                        Ok(Some((_, text))) => live(state, site, conversation, None, Some(text)),
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!(error = %e, "bus: cannot read a note"),
-                    }
-                }
+        "s" if state.hub.console_open(site) => match state.store.conversation_status(conversation).await {
+            Ok(status) => live(state, site, conversation, status, None),
+            Err(e) => tracing::warn!(error = %e, "bus: cannot read a status"),
+        },
+        "n" if state.hub.console_open(site) => {
+            let Some(id) = parts.get(4) else { return };
+            match state.store.notice(id).await {
+                Ok(Some((_, text))) => live(state, site, conversation, None, Some(text)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "bus: cannot read a note"),
             }
         }
         _ => {}
