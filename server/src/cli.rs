@@ -53,13 +53,17 @@ async fn serve(
     api_base: Option<String>,
     args: ServeArgs,
 ) -> anyhow::Result<()> {
+    // One relay per SQLite file (held until this function returns).
+    let _serving = store.serve_lock()?;
     let public_url = args.public_base();
     let api_base = match (api_base, args.stripe_simulator) {
         (Some(base), _) => base,
         (None, true) => format!("{public_url}/simulator/stripe"),
         (None, false) => STRIPE_API.to_owned(),
     };
-    if args.demo {
+    // Several relays starting together seed the demo once: whoever holds the lease.
+    let seeds_demo = args.demo && store.try_lease("seed-demo", 60_000).await?;
+    if seeds_demo {
         seed_demo_site(&store, &args, &public_url).await?;
     }
     let assets = WidgetAssets::load(&args.dist.join("widget"));
@@ -149,7 +153,7 @@ async fn serve(
     }
     if args.demo {
         println!("demo host page: {public_url}/demo");
-        if args.stripe_simulator {
+        if args.stripe_simulator && seeds_demo {
             // The relay answers its own simulator once it serves; connect the demo site then.
             let state = state.clone();
             tokio::spawn(async move {

@@ -391,3 +391,45 @@ fn secrets_stay_off_the_command_line_and_weak_passwords_are_refused() {
     assert!(err.contains("publishable key"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// One `chatpay serve` per SQLite file: a second is refused with what to do, while the CLI
+/// keeps working beside the running relay.
+#[test]
+fn a_second_serve_on_one_sqlite_file_is_refused() {
+    let dir = std::env::temp_dir().join(format!("chatpay-cli-lock-{}", std::process::id()));
+    let db = format!("sqlite://{}/chatpay.db", dir.display());
+    let port = |p: u16| format!("127.0.0.1:{p}");
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let mut first = Command::new(env!("CARGO_BIN_EXE_chatpay"))
+        .args(["serve", "--listen", &port(free())])
+        .env("CHATPAY_DATABASE_URL", &db)
+        .env("CHATPAY_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::path::Path::new(&format!("{}/chatpay.db.serve-lock", dir.display())).exists() {
+        assert!(std::time::Instant::now() < deadline, "the first relay started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (ok, _, err) = chatpay(&db, &["serve", "--listen", &port(free())]);
+    assert!(!ok);
+    assert!(
+        err.contains("another `chatpay serve` is already using") && err.contains("PostgreSQL"),
+        "{err}"
+    );
+    let (ok, out, _) = chatpay(&db, &["site", "list"]);
+    assert!(ok, "the CLI works beside the relay");
+    assert!(out.contains("no sites yet"), "{out}");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -168,3 +168,97 @@ async fn a_console_on_one_relay_sees_visitors_on_another() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A TCP path to PostgreSQL that can be cut (the database becomes unreachable).
+struct CuttablePath {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl CuttablePath {
+    async fn to_postgres() -> CuttablePath {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Default::default();
+        let (c, k) = (cut.clone(), conns.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if c.load(std::sync::atomic::Ordering::Relaxed) {
+                    continue; // dropped: the database does not answer
+                }
+                k.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut pg) = tokio::net::TcpStream::connect("127.0.0.1:5432").await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut pg).await;
+                    }
+                }));
+            }
+        });
+        CuttablePath { port, cut, conns }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::Relaxed);
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+}
+
+/// When the database is unreachable, /healthz and /readyz say so at once (not after a
+/// pool's long wait) and a webhook fails fast with a 5xx, so Stripe retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_is_said_at_once() {
+    let db = common::TestDb::new(Backend::Postgres).await;
+    let path = CuttablePath::to_postgres().await;
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_port(Some(path.port)).unwrap();
+    let store = chatpay_server::store::Store::connect(url.as_str()).await.unwrap();
+    store
+        .insert_site(
+            &chatpay_server::store::sites::NewSite::parse(
+                common::SITE,
+                "Shop",
+                "",
+                &[common::ORIGIN.to_owned()],
+            )
+            .unwrap(),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let app = TestApp::serve_store(
+        db,
+        store,
+        None,
+        chatpay_server::routes::widget::WidgetAssets::none(),
+        |_| {},
+    )
+    .await;
+    let secret = app.connect_stripe().await;
+    assert_eq!(reqwest::get(app.url("/readyz")).await.unwrap().status(), 200);
+
+    path.cut();
+    for probe in ["/healthz", "/readyz"] {
+        let started = std::time::Instant::now();
+        let resp = reqwest::get(app.url(probe)).await.unwrap();
+        assert_eq!(resp.status(), 503, "{probe}");
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{probe}: {:?}",
+            started.elapsed()
+        );
+    }
+    let started = std::time::Instant::now();
+    let (status, _) = app
+        .webhook(&secret, &common::paid_event("evt_down", "pay_x", "cs_x"))
+        .await;
+    assert!(status >= 500, "{status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::state::AppState;
 
 /// The longest a probe waits for the database before answering 503.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub fn router() -> Router<AppState> {
     Router::new()

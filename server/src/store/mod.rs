@@ -71,6 +71,11 @@ pub struct NotReady {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The longest a request waits for a database connection: when the database is
+/// unreachable, requests fail soon with a 5xx (Stripe retries a webhook) instead of
+/// piling up.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Store {
     /// Connects to `url` (`sqlite://PATH` or `postgres://…`), creating a SQLite file and its
     /// folder if missing, and brings the schema up to date.
@@ -106,7 +111,7 @@ impl Store {
                 let pool = |max: u32| {
                     AnyPoolOptions::new()
                         .max_connections(max)
-                        .acquire_timeout(Duration::from_secs(10))
+                        .acquire_timeout(ACQUIRE_TIMEOUT)
                         .after_connect(|conn, _| {
                             Box::pin(async move {
                                 conn.execute(
@@ -135,7 +140,7 @@ impl Store {
             Dialect::Postgres => {
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(options.clone())
                     .await
                     .with_context(|| format!("cannot connect to '{}'", redact(&url)))?;
@@ -248,6 +253,35 @@ impl Store {
             ));
         }
         Ok(())
+    }
+
+    /// Takes a file lock beside a SQLite database for as long as the returned file lives,
+    /// so a second `chatpay serve` on the same file is refused (several relays need
+    /// PostgreSQL); `None` for PostgreSQL. The CLI and backups do not take it.
+    pub fn serve_lock(&self) -> anyhow::Result<Option<std::fs::File>> {
+        if self.dialect != Dialect::Sqlite {
+            return Ok(None);
+        }
+        let path = self
+            .url
+            .strip_prefix("sqlite://")
+            .and_then(|p| p.split('?').next())
+            .unwrap_or_default();
+        let lock_path = format!("{path}.serve-lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open the lock file '{lock_path}'"))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another `chatpay serve` is already using the SQLite database '{path}' (it holds '{lock_path}'); \
+                 stop it first, or use PostgreSQL (CHATPAY_DATABASE_URL=postgres://…) to run several relays"
+            ),
+            Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock '{lock_path}'")),
+        }
     }
 
     pub async fn close(&self) {

@@ -235,7 +235,7 @@ impl TestApp {
         .await
     }
 
-    async fn serve_store(
+    pub async fn serve_store(
         db: TestDb,
         store: Store,
         stripe_base: Option<String>,
