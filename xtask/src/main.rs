@@ -5,7 +5,8 @@
 //! - `cargo xtask test`: install what is missing (Chromium too), then fmt, clippy, and every
 //!   test against SQLite and PostgreSQL, browser end-to-end tests included.
 //! - `cargo xtask bench`: webhook → visitor-frame latency and webhooks/s (release, SQLite);
-//!   `--abuse`: the same while one client floods.
+//!   `--abuse`: the same while one client floods; `--sockets`: what idle visitors cost and how
+//!   a relay restart goes.
 //! - `cargo xtask size`: the widget's download, file by file, beside Typebot's embed bundle.
 //! - `cargo xtask widget`: only build the widget into `dist/`.
 //!
@@ -53,6 +54,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   bench --abuse [--payments N]
                         the same latency while one client floods (conversations, messages,
                         silent connections, heavy webhooks), /healthz, refusals per flood
+  bench --sockets [N]   N idle visitor sockets (default 10,000): memory per socket, open rate,
+                        latency with all connected, then kill -9 and every socket coming back
   size                  what a visitor downloads (raw / gzip / brotli), beside Typebot's embed
   widget                build the widget into dist/ only";
 
@@ -135,11 +138,16 @@ fn bench(args: &[String]) -> Result<()> {
         "webhook-bench",
         "--bin",
         "abuse-bench",
+        "--bin",
+        "sockets-bench",
     ]))?;
     let target = build::target_dir()?.join("release");
     let (bench, args): (&str, Vec<&String>) = if args.iter().any(|a| a == "--abuse") {
         step("running the abuse bench (one client flooding while real visitors pay)");
         ("abuse-bench", args.iter().filter(|a| *a != "--abuse").collect())
+    } else if args.iter().any(|a| a == "--sockets") {
+        step("running the sockets bench (idle visitors, then a relay restart)");
+        ("sockets-bench", args.iter().collect())
     } else {
         step("running the webhook bench");
         ("webhook-bench", args.iter().collect())

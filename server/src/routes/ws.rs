@@ -76,7 +76,12 @@ async fn upgrade(
     // next handshake (until its bucket refills).
     state.limits.sockets_blocked(ip)?;
     let counted = state.limits.socket_opened(ip)?;
+    // Small buffers: an idle visitor should cost a few KiB, not tungstenite's 128 KiB read
+    // buffer. Frames are small; a slow reader gets backpressure past 1 MiB.
     Ok(ws
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(1024 * 1024)
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| async move {
             let _counted = counted;
