@@ -177,6 +177,26 @@ async fn setup_login_logout_and_the_rate_limit(backend: Backend) {
         )
         .await;
     assert_eq!((s, field(&b).0), (StatusCode::BAD_REQUEST, "token"), "{b}");
+    // Without the link the password is not even judged (judging a long l33t password took
+    // a core for seconds, on the relay's event loop).
+    let slow: String = "9[4[!1[$6%061+489872!06301<$5|1!2@!|([2|{[94<70596+86|$0%@07<(|<@<1!!7+6"
+        .repeat(14);
+    let (s, b) = c
+        .post(
+            "/api/console/setup",
+            json!({ "token": "wrong", "email": "owner@shop.test", "password": slow }),
+        )
+        .await;
+    assert_eq!((s, field(&b).0), (StatusCode::BAD_REQUEST, "token"), "{b}");
+    // A sign-in with a huge email is refused before it is counted or stored.
+    let (s, b) = c
+        .post(
+            "/api/console/login",
+            json!({ "email": format!("{}@shop.test", "a".repeat(100_000)), "password": "whatever it is" }),
+        )
+        .await;
+    assert_eq!((s, field(&b).0), (StatusCode::BAD_REQUEST, "email"), "{b}");
+    assert!(field(&b).1.contains("at most 254"), "{b}");
     let (s, b) = c
         .post(
             "/api/console/setup",
@@ -742,6 +762,81 @@ async fn parallel_sign_ins_hash_a_few_at_a_time(backend: Backend) {
     app.stop().await;
 }
 both!(parallel_sign_ins_hash_a_few_at_a_time);
+
+/// Sign-ins a client gives up on (it closes the connection while its hash waits) once kept
+/// their place in the argon2 queue for good: three bursts of twelve from one address and the
+/// owner, anywhere, got "too many sign-ins at once" until a restart. And the abandoned
+/// guesses were never counted.
+async fn abandoned_sign_ins_neither_lock_the_owner_out_nor_go_uncounted(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    Console::new(&app).sign_in(&app, "owner@shop.test").await;
+    let http = reqwest::Client::builder()
+        .local_address("127.0.0.30".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    for round in 0..3 {
+        let mut tasks = Vec::new();
+        for i in 0..12 {
+            let req = http
+                .post(app.url("/api/console/login"))
+                .header("x-chatpay-console", "1")
+                .json(&json!({ "email": format!("guess{round}x{i}@shop.test"), "password": "not the password" }));
+            tasks.push(tokio::spawn(async move {
+                tokio::time::timeout(std::time::Duration::from_millis(150), req.send()).await
+            }));
+        }
+        for t in tasks {
+            let _ = t.await.unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Whatever was still hashing finishes; then the owner signs in from elsewhere.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let mut owner = Console::from_ip(&app, "127.0.1.2");
+    owner.sign_in(&app, "owner@shop.test").await;
+    let counted: i64 = sqlx::query_scalar("SELECT failures FROM signin_failures WHERE key = 'ip:127.0.0.30'")
+        .fetch_optional(app.state.store.reader())
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert!(
+        counted >= 30,
+        "only {counted} of the abandoned guesses were counted"
+    );
+    app.stop().await;
+}
+both!(abandoned_sign_ins_neither_lock_the_owner_out_nor_go_uncounted);
+
+/// Ten guesses at once from one address once all got a password check: the limit was read
+/// before any of them was counted. Each attempt is counted before its hash, so only the free
+/// tries are checked.
+async fn parallel_guesses_from_one_address_get_only_the_free_tries(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    Console::new(&app).sign_in(&app, "owner@shop.test").await;
+    let http = reqwest::Client::builder()
+        .local_address("127.0.0.31".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let req = http
+            .post(app.url("/api/console/login"))
+            .header("x-chatpay-console", "1")
+            .json(&json!({ "email": "owner@shop.test", "password": format!("parallel guess {i}") }));
+        tasks.push(tokio::spawn(async move { req.send().await.unwrap().status() }));
+    }
+    let mut checked = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(checked, 5, "passwords checked for ten parallel guesses");
+    app.stop().await;
+}
+both!(parallel_guesses_from_one_address_get_only_the_free_tries);
 
 /// "Sign out everywhere" ends every session of the account; expired sessions and setup
 /// links are purged by the sweep (they once stayed for ever).

@@ -126,6 +126,16 @@ impl Store {
         Ok(())
     }
 
+    /// Whether a setup link is there and not expired (it stays).
+    pub async fn setup_token_valid(&self, token_hash: &str) -> AppResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT expires_at FROM setup_tokens WHERE token_hash = $1 AND expires_at > $2")
+            .bind(token_hash)
+            .bind(now_ms())
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(found.is_some())
+    }
+
     /// Uses up a setup token: `true` if it was valid (it is gone either way).
     pub async fn take_setup_token(&self, token_hash: &str) -> AppResult<bool> {
         let done = sqlx::query("DELETE FROM setup_tokens WHERE token_hash = $1 AND expires_at > $2")
@@ -166,70 +176,81 @@ impl Store {
         Ok(gone)
     }
 
-    /// Until when (unix ms) any of `keys` is blocked from signing in (0: none is).
-    pub async fn signin_blocked_until(&self, keys: &[&str], now: i64) -> AppResult<i64> {
-        let mut until = 0;
-        for key in keys {
-            let row: Option<i64> = sqlx::query_scalar(
-                "SELECT blocked_until FROM signin_failures WHERE key = $1 AND blocked_until > $2",
+    /// Counts a sign-in attempt against each of `keys` (with its number of free tries)
+    /// before its password is checked: counted first, so that parallel guesses and guesses
+    /// whose client hangs up are counted too. Refused (`Err(until)`, nothing counted) while
+    /// any key is blocked. Within a `window_ms` window, the `free`-th attempt and each after
+    /// it block the key for `first_block_ms`, doubling, at most `max_block_ms`; a success
+    /// gives the attempt back ([`Store::signin_succeeded`]).
+    pub async fn signin_attempt(
+        &self,
+        keys: &[(&str, i64)],
+        now: i64,
+        window_ms: i64,
+        first_block_ms: i64,
+        max_block_ms: i64,
+    ) -> AppResult<Result<(), i64>> {
+        let mut tx = self.begin().await?;
+        let mut rows = Vec::with_capacity(keys.len());
+        for (key, free) in keys {
+            // The upsert takes the row's lock (PostgreSQL) until commit: parallel attempts
+            // on one key are counted one after another.
+            let row = sqlx::query(
+                "INSERT INTO signin_failures (key, failures, window_start, blocked_until) VALUES ($1, 0, $2, 0) \
+                 ON CONFLICT (key) DO UPDATE SET failures = signin_failures.failures \
+                 RETURNING failures, window_start, blocked_until",
             )
             .bind(*key)
             .bind(now)
-            .fetch_optional(self.reader())
+            .fetch_one(&mut tx)
             .await?;
-            until = until.max(row.unwrap_or(0));
+            let (failures, start, blocked): (i64, i64, i64) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            rows.push((*key, *free, failures, start, blocked));
         }
-        Ok(until)
+        let until = rows.iter().map(|r| r.4).max().unwrap_or(0);
+        if until > now {
+            tx.commit().await?;
+            return Ok(Err(until));
+        }
+        for (key, free, failures, start, _) in rows {
+            let (failures, start) = if start > now - window_ms {
+                (failures + 1, start)
+            } else {
+                (1, now)
+            };
+            let blocked_until = if failures >= free {
+                let doublings = (failures - free).clamp(0, 20) as u32;
+                now + first_block_ms.saturating_mul(1 << doublings).min(max_block_ms)
+            } else {
+                0
+            };
+            sqlx::query("UPDATE signin_failures SET failures = $2, window_start = $3, blocked_until = $4 WHERE key = $1")
+                .bind(key)
+                .bind(failures)
+                .bind(start)
+                .bind(blocked_until)
+                .execute(&mut tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(()))
     }
 
-    /// Counts a failed sign-in for `key` within a `window_ms` window. The `free`-th failure
-    /// and each after it block the key for `first_block_ms`, doubling, at most `max_block_ms`.
-    pub async fn signin_failed(
-        &self,
-        key: &str,
-        now: i64,
-        window_ms: i64,
-        free: i64,
-        first_block_ms: i64,
-        max_block_ms: i64,
-    ) -> AppResult<()> {
+    /// A successful sign-in: forgets the failures of `forget` (the email and address) and
+    /// gives back the attempt counted against `give_back` (the address).
+    pub async fn signin_succeeded(&self, forget: &str, give_back: &str) -> AppResult<()> {
         let mut tx = self.begin().await?;
-        let row = sqlx::query("SELECT failures, window_start FROM signin_failures WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&mut tx)
+        sqlx::query("DELETE FROM signin_failures WHERE key = $1")
+            .bind(forget)
+            .execute(&mut tx)
             .await?;
-        let (failures, start) = match row {
-            Some(r) if r.try_get::<i64, _>(1)? > now - window_ms => {
-                (r.try_get::<i64, _>(0)? + 1, r.try_get(1)?)
-            }
-            _ => (1, now),
-        };
-        let blocked_until = if failures >= free {
-            let doublings = (failures - free).clamp(0, 20) as u32;
-            now + first_block_ms.saturating_mul(1 << doublings).min(max_block_ms)
-        } else {
-            0
-        };
         sqlx::query(
-            "INSERT INTO signin_failures (key, failures, window_start, blocked_until) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start, \
-             blocked_until = excluded.blocked_until",
+            "UPDATE signin_failures SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END WHERE key = $1",
         )
-        .bind(key)
-        .bind(failures)
-        .bind(start)
-        .bind(blocked_until)
+        .bind(give_back)
         .execute(&mut tx)
         .await?;
         tx.commit().await
-    }
-
-    /// Forgets the failures of `key` (a successful sign-in).
-    pub async fn signin_succeeded(&self, key: &str) -> AppResult<()> {
-        sqlx::query("DELETE FROM signin_failures WHERE key = $1")
-            .bind(key)
-            .execute(&self.write_pool())
-            .await?;
-        Ok(())
     }
 }

@@ -120,16 +120,18 @@ pub async fn setup(
             "this relay already has an account; sign in, or ask its owner".into(),
         ));
     }
-    accounts::check_new_credentials(&req.email, &req.password)?;
-    if !state
-        .store
-        .take_setup_token(&token_hash(req.token.trim()))
-        .await?
-    {
-        return Err(AppError::Invalid {
-            field: "token",
-            message: "this setup link is used up or expired; restart chatpay for a new one, or use `chatpay user add`".into(),
-        });
+    // The link first: without it nobody gets the relay to judge a password.
+    let token = token_hash(req.token.trim());
+    let used_up = || AppError::Invalid {
+        field: "token",
+        message: "this setup link is used up or expired; restart chatpay for a new one, or use `chatpay user add`".into(),
+    };
+    if !state.store.setup_token_valid(&token).await? {
+        return Err(used_up());
+    }
+    accounts::check_new_credentials_off_loop(&state.hashers, &req.email, &req.password).await?;
+    if !state.store.take_setup_token(&token).await? {
+        return Err(used_up());
     }
     let account = accounts::create_account(&state.store, &state.hashers, &req.email, &req.password).await?;
     start_session(&state, account).await
@@ -145,7 +147,22 @@ pub async fn login(
 ) -> AppResult<Response> {
     check_write(&headers, &state)?;
     let email = req.email.trim().to_lowercase();
-    accounts::signin::check(&state.store, &email, ip).await?;
+    if email.len() > 254 {
+        return Err(AppError::Invalid {
+            field: "email",
+            message: format!(
+                "the email is {} bytes long; an email address has at most 254",
+                email.len()
+            ),
+        });
+    }
+    if req.password.len() > 1024 {
+        return Err(AppError::Invalid {
+            field: "password",
+            message: "the password is longer than 1024 bytes".into(),
+        });
+    }
+    accounts::signin::attempt(&state.store, &email, ip).await?;
     let found = state.store.account_by_email(&email).await?;
     let ok = match &found {
         Some((_, hash)) => {
@@ -162,12 +179,10 @@ pub async fn login(
             accounts::signin::succeeded(&state.store, &email, ip).await?;
             start_session(&state, account).await
         }
-        _ => {
-            accounts::signin::failed(&state.store, &email, ip).await?;
-            Err(AppError::Unauthorized(
-                "that email and password do not match an account".into(),
-            ))
-        }
+        // The attempt is already counted.
+        _ => Err(AppError::Unauthorized(
+            "that email and password do not match an account".into(),
+        )),
     }
 }
 
