@@ -185,9 +185,15 @@ pub async fn verify_password(hashers: &Hashers, password: String, hash: String) 
 
 /// [`check_new_credentials`] where argon2 runs (it takes tens of milliseconds of a core, and
 /// must not stall the relay's other work).
-pub async fn check_new_credentials_off_loop(hashers: &Hashers, email: &str, password: &str) -> AppResult<String> {
+pub async fn check_new_credentials_off_loop(
+    hashers: &Hashers,
+    email: &str,
+    password: &str,
+) -> AppResult<String> {
     let (email, password) = (email.to_owned(), password.to_owned());
-    hashers.run(move || check_new_credentials(&email, &password)).await?
+    hashers
+        .run(move || check_new_credentials(&email, &password))
+        .await?
 }
 
 /// Creates an account (the `chatpay user add` and first-run setup path).

@@ -1,7 +1,7 @@
 //! Budgets for what anonymous callers can start: new conversations (per client address and
 //! per site), messages (per conversation, across all its sockets), open visitor sockets
-//! (per address), payment links (per address and per site), and Stripe look-ups from the
-//! return page (per payment). Each is a token bucket: a burst, then one more every period
+//! (per address), payment links (per address and per site), and Stripe look-ups made on a
+//! visitor's behalf, by the return page or a rejoining visitor (per payment and per site). Each is a token bucket: a burst, then one more every period
 //! ([`Rate`]); every one is a `CHATPAY_BUDGET_*` option.
 //!
 //! Budgets live in memory, per relay: with several relays each has its own (the sign-in
@@ -83,8 +83,11 @@ pub struct Budgets {
     pub links_per_site: Rate,
     /// Open visitor sockets per client address.
     pub sockets_per_ip: u32,
-    /// Stripe look-ups the return page may make for one payment.
-    pub return_page_per_payment: Rate,
+    /// Stripe look-ups made on a visitor's behalf (the return page, a rejoin) for one payment.
+    pub lookups_per_payment: Rate,
+    /// The same for all of a site's payments together (Stripe allows 25 calls a second in
+    /// test mode, 100 live, for everything an account does).
+    pub lookups_per_site: Rate,
     /// Webhook deliveries with a bad signature per client address; past it, that address's
     /// deliveries are refused before their body is read, until the bucket refills.
     pub webhook_failures_per_ip: Rate,
@@ -97,9 +100,10 @@ impl Default for Budgets {
             conversations_per_site: Rate::new(300, Duration::from_millis(100)),
             messages_per_conversation: Rate::new(8, Duration::from_secs(1)),
             links_per_ip: Rate::new(10, Duration::from_secs(60)),
-            links_per_site: Rate::new(100, Duration::from_secs(1)),
+            links_per_site: Rate::new(20, Duration::from_millis(200)),
             sockets_per_ip: 50,
-            return_page_per_payment: Rate::new(1, Duration::from_secs(5)),
+            lookups_per_payment: Rate::new(1, Duration::from_secs(5)),
+            lookups_per_site: Rate::new(20, Duration::from_millis(200)),
             webhook_failures_per_ip: Rate::new(30, Duration::from_secs(10)),
         }
     }
@@ -115,10 +119,11 @@ pub enum Budget {
     LinksPerIp,
     LinksPerSite,
     WebhookFailuresPerIp,
+    LookupsPerSite,
 }
 
 impl Budget {
-    pub const ALL: [Budget; 7] = [
+    pub const ALL: [Budget; 8] = [
         Budget::ConversationsPerIp,
         Budget::ConversationsPerSite,
         Budget::MessagesPerConversation,
@@ -126,6 +131,7 @@ impl Budget {
         Budget::LinksPerIp,
         Budget::LinksPerSite,
         Budget::WebhookFailuresPerIp,
+        Budget::LookupsPerSite,
     ];
 
     pub fn name(self) -> &'static str {
@@ -137,6 +143,7 @@ impl Budget {
             Budget::LinksPerIp => "links_per_ip",
             Budget::LinksPerSite => "links_per_site",
             Budget::WebhookFailuresPerIp => "webhook_failures_per_ip",
+            Budget::LookupsPerSite => "lookups_per_site",
         }
     }
 
@@ -153,6 +160,9 @@ impl Budget {
             }
             Budget::WebhookFailuresPerIp => {
                 "too many webhook deliveries with a bad signature from this address; try again later"
+            }
+            Budget::LookupsPerSite => {
+                "too many payment checks just now; the payment is checked again shortly"
             }
         }
     }
@@ -195,14 +205,15 @@ pub struct Limiters {
     messages: Keyed<String>,
     links_ip: Keyed<IpAddr>,
     links_site: Keyed<String>,
-    return_page: Keyed<String>,
+    lookups_payment: Keyed<String>,
+    lookups_site: Keyed<String>,
     webhook_failures: Keyed<IpAddr>,
     /// Addresses refused early, before any work, until when: per budget (webhooks with bad
     /// signatures are refused before their body is read; new conversations before the
     /// socket's handshake).
     blocked: Mutex<HashMap<(Budget, IpAddr), std::time::Instant>>,
     sockets: Mutex<HashMap<IpAddr, u32>>,
-    refused: [AtomicU64; 7],
+    refused: [AtomicU64; 8],
 }
 
 impl std::fmt::Debug for Limiters {
@@ -221,7 +232,8 @@ impl Limiters {
             messages: RateLimiter::keyed(settings.messages_per_conversation.quota()),
             links_ip: RateLimiter::keyed(settings.links_per_ip.quota()),
             links_site: RateLimiter::keyed(settings.links_per_site.quota()),
-            return_page: RateLimiter::keyed(settings.return_page_per_payment.quota()),
+            lookups_payment: RateLimiter::keyed(settings.lookups_per_payment.quota()),
+            lookups_site: RateLimiter::keyed(settings.lookups_per_site.quota()),
             webhook_failures: RateLimiter::keyed(settings.webhook_failures_per_ip.quota()),
             blocked: Mutex::new(HashMap::new()),
             sockets: Mutex::new(HashMap::new()),
@@ -303,10 +315,13 @@ impl Limiters {
         self.check(&self.links_site, &site.to_owned(), Budget::LinksPerSite)
     }
 
-    /// Whether the return page may ask Stripe about `payment` now (else it shows what is
-    /// stored).
-    pub fn return_page_lookup(&self, payment: &str) -> bool {
-        self.return_page.check_key(&payment.to_owned()).is_ok()
+    /// Whether the relay may ask Stripe about `payment` of `site` now on a visitor's behalf
+    /// (else the visitor gets what is stored; the sweep and the webhooks settle it anyway).
+    pub fn stripe_lookup(&self, payment: &str, site: &str) -> bool {
+        self.lookups_payment.check_key(&payment.to_owned()).is_ok()
+            && self
+                .check(&self.lookups_site, &site.to_owned(), Budget::LookupsPerSite)
+                .is_ok()
     }
 
     /// A webhook delivery from `ip` failed its signature check; past the budget, that
@@ -357,7 +372,8 @@ impl Limiters {
         self.messages.retain_recent();
         self.links_ip.retain_recent();
         self.links_site.retain_recent();
-        self.return_page.retain_recent();
+        self.lookups_payment.retain_recent();
+        self.lookups_site.retain_recent();
         self.webhook_failures.retain_recent();
         self.webhook_failures.shrink_to_fit();
         let now = std::time::Instant::now();
@@ -367,7 +383,8 @@ impl Limiters {
             .retain(|_, until| *until > now);
         for l in [
             &self.messages,
-            &self.return_page,
+            &self.lookups_payment,
+            &self.lookups_site,
             &self.conversations_site,
             &self.links_site,
         ] {
@@ -384,7 +401,8 @@ impl Limiters {
             + self.messages.len()
             + self.links_ip.len()
             + self.links_site.len()
-            + self.return_page.len()
+            + self.lookups_payment.len()
+            + self.lookups_site.len()
             + self.webhook_failures.len()
             + self.sockets.lock().unwrap_or_else(|e| e.into_inner()).len()
     }

@@ -217,7 +217,7 @@ pub struct ServeArgs {
     pub budget_links_per_ip: crate::budgets::Rate,
 
     /// Budget: payment links a site's bot opens, for everyone together.
-    #[arg(long, env = "CHATPAY_BUDGET_LINKS_PER_SITE", default_value = "100/1s", value_parser = crate::budgets::Rate::parse)]
+    #[arg(long, env = "CHATPAY_BUDGET_LINKS_PER_SITE", default_value = "20/200ms", value_parser = crate::budgets::Rate::parse)]
     pub budget_links_per_site: crate::budgets::Rate,
 
     /// Budget: open visitor sockets per client address.
@@ -229,9 +229,14 @@ pub struct ServeArgs {
     #[arg(long, env = "CHATPAY_BUDGET_WEBHOOK_FAILURES_PER_IP", default_value = "30/10s", value_parser = crate::budgets::Rate::parse)]
     pub budget_webhook_failures_per_ip: crate::budgets::Rate,
 
-    /// Budget: Stripe look-ups the Checkout return page makes for one payment.
-    #[arg(long, env = "CHATPAY_BUDGET_RETURN_PAGE_PER_PAYMENT", default_value = "1/5s", value_parser = crate::budgets::Rate::parse)]
-    pub budget_return_page_per_payment: crate::budgets::Rate,
+    /// Budget: Stripe look-ups made on a visitor's behalf (the Checkout return page, a
+    /// rejoining visitor) for one payment.
+    #[arg(long, env = "CHATPAY_BUDGET_LOOKUPS_PER_PAYMENT", default_value = "1/5s", value_parser = crate::budgets::Rate::parse)]
+    pub budget_lookups_per_payment: crate::budgets::Rate,
+
+    /// Budget: the same look-ups for all of a site's payments together.
+    #[arg(long, env = "CHATPAY_BUDGET_LOOKUPS_PER_SITE", default_value = "20/200ms", value_parser = crate::budgets::Rate::parse)]
+    pub budget_lookups_per_site: crate::budgets::Rate,
 
     /// The longest one try of a Stripe call may take, in seconds.
     #[arg(long, env = "CHATPAY_STRIPE_TIMEOUT", default_value_t = 10)]

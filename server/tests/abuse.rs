@@ -424,7 +424,7 @@ async fn the_return_page_asks_stripe_once_per_payment_per_few_seconds(backend: B
     let stripe = common::standin::StandIn::start().await;
     let app = TestApp::spawn_with(backend, WidgetAssets::none(), Some(stripe.url.clone()), |s| {
         let mut b = generous_budgets();
-        b.return_page_per_payment = Rate::new(1, Duration::from_secs(60));
+        b.lookups_per_payment = Rate::new(1, Duration::from_secs(60));
         s.budgets = b;
     })
     .await;
@@ -449,6 +449,70 @@ async fn the_return_page_asks_stripe_once_per_payment_per_few_seconds(backend: B
     app.stop().await;
 }
 both!(the_return_page_asks_stripe_once_per_payment_per_few_seconds);
+
+/// A visitor rejoining its conversation once made the relay ask Stripe about every open
+/// payment, each time, with no budget: one script rejoining in a loop made 280 Stripe calls a
+/// second (Stripe allows 25 in test mode), and a relay restart made one per returning
+/// visitor at once. Look-ups on visitors' behalf share a budget per payment and per site;
+/// over it, the sweep and the webhooks still settle the payment.
+async fn rejoining_visitors_ask_stripe_within_budget(backend: Backend) {
+    use axum::http::Method;
+    let stripe = common::standin::StandIn::start().await;
+    let app = TestApp::spawn_with(backend, WidgetAssets::none(), Some(stripe.url.clone()), |s| {
+        let mut b = generous_budgets();
+        b.lookups_per_payment = Rate::new(1, Duration::from_secs(60));
+        b.lookups_per_site = Rate::new(4, Duration::from_secs(60));
+        s.budgets = b;
+    })
+    .await;
+    stripe.forward_to(&app.url("/simulator/stripe"));
+    app.connect_stripe().await;
+    let lookups = || {
+        stripe
+            .calls()
+            .into_iter()
+            .filter(|c| c.method == Method::GET && c.path.starts_with("/v1/checkout/sessions/"))
+            .count()
+    };
+    let visitor_with_a_payment = || async {
+        let (c, welcome) = app.visitor(None, None).await;
+        let ServerFrame::Welcome {
+            visitor_token,
+            conversation,
+            ..
+        } = welcome
+        else {
+            unreachable!()
+        };
+        app.create_payment(1200, "USD", Some(&conversation)).await;
+        drop(c);
+        visitor_token
+    };
+    let first = visitor_with_a_payment().await;
+    for _ in 0..30 {
+        let (c, _) = app.visitor(Some(&first), None).await;
+        drop(c);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(lookups(), 1, "thirty rejoins of one conversation");
+
+    let mut others = Vec::new();
+    for _ in 0..6 {
+        others.push(visitor_with_a_payment().await);
+    }
+    for token in &others {
+        let (c, _) = app.visitor(Some(token), None).await;
+        drop(c);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        lookups(),
+        4,
+        "six more visitors rejoining: the site's budget holds"
+    );
+    app.stop().await;
+}
+both!(rejoining_visitors_ask_stripe_within_budget);
 
 /// A Stripe key's ciphertext copied into another site's row (someone with write access to
 /// the database) does not decrypt there; and what older relays sealed unbound is re-sealed

@@ -179,8 +179,7 @@ async fn setup_login_logout_and_the_rate_limit(backend: Backend) {
     assert_eq!((s, field(&b).0), (StatusCode::BAD_REQUEST, "token"), "{b}");
     // Without the link the password is not even judged (judging a long l33t password took
     // a core for seconds, on the relay's event loop).
-    let slow: String = "9[4[!1[$6%061+489872!06301<$5|1!2@!|([2|{[94<70596+86|$0%@07<(|<@<1!!7+6"
-        .repeat(14);
+    let slow: String = "9[4[!1[$6%061+489872!06301<$5|1!2@!|([2|{[94<70596+86|$0%@07<(|<@<1!!7+6".repeat(14);
     let (s, b) = c
         .post(
             "/api/console/setup",

@@ -71,7 +71,7 @@ async fn returned(State(state): State<AppState>, Query(q): Query<PaymentQuery>) 
     };
     // Anyone can load this page: Stripe is asked about a payment at most once per few
     // seconds; in between the page shows what is stored.
-    let result = if state.limits.return_page_lookup(&payment.id) {
+    let result = if state.limits.stripe_lookup(&payment.id, &payment.site_id) {
         let work = {
             let state = state.clone();
             async move { payments::reconcile(&state, &payment).await }

@@ -306,10 +306,16 @@ async fn decline(state: &AppState, conversation: &str, payment: &str) -> Option<
     ))
 }
 
-/// Reconciles the conversation's open payments with Stripe (on reconnect).
+/// Reconciles the conversation's open payments with Stripe (on reconnect), within the
+/// look-up budgets: a script rejoining in a loop, or every visitor coming back after a
+/// restart, must not spend the site's Stripe rate limit. What is left out is settled by the
+/// webhooks and the sweep.
 async fn reconcile_open_payments(state: AppState, conversation: String) {
     match state.store.open_payments_of(&conversation).await {
-        Ok(list) => crate::payments::reconcile_each(&state, &list, "on reconnect").await,
+        Ok(mut list) => {
+            list.retain(|p| state.limits.stripe_lookup(&p.id, &p.site_id));
+            crate::payments::reconcile_each(&state, &list, "on reconnect").await
+        }
         Err(e) => tracing::warn!(error = %e, "cannot list open payments"),
     }
 }

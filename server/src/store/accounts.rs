@@ -128,11 +128,13 @@ impl Store {
 
     /// Whether a setup link is there and not expired (it stays).
     pub async fn setup_token_valid(&self, token_hash: &str) -> AppResult<bool> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT expires_at FROM setup_tokens WHERE token_hash = $1 AND expires_at > $2")
-            .bind(token_hash)
-            .bind(now_ms())
-            .fetch_optional(self.reader())
-            .await?;
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT expires_at FROM setup_tokens WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_optional(self.reader())
+        .await?;
         Ok(found.is_some())
     }
 

@@ -164,7 +164,8 @@ pub fn generous_budgets() -> chatpay_server::budgets::Budgets {
         links_per_ip: lots,
         links_per_site: lots,
         sockets_per_ip: 100_000,
-        return_page_per_payment: lots,
+        lookups_per_payment: lots,
+        lookups_per_site: lots,
         webhook_failures_per_ip: lots,
     }
 }

@@ -124,7 +124,9 @@ pub async fn setup(
     let token = token_hash(req.token.trim());
     let used_up = || AppError::Invalid {
         field: "token",
-        message: "this setup link is used up or expired; restart chatpay for a new one, or use `chatpay user add`".into(),
+        message:
+            "this setup link is used up or expired; restart chatpay for a new one, or use `chatpay user add`"
+                .into(),
     };
     if !state.store.setup_token_valid(&token).await? {
         return Err(used_up());
