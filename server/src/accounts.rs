@@ -229,6 +229,7 @@ pub mod signin {
     const MAX_BLOCK_MS: i64 = 15 * 60 * 1000;
 
     fn keys(email: &str, ip: IpAddr) -> (String, String) {
+        let ip = crate::budgets::holder(ip);
         (format!("ip:{ip}"), format!("pair:{email}|{ip}"))
     }
 

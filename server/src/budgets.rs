@@ -4,7 +4,8 @@
 //! visitor's behalf, by the return page or a rejoining visitor (per payment and per site). Each is a token bucket: a burst, then one more every period
 //! ([`Rate`]); every one is a `CHATPAY_BUDGET_*` option.
 //!
-//! Budgets live in memory, per relay: with several relays each has its own (the sign-in
+//! A client address counts as its [`holder`] (an IPv6 /64 is one caller). Budgets live in
+//! memory, per relay: with several relays each has its own (the sign-in
 //! limit, which must hold across relays, is in the database instead). Over budget is a
 //! [`Refused`] naming the budget and when to come back; it is counted per budget, and
 //! nothing is written. Buckets of quiet keys are dropped periodically, so memory stays
@@ -19,6 +20,19 @@ use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+/// Who an address stands for in the budgets: an IPv4 address, or an IPv6 /64 (one
+/// subscriber gets a whole /64: counting single IPv6 addresses would give one caller
+/// billions of budgets).
+pub fn holder(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
+}
 
 /// A token bucket: `burst` at once, then one more every `every`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +102,8 @@ pub struct Budgets {
     /// The same for all of a site's payments together (Stripe allows 25 calls a second in
     /// test mode, 100 live, for everything an account does).
     pub lookups_per_site: Rate,
+    /// Writes to the Stripe simulator (when it runs) per client address.
+    pub simulator_writes_per_ip: Rate,
     /// Webhook deliveries with a bad signature per client address; past it, that address's
     /// deliveries are refused before their body is read, until the bucket refills.
     pub webhook_failures_per_ip: Rate,
@@ -104,6 +120,7 @@ impl Default for Budgets {
             sockets_per_ip: 50,
             lookups_per_payment: Rate::new(1, Duration::from_secs(5)),
             lookups_per_site: Rate::new(20, Duration::from_millis(200)),
+            simulator_writes_per_ip: Rate::new(100, Duration::from_millis(40)),
             webhook_failures_per_ip: Rate::new(30, Duration::from_secs(10)),
         }
     }
@@ -120,10 +137,11 @@ pub enum Budget {
     LinksPerSite,
     WebhookFailuresPerIp,
     LookupsPerSite,
+    SimulatorWritesPerIp,
 }
 
 impl Budget {
-    pub const ALL: [Budget; 8] = [
+    pub const ALL: [Budget; 9] = [
         Budget::ConversationsPerIp,
         Budget::ConversationsPerSite,
         Budget::MessagesPerConversation,
@@ -132,6 +150,7 @@ impl Budget {
         Budget::LinksPerSite,
         Budget::WebhookFailuresPerIp,
         Budget::LookupsPerSite,
+        Budget::SimulatorWritesPerIp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -144,6 +163,7 @@ impl Budget {
             Budget::LinksPerSite => "links_per_site",
             Budget::WebhookFailuresPerIp => "webhook_failures_per_ip",
             Budget::LookupsPerSite => "lookups_per_site",
+            Budget::SimulatorWritesPerIp => "simulator_writes_per_ip",
         }
     }
 
@@ -163,6 +183,9 @@ impl Budget {
             }
             Budget::LookupsPerSite => {
                 "too many payment checks just now; the payment is checked again shortly"
+            }
+            Budget::SimulatorWritesPerIp => {
+                "Too many requests hit the API too quickly. The chatpay simulator allows 25 writes a second per address, like Stripe's test mode."
             }
         }
     }
@@ -207,13 +230,14 @@ pub struct Limiters {
     links_site: Keyed<String>,
     lookups_payment: Keyed<String>,
     lookups_site: Keyed<String>,
+    simulator_writes: Keyed<IpAddr>,
     webhook_failures: Keyed<IpAddr>,
     /// Addresses refused early, before any work, until when: per budget (webhooks with bad
     /// signatures are refused before their body is read; new conversations before the
     /// socket's handshake).
     blocked: Mutex<HashMap<(Budget, IpAddr), std::time::Instant>>,
     sockets: Mutex<HashMap<IpAddr, u32>>,
-    refused: [AtomicU64; 8],
+    refused: [AtomicU64; 9],
 }
 
 impl std::fmt::Debug for Limiters {
@@ -234,6 +258,7 @@ impl Limiters {
             links_site: RateLimiter::keyed(settings.links_per_site.quota()),
             lookups_payment: RateLimiter::keyed(settings.lookups_per_payment.quota()),
             lookups_site: RateLimiter::keyed(settings.lookups_per_site.quota()),
+            simulator_writes: RateLimiter::keyed(settings.simulator_writes_per_ip.quota()),
             webhook_failures: RateLimiter::keyed(settings.webhook_failures_per_ip.quota()),
             blocked: Mutex::new(HashMap::new()),
             sockets: Mutex::new(HashMap::new()),
@@ -260,6 +285,7 @@ impl Limiters {
     /// sockets are refused before their handshake until the bucket refills
     /// ([`Limiters::sockets_blocked`]).
     pub fn new_conversation(&self, ip: IpAddr, site: &str) -> Result<(), Refused> {
+        let ip = holder(ip);
         if let Err(refused) = self.check(&self.conversations_ip, &ip, Budget::ConversationsPerIp) {
             self.block(Budget::ConversationsPerIp, ip, refused.retry_after);
             return Err(refused);
@@ -295,7 +321,7 @@ impl Limiters {
     /// Whether sockets from `ip` are refused before their handshake now (it kept opening
     /// new conversations past its budget).
     pub fn sockets_blocked(&self, ip: IpAddr) -> Result<(), Refused> {
-        self.blocked(Budget::ConversationsPerIp, ip)
+        self.blocked(Budget::ConversationsPerIp, holder(ip))
     }
 
     /// A visitor message into `conversation`.
@@ -310,7 +336,7 @@ impl Limiters {
     /// A payment link the bot opens for a visitor at `ip` (if known) on `site`.
     pub fn payment_link(&self, ip: Option<IpAddr>, site: &str) -> Result<(), Refused> {
         if let Some(ip) = ip {
-            self.check(&self.links_ip, &ip, Budget::LinksPerIp)?;
+            self.check(&self.links_ip, &holder(ip), Budget::LinksPerIp)?;
         }
         self.check(&self.links_site, &site.to_owned(), Budget::LinksPerSite)
     }
@@ -324,9 +350,15 @@ impl Limiters {
                 .is_ok()
     }
 
+    /// A write to the Stripe simulator from `ip`.
+    pub fn simulator_write(&self, ip: IpAddr) -> Result<(), Refused> {
+        self.check(&self.simulator_writes, &holder(ip), Budget::SimulatorWritesPerIp)
+    }
+
     /// A webhook delivery from `ip` failed its signature check; past the budget, that
     /// address is refused early for a while.
     pub fn webhook_failed(&self, ip: IpAddr) {
+        let ip = holder(ip);
         if let Err(refused) = self.check(&self.webhook_failures, &ip, Budget::WebhookFailuresPerIp) {
             self.block(Budget::WebhookFailuresPerIp, ip, refused.retry_after);
         }
@@ -334,11 +366,12 @@ impl Limiters {
 
     /// Whether `ip`'s webhook deliveries are refused now (before their body is read).
     pub fn webhook_blocked(&self, ip: IpAddr) -> Result<(), Refused> {
-        self.blocked(Budget::WebhookFailuresPerIp, ip)
+        self.blocked(Budget::WebhookFailuresPerIp, holder(ip))
     }
 
     /// Counts an open visitor socket from `ip`; dropping the guard uncounts it.
     pub fn socket_opened(self: &Arc<Self>, ip: IpAddr) -> Result<SocketGuard, Refused> {
+        let ip = holder(ip);
         let mut open = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(ip).or_insert(0);
         if *n >= self.settings.sockets_per_ip {
@@ -374,6 +407,8 @@ impl Limiters {
         self.links_site.retain_recent();
         self.lookups_payment.retain_recent();
         self.lookups_site.retain_recent();
+        self.simulator_writes.retain_recent();
+        self.simulator_writes.shrink_to_fit();
         self.webhook_failures.retain_recent();
         self.webhook_failures.shrink_to_fit();
         let now = std::time::Instant::now();
@@ -403,6 +438,7 @@ impl Limiters {
             + self.links_site.len()
             + self.lookups_payment.len()
             + self.lookups_site.len()
+            + self.simulator_writes.len()
             + self.webhook_failures.len()
             + self.sockets.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
@@ -480,5 +516,27 @@ mod tests {
             0,
             "closed sockets leave nothing behind"
         );
+    }
+
+    /// Counting single IPv6 addresses gave one subscriber (a /64) billions of socket
+    /// budgets; a /64 is one caller.
+    #[test]
+    fn an_ipv6_slash_64_is_one_caller() {
+        let l = Arc::new(Limiters::new(Budgets {
+            sockets_per_ip: 2,
+            ..Budgets::default()
+        }));
+        let a = l.socket_opened("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        let b = l.socket_opened("2001:db8:1:2:ffff::9".parse().unwrap()).unwrap();
+        assert!(l.socket_opened("2001:db8:1:2:abcd::1".parse().unwrap()).is_err());
+        assert!(
+            l.socket_opened("2001:db8:1:3::1".parse().unwrap()).is_ok(),
+            "another /64"
+        );
+        assert_eq!(
+            holder("::ffff:198.51.100.7".parse().unwrap()),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        drop((a, b));
     }
 }

@@ -116,6 +116,8 @@ async fn serve(
             ws_ping_every: Duration::from_secs(args.ws_ping_every.max(1)),
             trusted_proxies: crate::routes::client::parse_trusted(&args.trusted_proxies)
                 .map_err(anyhow::Error::msg)?,
+            webhook_sources: crate::routes::client::parse_trusted(&args.webhook_sources)
+                .map_err(|e| anyhow::anyhow!("CHATPAY_WEBHOOK_SOURCES: {e}"))?,
             simulator_token: simulator_token.clone(),
             simulator_deliver_to: args.simulator_deliver_to.clone(),
             budgets: crate::budgets::Budgets {
@@ -127,6 +129,7 @@ async fn serve(
                 sockets_per_ip: args.budget_sockets_per_ip.max(1),
                 lookups_per_payment: args.budget_lookups_per_payment,
                 lookups_per_site: args.budget_lookups_per_site,
+                simulator_writes_per_ip: args.budget_simulator_writes_per_ip,
                 webhook_failures_per_ip: args.budget_webhook_failures_per_ip,
             },
         },

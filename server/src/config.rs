@@ -199,6 +199,17 @@ pub struct ServeArgs {
     )]
     pub trusted_proxies: Vec<String>,
 
+    /// Where Stripe's webhook deliveries come from, as addresses or networks, comma-separated
+    /// (Stripe lists them at https://stripe.com/files/ips/ips_webhooks.json). A badly signed
+    /// delivery from them is refused but never gets the address blocked: someone pointing
+    /// their own Stripe account at this relay cannot get Stripe's genuine deliveries refused.
+    #[arg(
+        long = "webhook-source",
+        env = "CHATPAY_WEBHOOK_SOURCES",
+        value_delimiter = ','
+    )]
+    pub webhook_sources: Vec<String>,
+
     /// Budget: new conversations per client address, as BURST/PERIOD (one more every
     /// PERIOD after a burst).
     #[arg(long, env = "CHATPAY_BUDGET_CONVERSATIONS_PER_IP", default_value = "20/30s", value_parser = crate::budgets::Rate::parse)]
@@ -237,6 +248,10 @@ pub struct ServeArgs {
     /// Budget: the same look-ups for all of a site's payments together.
     #[arg(long, env = "CHATPAY_BUDGET_LOOKUPS_PER_SITE", default_value = "20/200ms", value_parser = crate::budgets::Rate::parse)]
     pub budget_lookups_per_site: crate::budgets::Rate,
+
+    /// Budget: writes to the Stripe simulator (when it runs) per client address.
+    #[arg(long, env = "CHATPAY_BUDGET_SIMULATOR_WRITES_PER_IP", default_value = "100/40ms", value_parser = crate::budgets::Rate::parse)]
+    pub budget_simulator_writes_per_ip: crate::budgets::Rate,
 
     /// The longest one try of a Stripe call may take, in seconds.
     #[arg(long, env = "CHATPAY_STRIPE_TIMEOUT", default_value_t = 10)]

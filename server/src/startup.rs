@@ -100,7 +100,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::console::router())
         .merge(routes::console_app::router());
     if state.simulator.is_some() {
-        app = app.merge(simulator::router());
+        app = app.merge(simulator::router(state.clone()));
     }
     app.layer(axum::middleware::from_fn(routes::headers::add))
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))

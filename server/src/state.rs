@@ -31,6 +31,8 @@ pub struct Settings {
     pub ws_ping_every: std::time::Duration,
     /// Proxies whose `X-Forwarded-For` is believed (none by default).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Where Stripe's webhooks come from: never blocked for bad signatures.
+    pub webhook_sources: Vec<ipnet::IpNet>,
     /// Anonymous budgets.
     pub budgets: crate::budgets::Budgets,
     /// The token the simulator's test controls need.

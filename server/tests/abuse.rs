@@ -514,6 +514,118 @@ async fn rejoining_visitors_ask_stripe_within_budget(backend: Backend) {
 }
 both!(rejoining_visitors_ask_stripe_within_budget);
 
+/// Anyone could point their own simulator account's endpoints at the shop's webhook route:
+/// their deliveries, signed with their secrets, failed the shop's check from the relay's own
+/// address, and once over the bad-signature budget the shop's genuine deliveries (from the
+/// same address) were refused too: a paid visitor stayed pending. The simulator's own
+/// deliveries are known by its token and never blocked (behind Stripe, list Stripe's
+/// webhook addresses in CHATPAY_WEBHOOK_SOURCES for the same).
+async fn another_accounts_endpoints_cannot_block_the_sites_webhooks(backend: Backend) {
+    let app = TestApp::spawn_with(backend, WidgetAssets::none(), None, |s| {
+        let mut b = generous_budgets();
+        b.webhook_failures_per_ip = Rate::new(3, Duration::from_secs(600));
+        s.budgets = b;
+    })
+    .await;
+    app.connect_stripe().await;
+    let attacker = app.state.stripe.client("sk_test_attacker000000000000");
+    attacker
+        .create_webhook_endpoint(&app.url("/webhooks/stripe/shop"), &["*"])
+        .await
+        .unwrap();
+    for i in 0..8 {
+        let params = chatpay_server::stripe::client::NewCheckoutSession {
+            amount: 100,
+            currency: "usd".into(),
+            description: "noise",
+            client_reference_id: "noise",
+            metadata: vec![("site", "shop")],
+            expires_at: chatpay_server::store::now_ms() / 1000 + 3600,
+            success_url: "https://shop.example/ok",
+            cancel_url: "https://shop.example/back",
+            payment_method_configuration: None,
+        };
+        let session = attacker
+            .create_checkout_session(&params, &format!("noise-{i}"))
+            .await
+            .unwrap();
+        attacker.expire_checkout_session(&session.id).await.unwrap();
+    }
+    // Their deliveries were refused for their signatures…
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let health = app.state.store.webhook_health("shop").await.unwrap();
+    assert!(health.signature_failures >= 3, "{health:?}");
+    // …and the shop's own still land.
+    let p = app.create_payment(2500, "USD", None).await;
+    let url = p.checkout_url.clone().unwrap();
+    let paid = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{url}/pay"))
+        .form(&[("outcome", "paid")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), 303);
+    let p = app
+        .wait_payment(&p.id, chatpay_shared::protocol::PaymentStatus::Paid)
+        .await;
+    assert_eq!(p.resolved_by.as_deref(), Some("webhook"));
+    app.stop().await;
+}
+both!(another_accounts_endpoints_cannot_block_the_sites_webhooks);
+
+/// The simulator took every write from anyone: one script made 13,673 sessions in 150 s
+/// (740 MB of database, 1.37 GB of memory) and its sweep then read them all every second.
+/// Writes are budgeted per address, answered like Stripe's rate limit.
+async fn the_simulator_budgets_writes_per_address(backend: Backend) {
+    let app = TestApp::spawn_with(backend, WidgetAssets::none(), None, |s| {
+        let mut b = generous_budgets();
+        b.simulator_writes_per_ip = Rate::new(5, Duration::from_secs(600));
+        s.budgets = b;
+    })
+    .await;
+    let http = reqwest::Client::builder()
+        .local_address("127.0.0.40".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let mut answers = Vec::new();
+    for i in 0..12 {
+        let resp = http
+            .post(app.url("/simulator/stripe/v1/checkout/sessions"))
+            .bearer_auth(format!("sk_test_flood{i:020}"))
+            .form(&[
+                ("mode", "payment"),
+                ("line_items[0][quantity]", "1"),
+                ("line_items[0][price_data][currency]", "usd"),
+                ("line_items[0][price_data][unit_amount]", "500"),
+                ("line_items[0][price_data][product_data][name]", "x"),
+                ("success_url", "https://shop.example/ok"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        answers.push((status, body["error"]["code"].as_str().unwrap_or("").to_owned()));
+    }
+    let made = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(made, 5, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .skip(5)
+            .all(|(s, c)| *s == 429 && c == "rate_limit"),
+        "{answers:?}"
+    );
+    // Someone else still gets through.
+    let client = app.state.stripe.client(common::STRIPE_KEY);
+    assert!(client.balance().await.is_ok());
+    app.stop().await;
+}
+both!(the_simulator_budgets_writes_per_address);
+
 /// A Stripe key's ciphertext copied into another site's row (someone with write access to
 /// the database) does not decrypt there; and what older relays sealed unbound is re-sealed
 /// bound at start.

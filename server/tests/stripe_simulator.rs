@@ -343,10 +343,42 @@ async fn the_simulator_cannot_be_used_against_the_relays_host() {
             "{refused}"
         );
     }
+    // A URL that climbs out of the webhook routes once passed (the check compared text;
+    // the HTTP client then resolved the dots): the simulator posted to the console's login.
+    for climbing in [
+        "/webhooks/stripe/../../api/console/login",
+        "/webhooks/stripe/shop/../../../api/console/login",
+        "/webhooks/stripe/%2e%2e/%2e%2e/api/console/login",
+        "/webhooks/stripe/shop/extra",
+        "/webhooks/stripe/",
+    ] {
+        let refused = client
+            .create_webhook_endpoint(&app.url(climbing), &["*"])
+            .await
+            .unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("only to this relay's webhook routes"),
+            "{climbing}: {refused}"
+        );
+    }
     assert!(client
         .create_webhook_endpoint(&app.url("/webhooks/stripe/shop"), &["*"])
         .await
         .is_ok());
+    // Sixteen endpoints per account, as at Stripe (each event went to every one).
+    for _ in 1..16 {
+        client
+            .create_webhook_endpoint(&app.url("/webhooks/stripe/shop"), &["*"])
+            .await
+            .unwrap();
+    }
+    let refused = client
+        .create_webhook_endpoint(&app.url("/webhooks/stripe/shop"), &["*"])
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("maximum of 16"), "{refused}");
 
     // The clock: not without the token, and never past a sane bound.
     let resp = reqwest::Client::new()

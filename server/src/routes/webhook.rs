@@ -40,8 +40,12 @@ async fn receive(
 ) -> AppResult<Json<serde_json::Value>> {
     let site = SiteId::parse(&site)?;
     let site = site.as_str();
-    // An address that keeps sending bad signatures is refused before anything is read.
-    state.limits.webhook_blocked(ip)?;
+    // An address that keeps sending bad signatures is refused before anything is read;
+    // but never where Stripe's deliveries come from.
+    let stripe_source = is_stripe_source(&state, ip, &headers);
+    if !stripe_source {
+        state.limits.webhook_blocked(ip)?;
+    }
     let secrets = state.store.webhook_secrets(&state.cipher, site).await?;
     if secrets.is_empty() {
         // Only now ask whether the site exists at all: the common case costs one read.
@@ -61,7 +65,7 @@ async fn receive(
         .ok_or(signature::SignatureError::MissingHeader)
         .and_then(signature::parse_header)
     {
-        return refuse(&state, site, ip, e).await;
+        return refuse(&state, site, (!stripe_source).then_some(ip), e).await;
     }
     let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         AppError::TooLarge(format!(
@@ -72,7 +76,7 @@ async fn receive(
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let now = crate::store::now_ms() / 1000;
     if let Err(e) = signature::verify(&body, header, &refs, state.settings.webhook_tolerance_secs, now) {
-        return refuse(&state, site, ip, e).await;
+        return refuse(&state, site, (!stripe_source).then_some(ip), e).await;
     }
     let event: Event = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadRequest(format!("the body is signed but is not a Stripe event: {e}")))?;
@@ -81,16 +85,32 @@ async fn receive(
     Ok(Json(json!({ "received": true, "outcome": outcome.as_str() })))
 }
 
+/// Whether a delivery comes from where Stripe's do: an address the operator listed
+/// (`CHATPAY_WEBHOOK_SOURCES`), or this relay's own simulator (its token in a header).
+fn is_stripe_source(state: &AppState, ip: std::net::IpAddr, headers: &HeaderMap) -> bool {
+    use crate::stripe::simulator::Simulator;
+    state.settings.webhook_sources.iter().any(|n| n.contains(&ip))
+        || state.simulator.as_ref().is_some_and(|sim| {
+            headers
+                .get(Simulator::DELIVERY_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| sim.token_ok(t))
+        })
+}
+
 /// A delivery refused for its signature: 400 with the reason, recorded for the owner in
-/// chatpay's own words, and counted against the sender's address.
+/// chatpay's own words, and counted against the sender's address (`None`: where Stripe's
+/// deliveries come from, never blocked).
 async fn refuse(
     state: &AppState,
     site: &str,
-    ip: std::net::IpAddr,
+    ip: Option<std::net::IpAddr>,
     e: signature::SignatureError,
 ) -> AppResult<Json<serde_json::Value>> {
-    tracing::info!(reason = e.code(), %ip, "webhook refused: bad signature");
-    state.limits.webhook_failed(ip);
+    tracing::info!(reason = e.code(), ?ip, "webhook refused: bad signature");
+    if let Some(ip) = ip {
+        state.limits.webhook_failed(ip);
+    }
     state.store.note_webhook_failure(site, &e.owner_text()).await?;
     Err(AppError::BadRequest(e.to_string()))
 }

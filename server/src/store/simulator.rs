@@ -15,6 +15,35 @@ pub struct SavedResult {
     pub body: String,
 }
 
+/// When the simulator's sweep has something to do about an object (see the migration
+/// `0009_simulator_due.sql`): an open session at its expiry, a delayed payment when it
+/// settles (simulator clock, ms), a pending delivery at its next attempt (real ms).
+fn due_of(kind: &str, body: &serde_json::Value) -> Option<i64> {
+    match kind {
+        "checkout.session" => {
+            let expiry = (body["status"] == "open")
+                .then(|| body["expires_at"].as_i64())
+                .flatten()
+                .map(|s| s.saturating_mul(1000));
+            let settle = body["x_simulator_settle_at"]
+                .as_i64()
+                .map(|s| s.saturating_mul(1000));
+            match (expiry, settle) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        }
+        "x_simulator_delivery" => (body["status"] == "pending")
+            .then(|| body["next_at_ms"].as_i64())
+            .flatten(),
+        _ => None,
+    }
+}
+
+/// What the simulator keeps for good: its accounts' settings. Everything else (sessions,
+/// events, deliveries, payments) is forgotten a week after it is done.
+const KEPT: [&str; 2] = ["webhook_endpoint", "payment_method_configuration"];
+
 impl Store {
     pub async fn sim_put(
         &self,
@@ -24,17 +53,73 @@ impl Store {
         body: &serde_json::Value,
     ) -> AppResult<()> {
         sqlx::query(
-            "INSERT INTO simulator_objects (id, account, kind, body, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            "INSERT INTO simulator_objects (id, account, kind, body, created_at, due_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body, due_at = excluded.due_at",
         )
         .bind(id)
         .bind(account)
         .bind(kind)
         .bind(body.to_string())
         .bind(now_ms())
+        .bind(due_of(kind, body))
         .execute(&self.write_pool())
         .await?;
         Ok(())
+    }
+
+    /// Objects of `kind` due at `now` (ms, in the clock [`due_of`] uses for the kind), at
+    /// most `limit`, as `(account, body)`.
+    pub async fn sim_due(
+        &self,
+        kind: &str,
+        now: i64,
+        limit: i64,
+    ) -> AppResult<Vec<(String, serde_json::Value)>> {
+        let rows = sqlx::query(
+            "SELECT account, body FROM simulator_objects WHERE kind = $1 AND due_at <= $2 ORDER BY due_at LIMIT $3",
+        )
+        .bind(kind)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    serde_json::from_str(&r.try_get::<String, _>(1)?).unwrap_or_default(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Stores an object's due moment again (rows marked due by the migration).
+    pub async fn sim_refresh_due(&self, kind: &str, id: &str, body: &serde_json::Value) -> AppResult<()> {
+        sqlx::query("UPDATE simulator_objects SET due_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(due_of(kind, body))
+            .execute(&self.write_pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets what is done and older than `keep_ms` (the accounts' endpoints and settings
+    /// stay), and idempotent results older than `idempotency_ms` (Stripe keeps them 24 h).
+    /// Returns how many rows went.
+    pub async fn sim_forget_old(&self, now: i64, keep_ms: i64, idempotency_ms: i64) -> AppResult<u64> {
+        let objects = sqlx::query(
+            "DELETE FROM simulator_objects WHERE due_at IS NULL AND created_at < $1 AND kind <> $2 AND kind <> $3",
+        )
+        .bind(now - keep_ms)
+        .bind(KEPT[0])
+        .bind(KEPT[1])
+        .execute(&self.write_pool())
+        .await?;
+        let results = sqlx::query("DELETE FROM simulator_idempotency WHERE created_at < $1")
+            .bind(now - idempotency_ms)
+            .execute(&self.write_pool())
+            .await?;
+        Ok(objects.rows_affected() + results.rows_affected())
     }
 
     pub async fn sim_get(&self, account: &str, id: &str) -> AppResult<Option<serde_json::Value>> {
@@ -73,22 +158,6 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| Ok(serde_json::from_str(&r.try_get::<String, _>(0)?).unwrap_or_default()))
-            .collect()
-    }
-
-    /// Every object of a kind in all accounts, as `(account, body)`.
-    pub async fn sim_list_all(&self, kind: &str) -> AppResult<Vec<(String, serde_json::Value)>> {
-        let rows = sqlx::query("SELECT account, body FROM simulator_objects WHERE kind = $1")
-            .bind(kind)
-            .fetch_all(self.reader())
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0)?,
-                    serde_json::from_str(&r.try_get::<String, _>(1)?).unwrap_or_default(),
-                ))
-            })
             .collect()
     }
 

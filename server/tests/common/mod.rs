@@ -166,6 +166,7 @@ pub fn generous_budgets() -> chatpay_server::budgets::Budgets {
         sockets_per_ip: 100_000,
         lookups_per_payment: lots,
         lookups_per_site: lots,
+        simulator_writes_per_ip: lots,
         webhook_failures_per_ip: lots,
     }
 }
@@ -255,6 +256,7 @@ impl TestApp {
             connections: chatpay_server::connections::ConnLimits::default(),
             ws_ping_every: Duration::from_secs(25),
             trusted_proxies: Vec::new(),
+            webhook_sources: Vec::new(),
             // Tests make many conversations from one address: budgets out of the way,
             // except where a test sets its own.
             budgets: generous_budgets(),

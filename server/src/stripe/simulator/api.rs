@@ -16,13 +16,14 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{events, stripe_id, Simulator};
+use crate::routes::client::ClientIp;
 use crate::state::AppState;
 use crate::store::simulator::SavedResult;
 use crate::stripe::form::Form;
 
 const BASE: &str = "/simulator/stripe";
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/simulator/stripe/v1/balance", get(balance))
         .route(
@@ -50,6 +51,34 @@ pub fn router() -> Router<AppState> {
         .route("/simulator/stripe/v1/events", get(list_events))
         .route("/simulator/stripe/{*rest}", axum::routing::any(unknown_path))
         .route("/simulator/clock/advance", post(advance_clock))
+        .route_layer(axum::middleware::from_fn_with_state(state, budget_writes))
+}
+
+/// Writes (POST) are budgeted per client address, answered like Stripe's rate limit: an
+/// anonymous script once filled the database with sessions.
+async fn budget_writes(
+    ClientIp(ip): ClientIp,
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.method() == Method::POST {
+        if let Err(refused) = state.limits.simulator_write(ip) {
+            let mut resp = stripe_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "invalid_request_error",
+                Some("rate_limit"),
+                refused.message(),
+                None,
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&refused.retry_after_secs().to_string()) {
+                resp.headers_mut().insert("retry-after", v);
+            }
+            return resp;
+        }
+    }
+    next.run(req).await
 }
 
 /// A Stripe-shaped error: `{"error": {"type", "code", "message", "param"}}`.
@@ -776,6 +805,9 @@ async fn retrieve_pmc(
     Ok(ok(pmc))
 }
 
+/// Webhook endpoints per account (Stripe's limit too).
+const MAX_ENDPOINTS: usize = 16;
+
 async fn create_endpoint(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -791,13 +823,24 @@ async fn create_endpoint(
         "/v1/webhook_endpoints",
         &form,
         || async {
-            let url = url_param(&form, "url")?.ok_or_else(|| missing("url"))?;
-            if !sim.may_deliver_to(&url) {
+            let asked = url_param(&form, "url")?.ok_or_else(|| missing("url"))?;
+            let Some(url) = sim.may_deliver_to(&asked) else {
                 return Err(invalid(
                     &format!(
-                        "The chatpay simulator delivers webhooks only to this relay's webhook routes ({}/webhooks/stripe/SITE), not to {url}.",
+                        "The chatpay simulator delivers webhooks only to this relay's webhook routes ({}/webhooks/stripe/SITE), not to {asked}.",
                         sim.public_url
                     ),
+                    Some("url"),
+                ));
+            };
+            let existing = sim
+                .store
+                .sim_list(&account.id, "webhook_endpoint")
+                .await
+                .map_err(internal)?;
+            if existing.len() >= MAX_ENDPOINTS {
+                return Err(invalid(
+                    &format!("You have reached the maximum of {MAX_ENDPOINTS} test webhook endpoints."),
                     Some("url"),
                 ));
             }

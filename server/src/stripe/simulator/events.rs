@@ -104,6 +104,7 @@ async fn attempt(
         .http
         .post(&url)
         .header("Stripe-Signature", header)
+        .header(Simulator::DELIVERY_HEADER, &sim.token)
         .header("Content-Type", "application/json; charset=utf-8")
         .header(
             "User-Agent",
@@ -144,18 +145,29 @@ async fn attempt(
         .await
 }
 
+/// The most rows one sweep takes of each kind (the rest wait a second).
+const SWEEP_BATCH: i64 = 500;
+
 /// Delivery attempts that are due (after a failure, or left by a restart).
 pub async fn deliver_due(sim: &Arc<Simulator>) -> AppResult<()> {
     let now = crate::store::now_ms();
-    for (account, mut delivery) in sim.store.sim_list_all("x_simulator_delivery").await? {
+    for (account, mut delivery) in sim
+        .store
+        .sim_due("x_simulator_delivery", now, SWEEP_BATCH)
+        .await?
+    {
+        let id = delivery["id"].as_str().unwrap_or_default().to_owned();
         let due =
             delivery["status"] == "pending" && delivery["next_at_ms"].as_i64().is_some_and(|t| t <= now);
         if !due {
+            // Marked due by the migration: store its real moment.
+            sim.store
+                .sim_refresh_due("x_simulator_delivery", &id, &delivery)
+                .await?;
             continue;
         }
         // Claimed for this attempt, so a slow one is not started twice.
         delivery["next_at_ms"] = json!(now + 10_000);
-        let id = delivery["id"].as_str().unwrap_or_default().to_owned();
         sim.store
             .sim_put(&account, "x_simulator_delivery", &id, &delivery)
             .await?;
@@ -175,17 +187,27 @@ pub async fn deliver_due(sim: &Arc<Simulator>) -> AppResult<()> {
 /// settles delayed payments that are due.
 pub async fn expire_due_sessions(sim: &Arc<Simulator>) -> AppResult<()> {
     let now = sim.now();
-    for (account, session) in sim.store.sim_list_all("checkout.session").await? {
+    let due = sim
+        .store
+        .sim_due("checkout.session", now.saturating_mul(1000), SWEEP_BATCH)
+        .await?;
+    for (account, session) in due {
         let id = session["id"].as_str().unwrap_or_default().to_owned();
-        if session["status"] == "open" && session["expires_at"].as_i64().is_some_and(|t| t <= now) {
+        let expires = session["status"] == "open" && session["expires_at"].as_i64().is_some_and(|t| t <= now);
+        let settles = session["x_simulator_settle_at"]
+            .as_i64()
+            .is_some_and(|t| t <= now);
+        if expires {
             // Another change may have won meanwhile; expire() checks again under the lock.
             let _ = expire(sim, &account, &id).await;
         }
-        if session["x_simulator_settle_at"]
-            .as_i64()
-            .is_some_and(|t| t <= now)
-        {
+        if settles {
             settle(sim, &account, &id).await?;
+        }
+        if !expires && !settles {
+            sim.store
+                .sim_refresh_due("checkout.session", &id, &session)
+                .await?;
         }
     }
     Ok(())

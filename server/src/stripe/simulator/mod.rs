@@ -115,15 +115,41 @@ impl Simulator {
             });
     }
 
+    /// The header the simulator's webhook deliveries carry its token in: the relay knows
+    /// its own simulator's deliveries by it (a badly signed one never blocks the address
+    /// they all come from).
+    pub const DELIVERY_HEADER: &'static str = "x-chatpay-simulator";
+
     /// Whether `token` is the test controls' token (compared in constant time).
     pub fn token_ok(&self, token: &str) -> bool {
         use subtle::ConstantTimeEq as _;
         token.len() == self.token.len() && bool::from(token.as_bytes().ct_eq(self.token.as_bytes()))
     }
 
-    /// Whether a webhook endpoint may point at `url`.
-    pub fn may_deliver_to(&self, url: &str) -> bool {
-        self.deliver_to.iter().any(|p| url.starts_with(p.as_str()))
+    /// The URL a webhook endpoint may point at, normalised (`..` and `%2e%2e` resolved as
+    /// the HTTP client would), or `None`: one of this relay's `/webhooks/stripe/SITE` routes,
+    /// or under a prefix the operator added.
+    pub fn may_deliver_to(&self, url: &str) -> Option<String> {
+        let url = url::Url::parse(url).ok()?;
+        if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some()
+        {
+            return None;
+        }
+        let allowed = self.deliver_to.iter().enumerate().any(|(i, prefix)| {
+            let Ok(prefix) = url::Url::parse(prefix) else {
+                return false;
+            };
+            if prefix.origin() != url.origin() {
+                return false;
+            }
+            match url.path().strip_prefix(prefix.path()) {
+                // The relay's own routes: exactly one segment, the site.
+                Some(site) if i == 0 => !site.is_empty() && !site.contains('/'),
+                Some(_) => true,
+                None => false,
+            }
+        });
+        allowed.then(|| url.to_string())
     }
 
     /// Whether the hosted page may send the visitor to `url`: the relay itself, or an
@@ -149,8 +175,8 @@ impl Simulator {
 }
 
 /// Every simulator route, under `/simulator`.
-pub fn router() -> Router<AppState> {
-    Router::new().merge(api::router()).merge(hosted::router())
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new().merge(api::router(state)).merge(hosted::router())
 }
 
 /// Random id with Stripe's prefix, like `cs_test_a1B2…`.
@@ -165,17 +191,32 @@ pub(crate) fn stripe_id(prefix: &str) -> String {
     format!("{prefix}{tail}")
 }
 
+/// How long the simulator keeps what is done (sessions, events, deliveries, payments).
+const KEEP_MS: i64 = 7 * 24 * 3600 * 1000;
+/// How long it keeps an idempotent request's result (as Stripe: 24 hours).
+const IDEMPOTENCY_MS: i64 = 24 * 3600 * 1000;
+
 /// Runs the simulator's sweep (expiries, delayed payments that settle, webhook deliveries
-/// due) every second until the relay stops.
+/// due; once a minute, forgetting what is a week old) every second until the relay stops.
 pub fn spawn_sweeper(sim: std::sync::Arc<Simulator>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut ticks: u64 = 0;
         loop {
             tokio::select! {
                 _ = tick.tick() => {
                     // Several relays may serve the simulator on one database: one sweeps.
                     if !sim.store.try_lease("simulator-sweep", 5_000).await.unwrap_or(false) {
                         continue;
+                    }
+                    ticks += 1;
+                    if ticks % 60 == 1 {
+                        let now = crate::store::now_ms();
+                        match sim.store.sim_forget_old(now, KEEP_MS, IDEMPOTENCY_MS).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(rows = n, "simulator: forgot what is a week old"),
+                            Err(e) => tracing::warn!(error = %e, "simulator: cannot forget old objects"),
+                        }
                     }
                     if let Err(e) = events::expire_due_sessions(&sim).await {
                         tracing::warn!(error = %e, "simulator: expiry sweep failed");
