@@ -112,6 +112,9 @@ async fn serve(
                 max_connections: args.max_connections.unwrap_or_else(|| {
                     crate::connections::max_connections_for(crate::connections::fd_limit())
                 }),
+                max_per_ip: args.max_connections_per_ip.max(1),
+                exempt: crate::routes::client::parse_trusted(&args.trusted_proxies)
+                    .map_err(anyhow::Error::msg)?,
             },
             ws_ping_every: Duration::from_secs(args.ws_ping_every.max(1)),
             trusted_proxies: crate::routes::client::parse_trusted(&args.trusted_proxies)

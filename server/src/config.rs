@@ -184,6 +184,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CHATPAY_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
 
+    /// Open connections one client address (an IPv6 /64) may hold; trusted proxies are not
+    /// counted.
+    #[arg(long, env = "CHATPAY_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+
     /// Seconds between pings on a visitor socket; a socket that answers nothing for that
     /// long again is closed.
     #[arg(long, env = "CHATPAY_WS_PING_EVERY", default_value_t = 25)]

@@ -130,6 +130,80 @@ async fn a_flood_of_silent_connections_never_keeps_a_health_check_out() {
     app.stop().await;
 }
 
+/// Open visitor sockets were never evicted: enough of them (from many addresses) filled
+/// the cap, and health checks and new visitors were shut out. Sockets may take the cap
+/// less a tenth; past that a new one is told to come back (503), and plain requests still
+/// get in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitor_sockets_never_take_the_last_connections() {
+    let app = TestApp::spawn_with(Backend::Sqlite, WidgetAssets::none(), None, |s| {
+        s.connections.max_connections = 40;
+    })
+    .await;
+    let mut open = Vec::new();
+    let mut refused = 0;
+    for i in 0..50 {
+        match app.socket_from(&format!("127.0.3.{}", i + 1)).await {
+            Ok(c) => open.push(c),
+            Err(_) => refused += 1,
+        }
+    }
+    assert_eq!(
+        (open.len(), refused),
+        (36, 14),
+        "sockets get the cap less a tenth"
+    );
+    for _ in 0..3 {
+        let resp = reqwest::Client::new()
+            .get(app.url("/healthz"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .expect("the health check gets in");
+        assert_eq!(resp.status(), 200);
+    }
+    drop(open);
+    app.stop().await;
+}
+
+/// One address held thousands of connections with requests whose body came a byte every
+/// few seconds; busy connections are not evictable, so it filled the cap alone. An address
+/// may hold a few of the connections (its holder: an IPv6 /64 for IPv6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_fill_the_cap_with_slow_requests() {
+    let app = TestApp::spawn_with(Backend::Sqlite, WidgetAssets::none(), None, |s| {
+        s.connections.max_connections = 60;
+        s.connections.max_per_ip = 20;
+    })
+    .await;
+    let mut slow = Vec::new();
+    for _ in 0..60 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.50:0".parse().unwrap()).unwrap();
+        let mut c = socket.connect(app.addr).await.unwrap();
+        let _ = c
+            .write_all(b"POST /api/console/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{")
+            .await;
+        slow.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut closed = 0;
+    for c in &mut slow {
+        if closed_within(c, Duration::from_millis(20)).await.is_some() {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 40, "the address holds 20 connections");
+    let resp = reqwest::Client::new()
+        .get(app.url("/healthz"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("the health check gets in");
+    assert_eq!(resp.status(), 200);
+    app.stop().await;
+}
+
 /// A visitor socket whose other end answers nothing (a laptop closed mid-chat) is pinged
 /// and closed, not kept for ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -52,6 +52,7 @@ async fn upgrade(
     Query(query): Query<WsQuery>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
+    held: Option<axum::Extension<crate::connections::HeldConnection>>,
     ws: WebSocketUpgrade,
 ) -> AppResult<Response> {
     let site_id = SiteId::parse(&query.site)?;
@@ -84,7 +85,8 @@ async fn upgrade(
         .max_write_buffer_size(1024 * 1024)
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| async move {
-            let _counted = counted;
+            // Counted against the address, and as an open connection, while it lives.
+            let (_counted, _held) = (counted, held);
             let (sink, stream) = socket.split();
             run(state, site, ip, sink, stream).await;
         }))

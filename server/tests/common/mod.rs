@@ -253,7 +253,11 @@ impl TestApp {
             sweep_every: Duration::from_secs(3600),
             dist: std::path::PathBuf::from("/nonexistent/dist"),
             webhook_secret_grace: Duration::from_secs(24 * 3600),
-            connections: chatpay_server::connections::ConnLimits::default(),
+            // Every test client is on loopback.
+            connections: chatpay_server::connections::ConnLimits {
+                max_per_ip: 100_000,
+                ..Default::default()
+            },
             ws_ping_every: Duration::from_secs(25),
             trusted_proxies: Vec::new(),
             webhook_sources: Vec::new(),

@@ -212,10 +212,14 @@ async fn main() -> Result<()> {
                 "10/60s",
                 "--budget-sockets-per-ip",
                 "50",
-                "--budget-return-page-per-payment",
+                "--budget-lookups-per-payment",
                 "1/5s",
                 "--budget-webhook-failures-per-ip",
                 "30/10s",
+                "--budget-simulator-writes-per-ip",
+                "100/40ms",
+                "--max-connections-per-ip",
+                "256",
                 // This bench's sockets read only when they expect a frame, so they would
                 // not answer pings in time; pings are not what it measures.
                 "--ws-ping-every",

@@ -159,6 +159,7 @@ pub async fn live(
     owner: Owner,
     Path(site): Path<String>,
     headers: HeaderMap,
+    held: Option<axum::Extension<crate::connections::HeldConnection>>,
     ws: WebSocketUpgrade,
 ) -> AppResult<Response> {
     owned_site(&state, &owner, &site).await?;
@@ -176,6 +177,8 @@ pub async fn live(
     // before the upgraded task runs, and no event in between may be missed.
     let mut events = state.hub.subscribe_live(&site);
     Ok(ws.on_upgrade(move |socket| async move {
+        // Counted as an open connection while it lives.
+        let _held = held;
         let (mut sink, mut stream) = socket.split();
         let mut shutdown = state.shutdown.clone();
         let every = state.settings.ws_ping_every;
