@@ -412,7 +412,9 @@ pub async fn serve(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(head_timeout)
-                .max_buf_size(64 * 1024)
+                // hyper checks the head's size after each read, so a head may reach about
+                // twice this before it is refused with 431: 64 KiB at most.
+                .max_buf_size(32 * 1024)
                 .keep_alive(true);
             let conn = builder
                 .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
