@@ -91,6 +91,8 @@ pub struct Budgets {
     pub conversations_per_site: Rate,
     /// Visitor messages into one conversation, whatever the number of its sockets.
     pub messages_per_conversation: Rate,
+    /// Visitor messages from one client address, into all its conversations.
+    pub messages_per_ip: Rate,
     /// Payment links (Checkout Sessions) a client address may make the bot open.
     pub links_per_ip: Rate,
     /// Payment links a site's bot may open, for everyone together.
@@ -115,6 +117,7 @@ impl Default for Budgets {
             conversations_per_ip: Rate::new(20, Duration::from_secs(30)),
             conversations_per_site: Rate::new(300, Duration::from_millis(100)),
             messages_per_conversation: Rate::new(8, Duration::from_secs(1)),
+            messages_per_ip: Rate::new(30, Duration::from_millis(500)),
             links_per_ip: Rate::new(10, Duration::from_secs(60)),
             links_per_site: Rate::new(20, Duration::from_millis(200)),
             sockets_per_ip: 50,
@@ -132,6 +135,7 @@ pub enum Budget {
     ConversationsPerIp,
     ConversationsPerSite,
     MessagesPerConversation,
+    MessagesPerIp,
     SocketsPerIp,
     LinksPerIp,
     LinksPerSite,
@@ -141,10 +145,11 @@ pub enum Budget {
 }
 
 impl Budget {
-    pub const ALL: [Budget; 9] = [
+    pub const ALL: [Budget; 10] = [
         Budget::ConversationsPerIp,
         Budget::ConversationsPerSite,
         Budget::MessagesPerConversation,
+        Budget::MessagesPerIp,
         Budget::SocketsPerIp,
         Budget::LinksPerIp,
         Budget::LinksPerSite,
@@ -158,6 +163,7 @@ impl Budget {
             Budget::ConversationsPerIp => "conversations_per_ip",
             Budget::ConversationsPerSite => "conversations_per_site",
             Budget::MessagesPerConversation => "messages_per_conversation",
+            Budget::MessagesPerIp => "messages_per_ip",
             Budget::SocketsPerIp => "sockets_per_ip",
             Budget::LinksPerIp => "links_per_ip",
             Budget::LinksPerSite => "links_per_site",
@@ -173,7 +179,9 @@ impl Budget {
             Budget::ConversationsPerIp | Budget::ConversationsPerSite => {
                 "too many new chats are being started; please wait a moment and try again"
             }
-            Budget::MessagesPerConversation => "you are sending messages too fast; wait a moment",
+            Budget::MessagesPerConversation | Budget::MessagesPerIp => {
+                "you are sending messages too fast; wait a moment"
+            }
             Budget::SocketsPerIp => "too many chat windows are open from here; close some and try again",
             Budget::LinksPerIp | Budget::LinksPerSite => {
                 "too many payment links were asked for just now; please try again in a few minutes"
@@ -226,6 +234,7 @@ pub struct Limiters {
     conversations_ip: Keyed<IpAddr>,
     conversations_site: Keyed<String>,
     messages: Keyed<String>,
+    messages_ip: Keyed<IpAddr>,
     links_ip: Keyed<IpAddr>,
     links_site: Keyed<String>,
     lookups_payment: Keyed<String>,
@@ -237,7 +246,7 @@ pub struct Limiters {
     /// socket's handshake).
     blocked: Mutex<HashMap<(Budget, IpAddr), std::time::Instant>>,
     sockets: Mutex<HashMap<IpAddr, u32>>,
-    refused: [AtomicU64; 9],
+    refused: [AtomicU64; 10],
 }
 
 impl std::fmt::Debug for Limiters {
@@ -254,6 +263,7 @@ impl Limiters {
             conversations_ip: RateLimiter::keyed(settings.conversations_per_ip.quota()),
             conversations_site: RateLimiter::keyed(settings.conversations_per_site.quota()),
             messages: RateLimiter::keyed(settings.messages_per_conversation.quota()),
+            messages_ip: RateLimiter::keyed(settings.messages_per_ip.quota()),
             links_ip: RateLimiter::keyed(settings.links_per_ip.quota()),
             links_site: RateLimiter::keyed(settings.links_per_site.quota()),
             lookups_payment: RateLimiter::keyed(settings.lookups_per_payment.quota()),
@@ -325,12 +335,13 @@ impl Limiters {
     }
 
     /// A visitor message into `conversation`.
-    pub fn message(&self, conversation: &str) -> Result<(), Refused> {
+    pub fn message(&self, ip: IpAddr, conversation: &str) -> Result<(), Refused> {
         self.check(
             &self.messages,
             &conversation.to_owned(),
             Budget::MessagesPerConversation,
-        )
+        )?;
+        self.check(&self.messages_ip, &holder(ip), Budget::MessagesPerIp)
     }
 
     /// A payment link the bot opens for a visitor at `ip` (if known) on `site`.
@@ -403,6 +414,8 @@ impl Limiters {
         self.conversations_ip.retain_recent();
         self.conversations_site.retain_recent();
         self.messages.retain_recent();
+        self.messages_ip.retain_recent();
+        self.messages_ip.shrink_to_fit();
         self.links_ip.retain_recent();
         self.links_site.retain_recent();
         self.lookups_payment.retain_recent();
@@ -434,6 +447,7 @@ impl Limiters {
         self.conversations_ip.len()
             + self.conversations_site.len()
             + self.messages.len()
+            + self.messages_ip.len()
             + self.links_ip.len()
             + self.links_site.len()
             + self.lookups_payment.len()

@@ -127,6 +127,7 @@ async fn serve(
                 conversations_per_ip: args.budget_conversations_per_ip,
                 conversations_per_site: args.budget_conversations_per_site,
                 messages_per_conversation: args.budget_messages_per_conversation,
+                messages_per_ip: args.budget_messages_per_ip,
                 links_per_ip: args.budget_links_per_ip,
                 links_per_site: args.budget_links_per_site,
                 sockets_per_ip: args.budget_sockets_per_ip.max(1),

@@ -228,6 +228,10 @@ pub struct ServeArgs {
     #[arg(long, env = "CHATPAY_BUDGET_MESSAGES_PER_CONVERSATION", default_value = "8/1s", value_parser = crate::budgets::Rate::parse)]
     pub budget_messages_per_conversation: crate::budgets::Rate,
 
+    /// Budget: visitor messages from one client address, into all its conversations.
+    #[arg(long, env = "CHATPAY_BUDGET_MESSAGES_PER_IP", default_value = "30/500ms", value_parser = crate::budgets::Rate::parse)]
+    pub budget_messages_per_ip: crate::budgets::Rate,
+
     /// Budget: payment links (Checkout Sessions) a bot opens per client address.
     #[arg(long, env = "CHATPAY_BUDGET_LINKS_PER_IP", default_value = "10/60s", value_parser = crate::budgets::Rate::parse)]
     pub budget_links_per_ip: crate::budgets::Rate,

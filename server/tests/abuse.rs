@@ -436,6 +436,48 @@ async fn messages_are_limited_per_conversation_across_its_sockets(backend: Backe
 }
 both!(messages_are_limited_per_conversation_across_its_sockets);
 
+/// One address kept twenty conversations and sent a message a second in each (24 a second,
+/// 8 MB a minute, kept for good). Messages are also budgeted per address.
+async fn messages_are_limited_per_address_across_its_conversations(backend: Backend) {
+    let app = with_budgets(backend, |b| {
+        b.messages_per_ip = Rate::new(6, Duration::from_secs(60))
+    })
+    .await;
+    let mut visitors = Vec::new();
+    for _ in 0..4 {
+        let (c, _) = app.visitor(None, None).await;
+        visitors.push(c);
+    }
+    let mut refused = 0;
+    for (i, c) in visitors.iter_mut().enumerate() {
+        for j in 0..3 {
+            c.send_text(&format!("m{i}-{j}"), "hello").await;
+        }
+        for f in c.drain_for(Duration::from_millis(300)).await {
+            if matches!(
+                f,
+                ServerFrame::Error {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }
+            ) {
+                refused += 1;
+            }
+        }
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE author = 'visitor'")
+        .fetch_one(app.state.store.reader())
+        .await
+        .unwrap();
+    assert_eq!(
+        (stored, refused),
+        (6, 6),
+        "six of twelve stored, the rest refused"
+    );
+    app.stop().await;
+}
+both!(messages_are_limited_per_address_across_its_conversations);
+
 /// Open visitor sockets are capped per client address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn visitor_sockets_are_capped_per_address() {

@@ -186,7 +186,7 @@ impl Chatpay {
 }
 
 /// Budgets for relays in tests, where every visitor is 127.0.0.1.
-pub const GENEROUS_BUDGETS: [(&str, &str); 11] = [
+pub const GENEROUS_BUDGETS: [(&str, &str); 12] = [
     ("CHATPAY_BUDGET_CONVERSATIONS_PER_IP", "100000/1ms"),
     ("CHATPAY_BUDGET_CONVERSATIONS_PER_SITE", "100000/1ms"),
     ("CHATPAY_BUDGET_MESSAGES_PER_CONVERSATION", "100000/1ms"),
@@ -197,6 +197,7 @@ pub const GENEROUS_BUDGETS: [(&str, &str); 11] = [
     ("CHATPAY_BUDGET_LOOKUPS_PER_SITE", "100000/1ms"),
     ("CHATPAY_BUDGET_SIMULATOR_WRITES_PER_IP", "100000/1ms"),
     ("CHATPAY_MAX_CONNECTIONS_PER_IP", "100000"),
+    ("CHATPAY_BUDGET_MESSAGES_PER_IP", "100000/1ms"),
     ("CHATPAY_BUDGET_WEBHOOK_FAILURES_PER_IP", "100000/1ms"),
 ];
 

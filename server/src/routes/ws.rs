@@ -184,7 +184,7 @@ where
                     }
                     Some(Ok(frame)) => frame,
                 };
-                if let Some(reply) = handle(&state, &site.id, &conversation, frame, &later_tx).await {
+                if let Some(reply) = handle(&state, &site.id, &conversation, ip, frame, &later_tx).await {
                     if send(&mut sink, &reply).await.is_err() { break }
                 }
             }
@@ -231,6 +231,7 @@ async fn handle(
     state: &AppState,
     site_id: &str,
     conversation: &str,
+    ip: std::net::IpAddr,
     frame: ClientFrame,
     later: &mpsc::Sender<ServerFrame>,
 ) -> Option<ServerFrame> {
@@ -239,8 +240,8 @@ async fn handle(
         // Answered in the socket's loop.
         ClientFrame::Replay { .. } => None,
         ClientFrame::Text { client_id, text } => {
-            // Per conversation, whatever the number of its sockets.
-            if let Err(refused) = state.limits.message(conversation) {
+            // Per conversation, whatever the number of its sockets, and per address.
+            if let Err(refused) = state.limits.message(ip, conversation) {
                 return Some(error(ErrorCode::RateLimited, refused.message()));
             }
             match chat::visitor_text(state, site_id, conversation, &client_id, &text).await {

@@ -161,6 +161,7 @@ pub fn generous_budgets() -> chatpay_server::budgets::Budgets {
         conversations_per_ip: lots,
         conversations_per_site: lots,
         messages_per_conversation: lots,
+        messages_per_ip: lots,
         links_per_ip: lots,
         links_per_site: lots,
         sockets_per_ip: 100_000,

@@ -208,6 +208,8 @@ async fn main() -> Result<()> {
                 "20/30s",
                 "--budget-messages-per-conversation",
                 "8/1s",
+                "--budget-messages-per-ip",
+                "30/500ms",
                 "--budget-links-per-ip",
                 "10/60s",
                 "--budget-sockets-per-ip",
