@@ -121,7 +121,9 @@ where
         let _ = send(&mut sink, &error(ErrorCode::UnknownSite, &msg)).await;
         return close(&mut sink, CLOSE_POLICY, "wrong site").await;
     }
-    let joined = match chat::join(&state, &site, visitor_token.as_deref(), ip).await {
+    // The big futures a socket awaits now and then are boxed: the socket's own future, which
+    // every idle visitor holds for hours, stays small (measured by `cargo xtask bench --sockets`).
+    let joined = match Box::pin(chat::join(&state, &site, visitor_token.as_deref(), ip)).await {
         Ok(j) => j,
         Err(AppError::RateLimited { message, .. }) => {
             let _ = send(&mut sink, &error(ErrorCode::RateLimited, &message)).await;
@@ -155,7 +157,7 @@ where
         // A returning visitor may have paid while away: ask Stripe about open payments.
         tokio::spawn(reconcile_open_payments(state.clone(), conversation.clone()));
     }
-    if replay(&state, &conversation, &mut last_sent, &mut sink)
+    if Box::pin(replay(&state, &conversation, &mut last_sent, &mut sink))
         .await
         .is_err()
     {
@@ -178,13 +180,13 @@ where
                     Some(Ok(ClientFrame::Replay { after })) => {
                         // The tab missed something: everything after what it has, again.
                         let mut from = after;
-                        if replay(&state, &conversation, &mut from, &mut sink).await.is_err() { break }
+                        if Box::pin(replay(&state, &conversation, &mut from, &mut sink)).await.is_err() { break }
                         last_sent = last_sent.max(from);
                         continue;
                     }
                     Some(Ok(frame)) => frame,
                 };
-                if let Some(reply) = handle(&state, &site.id, &conversation, ip, frame, &later_tx).await {
+                if let Some(reply) = Box::pin(handle(&state, &site.id, &conversation, ip, frame, &later_tx)).await {
                     if send(&mut sink, &reply).await.is_err() { break }
                 }
             }
@@ -206,7 +208,7 @@ where
                         // relay's news, or a commit published out of order): send from the
                         // store, in order, instead of leaving a gap.
                         Some(s) if s > last_sent + 1 => {
-                            if replay(&state, &conversation, &mut last_sent, &mut sink).await.is_err() { break }
+                            if Box::pin(replay(&state, &conversation, &mut last_sent, &mut sink)).await.is_err() { break }
                             continue;
                         }
                         _ => {}
@@ -215,7 +217,7 @@ where
                     if let Some(seq) = event.seq { last_sent = seq }
                 }
                 Err(RecvError::Lagged(_)) => {
-                    if replay(&state, &conversation, &mut last_sent, &mut sink).await.is_err() { break }
+                    if Box::pin(replay(&state, &conversation, &mut last_sent, &mut sink)).await.is_err() { break }
                 }
                 Err(RecvError::Closed) => break,
             },

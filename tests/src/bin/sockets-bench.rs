@@ -53,17 +53,40 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Calls by kind ("GET /v1/checkout/sessions/{id}").
+type Kinds = Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>;
+
+/// A path with its object ids replaced by `{id}`.
+fn shape(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.contains('_') && seg.len() > 12 {
+                "{id}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// A stand-in for Stripe in front of the relay's simulator that counts the calls it passes on.
-async fn counting_stripe(target: String, calls: Arc<AtomicU64>) -> Result<String> {
+async fn counting_stripe(target: String, calls: Arc<AtomicU64>, kinds: Kinds) -> Result<String> {
     use axum::http::{HeaderMap, Method, StatusCode, Uri};
     use axum::response::IntoResponse as _;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let http = reqwest::Client::new();
     let forward = move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
-        let (http, target, calls) = (http.clone(), target.clone(), calls.clone());
+        let (http, target, calls, kinds) = (http.clone(), target.clone(), calls.clone(), kinds.clone());
         async move {
             calls.fetch_add(1, Ordering::Relaxed);
+            let kind = format!("{method} {}", shape(uri.path()));
+            *kinds
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(kind)
+                .or_insert(0) += 1;
             let path = uri.path_and_query().map_or("/", |p| p.as_str());
             let method =
                 reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
@@ -167,7 +190,13 @@ async fn main() -> Result<()> {
     ])?;
     let port = free_port();
     let calls = Arc::new(AtomicU64::new(0));
-    let stripe = counting_stripe(format!("http://127.0.0.1:{port}/simulator/stripe"), calls.clone()).await?;
+    let kinds = Kinds::default();
+    let stripe = counting_stripe(
+        format!("http://127.0.0.1:{port}/simulator/stripe"),
+        calls.clone(),
+        kinds.clone(),
+    )
+    .await?;
     // Pings are not what this bench measures, and its sockets read only now and then.
     let flags = [
         "--stripe-simulator",
@@ -283,6 +312,7 @@ async fn main() -> Result<()> {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let relay = chatpay.serve_on(port, &flags).await?;
     let calls_before = calls.load(Ordering::Relaxed);
+    kinds.lock().unwrap_or_else(|e| e.into_inner()).clear();
     let t1 = Instant::now();
     let mut back = Vec::new();
     for Idle {
@@ -327,6 +357,9 @@ async fn main() -> Result<()> {
         "  after kill -9 and restart: {total} sockets back in {:.1} s (jittered backoff from 1 s); Stripe calls made by the reconnects: {reconnect_calls} ({with_open_payments} visitors had an open link)",
         back_in.as_secs_f64()
     );
+    for (kind, n) in kinds.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        println!("    {n:>6}  {kind}");
+    }
     drop(all_back);
     drop(relay);
     Ok(())
