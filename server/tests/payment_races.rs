@@ -85,6 +85,82 @@ async fn a_slow_create_never_makes_a_second_session(backend: Backend) {
 }
 both!(a_slow_create_never_makes_a_second_session);
 
+/// Stripe's news about a session can come before the relay has stored that session as the
+/// card: the create call answers late (or the relay dies between Stripe's answer and its
+/// commit) while the session expires at Stripe. The news is not lost: once the card is
+/// stored, the payment follows what Stripe said. (Seen in the chaos test: the early
+/// "expired" was ignored as another session's news, the card then recorded the session as
+/// open again, and the payment stayed pending with its session expired at Stripe.)
+async fn news_that_comes_before_the_card_is_not_lost(backend: Backend) {
+    let (app, stripe) = TestApp::spawn_behind_standin(backend).await;
+    let secret = app.connect_stripe().await;
+    app.publish(chatpay_server::cli::DEMO_WORKFLOW).await;
+    stripe.delay(
+        Method::POST,
+        "/v1/checkout/sessions",
+        Delay::Answer(Duration::from_secs(2)),
+        1,
+    );
+    let (mut c, _) = app.visitor(None, None).await;
+    c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
+        .await;
+    c.send_text("v1", "My printer is on fire").await;
+
+    // While Stripe's answer is on its way: the session exists at Stripe, expires there, and
+    // Stripe says so.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+    let (payment, session) = loop {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM payments")
+            .fetch_all(app.state.store.reader())
+            .await
+            .unwrap();
+        let mut found = None;
+        for id in ids {
+            if let Some(s) = app.sessions_of(&id).await.first() {
+                found = Some((id, s["id"].as_str().unwrap().to_owned()));
+            }
+        }
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Stripe made the session at once"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        app.payment(&payment).await.session_id.is_none(),
+        "the card is not stored yet"
+    );
+    app.advance_clock(7200).await;
+    let expired = common::checkout_event(
+        "evt_early_expired",
+        "checkout.session.expired",
+        &payment,
+        &session,
+        "expired",
+        "unpaid",
+        4999,
+        "usd",
+    );
+    let (status, _) = app.webhook(&secret, &expired).await;
+    assert_eq!(status, 200, "Stripe's news is taken");
+
+    // The late answer stores the card; the next sweep takes Stripe's word for it.
+    let frames = c.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await;
+    assert_eq!(card(&frames).0, payment);
+    background::sweep(&app.state).await;
+    let ended = app.wait_payment(&payment, PaymentStatus::Expired).await;
+    assert_eq!(ended.session_id.as_deref(), Some(session.as_str()));
+    c.until(|f| {
+        matches!(f, ServerFrame::PaymentUpdate { payment: p, status: PaymentStatus::Expired, .. } if *p == payment)
+    })
+    .await;
+    app.stop().await;
+}
+both!(news_that_comes_before_the_card_is_not_lost);
+
 /// One lock order: a visitor's message and Stripe's "paid" webhook for the same
 /// conversation, applied at the same moment, many times over, on PostgreSQL (SQLite's
 /// single writer cannot deadlock). Every webhook is applied and every message stored.

@@ -450,6 +450,16 @@ async fn payments_stay_true_through_write_faults_kills_and_duplicate_events() ->
         lost.len(),
         told_paid_wrongly.len(),
     );
+    if !mismatches.is_empty() {
+        // What the relay said about each payment that ended wrong, to find out why.
+        let text = std::fs::read_to_string(&log)?;
+        for id in mismatches.iter().filter_map(|m| m.split(':').next()) {
+            println!("relay log lines about {id}:");
+            for line in text.lines().filter(|l| l.contains(id)).take(40) {
+                println!("  {line}");
+            }
+        }
+    }
     assert!(faults > 0, "faults were injected");
     assert!(!payments.is_empty(), "payments were made");
     assert!(

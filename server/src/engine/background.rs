@@ -46,14 +46,17 @@ pub fn spawn(state: AppState, every: Duration) {
 
 /// One pass of every safety net.
 pub async fn sweep(state: &AppState) {
-    sweep_at(state, now_ms() / 1000).await;
+    sweep_at_ms(state, now_ms()).await;
 }
 
 /// One pass as if the time were `now` (unix seconds) for payments' looks; tests move time
 /// with it. Leases always follow the real clock.
 pub async fn sweep_at(state: &AppState, now: i64) {
+    sweep_at_ms(state, now.saturating_mul(1000)).await;
+}
+
+async fn sweep_at_ms(state: &AppState, now_ms_then: i64) {
     recover(state).await;
-    let now_ms_then = now * 1000;
     match state.store.payments_due(now_ms_then, SWEEP_BATCH).await {
         Ok(due) => {
             let mut mine = Vec::with_capacity(due.len());

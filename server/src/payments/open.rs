@@ -210,6 +210,11 @@ async fn stored_and_told(state: &AppState, p: &Payment, session: &CheckoutSessio
     if let Some(c) = &p.conversation_id {
         conversations::lock(&mut tx, c).await?;
     }
+    // Stripe's news about this session may have come before its create call's answer (it was
+    // then another session's news, and ignored): the payment is then looked at now.
+    let news_came_first = stored::session_status(&mut tx, &session.id)
+        .await?
+        .is_some_and(|s| s != "open");
     stored::record_session(&mut tx, &p.id, &session.id, "open", false, None).await?;
     let now_pending = stored::get(&mut tx, &p.id)
         .await?
@@ -221,7 +226,11 @@ async fn stored_and_told(state: &AppState, p: &Payment, session: &CheckoutSessio
             &p.id,
             &session.id,
             session.url.as_deref(),
-            expires_at * 1000 + CHECK_GRACE_MS,
+            if news_came_first {
+                now_ms()
+            } else {
+                expires_at * 1000 + CHECK_GRACE_MS
+            },
         )
         .await?
     } else {

@@ -234,8 +234,19 @@ pub struct SessionRecord {
     pub another_paid: bool,
 }
 
+/// What was last heard of a session (`open`, `complete`, `expired`), if it is recorded.
+pub async fn session_status(tx: &mut Tx, session_id: &str) -> AppResult<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT status FROM payment_sessions WHERE session_id = $1")
+            .bind(session_id)
+            .fetch_optional(&mut *tx)
+            .await?,
+    )
+}
+
 /// Records what Stripe said of one session of a payment (every session a payment had is
-/// kept), and whether another session of the payment is paid.
+/// kept), and whether another session of the payment is paid. News never goes back to
+/// `open`: the create call's answer can come after Stripe's word that the session ended.
 pub async fn record_session(
     tx: &mut Tx,
     payment: &str,
@@ -246,7 +257,8 @@ pub async fn record_session(
 ) -> AppResult<SessionRecord> {
     sqlx::query(
         "INSERT INTO payment_sessions (session_id, payment_id, status, paid, payment_intent, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO UPDATE SET status = excluded.status, \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO UPDATE SET \
+         status = CASE WHEN excluded.status = 'open' THEN payment_sessions.status ELSE excluded.status END, \
          paid = CASE WHEN payment_sessions.paid = 1 THEN 1 ELSE excluded.paid END, \
          payment_intent = COALESCE(excluded.payment_intent, payment_sessions.payment_intent)",
     )
