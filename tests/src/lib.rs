@@ -63,6 +63,8 @@ impl Drop for Scratch {
 pub struct Chatpay {
     pub bin: PathBuf,
     pub database_url: String,
+    /// More environment for every process it starts (a fleet's shared key, say).
+    pub env: Vec<(String, String)>,
 }
 
 impl Chatpay {
@@ -81,6 +83,7 @@ impl Chatpay {
         Ok(Chatpay {
             bin,
             database_url: format!("sqlite://{}/chatpay.db", dir.display()),
+            env: Vec::new(),
         })
     }
 
@@ -144,6 +147,7 @@ impl Chatpay {
             .args(extra)
             .env("CHATPAY_DATABASE_URL", &self.database_url)
             .env("CHATPAY_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null());
         // Every visitor of these tests comes from 127.0.0.1: the budgets are set out of
         // their way (a test of the budgets passes its own flags, which win).
@@ -170,7 +174,9 @@ impl Chatpay {
     /// Runs a CLI command with extra environment.
     pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
         let mut cmd = Command::new(&self.bin);
-        cmd.args(args).env("CHATPAY_DATABASE_URL", &self.database_url);
+        cmd.args(args)
+            .env("CHATPAY_DATABASE_URL", &self.database_url)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -682,7 +688,13 @@ pub fn stripe_signature(body: &str, secret: &str, t: i64) -> String {
 
 /// Registers a webhook endpoint for `site` at the relay's simulator and connects the site
 /// with `key` and the endpoint's secret, like an owner would in Stripe's dashboard.
-pub async fn connect_with_simulator(chatpay: &Chatpay, relay: &Relay, site: &str, key: &str) -> Result<()> {
+/// Returns the endpoint's signing secret.
+pub async fn connect_with_simulator(
+    chatpay: &Chatpay,
+    relay: &Relay,
+    site: &str,
+    key: &str,
+) -> Result<String> {
     let resp: Value = reqwest::Client::new()
         .post(format!("{}/simulator/stripe/v1/webhook_endpoints", relay.base))
         .bearer_auth(key)
@@ -707,7 +719,7 @@ pub async fn connect_with_simulator(chatpay: &Chatpay, relay: &Relay, site: &str
             ("CHATPAY_STRIPE_WEBHOOK_SECRET", &secret),
         ],
     )?;
-    Ok(())
+    Ok(secret)
 }
 
 impl Relay {
