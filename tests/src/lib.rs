@@ -59,6 +59,30 @@ impl Drop for Scratch {
     }
 }
 
+/// A key shared by every relay of a fleet in tests and benches (Stripe secrets are sealed
+/// with it).
+pub const FLEET_SECRET_KEY: &str = "7f3c2a9b8e1d4f6a0b5c7e9d2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c3d5e7f9a";
+
+/// A fresh PostgreSQL database for one run, at `CHATPAY_TEST_PG_URL`'s server (default the
+/// local one); named like the server tests' databases so a killed run's is dropped by their
+/// clean-up two hours later. Returns its URL.
+pub async fn fresh_postgres() -> Result<String> {
+    use sqlx::{Connection as _, Executor as _};
+    let admin = std::env::var("CHATPAY_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let name = format!("chatpay_t_{secs}_{:08x}", rand::random::<u32>());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .with_context(|| format!("cannot reach PostgreSQL at {admin} (set CHATPAY_TEST_PG_URL)"))?;
+    conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    conn.close().await?;
+    let (server, _) = admin.rsplit_once('/').context("a database URL ending in /DATABASE")?;
+    Ok(format!("{server}/{name}"))
+}
+
 /// The `chatpay` binary and its database.
 pub struct Chatpay {
     pub bin: PathBuf,

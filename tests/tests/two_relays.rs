@@ -17,19 +17,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _, Result};
 use chatpay_e2e::visitor::Visitor;
-use chatpay_e2e::{connect_with_simulator, free_port, stripe_signature, Chatpay, Relay, Scratch};
+use chatpay_e2e::{
+    connect_with_simulator, free_port, fresh_postgres, stripe_signature, Chatpay, Relay, Scratch, FLEET_SECRET_KEY,
+};
 use chatpay_server::store::Store;
 use chatpay_shared::protocol::{Author, ClientFrame, PaymentStatus, ServerFrame};
 use futures_util::StreamExt as _;
 use rand::seq::SliceRandom as _;
 use rand::Rng as _;
 use serde_json::Value;
-use sqlx::{Connection as _, Executor as _};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 const KEY: &str = "sk_test_tworelays0000000000";
 const ORIGIN: &str = "http://shop.test";
-const SECRET_KEY: &str = "7f3c2a9b8e1d4f6a0b5c7e9d2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c3d5e7f9a";
 const VISITORS: usize = 24;
 const DELIVERIES: usize = 1_000;
 const OWNER: (&str, &str) = ("owner@shop.test", "a long enough password for the fleet");
@@ -39,21 +39,6 @@ fn now_secs() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-/// A fresh PostgreSQL database, named like the server tests' so a killed run's is dropped
-/// by their clean-up after two hours.
-async fn fresh_database() -> Result<String> {
-    let admin = std::env::var("CHATPAY_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("chatpay_t_{}_{:08x}", now_secs(), rand::random::<u32>());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .with_context(|| format!("PostgreSQL at {admin}"))?;
-    conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
-    conn.close().await?;
-    let (base, _) = admin.rsplit_once('/').context("a database URL")?;
-    Ok(format!("{base}/{name}"))
 }
 
 /// What one visitor saw, by seq (a frame replayed after a reconnect counts once).
@@ -163,8 +148,8 @@ async fn relay(cp: &Chatpay, port: u16, public: &str, log: &std::path::Path) -> 
 async fn two_relays_on_one_postgres_lose_and_double_nothing() -> Result<()> {
     let dir = Scratch::new("two-relays");
     let mut cp = Chatpay::new(&dir.0)?;
-    cp.database_url = fresh_database().await?;
-    cp.env.push(("CHATPAY_SECRET_KEY".into(), SECRET_KEY.into()));
+    cp.database_url = fresh_postgres().await?;
+    cp.env.push(("CHATPAY_SECRET_KEY".into(), FLEET_SECRET_KEY.into()));
     cp.add_site("shop", "Shop", ORIGIN)?;
     cp.import_demo_workflow("shop")?;
     cp.add_owner(OWNER.0, OWNER.1)?;

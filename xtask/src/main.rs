@@ -49,8 +49,10 @@ const USAGE: &str = "usage: cargo xtask <command>
 
   run [--listen ADDR]   build everything and start chatpay with the demo site (default 127.0.0.1:8080)
   test                  fmt, clippy and every test (SQLite, PostgreSQL, headless Chromium)
-  bench [--latency N] [--throughput N]
-                        webhook → visitor frame latency and webhooks/s on SQLite (release build)
+  bench [--latency N] [--throughput N] [--postgres [--relays 2]]
+                        webhook → visitor frame latency and webhooks/s on SQLite (release build);
+                        on a fresh PostgreSQL database; with two relays, visitors on one and
+                        webhooks to the other
   bench --abuse [--payments N]
                         the same latency while one client floods (conversations, messages,
                         silent connections, heavy webhooks), /healthz, refusals per flood
