@@ -188,3 +188,50 @@ async fn readyz_names_the_failed_check(backend: Backend) {
     app.stop().await;
 }
 both!(readyz_names_the_failed_check);
+
+/// A 200 tells Stripe never to send the event again, so it must wait until the commit is on
+/// disk: with `synchronous = NORMAL` a commit is in the WAL but not synced, and a power cut
+/// loses it. When the sync fails (a dying disk), the webhook is not acknowledged — its first
+/// delivery and its redelivery (a duplicate of a commit that never got to disk) — and Stripe
+/// retries; the log says why. (Before: 200 with nothing synced.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_is_acknowledged_only_once_it_is_on_disk() {
+    let db = common::TestDb::new(Backend::Sqlite).await;
+    let mut store = Store::connect(&db.url).await.unwrap();
+    store
+        .insert_site(
+            &chatpay_server::store::sites::NewSite::parse(
+                common::SITE,
+                "The Shop",
+                "Hi",
+                &[common::ORIGIN.to_owned()],
+            )
+            .unwrap(),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    store.inject_faults(chatpay_server::store::faults::Faults::parse("sync_fail=1").unwrap());
+    let app = TestApp::serve_store(
+        db,
+        store,
+        None,
+        chatpay_server::routes::widget::WidgetAssets::none(),
+        |_| {},
+    )
+    .await;
+    let secret = app.connect_stripe().await;
+    let payment = app.create_payment(4999, "USD", None).await;
+    let event = paid_event(
+        "evt_unsynced",
+        &payment.id,
+        payment.session_id.as_deref().unwrap(),
+    );
+    for delivery in ["first", "again"] {
+        let (status, body) = app.webhook(&secret, &event).await;
+        assert_eq!(status, 500, "{delivery} delivery: not acknowledged, {body}");
+        assert_eq!(body["error"]["code"], "internal", "{delivery} delivery: {body}");
+    }
+    app.stop().await;
+}

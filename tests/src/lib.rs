@@ -79,7 +79,9 @@ pub async fn fresh_postgres() -> Result<String> {
         .with_context(|| format!("cannot reach PostgreSQL at {admin} (set CHATPAY_TEST_PG_URL)"))?;
     conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
     conn.close().await?;
-    let (server, _) = admin.rsplit_once('/').context("a database URL ending in /DATABASE")?;
+    let (server, _) = admin
+        .rsplit_once('/')
+        .context("a database URL ending in /DATABASE")?;
     Ok(format!("{server}/{name}"))
 }
 

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context as _, Result};
 use chatpay_e2e::visitor::Visitor;
 use chatpay_e2e::{
-    connect_with_simulator, free_port, fresh_postgres, stripe_signature, Chatpay, Relay, Scratch, FLEET_SECRET_KEY,
+    connect_with_simulator, free_port, fresh_postgres, stripe_signature, Chatpay, Relay, Scratch,
+    FLEET_SECRET_KEY,
 };
 use chatpay_server::store::Store;
 use chatpay_shared::protocol::{Author, ClientFrame, PaymentStatus, ServerFrame};
@@ -149,7 +150,8 @@ async fn two_relays_on_one_postgres_lose_and_double_nothing() -> Result<()> {
     let dir = Scratch::new("two-relays");
     let mut cp = Chatpay::new(&dir.0)?;
     cp.database_url = fresh_postgres().await?;
-    cp.env.push(("CHATPAY_SECRET_KEY".into(), FLEET_SECRET_KEY.into()));
+    cp.env
+        .push(("CHATPAY_SECRET_KEY".into(), FLEET_SECRET_KEY.into()));
     cp.add_site("shop", "Shop", ORIGIN)?;
     cp.import_demo_workflow("shop")?;
     cp.add_owner(OWNER.0, OWNER.1)?;

@@ -81,6 +81,9 @@ async fn receive(
     let event: Event = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadRequest(format!("the body is signed but is not a Stripe event: {e}")))?;
     let outcome = payments::on_event(&state, site, &event).await?;
+    // A 200 tells Stripe never to send this event again: it must be on disk first (a
+    // duplicate too: its first delivery may not be synced yet).
+    state.store.durable().await?;
     tracing::info!(event = %event.id, kind = %event.kind, outcome = outcome.as_str(), "webhook applied");
     Ok(Json(json!({ "received": true, "outcome": outcome.as_str() })))
 }

@@ -6,7 +6,8 @@
 //! - **disk full** (SQLite): right after `BEGIN`, the connection's `max_page_count` is set to
 //!   the file's current size, so any write that needs a new page fails for real with
 //!   `SQLITE_FULL` — on this connection until it is replaced, as after a failed write;
-//! - **killed connection**: a statement fails as if the connection had died under it.
+//! - **killed connection**: a statement fails as if the connection had died under it;
+//! - **failed sync** (SQLite): the fsync that makes commits durable fails (a dying disk).
 
 use std::sync::Mutex;
 
@@ -24,13 +25,15 @@ pub struct Faults {
     disk_full: f64,
     /// Per statement: the connection dies.
     kill: f64,
+    /// Per sync of the WAL: it fails.
+    sync_fail: f64,
     rng: Mutex<StdRng>,
 }
 
 impl Faults {
-    /// Parses `disk_full=0.02,kill=0.01[,seed=7]`.
+    /// Parses `disk_full=0.02,kill=0.01[,sync_fail=0.5][,seed=7]`.
     pub fn parse(spec: &str) -> Result<Faults, String> {
-        let (mut disk_full, mut kill, mut seed) = (0.0, 0.0, None);
+        let (mut disk_full, mut kill, mut sync_fail, mut seed) = (0.0, 0.0, 0.0, None);
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part
                 .split_once('=')
@@ -39,16 +42,21 @@ impl Faults {
             match k {
                 "disk_full" => disk_full = v.parse().map_err(|_| bad())?,
                 "kill" => kill = v.parse().map_err(|_| bad())?,
+                "sync_fail" => sync_fail = v.parse().map_err(|_| bad())?,
                 "seed" => {
                     seed = Some(
                         v.parse()
                             .map_err(|_| format!("fault '{part}': seed is a whole number"))?,
                     )
                 }
-                other => return Err(format!("unknown fault '{other}': use disk_full, kill or seed")),
+                other => {
+                    return Err(format!(
+                        "unknown fault '{other}': use disk_full, kill, sync_fail or seed"
+                    ))
+                }
             }
         }
-        for p in [disk_full, kill] {
+        for p in [disk_full, kill, sync_fail] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(format!("fault probability {p} is not between 0 and 1"));
             }
@@ -56,6 +64,7 @@ impl Faults {
         Ok(Faults {
             disk_full,
             kill,
+            sync_fail,
             rng: Mutex::new(match seed {
                 Some(s) => StdRng::seed_from_u64(s),
                 None => StdRng::from_entropy(),
@@ -81,6 +90,14 @@ impl Faults {
                 .execute(format!("PRAGMA max_page_count = {pages}").as_str())
                 .await;
         }
+    }
+
+    /// Maybe fails the next sync of the WAL.
+    pub(super) fn sync_fails(&self) -> Option<std::io::Error> {
+        self.roll(self.sync_fail).then(|| {
+            tracing::warn!("injected fault: the WAL could not be synced to disk");
+            std::io::Error::other("injected fault: fsync failed")
+        })
     }
 
     /// Maybe kills the connection under the next statement.

@@ -14,6 +14,7 @@
 
 pub mod accounts;
 pub mod conversations;
+pub mod durable;
 pub mod faults;
 pub mod messages;
 pub mod notices;
@@ -58,6 +59,8 @@ pub struct Store {
     relay_id: std::sync::Arc<str>,
     /// The database URL (the bus's own connection).
     url: String,
+    /// Makes commits durable before they are acknowledged (SQLite's grouped fsync).
+    syncer: Arc<durable::Syncer>,
 }
 
 /// Why the database is not ready to take writes: the check that failed and what it saw.
@@ -81,6 +84,7 @@ impl Store {
     /// folder if missing, and brings the schema up to date.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
+        let mut db_path = String::new();
         let (dialect, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
             let path = rest.trim_start_matches("//");
             let path = path.split('?').next().unwrap_or(path);
@@ -96,6 +100,7 @@ impl Store {
                     })?;
                 }
             }
+            db_path = path.to_owned();
             (Dialect::Sqlite, format!("sqlite://{path}?mode=rwc"))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Dialect::Postgres, url.to_owned())
@@ -135,6 +140,7 @@ impl Store {
                     options: options.clone(),
                     relay_id: new_id("relay").into(),
                     url: url.clone(),
+                    syncer: Arc::new(durable::Syncer::new(Some(db_path.into()))),
                 }
             }
             Dialect::Postgres => {
@@ -153,6 +159,7 @@ impl Store {
                     options: options.clone(),
                     relay_id: new_id("relay").into(),
                     url: url.clone(),
+                    syncer: Arc::new(durable::Syncer::new(None)),
                 }
             }
         };
@@ -205,6 +212,19 @@ impl Store {
             "fault injection is ON: writes will fail on purpose (a test hook)"
         );
         self.faults = Some(Arc::new(faults));
+    }
+
+    /// Returns once everything committed before the call is on disk (one fsync of SQLite's
+    /// WAL shared by all who wait; nothing to do on PostgreSQL). Call it before telling
+    /// someone who will not ask again that something is stored.
+    pub async fn durable(&self) -> Result<(), sqlx::Error> {
+        self.syncer.sync(self.faults.as_ref()).await.map_err(|e| {
+            tracing::error!(error = %e, "the database could not be synced to disk");
+            sqlx::Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("committed but not synced to disk ({e}): not acknowledged"),
+            ))
+        })
     }
 
     /// Whether the database answers.

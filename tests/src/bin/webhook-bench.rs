@@ -81,7 +81,13 @@ async fn main() -> Result<()> {
     ])?;
     let port = free_port();
     let public = format!("http://127.0.0.1:{port}");
-    let serve = ["--stripe-simulator", "--sweep-every", "3600", "--public-url", &public];
+    let serve = [
+        "--stripe-simulator",
+        "--sweep-every",
+        "3600",
+        "--public-url",
+        &public,
+    ];
     let relay = chatpay.serve_on(port, &serve).await?;
     // With two relays the visitors are on the second; the webhooks go to the first.
     let second = match relays {
@@ -207,7 +213,9 @@ async fn main() -> Result<()> {
         (true, 1) => "PostgreSQL, one relay",
         _ => "PostgreSQL, two relays: webhooks to A, visitors on B",
     };
-    println!("signed webhook received → PaymentUpdate frame on the visitor's socket ({setup}, release build)");
+    println!(
+        "signed webhook received → PaymentUpdate frame on the visitor's socket ({setup}, release build)"
+    );
     println!("  latency over {} payments, one at a time:", lat.len());
     println!(
         "    p50 {:.2} ms   p90 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
