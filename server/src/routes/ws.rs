@@ -166,7 +166,8 @@ where
     state.hub.seen(&conversation, last_sent);
     let mut shutdown = state.shutdown.clone();
     // Answers of work done off this loop (a decline waits on Stripe; the socket does not).
-    let (later_tx, mut later) = mpsc::channel::<ServerFrame>(8);
+    // Boxed: the channel allocates its slots up front, and a frame is large.
+    let (later_tx, mut later) = mpsc::channel::<Box<ServerFrame>>(8);
     // A socket whose other end is gone answers nothing: ping it, and close it when it has
     // been silent for two intervals.
     let every = state.settings.ws_ping_every;
@@ -235,7 +236,7 @@ async fn handle(
     conversation: &str,
     ip: std::net::IpAddr,
     frame: ClientFrame,
-    later: &mpsc::Sender<ServerFrame>,
+    later: &mpsc::Sender<Box<ServerFrame>>,
 ) -> Option<ServerFrame> {
     match frame {
         ClientFrame::Hello { .. } => Some(error(ErrorCode::HelloFirst, "this socket already said Hello")),
@@ -264,7 +265,7 @@ async fn handle(
             let (state, conversation, later) = (state.clone(), conversation.to_owned(), later.clone());
             tokio::spawn(async move {
                 if let Some(reply) = decline(&state, &conversation, &payment).await {
-                    let _ = later.send(reply).await;
+                    let _ = later.send(Box::new(reply)).await;
                 }
             });
             None
