@@ -478,6 +478,38 @@ async fn messages_are_limited_per_address_across_its_conversations(backend: Back
 }
 both!(messages_are_limited_per_address_across_its_conversations);
 
+/// `Replay {after: 0}` makes the relay send the whole history again: one address sent
+/// 91,000 of them in 15 s (547,000 frames back, /healthz past 50 ms). A tab asks again only
+/// when it saw a gap, so replays count against the visitor's message budgets.
+async fn replays_are_budgeted_like_messages(backend: Backend) {
+    let app = with_budgets(backend, |b| {
+        b.messages_per_conversation = Rate::new(3, Duration::from_secs(60))
+    })
+    .await;
+    let (mut c, _) = app.visitor(None, None).await;
+    c.drain_for(Duration::from_millis(300)).await;
+    for _ in 0..10 {
+        c.send(&ClientFrame::Replay { after: 0 }).await;
+    }
+    let frames = c.drain_for(Duration::from_millis(500)).await;
+    let refused = frames
+        .iter()
+        .filter(|f| {
+            matches!(
+                f,
+                ServerFrame::Error {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }
+            )
+        })
+        .count();
+    let replayed = frames.iter().filter(|f| f.seq() == Some(1)).count();
+    assert_eq!((replayed, refused), (3, 7), "three replays answered, seven refused");
+    app.stop().await;
+}
+both!(replays_are_budgeted_like_messages);
+
 /// Open visitor sockets are capped per client address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn visitor_sockets_are_capped_per_address() {

@@ -180,6 +180,11 @@ where
                     Some(Err(err)) => { if send(&mut sink, &err).await.is_err() { break } continue }
                     Some(Ok(ClientFrame::Replay { after })) => {
                         // The tab missed something: everything after what it has, again.
+                        // A tab asks only when it saw a gap: it counts like a message.
+                        if let Err(refused) = state.limits.message(ip, &conversation) {
+                            if send(&mut sink, &error(ErrorCode::RateLimited, refused.message())).await.is_err() { break }
+                            continue;
+                        }
                         let mut from = after;
                         if Box::pin(replay(&state, &conversation, &mut from, &mut sink)).await.is_err() { break }
                         last_sent = last_sent.max(from);

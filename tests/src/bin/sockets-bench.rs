@@ -206,6 +206,12 @@ async fn main() -> Result<()> {
         "3600",
         "--ws-ping-every",
         "600",
+        // Stripe look-ups on a visitor's behalf keep the relay's defaults (the other
+        // budgets are set out of the way: every bench visitor is 127.0.0.1).
+        "--budget-lookups-per-payment",
+        "1/5s",
+        "--budget-lookups-per-site",
+        "20/200ms",
     ];
     let mut relay = chatpay.serve_on(port, &flags).await?;
     chatpay.cli_env(
