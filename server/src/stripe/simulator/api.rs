@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/simulator/stripe/{*rest}", axum::routing::any(unknown_path))
         .route("/simulator/clock/advance", post(advance_clock))
         .route_layer(axum::middleware::from_fn_with_state(state, budget_writes))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
 }
 
 /// Writes (POST) are budgeted per client address, answered like Stripe's rate limit: an
@@ -111,6 +112,27 @@ pub(crate) fn stripe_error(
         error["param"] = json!(p);
     }
     SimError(Box::new((status, json!({ "error": error }))))
+}
+
+/// Stripe's longest string parameter (most take 5,000 characters).
+const MAX_STRING: usize = 5000;
+/// The largest request body the simulator reads: its requests are a few hundred bytes.
+const MAX_BODY: usize = 64 * 1024;
+
+/// A request's form, refused like Stripe does when a value is longer than it takes.
+fn decode(body: &[u8]) -> Result<Form, SimError> {
+    let form = Form::decode(body);
+    if let Some((k, v)) = form.fields().iter().find(|(_, v)| v.chars().count() > MAX_STRING) {
+        let start: String = v.chars().take(20).collect();
+        return Err(invalid(
+            &format!(
+                "Invalid string: {start}...; must be at most {MAX_STRING} characters (this one has {}).",
+                v.chars().count()
+            ),
+            Some(k),
+        ));
+    }
+    Ok(form)
 }
 
 fn invalid(message: &str, param: Option<&str>) -> SimError {
@@ -418,7 +440,7 @@ async fn create_session(
     let sim = simulator(&state)?;
     let account = authenticate(&headers, &Method::POST)?;
     no_checkout(&account)?;
-    let form = Form::decode(&body);
+    let form = decode(&body)?;
     let path = "/v1/checkout/sessions";
     let resp = idempotent(&sim, &account, &headers, path, &form, || async {
         let session = validate_session(&sim, &account, &form).await?;
@@ -685,7 +707,7 @@ async fn expire_session(
 ) -> Result<Response, SimError> {
     let sim = simulator(&state)?;
     let account = authenticate(&headers, &Method::POST)?;
-    let form = Form::decode(&body);
+    let form = decode(&body)?;
     let path = format!("/v1/checkout/sessions/{id}/expire");
     let resp = idempotent(&sim, &account, &headers, &path, &form, || async {
         fetch(&sim, &account, "checkout.session", &id, "session").await?;
@@ -727,7 +749,7 @@ async fn create_pmc(
 ) -> Result<Response, SimError> {
     let sim = simulator(&state)?;
     let account = authenticate(&headers, &Method::POST)?;
-    let form = Form::decode(&body);
+    let form = decode(&body)?;
     let resp = idempotent(
         &sim,
         &account,
@@ -764,7 +786,7 @@ async fn update_pmc(
 ) -> Result<Response, SimError> {
     let sim = simulator(&state)?;
     let account = authenticate(&headers, &Method::POST)?;
-    let form = Form::decode(&body);
+    let form = decode(&body)?;
     let path = format!("/v1/payment_method_configurations/{id}");
     let resp = idempotent(&sim, &account, &headers, &path, &form, || async {
         let mut pmc = fetch(
@@ -815,7 +837,7 @@ async fn create_endpoint(
 ) -> Result<Response, SimError> {
     let sim = simulator(&state)?;
     let account = authenticate(&headers, &Method::POST)?;
-    let form = Form::decode(&body);
+    let form = decode(&body)?;
     let resp = idempotent(
         &sim,
         &account,
@@ -922,7 +944,7 @@ async fn create_refund(
 ) -> Result<Response, SimError> {
     let sim = simulator(&state)?;
     let account = authenticate(&headers, &Method::POST)?;
-    let form = Form::decode(&body);
+    let form = decode(&body)?;
     let resp = idempotent(&sim, &account, &headers, "/v1/refunds", &form, || async {
         for (k, _) in form.fields() {
             if !["payment_intent", "reason", "amount"].contains(&k.as_str()) && !k.starts_with("metadata[") {
