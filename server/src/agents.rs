@@ -35,6 +35,7 @@ async fn set_status(
 
 /// A person's reply; the conversation is theirs from now on (the bot stays quiet).
 pub async fn reply(state: &AppState, site: &str, conversation: &str, text: &str) -> AppResult<()> {
+    let text = crate::chat::plain_text(text);
     let text = text.trim();
     if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
         return Err(AppError::Invalid {

@@ -78,6 +78,17 @@ pub enum Posted {
     Duplicate(u64),
 }
 
+/// Text as a person can have typed it: control characters other than line breaks and tabs
+/// (NUL, which PostgreSQL cannot store, bell, escape…) are taken out.
+pub fn plain_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let unwanted = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if text.contains(unwanted) {
+        std::borrow::Cow::Owned(text.chars().filter(|c| !unwanted(*c)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// Validates and stores a visitor message, lets the workflow answer, then publishes both.
 pub async fn visitor_text(
     state: &AppState,
@@ -86,6 +97,7 @@ pub async fn visitor_text(
     client_id: &str,
     text: &str,
 ) -> AppResult<Posted> {
+    let text = plain_text(text);
     let text = text.trim();
     if text.is_empty() {
         return Err(AppError::BadRequest(
@@ -151,8 +163,9 @@ pub async fn set_visitor(
     name: Option<&str>,
     email: Option<&str>,
 ) -> AppResult<()> {
-    let name = name.map(str::trim).filter(|n| !n.is_empty());
-    let email = email.map(str::trim).filter(|e| !e.is_empty());
+    let (name, email) = (name.map(plain_text), email.map(plain_text));
+    let name = name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let email = email.as_deref().map(str::trim).filter(|e| !e.is_empty());
     if let Some(n) = name {
         if n.chars().count() > 100 {
             return Err(AppError::BadRequest(

@@ -121,6 +121,31 @@ async fn a_resent_client_id_is_stored_once(backend: Backend) {
 }
 both!(a_resent_client_id_is_stored_once);
 
+/// Control characters typed or pasted by a script (NUL among them, which PostgreSQL cannot
+/// store at all) are taken out: the message is stored and echoed without them, the same on
+/// both databases, and the visitor's name with them is stored clean too.
+async fn control_characters_are_taken_out_of_visitor_text(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (mut c, _) = app.visitor(None, None).await;
+    c.recv().await;
+    let echoed = c.say("nul", "before\u{0}after\u{7}!\nsecond line").await;
+    assert_eq!(texts(&[echoed]), vec!["beforeafter!\nsecond line"]);
+    c.send(&chatpay_shared::protocol::ClientFrame::Visitor {
+        name: Some("Ada\u{0} Lovelace".into()),
+        email: None,
+    })
+    .await;
+    let echoed = c.say("after", "still here").await;
+    assert_eq!(texts(&[echoed]), vec!["still here"], "the socket is fine");
+    let name: Option<String> = sqlx::query_scalar("SELECT visitor_name FROM conversations")
+        .fetch_one(app.state.store.reader())
+        .await
+        .unwrap();
+    assert_eq!(name.as_deref(), Some("Ada Lovelace"));
+    app.stop().await;
+}
+both!(control_characters_are_taken_out_of_visitor_text);
+
 async fn every_tab_of_a_conversation_sees_new_messages_live(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (mut a, welcome) = app.visitor(None, None).await;
