@@ -50,6 +50,10 @@ async fn receive(
     if secrets.is_empty() {
         // Only now ask whether the site exists at all: the common case costs one read.
         if state.store.site(site).await?.is_none() {
+            // Counted like a bad signature: a loop over made-up sites costs a read each.
+            if !stripe_source {
+                state.limits.webhook_failed(ip);
+            }
             return Err(AppError::NotFound(format!(
                 "no site '{site}' on this relay; check the webhook URL"
             )));
