@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::SaltString;
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, PasswordHash, PasswordHasher};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -83,11 +83,19 @@ pub fn check_new_credentials(email: &str, password: &str) -> AppResult<String> {
     Ok(email)
 }
 
+/// One argon2 computation for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
 /// Where argon2 runs: a few computations at a time (one per core: each takes ~19 MiB and
 /// a core for tens of milliseconds; more at once only adds memory), a few more waiting, and
 /// the rest refused at once with a 429. One per relay.
+///
+/// The computations run on threads of their own, as many as may run at once: the allocator
+/// keeps a freed 19 MiB block for the thread that used it, so on tokio's pool of up to 512
+/// blocking threads a sign-in flood left the relay ~250 MB larger for good.
 #[derive(Debug)]
 pub struct Hashers {
+    jobs: std::sync::mpsc::Sender<Job>,
     permits: Arc<tokio::sync::Semaphore>,
     max_waiting: usize,
     waiting: AtomicUsize,
@@ -105,8 +113,33 @@ impl Default for Hashers {
 impl Hashers {
     /// `at_once` computations run, `max_waiting` more may wait.
     pub fn new(at_once: usize, max_waiting: usize) -> Hashers {
+        let at_once = at_once.max(1);
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..at_once {
+            let queue = Arc::clone(&queue);
+            let started = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || loop {
+                    // The lock is held only while waiting for the next job.
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    match next {
+                        // A panic loses that one answer (its caller gets an error), not
+                        // the thread.
+                        Ok(job) => {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
+                        // The relay dropped its Hashers: nothing more will come.
+                        Err(_) => return,
+                    }
+                });
+            if let Err(e) = started {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
         Hashers {
-            permits: Arc::new(tokio::sync::Semaphore::new(at_once.max(1))),
+            jobs,
+            permits: Arc::new(tokio::sync::Semaphore::new(at_once)),
             max_waiting,
             waiting: AtomicUsize::new(0),
             running: Arc::default(),
@@ -119,7 +152,7 @@ impl Hashers {
         self.peak.load(Ordering::Relaxed)
     }
 
-    /// Runs one argon2 computation on a blocking thread (see [`Hashers`]).
+    /// Runs one argon2 computation on a hashing thread (see [`Hashers`]).
     async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
         // Leaves the queue however the wait ends: a caller who gives up (the client closed
         // the connection) must not keep its place for ever.
@@ -144,16 +177,20 @@ impl Hashers {
         let (running, peak) = (Arc::clone(&self.running), Arc::clone(&self.peak));
         // The permit goes with the computation: a caller who gives up does not free a core
         // that is still hashing.
-        tokio::task::spawn_blocking(move || {
+        let (done, out) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
             let _permit = permit;
             let now = running.fetch_add(1, Ordering::AcqRel) + 1;
             peak.fetch_max(now, Ordering::AcqRel);
-            let out = f();
+            let result = f();
             running.fetch_sub(1, Ordering::AcqRel);
-            out
-        })
-        .await
-        .map_err(|e| AppError::Internal(e.into()))
+            let _ = done.send(result);
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("the password hashing threads are gone")))?;
+        out.await
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("a password computation was lost")))
     }
 }
 
@@ -173,14 +210,68 @@ pub async fn hash_password(hashers: &Hashers, password: String) -> AppResult<Str
 /// Whether `password` matches the stored argon2 hash.
 pub async fn verify_password(hashers: &Hashers, password: String, hash: String) -> AppResult<bool> {
     hashers
+        .run(move || verify_with_kept_memory(password.as_bytes(), &hash))
+        .await
+}
+
+/// Spends what checking a password costs, for an email no account has (so the answer does
+/// not tell which emails exist); always `false`.
+pub async fn check_against_nobody(hashers: &Hashers, password: String) -> AppResult<bool> {
+    static NOBODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    hashers
         .run(move || {
-            PasswordHash::new(&hash).is_ok_and(|parsed| {
+            let hash = NOBODY.get_or_init(|| {
+                let salt = SaltString::generate(&mut OsRng);
                 Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
+                    .hash_password(b"no account has this password", &salt)
+                    .map(|h| h.to_string())
+                    .unwrap_or_default()
+            });
+            verify_with_kept_memory(password.as_bytes(), hash);
+            false
         })
         .await
+}
+
+thread_local! {
+    /// argon2's working memory (~19 MiB), kept by each hashing thread and used again, so a
+    /// flood of sign-ins costs no more memory than one per thread.
+    static MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `Argon2::verify_password`, with the thread's kept memory instead of a fresh allocation.
+fn verify_with_kept_memory(password: &[u8], stored: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params), Some(salt), Some(expected)) = (
+        argon2::Algorithm::try_from(parsed.algorithm),
+        argon2::Params::try_from(&parsed),
+        parsed.salt,
+        parsed.hash,
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version, params.clone());
+    let hashed = MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        memory.resize(params.block_count(), argon2::Block::default());
+        argon
+            .hash_password_into_with_memory(password, salt, &mut out, memory.as_mut_slice())
+            .is_ok()
+    });
+    hashed && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
 }
 
 /// [`check_new_credentials`] where argon2 runs (it takes tens of milliseconds of a core, and
@@ -266,6 +357,26 @@ pub mod signin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_memory_verifies_hashes_of_any_cost() {
+        let salt = SaltString::generate(&mut OsRng);
+        let small = argon2::Params::new(4096, 2, 1, None).unwrap();
+        let other = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, small)
+            .hash_password(b"pass phrase", &salt)
+            .unwrap()
+            .to_string();
+        let default = Argon2::default()
+            .hash_password(b"pass phrase", &salt)
+            .unwrap()
+            .to_string();
+        // The same thread's memory serves both sizes, one after the other, both ways.
+        for hash in [&default, &other, &default] {
+            assert!(verify_with_kept_memory(b"pass phrase", hash), "{hash}");
+            assert!(!verify_with_kept_memory(b"pass phrase!", hash), "{hash}");
+        }
+        assert!(!verify_with_kept_memory(b"pass phrase", "$argon2id$not-a-hash"));
+    }
 
     #[tokio::test]
     async fn passwords_hash_with_argon2_and_verify() {

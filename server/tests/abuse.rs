@@ -505,7 +505,11 @@ async fn replays_are_budgeted_like_messages(backend: Backend) {
         })
         .count();
     let replayed = frames.iter().filter(|f| f.seq() == Some(1)).count();
-    assert_eq!((replayed, refused), (3, 7), "three replays answered, seven refused");
+    assert_eq!(
+        (replayed, refused),
+        (3, 7),
+        "three replays answered, seven refused"
+    );
     app.stop().await;
 }
 both!(replays_are_budgeted_like_messages);

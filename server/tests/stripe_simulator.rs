@@ -451,7 +451,10 @@ async fn oversized_strings_are_refused_before_anything_is_stored() {
             .unwrap_err(),
     );
     assert_eq!(status, 400);
-    assert_eq!(param.as_deref(), Some("line_items[0][price_data][product_data][name]"));
+    assert_eq!(
+        param.as_deref(),
+        Some("line_items[0][price_data][product_data][name]")
+    );
     assert!(message.contains("at most 5000 characters"), "{message}");
 
     let huge = reqwest::Client::new()
@@ -463,10 +466,11 @@ async fn oversized_strings_are_refused_before_anything_is_stored() {
         .await
         .unwrap();
     assert_eq!(huge.status(), 413, "a 1 MB request is refused");
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM simulator_objects WHERE kind = 'checkout.session'")
-        .fetch_one(app.state.store.reader())
-        .await
-        .unwrap();
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM simulator_objects WHERE kind = 'checkout.session'")
+            .fetch_one(app.state.store.reader())
+            .await
+            .unwrap();
     assert_eq!(stored, 0, "nothing was stored");
     app.stop().await;
 }

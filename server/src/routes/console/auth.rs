@@ -171,10 +171,7 @@ pub async fn login(
             accounts::verify_password(&state.hashers, req.password.clone(), hash.clone()).await?
         }
         // Spend the same time as a real check, so the answer does not tell which emails exist.
-        None => {
-            accounts::hash_password(&state.hashers, req.password.clone()).await?;
-            false
-        }
+        None => accounts::check_against_nobody(&state.hashers, req.password.clone()).await?,
     };
     match (ok, found) {
         (true, Some((account, _))) => {
