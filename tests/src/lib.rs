@@ -755,3 +755,44 @@ impl Relay {
         let _ = self.child.wait();
     }
 }
+
+/// Posts a Stripe event to a relay's webhook route for `site`, signed now with `whsec` as
+/// Stripe would; the status, or `None` when the relay did not answer within 5 s.
+pub async fn deliver_event(
+    http: &reqwest::Client,
+    base: &str,
+    site: &str,
+    whsec: &str,
+    event: &Value,
+) -> Option<u16> {
+    let body = event.to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    http.post(format!("{base}/webhooks/stripe/{site}"))
+        .header("stripe-signature", stripe_signature(&body, whsec, now))
+        .body(body)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+/// The most recent events (at most 100) of the Stripe account `key` at the API base `api`
+/// (a simulator's `…/simulator/stripe`); none when it does not answer.
+pub async fn stripe_events(http: &reqwest::Client, api: &str, key: &str) -> Vec<Value> {
+    let Ok(resp) = http
+        .get(format!("{api}/v1/events?limit=100"))
+        .bearer_auth(key)
+        .send()
+        .await
+    else {
+        return Vec::new();
+    };
+    resp.json::<Value>()
+        .await
+        .ok()
+        .and_then(|v| v["data"].as_array().cloned())
+        .unwrap_or_default()
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chatpay_e2e::visitor::Visitor;
-use chatpay_e2e::{free_port, stripe_signature, Chatpay, Scratch};
+use chatpay_e2e::{deliver_event, free_port, stripe_events, Chatpay, Scratch};
 use chatpay_server::store::Store;
 use chatpay_shared::protocol::{Author, ClientFrame, PaymentStatus, ServerFrame};
 use rand::seq::SliceRandom as _;
@@ -47,13 +47,6 @@ struct Seen {
     payment: Option<String>,
     /// The relay told this visitor the payment was paid.
     told_paid: bool,
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 /// One visitor's whole visit: it keeps coming back (with its token and last seq) while
@@ -172,36 +165,6 @@ async fn visit(base: String, plan: Plan, i: usize, until: Instant) -> Seen {
     seen
 }
 
-/// Posts a Stripe event to the relay signed with the endpoint's secret; its status.
-async fn redeliver(http: &reqwest::Client, base: &str, whsec: &str, event: &Value) -> Option<u16> {
-    let body = event.to_string();
-    http.post(format!("{base}/webhooks/stripe/shop"))
-        .header("stripe-signature", stripe_signature(&body, whsec, now_secs()))
-        .body(body)
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .ok()
-        .map(|r| r.status().as_u16())
-}
-
-/// Stripe's most recent events (at most 100).
-async fn stripe_events(http: &reqwest::Client, api: &str) -> Vec<Value> {
-    let Ok(resp) = http
-        .get(format!("{api}/v1/events?limit=100"))
-        .bearer_auth(KEY)
-        .send()
-        .await
-    else {
-        return Vec::new();
-    };
-    resp.json::<Value>()
-        .await
-        .ok()
-        .and_then(|v| v["data"].as_array().cloned())
-        .unwrap_or_default()
-}
-
 /// The state a payment must have for what Stripe holds of its card's session.
 fn expected(session: Option<&Value>) -> Vec<PaymentStatus> {
     match session {
@@ -297,14 +260,14 @@ async fn payments_stay_true_through_write_faults_kills_and_duplicate_events() ->
         let (http, api, base, whsec) = (http.clone(), api.clone(), base.clone(), whsec.clone());
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let mut events = stripe_events(&http, &api).await;
+                let mut events = stripe_events(&http, &api, KEY).await;
                 let picked: Vec<Value> = {
                     let mut rng = rand::thread_rng();
                     events.shuffle(&mut rng);
                     events.into_iter().filter(|_| rng.gen_bool(0.3)).collect()
                 };
                 for e in picked {
-                    if let Some(200) = redeliver(&http, &base, &whsec, &e).await {
+                    if let Some(200) = deliver_event(&http, &base, "shop", &whsec, &e).await {
                         acked
                             .lock()
                             .unwrap()
@@ -358,10 +321,10 @@ async fn payments_stay_true_through_write_faults_kills_and_duplicate_events() ->
         .await?;
     anyhow::ensure!(moved.status().is_success(), "the clock moved: {}", moved.status());
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut all = stripe_events(&http, &api).await;
+    let mut all = stripe_events(&http, &api, KEY).await;
     all.shuffle(&mut rand::thread_rng());
     for e in &all {
-        if let Some(200) = redeliver(&http, &base, &whsec, e).await {
+        if let Some(200) = deliver_event(&http, &base, "shop", &whsec, e).await {
             acked
                 .lock()
                 .unwrap()

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context as _, Result};
 use chatpay_e2e::visitor::Visitor;
 use chatpay_e2e::{
-    connect_with_simulator, free_port, fresh_postgres, stripe_signature, Chatpay, Relay, Scratch,
+    connect_with_simulator, deliver_event, free_port, fresh_postgres, stripe_events, Chatpay, Relay, Scratch,
     FLEET_SECRET_KEY,
 };
 use chatpay_server::store::Store;
@@ -34,13 +34,6 @@ const ORIGIN: &str = "http://shop.test";
 const VISITORS: usize = 24;
 const DELIVERIES: usize = 1_000;
 const OWNER: (&str, &str) = ("owner@shop.test", "a long enough password for the fleet");
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 /// What one visitor saw, by seq (a frame replayed after a reconnect counts once).
 #[derive(Default)]
@@ -304,17 +297,24 @@ async fn two_relays_on_one_postgres_lose_and_double_nothing() -> Result<()> {
         let (a_base, b_base) = (a.base.clone(), b.base.clone());
         workers.push(tokio::spawn(async move {
             while delivered.fetch_add(1, Ordering::SeqCst) < DELIVERIES {
-                let events = completed_events(&http, &api).await;
+                let events = completed(stripe_events(&http, &api, KEY).await);
                 let Some(event) = events.choose(&mut rand::thread_rng()).cloned() else {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     delivered.fetch_sub(1, Ordering::SeqCst);
                     continue;
                 };
                 let to_a = a_alive.load(Ordering::SeqCst) && rand::thread_rng().gen_bool(0.5);
-                let mut status = deliver(&http, if to_a { &a_base } else { &b_base }, &whsec, &event).await;
+                let mut status = deliver_event(
+                    &http,
+                    if to_a { &a_base } else { &b_base },
+                    "shop",
+                    &whsec,
+                    &event,
+                )
+                .await;
                 if status != Some(200) {
                     // A died under it (or it failed): Stripe tries again, the balancer picks B.
-                    status = deliver(&http, &b_base, &whsec, &event).await;
+                    status = deliver_event(&http, &b_base, "shop", &whsec, &event).await;
                 }
                 if status == Some(200) {
                     acked
@@ -336,8 +336,8 @@ async fn two_relays_on_one_postgres_lose_and_double_nothing() -> Result<()> {
         w.await?;
     }
     // Every event Stripe has once more, to B (what Stripe's retries would do).
-    for e in completed_events(&http, &api).await {
-        if deliver(&http, &b.base, &whsec, &e).await == Some(200) {
+    for e in completed(stripe_events(&http, &api, KEY).await) {
+        if deliver_event(&http, &b.base, "shop", &whsec, &e).await == Some(200) {
             acked
                 .lock()
                 .unwrap()
@@ -416,37 +416,10 @@ async fn two_relays_on_one_postgres_lose_and_double_nothing() -> Result<()> {
     Ok(())
 }
 
-/// Stripe's `checkout.session.completed` events so far.
-async fn completed_events(http: &reqwest::Client, api: &str) -> Vec<Value> {
-    let Ok(resp) = http
-        .get(format!(
-            "{api}/v1/events?limit=100&type=checkout.session.completed"
-        ))
-        .bearer_auth(KEY)
-        .send()
-        .await
-    else {
-        return Vec::new();
-    };
-    resp.json::<Value>()
-        .await
-        .ok()
-        .and_then(|v| v["data"].as_array().cloned())
-        .unwrap_or_default()
+/// Stripe's `checkout.session.completed` events among `events`.
+fn completed(events: Vec<Value>) -> Vec<Value> {
+    events
         .into_iter()
         .filter(|e| e["type"] == "checkout.session.completed")
         .collect()
-}
-
-/// Posts an event, signed now, to a relay's webhook route; its status.
-async fn deliver(http: &reqwest::Client, base: &str, whsec: &str, event: &Value) -> Option<u16> {
-    let body = event.to_string();
-    http.post(format!("{base}/webhooks/stripe/shop"))
-        .header("stripe-signature", stripe_signature(&body, whsec, now_secs()))
-        .body(body)
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .ok()
-        .map(|r| r.status().as_u16())
 }
