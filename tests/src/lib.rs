@@ -4,6 +4,8 @@
 //! Paths come from the environment `cargo xtask test` sets (`CHATPAY_BIN`, `CHATPAY_DIST`,
 //! `CHROMEDRIVER`, `CHROMIUM`), with defaults that work after `cargo xtask run`.
 
+pub mod bench;
+
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -21,51 +21,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
+use chatpay_e2e::bench::{arg, now, paid_event, wait_update, ORIGIN, WHSEC, WORKFLOW};
 use chatpay_e2e::visitor::Visitor;
 use chatpay_e2e::{free_port, stripe_signature, Chatpay, Scratch};
 use chatpay_shared::protocol::{ClientFrame, ErrorCode, PaymentStatus, ServerFrame};
 use futures_util::stream::{self, StreamExt};
-use serde_json::json;
-
-const ORIGIN: &str = "http://bench.test";
-const WHSEC: &str = "whsec_benchmark0000000000";
-const WORKFLOW: &str = r#"{"format":1,"name":"bench","start":"pay","nodes":[
-  {"id":"pay","type":"request_payment","amount":{"fixed":"10.00"},"currency":"USD","description":"Bench","next":"check"},
-  {"id":"check","type":"condition","variable":"paymentStatus","operator":"equals","value":"paid","then":"thanks","else":"sorry"},
-  {"id":"thanks","type":"send_message","text":"Thank you!","next":"bye"},
-  {"id":"sorry","type":"send_message","text":"Not paid."},
-  {"id":"bye","type":"close"}]}"#;
 
 struct Waiting {
     visitor: Visitor,
     payment: String,
     session: String,
     url: String,
-}
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-fn event(id: &str, payment: &str, session: &str) -> String {
-    json!({
-        "id": id, "object": "event", "type": "checkout.session.completed", "created": now(), "livemode": false,
-        "data": { "object": {
-            "id": session, "object": "checkout.session", "status": "complete", "payment_status": "paid",
-            "client_reference_id": payment, "amount_total": 1000, "currency": "usd", "metadata": { "payment": payment }
-        }}
-    })
-    .to_string()
 }
 
 /// A real visitor's address: 127.1.x.y, one per visitor.
@@ -99,16 +65,6 @@ async fn visitor_at_card(base: &str, i: usize) -> Result<Waiting> {
     })
 }
 
-async fn wait_update(v: &mut Visitor) -> Result<()> {
-    loop {
-        match v.recv(Duration::from_secs(30)).await? {
-            Some(ServerFrame::PaymentUpdate { .. }) => return Ok(()),
-            Some(_) => continue,
-            None => bail!("no PaymentUpdate within 30 s"),
-        }
-    }
-}
-
 /// Webhook → frame, one payment at a time; the sorted latencies.
 async fn latencies(
     client: &reqwest::Client,
@@ -118,7 +74,7 @@ async fn latencies(
 ) -> Result<Vec<Duration>> {
     let mut lat = Vec::with_capacity(set.len());
     for (i, mut w) in set.into_iter().enumerate() {
-        let body = event(&format!("evt_{tag}_{i}"), &w.payment, &w.session);
+        let body = paid_event(&format!("evt_{tag}_{i}"), &w.payment, &w.session);
         let t0 = Instant::now();
         let send = client
             .post(url)

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
+use chatpay_e2e::bench::{arg, now, ORIGIN, WHSEC};
 use chatpay_e2e::visitor::Visitor;
 use chatpay_e2e::{free_port, stripe_signature, Chatpay, Scratch};
 use chatpay_shared::protocol::ServerFrame;
@@ -23,25 +24,9 @@ use futures_util::stream::{self, StreamExt};
 use rand::Rng as _;
 use serde_json::json;
 
-const ORIGIN: &str = "http://bench.test";
-const WHSEC: &str = "whsec_benchmark0000000000";
 const PAY_WORKFLOW: &str = r#"{"format":1,"name":"bench","start":"pay","nodes":[
   {"id":"pay","type":"request_payment","amount":{"fixed":"10.00"},"currency":"USD","description":"Bench","next":"bye"},
   {"id":"bye","type":"close"}]}"#;
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
 
 /// The relay's resident memory, in KiB.
 fn rss_kib(pid: u32) -> u64 {

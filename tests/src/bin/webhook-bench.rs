@@ -17,32 +17,16 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
+use chatpay_e2e::bench::{arg, now, paid_event, wait_update, ORIGIN, WHSEC, WORKFLOW};
 use chatpay_e2e::visitor::Visitor;
 use chatpay_e2e::{free_port, fresh_postgres, stripe_signature, Chatpay, Scratch, FLEET_SECRET_KEY};
 use chatpay_shared::protocol::ServerFrame;
 use futures_util::stream::{self, StreamExt};
-use serde_json::json;
-
-const ORIGIN: &str = "http://bench.test";
-const WHSEC: &str = "whsec_benchmark0000000000";
-const WORKFLOW: &str = r#"{"format":1,"name":"bench","start":"pay","nodes":[
-  {"id":"pay","type":"request_payment","amount":{"fixed":"10.00"},"currency":"USD","description":"Bench","next":"check"},
-  {"id":"check","type":"condition","variable":"paymentStatus","operator":"equals","value":"paid","then":"thanks","else":"sorry"},
-  {"id":"thanks","type":"send_message","text":"Thank you!","next":"bye"},
-  {"id":"sorry","type":"send_message","text":"Not paid."},
-  {"id":"bye","type":"close"}]}"#;
 
 struct Waiting {
     visitor: Visitor,
     payment: String,
     session: String,
-}
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
 }
 
 #[tokio::main]
@@ -148,7 +132,7 @@ async fn main() -> Result<()> {
     let mut lat: Vec<Duration> = Vec::with_capacity(latency_n);
     let throughput_set = waiting.split_off(latency_n);
     for (i, mut w) in waiting.into_iter().enumerate() {
-        let body = event(&format!("evt_lat_{i}"), &w.payment, &w.session);
+        let body = paid_event(&format!("evt_lat_{i}"), &w.payment, &w.session);
         let t0 = Instant::now();
         let send = client
             .post(&url)
@@ -175,7 +159,7 @@ async fn main() -> Result<()> {
     let mut readers = Vec::new();
     let mut bodies = Vec::new();
     for (i, mut w) in throughput_set.into_iter().enumerate() {
-        bodies.push(event(&format!("evt_tp_{i}"), &w.payment, &w.session));
+        bodies.push(paid_event(&format!("evt_tp_{i}"), &w.payment, &w.session));
         readers.push(tokio::spawn(async move { wait_update(&mut w.visitor).await }));
     }
     let n = bodies.len();
@@ -239,32 +223,4 @@ async fn main() -> Result<()> {
     drop(second);
     drop(relay);
     Ok(())
-}
-
-async fn wait_update(v: &mut Visitor) -> Result<()> {
-    loop {
-        match v.recv(Duration::from_secs(30)).await? {
-            Some(ServerFrame::PaymentUpdate { .. }) => return Ok(()),
-            Some(_) => continue,
-            None => bail!("no PaymentUpdate within 30 s"),
-        }
-    }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-fn event(id: &str, payment: &str, session: &str) -> String {
-    json!({
-        "id": id, "object": "event", "type": "checkout.session.completed", "created": now(), "livemode": false,
-        "data": { "object": {
-            "id": session, "object": "checkout.session", "status": "complete", "payment_status": "paid",
-            "client_reference_id": payment, "amount_total": 1000, "currency": "usd", "metadata": { "payment": payment }
-        }}
-    })
-    .to_string()
 }
