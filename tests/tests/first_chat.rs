@@ -178,3 +178,50 @@ async fn a_host_page_with_a_strict_csp_embeds_the_widget() -> anyhow::Result<()>
     browser.screenshot("csp-host-chat").await?;
     Ok(())
 }
+
+/// On a 375 px phone the chat fills the screen; the launcher bubble lay over the Send button
+/// (only Enter could send). While the panel is full-screen the launcher steps aside (the
+/// header's × closes), and a tap on Send sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_the_send_button_can_be_tapped() -> anyhow::Result<()> {
+    let scratch = Scratch::new("phone");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let (listener, origin) = HostPage::bind().await?;
+    chatpay.add_site("phone-shop", "Phone Shop", &origin)?;
+    let relay = chatpay.serve(&[]).await?;
+    let page = HostPage::serve(
+        listener,
+        origin.clone(),
+        HostPage::shop_html(&relay.base, "phone-shop", ""),
+    );
+    let browser = Browser::start().await?;
+    browser.client.set_window_size(375, 812).await?;
+    browser.client.goto(&page.origin).await?;
+    let width = browser
+        .client
+        .execute("return window.innerWidth;", vec![])
+        .await?;
+    anyhow::ensure!(
+        width.as_u64().is_some_and(|w| w <= 480),
+        "the page is phone-sized: {width}"
+    );
+    browser
+        .widget_element(".cp-launch:not(.cp-boot)")
+        .await?
+        .click()
+        .await?;
+    browser.widget_element(".cp-panel").await?;
+    // WebDriver taps where a finger would: it fails when something else lies over Send.
+    browser
+        .widget_element("textarea")
+        .await?
+        .send_keys("Sent with a tap")
+        .await?;
+    browser.widget_element(".cp-send").await?.click().await?;
+    browser
+        .wait_texts(".cp-me:not(.cp-pending) .cp-bubble", &["Sent with a tap"])
+        .await?;
+    browser.screenshot("phone-375-chat").await?;
+    browser.close().await?;
+    Ok(())
+}
