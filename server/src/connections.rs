@@ -340,6 +340,33 @@ where
     }
 }
 
+/// The largest body any route takes (axum's default limit, which routes only lower).
+const MAX_ANY_BODY: u64 = 2 * 1024 * 1024;
+
+/// Refuses a request whose announced body is larger than any route takes, before it is
+/// read: a client asking `Expect: 100-continue` is not invited to send it.
+async fn refuse_oversized(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match announced_length(req.headers()) {
+        Some(n) if n > MAX_ANY_BODY => crate::error::AppError::TooLarge(format!(
+            "the body would be {n} bytes; no request to chatpay takes more than {MAX_ANY_BODY}"
+        ))
+        .into_response(),
+        _ => next.run(req).await,
+    }
+}
+
+/// The body size a request announces in `Content-Length`, if it does.
+pub fn announced_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
 /// Serves `app` on `listener` until `stop` completes (see the module docs).
 pub async fn serve(
     listener: TcpListener,
@@ -348,6 +375,7 @@ pub async fn serve(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app: Router = app
+        .layer(axum::middleware::from_fn(refuse_oversized))
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -211,3 +211,37 @@ async fn pages_carry_security_headers() {
     app.stop().await;
     let _ = std::fs::remove_dir_all(dist);
 }
+
+/// A body larger than the route takes is refused from its `Content-Length`, before anything
+/// is read: a client that says `Expect: 100-continue` for 100 MB got `100 Continue` and was
+/// invited to send it (the 413 came only after).
+#[tokio::test]
+async fn an_oversized_body_is_refused_before_the_client_is_told_to_send_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.connect_stripe().await;
+    for (path, length) in [
+        ("/webhooks/stripe/shop", 300_000u64),
+        ("/api/console/login", 100_000_000),
+    ] {
+        let mut tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: shop\r\nContent-Type: application/json\r\n\
+             Stripe-Signature: t=1,v1=00\r\nX-Chatpay-Console: 1\r\n\
+             Content-Length: {length}\r\nExpect: 100-continue\r\n\r\n"
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 256];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read(&mut answer))
+            .await
+            .expect("an answer without sending the body")
+            .unwrap();
+        let first = String::from_utf8_lossy(&answer[..n]);
+        assert!(
+            first.starts_with("HTTP/1.1 413"),
+            "{path} with {length} bytes announced: {}",
+            first.lines().next().unwrap_or_default()
+        );
+    }
+    app.stop().await;
+}

@@ -71,12 +71,19 @@ async fn receive(
     {
         return refuse(&state, site, (!stripe_source).then_some(ip), e).await;
     }
-    let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+    let too_large = || {
         AppError::TooLarge(format!(
             "the body is larger than {} KiB; Stripe's events are smaller",
             MAX_BODY / 1024
         ))
-    })?;
+    };
+    // Announced too large: refused before a byte is read (no `100 Continue`).
+    if crate::connections::announced_length(&headers).is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| too_large())?;
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let now = crate::store::now_ms() / 1000;
     if let Err(e) = signature::verify(&body, header, &refs, state.settings.webhook_tolerance_secs, now) {
