@@ -728,16 +728,7 @@ async fn another_accounts_endpoints_cannot_block_the_sites_webhooks(backend: Bac
     // …and the shop's own still land.
     let p = app.create_payment(2500, "USD", None).await;
     let url = p.checkout_url.clone().unwrap();
-    let paid = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{url}/pay"))
-        .form(&[("outcome", "paid")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(paid.status(), 303);
+    common::pay(&url).await;
     let p = app
         .wait_payment(&p.id, chatpay_shared::protocol::PaymentStatus::Paid)
         .await;

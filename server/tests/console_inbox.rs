@@ -193,15 +193,7 @@ async fn a_person_replies_asks_for_money_and_hands_back(backend: Backend) {
     assert_eq!((amount, currency.as_str()), (12000, "EUR"));
 
     // The visitor pays; both sides see Paid live.
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{url}/pay"))
-        .form(&[("outcome", "paid")])
-        .send()
-        .await
-        .unwrap();
+    common::checkout(&url, "paid").await;
     v.until(|f| {
         matches!(
             f,

@@ -30,19 +30,6 @@ async fn at_the_card(app: &TestApp) -> (Client, String, String) {
     (c, payment, session)
 }
 
-async fn pay(url: &str) {
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{url}/pay"))
-        .form(&[("outcome", "paid")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303);
-}
-
 async fn a_completed_session_for_another_amount_is_not_paid(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let secret = app.connect_stripe().await;
@@ -238,7 +225,7 @@ async fn every_session_of_a_payment_counts_and_a_double_charge_is_refunded(backe
     // The visitor pays through another session of the payment: it counts, and the card's
     // session is expired at Stripe so it cannot take money too.
     let second = stray("stray-2").await;
-    pay(second.url.as_deref().unwrap()).await;
+    common::pay(second.url.as_deref().unwrap()).await;
     app.wait_payment(&payment, PaymentStatus::Paid).await;
     c.until(|f| {
         matches!(
@@ -269,7 +256,7 @@ async fn every_session_of_a_payment_counts_and_a_double_charge_is_refunded(backe
 
     // A third session, paid too: a double charge, refunded at Stripe and shown to the owner.
     let third = stray("stray-3").await;
-    pay(third.url.as_deref().unwrap()).await;
+    common::pay(third.url.as_deref().unwrap()).await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     let refund = loop {
         let sessions = app.state.store.payment_sessions(&payment).await.unwrap();
@@ -312,16 +299,10 @@ async fn paying_and_expiring_one_session_never_both_succeed(backend: Backend) {
         let session = p.session_id.clone().unwrap();
         let url = p.checkout_url.clone().unwrap();
         let (paid, expired) = tokio::join!(
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap()
-                .post(format!("{url}/pay"))
-                .form(&[("outcome", "paid")])
-                .send(),
+            common::checkout(&url, "paid"),
             client.expire_checkout_session(&session),
         );
-        let paid = paid.unwrap().status() == 303;
+        let paid = paid.status() == 303;
         assert!(paid != expired.is_ok(), "exactly one of pay and expire succeeds");
         let at_stripe = app.state.store.sim_get(ACCOUNT, &session).await.unwrap().unwrap();
         assert_eq!(at_stripe["status"], if paid { "complete" } else { "expired" });
@@ -428,22 +409,9 @@ async fn a_delayed_payment_through_another_session_that_fails_ends_failed(backen
         )
         .await
         .unwrap();
-    pay_with(other.url.as_deref().unwrap(), "async_failed").await;
+    common::pay_with(other.url.as_deref().unwrap(), "async_failed").await;
     app.wait_payment(&p.id, PaymentStatus::Processing).await;
     app.wait_payment(&p.id, PaymentStatus::Failed).await;
     app.stop().await;
 }
 both!(a_delayed_payment_through_another_session_that_fails_ends_failed);
-
-async fn pay_with(url: &str, outcome: &str) {
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{url}/pay"))
-        .form(&[("outcome", outcome)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303);
-}

@@ -22,19 +22,6 @@ fn card(frames: &[ServerFrame]) -> (String, String) {
         .expect("a payment card")
 }
 
-async fn pay(checkout_url: &str) {
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{checkout_url}/pay"))
-        .form(&[("outcome", "paid")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303);
-}
-
 /// Stripe makes the session at once but answers late: the first try times out (the test
 /// relay's per-try timeout is 3 s) and its retry is answered 2 s later. At 4 s, with the
 /// call still in flight, the sweep and the start-up recovery look at the payment stuck in
@@ -64,7 +51,7 @@ async fn a_slow_create_never_makes_a_second_session(backend: Backend) {
 
     let frames = c.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await;
     let (payment, url) = card(&frames);
-    pay(&url).await;
+    common::pay(&url).await;
     let paid = app.wait_payment(&payment, PaymentStatus::Paid).await;
 
     let sessions = app.sessions_of(&payment).await;

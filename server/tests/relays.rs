@@ -12,19 +12,6 @@ use common::{Backend, TestApp};
 use futures_util::StreamExt as _;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-async fn pay(url: &str) {
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{url}/pay"))
-        .form(&[("outcome", "paid")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_on_one_relay_hears_what_happens_on_another() {
     let a = TestApp::spawn(Backend::Postgres).await;
@@ -56,7 +43,7 @@ async fn a_visitor_on_one_relay_hears_what_happens_on_another() {
 
     // Paid at Stripe; the webhook reaches relay A; the visitor on B sees Paid and the paid
     // branch, once.
-    pay(&url).await;
+    common::pay(&url).await;
     let after = v
         .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("This conversation is now closed")))
         .await;

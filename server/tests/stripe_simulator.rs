@@ -421,15 +421,7 @@ async fn the_simulator_cannot_be_used_against_the_relays_host() {
         !hosted.contains("evil.example"),
         "no cancel link to a foreign site"
     );
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{url}/pay"))
-        .form(&[("outcome", "paid")])
-        .send()
-        .await
-        .unwrap();
+    let resp = common::checkout(url, "paid").await;
     assert_eq!(resp.status(), 200, "not a redirect");
     assert!(resp.text().await.unwrap().contains("does not send you there"));
     app.stop().await;

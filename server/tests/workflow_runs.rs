@@ -51,19 +51,6 @@ fn update(frames: &[ServerFrame]) -> Option<(String, PaymentStatus)> {
     })
 }
 
-async fn pay(app: &TestApp, checkout_url: &str, outcome: &str) {
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{checkout_url}/pay"))
-        .form(&[("outcome", outcome)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303, "{}", app.url(""));
-}
-
 /// Starts the demo workflow and answers its question; returns the card frames.
 async fn to_the_card(app: &TestApp) -> (Client, String, Vec<ServerFrame>) {
     app.publish(chatpay_server::cli::DEMO_WORKFLOW).await;
@@ -107,7 +94,7 @@ async fn the_demo_workflow_walks_to_paid(backend: Backend) {
         vec![format!("Happy to help with that. To open your support contract, please pay the 49.99 USD deposit here: {url}")]
     );
 
-    pay(&app, &url, "paid").await;
+    common::pay_with(&url, "paid").await;
 
     let after = c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("This conversation is now closed"))).await;
     assert_eq!(update(&after), Some((payment.clone(), PaymentStatus::Paid)));
@@ -274,7 +261,7 @@ async fn without_any_webhook_a_reconnect_still_resumes_the_run(backend: Backend)
     let (payment, url, ..) = card_of(&frames);
     let last_seq = frames.iter().filter_map(ServerFrame::seq).max().unwrap();
 
-    pay(&app, &url, "paid").await;
+    common::pay_with(&url, "paid").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         app.payment(&payment).await.status,
@@ -323,7 +310,7 @@ async fn a_published_edit_does_not_change_a_running_conversation(backend: Backen
     // The owner publishes a different workflow while this visitor is at the payment.
     app.publish(r#"{"format":1,"start":"x","nodes":[{"id":"x","type":"send_message","text":"New flow!"}]}"#)
         .await;
-    pay(&app, &url, "paid").await;
+    common::pay_with(&url, "paid").await;
 
     let after = c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("This conversation is now closed"))).await;
     assert!(

@@ -601,6 +601,31 @@ impl Client {
     }
 }
 
+/// Answers the simulator's hosted Checkout page at `checkout_url` with `outcome` (`paid`,
+/// `async_paid`, …) as the visitor's browser would, without following the redirect.
+pub async fn checkout(checkout_url: &str, outcome: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{checkout_url}/pay"))
+        .form(&[("outcome", outcome)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Pays at the hosted page with `outcome`; Checkout sends the visitor back (303).
+pub async fn pay_with(checkout_url: &str, outcome: &str) {
+    let resp = checkout(checkout_url, outcome).await;
+    assert_eq!(resp.status(), 303, "paying at {checkout_url}");
+}
+
+/// Pays at the hosted page.
+pub async fn pay(checkout_url: &str) {
+    pay_with(checkout_url, "paid").await;
+}
+
 /// A Stripe event about a Checkout Session of `payment`, as Stripe would send it:
 /// `kind` like `checkout.session.completed`, the session `status` and `payment_status`,
 /// and the session's total.
