@@ -202,20 +202,7 @@ async fn an_unreachable_database_is_said_at_once() {
     let mut url = url::Url::parse(&db.url).unwrap();
     url.set_port(Some(path.port)).unwrap();
     let store = chatpay_server::store::Store::connect(url.as_str()).await.unwrap();
-    store
-        .insert_site(
-            &chatpay_server::store::sites::NewSite::parse(
-                common::SITE,
-                "Shop",
-                "",
-                &[common::ORIGIN.to_owned()],
-            )
-            .unwrap(),
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    common::add_shop(&store).await;
     let app = TestApp::serve_store(
         db,
         store,

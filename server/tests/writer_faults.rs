@@ -198,20 +198,7 @@ both!(readyz_names_the_failed_check);
 async fn a_webhook_is_acknowledged_only_once_it_is_on_disk() {
     let db = common::TestDb::new(Backend::Sqlite).await;
     let mut store = Store::connect(&db.url).await.unwrap();
-    store
-        .insert_site(
-            &chatpay_server::store::sites::NewSite::parse(
-                common::SITE,
-                "The Shop",
-                "Hi",
-                &[common::ORIGIN.to_owned()],
-            )
-            .unwrap(),
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    common::add_shop(&store).await;
     store.inject_faults(chatpay_server::store::faults::Faults::parse("sync_fail=1").unwrap());
     let app = TestApp::serve_store(
         db,

@@ -106,6 +106,18 @@ impl Drop for TestDb {
     }
 }
 
+/// Adds the test site (`SITE`, allowing `ORIGIN`) to a store.
+pub async fn add_shop(store: &Store) {
+    store
+        .insert_site(
+            &NewSite::parse(SITE, "The Shop", GREETING, &[ORIGIN.to_owned()]).unwrap(),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+}
+
 pub fn pg_admin_url() -> String {
     std::env::var("CHATPAY_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
@@ -206,14 +218,7 @@ impl TestApp {
     ) -> TestApp {
         let db = TestDb::new(backend).await;
         let store = Store::connect(&db.url).await.expect("store connects");
-        store
-            .insert_site(
-                &NewSite::parse(SITE, "The Shop", GREETING, &[ORIGIN.to_owned()]).unwrap(),
-                None,
-                None,
-            )
-            .await
-            .unwrap();
+        add_shop(&store).await;
         Self::serve_store(db, store, stripe_base, assets, adjust).await
     }
 
