@@ -818,8 +818,8 @@ async fn sealed_secrets_are_bound_to_their_row(backend: Backend) {
         .save_stripe_keys(cipher, "rival", "sk_test_rivalsecret001", false, None)
         .await
         .unwrap();
-    sqlx::query("UPDATE stripe_accounts SET secret_key_enc = (SELECT secret_key_enc FROM stripe_accounts WHERE site_id = 'shop') WHERE site_id = 'rival'")
-        .execute(&store.write_pool())
+    store
+        .write_one(sqlx::query("UPDATE stripe_accounts SET secret_key_enc = (SELECT secret_key_enc FROM stripe_accounts WHERE site_id = 'shop') WHERE site_id = 'rival'"))
         .await
         .unwrap();
     let copied = store.stripe_account(cipher, "rival").await;
@@ -847,14 +847,16 @@ async fn sealed_secrets_are_bound_to_their_row(backend: Backend) {
             base64::engine::general_purpose::STANDARD.encode([nonce.to_vec(), ct].concat())
         )
     };
-    sqlx::query(
-        "UPDATE stripe_accounts SET secret_key_enc = $1, webhook_secrets_enc = $2 WHERE site_id = 'rival'",
-    )
-    .bind(v1("sk_test_rivalsecret001"))
-    .bind(v1(r#"["whsec_current000","whsec_previous00"]"#))
-    .execute(&store.write_pool())
-    .await
-    .unwrap();
+    store
+        .write_one(
+            sqlx::query(
+                "UPDATE stripe_accounts SET secret_key_enc = $1, webhook_secrets_enc = $2 WHERE site_id = 'rival'",
+            )
+            .bind(v1("sk_test_rivalsecret001"))
+            .bind(v1(r#"["whsec_current000","whsec_previous00"]"#)),
+        )
+        .await
+        .unwrap();
     assert_eq!(store.reseal_secrets(cipher).await.unwrap(), 2);
     let rival = store.stripe_account(cipher, "rival").await.unwrap().unwrap();
     assert_eq!(rival.secret_key, "sk_test_rivalsecret001");

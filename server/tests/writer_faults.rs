@@ -23,13 +23,13 @@ async fn a_full_disk_then_a_rollback_does_not_poison_the_writer() {
     visitor.until(|f| matches!(f, ServerFrame::Message { .. })).await;
 
     // The disk is full: the writer may not grow the file any more.
-    let writer = app.state.store.write_pool();
+    let store = &app.state.store;
     let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
-        .fetch_one(&writer)
+        .fetch_one(store.reader())
         .await
         .unwrap();
-    sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
-        .execute(&writer)
+    store
+        .on_writer(&format!("PRAGMA max_page_count = {pages}"))
         .await
         .unwrap();
     let mut refused = false;
@@ -51,8 +51,8 @@ async fn a_full_disk_then_a_rollback_does_not_poison_the_writer() {
     assert!(refused, "a write failed with a full disk");
 
     // Space comes back.
-    sqlx::query("PRAGMA max_page_count = 1073741823")
-        .execute(&writer)
+    store
+        .on_writer("PRAGMA max_page_count = 1073741823")
         .await
         .unwrap();
 
@@ -139,20 +139,19 @@ async fn a_failed_statement_never_commits(backend: Backend) {
 }
 both!(a_failed_statement_never_commits);
 
-/// The writer connection comes back to the pool with a transaction still open (the shape
-/// of the old wedge): the next write transaction refuses it, replaces it, and `/readyz`
-/// proves writes reach another connection.
+/// The writer connection is left with a transaction still open (the shape of the old
+/// wedge): the next write transaction refuses it, replaces it, and `/readyz` proves writes
+/// reach another connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_left_inside_a_transaction_is_replaced() {
-    use sqlx::Executor as _;
     let app = TestApp::spawn(Backend::Sqlite).await;
-    {
-        let mut conn = app.state.store.write_pool().acquire().await.unwrap();
-        conn.execute("BEGIN").await.unwrap();
-        conn.execute("INSERT INTO sites (id, name, greeting, created_at) VALUES ('held', 'Held', '', 0)")
-            .await
-            .unwrap();
-    }
+    app.state
+        .store
+        .on_writer(
+            "BEGIN; INSERT INTO sites (id, name, greeting, created_at) VALUES ('held', 'Held', '', 0);",
+        )
+        .await
+        .unwrap();
     let resp = reqwest::get(app.url("/readyz")).await.unwrap();
     assert_eq!(resp.status(), 200);
     let body: serde_json::Value = resp.json().await.unwrap();
@@ -172,7 +171,7 @@ async fn readyz_names_the_failed_check(backend: Backend) {
     assert_eq!(resp.status(), 200);
     assert_eq!(reqwest::get(app.url("/healthz")).await.unwrap().status(), 200);
 
-    app.state.store.write_pool().close().await;
+    app.state.store.close_writer().await;
     let resp = reqwest::get(app.url("/readyz")).await.unwrap();
     assert_eq!(resp.status(), 503);
     let body: serde_json::Value = resp.json().await.unwrap();

@@ -141,7 +141,7 @@ pub async fn try_open(state: &AppState, payment_id: &str) -> AppResult<Opened> {
                     .store
                     .rotate_expiry(&payment.id, expires_at, &key, lease_until(now))
                     .await?;
-                payment = state.store.payment_written(&payment.id).await?.unwrap_or(payment);
+                payment = state.store.payment(&payment.id).await?.unwrap_or(payment);
             }
             Err(e) if e.is_definitive() => {
                 let why = e.to_string();

@@ -80,12 +80,12 @@ impl Store {
 
     pub async fn create_session(&self, token_hash: &str, account: &str, ttl_ms: i64) -> AppResult<()> {
         let now = now_ms();
-        sqlx::query("INSERT INTO console_sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        self.write_one(sqlx::query("INSERT INTO console_sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(token_hash)
             .bind(account)
             .bind(now)
             .bind(now + ttl_ms)
-            .execute(&self.write_pool())
+            )
             .await?;
         Ok(())
     }
@@ -110,19 +110,18 @@ impl Store {
     }
 
     pub async fn delete_session(&self, token_hash: &str) -> AppResult<()> {
-        sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(&self.write_pool())
+        self.write_one(sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1").bind(token_hash))
             .await?;
         Ok(())
     }
 
     pub async fn create_setup_token(&self, token_hash: &str, ttl_ms: i64) -> AppResult<()> {
-        sqlx::query("INSERT INTO setup_tokens (token_hash, expires_at) VALUES ($1, $2)")
-            .bind(token_hash)
-            .bind(now_ms() + ttl_ms)
-            .execute(&self.write_pool())
-            .await?;
+        self.write_one(
+            sqlx::query("INSERT INTO setup_tokens (token_hash, expires_at) VALUES ($1, $2)")
+                .bind(token_hash)
+                .bind(now_ms() + ttl_ms),
+        )
+        .await?;
         Ok(())
     }
 
@@ -140,19 +139,20 @@ impl Store {
 
     /// Uses up a setup token: `true` if it was valid (it is gone either way).
     pub async fn take_setup_token(&self, token_hash: &str) -> AppResult<bool> {
-        let done = sqlx::query("DELETE FROM setup_tokens WHERE token_hash = $1 AND expires_at > $2")
-            .bind(token_hash)
-            .bind(now_ms())
-            .execute(&self.write_pool())
+        let done = self
+            .write_one(
+                sqlx::query("DELETE FROM setup_tokens WHERE token_hash = $1 AND expires_at > $2")
+                    .bind(token_hash)
+                    .bind(now_ms()),
+            )
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Ends every console session of an account ("sign out everywhere").
     pub async fn delete_sessions_of(&self, account: &str) -> AppResult<u64> {
-        let done = sqlx::query("DELETE FROM console_sessions WHERE account_id = $1")
-            .bind(account)
-            .execute(&self.write_pool())
+        let done = self
+            .write_one(sqlx::query("DELETE FROM console_sessions WHERE account_id = $1").bind(account))
             .await?;
         Ok(done.rows_affected())
     }
@@ -169,9 +169,8 @@ impl Store {
                 now - signin_window_ms,
             ),
         ] {
-            gone += sqlx::query(sql)
-                .bind(cutoff)
-                .execute(&self.write_pool())
+            gone += self
+                .write_one(sqlx::query(sql).bind(cutoff))
                 .await?
                 .rows_affected();
         }

@@ -18,11 +18,12 @@ pub struct Conversation {
 impl Store {
     /// Remembers the address a returning visitor comes from now.
     pub async fn set_client_ip(&self, conversation: &str, client_ip: &str) -> AppResult<()> {
-        sqlx::query("UPDATE conversations SET client_ip = $1 WHERE id = $2")
-            .bind(client_ip)
-            .bind(conversation)
-            .execute(&self.write_pool())
-            .await?;
+        self.write_one(
+            sqlx::query("UPDATE conversations SET client_ip = $1 WHERE id = $2")
+                .bind(client_ip)
+                .bind(conversation),
+        )
+        .await?;
         Ok(())
     }
 

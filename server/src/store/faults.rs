@@ -11,12 +11,9 @@
 
 use std::sync::Mutex;
 
+use super::sqlite::Slot;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, Executor as _};
-
-use super::Dialect;
 
 /// Which faults to inject, and how often.
 #[derive(Debug)]
@@ -76,19 +73,14 @@ impl Faults {
         p > 0.0 && self.rng.lock().unwrap_or_else(|e| e.into_inner()).gen_bool(p)
     }
 
-    /// Maybe fills the disk for this connection (SQLite only).
-    pub(super) async fn after_begin(&self, conn: &mut PoolConnection<Any>, dialect: Dialect) {
-        if dialect != Dialect::Sqlite || !self.roll(self.disk_full) {
+    /// Maybe fills the disk for SQLite's writer connection (just after its `BEGIN`).
+    pub(super) fn after_begin(&self, writer: &mut Slot) {
+        if !self.roll(self.disk_full) {
             return;
         }
-        let pages: Result<i64, _> = sqlx::query_scalar("PRAGMA page_count")
-            .fetch_one(&mut **conn)
-            .await;
-        if let Ok(pages) = pages {
+        if let Ok(pages) = writer.pragma_i64("PRAGMA page_count") {
             tracing::warn!(pages, "injected fault: the disk is full for this connection");
-            let _ = conn
-                .execute(format!("PRAGMA max_page_count = {pages}").as_str())
-                .await;
+            let _ = writer.batch(&format!("PRAGMA max_page_count = {pages}"));
         }
     }
 

@@ -3,8 +3,9 @@
 //! Both dialects run the same migrations (`server/migrations`) and the same SQL: `$N`
 //! placeholders, TEXT ids, BIGINT unix-millisecond times. Writes that belong together take a
 //! [`Tx`] so they commit or vanish as one ([`tx`] says why it is not sqlx's own
-//! transaction). On SQLite all writes go through one connection, so writers queue in the
-//! pool instead of failing with `SQLITE_BUSY`.
+//! transaction). On SQLite all writes go through one connection ([`sqlite`]: rusqlite,
+//! its statements run where the transaction's task is), so writers queue for it instead of
+//! failing with `SQLITE_BUSY`; reads go through sqlx's pool.
 //!
 //! **Lock order.** On PostgreSQL two transactions that lock the same rows in different
 //! orders deadlock. Every write transaction that touches a conversation, its run or its
@@ -21,6 +22,7 @@ pub mod notices;
 pub mod payments;
 pub mod simulator;
 pub mod sites;
+pub mod sqlite;
 pub mod stripe_accounts;
 mod tx;
 pub mod webhooks;
@@ -47,7 +49,7 @@ pub enum Dialect {
 #[derive(Debug, Clone)]
 pub struct Store {
     read: AnyPool,
-    write: AnyPool,
+    write: Writer,
     dialect: Dialect,
     /// Published workflow versions never change, so they are parsed once.
     pub(crate) workflow_cache: workflows::Cache,
@@ -61,6 +63,15 @@ pub struct Store {
     url: String,
     /// Makes commits durable before they are acknowledged (SQLite's grouped fsync).
     syncer: Arc<durable::Syncer>,
+}
+
+/// Where writes go.
+#[derive(Debug, Clone)]
+enum Writer {
+    /// sqlx's pool (PostgreSQL: the same pool as reads).
+    Pool(AnyPool),
+    /// SQLite's one writer connection.
+    Sqlite(Arc<sqlite::Writer>),
 }
 
 /// Why the database is not ready to take writes: the check that failed and what it saw.
@@ -129,11 +140,16 @@ impl Store {
                         })
                         .connect_with(options.clone())
                 };
-                let write = pool(1).await.with_context(|| format!("cannot open '{url}'"))?;
                 let read = pool(8).await.with_context(|| format!("cannot open '{url}'"))?;
+                MIGRATOR
+                    .run(&read)
+                    .await
+                    .context("cannot bring the database schema up to date")?;
+                let writer = sqlite::Writer::open(std::path::Path::new(&db_path))
+                    .with_context(|| format!("cannot open '{url}' for writing"))?;
                 Store {
                     read,
-                    write,
+                    write: Writer::Sqlite(Arc::new(writer)),
                     dialect,
                     workflow_cache: Default::default(),
                     faults: None,
@@ -150,9 +166,13 @@ impl Store {
                     .connect_with(options.clone())
                     .await
                     .with_context(|| format!("cannot connect to '{}'", redact(&url)))?;
+                MIGRATOR
+                    .run(&pool)
+                    .await
+                    .context("cannot bring the database schema up to date")?;
                 Store {
                     read: pool.clone(),
-                    write: pool,
+                    write: Writer::Pool(pool),
                     dialect,
                     workflow_cache: Default::default(),
                     faults: None,
@@ -163,10 +183,6 @@ impl Store {
                 }
             }
         };
-        MIGRATOR
-            .run(&store.write)
-            .await
-            .context("cannot bring the database schema up to date")?;
         Ok(store)
     }
 
@@ -189,20 +205,13 @@ impl Store {
         &self.read
     }
 
-    /// The pool writes go through (for single statements outside a transaction).
-    pub fn write_pool(&self) -> AnyPool {
-        self.write.clone()
-    }
-
     /// Starts a write transaction (see [`Tx`]).
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        Tx::begin(
-            &self.write,
-            self.dialect,
-            self.faults.clone(),
-            self.relay_id.clone(),
-        )
-        .await
+        let at = match &self.write {
+            Writer::Pool(pool) => tx::Begin::Pool(pool),
+            Writer::Sqlite(writer) => tx::Begin::Sqlite(writer),
+        };
+        Tx::begin(at, self.dialect, self.faults.clone(), self.relay_id.clone()).await
     }
 
     /// Injects write faults from now on (the `--inject-faults` test hook).
@@ -304,9 +313,46 @@ impl Store {
         }
     }
 
+    /// Runs one write statement as a transaction of its own.
+    pub async fn write_one<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+        match &self.write {
+            Writer::Pool(pool) => query.execute(pool).await,
+            Writer::Sqlite(_) => {
+                let mut tx = self.begin().await?;
+                let done = query.execute(&mut tx).await?;
+                tx.commit().await.map_err(|e| match e {
+                    crate::error::AppError::Db(e) => e,
+                    other => sqlx::Error::Protocol(other.to_string()),
+                })?;
+                Ok(done)
+            }
+        }
+    }
+
+    /// Runs raw SQL on the writer connection as it is, outside any transaction: connection
+    /// settings, and tests that put the writer in a bad state on purpose (a full disk, a
+    /// transaction left open). On PostgreSQL, on a connection of the pool.
+    pub async fn on_writer(&self, sql: &str) -> Result<(), sqlx::Error> {
+        match &self.write {
+            Writer::Pool(pool) => pool.execute(sql).await.map(|_| ()),
+            Writer::Sqlite(writer) => writer.turn(ACQUIRE_TIMEOUT).await?.batch(sql),
+        }
+    }
+
+    /// Stops taking writes (every later write fails); reads go on.
+    pub async fn close_writer(&self) {
+        match &self.write {
+            Writer::Pool(pool) => pool.close().await,
+            Writer::Sqlite(writer) => writer.close(),
+        }
+    }
+
     pub async fn close(&self) {
         self.read.close().await;
-        self.write.close().await;
+        self.close_writer().await;
     }
 }
 

@@ -48,17 +48,19 @@ impl Store {
     /// Takes (or keeps) the lease `name` for `ttl_ms`: `true` when this relay holds it now.
     pub async fn try_lease(&self, name: &str, ttl_ms: i64) -> AppResult<bool> {
         let now = now_ms();
-        let done = sqlx::query(
-            "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3) \
+        let done = self
+            .write_one(
+                sqlx::query(
+                    "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
              WHERE leases.until < $4 OR leases.holder = excluded.holder",
-        )
-        .bind(name)
-        .bind(self.relay_id())
-        .bind(now + ttl_ms)
-        .bind(now)
-        .execute(&self.write_pool())
-        .await?;
+                )
+                .bind(name)
+                .bind(self.relay_id())
+                .bind(now + ttl_ms)
+                .bind(now),
+            )
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -412,7 +412,7 @@ pub async fn claim_for_open(
     params: Option<&OpenParams>,
 ) -> AppResult<Option<Payment>> {
     let done = match params {
-        Some(p) => sqlx::query(
+        Some(p) => store.write_one(sqlx::query(
             "UPDATE payments SET lease_until = $1, idempotency_key = $2, success_url = $3, cancel_url = $4, \
                  payment_method_configuration = $5, livemode = $6, updated_at = $7 WHERE id = $8 \
                  AND status = 'pending' AND session_id IS NULL AND idempotency_key IS NULL \
@@ -426,47 +426,39 @@ pub async fn claim_for_open(
         .bind(i64::from(p.livemode))
         .bind(now)
         .bind(id)
-        .execute(&store.write_pool())
+        )
         .await?,
         None => {
-            sqlx::query(
+            store.write_one(sqlx::query(
                 "UPDATE payments SET lease_until = $1, updated_at = $2 WHERE id = $3 AND status = 'pending' \
                  AND session_id IS NULL AND idempotency_key IS NOT NULL AND COALESCE(lease_until, 0) <= $2",
             )
             .bind(lease_until)
             .bind(now)
             .bind(id)
-            .execute(&store.write_pool())
+            )
             .await?
         }
     };
     if done.rows_affected() == 0 {
         return Ok(None);
     }
-    store.payment_written(id).await
+    store.payment(id).await
 }
 
 impl Store {
-    /// A payment read through the write pool (just written by this relay).
-    pub async fn payment_written(&self, id: &str) -> AppResult<Option<Payment>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.write_pool())
-            .await?;
-        row.as_ref().map(from_row).transpose()
-    }
-
     /// Ends a create lease after a call that may be tried again, no sooner than `retry_at`
     /// (unix ms); counts the try.
     pub async fn release_lease(&self, id: &str, retry_at: i64) -> AppResult<()> {
-        sqlx::query(
-            "UPDATE payments SET lease_until = $1, checks = checks + 1, updated_at = $2 \
+        self.write_one(
+            sqlx::query(
+                "UPDATE payments SET lease_until = $1, checks = checks + 1, updated_at = $2 \
              WHERE id = $3 AND session_id IS NULL",
+            )
+            .bind(retry_at)
+            .bind(now_ms())
+            .bind(id),
         )
-        .bind(retry_at)
-        .bind(now_ms())
-        .bind(id)
-        .execute(&self.write_pool())
         .await?;
         Ok(())
     }
@@ -480,7 +472,7 @@ impl Store {
         idempotency_key: &str,
         lease_until: i64,
     ) -> AppResult<()> {
-        sqlx::query(
+        self.write_one(sqlx::query(
             "UPDATE payments SET expires_at = $1, idempotency_key = $2, lease_until = $3, updated_at = $4 \
              WHERE id = $5 AND session_id IS NULL",
         )
@@ -489,7 +481,7 @@ impl Store {
         .bind(lease_until)
         .bind(now_ms())
         .bind(id)
-        .execute(&self.write_pool())
+        )
         .await?;
         Ok(())
     }
@@ -580,14 +572,14 @@ impl Store {
     /// Takes a due payment's look for this caller: moves its next look to `next` (unix ms)
     /// if it is still where `seen` says. `false`: another relay took it.
     pub async fn claim_check(&self, seen: &Payment, next: i64) -> AppResult<bool> {
-        let done = sqlx::query(
+        let done = self.write_one(sqlx::query(
             "UPDATE payments SET next_check_at = $1, checks = checks + 1 WHERE id = $2 AND checks = $3 \
              AND status IN ('pending', 'processing')",
         )
         .bind(next)
         .bind(&seen.id)
         .bind(seen.checks)
-        .execute(&self.write_pool())
+        )
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -655,11 +647,12 @@ impl Store {
 
     /// Records the refund Stripe made for a session.
     pub async fn set_refund(&self, session_id: &str, refund: &str) -> AppResult<()> {
-        sqlx::query("UPDATE payment_sessions SET refund = $1 WHERE session_id = $2")
-            .bind(refund)
-            .bind(session_id)
-            .execute(&self.write_pool())
-            .await?;
+        self.write_one(
+            sqlx::query("UPDATE payment_sessions SET refund = $1 WHERE session_id = $2")
+                .bind(refund)
+                .bind(session_id),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -52,7 +52,7 @@ impl Store {
         id: &str,
         body: &serde_json::Value,
     ) -> AppResult<()> {
-        sqlx::query(
+        self.write_one(sqlx::query(
             "INSERT INTO simulator_objects (id, account, kind, body, created_at, due_at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (id) DO UPDATE SET body = excluded.body, due_at = excluded.due_at",
         )
@@ -62,7 +62,7 @@ impl Store {
         .bind(body.to_string())
         .bind(now_ms())
         .bind(due_of(kind, body))
-        .execute(&self.write_pool())
+        )
         .await?;
         Ok(())
     }
@@ -95,11 +95,12 @@ impl Store {
 
     /// Stores an object's due moment again (rows marked due by the migration).
     pub async fn sim_refresh_due(&self, kind: &str, id: &str, body: &serde_json::Value) -> AppResult<()> {
-        sqlx::query("UPDATE simulator_objects SET due_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(due_of(kind, body))
-            .execute(&self.write_pool())
-            .await?;
+        self.write_one(
+            sqlx::query("UPDATE simulator_objects SET due_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(due_of(kind, body)),
+        )
+        .await?;
         Ok(())
     }
 
@@ -107,17 +108,19 @@ impl Store {
     /// stay), and idempotent results older than `idempotency_ms` (Stripe keeps them 24 h).
     /// Returns how many rows went.
     pub async fn sim_forget_old(&self, now: i64, keep_ms: i64, idempotency_ms: i64) -> AppResult<u64> {
-        let objects = sqlx::query(
+        let objects = self.write_one(sqlx::query(
             "DELETE FROM simulator_objects WHERE due_at IS NULL AND created_at < $1 AND kind <> $2 AND kind <> $3",
         )
         .bind(now - keep_ms)
         .bind(KEPT[0])
         .bind(KEPT[1])
-        .execute(&self.write_pool())
+        )
         .await?;
-        let results = sqlx::query("DELETE FROM simulator_idempotency WHERE created_at < $1")
-            .bind(now - idempotency_ms)
-            .execute(&self.write_pool())
+        let results = self
+            .write_one(
+                sqlx::query("DELETE FROM simulator_idempotency WHERE created_at < $1")
+                    .bind(now - idempotency_ms),
+            )
             .await?;
         Ok(objects.rows_affected() + results.rows_affected())
     }
@@ -181,7 +184,7 @@ impl Store {
 
     /// Saves a result; `false` if another request saved one under the key first.
     pub async fn sim_save_result(&self, account: &str, key: &str, result: &SavedResult) -> AppResult<bool> {
-        let done = sqlx::query(
+        let done = self.write_one(sqlx::query(
             "INSERT INTO simulator_idempotency (account, idem_key, fingerprint, status, body, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -191,7 +194,7 @@ impl Store {
         .bind(i64::from(result.status))
         .bind(&result.body)
         .bind(now_ms())
-        .execute(&self.write_pool())
+        )
         .await;
         match done {
             Ok(_) => Ok(true),

@@ -160,14 +160,16 @@ impl Store {
     }
 
     async fn write_secrets(&self, cipher: &Cipher, site: &str, list: &[StoredSecret]) -> AppResult<()> {
-        let done = sqlx::query(
-            "UPDATE stripe_accounts SET webhook_secrets_enc = $1, updated_at = $2 WHERE site_id = $3",
-        )
-        .bind(seal_secrets(cipher, site, list))
-        .bind(now_ms())
-        .bind(site)
-        .execute(&self.write_pool())
-        .await?;
+        let done = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE stripe_accounts SET webhook_secrets_enc = $1, updated_at = $2 WHERE site_id = $3",
+                )
+                .bind(seal_secrets(cipher, site, list))
+                .bind(now_ms())
+                .bind(site),
+            )
+            .await?;
         if done.rows_affected() == 0 {
             return Err(AppError::Conflict(format!(
                 "site '{site}' has no Stripe key yet; connect a secret key first"
@@ -200,7 +202,7 @@ impl Store {
         google_pay: bool,
         payment_method_configuration: Option<&str>,
     ) -> AppResult<()> {
-        sqlx::query(
+        self.write_one(sqlx::query(
             "UPDATE stripe_accounts SET publishable_key = $1, success_url = $2, cancel_url = $3, apple_pay = $4, \
              google_pay = $5, payment_method_configuration = $6, updated_at = $7 WHERE site_id = $8",
         )
@@ -212,7 +214,7 @@ impl Store {
         .bind(payment_method_configuration)
         .bind(now_ms())
         .bind(site)
-        .execute(&self.write_pool())
+        )
         .await?;
         Ok(())
     }
@@ -231,12 +233,13 @@ impl Store {
 
     /// Remembers the last Stripe failure for troubleshooting (or clears it with `None`).
     pub async fn note_stripe_error(&self, site: &str, error: Option<&str>) -> AppResult<()> {
-        sqlx::query("UPDATE stripe_accounts SET last_error = $1, last_error_at = $2 WHERE site_id = $3")
-            .bind(error)
-            .bind(error.map(|_| now_ms()))
-            .bind(site)
-            .execute(&self.write_pool())
-            .await?;
+        self.write_one(
+            sqlx::query("UPDATE stripe_accounts SET last_error = $1, last_error_at = $2 WHERE site_id = $3")
+                .bind(error)
+                .bind(error.map(|_| now_ms()))
+                .bind(site),
+        )
+        .await?;
         Ok(())
     }
 
@@ -385,23 +388,23 @@ impl Store {
             let hooks: Option<String> = r.try_get(2)?;
             if let Some(plain) = cipher.open_unbound(&key) {
                 let sealed = cipher.seal(&plain?, &key_place(&site));
-                sqlx::query("UPDATE stripe_accounts SET secret_key_enc = $1 WHERE site_id = $2 AND secret_key_enc = $3")
+                self.write_one(sqlx::query("UPDATE stripe_accounts SET secret_key_enc = $1 WHERE site_id = $2 AND secret_key_enc = $3")
                     .bind(sealed)
                     .bind(&site)
                     .bind(&key)
-                    .execute(&self.write_pool())
+                    )
                     .await?;
                 resealed += 1;
             }
             if let Some(Some(plain)) = hooks.as_deref().map(|h| cipher.open_unbound(h)) {
                 let list = decode_secrets(&plain?, crate::store::now_ms())?;
-                sqlx::query(
+                self.write_one(sqlx::query(
                     "UPDATE stripe_accounts SET webhook_secrets_enc = $1 WHERE site_id = $2 AND webhook_secrets_enc = $3",
                 )
                 .bind(seal_secrets(cipher, &site, &list))
                 .bind(&site)
                 .bind(&hooks)
-                .execute(&self.write_pool())
+                )
                 .await?;
                 resealed += 1;
             }

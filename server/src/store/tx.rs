@@ -18,6 +18,9 @@
 //!   (an error returned with `?`, a cancelled request), closes its connection instead of
 //!   returning it to the pool, which rolls back whatever the database still holds and makes
 //!   the pool open a fresh connection.
+//!
+//! On PostgreSQL a `Tx` holds a connection of sqlx's pool; on SQLite it holds the turn of
+//! the one writer ([`super::sqlite`]), whose statements run where the transaction's task is.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -27,6 +30,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, Describe, Either, Execute, Executor};
 
 use super::faults::Faults;
+use super::sqlite::{self, Slot};
 use super::Dialect;
 use crate::error::{AppError, AppResult};
 
@@ -34,7 +38,7 @@ use crate::error::{AppError, AppResult};
 /// `&mut Tx`) wherever sqlx wants an executor.
 #[derive(Debug)]
 pub struct Tx {
-    conn: PoolConnection<Any>,
+    conn: Conn,
     /// A statement of this transaction failed: it may only be rolled back.
     failed: AtomicBool,
     /// `BEGIN` ran and neither `COMMIT` nor `ROLLBACK` has finished yet.
@@ -45,46 +49,100 @@ pub struct Tx {
     relay: std::sync::Arc<str>,
 }
 
+/// Where a transaction's statements go.
+#[derive(Debug)]
+enum Conn {
+    /// A connection of sqlx's pool (PostgreSQL).
+    Pool(PoolConnection<Any>),
+    /// The turn of SQLite's one writer.
+    Sqlite(tokio::sync::OwnedMutexGuard<Slot>),
+}
+
+/// Where a transaction begins.
+pub(super) enum Begin<'a> {
+    Pool(&'a sqlx::AnyPool),
+    Sqlite(&'a sqlite::Writer),
+}
+
 impl Tx {
-    /// Begins on a connection from `pool`; a connection that refuses `BEGIN` is closed and
-    /// the begin is tried once more on a fresh one.
+    /// Begins on a connection from `pool`, or on SQLite's writer; a connection that refuses
+    /// `BEGIN` is closed and the begin is tried once more on a fresh one.
     pub(super) async fn begin(
-        pool: &sqlx::AnyPool,
+        at: Begin<'_>,
         dialect: Dialect,
         faults: Option<std::sync::Arc<Faults>>,
         relay: std::sync::Arc<str>,
     ) -> Result<Tx, sqlx::Error> {
-        let sql = match dialect {
-            // Take the write lock now, not at the first write: the transaction then never
-            // fails half-way for want of it.
-            Dialect::Sqlite => "BEGIN IMMEDIATE",
-            Dialect::Postgres => "BEGIN",
+        let tx = |conn| Tx {
+            conn,
+            failed: AtomicBool::new(false),
+            open: true,
+            faults: faults.clone(),
+            dialect,
+            relay: relay.clone(),
         };
         let mut last = None;
         for _ in 0..2 {
-            let mut conn = pool.acquire().await?;
-            match conn.execute(sql).await {
-                Ok(_) => {
-                    if let Some(f) = &faults {
-                        f.after_begin(&mut conn, dialect).await;
+            match at {
+                Begin::Pool(pool) => {
+                    let mut conn = pool.acquire().await?;
+                    match conn.execute("BEGIN").await {
+                        Ok(_) => return Ok(tx(Conn::Pool(conn))),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a write connection refused BEGIN; it is replaced");
+                            conn.close_on_drop();
+                            last = Some(e);
+                        }
                     }
-                    return Ok(Tx {
-                        conn,
-                        failed: AtomicBool::new(false),
-                        open: true,
-                        faults,
-                        dialect,
-                        relay,
-                    });
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "a write connection refused BEGIN; it is replaced");
-                    conn.close_on_drop();
-                    last = Some(e);
+                Begin::Sqlite(writer) => {
+                    // Take the write lock now, not at the first write: the transaction then
+                    // never fails half-way for want of it. Another process holding it is
+                    // waited for here, asleep.
+                    let waited = tokio::time::Instant::now();
+                    let mut slot = writer.turn(super::ACQUIRE_TIMEOUT).await?;
+                    loop {
+                        match slot.batch("BEGIN IMMEDIATE") {
+                            Ok(()) => {
+                                if let Some(f) = &faults {
+                                    f.after_begin(&mut slot);
+                                }
+                                return Ok(tx(Conn::Sqlite(slot)));
+                            }
+                            Err(e) if sqlite::is_busy(&e) && waited.elapsed() < sqlite::BUSY_WAIT => {
+                                drop(slot);
+                                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                                slot = writer.turn(super::ACQUIRE_TIMEOUT).await?;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the SQLite writer refused BEGIN; it is replaced");
+                                slot.close();
+                                last = Some(e);
+                                break;
+                            }
+                        }
+                    }
                 }
             }
         }
         Err(last.unwrap_or(sqlx::Error::PoolClosed))
+    }
+
+    /// Runs a statement of the transaction's own (`COMMIT`, `ROLLBACK`).
+    async fn control(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        match &mut self.conn {
+            Conn::Pool(conn) => conn.execute(sql).await.map(|_| ()),
+            Conn::Sqlite(slot) => slot.batch(sql),
+        }
+    }
+
+    /// Closes the connection once the transaction is dropped (rolling back whatever the
+    /// database still holds); the next transaction gets a fresh one.
+    fn close_connection(&mut self) {
+        match &mut self.conn {
+            Conn::Pool(conn) => conn.close_on_drop(),
+            Conn::Sqlite(slot) => slot.close(),
+        }
     }
 
     /// Commits. Refuses (and rolls back) when a statement of the transaction failed; a
@@ -96,14 +154,17 @@ impl Tx {
                 "a statement of this transaction failed, so none of it was committed"
             )));
         }
-        match self.conn.execute("COMMIT").await {
-            Ok(_) => {
+        match self.control("COMMIT").await {
+            Ok(()) => {
                 self.open = false;
+                if let Conn::Sqlite(slot) = &self.conn {
+                    slot.committed();
+                }
                 Ok(())
             }
             Err(e) => {
                 // Whatever the database still holds goes with the connection.
-                self.conn.close_on_drop();
+                self.close_connection();
                 self.open = false;
                 Err(e.into())
             }
@@ -117,15 +178,11 @@ impl Tx {
     }
 
     async fn rollback_quietly(&mut self) {
-        if let Err(e) = self.conn.execute("ROLLBACK").await {
+        if let Err(e) = self.control("ROLLBACK").await {
             tracing::debug!(error = %e, "ROLLBACK failed; the connection is closed instead");
-            self.conn.close_on_drop();
+            self.close_connection();
         }
         self.open = false;
-    }
-
-    fn note(&self) -> &AtomicBool {
-        &self.failed
     }
 
     /// Tells every relay on this database, when (and only if) the transaction commits, that
@@ -150,14 +207,30 @@ impl Tx {
             .await?;
         Ok(())
     }
+
+    /// Runs a statement on SQLite's writer, here and now; a failure marks the transaction.
+    fn run_here<'q, E: Execute<'q, Any>>(
+        slot: &mut Slot,
+        failed: &AtomicBool,
+        mut query: E,
+    ) -> Result<sqlite::Ran, sqlx::Error> {
+        let ran = query
+            .take_arguments()
+            .map_err(sqlx::Error::Encode)
+            .and_then(|args| slot.run(query.sql(), args));
+        if ran.is_err() {
+            failed.store(true, Ordering::Release);
+        }
+        ran
+    }
 }
 
 impl Drop for Tx {
     fn drop(&mut self) {
         if self.open {
-            // Dropped unfinished: closing the connection rolls it back; the pool opens a
-            // fresh one for the next caller.
-            self.conn.close_on_drop();
+            // Dropped unfinished: closing the connection rolls it back; the next caller gets
+            // a fresh one.
+            self.close_connection();
         }
     }
 }
@@ -178,11 +251,28 @@ impl<'c> Executor<'c> for &'c mut Tx {
         }
         let Tx { conn, failed, .. } = self;
         let failed: &'c AtomicBool = failed;
-        let conn: &'c mut AnyConnection = conn;
-        Box::pin(
-            conn.fetch_many(query)
-                .inspect_err(move |_| failed.store(true, Ordering::Release)),
-        )
+        match conn {
+            Conn::Pool(conn) => {
+                let conn: &'c mut AnyConnection = conn;
+                Box::pin(
+                    conn.fetch_many(query)
+                        .inspect_err(move |_| failed.store(true, Ordering::Release)),
+                )
+            }
+            Conn::Sqlite(slot) => {
+                let items: Vec<Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>> =
+                    match Tx::run_here(slot, failed, query) {
+                        Ok(ran) => ran
+                            .rows
+                            .into_iter()
+                            .map(|r| Ok(Either::Right(r)))
+                            .chain(std::iter::once(Ok(Either::Left(ran.result))))
+                            .collect(),
+                        Err(e) => vec![Err(e)],
+                    };
+                Box::pin(futures_util::stream::iter(items))
+            }
+        }
     }
 
     fn fetch_optional<'e, 'q: 'e, E>(
@@ -198,10 +288,18 @@ impl<'c> Executor<'c> for &'c mut Tx {
         }
         let Tx { conn, failed, .. } = self;
         let failed: &'c AtomicBool = failed;
-        let conn: &'c mut AnyConnection = conn;
-        conn.fetch_optional(query)
-            .inspect_err(move |_| failed.store(true, Ordering::Release))
-            .boxed()
+        match conn {
+            Conn::Pool(conn) => {
+                let conn: &'c mut AnyConnection = conn;
+                conn.fetch_optional(query)
+                    .inspect_err(move |_| failed.store(true, Ordering::Release))
+                    .boxed()
+            }
+            Conn::Sqlite(slot) => {
+                let first = Tx::run_here(slot, failed, query).map(|ran| ran.rows.into_iter().next());
+                futures_util::future::ready(first).boxed()
+            }
+        }
     }
 
     fn prepare_with<'e, 'q: 'e>(
@@ -212,8 +310,16 @@ impl<'c> Executor<'c> for &'c mut Tx {
     where
         'c: 'e,
     {
-        let conn: &'c mut AnyConnection = &mut self.conn;
-        conn.prepare_with(sql, parameters)
+        match &mut self.conn {
+            Conn::Pool(conn) => {
+                let conn: &'c mut AnyConnection = conn;
+                conn.prepare_with(sql, parameters)
+            }
+            Conn::Sqlite(_) => futures_util::future::ready(Err(sqlx::Error::Protocol(
+                "the SQLite writer runs queries, it does not hand out prepared statements".into(),
+            )))
+            .boxed(),
+        }
     }
 
     fn describe<'e, 'q: 'e>(
@@ -223,8 +329,16 @@ impl<'c> Executor<'c> for &'c mut Tx {
     where
         'c: 'e,
     {
-        let conn: &'c mut AnyConnection = &mut self.conn;
-        conn.describe(sql)
+        match &mut self.conn {
+            Conn::Pool(conn) => {
+                let conn: &'c mut AnyConnection = conn;
+                conn.describe(sql)
+            }
+            Conn::Sqlite(_) => futures_util::future::ready(Err(sqlx::Error::Protocol(
+                "the SQLite writer does not describe queries".into(),
+            )))
+            .boxed(),
+        }
     }
 }
 
@@ -233,7 +347,7 @@ impl Tx {
     /// the transaction is marked failed).
     fn injected_fault(&mut self) -> Option<sqlx::Error> {
         let e = self.faults.as_ref()?.before_statement()?;
-        self.note().store(true, Ordering::Release);
+        self.failed.store(true, Ordering::Release);
         Some(e)
     }
 }

@@ -53,7 +53,7 @@ pub async fn note_event(tx: &mut Tx, site: &str, event_type: &str, duplicate: bo
 impl Store {
     /// Records a refused delivery (bad signature, missing secret).
     pub async fn note_webhook_failure(&self, site: &str, reason: &str) -> AppResult<()> {
-        sqlx::query(
+        self.write_one(sqlx::query(
             "INSERT INTO webhook_health (site_id, last_failure_reason, last_failure_at, signature_failures) \
              VALUES ($1, $2, $3, 1) ON CONFLICT (site_id) DO UPDATE SET \
              last_failure_reason = excluded.last_failure_reason, last_failure_at = excluded.last_failure_at, \
@@ -62,7 +62,7 @@ impl Store {
         .bind(site)
         .bind(reason)
         .bind(now_ms())
-        .execute(&self.write_pool())
+        )
         .await?;
         Ok(())
     }

@@ -1,0 +1,584 @@
+//! SQLite's one writer: a rusqlite connection on which a write transaction runs each of its
+//! statements right where its task is, with no hop to another thread.
+//!
+//! Why not sqlx here: sqlx's SQLite driver runs every statement on a worker thread of its
+//! own and hands the rows back over a channel, two thread switches a statement. A webhook's
+//! transaction is about a dozen statements and SQLite has one writer, so those switches were
+//! the relay's ceiling (about 500 webhooks a second on 2 cores, a fifth of the time in the
+//! kernel switching threads). Reads stay on sqlx's pool: in WAL mode readers never wait for
+//! the writer, and they run side by side.
+//!
+//! How it stays off the async workers' backs:
+//! - the writer is behind an async lock: waiting for it costs no thread;
+//! - SQLite never waits inside a call: the busy timeout is 0, and a file lock held by another
+//!   process (the CLI writing beside a serving relay) is waited for with an async sleep
+//!   ([`BUSY_WAIT`], as long as sqlx's busy timeout used to be);
+//! - commits do not checkpoint (`wal_autocheckpoint = 0`): [`Checkpointer`] copies the WAL
+//!   into the database file on a blocking thread, on its own connection; and the fsync that
+//!   makes a commit durable is [`super::durable`]'s, on a blocking thread too.
+//!
+//! What a statement sees and returns is sqlx's: [`super::Tx`] is the sqlx `Executor` for both
+//! databases, so the store's queries are written once. Arguments arrive as sqlx's `Any`
+//! values and rows leave as `AnyRow`s typed the way sqlx's own SQLite driver types them (by
+//! the value's storage class: INTEGER as BIGINT, REAL as DOUBLE, TEXT, BLOB, NULL).
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, OpenFlags};
+use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow, AnyTypeInfo, AnyTypeInfoKind, AnyValue};
+use sqlx_core::any::{AnyColumn, AnyValueKind};
+use sqlx_core::ext::ustr::UStr;
+
+/// How long a write waits for SQLite's file lock held by another process.
+pub const BUSY_WAIT: Duration = Duration::from_secs(5);
+
+/// How often the checkpointer looks whether the WAL has new commits to copy.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// The column names of a statement, shared by its rows: by name (sqlx's shape) and in order.
+#[derive(Debug, Clone)]
+struct Shape {
+    by_name: Arc<sqlx_core::HashMap<UStr, usize>>,
+    in_order: Arc<[UStr]>,
+}
+
+/// Statements whose column names are remembered; the cache starts over when full.
+const SHAPES_CACHED: usize = 512;
+
+/// The writer: one connection, taken in turn.
+#[derive(Debug)]
+pub struct Writer {
+    path: PathBuf,
+    slot: Arc<tokio::sync::Mutex<Slot>>,
+    /// Commits so far (the checkpointer looks whether it has work).
+    commits: Arc<AtomicU64>,
+    /// Closed for good: every turn is refused.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+/// The writer's connection while someone holds the turn. `None` after a failure closed it:
+/// the next turn opens a fresh one.
+#[derive(Debug)]
+pub struct Slot {
+    conn: Option<Connection>,
+    shapes: std::collections::HashMap<Box<str>, Shape>,
+    path: PathBuf,
+    commits: Arc<AtomicU64>,
+}
+
+impl Writer {
+    /// Opens the writer on the SQLite file at `path` (its schema is already up to date) and
+    /// starts its checkpointer.
+    pub fn open(path: &Path) -> Result<Writer, sqlx::Error> {
+        let commits = Arc::new(AtomicU64::new(0));
+        let slot = Slot {
+            conn: Some(open(path).map_err(to_sqlx)?),
+            shapes: Default::default(),
+            path: path.to_owned(),
+            commits: commits.clone(),
+        };
+        let writer = Writer {
+            path: path.to_owned(),
+            slot: Arc::new(tokio::sync::Mutex::new(slot)),
+            commits,
+            closed: Default::default(),
+        };
+        Checkpointer::start(&writer);
+        Ok(writer)
+    }
+
+    /// Waits for the writer's turn, at most `patience` (then `PoolTimedOut`, like a pool
+    /// with no free connection: the caller answers 5xx rather than pile up).
+    pub async fn turn(&self, patience: Duration) -> Result<tokio::sync::OwnedMutexGuard<Slot>, sqlx::Error> {
+        let mut slot = tokio::time::timeout(patience, self.slot.clone().lock_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?;
+        if self.closed.load(Ordering::Acquire) {
+            slot.close();
+            return Err(sqlx::Error::PoolClosed);
+        }
+        Ok(slot)
+    }
+
+    /// Takes no more writes (the store is closing).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        if let Ok(mut slot) = self.slot.try_lock() {
+            slot.close();
+        }
+    }
+}
+
+/// Opens a writer connection: WAL, commits that reach the WAL without an fsync of their own
+/// ([`super::durable`] syncs), foreign keys on, no waiting inside SQLite, no checkpoints in
+/// commits.
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
+    )?;
+    conn.busy_timeout(Duration::ZERO)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
+}
+
+/// What one statement returned.
+#[derive(Default)]
+pub struct Ran {
+    pub rows: Vec<AnyRow>,
+    pub result: AnyQueryResult,
+}
+
+impl Slot {
+    /// The open connection, opening a fresh one if the last was closed.
+    fn conn(&mut self) -> Result<&mut Connection, sqlx::Error> {
+        if self.conn.is_none() {
+            self.conn = Some(open(&self.path).map_err(to_sqlx)?);
+        }
+        Ok(self.conn.as_mut().expect("opened above"))
+    }
+
+    /// Closes the connection (rolling back whatever it holds); the next turn opens another.
+    pub fn close(&mut self) {
+        self.conn = None;
+    }
+
+    /// Counts a commit (the checkpointer's cue).
+    pub fn committed(&self) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Runs a statement without arguments that returns nothing (`BEGIN IMMEDIATE`,
+    /// `COMMIT`, `ROLLBACK`, PRAGMAs); it may hold several statements.
+    pub fn batch(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        self.conn()?.execute_batch(sql).map_err(to_sqlx)
+    }
+
+    /// Runs one statement with sqlx's arguments and returns its rows as sqlx's.
+    pub fn run(&mut self, sql: &str, args: Option<AnyArguments<'_>>) -> Result<Ran, sqlx::Error> {
+        let values = args.map(|a| a.values.0).unwrap_or_default();
+        let cached = self.shapes.get(sql).cloned();
+        let conn = self.conn()?;
+        let mut stmt = match conn.prepare_cached(sql) {
+            Ok(s) => s,
+            // Several statements without arguments: run them one after the other.
+            Err(rusqlite::Error::MultipleStatement) if values.is_empty() => {
+                conn.execute_batch(sql).map_err(to_sqlx)?;
+                return Ok(Ran::default());
+            }
+            Err(e) => return Err(to_sqlx(e)),
+        };
+        for i in 1..=stmt.parameter_count() {
+            // `$N` names the Nth argument wherever it stands; otherwise in order.
+            let n = stmt
+                .parameter_name(i)
+                .and_then(|name| name[1..].parse::<usize>().ok())
+                .unwrap_or(i);
+            let value = values.get(n - 1).ok_or_else(|| {
+                sqlx::Error::Protocol(format!(
+                    "the statement wants argument {n} but {} were bound: {sql}",
+                    values.len()
+                ))
+            })?;
+            stmt.raw_bind_parameter(i, Arg(value)).map_err(to_sqlx)?;
+        }
+        let width = stmt.column_count();
+        let shape = match cached {
+            Some(s) => s,
+            None => {
+                let mut by_name = sqlx_core::HashMap::default();
+                let mut in_order = Vec::with_capacity(width);
+                for i in 0..width {
+                    let name = UStr::from(stmt.column_name(i).map_err(to_sqlx)?.to_owned());
+                    by_name.insert(name.clone(), i);
+                    in_order.push(name);
+                }
+                Shape {
+                    by_name: Arc::new(by_name),
+                    in_order: in_order.into(),
+                }
+            }
+        };
+        let readonly = stmt.readonly();
+        let mut rows = Vec::new();
+        {
+            let mut raw = stmt.raw_query();
+            while let Some(row) = raw.next().map_err(to_sqlx)? {
+                let mut columns = Vec::with_capacity(width);
+                let mut values = Vec::with_capacity(width);
+                for i in 0..width {
+                    let kind =
+                        match row.get_ref(i).map_err(to_sqlx)? {
+                            ValueRef::Null => AnyValueKind::Null(AnyTypeInfoKind::Null),
+                            ValueRef::Integer(n) => AnyValueKind::BigInt(n),
+                            ValueRef::Real(x) => AnyValueKind::Double(x),
+                            ValueRef::Text(t) => AnyValueKind::Text(Cow::Owned(
+                                String::from_utf8(t.to_vec()).map_err(|e| sqlx::Error::ColumnDecode {
+                                    index: i.to_string(),
+                                    source: Box::new(e),
+                                })?,
+                            )),
+                            ValueRef::Blob(b) => AnyValueKind::Blob(Cow::Owned(b.to_vec())),
+                        };
+                    columns.push(AnyColumn {
+                        ordinal: i,
+                        name: shape.in_order[i].clone(),
+                        type_info: AnyTypeInfo { kind: kind_of(&kind) },
+                    });
+                    values.push(AnyValue { kind });
+                }
+                rows.push(AnyRow {
+                    column_names: shape.by_name.clone(),
+                    columns,
+                    values,
+                });
+            }
+        }
+        drop(stmt);
+        let rows_affected = if readonly { 0 } else { conn.changes() };
+        if self.shapes.len() >= SHAPES_CACHED {
+            self.shapes.clear();
+        }
+        if !self.shapes.contains_key(sql) {
+            self.shapes.insert(sql.into(), shape);
+        }
+        Ok(Ran {
+            rows,
+            result: AnyQueryResult {
+                rows_affected,
+                last_insert_id: None,
+            },
+        })
+    }
+
+    /// Reads one integer (a PRAGMA's answer).
+    pub fn pragma_i64(&mut self, sql: &str) -> Result<i64, sqlx::Error> {
+        self.conn()?.query_row(sql, [], |r| r.get(0)).map_err(to_sqlx)
+    }
+}
+
+fn kind_of(value: &AnyValueKind<'_>) -> AnyTypeInfoKind {
+    match value {
+        AnyValueKind::BigInt(_) => AnyTypeInfoKind::BigInt,
+        AnyValueKind::Double(_) => AnyTypeInfoKind::Double,
+        AnyValueKind::Text(_) => AnyTypeInfoKind::Text,
+        AnyValueKind::Blob(_) => AnyTypeInfoKind::Blob,
+        _ => AnyTypeInfoKind::Null,
+    }
+}
+
+/// One of sqlx's argument values, bound without a copy.
+struct Arg<'a>(&'a AnyValueKind<'a>);
+
+impl rusqlite::ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            AnyValueKind::Null(_) => ToSqlOutput::Owned(Value::Null),
+            AnyValueKind::Bool(b) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
+            AnyValueKind::SmallInt(n) => ToSqlOutput::Owned(Value::Integer(i64::from(*n))),
+            AnyValueKind::Integer(n) => ToSqlOutput::Owned(Value::Integer(i64::from(*n))),
+            AnyValueKind::BigInt(n) => ToSqlOutput::Owned(Value::Integer(*n)),
+            AnyValueKind::Real(x) => ToSqlOutput::Owned(Value::Real(f64::from(*x))),
+            AnyValueKind::Double(x) => ToSqlOutput::Owned(Value::Real(*x)),
+            AnyValueKind::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+            AnyValueKind::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            other => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    format!("chatpay's SQLite writer cannot bind {other:?}").into(),
+                ))
+            }
+        })
+    }
+}
+
+/// Whether SQLite said another connection holds the lock (`SQLITE_BUSY`, `SQLITE_LOCKED`).
+pub fn is_busy(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.try_downcast_ref::<WriteError>().is_some_and(|w| matches!(w.code & 0xff, 5 | 6)))
+}
+
+/// A failure SQLite reported, as sqlx's database error (so `is_unique_violation` and the
+/// error's text read the same for both databases).
+#[derive(Debug)]
+pub struct WriteError {
+    /// SQLite's extended result code.
+    code: i32,
+    message: String,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (SQLite code {})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+impl sqlx::error::DatabaseError for WriteError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Owned(self.code.to_string()))
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        use rusqlite::ffi;
+        match self.code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                sqlx::error::ErrorKind::UniqueViolation
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => sqlx::error::ErrorKind::ForeignKeyViolation,
+            ffi::SQLITE_CONSTRAINT_NOTNULL => sqlx::error::ErrorKind::NotNullViolation,
+            ffi::SQLITE_CONSTRAINT_CHECK => sqlx::error::ErrorKind::CheckViolation,
+            _ => sqlx::error::ErrorKind::Other,
+        }
+    }
+}
+
+fn to_sqlx(e: rusqlite::Error) -> sqlx::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(failure, message) => sqlx::Error::Database(Box::new(WriteError {
+            code: failure.extended_code,
+            message: message.unwrap_or_else(|| failure.to_string()),
+        })),
+        other => sqlx::Error::Protocol(format!("SQLite writer: {other}")),
+    }
+}
+
+/// Copies committed pages from the WAL into the database file, off the async workers and
+/// on its own connection, a few times a second while there are new commits (a `PASSIVE`
+/// checkpoint: it never waits for the writer or for readers). SQLite syncs the WAL before a
+/// checkpoint and the database file after it, which [`super::durable`] relies on.
+struct Checkpointer;
+
+impl Checkpointer {
+    fn start(writer: &Writer) {
+        let path = writer.path.clone();
+        let commits: Weak<AtomicU64> = Arc::downgrade(&writer.commits);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let mut done = 0;
+            let mut conn: Option<Connection> = None;
+            loop {
+                tokio::time::sleep(CHECKPOINT_EVERY).await;
+                // The store is gone: so is the checkpointer.
+                let Some(commits) = commits.upgrade() else { return };
+                let now = commits.load(Ordering::Relaxed);
+                if now == done {
+                    continue;
+                }
+                let path = path.clone();
+                let open = conn.take();
+                let ran = tokio::task::spawn_blocking(move || {
+                    let c = match open {
+                        Some(c) => c,
+                        None => Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?,
+                    };
+                    c.execute_batch("PRAGMA synchronous = NORMAL;")?;
+                    c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+                    Ok::<_, rusqlite::Error>(c)
+                })
+                .await;
+                match ran {
+                    Ok(Ok(c)) => {
+                        conn = Some(c);
+                        done = now;
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "a WAL checkpoint failed; it is tried again"),
+                    Err(e) => tracing::warn!(error = %e, "the WAL checkpoint thread failed"),
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row as _;
+
+    use super::super::Store;
+
+    async fn store() -> (Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("chatpay-writer-{}", rand::random::<u64>()));
+        let path = dir.join("t.db");
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        (store, dir)
+    }
+
+    #[tokio::test]
+    async fn rows_read_the_same_as_through_sqlx() {
+        let (store, dir) = store().await;
+        let mut tx = store.begin().await.unwrap();
+        sqlx::query("CREATE TABLE t (a INTEGER, b TEXT, c REAL, d BLOB, e TEXT)")
+            .execute(&mut tx)
+            .await
+            .unwrap();
+        // `$2` before `$1`, and `$1` twice: arguments go by their number, not their place.
+        sqlx::query("INSERT INTO t (b, a, c, d, e) VALUES ($2, $1, $3, $4, $2 || '!')")
+            .bind(7_i64)
+            .bind("seven")
+            .bind(0.5_f64)
+            .bind(vec![1_u8, 2, 3])
+            .execute(&mut tx)
+            .await
+            .unwrap();
+        let done = sqlx::query("UPDATE t SET a = a + 1 WHERE b = $1")
+            .bind("seven")
+            .execute(&mut tx)
+            .await
+            .unwrap();
+        assert_eq!(done.rows_affected(), 1);
+        let row = sqlx::query("SELECT a, b, c, d, e, NULL AS f FROM t")
+            .fetch_one(&mut tx)
+            .await
+            .unwrap();
+        assert_eq!(row.try_get::<i64, _>("a").unwrap(), 8);
+        assert_eq!(row.try_get::<String, _>(1).unwrap(), "seven");
+        assert_eq!(row.try_get::<f64, _>("c").unwrap(), 0.5);
+        assert_eq!(row.try_get::<Vec<u8>, _>("d").unwrap(), vec![1, 2, 3]);
+        assert_eq!(row.try_get::<String, _>("e").unwrap(), "seven!");
+        assert_eq!(row.try_get::<Option<String>, _>("f").unwrap(), None);
+        let none = sqlx::query("SELECT a FROM t WHERE b = $1")
+            .bind("eight")
+            .fetch_optional(&mut tx)
+            .await
+            .unwrap();
+        assert!(none.is_none());
+        tx.commit().await.unwrap();
+        // Committed on the writer, visible to sqlx's readers.
+        let n: i64 = sqlx::query_scalar("SELECT a FROM t")
+            .fetch_one(store.reader())
+            .await
+            .unwrap();
+        assert_eq!(n, 8);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_unique_violation_reads_as_one_and_the_transaction_cannot_commit() {
+        let (store, dir) = store().await;
+        store
+            .write_one(sqlx::query("CREATE TABLE u (id TEXT PRIMARY KEY)"))
+            .await
+            .unwrap();
+        store
+            .write_one(sqlx::query("INSERT INTO u (id) VALUES ($1)").bind("a"))
+            .await
+            .unwrap();
+        let mut tx = store.begin().await.unwrap();
+        sqlx::query("INSERT INTO u (id) VALUES ($1)")
+            .bind("b")
+            .execute(&mut tx)
+            .await
+            .unwrap();
+        let err = sqlx::query("INSERT INTO u (id) VALUES ($1)")
+            .bind("a")
+            .execute(&mut tx)
+            .await
+            .unwrap_err();
+        assert!(super::super::is_unique_violation(&err), "{err}");
+        assert!(
+            err.to_string().contains("UNIQUE constraint failed: u.id"),
+            "{err}"
+        );
+        assert!(
+            tx.commit().await.is_err(),
+            "a transaction with a failed statement commits nothing"
+        );
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM u ORDER BY id")
+            .fetch_all(store.reader())
+            .await
+            .unwrap();
+        assert_eq!(ids, ["a"], "'b' went with the failed transaction");
+        // The writer still works after it.
+        store
+            .write_one(sqlx::query("INSERT INTO u (id) VALUES ($1)").bind("c"))
+            .await
+            .unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_dropped_unfinished_leaves_nothing_and_the_next_one_works() {
+        let (store, dir) = store().await;
+        store
+            .write_one(sqlx::query("CREATE TABLE v (n INTEGER)"))
+            .await
+            .unwrap();
+        {
+            let mut tx = store.begin().await.unwrap();
+            sqlx::query("INSERT INTO v (n) VALUES (1)")
+                .execute(&mut tx)
+                .await
+                .unwrap();
+            // Dropped: an error returned with `?`, a cancelled request.
+        }
+        store
+            .write_one(sqlx::query("INSERT INTO v (n) VALUES (2)"))
+            .await
+            .unwrap();
+        let ns: Vec<i64> = sqlx::query_scalar("SELECT n FROM v")
+            .fetch_all(store.reader())
+            .await
+            .unwrap();
+        assert_eq!(ns, [2]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_write_waits_for_another_process_holding_the_lock_then_goes_through() {
+        let (store, dir) = store().await;
+        store
+            .write_one(sqlx::query("CREATE TABLE w (n INTEGER)"))
+            .await
+            .unwrap();
+        // Another connection (the CLI, say) holds SQLite's write lock for 300 ms.
+        let other = rusqlite::Connection::open(dir.join("t.db")).unwrap();
+        other
+            .execute_batch("BEGIN IMMEDIATE; INSERT INTO w (n) VALUES (1);")
+            .unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        // Busy at first: waited for (asleep), not refused.
+        store
+            .write_one(sqlx::query("INSERT INTO w (n) VALUES (2)"))
+            .await
+            .unwrap();
+        release.join().unwrap();
+        let ns: Vec<i64> = sqlx::query_scalar("SELECT n FROM w ORDER BY n")
+            .fetch_all(store.reader())
+            .await
+            .unwrap();
+        assert_eq!(ns, [1, 2]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
