@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate as _, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::trace::TraceLayer;
 
@@ -103,7 +104,13 @@ pub fn router(state: AppState) -> Router {
         app = app.merge(simulator::router(state.clone()));
     }
     app.layer(axum::middleware::from_fn(routes::headers::add))
-        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
+        .layer(
+            CompressionLayer::new()
+                .quality(CompressionLevel::Fastest)
+                // A short answer (a webhook's `{"received":true,…}`) gains nothing from it
+                // and costs an encoder's setup.
+                .compress_when(DefaultPredicate::new().and(SizeAbove::new(256))),
+        )
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -192,16 +192,29 @@ pub async fn resolve_in(
 }
 
 /// Begins a transaction that locks the payment's conversation first, and reads the payment
-/// inside it (so it is current). `None`: no such payment.
+/// inside it (so it is current). `None`: no such payment. The payment is looked up inside the
+/// transaction too (it takes no lock), so the whole of it is one trip to the writer.
 async fn locked(store: &Store, payment_id: &str) -> AppResult<Option<(Tx, Payment)>> {
-    let Some(seen) = store.payment(payment_id).await? else {
+    let mut tx = store.begin().await?;
+    let Some(seen) = stored::get(&mut tx, payment_id).await? else {
+        tx.rollback().await?;
         return Ok(None);
     };
-    let mut tx = store.begin().await?;
-    if let Some(c) = &seen.conversation_id {
-        conversations::lock(&mut tx, c).await?;
+    let Some(c) = &seen.conversation_id else {
+        return Ok(Some((tx, seen)));
+    };
+    if !tx.locks_rows() {
+        // SQLite: nobody else writes until this transaction ends; what was read is current.
+        return Ok(Some((tx, seen)));
     }
-    Ok(stored::get(&mut tx, payment_id).await?.map(|p| (tx, p)))
+    conversations::lock(&mut tx, c).await?;
+    match stored::get(&mut tx, payment_id).await? {
+        Some(p) => Ok(Some((tx, p))),
+        None => {
+            tx.rollback().await?;
+            Ok(None)
+        }
+    }
 }
 
 /// Applies one verified Stripe event for `site`, in one transaction: the payment's news and

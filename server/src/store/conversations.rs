@@ -100,7 +100,13 @@ pub async fn create(tx: &mut Tx, site: &str, token_hash: &str, client_ip: &str) 
 /// takes this lock first (see the lock order in [`crate::store`]), so two of them for one
 /// conversation queue instead of deadlocking.
 pub async fn lock(tx: &mut Tx, conversation: &str) -> AppResult<Option<String>> {
-    let row = sqlx::query("UPDATE conversations SET last_seq = last_seq WHERE id = $1 RETURNING status")
+    let sql = if tx.locks_rows() {
+        "UPDATE conversations SET last_seq = last_seq WHERE id = $1 RETURNING status"
+    } else {
+        // SQLite: the transaction holds the database already; an UPDATE would only write a page.
+        "SELECT status FROM conversations WHERE id = $1"
+    };
+    let row = sqlx::query(sql)
         .bind(conversation)
         .fetch_optional(&mut *tx)
         .await?;

@@ -20,6 +20,7 @@ pub mod faults;
 pub mod messages;
 pub mod notices;
 pub mod payments;
+mod reader;
 pub mod simulator;
 pub mod sites;
 pub mod sqlite;
@@ -28,6 +29,7 @@ mod tx;
 pub mod webhooks;
 pub mod workflows;
 
+pub use reader::Reader;
 pub use tx::Tx;
 
 use std::str::FromStr;
@@ -48,7 +50,7 @@ pub enum Dialect {
 /// Connection pools to the database. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    read: AnyPool,
+    read: Reader,
     write: Writer,
     dialect: Dialect,
     /// Published workflow versions never change, so they are parsed once.
@@ -140,15 +142,18 @@ impl Store {
                         })
                         .connect_with(options.clone())
                 };
-                let read = pool(8).await.with_context(|| format!("cannot open '{url}'"))?;
+                // sqlx only migrates: the store's reads and writes go through rusqlite.
+                let migrator = pool(1).await.with_context(|| format!("cannot open '{url}'"))?;
                 MIGRATOR
-                    .run(&read)
+                    .run(&migrator)
                     .await
                     .context("cannot bring the database schema up to date")?;
-                let writer = sqlite::Writer::open(std::path::Path::new(&db_path))
-                    .with_context(|| format!("cannot open '{url}' for writing"))?;
+                migrator.close().await;
+                let path = std::path::Path::new(&db_path);
+                let writer =
+                    sqlite::Writer::open(path).with_context(|| format!("cannot open '{url}' for writing"))?;
                 Store {
-                    read,
+                    read: Reader::Sqlite(Arc::new(sqlite::Readers::new(path))),
                     write: Writer::Sqlite(Arc::new(writer)),
                     dialect,
                     workflow_cache: Default::default(),
@@ -171,7 +176,7 @@ impl Store {
                     .await
                     .context("cannot bring the database schema up to date")?;
                 Store {
-                    read: pool.clone(),
+                    read: Reader::Pool(pool.clone()),
                     write: Writer::Pool(pool),
                     dialect,
                     workflow_cache: Default::default(),
@@ -200,8 +205,8 @@ impl Store {
         &self.url
     }
 
-    /// The pool for reads that need no transaction.
-    pub fn reader(&self) -> &AnyPool {
+    /// Where reads that need no transaction go (a sqlx `Executor`).
+    pub fn reader(&self) -> &Reader {
         &self.read
     }
 

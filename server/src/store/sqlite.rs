@@ -13,9 +13,14 @@
 //! - SQLite never waits inside a call: the busy timeout is 0, and a file lock held by another
 //!   process (the CLI writing beside a serving relay) is waited for with an async sleep
 //!   ([`BUSY_WAIT`], as long as sqlx's busy timeout used to be);
-//! - commits do not checkpoint (`wal_autocheckpoint = 0`): [`Checkpointer`] copies the WAL
-//!   into the database file on a blocking thread, on its own connection; and the fsync that
-//!   makes a commit durable is [`super::durable`]'s, on a blocking thread too.
+//! - commits do not checkpoint (`wal_autocheckpoint = 0`): every [`CHECKPOINT_AFTER`]
+//!   commits a task takes the writer's turn like any writer and copies the WAL into the
+//!   database file on a blocking thread ([`checkpoint`]). Holding the turn matters: no commit
+//!   lands meanwhile, so the checkpoint finishes and the next write starts the WAL over from
+//!   its beginning. (A checkpoint beside a busy writer never catches up: the WAL then grows
+//!   for as long as the load lasts, and every commit writes fresh file blocks that the kernel
+//!   first zeroes — that was a fifth of the relay's time at 64 webhooks in flight.) The fsync
+//!   that makes a commit durable is [`super::durable`]'s, on a blocking thread too.
 //!
 //! What a statement sees and returns is sqlx's: [`super::Tx`] is the sqlx `Executor` for both
 //! databases, so the store's queries are written once. Arguments arrive as sqlx's `Any`
@@ -24,8 +29,8 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
@@ -37,8 +42,8 @@ use sqlx_core::ext::ustr::UStr;
 /// How long a write waits for SQLite's file lock held by another process.
 pub const BUSY_WAIT: Duration = Duration::from_secs(5);
 
-/// How often the checkpointer looks whether the WAL has new commits to copy.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// Commits between two checkpoints (a webhook's commit is 10 to 15 pages of WAL).
+pub const CHECKPOINT_AFTER: u32 = 200;
 
 /// The column names of a statement, shared by its rows: by name (sqlx's shape) and in order.
 #[derive(Debug, Clone)]
@@ -53,12 +58,9 @@ const SHAPES_CACHED: usize = 512;
 /// The writer: one connection, taken in turn.
 #[derive(Debug)]
 pub struct Writer {
-    path: PathBuf,
     slot: Arc<tokio::sync::Mutex<Slot>>,
-    /// Commits so far (the checkpointer looks whether it has work).
-    commits: Arc<AtomicU64>,
     /// Closed for good: every turn is refused.
-    closed: std::sync::atomic::AtomicBool,
+    closed: AtomicBool,
 }
 
 /// The writer's connection while someone holds the turn. `None` after a failure closed it:
@@ -68,28 +70,30 @@ pub struct Slot {
     conn: Option<Connection>,
     shapes: std::collections::HashMap<Box<str>, Shape>,
     path: PathBuf,
-    commits: Arc<AtomicU64>,
+    /// Commits since the last checkpoint.
+    commits: u32,
+    /// A checkpoint is waiting for its turn.
+    checkpoint_queued: bool,
+    /// A reader's connection (read-only, waits a little for SQLite's locks) or the writer's.
+    reader: bool,
 }
 
 impl Writer {
     /// Opens the writer on the SQLite file at `path` (its schema is already up to date) and
     /// starts its checkpointer.
     pub fn open(path: &Path) -> Result<Writer, sqlx::Error> {
-        let commits = Arc::new(AtomicU64::new(0));
         let slot = Slot {
             conn: Some(open(path).map_err(to_sqlx)?),
             shapes: Default::default(),
             path: path.to_owned(),
-            commits: commits.clone(),
+            commits: 0,
+            checkpoint_queued: false,
+            reader: false,
         };
-        let writer = Writer {
-            path: path.to_owned(),
+        Ok(Writer {
             slot: Arc::new(tokio::sync::Mutex::new(slot)),
-            commits,
-            closed: Default::default(),
-        };
-        Checkpointer::start(&writer);
-        Ok(writer)
+            closed: AtomicBool::new(false),
+        })
     }
 
     /// Waits for the writer's turn, at most `patience` (then `PoolTimedOut`, like a pool
@@ -131,6 +135,73 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Opens a reader connection: it may not write (`query_only`), and it waits at most a moment
+/// for SQLite's locks (in WAL mode a reader waits only while another connection recovers the
+/// WAL).
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.execute_batch("PRAGMA query_only = 1;")?;
+    conn.busy_timeout(Duration::from_millis(100))?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+/// SQLite's readers: connections of their own, taken for one statement and put back, each
+/// statement run where its caller is (like the writer's). A statement is one read
+/// transaction and sees every commit before it.
+#[derive(Debug)]
+pub struct Readers {
+    path: PathBuf,
+    idle: std::sync::Mutex<Vec<Slot>>,
+    closed: AtomicBool,
+}
+
+/// Reader connections kept open between reads.
+const READERS_KEPT: usize = 8;
+
+impl Readers {
+    pub fn new(path: &Path) -> Readers {
+        Readers {
+            path: path.to_owned(),
+            idle: std::sync::Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs one read statement on an idle reader connection (or a new one).
+    pub fn run(&self, sql: &str, args: Option<AnyArguments<'_>>) -> Result<Ran, sqlx::Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(sqlx::Error::PoolClosed);
+        }
+        let taken = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut slot = taken.unwrap_or_else(|| Slot {
+            conn: None,
+            shapes: Default::default(),
+            path: self.path.clone(),
+            commits: 0,
+            checkpoint_queued: false,
+            reader: true,
+        });
+        let ran = slot.run(sql, args);
+        if slot.conn.is_some() {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < READERS_KEPT && !self.closed.load(Ordering::Acquire) {
+                idle.push(slot);
+            }
+        }
+        ran
+    }
+
+    /// Closes every reader; later reads fail.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
 /// What one statement returned.
 #[derive(Default)]
 pub struct Ran {
@@ -138,11 +209,45 @@ pub struct Ran {
     pub result: AnyQueryResult,
 }
 
+/// sqlx's stream of what a statement returns.
+pub type Results<'e> =
+    futures_util::stream::BoxStream<'e, Result<sqlx::Either<AnyQueryResult, AnyRow>, sqlx::Error>>;
+
+impl Ran {
+    /// As sqlx streams it: the rows, then the statement's result.
+    pub fn stream<'e>(ran: Result<Ran, sqlx::Error>) -> Results<'e> {
+        let items: Vec<_> = match ran {
+            Ok(ran) => ran
+                .rows
+                .into_iter()
+                .map(|r| Ok(sqlx::Either::Right(r)))
+                .chain(std::iter::once(Ok(sqlx::Either::Left(ran.result))))
+                .collect(),
+            Err(e) => vec![Err(e)],
+        };
+        Box::pin(futures_util::stream::iter(items))
+    }
+
+    /// The first row, as sqlx's `fetch_optional` answers.
+    pub fn first<'e>(
+        ran: Result<Ran, sqlx::Error>,
+    ) -> futures_util::future::BoxFuture<'e, Result<Option<AnyRow>, sqlx::Error>> {
+        Box::pin(futures_util::future::ready(
+            ran.map(|r| r.rows.into_iter().next()),
+        ))
+    }
+}
+
 impl Slot {
     /// The open connection, opening a fresh one if the last was closed.
     fn conn(&mut self) -> Result<&mut Connection, sqlx::Error> {
         if self.conn.is_none() {
-            self.conn = Some(open(&self.path).map_err(to_sqlx)?);
+            let opened = if self.reader {
+                open_reader(&self.path)
+            } else {
+                open(&self.path)
+            };
+            self.conn = Some(opened.map_err(to_sqlx)?);
         }
         Ok(self.conn.as_mut().expect("opened above"))
     }
@@ -152,9 +257,15 @@ impl Slot {
         self.conn = None;
     }
 
-    /// Counts a commit (the checkpointer's cue).
-    pub fn committed(&self) {
-        self.commits.fetch_add(1, Ordering::Relaxed);
+    /// Counts a commit; `true` when a checkpoint is due and nobody has queued one yet (the
+    /// caller then spawns [`checkpoint`]).
+    pub fn committed(&mut self) -> bool {
+        self.commits += 1;
+        if self.commits < CHECKPOINT_AFTER || self.checkpoint_queued {
+            return false;
+        }
+        self.checkpoint_queued = true;
+        true
     }
 
     /// Runs a statement without arguments that returns nothing (`BEGIN IMMEDIATE`,
@@ -368,52 +479,36 @@ fn to_sqlx(e: rusqlite::Error) -> sqlx::Error {
     }
 }
 
-/// Copies committed pages from the WAL into the database file, off the async workers and
-/// on its own connection, a few times a second while there are new commits (a `PASSIVE`
-/// checkpoint: it never waits for the writer or for readers). SQLite syncs the WAL before a
-/// checkpoint and the database file after it, which [`super::durable`] relies on.
-struct Checkpointer;
-
-impl Checkpointer {
-    fn start(writer: &Writer) {
-        let path = writer.path.clone();
-        let commits: Weak<AtomicU64> = Arc::downgrade(&writer.commits);
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+/// Takes the writer's turn (after whoever waits for it already) and copies the WAL into the
+/// database file on a blocking thread (a `PASSIVE` checkpoint, which with the turn held
+/// copies every frame no reader still needs). SQLite syncs the WAL before a checkpoint and
+/// the database file after it, which [`super::durable`] relies on. A failure is logged and
+/// the next one tries again.
+pub async fn checkpoint(slot: Arc<tokio::sync::Mutex<Slot>>) {
+    let mut slot = slot.lock_owned().await;
+    slot.checkpoint_queued = false;
+    slot.commits = 0;
+    let conn = match slot.conn() {
+        Ok(_) => slot.conn.take(),
+        Err(e) => {
+            tracing::warn!(error = %e, "no writer connection for a WAL checkpoint");
             return;
-        };
-        runtime.spawn(async move {
-            let mut done = 0;
-            let mut conn: Option<Connection> = None;
-            loop {
-                tokio::time::sleep(CHECKPOINT_EVERY).await;
-                // The store is gone: so is the checkpointer.
-                let Some(commits) = commits.upgrade() else { return };
-                let now = commits.load(Ordering::Relaxed);
-                if now == done {
-                    continue;
-                }
-                let path = path.clone();
-                let open = conn.take();
-                let ran = tokio::task::spawn_blocking(move || {
-                    let c = match open {
-                        Some(c) => c,
-                        None => Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?,
-                    };
-                    c.execute_batch("PRAGMA synchronous = NORMAL;")?;
-                    c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-                    Ok::<_, rusqlite::Error>(c)
-                })
-                .await;
-                match ran {
-                    Ok(Ok(c)) => {
-                        conn = Some(c);
-                        done = now;
-                    }
-                    Ok(Err(e)) => tracing::warn!(error = %e, "a WAL checkpoint failed; it is tried again"),
-                    Err(e) => tracing::warn!(error = %e, "the WAL checkpoint thread failed"),
-                }
+        }
+    };
+    let ran = tokio::task::spawn_blocking(move || {
+        let conn = conn.expect("taken above");
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        (conn, done)
+    })
+    .await;
+    match ran {
+        Ok((conn, done)) => {
+            slot.conn = Some(conn);
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "a WAL checkpoint failed; the next one tries again");
             }
-        });
+        }
+        Err(e) => tracing::warn!(error = %e, "the WAL checkpoint thread failed"),
     }
 }
 

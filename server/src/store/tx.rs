@@ -128,6 +128,13 @@ impl Tx {
         Err(last.unwrap_or(sqlx::Error::PoolClosed))
     }
 
+    /// Whether locking a row means anything: on PostgreSQL transactions lock rows (hence the
+    /// lock order); on SQLite a write transaction already holds the whole database, from
+    /// `BEGIN IMMEDIATE` to its end, so "lock this row" is only a read.
+    pub fn locks_rows(&self) -> bool {
+        self.dialect == Dialect::Postgres
+    }
+
     /// Runs a statement of the transaction's own (`COMMIT`, `ROLLBACK`).
     async fn control(&mut self, sql: &str) -> Result<(), sqlx::Error> {
         match &mut self.conn {
@@ -157,8 +164,11 @@ impl Tx {
         match self.control("COMMIT").await {
             Ok(()) => {
                 self.open = false;
-                if let Conn::Sqlite(slot) = &self.conn {
-                    slot.committed();
+                if let Conn::Sqlite(slot) = &mut self.conn {
+                    if slot.committed() {
+                        let writer = tokio::sync::OwnedMutexGuard::mutex(slot).clone();
+                        tokio::spawn(sqlite::checkpoint(writer));
+                    }
                 }
                 Ok(())
             }
@@ -259,19 +269,7 @@ impl<'c> Executor<'c> for &'c mut Tx {
                         .inspect_err(move |_| failed.store(true, Ordering::Release)),
                 )
             }
-            Conn::Sqlite(slot) => {
-                let items: Vec<Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>> =
-                    match Tx::run_here(slot, failed, query) {
-                        Ok(ran) => ran
-                            .rows
-                            .into_iter()
-                            .map(|r| Ok(Either::Right(r)))
-                            .chain(std::iter::once(Ok(Either::Left(ran.result))))
-                            .collect(),
-                        Err(e) => vec![Err(e)],
-                    };
-                Box::pin(futures_util::stream::iter(items))
-            }
+            Conn::Sqlite(slot) => sqlite::Ran::stream(Tx::run_here(slot, failed, query)),
         }
     }
 
@@ -295,10 +293,7 @@ impl<'c> Executor<'c> for &'c mut Tx {
                     .inspect_err(move |_| failed.store(true, Ordering::Release))
                     .boxed()
             }
-            Conn::Sqlite(slot) => {
-                let first = Tx::run_here(slot, failed, query).map(|ran| ran.rows.into_iter().next());
-                futures_util::future::ready(first).boxed()
-            }
+            Conn::Sqlite(slot) => sqlite::Ran::first(Tx::run_here(slot, failed, query)),
         }
     }
 

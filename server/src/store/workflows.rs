@@ -98,13 +98,17 @@ pub struct LockedRun {
 
 /// A run, locked for this transaction (PostgreSQL row lock; SQLite has one writer).
 pub async fn lock_run(tx: &mut Tx, conversation: &str) -> AppResult<Option<LockedRun>> {
-    let row = sqlx::query(
+    let sql = if tx.locks_rows() {
         "UPDATE runs SET updated_at = updated_at WHERE conversation_id = $1 \
-         RETURNING workflow_version, site_id, state",
-    )
-    .bind(conversation)
-    .fetch_optional(&mut *tx)
-    .await?;
+         RETURNING workflow_version, site_id, state"
+    } else {
+        // SQLite: the transaction holds the database already (see `Tx::locks_rows`).
+        "SELECT workflow_version, site_id, state FROM runs WHERE conversation_id = $1"
+    };
+    let row = sqlx::query(sql)
+        .bind(conversation)
+        .fetch_optional(&mut *tx)
+        .await?;
     row.map(|r| {
         let state: String = r.try_get(2)?;
         Ok(LockedRun {
