@@ -343,7 +343,12 @@ impl Store {
     pub async fn on_writer(&self, sql: &str) -> Result<(), sqlx::Error> {
         match &self.write {
             Writer::Pool(pool) => pool.execute(sql).await.map(|_| ()),
-            Writer::Sqlite(writer) => writer.turn(ACQUIRE_TIMEOUT).await?.batch(sql),
+            Writer::Sqlite(writer) => {
+                let mut slot = writer.turn(ACQUIRE_TIMEOUT).await?;
+                // Not inside a group of other writers' transactions.
+                slot.commit_group()?;
+                slot.batch(sql)
+            }
         }
     }
 

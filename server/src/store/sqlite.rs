@@ -29,7 +29,7 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +61,29 @@ pub struct Writer {
     slot: Arc<tokio::sync::Mutex<Slot>>,
     /// Closed for good: every turn is refused.
     closed: AtomicBool,
+    /// Writers waiting for their turn (a member that sees some leaves the group open).
+    waiting: Arc<AtomicUsize>,
+}
+
+/// The most transactions one commit carries.
+pub const GROUP_MAX: usize = 32;
+
+/// Several write transactions committed as one (group commit).
+///
+/// A transaction of the store is a *member*: a `SAVEPOINT` inside one SQLite transaction,
+/// released into it when the member commits, rolled back alone when it fails or is dropped.
+/// A member that commits while other writers wait for their turn leaves the SQLite
+/// transaction open for them and waits for its outcome ([`Slot::defer`]); the first member
+/// that commits with nobody waiting (or the [`GROUP_MAX`]th) commits it for all. So one
+/// writer alone commits at once, and a queue of writers shares one commit (one WAL append of
+/// the pages they touched) instead of one each. Each member hears "committed" only once the
+/// whole group is; if the commit fails, every member hears so and nothing of any is kept.
+#[derive(Debug, Default)]
+struct Group {
+    /// Members released into the group so far.
+    members: usize,
+    /// Members waiting for the group's outcome.
+    waiters: Vec<tokio::sync::oneshot::Sender<Result<(), String>>>,
 }
 
 /// The writer's connection while someone holds the turn. `None` after a failure closed it:
@@ -76,12 +99,20 @@ pub struct Slot {
     checkpoint_queued: bool,
     /// A reader's connection (read-only, waits a little for SQLite's locks) or the writer's.
     reader: bool,
+    /// The writer's open group of transactions, if any.
+    group: Option<Group>,
+    /// The writer's count of writers waiting for their turn.
+    waiting: Arc<AtomicUsize>,
+    /// SQLite commits so far (each carries one or more transactions).
+    #[cfg_attr(not(test), allow(dead_code))]
+    sqlite_commits: u64,
 }
 
 impl Writer {
     /// Opens the writer on the SQLite file at `path` (its schema is already up to date) and
     /// starts its checkpointer.
     pub fn open(path: &Path) -> Result<Writer, sqlx::Error> {
+        let waiting = Arc::new(AtomicUsize::new(0));
         let slot = Slot {
             conn: Some(open(path).map_err(to_sqlx)?),
             shapes: Default::default(),
@@ -89,19 +120,24 @@ impl Writer {
             commits: 0,
             checkpoint_queued: false,
             reader: false,
+            group: None,
+            waiting: waiting.clone(),
+            sqlite_commits: 0,
         };
         Ok(Writer {
             slot: Arc::new(tokio::sync::Mutex::new(slot)),
             closed: AtomicBool::new(false),
+            waiting,
         })
     }
 
     /// Waits for the writer's turn, at most `patience` (then `PoolTimedOut`, like a pool
     /// with no free connection: the caller answers 5xx rather than pile up).
     pub async fn turn(&self, patience: Duration) -> Result<tokio::sync::OwnedMutexGuard<Slot>, sqlx::Error> {
-        let mut slot = tokio::time::timeout(patience, self.slot.clone().lock_owned())
-            .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)?;
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let slot = tokio::time::timeout(patience, self.slot.clone().lock_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let mut slot = slot.map_err(|_| sqlx::Error::PoolTimedOut)?;
         if self.closed.load(Ordering::Acquire) {
             slot.close();
             return Err(sqlx::Error::PoolClosed);
@@ -184,6 +220,9 @@ impl Readers {
             commits: 0,
             checkpoint_queued: false,
             reader: true,
+            group: None,
+            waiting: Default::default(),
+            sqlite_commits: 0,
         });
         let ran = slot.run(sql, args);
         if slot.conn.is_some() {
@@ -254,6 +293,11 @@ impl Slot {
 
     /// Closes the connection (rolling back whatever it holds); the next turn opens another.
     pub fn close(&mut self) {
+        if let Some(group) = self.group.take() {
+            for w in group.waiters {
+                let _ = w.send(Err("the writer connection was closed before the commit".into()));
+            }
+        }
         self.conn = None;
     }
 
@@ -278,16 +322,18 @@ impl Slot {
     pub fn run(&mut self, sql: &str, args: Option<AnyArguments<'_>>) -> Result<Ran, sqlx::Error> {
         let values = args.map(|a| a.values.0).unwrap_or_default();
         let cached = self.shapes.get(sql).cloned();
-        let conn = self.conn()?;
-        let mut stmt = match conn.prepare_cached(sql) {
-            Ok(s) => s,
-            // Several statements without arguments: run them one after the other.
-            Err(rusqlite::Error::MultipleStatement) if values.is_empty() => {
-                conn.execute_batch(sql).map_err(to_sqlx)?;
-                return Ok(Ran::default());
+        // SQLite prepares the first statement of a text and ignores the rest: several
+        // statements (a migration-like script, a test's setup) run one after the other.
+        if cached.is_none() && statements(sql) > 1 {
+            if !values.is_empty() {
+                return Err(sqlx::Error::Protocol(format!(
+                    "several statements with arguments in one query are not supported: {sql}"
+                )));
             }
-            Err(e) => return Err(to_sqlx(e)),
-        };
+            return self.batch(sql).map(|()| Ran::default());
+        }
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(sql).map_err(to_sqlx)?;
         for i in 1..=stmt.parameter_count() {
             // `$N` names the Nth argument wherever it stands; otherwise in order.
             let n = stmt
@@ -371,10 +417,140 @@ impl Slot {
         })
     }
 
+    /// Begins a member transaction: in the open group, or in a new one (`BEGIN IMMEDIATE`,
+    /// which takes SQLite's write lock now; a busy lock is the caller's to wait for).
+    pub fn begin_member(&mut self) -> Result<(), sqlx::Error> {
+        if self.group.is_none() {
+            self.batch("BEGIN IMMEDIATE")?;
+            self.group = Some(Group::default());
+        }
+        self.batch("SAVEPOINT member").inspect_err(|e| self.fail_group(e))
+    }
+
+    /// Ends a member: `keep` releases its work into the group, else it is rolled back alone.
+    /// When SQLite has rolled the whole transaction back by itself (a full disk), or the
+    /// statement fails, the group fails: its waiting members hear so, and the connection is
+    /// replaced.
+    pub fn end_member(&mut self, keep: bool) -> Result<(), sqlx::Error> {
+        let sql = if keep {
+            "RELEASE member"
+        } else {
+            "ROLLBACK TO member; RELEASE member"
+        };
+        let ended = match self.batch(sql) {
+            Ok(()) if self.in_transaction() => Ok(()),
+            Ok(()) => Err(sqlx::Error::Protocol(
+                "SQLite ended the transaction by itself; nothing of it was kept".into(),
+            )),
+            Err(e) => Err(e),
+        };
+        match (ended, &mut self.group) {
+            (Ok(()), Some(group)) => {
+                group.members += usize::from(keep);
+                Ok(())
+            }
+            (Ok(()), None) => Ok(()),
+            (Err(e), _) => {
+                self.fail_group(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether a member that just ended should leave the group open for the writers waiting
+    /// for their turn rather than commit it now.
+    pub fn should_defer(&self) -> bool {
+        self.group.as_ref().is_some_and(|g| g.members < GROUP_MAX) && self.waiting.load(Ordering::SeqCst) > 0
+    }
+
+    /// Waits for the open group's outcome (the caller then gives up the turn).
+    pub fn defer(&mut self) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        match &mut self.group {
+            Some(group) => group.waiters.push(tx),
+            None => {
+                let _ = tx.send(Ok(()));
+            }
+        }
+        rx
+    }
+
+    /// Commits the open group, if any, for all its members.
+    pub fn commit_group(&mut self) -> Result<(), sqlx::Error> {
+        let Some(group) = self.group.take() else {
+            return Ok(());
+        };
+        match self.batch("COMMIT") {
+            Ok(()) => {
+                self.sqlite_commits += 1;
+                for w in group.waiters {
+                    let _ = w.send(Ok(()));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.group = Some(group);
+                self.fail_group(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// The group cannot commit: its waiting members hear why, and the connection goes
+    /// (which rolls back whatever SQLite still holds).
+    fn fail_group(&mut self, why: &sqlx::Error) {
+        if let Some(group) = self.group.take() {
+            let why = format!("committed together with other writes, and that commit failed: {why}");
+            for w in group.waiters {
+                let _ = w.send(Err(why.clone()));
+            }
+        }
+        self.close();
+    }
+
+    /// Whether the connection holds an open transaction.
+    fn in_transaction(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| !c.is_autocommit())
+    }
+
     /// Reads one integer (a PRAGMA's answer).
     pub fn pragma_i64(&mut self, sql: &str) -> Result<i64, sqlx::Error> {
         self.conn()?.query_row(sql, [], |r| r.get(0)).map_err(to_sqlx)
     }
+}
+
+/// How many statements an SQL text holds: semicolons outside quotes, comments aside, with
+/// something after them.
+fn statements(sql: &str) -> usize {
+    let mut count = 0;
+    let mut pending = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' | '`' => {
+                pending = true;
+                for d in chars.by_ref() {
+                    if d == c {
+                        break;
+                    }
+                }
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                for d in chars.by_ref() {
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            ';' => {
+                count += usize::from(pending);
+                pending = false;
+            }
+            c if !c.is_whitespace() => pending = true,
+            _ => {}
+        }
+    }
+    count + usize::from(pending)
 }
 
 fn kind_of(value: &AnyValueKind<'_>) -> AnyTypeInfoKind {
@@ -488,6 +664,10 @@ pub async fn checkpoint(slot: Arc<tokio::sync::Mutex<Slot>>) {
     let mut slot = slot.lock_owned().await;
     slot.checkpoint_queued = false;
     slot.commits = 0;
+    // A group left open for writers that gave up waiting: commit it first.
+    if slot.commit_group().is_err() {
+        return;
+    }
     let conn = match slot.conn() {
         Ok(_) => slot.conn.take(),
         Err(e) => {
@@ -525,6 +705,15 @@ mod tests {
             .await
             .unwrap();
         (store, dir)
+    }
+
+    #[test]
+    fn statements_are_counted_outside_quotes_and_comments() {
+        assert_eq!(super::statements("SELECT 1"), 1);
+        assert_eq!(super::statements("SELECT 1;  "), 1);
+        assert_eq!(super::statements("SELECT ';'; SELECT \"a;b\""), 2);
+        assert_eq!(super::statements("BEGIN; INSERT INTO t VALUES (1);"), 2);
+        assert_eq!(super::statements("-- a; comment\nSELECT 1"), 1);
     }
 
     #[tokio::test]
@@ -644,6 +833,141 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ns, [2]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The writer's turn, held by the test while writers queue up behind it.
+    async fn hold_turn(store: &Store) -> tokio::sync::OwnedMutexGuard<super::Slot> {
+        match &store.write {
+            super::super::Writer::Sqlite(w) => w.slot.clone().lock_owned().await,
+            super::super::Writer::Pool(_) => unreachable!("a SQLite store"),
+        }
+    }
+
+    /// Waits until `n` writers wait for the turn.
+    async fn queued(store: &Store, n: usize) {
+        let super::super::Writer::Sqlite(w) = &store.write else {
+            unreachable!("a SQLite store")
+        };
+        while w.waiting.load(std::sync::atomic::Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// One transaction in a task of its own: insert `n`, then commit (or fail, or drop).
+    fn writer(store: &Store, n: i64, end: &'static str) -> tokio::task::JoinHandle<Result<(), String>> {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tx = store.begin().await.map_err(|e| e.to_string())?;
+            sqlx::query("INSERT INTO g (n, parent) VALUES ($1, $2)")
+                .bind(n)
+                .bind(if end == "bad_parent" { 999 } else { 0 })
+                .execute(&mut tx)
+                .await
+                .map_err(|e| e.to_string())?;
+            match end {
+                "fail" => {
+                    let dup = sqlx::query("INSERT INTO g (n, parent) VALUES ($1, 0)")
+                        .bind(n)
+                        .execute(&mut tx)
+                        .await;
+                    assert!(dup.is_err(), "a duplicate n is refused");
+                    tx.commit().await.map_err(|e| e.to_string())
+                }
+                "drop" => Err("dropped unfinished".into()),
+                _ => tx.commit().await.map_err(|e| e.to_string()),
+            }
+        })
+    }
+
+    async fn group_table(store: &Store) {
+        store
+            .write_one(sqlx::query(
+                "CREATE TABLE p (id INTEGER PRIMARY KEY); INSERT INTO p (id) VALUES (0); \
+                 CREATE TABLE g (n INTEGER PRIMARY KEY, parent INTEGER NOT NULL \
+                 REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED)",
+            ))
+            .await
+            .unwrap();
+    }
+
+    async fn stored(store: &Store) -> Vec<i64> {
+        sqlx::query_scalar("SELECT n FROM g ORDER BY n")
+            .fetch_all(store.reader())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writers_that_queue_share_one_commit() {
+        let (store, dir) = store().await;
+        group_table(&store).await;
+        let held = hold_turn(&store).await;
+        let before = held.sqlite_commits;
+        let writers: Vec<_> = (0..64).map(|n| writer(&store, n, "commit")).collect();
+        queued(&store, 64).await;
+        drop(held);
+        for w in writers {
+            w.await.unwrap().unwrap();
+        }
+        assert_eq!(stored(&store).await, (0..64).collect::<Vec<_>>());
+        let commits = hold_turn(&store).await.sqlite_commits - before;
+        assert_eq!(
+            commits,
+            (64 / super::GROUP_MAX) as u64,
+            "64 queued transactions, {} to a commit",
+            super::GROUP_MAX
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_member_that_fails_or_is_dropped_takes_nothing_of_the_others_with_it() {
+        let (store, dir) = store().await;
+        group_table(&store).await;
+        let held = hold_turn(&store).await;
+        let mut writers = Vec::new();
+        for (i, (n, end)) in [(1, "commit"), (2, "fail"), (3, "drop"), (4, "commit")]
+            .into_iter()
+            .enumerate()
+        {
+            writers.push(writer(&store, n, end));
+            queued(&store, i + 1).await;
+        }
+        drop(held);
+        let outcomes: Vec<_> = futures_util::future::join_all(writers)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().is_ok())
+            .collect();
+        assert_eq!(outcomes, [true, false, false, true]);
+        assert_eq!(stored(&store).await, [1, 4]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn when_the_shared_commit_fails_every_member_hears_it_and_nothing_is_kept() {
+        let (store, dir) = store().await;
+        group_table(&store).await;
+        let held = hold_turn(&store).await;
+        // The second breaks a deferred foreign key: checked only at COMMIT, which then fails
+        // for the whole group.
+        let first = writer(&store, 1, "commit");
+        queued(&store, 1).await;
+        let second = writer(&store, 2, "bad_parent");
+        queued(&store, 2).await;
+        drop(held);
+        let first = first.await.unwrap();
+        let second = second.await.unwrap();
+        assert!(
+            first.as_ref().is_err_and(|e| e.contains("FOREIGN KEY")),
+            "{first:?}"
+        );
+        assert!(second.is_err(), "{second:?}");
+        assert_eq!(stored(&store).await, Vec::<i64>::new());
+        // The writer goes on.
+        writer(&store, 3, "commit").await.unwrap().unwrap();
+        assert_eq!(stored(&store).await, [3]);
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -56,6 +56,8 @@ enum Conn {
     Pool(PoolConnection<Any>),
     /// The turn of SQLite's one writer.
     Sqlite(tokio::sync::OwnedMutexGuard<Slot>),
+    /// Finished and gave its connection back.
+    Done,
 }
 
 /// Where a transaction begins.
@@ -102,7 +104,7 @@ impl Tx {
                     let waited = tokio::time::Instant::now();
                     let mut slot = writer.turn(super::ACQUIRE_TIMEOUT).await?;
                     loop {
-                        match slot.batch("BEGIN IMMEDIATE") {
+                        match slot.begin_member() {
                             Ok(()) => {
                                 if let Some(f) = &faults {
                                     f.after_begin(&mut slot);
@@ -135,25 +137,9 @@ impl Tx {
         self.dialect == Dialect::Postgres
     }
 
-    /// Runs a statement of the transaction's own (`COMMIT`, `ROLLBACK`).
-    async fn control(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-        match &mut self.conn {
-            Conn::Pool(conn) => conn.execute(sql).await.map(|_| ()),
-            Conn::Sqlite(slot) => slot.batch(sql),
-        }
-    }
-
-    /// Closes the connection once the transaction is dropped (rolling back whatever the
-    /// database still holds); the next transaction gets a fresh one.
-    fn close_connection(&mut self) {
-        match &mut self.conn {
-            Conn::Pool(conn) => conn.close_on_drop(),
-            Conn::Sqlite(slot) => slot.close(),
-        }
-    }
-
     /// Commits. Refuses (and rolls back) when a statement of the transaction failed; a
-    /// failed `COMMIT` closes the connection. `Ok` means the database committed.
+    /// failed `COMMIT` closes the connection. `Ok` means the database committed (on SQLite
+    /// perhaps together with other transactions: see [`sqlite`]'s group commit).
     pub async fn commit(mut self) -> AppResult<()> {
         if self.failed.load(Ordering::Acquire) {
             self.rollback_quietly().await;
@@ -161,24 +147,47 @@ impl Tx {
                 "a statement of this transaction failed, so none of it was committed"
             )));
         }
-        match self.control("COMMIT").await {
-            Ok(()) => {
-                self.open = false;
-                if let Conn::Sqlite(slot) = &mut self.conn {
-                    if slot.committed() {
-                        let writer = tokio::sync::OwnedMutexGuard::mutex(slot).clone();
-                        tokio::spawn(sqlite::checkpoint(writer));
+        self.open = false;
+        let slot = match &mut self.conn {
+            Conn::Pool(conn) => {
+                return match conn.execute("COMMIT").await {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        // Whatever the database still holds goes with the connection.
+                        conn.close_on_drop();
+                        Err(e.into())
                     }
-                }
-                Ok(())
+                };
             }
-            Err(e) => {
-                // Whatever the database still holds goes with the connection.
-                self.close_connection();
-                self.open = false;
-                Err(e.into())
-            }
+            Conn::Sqlite(slot) => slot,
+            Conn::Done => return Ok(()),
+        };
+        slot.end_member(true)?;
+        if !slot.should_defer() {
+            slot.commit_group()?;
+            committed(slot);
+            return Ok(());
         }
+        // Writers are waiting for the turn: they join this commit.
+        let mut outcome = slot.defer();
+        let writer = tokio::sync::OwnedMutexGuard::mutex(slot).clone();
+        self.conn = Conn::Done; // gives up the turn
+        let outcome = tokio::select! {
+            heard = &mut outcome => heard.unwrap_or_else(|_| Err("the commit was abandoned".into())),
+            // Nobody committed the group and the turn came back (the writers that were
+            // waiting gave up): commit it here.
+            mut slot = writer.lock_owned() => match outcome.try_recv() {
+                Ok(heard) => heard,
+                Err(_) => {
+                    let done = slot.commit_group().map_err(|e| e.to_string());
+                    if done.is_ok() {
+                        committed(&mut slot);
+                    }
+                    done
+                }
+            },
+        };
+        outcome.map_err(|e| AppError::Internal(anyhow::anyhow!(e)))
     }
 
     /// Rolls back. A failed `ROLLBACK` closes the connection (which rolls back too).
@@ -188,11 +197,17 @@ impl Tx {
     }
 
     async fn rollback_quietly(&mut self) {
-        if let Err(e) = self.control("ROLLBACK").await {
-            tracing::debug!(error = %e, "ROLLBACK failed; the connection is closed instead");
-            self.close_connection();
-        }
         self.open = false;
+        match &mut self.conn {
+            Conn::Pool(conn) => {
+                if let Err(e) = conn.execute("ROLLBACK").await {
+                    tracing::debug!(error = %e, "ROLLBACK failed; the connection is closed instead");
+                    conn.close_on_drop();
+                }
+            }
+            Conn::Sqlite(slot) => abandon(slot),
+            Conn::Done => {}
+        }
     }
 
     /// Tells every relay on this database, when (and only if) the transaction commits, that
@@ -237,11 +252,37 @@ impl Tx {
 
 impl Drop for Tx {
     fn drop(&mut self) {
-        if self.open {
-            // Dropped unfinished: closing the connection rolls it back; the next caller gets
-            // a fresh one.
-            self.close_connection();
+        if !self.open {
+            return;
         }
+        // Dropped unfinished (an error returned with `?`, a cancelled request).
+        match &mut self.conn {
+            // Closing the connection rolls it back; the pool opens a fresh one.
+            Conn::Pool(conn) => conn.close_on_drop(),
+            // Only this transaction's part is rolled back (a statement, right here).
+            Conn::Sqlite(slot) => abandon(slot),
+            Conn::Done => {}
+        }
+    }
+}
+
+/// A statement after the transaction ended.
+fn ended() -> sqlx::Error {
+    sqlx::Error::Protocol("this transaction has ended".into())
+}
+
+/// Rolls a member back alone; the group goes on, committed now unless writers wait to join.
+fn abandon(slot: &mut Slot) {
+    if slot.end_member(false).is_ok() && !slot.should_defer() {
+        let _ = slot.commit_group();
+    }
+}
+
+/// Counts a commit of SQLite's writer; every so many, a checkpoint takes the next turn.
+fn committed(slot: &mut tokio::sync::OwnedMutexGuard<Slot>) {
+    if slot.committed() {
+        let writer = tokio::sync::OwnedMutexGuard::mutex(slot).clone();
+        tokio::spawn(sqlite::checkpoint(writer));
     }
 }
 
@@ -270,6 +311,7 @@ impl<'c> Executor<'c> for &'c mut Tx {
                 )
             }
             Conn::Sqlite(slot) => sqlite::Ran::stream(Tx::run_here(slot, failed, query)),
+            Conn::Done => sqlite::Ran::stream(Err(ended())),
         }
     }
 
@@ -294,6 +336,7 @@ impl<'c> Executor<'c> for &'c mut Tx {
                     .boxed()
             }
             Conn::Sqlite(slot) => sqlite::Ran::first(Tx::run_here(slot, failed, query)),
+            Conn::Done => sqlite::Ran::first(Err(ended())),
         }
     }
 
@@ -310,7 +353,7 @@ impl<'c> Executor<'c> for &'c mut Tx {
                 let conn: &'c mut AnyConnection = conn;
                 conn.prepare_with(sql, parameters)
             }
-            Conn::Sqlite(_) => futures_util::future::ready(Err(sqlx::Error::Protocol(
+            Conn::Sqlite(_) | Conn::Done => futures_util::future::ready(Err(sqlx::Error::Protocol(
                 "the SQLite writer runs queries, it does not hand out prepared statements".into(),
             )))
             .boxed(),
@@ -329,7 +372,7 @@ impl<'c> Executor<'c> for &'c mut Tx {
                 let conn: &'c mut AnyConnection = conn;
                 conn.describe(sql)
             }
-            Conn::Sqlite(_) => futures_util::future::ready(Err(sqlx::Error::Protocol(
+            Conn::Sqlite(_) | Conn::Done => futures_util::future::ready(Err(sqlx::Error::Protocol(
                 "the SQLite writer does not describe queries".into(),
             )))
             .boxed(),
