@@ -1,17 +1,21 @@
-//! The store: sqlx over SQLite (default, one file, WAL) or PostgreSQL (several relays).
+//! The store: SQLite (default, one file, WAL) or PostgreSQL (several relays).
 //!
 //! Both dialects run the same migrations (`server/migrations`) and the same SQL: `$N`
-//! placeholders, TEXT ids, BIGINT unix-millisecond times. Writes that belong together take a
-//! [`Tx`] so they commit or vanish as one ([`tx`] says why it is not sqlx's own
-//! transaction). On SQLite all writes go through one connection ([`sqlite`]: rusqlite,
-//! its statements run where the transaction's task is), so writers queue for it instead of
-//! failing with `SQLITE_BUSY`; reads go through sqlx's pool.
+//! placeholders, TEXT ids, BIGINT unix-millisecond times, written against sqlx's `Any`
+//! executor. Writes that belong together take a [`Tx`] so they commit or vanish as one
+//! ([`tx`] says why it is not sqlx's own transaction); reads that need none go to
+//! [`Store::reader`]. On PostgreSQL both are sqlx's pool. On SQLite both are rusqlite
+//! connections whose statements run where the caller is ([`sqlite`] says why): all writes
+//! go through one connection, so writers queue for it instead of failing with
+//! `SQLITE_BUSY`, and writers that queue share one commit.
 //!
 //! **Lock order.** On PostgreSQL two transactions that lock the same rows in different
 //! orders deadlock. Every write transaction that touches a conversation, its run or its
 //! payments locks the conversation first ([`conversations::lock`], or the conversation
 //! update that reserves history numbers), then payments and their sessions, then the run,
-//! then appends history; site-wide rows (the event ledger, webhook health) come last.
+//! then appends history; site-wide rows (the event ledger, webhook health) come last. On
+//! SQLite a write transaction holds the whole database from its start ([`Tx::locks_rows`]
+//! is false), so a "lock" there is only a read.
 
 pub mod accounts;
 pub mod conversations;
