@@ -15,6 +15,7 @@ use crate::routes::widget::WidgetAssets;
 use crate::secrets::Cipher;
 use crate::startup::{self, Parts};
 use crate::state::Settings;
+use crate::store::accounts::Account;
 use crate::store::sites::NewSite;
 use crate::store::Store;
 use crate::stripe::client::{KeyRefused, StripeHttp};
@@ -258,28 +259,50 @@ async fn site(store: &Store, cmd: SiteCommand) -> anyhow::Result<()> {
             name,
             origins,
             greeting,
+            owner,
         } => {
             let site = NewSite::parse(&id, &name, &greeting, &origins)?;
-            store.insert_site(&site, None, None).await?;
+            let owner = site_owner(store, owner.as_deref()).await?;
+            store
+                .insert_site(&site, owner.as_ref().map(|a| a.id.as_str()), None)
+                .await?;
             println!(
                 "added site '{}' ({}), allowed origins: {}",
                 site.id,
                 site.name,
                 join(site.origins.iter().map(|o| o.as_str()))
             );
+            match &owner {
+                Some(a) => println!("it belongs to {} in the console", a.email),
+                None => println!("the first console account will own it"),
+            }
             println!(
                 "embed it with: <script async src=\"PUBLIC_URL/embed.js\" data-site=\"{}\"></script>",
                 site.id
             );
+        }
+        SiteCommand::Give { id, owner } => {
+            let site = existing_site(store, &id).await?;
+            let Some(account) = site_owner(store, Some(&owner)).await? else {
+                bail!("no console account '{owner}'");
+            };
+            store.set_site_owner(site.as_str(), &account.id).await?;
+            println!("site '{site}' now belongs to {} in the console", account.email);
         }
         SiteCommand::List => {
             let sites = store.sites().await?;
             if sites.is_empty() {
                 println!("no sites yet; add one with: chatpay site add --id my-shop --name \"My Shop\" --origin https://shop.example");
             }
+            let accounts = store.accounts().await?;
             for s in sites {
+                let owner = s
+                    .owner_id
+                    .as_deref()
+                    .and_then(|id| accounts.iter().find(|a| a.id == id))
+                    .map_or("(no account yet)", |a| a.email.as_str());
                 println!(
-                    "{}\t{}\t{}",
+                    "{}\t{}\t{}\t{owner}",
                     s.id,
                     s.name,
                     join(s.origins.iter().map(String::as_str))
@@ -459,6 +482,35 @@ fn read_workflow(file: &std::path::Path) -> anyhow::Result<chatpay_shared::workf
         );
     }
     Ok(wf)
+}
+
+/// Whose a new site is: the account `email` names; without one, nobody's before the first
+/// account (it takes the sites there are), the one account's while there is one, and a
+/// question otherwise (a site no account owns is one nobody sees in the console).
+async fn site_owner(store: &Store, email: Option<&str>) -> anyhow::Result<Option<Account>> {
+    let accounts = store.accounts().await?;
+    let emails = || accounts.iter().map(|a| a.email.as_str()).collect::<Vec<_>>().join(", ");
+    match email {
+        Some(email) => match accounts.iter().find(|a| a.email.eq_ignore_ascii_case(email.trim())) {
+            Some(a) => Ok(Some(a.clone())),
+            None if accounts.is_empty() => bail!(
+                "no console account '{email}' (there is none yet): create it with `chatpay user add --email {email}`, or leave --owner out and the first account will own the site"
+            ),
+            None => bail!(
+                "no console account '{email}'; the accounts are: {}; or create it with `chatpay user add --email {email}`",
+                emails()
+            ),
+        },
+        None => match accounts.as_slice() {
+            [] => Ok(None),
+            [only] => Ok(Some(only.clone())),
+            _ => bail!(
+                "there are {} console accounts: say whose site this is with --owner EMAIL (one of: {})",
+                accounts.len(),
+                emails()
+            ),
+        },
+    }
 }
 
 async fn existing_site(store: &Store, id: &str) -> anyhow::Result<SiteId> {

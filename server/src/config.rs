@@ -312,6 +312,19 @@ pub enum SiteCommand {
         /// The first message a new visitor sees.
         #[arg(long, default_value = "Hi! How can we help?")]
         greeting: String,
+        /// The console account (its email) the site belongs to. Not needed before the
+        /// first account (it takes the sites there are) or while there is only one.
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Give a site to a console account (the one that sees it in the console).
+    Give {
+        /// The site's id.
+        #[arg(long)]
+        id: String,
+        /// The account's email.
+        #[arg(long)]
+        owner: String,
     },
     /// List the sites.
     List,

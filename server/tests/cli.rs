@@ -96,7 +96,7 @@ fn site_add_and_list_with_clear_errors() {
     assert!(ok);
     assert_eq!(
         out.trim(),
-        "acme\tAcme\thttp://localhost:3000 https://acme.example"
+        "acme\tAcme\thttp://localhost:3000 https://acme.example\t(no account yet)"
     );
 
     let (ok, _, err) = chatpay("mysql://x", &["site", "list"]);
@@ -389,6 +389,106 @@ fn secrets_stay_off_the_command_line_and_weak_passwords_are_refused() {
     );
     assert!(!ok);
     assert!(err.contains("publishable key"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A site added once console accounts exist belongs to one of them (before, it belonged to
+/// nobody, and no account could see it): the one account there is, or the one `--owner`
+/// names; with several and none named, the command asks. `site give` hands a site over, and
+/// `site list` says whose each is.
+#[test]
+fn sites_added_after_the_first_account_belong_to_an_account() {
+    let dir = std::env::temp_dir().join(format!("chatpay-cli-owner-{}", std::process::id()));
+    let db = format!("sqlite://{}/chatpay.db", dir.display());
+    let add = |id: &str, owner: Option<&str>| {
+        let mut args = vec![
+            "site",
+            "add",
+            "--id",
+            id,
+            "--name",
+            id,
+            "--origin",
+            "https://shop.test",
+        ];
+        if let Some(o) = owner {
+            args.extend(["--owner", o]);
+        }
+        chatpay(&db, &args)
+    };
+    let user = |email: &str| {
+        let (ok, _, err) = chatpay_with_stdin(
+            &db,
+            &["user", "add", "--email", email, "--password-stdin"],
+            "granite ladder sunrise vortex\n",
+            &[],
+        );
+        assert!(ok, "{err}");
+    };
+
+    let (ok, out, err) = add("before", None);
+    assert!(ok, "{err}");
+    assert!(out.contains("the first console account will own it"), "{out}");
+    let (ok, _, err) = add("nobody", Some("ghost@shop.test"));
+    assert!(!ok);
+    assert!(
+        err.contains("no console account 'ghost@shop.test'")
+            && err.contains("chatpay user add --email ghost@shop.test"),
+        "{err}"
+    );
+
+    user("one@shop.test");
+    let (ok, out, err) = add("second", None);
+    assert!(ok, "{err}");
+    assert!(out.contains("it belongs to one@shop.test"), "{out}");
+
+    user("two@shop.test");
+    let (ok, _, err) = add("third", None);
+    assert!(!ok, "with two accounts it asks whose");
+    assert!(
+        err.contains("there are 2 console accounts")
+            && err.contains("--owner EMAIL")
+            && err.contains("one@shop.test, two@shop.test"),
+        "{err}"
+    );
+    let (ok, _, err) = add("third", Some("ghost@shop.test"));
+    assert!(!ok);
+    assert!(
+        err.contains("the accounts are: one@shop.test, two@shop.test"),
+        "{err}"
+    );
+    let (ok, out, err) = add("third", Some("two@shop.test"));
+    assert!(ok, "{err}");
+    assert!(out.contains("it belongs to two@shop.test"), "{out}");
+
+    let (ok, out, err) = chatpay(
+        &db,
+        &["site", "give", "--id", "second", "--owner", "two@shop.test"],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("site 'second' now belongs to two@shop.test"),
+        "{out}"
+    );
+    let (ok, _, err) = chatpay(
+        &db,
+        &["site", "give", "--id", "missing", "--owner", "two@shop.test"],
+    );
+    assert!(!ok);
+    assert!(err.contains("missing"), "{err}");
+
+    let (ok, out, _) = chatpay(&db, &["site", "list"]);
+    assert!(ok);
+    let owner_of = |id: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{id}\t")))
+            .and_then(|l| l.rsplit('\t').next())
+            .map(str::to_owned)
+    };
+    // The first account took the site made before it.
+    assert_eq!(owner_of("before").as_deref(), Some("one@shop.test"), "{out}");
+    assert_eq!(owner_of("second").as_deref(), Some("two@shop.test"), "{out}");
+    assert_eq!(owner_of("third").as_deref(), Some("two@shop.test"), "{out}");
     let _ = std::fs::remove_dir_all(dir);
 }
 

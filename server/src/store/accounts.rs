@@ -53,6 +53,21 @@ impl Store {
         })
     }
 
+    /// Every account's id and email, by email.
+    pub async fn accounts(&self) -> AppResult<Vec<Account>> {
+        let rows = sqlx::query("SELECT id, email FROM accounts ORDER BY email")
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Account {
+                    id: r.try_get(0)?,
+                    email: r.try_get(1)?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn account_count(&self) -> AppResult<i64> {
         Ok(sqlx::query("SELECT COUNT(*) FROM accounts")
             .fetch_one(self.reader())

@@ -139,6 +139,17 @@ impl Store {
         }))
     }
 
+    /// Gives a site to an account (it is the one account that sees it in the console).
+    pub async fn set_site_owner(&self, site: &str, account: &str) -> AppResult<()> {
+        self.write_one(
+            sqlx::query("UPDATE sites SET owner_id = $1 WHERE id = $2")
+                .bind(account)
+                .bind(site),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// All sites, by id.
     pub async fn sites(&self) -> AppResult<Vec<Site>> {
         let ids = sqlx::query("SELECT id FROM sites ORDER BY id")
