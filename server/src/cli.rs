@@ -489,7 +489,13 @@ fn read_workflow(file: &std::path::Path) -> anyhow::Result<chatpay_shared::workf
 /// question otherwise (a site no account owns is one nobody sees in the console).
 async fn site_owner(store: &Store, email: Option<&str>) -> anyhow::Result<Option<Account>> {
     let accounts = store.accounts().await?;
-    let emails = || accounts.iter().map(|a| a.email.as_str()).collect::<Vec<_>>().join(", ");
+    let emails = || {
+        accounts
+            .iter()
+            .map(|a| a.email.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match email {
         Some(email) => match accounts.iter().find(|a| a.email.eq_ignore_ascii_case(email.trim())) {
             Some(a) => Ok(Some(a.clone())),

@@ -3,7 +3,6 @@
 //! [`super::sqlite::Readers`], whose statements run where the caller is (no hop to a worker
 //! thread and back for each read).
 
-use futures_util::FutureExt as _;
 use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
 use sqlx::{Any, AnyPool, Describe, Either, Execute, Executor};
 
@@ -76,10 +75,7 @@ impl<'c> Executor<'c> for &'c Reader {
     {
         match self {
             Reader::Pool(pool) => pool.prepare_with(sql, parameters),
-            Reader::Sqlite(_) => futures_util::future::ready(Err(sqlx::Error::Protocol(
-                "SQLite's readers run queries, they do not hand out prepared statements".into(),
-            )))
-            .boxed(),
+            Reader::Sqlite(_) => sqlite::unsupported("hand out prepared statements"),
         }
     }
 
@@ -92,10 +88,7 @@ impl<'c> Executor<'c> for &'c Reader {
     {
         match self {
             Reader::Pool(pool) => pool.describe(sql),
-            Reader::Sqlite(_) => futures_util::future::ready(Err(sqlx::Error::Protocol(
-                "SQLite's readers do not describe queries".into(),
-            )))
-            .boxed(),
+            Reader::Sqlite(_) => sqlite::unsupported("describe queries"),
         }
     }
 }

@@ -248,6 +248,17 @@ pub struct Ran {
     pub result: AnyQueryResult,
 }
 
+/// What sqlx may ask of an executor and chatpay's SQLite connections do not do (prepared
+/// statements, descriptions of queries: the store never asks for them).
+pub fn unsupported<'e, T: Send + 'e>(
+    what: &str,
+) -> futures_util::future::BoxFuture<'e, Result<T, sqlx::Error>> {
+    let e = sqlx::Error::Protocol(format!(
+        "chatpay's SQLite connections run queries; they do not {what}"
+    ));
+    Box::pin(futures_util::future::ready(Err(e)))
+}
+
 /// sqlx's stream of what a statement returns.
 pub type Results<'e> =
     futures_util::stream::BoxStream<'e, Result<sqlx::Either<AnyQueryResult, AnyRow>, sqlx::Error>>;
@@ -844,7 +855,9 @@ mod tests {
         }
     }
 
-    /// Waits until `n` writers wait for the turn.
+    /// Waits until `n` writers wait for the turn. (These tests run on one thread: a writer
+    /// counted as waiting has queued for the lock in the same poll, so the order of the
+    /// queue is the order the test made.)
     async fn queued(store: &Store, n: usize) {
         let super::super::Writer::Sqlite(w) = &store.write else {
             unreachable!("a SQLite store")
@@ -898,7 +911,7 @@ mod tests {
             .unwrap()
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[tokio::test]
     async fn writers_that_queue_share_one_commit() {
         let (store, dir) = store().await;
         group_table(&store).await;
@@ -921,7 +934,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[tokio::test]
     async fn a_member_that_fails_or_is_dropped_takes_nothing_of_the_others_with_it() {
         let (store, dir) = store().await;
         group_table(&store).await;
@@ -945,7 +958,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[tokio::test]
     async fn when_the_shared_commit_fails_every_member_hears_it_and_nothing_is_kept() {
         let (store, dir) = store().await;
         group_table(&store).await;

@@ -353,10 +353,7 @@ impl<'c> Executor<'c> for &'c mut Tx {
                 let conn: &'c mut AnyConnection = conn;
                 conn.prepare_with(sql, parameters)
             }
-            Conn::Sqlite(_) | Conn::Done => futures_util::future::ready(Err(sqlx::Error::Protocol(
-                "the SQLite writer runs queries, it does not hand out prepared statements".into(),
-            )))
-            .boxed(),
+            Conn::Sqlite(_) | Conn::Done => sqlite::unsupported("hand out prepared statements"),
         }
     }
 
@@ -372,10 +369,7 @@ impl<'c> Executor<'c> for &'c mut Tx {
                 let conn: &'c mut AnyConnection = conn;
                 conn.describe(sql)
             }
-            Conn::Sqlite(_) | Conn::Done => futures_util::future::ready(Err(sqlx::Error::Protocol(
-                "the SQLite writer does not describe queries".into(),
-            )))
-            .boxed(),
+            Conn::Sqlite(_) | Conn::Done => sqlite::unsupported("describe queries"),
         }
     }
 }
