@@ -5,8 +5,8 @@
 //! own and hands the rows back over a channel, two thread switches a statement. A webhook's
 //! transaction is about a dozen statements and SQLite has one writer, so those switches were
 //! the relay's ceiling (about 500 webhooks a second on 2 cores, a fifth of the time in the
-//! kernel switching threads). Reads stay on sqlx's pool: in WAL mode readers never wait for
-//! the writer, and they run side by side.
+//! kernel switching threads). Reads go the same way, on reader connections of their own
+//! ([`Readers`]): in WAL mode readers never wait for the writer, and they run side by side.
 //!
 //! How it stays off the async workers' backs:
 //! - the writer is behind an async lock: waiting for it costs no thread;
@@ -84,6 +84,8 @@ struct Group {
     members: usize,
     /// Members waiting for the group's outcome.
     waiters: Vec<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    /// A closer is queued for the turn (see `Tx`'s `leave_open`).
+    closer: bool,
 }
 
 /// The writer's connection while someone holds the turn. `None` after a failure closed it:
@@ -134,9 +136,19 @@ impl Writer {
     /// Waits for the writer's turn, at most `patience` (then `PoolTimedOut`, like a pool
     /// with no free connection: the caller answers 5xx rather than pile up).
     pub async fn turn(&self, patience: Duration) -> Result<tokio::sync::OwnedMutexGuard<Slot>, sqlx::Error> {
+        // Counted while waiting, however the wait ends (a caller that gives up, or whose
+        // request is cancelled, must not stay counted: members would then leave groups open
+        // for nobody).
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
         self.waiting.fetch_add(1, Ordering::SeqCst);
+        let counted = Waiting(&self.waiting);
         let slot = tokio::time::timeout(patience, self.slot.clone().lock_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        drop(counted);
         let mut slot = slot.map_err(|_| sqlx::Error::PoolTimedOut)?;
         if self.closed.load(Ordering::Acquire) {
             slot.close();
@@ -474,6 +486,18 @@ impl Slot {
         self.group.as_ref().is_some_and(|g| g.members < GROUP_MAX) && self.waiting.load(Ordering::SeqCst) > 0
     }
 
+    /// Whether the open group still needs a closer queued behind the writers waiting for the
+    /// turn (one a group); marks it as having one.
+    pub fn needs_closer(&mut self) -> bool {
+        match &mut self.group {
+            Some(group) if !group.closer => {
+                group.closer = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Waits for the open group's outcome (the caller then gives up the turn).
     pub fn defer(&mut self) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -767,7 +791,7 @@ mod tests {
             .unwrap();
         assert!(none.is_none());
         tx.commit().await.unwrap();
-        // Committed on the writer, visible to sqlx's readers.
+        // Committed on the writer, visible to the readers.
         let n: i64 = sqlx::query_scalar("SELECT a FROM t")
             .fetch_one(store.reader())
             .await
@@ -981,6 +1005,41 @@ mod tests {
         // The writer goes on.
         writer(&store, 3, "commit").await.unwrap().unwrap();
         assert_eq!(stored(&store).await, [3]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A transaction is dropped unfinished while another writer waits for the turn, so the
+    /// group it leaves is left open for that writer, which then takes the turn and does no
+    /// write (a checkpoint, a request that gave up): the group is still committed (a closer
+    /// queued for the turn), not left holding SQLite's write lock until some later write.
+    /// (Before: `BEGIN IMMEDIATE` stayed open and another process could not write.)
+    #[tokio::test]
+    async fn a_group_left_open_for_a_writer_that_does_not_write_is_still_closed() {
+        let (store, dir) = store().await;
+        group_table(&store).await;
+        let held = hold_turn(&store).await;
+        let dropped = writer(&store, 1, "drop");
+        queued(&store, 1).await;
+        let super::super::Writer::Sqlite(w) = &store.write else {
+            unreachable!("a SQLite store")
+        };
+        let w = w.clone();
+        let bystander = tokio::spawn(async move {
+            // Takes the turn and gives it back without writing.
+            drop(w.turn(std::time::Duration::from_secs(5)).await.unwrap());
+        });
+        queued(&store, 2).await;
+        drop(held);
+        assert!(dropped.await.unwrap().is_err());
+        bystander.await.unwrap();
+        // Whoever queued for the turn before this has had it.
+        drop(hold_turn(&store).await);
+        // SQLite's write lock is free: another connection takes it at once.
+        let other = rusqlite::Connection::open(dir.join("t.db")).unwrap();
+        other
+            .execute_batch("BEGIN IMMEDIATE; INSERT INTO g (n, parent) VALUES (7, 0); COMMIT;")
+            .expect("no transaction of the relay holds the lock");
+        assert_eq!(stored(&store).await, [7]);
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -169,25 +169,13 @@ impl Tx {
             return Ok(());
         }
         // Writers are waiting for the turn: they join this commit.
-        let mut outcome = slot.defer();
-        let writer = tokio::sync::OwnedMutexGuard::mutex(slot).clone();
+        let outcome = slot.defer();
+        leave_open(slot);
         self.conn = Conn::Done; // gives up the turn
-        let outcome = tokio::select! {
-            heard = &mut outcome => heard.unwrap_or_else(|_| Err("the commit was abandoned".into())),
-            // Nobody committed the group and the turn came back (the writers that were
-            // waiting gave up): commit it here.
-            mut slot = writer.lock_owned() => match outcome.try_recv() {
-                Ok(heard) => heard,
-                Err(_) => {
-                    let done = slot.commit_group().map_err(|e| e.to_string());
-                    if done.is_ok() {
-                        committed(&mut slot);
-                    }
-                    done
-                }
-            },
-        };
-        outcome.map_err(|e| AppError::Internal(anyhow::anyhow!(e)))
+        let heard = outcome
+            .await
+            .unwrap_or_else(|_| Err("the shared commit was abandoned".into()));
+        heard.map_err(|e| AppError::Internal(anyhow::anyhow!(e)))
     }
 
     /// Rolls back. A failed `ROLLBACK` closes the connection (which rolls back too).
@@ -239,6 +227,14 @@ impl Tx {
         failed: &AtomicBool,
         mut query: E,
     ) -> Result<sqlite::Ran, sqlx::Error> {
+        if failed.load(Ordering::Acquire) {
+            // As on PostgreSQL: after a failed statement the transaction can only be rolled
+            // back (SQLite may have rolled it back already, and the next statement would then
+            // run, and commit, on its own).
+            return Err(sqlx::Error::Protocol(
+                "a statement of this transaction failed: it can only be rolled back".into(),
+            ));
+        }
         let ran = query
             .take_arguments()
             .map_err(sqlx::Error::Encode)
@@ -272,9 +268,42 @@ fn ended() -> sqlx::Error {
 }
 
 /// Rolls a member back alone; the group goes on, committed now unless writers wait to join.
-fn abandon(slot: &mut Slot) {
-    if slot.end_member(false).is_ok() && !slot.should_defer() {
-        let _ = slot.commit_group();
+fn abandon(slot: &mut tokio::sync::OwnedMutexGuard<Slot>) {
+    if slot.end_member(false).is_err() {
+        return;
+    }
+    if slot.should_defer() {
+        leave_open(slot);
+    } else if slot.commit_group().is_ok() {
+        committed(slot);
+    }
+}
+
+/// The turn is about to be given up with the group open for the writers waiting for it.
+/// Whatever becomes of them (they may give up waiting, or their requests be cancelled, like
+/// the member that left it open), the group is committed: a closer queues for the turn
+/// behind them, once per group, and commits whatever is still open when its turn comes (no
+/// member is half-way then: the turn is held).
+fn leave_open(slot: &mut tokio::sync::OwnedMutexGuard<Slot>) {
+    if !slot.needs_closer() {
+        return;
+    }
+    let writer = tokio::sync::OwnedMutexGuard::mutex(slot).clone();
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(async move {
+                let mut slot = writer.lock_owned().await;
+                if slot.commit_group().is_ok() {
+                    committed(&mut slot);
+                }
+            });
+        }
+        // No runtime to wait in (a store dropped at exit): commit now.
+        Err(_) => {
+            if slot.commit_group().is_ok() {
+                committed(slot);
+            }
+        }
     }
 }
 
