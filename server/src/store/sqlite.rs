@@ -115,17 +115,9 @@ impl Writer {
     /// starts its checkpointer.
     pub fn open(path: &Path) -> Result<Writer, sqlx::Error> {
         let waiting = Arc::new(AtomicUsize::new(0));
-        let slot = Slot {
-            conn: Some(open(path).map_err(to_sqlx)?),
-            shapes: Default::default(),
-            path: path.to_owned(),
-            commits: 0,
-            checkpoint_queued: false,
-            reader: false,
-            group: None,
-            waiting: waiting.clone(),
-            sqlite_commits: 0,
-        };
+        let mut slot = Slot::new(path, false, waiting.clone());
+        // Opened now: a file that cannot be written is refused at start.
+        slot.conn()?;
         Ok(Writer {
             slot: Arc::new(tokio::sync::Mutex::new(slot)),
             closed: AtomicBool::new(false),
@@ -225,17 +217,7 @@ impl Readers {
             return Err(sqlx::Error::PoolClosed);
         }
         let taken = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut slot = taken.unwrap_or_else(|| Slot {
-            conn: None,
-            shapes: Default::default(),
-            path: self.path.clone(),
-            commits: 0,
-            checkpoint_queued: false,
-            reader: true,
-            group: None,
-            waiting: Default::default(),
-            sqlite_commits: 0,
-        });
+        let mut slot = taken.unwrap_or_else(|| Slot::new(&self.path, true, Default::default()));
         let ran = slot.run(sql, args);
         if slot.conn.is_some() {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -301,6 +283,22 @@ impl Ran {
 }
 
 impl Slot {
+    /// A slot for a connection to `path`, opened at its first statement: a reader's, or the
+    /// writer's (which counts the writers `waiting` for its turn).
+    fn new(path: &Path, reader: bool, waiting: Arc<AtomicUsize>) -> Slot {
+        Slot {
+            conn: None,
+            shapes: Default::default(),
+            path: path.to_owned(),
+            commits: 0,
+            checkpoint_queued: false,
+            reader,
+            group: None,
+            waiting,
+            sqlite_commits: 0,
+        }
+    }
+
     /// The open connection, opening a fresh one if the last was closed.
     fn conn(&mut self) -> Result<&mut Connection, sqlx::Error> {
         if self.conn.is_none() {

@@ -164,8 +164,7 @@ impl Tx {
         };
         slot.end_member(true)?;
         if !slot.should_defer() {
-            slot.commit_group()?;
-            committed(slot);
+            commit_now(slot)?;
             return Ok(());
         }
         // Writers are waiting for the turn: they join this commit.
@@ -274,8 +273,8 @@ fn abandon(slot: &mut tokio::sync::OwnedMutexGuard<Slot>) {
     }
     if slot.should_defer() {
         leave_open(slot);
-    } else if slot.commit_group().is_ok() {
-        committed(slot);
+    } else {
+        let _ = commit_now(slot);
     }
 }
 
@@ -292,27 +291,25 @@ fn leave_open(slot: &mut tokio::sync::OwnedMutexGuard<Slot>) {
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
             runtime.spawn(async move {
-                let mut slot = writer.lock_owned().await;
-                if slot.commit_group().is_ok() {
-                    committed(&mut slot);
-                }
+                let _ = commit_now(&mut writer.lock_owned().await);
             });
         }
         // No runtime to wait in (a store dropped at exit): commit now.
         Err(_) => {
-            if slot.commit_group().is_ok() {
-                committed(slot);
-            }
+            let _ = commit_now(slot);
         }
     }
 }
 
-/// Counts a commit of SQLite's writer; every so many, a checkpoint takes the next turn.
-fn committed(slot: &mut tokio::sync::OwnedMutexGuard<Slot>) {
+/// Commits the writer's open group (a failure is its members' to hear) and counts it;
+/// every so many commits, a checkpoint takes the next turn.
+fn commit_now(slot: &mut tokio::sync::OwnedMutexGuard<Slot>) -> Result<(), sqlx::Error> {
+    slot.commit_group()?;
     if slot.committed() {
         let writer = tokio::sync::OwnedMutexGuard::mutex(slot).clone();
         tokio::spawn(sqlite::checkpoint(writer));
     }
+    Ok(())
 }
 
 impl<'c> Executor<'c> for &'c mut Tx {
