@@ -27,7 +27,7 @@ use crate::state::AppState;
 use crate::store::Dialect;
 
 /// The channel every relay listens on.
-pub const CHANNEL: &str = "chatpay";
+pub use crate::store::BUS_CHANNEL as CHANNEL;
 
 /// Starts listening (PostgreSQL only) until the relay stops.
 pub fn spawn(state: AppState) {

@@ -236,3 +236,52 @@ async fn an_unreachable_database_is_said_at_once() {
         started.elapsed()
     );
 }
+
+/// The bus's pointers travel with the `COMMIT`: a committed transaction's arrive, in the
+/// order they were made, and a rolled-back one's never do. A pointer that is not made of id
+/// characters is sent as a bound parameter at once, and still only delivered at commit.
+#[tokio::test]
+async fn pointers_arrive_with_the_commit_and_never_without_it() {
+    use chatpay_server::store::{Store, BUS_CHANNEL};
+    let db = common::TestDb::new(Backend::Postgres).await;
+    let store = Store::connect(&db.url).await.unwrap();
+    let mut listener = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
+    listener.listen(BUS_CHANNEL).await.unwrap();
+    let relay = store.relay_id().to_owned();
+
+    // Rolled back: nothing is said.
+    let mut tx = store.begin().await.unwrap();
+    tx.notify('h', &["shop", "conv_a", "3"]).await.unwrap();
+    tx.rollback().await.unwrap();
+    // Committed: each pointer, in order, the odd one as it was written.
+    let mut tx = store.begin().await.unwrap();
+    tx.notify('s', &["shop", "conv_b"]).await.unwrap();
+    tx.notify('n', &["shop", "conv_b", "it's; COMMIT; --"])
+        .await
+        .unwrap();
+    tx.notify('h', &["shop", "conv_b", "12"]).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut heard = Vec::new();
+    while heard.len() < 3 {
+        let n = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+            .await
+            .expect("the committed pointers arrive")
+            .unwrap();
+        heard.push(n.payload().to_owned());
+    }
+    // The bound one went out when it was made; PostgreSQL still delivers it at commit, and
+    // the two sent with the COMMIT keep their order.
+    let expected = vec![
+        format!("n|{relay}|shop|conv_b|it's; COMMIT; --"),
+        format!("s|{relay}|shop|conv_b"),
+        format!("h|{relay}|shop|conv_b|12"),
+    ];
+    assert_eq!(heard, expected);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), listener.recv())
+            .await
+            .is_err(),
+        "the rolled-back transaction's pointer was delivered"
+    );
+}

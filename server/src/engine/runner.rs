@@ -12,7 +12,7 @@ use crate::payments;
 use crate::state::AppState;
 use crate::store::messages::{self, Card, NewEvent, NewMessage};
 use crate::store::payments::{self as stored, NewPayment, Requester};
-use crate::store::{conversations, workflows, Store, Tx};
+use crate::store::{workflows, Store, Tx};
 
 /// What a commit changed in one conversation, to publish.
 #[derive(Debug)]
@@ -258,17 +258,12 @@ async fn apply(
                 })?;
                 events.push(NewEvent::Card(Card::from(&p)));
             }
-            Effect::Handoff => {
-                conversations::set_status(tx, conversation, "waiting_agent").await?;
-                status = Some("waiting_agent");
-            }
-            Effect::Close => {
-                conversations::set_status(tx, conversation, "closed").await?;
-                status = Some("closed");
-            }
+            // Set with the history below, in one write of the conversation's row.
+            Effect::Handoff => status = Some("waiting_agent"),
+            Effect::Close => status = Some("closed"),
         }
     }
-    let frames = messages::append_events(tx, conversation, &events).await?;
+    let frames = messages::append_events_as(tx, conversation, &events, status).await?;
     workflows::save_run(tx, conversation, site, version, &run).await?;
     let mut followups = Followups::frames(site, conversation, frames);
     followups.changed[0].status = status;

@@ -196,18 +196,12 @@ pub async fn resolve_in(
 /// transaction too (it takes no lock), so the whole of it is one trip to the writer.
 async fn locked(store: &Store, payment_id: &str) -> AppResult<Option<(Tx, Payment)>> {
     let mut tx = store.begin().await?;
-    let Some(seen) = stored::get(&mut tx, payment_id).await? else {
-        tx.rollback().await?;
-        return Ok(None);
-    };
-    let Some(c) = &seen.conversation_id else {
-        return Ok(Some((tx, seen)));
-    };
-    if !tx.locks_rows() {
-        // SQLite: nobody else writes until this transaction ends; what was read is current.
-        return Ok(Some((tx, seen)));
+    if tx.locks_rows() {
+        // PostgreSQL: the lock finds the conversation by the payment, then the payment is read
+        // under it.
+        conversations::lock_for_payment(&mut tx, payment_id).await?;
     }
-    conversations::lock(&mut tx, c).await?;
+    // SQLite: nobody else writes until this transaction ends; what is read is current.
     match stored::get(&mut tx, payment_id).await? {
         Some(p) => Ok(Some((tx, p))),
         None => {
@@ -270,7 +264,6 @@ pub async fn on_event(state: &AppState, site: &str, event: &Event) -> AppResult<
         state.store.note_duplicate_event(site, &event.kind).await?;
         return Ok(EventOutcome::Duplicate);
     }
-    webhooks::note_event(&mut tx, site, &event.kind, false).await?;
     tx.commit().await?;
     followups.finish(state);
     Ok(outcome)

@@ -113,6 +113,20 @@ pub async fn lock(tx: &mut Tx, conversation: &str) -> AppResult<Option<String>> 
     Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
+/// PostgreSQL: locks the conversation a payment belongs to (as [`lock`] does), found in the
+/// same statement; a payment of no conversation locks nothing. A payment never changes
+/// conversation, so the payment read after this is current. `false`: nothing was locked.
+pub async fn lock_for_payment(tx: &mut Tx, payment: &str) -> AppResult<bool> {
+    let done = sqlx::query(
+        "UPDATE conversations SET last_seq = last_seq \
+         WHERE id = (SELECT conversation_id FROM payments WHERE id = $1)",
+    )
+    .bind(payment)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Sets what a conversation waits for: `bot`, `waiting_agent`, `agent` or `closed`.
 pub async fn set_status(tx: &mut Tx, conversation: &str, status: &str) -> AppResult<()> {
     let site: Option<String> = sqlx::query_scalar(
@@ -158,22 +172,33 @@ pub async fn set_visitor(
     Ok(())
 }
 
-/// Reserves the next `count` sequence numbers of a conversation and returns the first.
-/// On PostgreSQL this also locks the conversation row until the transaction ends, so the
-/// history of one conversation is written by one transaction at a time; and it tells the
-/// other relays, at commit, that the history grew to the last of them ([`crate::bus`]).
-pub async fn reserve_seq(tx: &mut Tx, conversation: &str, count: u64) -> AppResult<u64> {
+/// Reserves the next `count` sequence numbers of a conversation and returns the first;
+/// with `status`, sets what the conversation waits for in the same statement (as
+/// [`set_status`] does). On PostgreSQL this also locks the conversation row until the
+/// transaction ends, so the history of one conversation is written by one transaction at a
+/// time; and it tells the other relays, at commit, that the history grew to the last of them
+/// ([`crate::bus`]).
+pub async fn reserve_seq(
+    tx: &mut Tx,
+    conversation: &str,
+    count: u64,
+    status: Option<&str>,
+) -> AppResult<u64> {
     let row = sqlx::query(
-        "UPDATE conversations SET last_seq = last_seq + $1, updated_at = $2 \
+        "UPDATE conversations SET last_seq = last_seq + $1, updated_at = $2, status = COALESCE($4, status) \
          WHERE id = $3 RETURNING last_seq, site_id",
     )
     .bind(count as i64)
     .bind(now_ms())
     .bind(conversation)
+    .bind(status)
     .fetch_one(&mut *tx)
     .await?;
     let last: i64 = row.try_get(0)?;
     let site: String = row.try_get(1)?;
+    if status.is_some() {
+        tx.notify('s', &[&site, conversation]).await?;
+    }
     tx.notify('h', &[&site, conversation, &last.to_string()]).await?;
     Ok(last as u64 - count + 1)
 }

@@ -81,10 +81,25 @@ pub async fn append_events(
     conversation: &str,
     events: &[NewEvent],
 ) -> AppResult<Vec<ServerFrame>> {
+    append_events_as(tx, conversation, events, None).await
+}
+
+/// [`append_events`], and with `status` the conversation's new status set in the same
+/// statement (one write of the conversation's row instead of two). With no events, only the
+/// status is set.
+pub async fn append_events_as(
+    tx: &mut Tx,
+    conversation: &str,
+    events: &[NewEvent],
+    status: Option<&str>,
+) -> AppResult<Vec<ServerFrame>> {
     if events.is_empty() {
+        if let Some(status) = status {
+            super::conversations::set_status(tx, conversation, status).await?;
+        }
         return Ok(Vec::new());
     }
-    let first = reserve_seq(tx, conversation, events.len() as u64).await?;
+    let first = reserve_seq(tx, conversation, events.len() as u64, status).await?;
     let at = now_ms();
     let mut frames = Vec::with_capacity(events.len());
     let mut rows = Vec::with_capacity(events.len());

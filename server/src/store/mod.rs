@@ -34,7 +34,7 @@ pub mod webhooks;
 pub mod workflows;
 
 pub use reader::Reader;
-pub use tx::Tx;
+pub use tx::{Tx, CHANNEL as BUS_CHANNEL};
 
 use std::str::FromStr;
 use std::sync::Arc;

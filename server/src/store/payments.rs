@@ -11,7 +11,7 @@ use chatpay_shared::protocol::PaymentStatus;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{now_ms, Store, Tx};
+use super::{now_ms, Dialect, Store, Tx};
 use crate::error::{AppError, AppResult};
 
 /// Who asked for a payment.
@@ -255,12 +255,16 @@ pub async fn record_session(
     paid: bool,
     payment_intent: Option<&str>,
 ) -> AppResult<SessionRecord> {
-    sqlx::query(
+    // One statement: the row, and how many *other* sessions of the payment took money (the
+    // count leaves this session out, so it reads the same whether or not it sees this row).
+    let others: i64 = sqlx::query_scalar(
         "INSERT INTO payment_sessions (session_id, payment_id, status, paid, payment_intent, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO UPDATE SET \
          status = CASE WHEN excluded.status = 'open' THEN payment_sessions.status ELSE excluded.status END, \
          paid = CASE WHEN payment_sessions.paid = 1 THEN 1 ELSE excluded.paid END, \
-         payment_intent = COALESCE(excluded.payment_intent, payment_sessions.payment_intent)",
+         payment_intent = COALESCE(excluded.payment_intent, payment_sessions.payment_intent) \
+         RETURNING (SELECT COUNT(*) FROM payment_sessions o \
+                    WHERE o.payment_id = $2 AND o.session_id <> $1 AND o.paid = 1)",
     )
     .bind(session_id)
     .bind(payment)
@@ -268,13 +272,6 @@ pub async fn record_session(
     .bind(i64::from(paid))
     .bind(payment_intent)
     .bind(now_ms())
-    .execute(&mut *tx)
-    .await?;
-    let others: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM payment_sessions WHERE payment_id = $1 AND session_id <> $2 AND paid = 1",
-    )
-    .bind(payment)
-    .bind(session_id)
     .fetch_one(&mut *tx)
     .await?;
     Ok(SessionRecord {
@@ -358,35 +355,64 @@ pub async fn apply_from(
             PaymentStatus::Processing => Some(now + PROCESSING_CHECK_MS),
             _ => None,
         };
-        let done = sqlx::query(
+        // The machine allows at most two changes: from pending (first), from processing (second).
+        let seq: i32 = if from == PaymentStatus::Pending { 1 } else { 2 };
+        const MOVE: &str =
             "UPDATE payments SET status = $1, updated_at = $2, resolved_by = COALESCE($3, resolved_by), \
-             lease_until = NULL, next_check_at = $4 WHERE id = $5 AND status = $6",
-        )
-        .bind(next.as_str())
-        .bind(now)
-        .bind(resolved_by)
-        .bind(next_check)
-        .bind(&current.id)
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
+             lease_until = NULL, next_check_at = $4 WHERE id = $5 AND status = $6";
+        const NOTE: &str =
+            "INSERT INTO payment_transitions (payment_id, seq, from_status, to_status, source, at)";
+        let moved = if tx.dialect() == Dialect::Postgres {
+            // One statement: the move, and its transition only if it moved.
+            let sql = [
+                "WITH moved AS (",
+                MOVE,
+                " RETURNING id) ",
+                NOTE,
+                " SELECT id, $7, $6, $1, $8, $2 FROM moved",
+            ]
+            .concat();
+            sqlx::query(&sql)
+                .bind(next.as_str())
+                .bind(now)
+                .bind(resolved_by)
+                .bind(next_check)
+                .bind(&current.id)
+                .bind(from.as_str())
+                .bind(seq)
+                .bind(source)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1
+        } else {
+            let done = sqlx::query(MOVE)
+                .bind(next.as_str())
+                .bind(now)
+                .bind(resolved_by)
+                .bind(next_check)
+                .bind(&current.id)
+                .bind(from.as_str())
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 1 {
+                sqlx::query(&[NOTE, " VALUES ($1, $2, $3, $4, $5, $6)"].concat())
+                    .bind(&current.id)
+                    .bind(seq)
+                    .bind(from.as_str())
+                    .bind(next.as_str())
+                    .bind(source)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                true
+            } else {
+                false
+            }
+        };
+        if !moved {
             continue;
         }
-        // The machine allows at most two changes: from pending (first), from processing (second).
-        let seq = if from == PaymentStatus::Pending { 1 } else { 2 };
-        sqlx::query(
-            "INSERT INTO payment_transitions (payment_id, seq, from_status, to_status, source, at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&current.id)
-        .bind(seq)
-        .bind(from.as_str())
-        .bind(next.as_str())
-        .bind(source)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
         return Ok(Some(Transition { from, to: next }));
     }
     Ok(None)

@@ -34,6 +34,9 @@ use super::sqlite::{self, Slot};
 use super::Dialect;
 use crate::error::{AppError, AppResult};
 
+/// The `LISTEN`/`NOTIFY` channel of the relays' bus ([`crate::bus`]).
+pub const CHANNEL: &str = "chatpay";
+
 /// A write transaction on a connection of its own. Pass `&mut tx` (or `&mut *tx` for a
 /// `&mut Tx`) wherever sqlx wants an executor.
 #[derive(Debug)]
@@ -47,6 +50,8 @@ pub struct Tx {
     dialect: Dialect,
     /// This relay's name on the bus.
     relay: std::sync::Arc<str>,
+    /// Bus pointers to send with `COMMIT` (PostgreSQL), in the order they were made.
+    notes: Vec<String>,
 }
 
 /// Where a transaction's statements go.
@@ -82,6 +87,7 @@ impl Tx {
             faults: faults.clone(),
             dialect,
             relay: relay.clone(),
+            notes: Vec::new(),
         };
         let mut last = None;
         for _ in 0..2 {
@@ -130,6 +136,11 @@ impl Tx {
         Err(last.unwrap_or(sqlx::Error::PoolClosed))
     }
 
+    /// Which database this transaction is on (for the few statements written per dialect).
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     /// Whether locking a row means anything: on PostgreSQL transactions lock rows (hence the
     /// lock order); on SQLite a write transaction already holds the whole database, from
     /// `BEGIN IMMEDIATE` to its end, so "lock this row" is only a read.
@@ -150,7 +161,11 @@ impl Tx {
         self.open = false;
         let slot = match &mut self.conn {
             Conn::Pool(conn) => {
-                return match conn.execute("COMMIT").await {
+                // The bus pointers travel with the COMMIT (one round trip); PostgreSQL runs the
+                // statements of one simple query in order and stops at the first error, so a
+                // failed NOTIFY leaves the transaction uncommitted and this an error.
+                let sql = commit_with_notes(&self.notes);
+                return match conn.execute(sql.as_str()).await {
                     Ok(_) => Ok(()),
                     Err(e) => {
                         // Whatever the database still holds goes with the connection.
@@ -201,6 +216,10 @@ impl Tx {
     /// something changed: `kind` and its `fields` (ids and numbers, never content; see
     /// [`crate::bus`]). PostgreSQL delivers a `NOTIFY` at commit; on SQLite (one relay)
     /// there is nobody else to tell.
+    ///
+    /// A pointer made only of id characters is sent with the `COMMIT` itself (no round trip
+    /// of its own); any other is sent now, as a bound parameter, so nothing but those
+    /// characters is ever written into SQL text.
     pub async fn notify(&mut self, kind: char, fields: &[&str]) -> AppResult<()> {
         if self.dialect != Dialect::Postgres {
             return Ok(());
@@ -213,7 +232,12 @@ impl Tx {
             payload.push('|');
             payload.push_str(f);
         }
-        sqlx::query("SELECT pg_notify('chatpay', $1)")
+        if is_plain_pointer(&payload) {
+            self.notes.push(payload);
+            return Ok(());
+        }
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
             .bind(payload)
             .execute(&mut *self)
             .await?;
@@ -259,6 +283,37 @@ impl Drop for Tx {
             Conn::Done => {}
         }
     }
+}
+
+/// Whether a bus pointer may stand in SQL text as it is: ASCII letters, digits and `|_-.:`
+/// only (ids, numbers and the separator), and short enough for a `NOTIFY`.
+fn is_plain_pointer(payload: &str) -> bool {
+    payload.len() < 1000
+        && payload
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'|' | b'_' | b'-' | b'.' | b':'))
+}
+
+/// `COMMIT`, preceded by one `pg_notify` for each pointer (each checked by
+/// [`is_plain_pointer`], so none needs quoting).
+fn commit_with_notes(notes: &[String]) -> String {
+    let mut sql = String::with_capacity(16 + notes.iter().map(|n| n.len() + 40).sum::<usize>());
+    if !notes.is_empty() {
+        sql.push_str("SELECT ");
+        for (i, note) in notes.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str("pg_notify('");
+            sql.push_str(CHANNEL);
+            sql.push_str("', '");
+            sql.push_str(note);
+            sql.push_str("')");
+        }
+        sql.push_str("; ");
+    }
+    sql.push_str("COMMIT");
+    sql
 }
 
 /// A statement after the transaction ended.

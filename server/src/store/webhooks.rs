@@ -3,10 +3,19 @@
 use chatpay_shared::console::HealthView;
 use sqlx::Row;
 
-use super::{is_unique_violation, now_ms, Store, Tx};
+use super::{is_unique_violation, now_ms, Dialect, Store, Tx};
 use crate::error::AppResult;
 
-/// Records an event id; `false` when it was seen before (a redelivery).
+/// The health counters' upsert for a correctly signed event, with `$1` site, `$2` type,
+/// `$3` time and `$4` 1 for a duplicate, 0 for a new one.
+const COUNT_EVENT: &str = "ON CONFLICT (site_id) DO UPDATE SET \
+     last_event_type = excluded.last_event_type, last_event_at = excluded.last_event_at, \
+     events_received = webhook_health.events_received + 1, \
+     duplicates = webhook_health.duplicates + excluded.duplicates";
+
+/// Records a new event in the ledger and counts it in the site's webhook health; `false`
+/// (and nothing written) when its id was seen before (a redelivery). On PostgreSQL both are
+/// one statement: the ledger row, and the count only if the row went in.
 pub async fn record_event(
     tx: &mut Tx,
     site: &str,
@@ -14,6 +23,25 @@ pub async fn record_event(
     event_type: &str,
     outcome: &str,
 ) -> AppResult<bool> {
+    if tx.dialect() == Dialect::Postgres {
+        let sql = [
+            "WITH e AS (INSERT INTO stripe_events (site_id, event_id, event_type, outcome, received_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, event_id) DO NOTHING RETURNING site_id) \
+             INSERT INTO webhook_health (site_id, last_event_type, last_event_at, events_received, duplicates) \
+             SELECT site_id, $3, $5, 1, 0 FROM e ",
+            COUNT_EVENT,
+        ]
+        .concat();
+        let done = sqlx::query(&sql)
+            .bind(site)
+            .bind(event_id)
+            .bind(event_type)
+            .bind(outcome)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        return Ok(done.rows_affected() == 1);
+    }
     let inserted = sqlx::query(
         "INSERT INTO stripe_events (site_id, event_id, event_type, outcome, received_at) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, event_id) DO NOTHING",
@@ -25,28 +53,32 @@ pub async fn record_event(
     .bind(now_ms())
     .execute(&mut *tx)
     .await;
-    match inserted {
-        Ok(done) => Ok(done.rows_affected() == 1),
-        Err(e) if is_unique_violation(&e) => Ok(false),
-        Err(e) => Err(e.into()),
+    let new = match inserted {
+        Ok(done) => done.rows_affected() == 1,
+        Err(e) if is_unique_violation(&e) => false,
+        Err(e) => return Err(e.into()),
+    };
+    if new {
+        note_event(tx, site, event_type, false).await?;
     }
+    Ok(new)
 }
 
 /// Counts a correctly signed event (new or duplicate) in one statement.
-pub async fn note_event(tx: &mut Tx, site: &str, event_type: &str, duplicate: bool) -> AppResult<()> {
-    sqlx::query(
+async fn note_event(tx: &mut Tx, site: &str, event_type: &str, duplicate: bool) -> AppResult<()> {
+    let sql = [
         "INSERT INTO webhook_health (site_id, last_event_type, last_event_at, events_received, duplicates) \
-         VALUES ($1, $2, $3, 1, $4) ON CONFLICT (site_id) DO UPDATE SET \
-         last_event_type = excluded.last_event_type, last_event_at = excluded.last_event_at, \
-         events_received = webhook_health.events_received + 1, \
-         duplicates = webhook_health.duplicates + excluded.duplicates",
-    )
-    .bind(site)
-    .bind(event_type)
-    .bind(now_ms())
-    .bind(i64::from(duplicate))
-    .execute(&mut *tx)
-    .await?;
+         VALUES ($1, $2, $3, 1, $4) ",
+        COUNT_EVENT,
+    ]
+    .concat();
+    sqlx::query(&sql)
+        .bind(site)
+        .bind(event_type)
+        .bind(now_ms())
+        .bind(i64::from(duplicate))
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 
