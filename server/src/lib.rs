@@ -10,6 +10,7 @@
 //! - [`routes`]: one module per HTTP surface (health, widget assets and embed, visitor socket).
 //! - [`chat`]: what happens when a visitor says hello or writes: store first, then fan out.
 //! - [`budgets`]: what anonymous callers may start (conversations, messages, sockets, links).
+//! - [`refused`]: pages the chat was refused on (origins not allowed), for Troubleshooting.
 //! - [`agents`]: what a person does in a conversation from the console's inbox.
 //! - [`engine`]: the workflow interpreter (pure) and its runner (store, Stripe, hub).
 //! - [`store`]: sqlx over SQLite or PostgreSQL, with the same migrations for both.
@@ -37,6 +38,7 @@ pub mod error;
 pub mod hub;
 pub mod pages;
 pub mod payments;
+pub mod refused;
 pub mod routes;
 pub mod secret_input;
 pub mod secrets;

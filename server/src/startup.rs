@@ -83,6 +83,7 @@ pub fn state(parts: Parts) -> (AppState, Shutdown) {
         simulator,
         limits,
         hashers: Default::default(),
+        refused: Default::default(),
         shutdown: rx,
     };
     crate::engine::background::spawn(state.clone(), sweep_every);

@@ -65,6 +65,8 @@ pub struct AppState {
     pub simulator: Option<Arc<Simulator>>,
     /// The anonymous budgets (in memory, per relay).
     pub limits: Arc<crate::budgets::Limiters>,
+    /// Pages the chat was refused on, per site (in memory, per relay).
+    pub refused: Arc<crate::refused::RefusedPages>,
     /// Where password hashes are computed, a few at a time.
     pub hashers: Arc<crate::accounts::Hashers>,
     /// Turns `true` when the relay is shutting down; sockets then close politely.

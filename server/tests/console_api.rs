@@ -573,6 +573,59 @@ async fn troubleshooting_says_what_is_wrong(backend: Backend) {
 }
 both!(troubleshooting_says_what_is_wrong);
 
+/// Pages the chat was refused on (an origin the site does not allow) reach the owner's
+/// Troubleshooting with counts and the fix; anonymous callers cannot make the list grow
+/// past a few origins a site, and a made-up site name adds nothing.
+async fn troubleshooting_lists_pages_the_chat_was_refused_on(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut c = Console::new(&app);
+    c.sign_in(&app, "owner@shop.test").await;
+    let check = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "origins")
+            .cloned()
+            .expect("an origins check")
+    };
+    let (_, v) = c.get("/api/console/sites/shop/troubleshoot").await;
+    assert_eq!(check(&v)["ok"], true, "{v}");
+
+    // The owner's staging page, three times; then a flood of made-up origins.
+    for _ in 0..3 {
+        let mut s = app
+            .socket("shop", Some("https://staging.shop.test"))
+            .await
+            .unwrap();
+        s.recv().await;
+    }
+    for i in 0..40 {
+        let origin = format!("https://spam{i}.test");
+        let mut s = app.socket("shop", Some(&origin)).await.unwrap();
+        s.recv().await;
+        let mut s = app.socket("made-up-site", Some(&origin)).await.unwrap();
+        s.recv().await;
+    }
+
+    let (_, v) = c.get("/api/console/sites/shop/troubleshoot").await;
+    let got = check(&v);
+    assert_eq!(got["ok"], false, "{got}");
+    let detail = got["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("https://staging.shop.test (3 times"),
+        "the first origin and its count: {detail}"
+    );
+    assert!(detail.contains("allowed origins"), "the fix: {detail}");
+    assert!(
+        detail.contains("and 36 more attempts from other origins"),
+        "the rest only counted: {detail}"
+    );
+    let listed = detail.matches("https://").count();
+    assert!(listed <= 5, "at most five origins are named: {detail}");
+    app.stop().await;
+}
+both!(troubleshooting_lists_pages_the_chat_was_refused_on);
+
 async fn a_network_failure_while_testing_the_key_is_said_plainly(backend: Backend) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

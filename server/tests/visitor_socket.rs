@@ -180,22 +180,47 @@ both!(an_unknown_token_starts_a_new_conversation);
 async fn sockets_from_other_origins_are_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
-    for origin in [Some("http://evil.test"), Some("http://shop.test:3001"), None] {
-        let err = app.socket(SITE, origin).await.err().expect("refused");
-        match err {
-            tokio_tungstenite::tungstenite::Error::Http(resp) => {
-                assert_eq!(resp.status(), 403, "origin {origin:?}");
-                let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).into_owned();
-                if let Some(o) = origin {
-                    assert!(body.contains(o), "the refusal names the origin: {body}");
-                }
+    // A page the site does not allow, and a data-site that names no site: the socket opens
+    // only to say why (a browser cannot read an HTTP refusal), then closes.
+    let refused = [
+        (
+            "http://evil.test",
+            SITE,
+            ErrorCode::OriginNotAllowed,
+            "'http://evil.test'",
+        ),
+        (
+            "http://shop.test:3001",
+            SITE,
+            ErrorCode::OriginNotAllowed,
+            "allowed origins",
+        ),
+        (ORIGIN, "nope", ErrorCode::UnknownSite, "no site 'nope'"),
+    ];
+    for (origin, site, want, says) in refused {
+        let mut c = app.socket(site, Some(origin)).await.unwrap();
+        match c.recv().await {
+            ServerFrame::Error { code, message } => {
+                assert_eq!(code, want, "{origin} {site}");
+                assert!(message.contains(says), "{message}");
             }
-            other => panic!("expected HTTP 403, got {other:?}"),
+            other => panic!("expected the reason, got {other:?}"),
+        }
+        // Then the relay closes it, saying it is a policy refusal (the widget stops retrying).
+        let closed = tokio::time::timeout(Duration::from_secs(5), futures_util::StreamExt::next(&mut c.ws))
+            .await
+            .expect("closed at once");
+        match closed {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(f)))) => {
+                assert_eq!(u16::from(f.code), 4403, "{f:?}")
+            }
+            other => panic!("expected a close frame, got {other:?}"),
         }
     }
-    let err = app.socket("nope", Some(ORIGIN)).await.err().expect("refused");
+    // Without an Origin it is not a browser: plain HTTP 403.
+    let err = app.socket(SITE, None).await.err().expect("refused");
     assert!(
-        matches!(err, tokio_tungstenite::tungstenite::Error::Http(ref r) if r.status() == 404),
+        matches!(err, tokio_tungstenite::tungstenite::Error::Http(ref r) if r.status() == 403),
         "{err:?}"
     );
     app.stop().await;

@@ -211,8 +211,12 @@ pub enum ErrorCode {
     BadFrame,
     /// The first frame was not `Hello`, or a second `Hello` arrived.
     HelloFirst,
-    /// The `site` is not known to this relay.
+    /// The `site` is not known to this relay (a typo in the script tag's `data-site`). The
+    /// socket is closed after it; retrying cannot help.
     UnknownSite,
+    /// The page's origin is not among the site's allowed origins. The socket is closed after
+    /// it; retrying cannot help until the owner adds the origin.
+    OriginNotAllowed,
     /// A message was empty or longer than [`MAX_TEXT_CHARS`].
     BadText,
     /// Too many messages in a short time.
@@ -230,10 +234,11 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and decoders.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::BadFrame,
         ErrorCode::HelloFirst,
         ErrorCode::UnknownSite,
+        ErrorCode::OriginNotAllowed,
         ErrorCode::BadText,
         ErrorCode::RateLimited,
         ErrorCode::UnknownPayment,
@@ -248,6 +253,7 @@ impl ErrorCode {
             ErrorCode::BadFrame => "bad_frame",
             ErrorCode::HelloFirst => "hello_first",
             ErrorCode::UnknownSite => "unknown_site",
+            ErrorCode::OriginNotAllowed => "origin_not_allowed",
             ErrorCode::BadText => "bad_text",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::UnknownPayment => "unknown_payment",
@@ -259,6 +265,11 @@ impl ErrorCode {
 
     pub fn parse(s: &str) -> Option<ErrorCode> {
         ErrorCode::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The chat cannot work on this page as it is set up: the tab stops reconnecting.
+    pub fn is_setup_problem(self) -> bool {
+        matches!(self, ErrorCode::UnknownSite | ErrorCode::OriginNotAllowed)
     }
 }
 

@@ -92,14 +92,26 @@ async fn a_visitor_chats_reloads_and_finds_the_history() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The owner pasted the snippet on a page the site does not allow, or mistyped `data-site`:
+/// the visitor is told the chat is not set up for this page (not "reconnecting" forever),
+/// the browser's console names the fix for the owner, the widget stops retrying, and the
+/// owner's Troubleshooting lists the refused page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_page_on_an_origin_the_site_does_not_allow_never_connects() -> anyhow::Result<()> {
+async fn a_page_the_chat_is_not_set_up_for_says_so_and_stops_retrying() -> anyhow::Result<()> {
     let scratch = Scratch::new("wrong-origin");
     let chatpay = Chatpay::new(&scratch.0)?;
     let (listener, origin) = HostPage::bind().await?;
+    chatpay.add_owner("owner@locked.test", "a long enough password 1")?;
     chatpay.add_site("locked", "Locked", "https://only-here.example")?;
     let relay = chatpay.serve(&[]).await?;
-    let page = HostPage::serve(listener, origin, HostPage::shop_html(&relay.base, "locked", ""));
+    // The page keeps what the widget writes to the browser's console.
+    let keep_errors = "<script>window.__errors = []; const e = console.error; \
+         console.error = function (...a) { window.__errors.push(a.join(' ')); e.apply(console, a); };</script>";
+    let page = HostPage::serve(
+        listener,
+        origin.clone(),
+        HostPage::shop_html(&relay.base, "locked", keep_errors),
+    );
     let browser = Browser::start().await?;
 
     browser.client.goto(&page.origin).await?;
@@ -110,12 +122,78 @@ async fn a_page_on_an_origin_the_site_does_not_allow_never_connects() -> anyhow:
         .in_widget("root.querySelector('.cp-launch').click(); return true;", vec![])
         .await?;
 
-    // The relay refuses the socket: the panel says it is reconnecting and shows no greeting.
+    // The visitor: plain words, no composer, no greeting.
     browser
-        .wait_texts(".cp-banner", &["Connection lost. Reconnecting…"])
+        .wait_texts(".cp-ended strong", &["This chat isn't set up for this page."])
         .await?;
     assert!(browser.widget_texts(".cp-bubble").await?.is_empty());
-    browser.screenshot("wrong-origin").await?;
+    assert!(browser.widget_texts("textarea").await?.is_empty());
+    // The owner, in the browser's console: the origin to add.
+    let errors = browser.client.execute("return window.__errors;", vec![]).await?;
+    let errors = errors.to_string();
+    assert!(
+        errors.contains(&format!(
+            "the page's origin '{origin}' may not open the chat of site 'locked'"
+        )) && errors.contains("allowed origins"),
+        "{errors}"
+    );
+    browser.screenshot("not-set-up-origin").await?;
+
+    // No retries: after the backoff's first steps (1 s, 2 s) it has still tried once.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    browser
+        .wait_texts(".cp-ended strong", &["This chat isn't set up for this page."])
+        .await?;
+    let http = reqwest::Client::new();
+    let login = http
+        .post(format!("{}/api/console/login", relay.base))
+        .header("x-chatpay-console", "1")
+        .json(&serde_json::json!({ "email": "owner@locked.test", "password": "a long enough password 1" }))
+        .send()
+        .await?;
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let checks: serde_json::Value = http
+        .get(format!("{}/api/console/sites/locked/troubleshoot", relay.base))
+        .header("x-chatpay-console", "1")
+        .header("cookie", cookie)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let origins = checks
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["id"] == "origins"))
+        .cloned()
+        .unwrap_or_default();
+    let detail = origins["detail"].as_str().unwrap_or_default();
+    assert!(detail.starts_with(&format!("{origin} (once,")), "{origins}");
+
+    // A typo in data-site: the same words for the visitor, the typo for the owner.
+    let (listener, typo_origin) = HostPage::bind().await?;
+    let typo = HostPage::serve(
+        listener,
+        typo_origin,
+        HostPage::shop_html(&relay.base, "lockd", keep_errors),
+    );
+    browser.client.goto(&typo.origin).await?;
+    browser.click_in_widget(".cp-launch:not(.cp-boot)").await?;
+    browser
+        .wait_texts(".cp-ended strong", &["This chat isn't set up for this page."])
+        .await?;
+    let errors = browser.client.execute("return window.__errors;", vec![]).await?;
+    assert!(
+        errors
+            .to_string()
+            .contains("no site 'lockd' on this relay; check the script tag's data-site"),
+        "{errors}"
+    );
+    browser.screenshot("not-set-up-site").await?;
     browser.close().await?;
     Ok(())
 }

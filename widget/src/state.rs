@@ -13,6 +13,9 @@ pub enum Conn {
     Online,
     /// Lost; a reconnect is scheduled.
     Offline,
+    /// The relay refused this page (the site does not allow its origin, or the script tag
+    /// names no site): retrying cannot help, so the tab does not.
+    NotSetUp,
 }
 
 /// A text line of the conversation.
@@ -139,6 +142,8 @@ impl Reducible for ChatState {
                 s.open = !s.open;
                 s.unread = 0;
             }
+            // A refused page stays refused (the socket's close comes after the reason).
+            Action::Conn(_) if s.conn == Conn::NotSetUp => {}
             Action::Conn(c) => s.conn = c,
             Action::Tick(now) => s.now = now,
             Action::Sent { client_id, text, at } => {
@@ -235,6 +240,10 @@ fn apply_frame(s: &mut ChatState, frame: ServerFrame) {
             }
         }
         ServerFrame::Typing => s.typing = true,
+        ServerFrame::Error { code, .. } if code.is_setup_problem() => {
+            // The owner's fix is in the browser console; the visitor gets plain words.
+            s.conn = Conn::NotSetUp;
+        }
         ServerFrame::Error { code, message } => {
             if code == ErrorCode::DeclineFailed {
                 // The link is still open: the card offers Pay and Not now again.

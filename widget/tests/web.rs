@@ -421,3 +421,36 @@ fn a_gap_in_the_history_is_asked_for_once_and_closes_when_filled() {
     assert_eq!(t.saw(2), None, "old frames change nothing");
     assert_eq!(t.saw(7), Some(5), "a new gap is asked for again");
 }
+
+#[wasm_bindgen_test]
+fn a_page_the_chat_is_not_set_up_for_stays_refused() {
+    use chatpay_widget::state::Conn;
+    for code in [ErrorCode::OriginNotAllowed, ErrorCode::UnknownSite] {
+        let s = reduce(
+            ChatState::new(true, 0),
+            vec![
+                Action::Conn(Conn::Connecting),
+                Action::Frame(ServerFrame::Error {
+                    code,
+                    message: "the page's origin 'https://x.test' may not open the chat".into(),
+                }),
+                // The socket's close comes after the reason: it must not say "reconnecting".
+                Action::Conn(Conn::Offline),
+            ],
+        );
+        assert_eq!(s.conn, Conn::NotSetUp, "{code:?}");
+        assert_eq!(s.notice, None, "the owner's words go to the browser's console");
+    }
+    // Any other error is a notice, and the tab stays connected.
+    let s = reduce(
+        ChatState::new(true, 0),
+        vec![
+            Action::Conn(Conn::Online),
+            Action::Frame(ServerFrame::Error {
+                code: ErrorCode::RateLimited,
+                message: "slow down".into(),
+            }),
+        ],
+    );
+    assert_eq!((s.conn, s.notice.as_deref()), (Conn::Online, Some("slow down")));
+}

@@ -1,7 +1,10 @@
 //! The visitor socket: `GET /ws?site=ID`, upgraded to a WebSocket.
 //!
-//! The upgrade is refused (403) unless the browser's `Origin` is one of the site's allowed
-//! origins. On the socket, the tab sends `Hello` first; the relay answers `Welcome`, replays
+//! A request without an `Origin` is refused (403). A page whose origin the site does not
+//! allow, or a `site` that does not exist, gets a socket that only says why (an `Error`
+//! frame, then close code 4403): a browser cannot read an HTTP refusal, and the owner needs
+//! the reason in the page's console. Such refusals are counted for the owner's
+//! Troubleshooting ([`crate::refused`]). On the socket, the tab sends `Hello` first; the relay answers `Welcome`, replays
 //! the history after the tab's `last_seq`, then streams new events as they commit.
 //!
 //! The loop ([`run`]) is generic over any `Sink`/`Stream` of messages so it can be tested
@@ -36,6 +39,9 @@ const REPLAY_PAGE: u32 = 500;
 const CLOSE_RESTART: u16 = 1012;
 /// Close code for a protocol violation.
 const CLOSE_POLICY: u16 = 1008;
+/// Close code for "this chat is not set up for this page" (a private-use code: the widget
+/// stops retrying).
+const CLOSE_NOT_SET_UP: u16 = 4403;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
@@ -55,24 +61,58 @@ async fn upgrade(
     held: Option<axum::Extension<crate::connections::HeldConnection>>,
     ws: WebSocketUpgrade,
 ) -> AppResult<Response> {
-    let site_id = SiteId::parse(&query.site)?;
-    let site = state.store.site(site_id.as_str()).await?.ok_or_else(|| {
-        AppError::NotFound(format!(
-            "no site '{site_id}' on this relay; check the script tag's data-site"
-        ))
-    })?;
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| AppError::Forbidden("the socket request has no Origin header".into()))?;
-    // The relay's own pages (the console's preview) may open any of its sites.
-    let own = state.settings.own_origin();
-    if origin != own && !site.origins.iter().any(|o| o == origin) {
-        tracing::info!(%origin, "socket refused: origin not allowed");
-        return Err(AppError::Forbidden(format!(
-            "origin '{origin}' may not open the chat of site '{site_id}'; add it to the site's allowed origins"
-        )));
-    }
+        .ok_or_else(|| AppError::Forbidden("the socket request has no Origin header".into()))?
+        .to_owned();
+    // A page the chat is not set up for is told why on the socket itself (a browser cannot
+    // read an HTTP refusal of a WebSocket): the widget shows it and stops retrying.
+    let (code, message) = match SiteId::parse(&query.site) {
+        Err(e) => (ErrorCode::UnknownSite, e.to_string()),
+        Ok(site_id) => match state.store.site(site_id.as_str()).await? {
+            None => (
+                ErrorCode::UnknownSite,
+                format!("no site '{site_id}' on this relay; check the script tag's data-site"),
+            ),
+            // The relay's own pages (the console's preview) may open any of its sites.
+            Some(site) if origin != state.settings.own_origin() && !site.origins.contains(&origin) => {
+                tracing::info!(%origin, "socket refused: origin not allowed");
+                state.refused.note(&site.id, &origin, crate::store::now_ms());
+                (
+                    ErrorCode::OriginNotAllowed,
+                    format!(
+                        "the page's origin '{origin}' may not open the chat of site '{site_id}'; \
+                         add it to the site's allowed origins in the console (Sites)"
+                    ),
+                )
+            }
+            Some(site) => return accept(state, site, ip, held, ws).await,
+        },
+    };
+    // Within the address's budgets like any socket, then closed at once.
+    state.limits.sockets_blocked(ip)?;
+    let counted = state.limits.socket_opened(ip)?;
+    Ok(ws
+        .read_buffer_size(1024)
+        .write_buffer_size(1024)
+        .max_message_size(1024)
+        .on_upgrade(move |socket| async move {
+            let (_counted, _held) = (counted, held);
+            let (mut sink, _) = socket.split();
+            let _ = send(&mut sink, &error(code, &message)).await;
+            close(&mut sink, CLOSE_NOT_SET_UP, "not set up for this page").await;
+        }))
+}
+
+/// Upgrades a socket whose page may open `site`'s chat.
+async fn accept(
+    state: AppState,
+    site: Site,
+    ip: std::net::IpAddr,
+    held: Option<axum::Extension<crate::connections::HeldConnection>>,
+    ws: WebSocketUpgrade,
+) -> AppResult<Response> {
     // An address that kept starting new conversations past its budget waits before its
     // next handshake (until its bucket refills).
     state.limits.sockets_blocked(ip)?;

@@ -87,10 +87,11 @@ pub fn panel(props: &PanelProps) -> Html {
     let on_close = props.on_ask.reform(|_: MouseEvent| Ask::Close);
 
     let banner = match s.conn {
-        Conn::Online => None,
+        Conn::Online | Conn::NotSetUp => None,
         Conn::Connecting => Some("Connecting…"),
         Conn::Offline => Some("Connection lost. Reconnecting…"),
     };
+    let not_set_up = s.conn == Conn::NotSetUp;
     let title = if s.site_name.is_empty() {
         "Chat"
     } else {
@@ -121,12 +122,19 @@ pub fn panel(props: &PanelProps) -> Html {
             if let Some(notice) = &s.notice {
                 <div class="cp-notice" role="alert">{ &**notice }</div>
             }
-            <div class="cp-compose">
-                <textarea ref={input} rows="1" placeholder="Write a message…" aria-label="Message" maxlength="2000" onkeydown={on_keydown} />
-                <button class="cp-send" aria-label="Send" onclick={on_click}>
-                    <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 20l18-8L3 4v6l12 2-12 2z" /></svg>
-                </button>
-            </div>
+            if not_set_up {
+                <div class="cp-ended" role="alert">
+                    <strong>{ "This chat isn't set up for this page." }</strong>
+                    <span>{ "Please contact the site another way for now." }</span>
+                </div>
+            } else {
+                <div class="cp-compose">
+                    <textarea ref={input} rows="1" placeholder="Write a message…" aria-label="Message" maxlength="2000" onkeydown={on_keydown} />
+                    <button class="cp-send" aria-label="Send" onclick={on_click}>
+                        <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 20l18-8L3 4v6l12 2-12 2z" /></svg>
+                    </button>
+                </div>
+            }
         </section>
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! [`Connection`] opens `ws(s)://relay/ws?site=…`, says `Hello` with the stored token and
 //! the last `seq` it has, hands every server frame to `on_frame`, resends messages the relay
-//! has not confirmed, and reconnects with backoff (1 s, doubling, at most 30 s).
+//! has not confirmed, and reconnects with backoff (1 s, doubling, at most 30 s, jittered) —
+//! unless the relay said the chat is not set up for this page (then it says so in the
+//! browser's console, for the owner, and stops).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -25,6 +27,8 @@ struct Inner {
     /// Sent but not yet echoed back: (client_id, text).
     unconfirmed: Vec<(String, String)>,
     backoff_ms: i32,
+    /// The relay said this page cannot have the chat: no more reconnects.
+    refused: bool,
     /// The visitor's name and email from the host page, sent after every Welcome.
     visitor: Option<(Option<String>, Option<String>)>,
     on_frame: Callback<ServerFrame>,
@@ -57,6 +61,7 @@ impl Connection {
             seqs: SeqTracker::default(),
             unconfirmed: Vec::new(),
             backoff_ms: 1000,
+            refused: false,
             visitor: None,
             on_frame,
             on_conn,
@@ -192,6 +197,11 @@ impl Connection {
                 ServerFrame::Message {
                     client_id: Some(id), ..
                 } => inner.unconfirmed.retain(|(c, _)| c != id),
+                ServerFrame::Error { code, message } if code.is_setup_problem() => {
+                    // For the site owner, who opens the browser's console: the exact fix.
+                    web_sys::console::error_1(&["chatpay: ", message].concat().into());
+                    inner.refused = true;
+                }
                 _ => {}
             }
             inner.on_frame.clone()
@@ -200,11 +210,15 @@ impl Connection {
     }
 
     fn on_close(&self) {
-        let on_conn = {
+        let (on_conn, refused) = {
             let mut inner = self.0.borrow_mut();
             inner.ws = None;
-            inner.on_conn.clone()
+            (inner.on_conn.clone(), inner.refused)
         };
+        if refused {
+            on_conn.emit(Conn::NotSetUp);
+            return;
+        }
         on_conn.emit(Conn::Offline);
         self.schedule_reconnect();
     }

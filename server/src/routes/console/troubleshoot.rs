@@ -16,6 +16,7 @@ const LINK: &str = "Payment link not sending";
 const RESUME: &str = "Workflow not resuming";
 const WALLET: &str = "Apple Pay or Google Pay not showing";
 const CHECK: &str = "Payments that need a person";
+const PAGES: &str = "Chat not showing on your site";
 
 fn check(id: &str, ok: bool, topic: &str, title: &str, detail: String) -> Check {
     Check {
@@ -43,12 +44,52 @@ pub async fn checks(
     owner: Owner,
     Path(site): Path<String>,
 ) -> AppResult<Json<Vec<Check>>> {
-    owned_site(&state, &owner, &site).await?;
+    let this_site = owned_site(&state, &owner, &site).await?;
     let stripe = state.store.stripe_status(&state.cipher, &site).await?;
     let health = state.store.webhook_health(&site).await?;
     let workflow = state.store.latest_workflow(&site).await?;
     let resolutions = state.store.resolutions(&site).await?;
     let mut out = Vec::new();
+
+    // Pages the chat was refused on: an origin the site does not allow (yet).
+    let refused = state.refused.of(&site);
+    let named: Vec<String> = refused
+        .origins
+        .iter()
+        .filter(|o| !this_site.origins.contains(&o.origin))
+        .map(|o| {
+            let times = if o.count == 1 {
+                "once".to_owned()
+            } else {
+                format!("{} times", o.count)
+            };
+            format!("{} ({times}, last {})", o.origin, ago(o.last_at))
+        })
+        .collect();
+    out.push(if named.is_empty() && refused.others == 0 {
+        check(
+            "origins",
+            true,
+            PAGES,
+            "No page was refused the chat",
+            format!("Allowed origins: {}.", this_site.origins.join(", ")),
+        )
+    } else {
+        let more = match refused.others {
+            0 => String::new(),
+            n => format!(", and {n} more attempts from other origins"),
+        };
+        check(
+            "origins",
+            false,
+            PAGES,
+            "Pages that are not allowed tried to open the chat",
+            format!(
+                "{}{more}. If one of them is yours, add it to the site's allowed origins (Sites); visitors there see \"This chat isn't set up for this page\".",
+                named.join("; ")
+            ),
+        )
+    });
 
     // Payment link not sending.
     out.push(if stripe.connected {
