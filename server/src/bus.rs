@@ -4,7 +4,8 @@
 //! PostgreSQL delivers it when (and only if) the transaction commits. The payload is a
 //! pointer, never content (a `NOTIFY` carries at most 8,000 bytes):
 //! - `h|RELAY|SITE|CONVERSATION|SEQ`: a conversation's history grew to `SEQ`;
-//! - `s|RELAY|SITE|CONVERSATION`: a conversation's status changed;
+//! - `s|RELAY|SITE|CONVERSATION`: a conversation's status changed (consoles hear it; a
+//!   conversation that closed tells its tabs here too);
 //! - `n|RELAY|SITE|CONVERSATION|NOTE`: a note for agents was kept.
 //!
 //! Every relay listens on one connection of its own. A pointer from another relay makes it
@@ -21,6 +22,7 @@
 use std::time::Duration;
 
 use chatpay_shared::console::LiveEvent;
+use chatpay_shared::protocol::ServerFrame;
 use sqlx::postgres::PgListener;
 
 use crate::state::AppState;
@@ -100,10 +102,20 @@ async fn on_pointer(state: &AppState, payload: &str) {
             let seq: u64 = parts.get(4).and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
             history_grew(state, site, conversation, seq).await;
         }
-        "s" if state.hub.console_open(site) => match state.store.conversation_status(conversation).await {
-            Ok(status) => live(state, site, conversation, status, None),
-            Err(e) => tracing::warn!(error = %e, "bus: cannot read a status"),
-        },
+        "s" if state.hub.console_open(site) || state.hub.published(conversation).is_some() => {
+            match state.store.conversation_status(conversation).await {
+                Ok(status) => {
+                    if status.as_deref() == Some("closed") {
+                        // This relay's tabs of it offer a new chat from now on.
+                        state.hub.publish(conversation, &[ServerFrame::Closed]);
+                    }
+                    if state.hub.console_open(site) {
+                        live(state, site, conversation, status, None);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "bus: cannot read a status"),
+            }
+        }
         "n" if state.hub.console_open(site) => {
             let Some(id) = parts.get(4) else { return };
             match state.store.notice(id).await {

@@ -122,6 +122,17 @@ pub async fn visitor_text(
     if let Some(seq) = messages::seq_of_client_id(&mut tx, conversation, client_id).await? {
         return Ok(Posted::Duplicate(seq));
     }
+    // Locked first (the lock order), and its status read in the same statement: a webhook
+    // that closes the conversation comes wholly before or after this message.
+    let status = conversations::lock(&mut tx, conversation).await?;
+    if status.as_deref() == Some("closed") {
+        // Nobody would read it: the visitor is told how to go on instead.
+        tx.rollback().await?;
+        return Err(AppError::Conflict(
+            "This conversation has ended, so your message was not sent. Start a new chat to write again."
+                .into(),
+        ));
+    }
     let frames = messages::append(
         &mut tx,
         conversation,
@@ -135,10 +146,7 @@ pub async fn visitor_text(
     let seq = frames.first().and_then(ServerFrame::seq).unwrap_or(0);
     let mut followups = Followups::frames(site, conversation, frames);
     // While a person has the conversation, the bot stays quiet.
-    let bot_on = !matches!(
-        conversations::status_in(&mut tx, conversation).await?.as_deref(),
-        Some("agent" | "waiting_agent")
-    );
+    let bot_on = !matches!(status.as_deref(), Some("agent" | "waiting_agent"));
     if bot_on {
         followups.add(
             runner::feed(

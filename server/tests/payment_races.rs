@@ -188,8 +188,11 @@ async fn a_paid_webhook_and_a_visitor_message_never_deadlock() {
             Ok(_) => assert_eq!(app.payment(payment).await.status, PaymentStatus::Paid, "pair {i}"),
             Err(e) => failed_webhooks.push(e.to_string()),
         }
-        if let Err(e) = message {
-            refused_messages.push(e.to_string());
+        match message {
+            // The paid branch closed the chat first: the message is refused with the way out.
+            Err(chatpay_server::error::AppError::Conflict(m)) if m.contains("has ended") => {}
+            Err(e) => refused_messages.push(e.to_string()),
+            Ok(_) => {}
         }
     }
     assert!(

@@ -7,6 +7,9 @@ use std::time::Duration;
 use chatpay_shared::protocol::{Author, ClientFrame, ErrorCode, ServerFrame};
 use common::{texts, Backend, TestApp, GREETING, ORIGIN, SITE};
 
+/// What a site without a workflow says to a visitor's first message.
+const WAIT_FOR_PERSON: &str = "I'm connecting you with a person. They will reply here.";
+
 async fn new_visitor_gets_a_token_and_the_greeting(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
@@ -47,7 +50,12 @@ async fn messages_are_stored_echoed_in_order_and_replayed_after_last_seq(backend
 
     let mut seqs = Vec::new();
     for (i, text) in ["I need help", "with my order", "  #1234  "].iter().enumerate() {
-        match c.say(&format!("c{i}"), text).await {
+        let echo = c.say(&format!("c{i}"), text).await;
+        if i == 0 {
+            // A site without a workflow is a live chat: a person is asked for, once.
+            assert_eq!(texts(&[c.recv().await]), vec![WAIT_FOR_PERSON]);
+        }
+        match echo {
             ServerFrame::Message {
                 seq,
                 from,
@@ -63,11 +71,11 @@ async fn messages_are_stored_echoed_in_order_and_replayed_after_last_seq(backend
             other => panic!("expected the echo, got {other:?}"),
         }
     }
-    assert_eq!(seqs, vec![2, 3, 4]);
+    assert_eq!(seqs, vec![2, 4, 5]);
     drop(c);
 
-    // A reload: same token, and the tab already shows up to seq 2.
-    let (mut again, welcome) = app.visitor(Some(&visitor_token), Some(2)).await;
+    // A reload: same token, and the tab already shows up to seq 3.
+    let (mut again, welcome) = app.visitor(Some(&visitor_token), Some(3)).await;
     let ServerFrame::Welcome {
         visitor_token: same,
         conversation: same_conv,
@@ -87,12 +95,12 @@ async fn messages_are_stored_echoed_in_order_and_replayed_after_last_seq(backend
     // A fresh tab with the token and no last_seq gets the whole history.
     let (mut full, _) = app.visitor(Some(&visitor_token), None).await;
     let mut all = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..5 {
         all.push(full.recv().await);
     }
     assert_eq!(
         texts(&all),
-        vec![GREETING, "I need help", "with my order", "#1234"]
+        vec![GREETING, "I need help", WAIT_FOR_PERSON, "with my order", "#1234"]
     );
     app.stop().await;
 }
@@ -107,6 +115,7 @@ async fn a_resent_client_id_is_stored_once(backend: Backend) {
     c.recv().await;
 
     c.say("same", "hello?").await;
+    assert_eq!(texts(&[c.recv().await]), vec![WAIT_FOR_PERSON]);
     c.send_text("same", "hello?").await;
     assert!(
         c.try_recv(Duration::from_millis(300)).await.is_none(),
@@ -114,8 +123,8 @@ async fn a_resent_client_id_is_stored_once(backend: Backend) {
     );
 
     let (mut other, _) = app.visitor(Some(&visitor_token), None).await;
-    let history = vec![other.recv().await, other.recv().await];
-    assert_eq!(texts(&history), vec![GREETING, "hello?"]);
+    let history = vec![other.recv().await, other.recv().await, other.recv().await];
+    assert_eq!(texts(&history), vec![GREETING, "hello?", WAIT_FOR_PERSON]);
     assert!(other.try_recv(Duration::from_millis(300)).await.is_none());
     app.stop().await;
 }
@@ -130,6 +139,7 @@ async fn control_characters_are_taken_out_of_visitor_text(backend: Backend) {
     c.recv().await;
     let echoed = c.say("nul", "before\u{0}after\u{7}!\nsecond line").await;
     assert_eq!(texts(&[echoed]), vec!["beforeafter!\nsecond line"]);
+    assert_eq!(texts(&[c.recv().await]), vec![WAIT_FOR_PERSON]);
     c.send(&chatpay_shared::protocol::ClientFrame::Visitor {
         name: Some("Ada\u{0} Lovelace".into()),
         email: None,
@@ -306,7 +316,14 @@ async fn a_flood_is_rate_limited(backend: Backend) {
                 code: ErrorCode::RateLimited,
                 ..
             } => limited += 1,
-            ServerFrame::Message { .. } => stored += 1,
+            ServerFrame::Message {
+                from: Author::Visitor,
+                ..
+            } => stored += 1,
+            // A person is asked for after the first (a site without a workflow).
+            ServerFrame::Message {
+                from: Author::Bot, ..
+            } => {}
             other => panic!("{other:?}"),
         }
     }

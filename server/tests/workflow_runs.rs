@@ -96,7 +96,7 @@ async fn the_demo_workflow_walks_to_paid(backend: Backend) {
 
     common::pay_with(&url, "paid").await;
 
-    let after = c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("This conversation is now closed"))).await;
+    let after = c.until(|f| matches!(f, ServerFrame::Closed)).await;
     assert_eq!(update(&after), Some((payment.clone(), PaymentStatus::Paid)));
     assert_eq!(
         bot_texts(&after),

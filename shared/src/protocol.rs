@@ -123,6 +123,10 @@ pub enum ServerFrame {
     Typing,
     /// Something the tab asked for was refused. `code` is stable; `message` is for people.
     Error { code: ErrorCode, message: String },
+    /// The conversation is closed (the workflow or a person ended it): the tab offers a new
+    /// chat instead of the composer. Sent when it closes and after the history on `Hello`.
+    /// Not part of the history.
+    Closed,
 }
 
 impl ServerFrame {
@@ -132,7 +136,10 @@ impl ServerFrame {
             ServerFrame::Message { seq, .. }
             | ServerFrame::PaymentCard { seq, .. }
             | ServerFrame::PaymentUpdate { seq, .. } => Some(*seq),
-            ServerFrame::Welcome { .. } | ServerFrame::Typing | ServerFrame::Error { .. } => None,
+            ServerFrame::Welcome { .. }
+            | ServerFrame::Typing
+            | ServerFrame::Error { .. }
+            | ServerFrame::Closed => None,
         }
     }
 }
@@ -228,13 +235,15 @@ pub enum ErrorCode {
     /// A declined payment's link could not be cancelled (Stripe did not answer); the card
     /// is still open and the visitor may try again.
     DeclineFailed,
+    /// The conversation is closed; a message to it is not kept. The tab offers a new chat.
+    Closed,
     /// The relay failed; the tab should reconnect later.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for tests and decoders.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::BadFrame,
         ErrorCode::HelloFirst,
         ErrorCode::UnknownSite,
@@ -244,6 +253,7 @@ impl ErrorCode {
         ErrorCode::UnknownPayment,
         ErrorCode::BadVisitor,
         ErrorCode::DeclineFailed,
+        ErrorCode::Closed,
         ErrorCode::Internal,
     ];
 
@@ -259,6 +269,7 @@ impl ErrorCode {
             ErrorCode::UnknownPayment => "unknown_payment",
             ErrorCode::BadVisitor => "bad_visitor",
             ErrorCode::DeclineFailed => "decline_failed",
+            ErrorCode::Closed => "closed",
             ErrorCode::Internal => "internal",
         }
     }

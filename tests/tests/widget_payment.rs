@@ -95,10 +95,50 @@ async fn paying_in_a_new_tab_turns_the_card_paid_without_a_reload() -> anyhow::R
     assert_eq!(marker, "still here", "no reload happened");
     browser.screenshot("widget-4-card-paid").await?;
 
-    // After a reload the card is still right.
+    // The workflow closed the chat: no composer, a way to start again.
+    browser
+        .wait_texts(".cp-ended span", &["This conversation has ended."])
+        .await?;
+    assert!(browser.widget_texts("textarea").await?.is_empty());
+    browser.screenshot("widget-4b-chat-ended").await?;
+
+    // After a reload the card is still right, and the chat still ended.
     browser.client.refresh().await?;
     browser.click_in_widget(".cp-launch:not(.cp-boot)").await?;
     browser.wait_texts(".cp-card .cp-chip", &["Paid ✓"]).await?;
+    browser
+        .wait_texts(".cp-ended span", &["This conversation has ended."])
+        .await?;
+
+    // "Start a new chat": a fresh conversation from the workflow's start, kept on reload.
+    browser.click_in_widget("button.cp-newchat").await?;
+    browser
+        .wait_texts(
+            ".cp-bot .cp-bubble",
+            &[
+                "Hi! I'm the chatpay demo bot.",
+                "What do you need help with today?",
+            ],
+        )
+        .await?;
+    assert!(
+        browser.widget_texts(".cp-card").await?.is_empty(),
+        "the old card is gone"
+    );
+    browser.widget_element("textarea").await?;
+    browser.screenshot("widget-4c-new-chat").await?;
+    browser.client.refresh().await?;
+    browser.click_in_widget(".cp-launch:not(.cp-boot)").await?;
+    browser
+        .wait_texts(
+            ".cp-bot .cp-bubble",
+            &[
+                "Hi! I'm the chatpay demo bot.",
+                "What do you need help with today?",
+            ],
+        )
+        .await?;
+    assert!(browser.widget_texts(".cp-ended").await?.is_empty());
     browser.close().await?;
     Ok(())
 }
@@ -130,6 +170,14 @@ async fn not_now_turns_the_card_expired_and_offers_a_new_link() -> anyhow::Resul
     browser
         .wait_texts(".cp-card .cp-chip", &["Expired", "Pending"])
         .await?;
+    // Only the newest card offers a new link; the old one is history.
+    assert!(
+        browser
+            .widget_texts(".cp-card button.cp-newlink")
+            .await?
+            .is_empty(),
+        "the expired card above the new one still offers a link"
+    );
     browser.screenshot("widget-6-new-link").await?;
     browser.close().await?;
     Ok(())

@@ -79,6 +79,8 @@ pub struct ChatState {
     pub notice: Option<Rc<str>>,
     /// Unix seconds, for countdowns (moved by `Tick`).
     pub now: i64,
+    /// The conversation ended: the panel offers a new chat instead of the composer.
+    pub closed: bool,
 }
 
 impl ChatState {
@@ -92,6 +94,7 @@ impl ChatState {
             typing: false,
             notice: None,
             now,
+            closed: false,
         }
     }
 
@@ -125,6 +128,8 @@ pub enum Action {
     Tick(i64),
     /// The visitor declined this payment; its link is being cancelled.
     Declining(Rc<str>),
+    /// "Start a new chat": the old conversation goes from view; a new one is connecting.
+    StartOver,
 }
 
 impl Reducible for ChatState {
@@ -159,6 +164,12 @@ impl Reducible for ChatState {
                 });
             }
             Action::Frame(frame) => apply_frame(&mut s, frame),
+            Action::StartOver => {
+                s = ChatState {
+                    site_name: s.site_name.clone(),
+                    ..ChatState::new(s.open, s.now)
+                };
+            }
             Action::Declining(payment) => {
                 for c in cards(&mut s) {
                     c.expiring |= c.payment == payment;
@@ -240,6 +251,18 @@ fn apply_frame(s: &mut ChatState, frame: ServerFrame) {
             }
         }
         ServerFrame::Typing => s.typing = true,
+        ServerFrame::Closed => {
+            s.closed = true;
+            s.typing = false;
+        }
+        ServerFrame::Error {
+            code: ErrorCode::Closed,
+            ..
+        } => {
+            // What was written after the end was not kept: it goes from view.
+            s.items.retain(|i| !i.is_pending());
+            s.closed = true;
+        }
         ServerFrame::Error { code, .. } if code.is_setup_problem() => {
             // The owner's fix is in the browser console; the visitor gets plain words.
             s.conn = Conn::NotSetUp;

@@ -179,9 +179,14 @@ fn the_wire_matches_the_relays_serde_both_ways() {
             at: 3,
         },
         ServerFrame::Typing,
+        ServerFrame::Closed,
         ServerFrame::Error {
             code: ErrorCode::RateLimited,
             message: "slow down".into(),
+        },
+        ServerFrame::Error {
+            code: ErrorCode::OriginNotAllowed,
+            message: "add it".into(),
         },
     ];
     for f in frames {
@@ -280,6 +285,7 @@ async fn render_card(card: Card) -> web_sys::Element {
             card,
             now: 1_000,
             locale: "en-US".into(),
+            latest: true,
             on_decline: Default::default(),
             on_new_link: Default::default(),
         },
@@ -453,4 +459,35 @@ fn a_page_the_chat_is_not_set_up_for_stays_refused() {
         ],
     );
     assert_eq!((s.conn, s.notice.as_deref()), (Conn::Online, Some("slow down")));
+}
+
+#[wasm_bindgen_test]
+fn a_closed_chat_drops_what_was_refused_and_starting_over_clears_it() {
+    let s = reduce(
+        ChatState::new(true, 0),
+        vec![
+            msg(1, Author::Bot, "This conversation is now closed.", None),
+            Action::Frame(ServerFrame::Closed),
+        ],
+    );
+    assert!(s.closed);
+    // Written just as it closed: refused, and gone from view.
+    let s = reduce(
+        s,
+        vec![
+            Action::Sent {
+                client_id: "m-1".into(),
+                text: "one more thing".into(),
+                at: 0,
+            },
+            Action::Frame(ServerFrame::Error {
+                code: ErrorCode::Closed,
+                message: "This conversation has ended".into(),
+            }),
+        ],
+    );
+    assert_eq!(texts(&s), vec!["This conversation is now closed."]);
+    assert!(s.closed);
+    let s = reduce(s, vec![Action::StartOver]);
+    assert!(!s.closed && s.items.is_empty() && s.open);
 }

@@ -6,13 +6,13 @@
 use chatpay_shared::protocol::{PaymentStatus, ServerFrame};
 use chatpay_shared::workflow::validate;
 
-use super::step::{step, Effect, Event, RunState};
+use super::step::{self, step, Effect, Event, RunState};
 use crate::error::{AppError, AppResult};
 use crate::payments;
 use crate::state::AppState;
 use crate::store::messages::{self, Card, NewEvent, NewMessage};
 use crate::store::payments::{self as stored, NewPayment, Requester};
-use crate::store::{workflows, Store, Tx};
+use crate::store::{conversations, workflows, Store, Tx};
 
 /// What a commit changed in one conversation, to publish.
 #[derive(Debug)]
@@ -126,10 +126,14 @@ impl Followups {
             if typing {
                 c.frames.push(ServerFrame::Typing);
             }
-            state.hub.publish(&c.conversation, &c.frames);
             state
                 .hub
                 .publish_live(&c.site, &c.conversation, &c.frames, c.status, c.notice.as_deref());
+            if c.status == Some("closed") {
+                // The visitor's tabs offer a new chat from now on.
+                c.frames.push(ServerFrame::Closed);
+            }
+            state.hub.publish(&c.conversation, &c.frames);
         }
         for work in self.after {
             let state = state.clone();
@@ -193,8 +197,26 @@ async fn feed_after(
     lead: Vec<NewEvent>,
 ) -> AppResult<Followups> {
     let Some(locked) = workflows::lock_run(tx, conversation).await? else {
-        let frames = messages::append_events(tx, conversation, &lead).await?;
-        return Ok(Followups::frames(site, conversation, frames));
+        // No workflow runs here (the site had none): a person answers the visitor, and a
+        // person handing back ends the chat.
+        let mut events = lead;
+        let status = match event {
+            Event::VisitorText(_) => Some("waiting_agent"),
+            Event::AgentHandBack => Some("closed"),
+            _ => None,
+        };
+        let say = match event {
+            Event::VisitorText(_) => Some(step::SAY_HANDOFF),
+            Event::AgentHandBack => Some(step::SAY_ALL_DONE),
+            _ => None,
+        };
+        if let Some(text) = say {
+            events.push(NewEvent::Text(NewMessage::bot(text.to_owned())));
+        }
+        let frames = messages::append_events_as(tx, conversation, &events, status).await?;
+        let mut followups = Followups::frames(site, conversation, frames);
+        followups.changed[0].status = status;
+        return Ok(followups);
     };
     let wf = workflows::version(tx, store, &locked.site, locked.version).await?;
     let (next, effects) = step(&wf, &locked.state, event);
@@ -228,6 +250,7 @@ async fn apply(
     let mut events = lead;
     let mut after = Vec::new();
     let mut status = None;
+    let mut bot_again = false;
     for effect in effects {
         match effect {
             Effect::Say(text) => events.push(NewEvent::Text(NewMessage::bot(text))),
@@ -261,7 +284,11 @@ async fn apply(
             // Set with the history below, in one write of the conversation's row.
             Effect::Handoff => status = Some("waiting_agent"),
             Effect::Close => status = Some("closed"),
+            Effect::BotAgain => bot_again = true,
         }
+    }
+    if bot_again && status.is_none() && conversations::hand_back_if_waiting(tx, conversation).await? {
+        status = Some("bot");
     }
     let frames = messages::append_events_as(tx, conversation, &events, status).await?;
     workflows::save_run(tx, conversation, site, version, &run).await?;

@@ -63,6 +63,14 @@ pub struct RunState {
     pub payments_made: u32,
     /// Random, per run: payment ids are `pay_{key}_{n}`.
     pub key: String,
+    /// Visitor messages while the current payment was being waited for: the first gets an
+    /// answer, the second asks for a person (absent in runs saved before it existed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub written_while_paying: u8,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 impl RunState {
@@ -74,6 +82,7 @@ impl RunState {
             payment: None,
             payments_made: 0,
             key: key.into(),
+            written_while_paying: 0,
         }
     }
 }
@@ -121,16 +130,24 @@ pub enum Effect {
     Handoff,
     /// Close the conversation.
     Close,
+    /// The bot carries on after a payment: a person asked for while it was awaited is no
+    /// longer waited for (unless one has already joined).
+    BotAgain,
 }
 
 const SAY_PAYMENT_ERROR: &str =
     "Sorry, I couldn't create a payment link just now. Nothing was charged; please try again in a moment.";
 const SAY_TOO_MANY: &str =
     "This conversation has asked for many payment links already; a person will help you from here.";
-const SAY_HANDOFF: &str = "I'm connecting you with a person. They will reply here.";
+pub(crate) const SAY_HANDOFF: &str = "I'm connecting you with a person. They will reply here.";
 const SAY_STUCK: &str = "Sorry, something went wrong on our side. A person will look at this conversation.";
 const SAY_CHECKING: &str =
     "Thank you. A person needs to check this payment before we go on; they will reply here.";
+const SAY_PAYMENT_PENDING: &str =
+    "Your payment link is in the card above; I'll carry on here as soon as it's paid. \
+     If you'd rather not pay now, press \"Not now\" on the card. Need a person? Just write again.";
+const SAY_PERSON: &str = "I'm asking a person to join. They will reply here.";
+pub(crate) const SAY_ALL_DONE: &str = "Thanks for chatting with us. This conversation is now closed.";
 
 /// Advances `run` by `event`. Events that do not fit the run's state change nothing.
 pub fn step(wf: &Workflow, run: &RunState, event: Event<'_>) -> (RunState, Vec<Effect>) {
@@ -140,6 +157,27 @@ pub fn step(wf: &Workflow, run: &RunState, event: Event<'_>) -> (RunState, Vec<E
         Event::Start if run.status == RunStatus::New => {
             let start = wf.start.clone();
             advance(wf, &mut run, Some(start), &mut effects);
+        }
+        Event::VisitorText(_)
+            if matches!(run.status, RunStatus::WaitingPayment | RunStatus::CreatingPayment) =>
+        {
+            // The visitor writes while the link is out: point to it, then fetch a person.
+            match run.written_while_paying {
+                0 => effects.push(Effect::Say(SAY_PAYMENT_PENDING.into())),
+                1 => {
+                    effects.push(Effect::Say(SAY_PERSON.into()));
+                    effects.push(Effect::Handoff);
+                }
+                _ => {}
+            }
+            run.written_while_paying = run.written_while_paying.saturating_add(1);
+        }
+        Event::VisitorText(_) if run.status == RunStatus::Finished && run.node.is_none() => {
+            // The workflow ran out without closing: a person answers from here.
+            effects.push(Effect::Say(SAY_HANDOFF.into()));
+            effects.push(Effect::Handoff);
+            run.status = RunStatus::WaitingAgent;
+            run.node = None;
         }
         Event::VisitorText(text) if run.status == RunStatus::WaitingInput => {
             let node = run
@@ -180,6 +218,7 @@ pub fn step(wf: &Workflow, run: &RunState, event: Event<'_>) -> (RunState, Vec<E
             run.status = RunStatus::WaitingPayment;
         }
         Event::PaymentNotOpened { payment } if waits_for(&run, RunStatus::CreatingPayment, payment) => {
+            bot_again(&mut run, &mut effects);
             effects.push(Effect::Say(SAY_PAYMENT_ERROR.into()));
             resume_after_payment(wf, &mut run, "error", &mut effects);
         }
@@ -189,6 +228,7 @@ pub fn step(wf: &Workflow, run: &RunState, event: Event<'_>) -> (RunState, Vec<E
                     || waits_for(&run, RunStatus::CreatingPayment, payment)) =>
         {
             if status == PaymentStatus::Mismatch {
+                run.written_while_paying = 0;
                 // Not paid as asked: a person checks it before the workflow goes on (with
                 // the result `error`) after they hand the conversation back.
                 run.payment = None;
@@ -201,6 +241,7 @@ pub fn step(wf: &Workflow, run: &RunState, event: Event<'_>) -> (RunState, Vec<E
                 effects.push(Effect::Handoff);
                 run.status = RunStatus::WaitingAgent;
             } else {
+                bot_again(&mut run, &mut effects);
                 resume_after_payment(wf, &mut run, status.as_str(), &mut effects);
             }
         }
@@ -209,11 +250,33 @@ pub fn step(wf: &Workflow, run: &RunState, event: Event<'_>) -> (RunState, Vec<E
                 Some(NodeKind::Handoff { next, .. } | NodeKind::RequestPayment { next, .. }) => next.clone(),
                 _ => None,
             };
-            advance(wf, &mut run, next, &mut effects);
+            match next {
+                Some(_) => advance(wf, &mut run, next, &mut effects),
+                // Nothing after the person: the chat ends, and the visitor is told so.
+                None => close_after_person(&mut run, &mut effects),
+            }
         }
         _ => {}
     }
     (run, effects)
+}
+
+/// A person handed back and the workflow has nothing next: the chat closes with a word.
+pub fn close_after_person(run: &mut RunState, effects: &mut Vec<Effect>) {
+    effects.push(Effect::Say(SAY_ALL_DONE.into()));
+    effects.push(Effect::Close);
+    run.status = RunStatus::Finished;
+    // Ended, and not by running out (which leaves no node): an empty id is never a node's.
+    run.node = Some(String::new());
+}
+
+/// The payment the run waited for is settled: a person asked for meanwhile is not needed
+/// for the bot to go on.
+fn bot_again(run: &mut RunState, effects: &mut Vec<Effect>) {
+    if run.written_while_paying >= 2 {
+        effects.push(Effect::BotAgain);
+    }
+    run.written_while_paying = 0;
 }
 
 fn waits_for(run: &RunState, status: RunStatus, payment: &str) -> bool {
@@ -496,9 +559,27 @@ mod tests {
             payment: "pay_k1_1".into()
         }));
         assert_eq!(run.status, RunStatus::WaitingPayment);
-        // Visitor chatter while waiting changes nothing.
-        let (same, effects) = step(&w, &run, Event::VisitorText("hello?"));
-        assert_eq!((same, effects), (run, vec![]));
+        // Writing while the link is out: pointed to the card, then a person is asked for;
+        // the run keeps waiting for the payment all along.
+        let (run, effects) = step(&w, &run, Event::VisitorText("hello?"));
+        assert_eq!(says(&effects), vec![SAY_PAYMENT_PENDING]);
+        let (run, effects) = step(&w, &run, Event::VisitorText("anyone?"));
+        assert_eq!(says(&effects), vec![SAY_PERSON]);
+        assert!(effects.contains(&Effect::Handoff));
+        let (run, effects) = step(&w, &run, Event::VisitorText("???"));
+        assert_eq!(effects, vec![]);
+        assert_eq!(run.status, RunStatus::WaitingPayment);
+        // The payment settles: the bot carries on, and the person is no longer waited for.
+        let (run, effects) = step(
+            &w,
+            &run,
+            Event::PaymentResolved {
+                payment: "pay_k1_1",
+                status: PaymentStatus::Paid,
+            },
+        );
+        assert_eq!(effects.first(), Some(&Effect::BotAgain));
+        assert_eq!(run.written_while_paying, 0);
     }
 
     fn waiting(w: &Workflow) -> RunState {
@@ -758,6 +839,23 @@ mod tests {
         for event in [Event::VisitorText("hi"), Event::AgentHandBack, Event::Start] {
             assert_eq!(step(&w, &run, event).1, vec![]);
         }
+    }
+
+    #[test]
+    fn a_workflow_that_runs_out_hands_the_next_message_to_a_person_and_a_hand_back_closes() {
+        let w = wf(r#"{"format":1,"start":"a","nodes":[{"id":"a","type":"send_message","text":"Hi"}]}"#);
+        let (run, _) = step(&w, &RunState::new("k"), Event::Start);
+        assert_eq!(run.status, RunStatus::Finished);
+        let (run, effects) = step(&w, &run, Event::VisitorText("hello?"));
+        assert_eq!(says(&effects), vec![SAY_HANDOFF]);
+        assert!(effects.contains(&Effect::Handoff));
+        assert_eq!(run.status, RunStatus::WaitingAgent);
+        let (run, effects) = step(&w, &run, Event::AgentHandBack);
+        assert_eq!(says(&effects), vec![SAY_ALL_DONE]);
+        assert_eq!(effects.last(), Some(&Effect::Close));
+        assert_eq!(run.status, RunStatus::Finished);
+        // Closed for good: nothing more hands off.
+        assert_eq!(step(&w, &run, Event::VisitorText("hi")).1, vec![]);
     }
 
     #[test]

@@ -203,6 +203,9 @@ where
     {
         return;
     }
+    if joined.conversation.status == "closed" && send(&mut sink, &ServerFrame::Closed).await.is_err() {
+        return;
+    }
     state.hub.seen(&conversation, last_sent);
     let mut shutdown = state.shutdown.clone();
     // Answers of work done off this loop (a decline waits on Stripe; the socket does not).
@@ -295,6 +298,7 @@ async fn handle(
             match chat::visitor_text(state, site_id, conversation, &client_id, &text).await {
                 Ok(_) => None,
                 Err(AppError::BadRequest(msg)) => Some(error(ErrorCode::BadText, &msg)),
+                Err(AppError::Conflict(msg)) => Some(error(ErrorCode::Closed, &msg)),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot store a visitor message");
                     Some(error(

@@ -13,6 +13,8 @@ pub struct Conversation {
     pub last_seq: u64,
     /// The client address the visitor last came from (for budgets).
     pub client_ip: Option<String>,
+    /// What it waits for: `bot`, `waiting_agent`, `agent` or `closed`.
+    pub status: String,
 }
 
 impl Store {
@@ -53,7 +55,7 @@ impl Store {
         token_hash: &str,
     ) -> AppResult<Option<Conversation>> {
         let row = sqlx::query(
-            "SELECT id, site_id, last_seq, client_ip FROM conversations \
+            "SELECT id, site_id, last_seq, client_ip, status FROM conversations \
              WHERE site_id = $1 AND visitor_token_hash = $2",
         )
         .bind(site)
@@ -66,6 +68,7 @@ impl Store {
                 site_id: r.try_get(1)?,
                 last_seq: r.try_get::<i64, _>(2)? as u64,
                 client_ip: r.try_get(3)?,
+                status: r.try_get(4)?,
             })
         })
         .transpose()
@@ -92,6 +95,7 @@ pub async fn create(tx: &mut Tx, site: &str, token_hash: &str, client_ip: &str) 
         site_id: site.to_owned(),
         last_seq: 0,
         client_ip: Some(client_ip.to_owned()),
+        status: "bot".into(),
     })
 }
 
@@ -125,6 +129,23 @@ pub async fn lock_for_payment(tx: &mut Tx, payment: &str) -> AppResult<bool> {
     .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Gives a conversation that waits for a person back to the bot, unless a person has joined
+/// (`agent`) or it ended; `true` when it changed.
+pub async fn hand_back_if_waiting(tx: &mut Tx, conversation: &str) -> AppResult<bool> {
+    let site: Option<String> = sqlx::query_scalar(
+        "UPDATE conversations SET status = 'bot', updated_at = $1 WHERE id = $2 AND status = 'waiting_agent' \
+         RETURNING site_id",
+    )
+    .bind(now_ms())
+    .bind(conversation)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(site) = &site {
+        tx.notify('s', &[site, conversation]).await?;
+    }
+    Ok(site.is_some())
 }
 
 /// Sets what a conversation waits for: `bot`, `waiting_agent`, `agent` or `closed`.

@@ -31,6 +31,8 @@ pub enum Ask {
     Send(String),
     Decline(Rc<str>),
     Close,
+    /// Leave the ended conversation for a new one.
+    StartOver,
 }
 
 fn now_secs() -> i64 {
@@ -124,6 +126,12 @@ pub fn app(props: &AppProps) -> Html {
         let state = state.clone();
         Callback::from(move |ask: Ask| match ask {
             Ask::Close => state.dispatch(Action::Close),
+            Ask::StartOver => {
+                state.dispatch(Action::StartOver);
+                if let Some(c) = connection.borrow().as_ref() {
+                    c.start_over();
+                }
+            }
             Ask::Decline(payment) => {
                 state.dispatch(Action::Declining(payment.clone()));
                 if let Some(c) = connection.borrow().as_ref() {

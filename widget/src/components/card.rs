@@ -18,6 +18,8 @@ pub struct CardProps {
     /// Unix seconds.
     pub now: i64,
     pub locale: AttrValue,
+    /// The newest card of the chat: only it offers a new link (an older one is history).
+    pub latest: bool,
     pub on_decline: Callback<()>,
     pub on_new_link: Callback<()>,
 }
@@ -72,11 +74,12 @@ pub fn payment_card(props: &CardProps) -> Html {
         PaymentStatus::Mismatch => html! {
             <p class="cp-note">{ "A person will check this payment and reply here." }</p>
         },
-        PaymentStatus::Expired | PaymentStatus::Failed => html! {
+        PaymentStatus::Expired | PaymentStatus::Failed if props.latest => html! {
             <div class="cp-actions">
                 <button class="cp-newlink" onclick={on_new_link}>{ NEW_LINK_TEXT }</button>
             </div>
         },
+        PaymentStatus::Expired | PaymentStatus::Failed => Html::default(),
     };
     html! {
         <article class="cp-card" aria-label="Payment request">

@@ -97,10 +97,14 @@ pub fn panel(props: &PanelProps) -> Html {
     } else {
         &*s.site_name
     };
+    let latest_card = s.items.iter().rev().find_map(|i| match &i.body {
+        Body::Card(c) => Some(c.payment.clone()),
+        Body::Line(_) => None,
+    });
     let entries = s
         .items
         .iter()
-        .map(|item| entry(item, s.now, &props.locale, &props.on_ask));
+        .map(|item| entry(item, s.now, &props.locale, &props.on_ask, latest_card.as_deref()));
 
     html! {
         <section class="cp-panel" role="dialog" aria-label={title.to_owned()} onkeydown={on_escape}>
@@ -122,7 +126,12 @@ pub fn panel(props: &PanelProps) -> Html {
             if let Some(notice) = &s.notice {
                 <div class="cp-notice" role="alert">{ &**notice }</div>
             }
-            if not_set_up {
+            if s.closed && !not_set_up {
+                <div class="cp-ended" role="status">
+                    <span>{ "This conversation has ended." }</span>
+                    <button class="cp-newchat" onclick={props.on_ask.reform(|_: MouseEvent| Ask::StartOver)}>{ "Start a new chat" }</button>
+                </div>
+            } else if not_set_up {
                 <div class="cp-ended" role="alert">
                     <strong>{ "This chat isn't set up for this page." }</strong>
                     <span>{ "Please contact the site another way for now." }</span>
@@ -139,16 +148,24 @@ pub fn panel(props: &PanelProps) -> Html {
     }
 }
 
-fn entry(item: &Item, now: i64, locale: &AttrValue, on_ask: &Callback<Ask>) -> Html {
+fn entry(
+    item: &Item,
+    now: i64,
+    locale: &AttrValue,
+    on_ask: &Callback<Ask>,
+    latest_card: Option<&str>,
+) -> Html {
     match &item.body {
         Body::Card(card) => {
             let payment = card.payment.clone();
+            let latest = latest_card == Some(&*card.payment);
             html! {
                 <li key={card.payment.to_string()} class="cp-msg cp-bot">
                     <PaymentCard
                         card={card.clone()}
                         now={now}
                         locale={locale.clone()}
+                        latest={latest}
                         on_decline={on_ask.reform(move |_| Ask::Decline(payment.clone()))}
                         on_new_link={on_ask.reform(|_| Ask::Send(NEW_LINK_TEXT.into()))}
                     />

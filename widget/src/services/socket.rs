@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use chatpay_shared::protocol::{ClientFrame, ServerFrame};
+use chatpay_shared::protocol::{ClientFrame, ErrorCode, ServerFrame};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
@@ -106,6 +106,28 @@ impl Connection {
         }
     }
 
+    /// Starts a new conversation ("Start a new chat"): the stored token is forgotten, and the
+    /// socket is opened again from nothing.
+    pub fn start_over(&self) {
+        let (old, handlers) = {
+            let mut inner = self.0.borrow_mut();
+            storage::forget_token(&inner.site);
+            inner.seqs = SeqTracker::default();
+            inner.unconfirmed.clear();
+            inner.backoff_ms = 1000;
+            (inner.ws.take(), std::mem::take(&mut inner.handlers))
+        };
+        if let Some(ws) = old {
+            // Unhooked first: closing it schedules no reconnect and reports nothing.
+            ws.set_onopen(None);
+            ws.set_onmessage(None);
+            ws.set_onclose(None);
+            let _ = ws.close();
+        }
+        drop(handlers);
+        self.connect();
+    }
+
     fn connect(&self) {
         let url = self.0.borrow().url.clone();
         let Ok(ws) = WebSocket::new(&url) else {
@@ -197,6 +219,12 @@ impl Connection {
                 ServerFrame::Message {
                     client_id: Some(id), ..
                 } => inner.unconfirmed.retain(|(c, _)| c != id),
+                // Nothing more will be taken: messages not yet confirmed are not resent.
+                ServerFrame::Closed
+                | ServerFrame::Error {
+                    code: ErrorCode::Closed,
+                    ..
+                } => inner.unconfirmed.clear(),
                 ServerFrame::Error { code, message } if code.is_setup_problem() => {
                     // For the site owner, who opens the browser's console: the exact fix.
                     web_sys::console::error_1(&["chatpay: ", message].concat().into());

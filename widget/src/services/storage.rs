@@ -22,3 +22,10 @@ pub fn save_token(site: &str, token: &str) {
         let _ = s.set_item(&key(site), token);
     }
 }
+
+/// Forgets the token: the next connection starts a new conversation ("Start a new chat").
+pub fn forget_token(site: &str) {
+    if let Some(s) = storage() {
+        let _ = s.remove_item(&key(site));
+    }
+}

@@ -60,6 +60,7 @@ pub fn decode(text: &str) -> Option<ServerFrame> {
             at: f.int("at")?,
         },
         "Typing" => ServerFrame::Typing,
+        "Closed" => ServerFrame::Closed,
         "Error" => ServerFrame::Error {
             code: f
                 .text("code")
