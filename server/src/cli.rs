@@ -344,22 +344,29 @@ async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCo
             for s in &webhook_secrets {
                 keys::check_webhook_secret(s).map_err(anyhow::Error::msg)?;
             }
+            // A test key sent to Stripe itself while the relay runs the simulator is the usual
+            // slip: say how to point the CLI at the simulator.
+            let simulator_hint = simulator_hint(kind.livemode, http.base());
             let livemode = match http.client(&secret_key).verify_key(kind).await {
                 Ok(livemode) => livemode,
                 Err(KeyRefused::Unknown(message)) => bail!(
-                    "Stripe refused the key {}: {message}",
+                    "Stripe refused the key {}: {message}{simulator_hint}",
                     crate::secrets::mask(&secret_key)
                 ),
                 Err(KeyRefused::LacksPermission(message)) => bail!(
-                    "the restricted key {} lacks a permission chatpay needs: {message}",
-                    crate::secrets::mask(&secret_key)
+                    "the restricted key {} lacks a permission chatpay needs: {message}\n{}",
+                    crate::secrets::mask(&secret_key),
+                    keys::PERMISSION_FIX
                 ),
                 Err(KeyRefused::WrongMode { stripe_livemode }) => bail!(
                     "Stripe reports livemode={stripe_livemode} for a key that looks like a {} key",
                     if kind.livemode { "live" } else { "test" }
                 ),
                 Err(KeyRefused::NotTested(e)) => {
-                    bail!("cannot test the key with Stripe at {}: {e}", http.base())
+                    bail!(
+                        "cannot test the key with Stripe at {}: {e}{simulator_hint}",
+                        http.base()
+                    )
                 }
             };
             let secrets: Vec<String> = webhook_secrets.iter().map(|s| s.trim().to_owned()).collect();
@@ -535,4 +542,35 @@ fn when(at_ms: i64) -> String {
 
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
     items.collect::<Vec<_>>().join(" ")
+}
+
+/// What to add when a test key is tested against Stripe itself: a relay started with the
+/// simulator (`cargo xtask run`) knows only its own test keys.
+fn simulator_hint(livemode: bool, api_base: &str) -> &'static str {
+    if !livemode && api_base.trim_end_matches('/') == crate::config::STRIPE_API {
+        "\nif this relay runs the Stripe simulator (--stripe-simulator, as `cargo xtask run` does), \
+         add --stripe-api-base http://RELAY/simulator/stripe (the relay's own address)"
+    } else {
+        ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::simulator_hint;
+
+    #[test]
+    fn a_test_key_sent_to_stripe_itself_suggests_the_simulator() {
+        assert!(simulator_hint(false, "https://api.stripe.com").contains("--stripe-api-base"));
+        assert!(simulator_hint(false, "https://api.stripe.com/").contains("/simulator/stripe"));
+        assert_eq!(
+            simulator_hint(true, "https://api.stripe.com"),
+            "",
+            "a live key is for Stripe"
+        );
+        assert_eq!(
+            simulator_hint(false, "http://127.0.0.1:8080/simulator/stripe"),
+            ""
+        );
+    }
 }

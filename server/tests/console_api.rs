@@ -392,6 +392,9 @@ async fn the_wizard_tests_keys_saves_settings_and_never_returns_a_secret(backend
             "rk_test_nocheckoutshop000000",
             "restricted key lacks a permission",
         ),
+        // It may read Checkout Sessions but not create them: the first visitor would find
+        // out. Stripe's message names the permission.
+        ("rk_test_readonlyshop00000000", "rak_checkout_session_write"),
     ] {
         let (s, v) = c.post(key, json!({ "secret_key": input })).await;
         assert_eq!(

@@ -328,11 +328,39 @@ async fn the_editor_checks_and_publishes_versions(backend: Backend) {
     let (_, r) = post("/api/console/sites/shop/workflows", "{not json").await;
     assert_eq!(r["problems"][0]["field"], "json");
 
+    // A payment node on a site not connected to Stripe: published, with a warning at the
+    // node, at Check and at Publish.
+    for path in [
+        "/api/console/sites/shop/workflows/check",
+        "/api/console/sites/shop/workflows",
+    ] {
+        let (_, r) = post(path, chatpay_server::cli::DEMO_WORKFLOW).await;
+        assert!(r["problems"].as_array().unwrap().is_empty(), "{r}");
+        let warnings = r["warnings"].as_array().cloned().unwrap_or_default();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w["node"] == "pay"
+                    && w["message"].as_str().unwrap().contains("not connected to Stripe")),
+            "{path}: {r}"
+        );
+    }
+    app.connect_stripe().await;
+    let (_, r) = post(
+        "/api/console/sites/shop/workflows/check",
+        chatpay_server::cli::DEMO_WORKFLOW,
+    )
+    .await;
+    assert!(
+        r["warnings"].as_array().is_none_or(|w| w.is_empty()),
+        "connected: {r}"
+    );
+
     let good = r#"{"format":1,"name":"Hello","start":"a","nodes":[{"id":"a","type":"send_message","text":"hello"}]}"#;
     let (_, r) = post("/api/console/sites/shop/workflows", good).await;
-    assert_eq!(r["version"], 1);
+    assert_eq!(r["version"], 2, "after the demo's version 1");
     let (_, r) = post("/api/console/sites/shop/workflows", good).await;
-    assert_eq!(r["version"], 2);
+    assert_eq!(r["version"], 3);
     let (_, list) = call(
         &app,
         &cookie,
@@ -347,13 +375,13 @@ async fn the_editor_checks_and_publishes_versions(backend: Backend) {
             .iter()
             .map(|v| v["version"].as_i64().unwrap())
             .collect::<Vec<_>>(),
-        vec![2, 1]
+        vec![3, 2, 1]
     );
     let (_, wf) = call(
         &app,
         &cookie,
         reqwest::Method::GET,
-        "/api/console/sites/shop/workflows/1",
+        "/api/console/sites/shop/workflows/2",
         None,
     )
     .await;

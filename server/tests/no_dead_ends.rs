@@ -297,3 +297,55 @@ async fn without_a_workflow_the_first_message_waits_for_a_person(backend: Backen
     app.stop().await;
 }
 both!(without_a_workflow_the_first_message_waits_for_a_person);
+
+/// When payments cannot work here (no Stripe connected, or a key Stripe refuses to create
+/// sessions with), the visitor is not told "try again in a moment": payments are
+/// unavailable, nothing was charged, and a person is asked for. The owner reads why in
+/// Troubleshooting.
+async fn when_payments_cannot_work_the_visitor_is_told_and_a_person_is_asked_for(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Case 1: no Stripe at all. Case 2: a restricted key that may only read.
+    for case in ["no stripe", "read-only key"] {
+        if case == "read-only key" {
+            app.state
+                .store
+                .save_stripe_keys(&app.state.cipher, SITE, "rk_test_readonlyshop000000", false, None)
+                .await
+                .unwrap();
+        }
+        app.publish(chatpay_server::cli::DEMO_WORKFLOW).await;
+        let (mut c, welcome) = app.visitor(None, None).await;
+        let ServerFrame::Welcome { conversation, .. } = welcome else {
+            unreachable!()
+        };
+        c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
+            .await;
+        c.send_text("v1", "My printer is on fire").await;
+        let said = c
+            .until(|f| matches!(f, ServerFrame::Message { from: Author::Bot, text, .. } if text.contains("person")))
+            .await;
+        let said = bot_texts(&said).join(" ");
+        assert!(said.contains("payments aren't available"), "{case}: {said}");
+        assert!(said.contains("nothing was charged"), "{case}: {said}");
+        assert!(!said.contains("try again"), "{case}: {said}");
+        assert_eq!(status(&app, &conversation).await, "waiting_agent", "{case}");
+    }
+
+    // The owner: why, in Troubleshooting.
+    let checks = chatpay_server::routes::console::troubleshoot::site_checks(&app.state, SITE)
+        .await
+        .unwrap();
+    let unopened = checks
+        .iter()
+        .find(|c| c.id == "unopened")
+        .expect("an unopened check");
+    assert!(!unopened.ok);
+    assert!(unopened.detail.contains("2 visitors"), "{}", unopened.detail);
+    assert!(
+        unopened.detail.contains("rak_checkout_session_write"),
+        "the last reason: {}",
+        unopened.detail
+    );
+    app.stop().await;
+}
+both!(when_payments_cannot_work_the_visitor_is_told_and_a_person_is_asked_for);

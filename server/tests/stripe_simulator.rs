@@ -76,6 +76,37 @@ async fn keys_are_checked_like_stripe() {
         message.contains("does not have the required permissions"),
         "{message}"
     );
+
+    // The key test: a restricted key must be able to create Checkout Sessions, and testing
+    // it creates none.
+    use chatpay_server::stripe::client::KeyRefused;
+    use chatpay_server::stripe::keys::check_secret_key;
+    let may_write = "rk_test_shoptest000000000000";
+    let kind = check_secret_key(may_write).unwrap();
+    assert!(stripe.client(may_write).verify_key(kind).await.is_ok());
+    let read_only = "rk_test_readonlyshop000000";
+    match stripe
+        .client(read_only)
+        .verify_key(check_secret_key(read_only).unwrap())
+        .await
+    {
+        Err(KeyRefused::LacksPermission(m)) => assert!(m.contains("rak_checkout_session_write"), "{m}"),
+        other => panic!("expected the missing permission, got {other:?}"),
+    }
+    let listed: serde_json::Value = reqwest::Client::new()
+        .get(app.url("/simulator/stripe/v1/checkout/sessions"))
+        .bearer_auth(may_write)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["data"].as_array().map(Vec::len),
+        Some(0),
+        "no session was made: {listed}"
+    );
     app.stop().await;
 }
 

@@ -223,7 +223,10 @@ async fn an_invalid_amount_from_a_variable_never_reaches_stripe(backend: Backend
 }
 both!(an_invalid_amount_from_a_variable_never_reaches_stripe);
 
-async fn a_stripe_failure_sets_error_and_shows_in_the_site_health(backend: Backend) {
+/// A key Stripe refuses: retrying cannot help, so the visitor is told payments are
+/// unavailable and a person is asked for; handing back goes on with `error`; the refusal
+/// shows in the site's health.
+async fn a_refused_key_hands_the_visitor_to_a_person_and_shows_in_the_site_health(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     // A key the simulator refuses, saved without testing.
     app.state
@@ -232,17 +235,26 @@ async fn a_stripe_failure_sets_error_and_shows_in_the_site_health(backend: Backe
         .await
         .unwrap();
     app.publish(FROM_VARIABLE).await;
-    let (mut c, _) = app.visitor(None, None).await;
+    let (mut c, welcome) = app.visitor(None, None).await;
+    let ServerFrame::Welcome { conversation, .. } = welcome else {
+        unreachable!()
+    };
     c.recv().await;
 
     c.send_text("a", "20").await;
 
     let frames = c
-        .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("Not paid")))
+        .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("asking a person")))
         .await;
     let said = bot_texts(&frames);
-    assert!(said[0].contains("couldn't create a payment link"), "{said:?}");
-    assert_eq!(said[1], "Not paid (error).");
+    assert!(said[0].contains("payments aren't available"), "{said:?}");
+    chatpay_server::agents::hand_back(&app.state, SITE, &conversation)
+        .await
+        .unwrap();
+    let frames = c
+        .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("Not paid")))
+        .await;
+    assert_eq!(bot_texts(&frames), vec!["Not paid (error)."]);
     let status = app
         .state
         .store
@@ -252,7 +264,7 @@ async fn a_stripe_failure_sets_error_and_shows_in_the_site_health(backend: Backe
     assert!(status.last_error.unwrap().contains("Invalid API Key provided"));
     app.stop().await;
 }
-both!(a_stripe_failure_sets_error_and_shows_in_the_site_health);
+both!(a_refused_key_hands_the_visitor_to_a_person_and_shows_in_the_site_health);
 
 async fn without_any_webhook_a_reconnect_still_resumes_the_run(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -232,4 +232,8 @@ pub struct PublishResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
     pub problems: Vec<crate::workflow::Problem>,
+    /// What will not work as the site is set up now (it does not stop publishing): like a
+    /// Request Payment node on a site that is not connected to Stripe.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<crate::workflow::Problem>,
 }

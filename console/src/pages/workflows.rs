@@ -178,6 +178,7 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
     let based_on = use_state(|| None::<i64>);
     let problems = use_state(Vec::<Problem>::new);
     let message = use_state(|| None::<(bool, String)>);
+    let warnings = use_state(Vec::<Problem>::new);
     let import = use_state(|| None::<String>);
     let export = use_state(|| false);
 
@@ -216,17 +217,23 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
     }
 
     let send = {
-        let (draft, problems, message, site, load) = (
+        let (draft, problems, message, site, load, warnings) = (
             draft.clone(),
             problems.clone(),
             message.clone(),
             p.site.clone(),
             load_versions.clone(),
+            warnings.clone(),
         );
         move |publish: bool| {
             let body = serde_json::to_value(&draft.0).unwrap_or_default();
-            let (problems, message, site, load) =
-                (problems.clone(), message.clone(), site.clone(), load.clone());
+            let (problems, message, site, load, warnings) = (
+                problems.clone(),
+                message.clone(),
+                site.clone(),
+                load.clone(),
+                warnings.clone(),
+            );
             wasm_bindgen_futures::spawn_local(async move {
                 let path = if publish {
                     format!("/api/console/sites/{site}/workflows")
@@ -237,6 +244,7 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
                     Ok(r) => {
                         let n = r.problems.len();
                         problems.set(r.problems);
+                        warnings.set(r.warnings);
                         message.set(Some(match (r.version, n) {
                             (Some(v), _) => {
                                 load(false);
@@ -385,6 +393,15 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
             </div>
             if let Some((ok, text)) = &*message {
                 <p class={if *ok { "ok" } else { "error" }} id="editor-message" role="status">{ text }</p>
+            }
+            if !warnings.is_empty() {
+                <ul class="warnings" id="editor-warnings">
+                    { for warnings.iter().map(|w| html! {
+                        <li data-node={w.node.clone().unwrap_or_default()}>
+                            <strong>{ w.node.clone().unwrap_or_default() }</strong>{ ": " }{ &w.message }
+                        </li>
+                    }) }
+                </ul>
             }
             if *export {
                 <div class="card"><pre id="workflow-json">{ json.clone() }</pre><button class="button small" onclick={on_copy_json}>{ "Copy" }</button></div>

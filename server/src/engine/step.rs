@@ -96,8 +96,10 @@ pub enum Event<'a> {
     VisitorText(&'a str),
     /// Stripe made the Checkout Session of the payment being created.
     PaymentOpened { payment: &'a str, url: &'a str },
-    /// Stripe could not make it (bad key, network).
-    PaymentNotOpened { payment: &'a str },
+    /// Stripe could not make it. `unavailable`: retrying cannot help (no Stripe connected,
+    /// a key Stripe refuses, a request Stripe refuses for good), so a person is asked for;
+    /// otherwise (a budget, an outage) the visitor may try again later.
+    PaymentNotOpened { payment: &'a str, unavailable: bool },
     /// The payment reached a state (only terminal ones move the run).
     PaymentResolved { payment: &'a str, status: PaymentStatus },
     /// A person handed the conversation back to the bot.
@@ -146,6 +148,9 @@ const SAY_CHECKING: &str =
 const SAY_PAYMENT_PENDING: &str =
     "Your payment link is in the card above; I'll carry on here as soon as it's paid. \
      If you'd rather not pay now, press \"Not now\" on the card. Need a person? Just write again.";
+const SAY_PAYMENTS_UNAVAILABLE: &str =
+    "Sorry, payments aren't available here right now, so nothing was charged. \
+     I'm asking a person to help you; they will reply here.";
 const SAY_PERSON: &str = "I'm asking a person to join. They will reply here.";
 pub(crate) const SAY_ALL_DONE: &str = "Thanks for chatting with us. This conversation is now closed.";
 
@@ -217,10 +222,27 @@ pub fn step(wf: &Workflow, run: &RunState, event: Event<'_>) -> (RunState, Vec<E
             });
             run.status = RunStatus::WaitingPayment;
         }
-        Event::PaymentNotOpened { payment } if waits_for(&run, RunStatus::CreatingPayment, payment) => {
-            bot_again(&mut run, &mut effects);
-            effects.push(Effect::Say(SAY_PAYMENT_ERROR.into()));
-            resume_after_payment(wf, &mut run, "error", &mut effects);
+        Event::PaymentNotOpened { payment, unavailable }
+            if waits_for(&run, RunStatus::CreatingPayment, payment) =>
+        {
+            if unavailable {
+                // Payments cannot work here as it is set up: a person takes over; handing
+                // back goes on after the node with the result `error`.
+                run.written_while_paying = 0;
+                run.payment = None;
+                if let Some(NodeKind::RequestPayment { result_variable, .. }) =
+                    run.node.as_deref().and_then(|id| wf.node(id)).map(|n| &n.kind)
+                {
+                    run.vars.insert(result_variable.clone(), "error".into());
+                }
+                effects.push(Effect::Say(SAY_PAYMENTS_UNAVAILABLE.into()));
+                effects.push(Effect::Handoff);
+                run.status = RunStatus::WaitingAgent;
+            } else {
+                bot_again(&mut run, &mut effects);
+                effects.push(Effect::Say(SAY_PAYMENT_ERROR.into()));
+                resume_after_payment(wf, &mut run, "error", &mut effects);
+            }
         }
         Event::PaymentResolved { payment, status }
             if status.is_terminal()
@@ -695,11 +717,41 @@ mod tests {
     fn a_stripe_failure_sets_error_and_goes_on() {
         let w = shop();
         let (run, _) = step(&w, &started(&w), Event::VisitorText("49.99"));
-        let (run, effects) = step(&w, &run, Event::PaymentNotOpened { payment: "pay_k1_1" });
+        let (run, effects) = step(
+            &w,
+            &run,
+            Event::PaymentNotOpened {
+                payment: "pay_k1_1",
+                unavailable: false,
+            },
+        );
         assert_eq!(run.vars["paymentStatus"], "error");
         let said = says(&effects);
         assert!(said[0].contains("couldn't create a payment link"), "{said:?}");
         assert_eq!(said[1], "Not paid: error");
+    }
+
+    #[test]
+    fn payments_that_cannot_work_hand_the_visitor_to_a_person() {
+        let w = shop();
+        let (run, _) = step(&w, &started(&w), Event::VisitorText("49.99"));
+        let (run, effects) = step(
+            &w,
+            &run,
+            Event::PaymentNotOpened {
+                payment: "pay_k1_1",
+                unavailable: true,
+            },
+        );
+        assert_eq!(says(&effects), vec![SAY_PAYMENTS_UNAVAILABLE]);
+        assert!(effects.contains(&Effect::Handoff));
+        assert_eq!(
+            (run.status, run.vars["paymentStatus"].as_str()),
+            (RunStatus::WaitingAgent, "error")
+        );
+        // Handed back: the workflow goes on after the node, with `error`.
+        let (_, effects) = step(&w, &run, Event::AgentHandBack);
+        assert_eq!(says(&effects), vec!["Not paid: error"]);
     }
 
     #[test]

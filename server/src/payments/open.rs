@@ -94,7 +94,7 @@ pub async fn try_open(state: &AppState, payment_id: &str) -> AppResult<Opened> {
             "site '{}' is not connected to Stripe; connect it in the console or with `chatpay stripe connect`",
             seen.site_id
         );
-        return fail(state, &seen, &why).await;
+        return fail(state, &seen, &why, true).await;
     };
     if seen.idempotency_key.is_none() && seen.requested_by == Requester::Workflow {
         // A new link a visitor's chat asks for counts against the budgets of the
@@ -104,7 +104,7 @@ pub async fn try_open(state: &AppState, payment_id: &str) -> AppResult<Opened> {
             None => None,
         };
         if let Err(refused) = state.limits.payment_link(ip, &seen.site_id) {
-            return fail(state, &seen, refused.message()).await;
+            return fail(state, &seen, refused.message(), false).await;
         }
     }
     let lease = lease_for(state.stripe.budget());
@@ -146,14 +146,16 @@ pub async fn try_open(state: &AppState, payment_id: &str) -> AppResult<Opened> {
             Err(e) if e.is_definitive() => {
                 let why = e.to_string();
                 super::stripe_failure(state, &payment.site_id, e).await;
-                return fail(state, &payment, &why).await;
+                // Stripe refused for good (the key, its permissions, the account's settings):
+                // the same request would be refused again.
+                return fail(state, &payment, &why, true).await;
             }
             Err(e) => {
                 tracing::warn!(payment = %payment.id, error = %e, "Stripe did not answer the create call; it will be repeated");
                 super::stripe_failure(state, &payment.site_id, e).await;
                 let now = now_ms();
                 if now - payment.created_at > GIVE_UP_AFTER_MS {
-                    return fail(state, &payment, "Stripe did not answer for ten minutes").await;
+                    return fail(state, &payment, "Stripe did not answer for ten minutes", false).await;
                 }
                 let wait = (5_000i64 << payment.checks.clamp(0, 6)).min(120_000);
                 state.store.release_lease(&payment.id, now + wait).await?;
@@ -278,14 +280,18 @@ async fn stored_and_told(state: &AppState, p: &Payment, session: &CheckoutSessio
     Ok(Opened::Opened)
 }
 
-/// Ends a payment that could not be opened, and tells whoever asked.
-async fn fail(state: &AppState, p: &Payment, why: &str) -> AppResult<Opened> {
+/// Ends a payment that could not be opened, keeps why (for Troubleshooting), and tells
+/// whoever asked. `unavailable`: retrying cannot help (see [`Event::PaymentNotOpened`]).
+async fn fail(state: &AppState, p: &Payment, why: &str, unavailable: bool) -> AppResult<Opened> {
     tracing::warn!(payment = %p.id, reason = why, "the payment could not be opened");
     let mut tx = state.store.begin().await?;
     if let Some(c) = &p.conversation_id {
         conversations::lock(&mut tx, c).await?;
     }
     let moved = stored::apply(&mut tx, &p.id, PaymentStatus::Failed, "create_failed").await?;
+    if moved.is_some() {
+        stored::set_open_error(&mut tx, &p.id, why).await?;
+    }
     let mut followups = Followups::default();
     if let (Some(_), Some(conversation)) = (moved, &p.conversation_id) {
         followups = match p.requested_by {
@@ -295,7 +301,10 @@ async fn fail(state: &AppState, p: &Payment, why: &str) -> AppResult<Opened> {
                     &state.store,
                     &p.site_id,
                     conversation,
-                    Event::PaymentNotOpened { payment: &p.id },
+                    Event::PaymentNotOpened {
+                        payment: &p.id,
+                        unavailable,
+                    },
                 )
                 .await?
             }

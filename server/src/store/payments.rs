@@ -301,6 +301,16 @@ pub async fn set_problem(tx: &mut Tx, payment: &str, problem: &str) -> AppResult
     Ok(())
 }
 
+/// Keeps why a payment's session could not be created.
+pub async fn set_open_error(tx: &mut Tx, payment: &str, why: &str) -> AppResult<()> {
+    sqlx::query("UPDATE payments SET open_error = $1 WHERE id = $2")
+        .bind(why)
+        .bind(payment)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 /// A payment by id, read inside a transaction.
 pub async fn get(tx: &mut Tx, id: &str) -> AppResult<Option<Payment>> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1"))
@@ -669,6 +679,27 @@ impl Store {
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .collect::<AppResult<_>>()?;
         Ok((count, list))
+    }
+
+    /// Payments of `site` whose session could not be created since `since_ms`: how many,
+    /// and the newest one's reason.
+    pub async fn unopened_since(&self, site: &str, since_ms: i64) -> AppResult<(i64, Option<String>)> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM payments WHERE site_id = $1 AND open_error IS NOT NULL AND updated_at >= $2",
+        )
+        .bind(site)
+        .bind(since_ms)
+        .fetch_one(self.reader())
+        .await?;
+        let last: Option<String> = sqlx::query_scalar(
+            "SELECT open_error FROM payments WHERE site_id = $1 AND open_error IS NOT NULL AND updated_at >= $2 \
+             ORDER BY updated_at DESC LIMIT 1",
+        )
+        .bind(site)
+        .bind(since_ms)
+        .fetch_optional(self.reader())
+        .await?;
+        Ok((count, last))
     }
 
     /// Records the refund Stripe made for a session.

@@ -201,17 +201,32 @@ impl StripeClient {
         self.request(Method::GET, "/v1/balance", None, None).await
     }
 
-    /// Proves a key works for what chatpay does. A secret key reads the balance; a
-    /// restricted key (which often has no balance permission) lists Checkout Sessions,
-    /// the permission chatpay needs. Returns Stripe's `livemode` when it says.
+    /// Proves a key works for what chatpay does. A secret key (which may do anything) reads
+    /// the balance. A restricted key (which often has no balance permission) must read and
+    /// *write* Checkout Sessions: it lists them, then asks to create one with no parameters
+    /// at all. Stripe checks the key's permissions before the parameters, so a key that may
+    /// not write gets 403 (naming `rak_checkout_session_write`) and one that may gets 400 for
+    /// the missing parameters; either way nothing is created. Returns Stripe's `livemode`
+    /// when it says.
     pub async fn test_key(&self, restricted: bool) -> Result<Option<bool>, StripeError> {
-        if restricted {
-            let _: serde_json::Value = self
-                .request(Method::GET, "/v1/checkout/sessions?limit=1", None, None)
-                .await?;
-            Ok(None)
-        } else {
-            Ok(Some(self.balance().await?.livemode))
+        if !restricted {
+            return Ok(Some(self.balance().await?.livemode));
+        }
+        let _: serde_json::Value = self
+            .request(Method::GET, "/v1/checkout/sessions?limit=1", None, None)
+            .await?;
+        let probe: Result<serde_json::Value, StripeError> = self
+            .request(Method::POST, "/v1/checkout/sessions", Some(&Form::new()), None)
+            .await;
+        match probe {
+            Err(
+                e @ StripeError::Api {
+                    status: 401 | 403, ..
+                },
+            ) => Err(e),
+            // The parameters were refused: the key may create sessions.
+            Err(StripeError::Api { status: 400, .. }) | Ok(_) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

@@ -10,6 +10,11 @@ pub struct KeyKind {
 }
 
 /// Checks the shape of a secret (or restricted) key. The message names the fix.
+/// How to give a restricted key what chatpay needs, in words for the owner.
+pub const PERMISSION_FIX: &str =
+    "In Stripe's dashboard (Developers → API keys), edit the restricted key and set \
+     Checkout Sessions to Write (chatpay reads and creates them), or use the secret key (sk_…).";
+
 pub fn check_secret_key(key: &str) -> Result<KeyKind, String> {
     let key = key.trim();
     if key.is_empty() {

@@ -75,7 +75,8 @@ pub async fn key(
         }
         Err(KeyRefused::LacksPermission(message)) => {
             return Err(key_error(format!(
-                "this restricted key lacks a permission chatpay needs: {message}"
+                "this restricted key lacks a permission chatpay needs: {message} {}",
+                keys::PERMISSION_FIX
             )))
         }
         Err(KeyRefused::WrongMode { .. }) => {

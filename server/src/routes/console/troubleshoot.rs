@@ -44,10 +44,25 @@ pub async fn checks(
     owner: Owner,
     Path(site): Path<String>,
 ) -> AppResult<Json<Vec<Check>>> {
-    let this_site = owned_site(&state, &owner, &site).await?;
+    owned_site(&state, &owner, &site).await?;
+    Ok(Json(site_checks(&state, &site).await?))
+}
+
+/// Every check of one site, as it stands now.
+pub async fn site_checks(state: &AppState, site: &str) -> AppResult<Vec<Check>> {
+    let site = site.to_owned();
+    let this_site = state
+        .store
+        .site(&site)
+        .await?
+        .ok_or_else(|| crate::error::AppError::NotFound(format!("no site '{site}'")))?;
     let stripe = state.store.stripe_status(&state.cipher, &site).await?;
     let health = state.store.webhook_health(&site).await?;
     let workflow = state.store.latest_workflow(&site).await?;
+    let (unopened, last_unopened) = state
+        .store
+        .unopened_since(&site, crate::store::now_ms() - 24 * 3600 * 1000)
+        .await?;
     let resolutions = state.store.resolutions(&site).await?;
     let mut out = Vec::new();
 
@@ -115,6 +130,26 @@ pub async fn checks(
             LINK,
             "No recent Stripe errors",
             "The last calls to Stripe went through.".into(),
+        ),
+    });
+    out.push(match (unopened, last_unopened) {
+        (0, _) | (_, None) => check(
+            "unopened",
+            true,
+            LINK,
+            "Every payment link asked for was created",
+            "In the last 24 hours no visitor was told that payments are unavailable.".into(),
+        ),
+        (n, Some(why)) => check(
+            "unopened",
+            false,
+            LINK,
+            "Visitors could not get a payment link",
+            format!(
+                "{n} {} in the last 24 hours: they were told payments are unavailable and handed to a person \
+                 (the inbox shows them waiting). The last reason: {why}",
+                if n == 1 { "visitor" } else { "visitors" }
+            ),
         ),
     });
     let has_payment_node = workflow.as_ref().is_some_and(|p| {
@@ -253,5 +288,5 @@ pub async fn checks(
             "Switch it on in step 2 of the Stripe wizard.".into(),
         )
     });
-    Ok(Json(out))
+    Ok(out)
 }

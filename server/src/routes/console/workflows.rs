@@ -1,11 +1,12 @@
 //! The workflow editor's API: the published versions, one version's definition, checking a
-//! draft (every problem with its node and field), and publishing it as the next version.
+//! draft (every problem with its node and field, and warnings about what will not work as
+//! the site is set up now), and publishing it as the next version.
 //! Running conversations keep the version they started with.
 
 use axum::extract::{Path, State};
 use axum::Json;
 use chatpay_shared::console::{PublishResult, WorkflowVersion};
-use chatpay_shared::workflow::{Problem, Workflow};
+use chatpay_shared::workflow::{NodeKind, Problem, Workflow};
 
 use super::auth::Owner;
 use super::owned_site;
@@ -28,6 +29,43 @@ fn checked(body: &str) -> Result<Workflow, Vec<Problem>> {
     } else {
         Err(problems)
     }
+}
+
+/// What will not work as the site is set up now: each Request Payment node of `wf`, when
+/// the site is not connected to Stripe or Stripe refused its key the last time.
+async fn warnings(state: &AppState, site: &str, wf: &Workflow) -> AppResult<Vec<Problem>> {
+    let payment_nodes: Vec<&str> = wf
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::RequestPayment { .. }))
+        .map(|n| n.id.as_str())
+        .collect();
+    if payment_nodes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stripe = state.store.stripe_status(&state.cipher, site).await?;
+    let refused = stripe
+        .last_error
+        .as_deref()
+        .filter(|e| e.contains("HTTP 401") || e.contains("HTTP 403"));
+    let message = match (stripe.connected, refused) {
+        (false, _) => "this site is not connected to Stripe: visitors who reach this node are told payments are \
+             unavailable and handed to a person. Connect Stripe in Stripe Payments (step 1)."
+            .to_owned(),
+        (true, Some(e)) => format!(
+            "Stripe refused this site's key the last time ({e}): visitors who reach this node are told payments \
+             are unavailable. Test a working key in Stripe Payments (step 1)."
+        ),
+        (true, None) => return Ok(Vec::new()),
+    };
+    Ok(payment_nodes
+        .into_iter()
+        .map(|id| Problem {
+            node: Some(id.to_owned()),
+            field: None,
+            message: message.clone(),
+        })
+        .collect())
 }
 
 /// `GET /api/console/sites/{site}/workflows`: newest first.
@@ -63,9 +101,17 @@ pub async fn check(
     body: String,
 ) -> AppResult<Json<PublishResult>> {
     owned_site(&state, &owner, &site).await?;
-    Ok(Json(PublishResult {
-        version: None,
-        problems: checked(&body).err().unwrap_or_default(),
+    Ok(Json(match checked(&body) {
+        Ok(wf) => PublishResult {
+            version: None,
+            problems: Vec::new(),
+            warnings: warnings(&state, &site, &wf).await?,
+        },
+        Err(problems) => PublishResult {
+            version: None,
+            problems,
+            warnings: Vec::new(),
+        },
     }))
 }
 
@@ -82,10 +128,12 @@ pub async fn publish(
         Ok(wf) => PublishResult {
             version: Some(state.store.publish_workflow(&site, &wf).await?),
             problems: Vec::new(),
+            warnings: warnings(&state, &site, &wf).await?,
         },
         Err(problems) => PublishResult {
             version: None,
             problems,
+            warnings: Vec::new(),
         },
     };
     Ok(Json(result))
