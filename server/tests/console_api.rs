@@ -576,6 +576,90 @@ async fn troubleshooting_says_what_is_wrong(backend: Backend) {
 }
 both!(troubleshooting_says_what_is_wrong);
 
+/// A refused delivery stops being a warning once a good one came after it; a payment left
+/// processing without Stripe's async events is noticed, with the events to add.
+async fn troubleshooting_clears_old_refusals_and_notices_missing_async_events(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = app.connect_stripe().await;
+    let mut c = Console::new(&app);
+    c.sign_in(&app, "owner@shop.test").await;
+    let check = |v: &Value, id: &str| {
+        let c = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap();
+        (
+            c["ok"].as_bool().unwrap(),
+            c["detail"].as_str().unwrap().to_owned(),
+        )
+    };
+    let payment = app.create_payment(4999, "USD", None).await;
+    let session = payment.session_id.clone().unwrap();
+
+    // A refused delivery (an old secret, say)…
+    let (s, _) = app
+        .webhook(
+            "whsec_old000000000000",
+            &common::paid_event("evt_bad", &payment.id, &session),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (_, v) = c.get("/api/console/sites/shop/troubleshoot").await;
+    assert!(!check(&v, "signatures").0);
+    // …then a good one: the bank transfer starts (processing).
+    let completed = common::checkout_event(
+        "evt_done",
+        "checkout.session.completed",
+        &payment.id,
+        &session,
+        "complete",
+        "unpaid",
+        4999,
+        "usd",
+    );
+    let (s, _) = app.webhook(&secret, &completed).await;
+    assert_eq!(s, 200);
+    let (_, v) = c.get("/api/console/sites/shop/troubleshoot").await;
+    let (ok, detail) = check(&v, "signatures");
+    assert!(ok, "a good delivery came after the refusal: {detail}");
+    assert!(check(&v, "async_events").0, "processing for a moment is normal");
+
+    // Twenty minutes later it is still processing, and no async event ever came.
+    let mut tx = app.state.store.begin().await.unwrap();
+    sqlx::query("UPDATE payments SET updated_at = updated_at - 1200000 WHERE id = $1")
+        .bind(&payment.id)
+        .execute(&mut tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let (_, v) = c.get("/api/console/sites/shop/troubleshoot").await;
+    let (ok, detail) = check(&v, "async_events");
+    assert!(!ok);
+    assert!(
+        detail.contains("checkout.session.async_payment_succeeded")
+            && detail.contains("checkout.session.async_payment_failed"),
+        "names the events to add: {detail}"
+    );
+    let succeeded = common::checkout_event(
+        "evt_async",
+        "checkout.session.async_payment_succeeded",
+        &payment.id,
+        &session,
+        "complete",
+        "paid",
+        4999,
+        "usd",
+    );
+    assert_eq!(app.webhook(&secret, &succeeded).await.0, 200);
+    let (_, v) = c.get("/api/console/sites/shop/troubleshoot").await;
+    assert!(check(&v, "async_events").0, "the async events arrive now");
+    app.stop().await;
+}
+both!(troubleshooting_clears_old_refusals_and_notices_missing_async_events);
+
 /// Pages the chat was refused on (an origin the site does not allow) reach the owner's
 /// Troubleshooting with counts and the fix; anonymous callers cannot make the list grow
 /// past a few origins a site, and a made-up site name adds nothing.

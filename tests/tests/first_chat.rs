@@ -70,13 +70,15 @@ async fn a_visitor_chats_reloads_and_finds_the_history() -> anyhow::Result<()> {
         .click()
         .await?;
 
-    // Assert: the same conversation, in order.
+    // Assert: the same conversation, in order (a site without a workflow is a live chat:
+    // a person is asked for).
     browser
         .wait_texts(
             ".cp-bubble",
             &[
                 "Welcome to E2E Shop! Ask us anything.",
                 "Hi! Do you ship to Norway?",
+                "I'm connecting you with a person. They will reply here.",
             ],
         )
         .await?;

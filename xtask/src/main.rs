@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("size") => tools::Tools::ensure(false).and_then(|t| size::report(&t)),
         Some("widget") => tools::Tools::ensure(false).and_then(|t| build::widget(&t, true)),
+        Some("apps") => tools::Tools::ensure(false).and_then(|t| build::apps(&t)),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -59,7 +60,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   bench --sockets [N]   N idle visitor sockets (default 10,000): memory per socket, open rate,
                         latency with all connected, then kill -9 and every socket coming back
   size                  what a visitor downloads (raw / gzip / brotli), beside Typebot's embed
-  widget                build the widget into dist/ only";
+  widget                build the widget into dist/ only
+  apps                  build the widget and the console into dist/ (each only if changed)";
 
 /// Prints a step so a first run that takes minutes says what it is doing.
 pub fn step(what: &str) {

@@ -1,5 +1,5 @@
-//! The frame around every signed-in page: the sites in a sidebar, the account and sign-out
-//! at the top, and the site's tabs.
+//! The frame around every signed-in page: the sites in a sidebar (a folding menu on a
+//! phone), the account and sign-out at the top, and the site's tabs.
 
 use chatpay_shared::console::{Me, SiteView};
 use yew::prelude::*;
@@ -23,6 +23,16 @@ pub struct ShellProps {
 #[function_component(Shell)]
 pub fn shell(p: &ShellProps) -> Html {
     let sites = use_state(|| None::<Vec<SiteView>>);
+    // On a phone the sites fold into a menu; choosing a page folds it again.
+    let menu_open = use_state(|| false);
+    {
+        let menu_open = menu_open.clone();
+        use_effect_with(p.route.clone(), move |_| menu_open.set(false));
+    }
+    let toggle_menu = {
+        let menu_open = menu_open.clone();
+        Callback::from(move |_: MouseEvent| menu_open.set(!*menu_open))
+    };
     let reload = {
         let sites = sites.clone();
         Callback::from(move |_: ()| {
@@ -108,10 +118,11 @@ pub fn shell(p: &ShellProps) -> Html {
 
     html! {
         <div class="shell">
-            <aside>
+            <aside class={classes!(menu_open.then_some("open"))}>
                 <a class="brand" href="#/">{ "chatpay" }</a>
+                <button class="menu" id="menu" aria-expanded={menu_open.to_string()} aria-controls="site-list" onclick={toggle_menu}>{ if *menu_open { "Close" } else { "Sites ☰" } }</button>
                 <p class="label">{ "Sites" }</p>
-                <ul class="sites">{ list.unwrap_or_default() }</ul>
+                <ul class="sites" id="site-list">{ list.unwrap_or_default() }</ul>
                 <a class="button small" href="#/" onclick={Callback::from(|_: MouseEvent| route::go(&Route::Sites))}>{ "+ New site" }</a>
             </aside>
             <div class="main">

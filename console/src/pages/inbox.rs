@@ -129,28 +129,52 @@ pub fn inbox(p: &InboxProps) -> Html {
                 if secure { "wss" } else { "ws" }
             );
             // The socket lives in the task; stopping the task (another site, or leaving the
-            // inbox) drops it, which closes it.
-            let stop = WebSocket::open(&url).ok().map(|mut ws| {
-                let (live, stop) = futures_util::future::abortable(async move {
-                    while let Some(Ok(Message::Text(text))) = ws.next().await {
-                        let Ok(event) = serde_json::from_str::<LiveEvent>(&text) else {
-                            continue;
-                        };
-                        if let Some(n) = event.notice {
-                            note.dispatch((event.conversation, n));
+            // inbox) drops it, which closes it. When the relay goes away (a restart) the task
+            // opens it again, backing off, and reloads what it shows: events sent meanwhile
+            // were missed.
+            let (live, stop) = futures_util::future::abortable(async move {
+                let mut backoff_ms = 1000u32;
+                loop {
+                    if let Ok(mut ws) = WebSocket::open(&url) {
+                        let mut heard = false;
+                        while let Some(Ok(Message::Text(text))) = ws.next().await {
+                            if !heard {
+                                heard = true;
+                                backoff_ms = 1000;
+                            }
+                            let Ok(event) = serde_json::from_str::<LiveEvent>(&text) else {
+                                continue;
+                            };
+                            if let Some(n) = event.notice {
+                                note.dispatch((event.conversation, n));
+                            }
+                            bump.dispatch(());
                         }
-                        bump.dispatch(());
                     }
-                });
-                wasm_bindgen_futures::spawn_local(async move {
-                    let _ = live.await;
-                });
-                stop
-            });
-            move || {
-                if let Some(stop) = stop {
-                    stop.abort();
+                    bump.dispatch(());
+                    let jitter = 0.5 + js_sys::Math::random() / 2.0;
+                    yew::platform::time::sleep(std::time::Duration::from_millis(
+                        (f64::from(backoff_ms) * jitter) as u64,
+                    ))
+                    .await;
+                    backoff_ms = (backoff_ms * 2).min(30_000);
                 }
+            });
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = live.await;
+            });
+            move || stop.abort()
+        });
+    }
+    // The transcript opens at its newest line, and follows new ones.
+    {
+        let newest = view.as_ref().map(|v| (v.summary.id.clone(), v.history.len()));
+        use_effect_with(newest, move |_| {
+            if let Some(el) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.get_element_by_id("transcript"))
+            {
+                el.set_scroll_top(el.scroll_height());
             }
         });
     }

@@ -421,11 +421,17 @@ fn advance(wf: &Workflow, run: &mut RunState, mut from: Option<String>, effects:
                 }
                 match parsed {
                     Err(e) => {
-                        effects.push(Effect::Say(format!(
-                            "Sorry, I can't request a payment of '{}': {}. Nothing was charged.",
-                            typed.trim(),
-                            polite(&e.to_string())
-                        )));
+                        let why = polite(&e.to_string());
+                        // A workflow with its own `invalid_amount` branch says it in its own
+                        // words (with <<amountProblem>> for the reason); the built-in apology
+                        // would say it twice.
+                        if !handles_invalid_amount(wf, result_variable) {
+                            effects.push(Effect::Say(format!(
+                                "Sorry, I can't request a payment of '{}': {why}. Nothing was charged.",
+                                typed.trim(),
+                            )));
+                        }
+                        run.vars.insert(AMOUNT_PROBLEM.into(), why);
                         run.vars.insert(result_variable.clone(), "invalid_amount".into());
                         from = next.clone();
                     }
@@ -453,6 +459,18 @@ fn advance(wf: &Workflow, run: &mut RunState, mut from: Option<String>, effects:
     effects.push(Effect::Say(SAY_STUCK.into()));
     effects.push(Effect::Handoff);
     run.status = RunStatus::WaitingAgent;
+}
+
+/// The variable that holds why an amount was refused, for a workflow's own message.
+pub const AMOUNT_PROBLEM: &str = "amountProblem";
+
+/// Whether a Condition of the workflow looks for `invalid_amount` in `variable`: the owner
+/// answers an invalid amount themselves.
+fn handles_invalid_amount(wf: &Workflow, variable: &str) -> bool {
+    wf.nodes.iter().any(|n| {
+        matches!(&n.kind, NodeKind::Condition { variable: v, value, .. }
+            if v == variable && value.trim() == "invalid_amount")
+    })
 }
 
 /// The part of an amount error after "invalid amount '…' for XYZ: ", for a visitor.
@@ -696,6 +714,27 @@ mod tests {
             },
         );
         assert_eq!((again, effects), (done, vec![]), "resumes at most once");
+    }
+
+    #[test]
+    fn a_workflow_that_answers_an_invalid_amount_itself_is_not_doubled() {
+        let w = wf(r#"{"format":1,"start":"ask","nodes":[
+            {"id":"ask","type":"ask","text":"How much?","variable":"amount","next":"pay"},
+            {"id":"pay","type":"request_payment","amount":{"from_variable":"amount"},"currency":"USD",
+             "description":"Bill","next":"bad"},
+            {"id":"bad","type":"condition","variable":"paymentStatus","operator":"equals","value":"invalid_amount",
+             "then":"again","else":"done"},
+            {"id":"again","type":"send_message","text":"That amount won't work (<<amountProblem>>).","next":"ask"},
+            {"id":"done","type":"close"}]}"#);
+        let (run, _) = step(&w, &RunState::new("k"), Event::Start);
+        let (_, effects) = step(&w, &run, Event::VisitorText("49,999"));
+        assert_eq!(
+            says(&effects),
+            vec![
+                "That amount won't work (commas are not accepted; use a dot for decimals and no thousands separators, like 1000.50).",
+                "How much?"
+            ]
+        );
     }
 
     #[test]

@@ -702,6 +702,26 @@ impl Store {
         Ok((count, last))
     }
 
+    /// How many of `site`'s payments have been processing since before `before_ms`, and
+    /// whether Stripe ever sent the site one of the async payment events.
+    pub async fn processing_without_news(&self, site: &str, before_ms: i64) -> AppResult<(i64, bool)> {
+        let stale: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM payments WHERE site_id = $1 AND status = 'processing' AND updated_at < $2",
+        )
+        .bind(site)
+        .bind(before_ms)
+        .fetch_one(self.reader())
+        .await?;
+        let seen: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM stripe_events WHERE site_id = $1 \
+             AND event_type IN ('checkout.session.async_payment_succeeded', 'checkout.session.async_payment_failed')",
+        )
+        .bind(site)
+        .fetch_one(self.reader())
+        .await?;
+        Ok((stale, seen > 0))
+    }
+
     /// Records the refund Stripe made for a session.
     pub async fn set_refund(&self, session_id: &str, refund: &str) -> AppResult<()> {
         self.write_one(

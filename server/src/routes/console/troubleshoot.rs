@@ -108,9 +108,26 @@ pub async fn site_checks(state: &AppState, site: &str) -> AppResult<Vec<Check>> 
 
     // Payment link not sending.
     out.push(if stripe.connected {
-        check("key", true, LINK, "A Stripe key is saved", format!("{} key {}", stripe.mode.unwrap_or("?"), stripe.secret_key.unwrap_or_default()))
+        check(
+            "key",
+            true,
+            LINK,
+            "A Stripe key is saved",
+            format!(
+                "{} key {}",
+                stripe.mode.unwrap_or("?"),
+                stripe.secret_key.unwrap_or_default()
+            ),
+        )
     } else {
-        check("key", false, LINK, "No Stripe key is saved", "Open Integrations → Stripe Payments and do step 1: paste a secret key and press Test & Continue.".into())
+        check(
+            "key",
+            false,
+            LINK,
+            "No Stripe key is saved",
+            "Open the Stripe Payments tab and do step 1: paste a secret key and press Test & Continue."
+                .into(),
+        )
     });
     out.push(match (&stripe.last_error, stripe.last_error_at) {
         (Some(e), Some(at)) => check(
@@ -191,9 +208,10 @@ pub async fn site_checks(state: &AppState, site: &str) -> AppResult<Vec<Check>> 
     } else {
         check("webhook_secret", false, RESUME, "No webhook signing secret is saved", "Do step 3: add the endpoint in Stripe and paste its whsec_ signing secret. Until then payments resume only when chatpay asks Stripe itself (slower).".into())
     });
-    let recent_failure = health
-        .last_failure_at
-        .filter(|at| crate::store::now_ms() - at < 24 * 3600 * 1000);
+    // A refusal counts while it is recent and no good delivery came after it.
+    let recent_failure = health.last_failure_at.filter(|at| {
+        crate::store::now_ms() - at < 24 * 3600 * 1000 && health.last_event_at.is_none_or(|ok| ok < *at)
+    });
     out.push(match (recent_failure, &health.last_failure_reason) {
         (Some(at), Some(reason)) => check(
             "signatures",
@@ -210,9 +228,51 @@ pub async fn site_checks(state: &AppState, site: &str) -> AppResult<Vec<Check>> 
             "signatures",
             true,
             RESUME,
-            "No refused webhook deliveries in the last 24 hours",
-            format!("{} events received.", health.events_received),
+            "Webhook deliveries are accepted",
+            match health.last_failure_at {
+                Some(at) if crate::store::now_ms() - at < 24 * 3600 * 1000 => format!(
+                    "{} events received; the last refused delivery ({}) came before a good one.",
+                    health.events_received,
+                    ago(at)
+                ),
+                _ => format!(
+                    "{} events received, none refused in the last 24 hours.",
+                    health.events_received
+                ),
+            },
         ),
+    });
+    // Delayed payment methods (bank transfers) finish with the async events: without them a
+    // payment stays processing until chatpay asks Stripe itself.
+    let (stale_processing, async_seen) = state
+        .store
+        .processing_without_news(&site, crate::store::now_ms() - 15 * 60 * 1000)
+        .await?;
+    out.push(if stale_processing > 0 && !async_seen {
+        check(
+            "async_events",
+            false,
+            RESUME,
+            "Delayed payments are not heard of",
+            format!(
+                "{stale_processing} payment(s) have been processing for more than 15 minutes and Stripe has never sent this site \
+                 checkout.session.async_payment_succeeded or checkout.session.async_payment_failed. Add both events to the \
+                 endpoint in Stripe (Developers → Webhooks → the endpoint → Select events); until then chatpay only learns the \
+                 outcome by asking Stripe itself, later."
+            ),
+        )
+    } else {
+        check(
+            "async_events",
+            true,
+            RESUME,
+            "Delayed payments are heard of",
+            if async_seen {
+                "Stripe sends the async payment events to this site.".into()
+            } else {
+                "No payment has waited long for a bank transfer.".into()
+            },
+        )
     });
     out.push(match (health.last_event_type, health.last_event_at) {
         (Some(kind), Some(at)) => check("events", true, RESUME, "Stripe events are arriving", format!("Last: {kind}, {}.", ago(at))),
