@@ -13,11 +13,16 @@ pub struct Failure {
     pub message: String,
     /// The form field the error is about.
     pub field: Option<String>,
+    /// Every mistake of a form, each at its field (the form shows them all at once).
+    pub fields: Vec<(String, String)>,
 }
 
 impl Failure {
     /// The message when it is about `field`.
     pub fn at(&self, field: &str) -> Option<String> {
+        if let Some((_, m)) = self.fields.iter().find(|(f, _)| f == field) {
+            return Some(m.clone());
+        }
         (self.field.as_deref() == Some(field)).then(|| self.message.clone())
     }
 
@@ -32,6 +37,7 @@ fn network(e: gloo_net::Error) -> Failure {
         status: 0,
         message: format!("the relay did not answer ({e}); check your connection and try again"),
         field: None,
+        fields: Vec::new(),
     }
 }
 
@@ -42,6 +48,7 @@ async fn read<T: DeserializeOwned>(resp: Response) -> Result<T, Failure> {
             status,
             message: format!("unexpected answer from the relay: {e}"),
             field: None,
+            fields: Vec::new(),
         });
     }
     match resp.json::<ApiError>().await {
@@ -49,11 +56,13 @@ async fn read<T: DeserializeOwned>(resp: Response) -> Result<T, Failure> {
             status,
             message: e.error.message,
             field: e.error.field,
+            fields: e.error.fields.into_iter().map(|f| (f.field, f.message)).collect(),
         }),
         Err(_) => Err(Failure {
             status,
             message: format!("the relay answered {status}"),
             field: None,
+            fields: Vec::new(),
         }),
     }
 }

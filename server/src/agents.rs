@@ -11,7 +11,7 @@ use chatpay_shared::workflow::{DESCRIPTION_MAX_CHARS, LIFETIME_MINUTES};
 
 use crate::engine::runner::{self, Followups};
 use crate::engine::step::Event;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, FormErrors};
 use crate::payments;
 use crate::state::AppState;
 use crate::store::messages::{self, NewMessage};
@@ -108,23 +108,30 @@ pub async fn request_payment(
     description: &str,
     request_key: Option<&str>,
 ) -> AppResult<String> {
-    let money = Money::parse(amount, currency).map_err(|e| AppError::Invalid {
-        field: if matches!(e, chatpay_shared::money::MoneyError::UnknownCurrency(_)) {
-            "currency"
-        } else {
-            "amount"
-        },
-        message: e.to_string(),
-    })?;
+    // Every mistake of the form at once.
+    let mut bad = FormErrors::default();
+    let money = bad.check(
+        "amount",
+        Money::parse(amount, currency).map_err(|e| AppError::Invalid {
+            field: if matches!(e, chatpay_shared::money::MoneyError::UnknownCurrency(_)) {
+                "currency"
+            } else {
+                "amount"
+            },
+            message: e.to_string(),
+        }),
+    );
     let description = description.trim();
     if description.is_empty() || description.chars().count() > DESCRIPTION_MAX_CHARS {
-        return Err(AppError::Invalid {
-            field: "description",
-            message: format!(
-                "say what is paid for (1-{DESCRIPTION_MAX_CHARS} characters); Checkout shows it"
-            ),
-        });
+        bad.add(
+            "description",
+            format!("say what is paid for (1-{DESCRIPTION_MAX_CHARS} characters); Checkout shows it"),
+        );
     }
+    bad.finish()?;
+    let Some(money) = money else {
+        return Err(AppError::BadRequest("the amount could not be read".into()));
+    };
     if let Some(key) = request_key {
         if key.is_empty() || key.len() > 64 || !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(AppError::BadRequest(format!(

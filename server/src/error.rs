@@ -16,6 +16,9 @@ pub enum AppError {
     /// One field of a form is wrong (400); the console shows it at the field.
     #[error("{message}")]
     Invalid { field: &'static str, message: String },
+    /// Several fields of a form are wrong (400): every one, so the form shows them at once.
+    #[error("{}", .0.first().map(|(_, m)| m.as_str()).unwrap_or("the form has mistakes"))]
+    InvalidFields(Vec<(&'static str, String)>),
     /// The caller is not signed in (401).
     #[error("{0}")]
     Unauthorized(String),
@@ -48,7 +51,9 @@ pub enum AppError {
 impl AppError {
     pub fn status_code(&self) -> StatusCode {
         match self {
-            AppError::BadRequest(_) | AppError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            AppError::BadRequest(_) | AppError::Invalid { .. } | AppError::InvalidFields(_) => {
+                StatusCode::BAD_REQUEST
+            }
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -64,7 +69,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::BadRequest(_) => "bad_request",
-            AppError::Invalid { .. } => "invalid",
+            AppError::Invalid { .. } | AppError::InvalidFields(_) => "invalid",
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
@@ -87,8 +92,19 @@ impl IntoResponse for AppError {
             self.to_string()
         };
         let mut body = serde_json::json!({ "error": { "code": self.code(), "message": message } });
-        if let AppError::Invalid { field, .. } = &self {
-            body["error"]["field"] = serde_json::json!(field);
+        match &self {
+            AppError::Invalid { field, message } => {
+                body["error"]["field"] = serde_json::json!(field);
+                body["error"]["fields"] = serde_json::json!([{ "field": field, "message": message }]);
+            }
+            AppError::InvalidFields(all) => {
+                body["error"]["field"] = serde_json::json!(all.first().map(|(f, _)| *f));
+                body["error"]["fields"] = all
+                    .iter()
+                    .map(|(field, message)| serde_json::json!({ "field": field, "message": message }))
+                    .collect();
+            }
+            _ => {}
         }
         let mut resp = (status, Json(body)).into_response();
         if let AppError::RateLimited { retry_after_secs, .. } = &self {
@@ -99,6 +115,49 @@ impl IntoResponse for AppError {
             );
         }
         resp
+    }
+}
+
+/// The mistakes of a form, gathered field by field so they are all said at once.
+#[derive(Debug, Default)]
+pub struct FormErrors(Vec<(&'static str, String)>);
+
+impl FormErrors {
+    /// Notes a mistake at `field`.
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.push((field, message.into()));
+    }
+
+    /// The value of a check, or `None` after noting its mistake at `field` (a field error
+    /// keeps its own field; any other refusal is kept at `field`).
+    pub fn check<T>(&mut self, field: &'static str, result: AppResult<T>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(AppError::Invalid { field: f, message }) => {
+                self.add(f, message);
+                None
+            }
+            Err(AppError::InvalidFields(all)) => {
+                self.0.extend(all);
+                None
+            }
+            Err(e) => {
+                self.add(field, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// `Ok` when nothing was noted, else every mistake.
+    pub fn finish(self) -> AppResult<()> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => {
+                let (field, message) = self.0.into_iter().next().unwrap_or(("form", String::new()));
+                Err(AppError::Invalid { field, message })
+            }
+            _ => Err(AppError::InvalidFields(self.0)),
+        }
     }
 }
 

@@ -434,6 +434,26 @@ async fn the_wizard_tests_keys_saves_settings_and_never_returns_a_secret(backend
             "'http://shop.example/thanks' must use https (http only for localhost)"
         )
     );
+    // Several mistakes: every one is said at once, each at its field.
+    let mut bad = good.clone();
+    bad["display_name"] = json!("");
+    bad["publishable_key"] = json!("sk_test_oops");
+    bad["success_url"] = json!("not a url");
+    bad["cancel_url"] = json!("ftp://shop.example/back");
+    let (s, v) = c.put(settings, bad).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let mut fields: Vec<&str> = v["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        vec!["cancel_url", "display_name", "publishable_key", "success_url"],
+        "{v}"
+    );
     let (s, v) = c.put(settings, good).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(
@@ -575,6 +595,44 @@ async fn troubleshooting_says_what_is_wrong(backend: Backend) {
     app.stop().await;
 }
 both!(troubleshooting_says_what_is_wrong);
+
+/// A site form with several mistakes says every one at once, each at its field, and
+/// changes nothing.
+async fn a_site_form_says_every_mistake_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut c = Console::new(&app);
+    c.sign_in(&app, "owner@shop.test").await;
+    let (s, v) = c
+        .put(
+            "/api/console/sites/shop",
+            json!({ "name": "", "origins": ["shop.example"], "greeting": "x".repeat(501), "color": "purple" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let mut fields: Vec<(String, String)> = v["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["field"].as_str().unwrap().to_owned(),
+                f["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    fields.sort();
+    let names: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(names, vec!["color", "greeting", "name", "origins"], "{v}");
+    assert!(fields[0].1.contains("'purple'"), "names the value: {v}");
+    assert!(fields[3].1.contains("shop.example"), "names the value: {v}");
+    assert_eq!(
+        app.state.store.site("shop").await.unwrap().unwrap().name,
+        "The Shop",
+        "nothing half-written"
+    );
+    app.stop().await;
+}
+both!(a_site_form_says_every_mistake_at_once);
 
 /// A refused delivery stops being a warning once a good one came after it; a payment left
 /// processing without Stripe's async events is noticed, with the events to add.

@@ -139,7 +139,7 @@ fn key_step(p: &StepProps) -> Html {
     html! {
         <form class="card" id="step-key" {onsubmit}>
             <h3>{ "1. Secret key" }</h3>
-            <p class="muted">{ "In Stripe's dashboard: Developers → API keys. Paste the secret key (sk_live_… or sk_test_…) or a restricted key (rk_…) that may write Checkout Sessions and Payment Method Configurations. It is stored encrypted and never shown again." }</p>
+            <p class="muted">{ "In Stripe's dashboard: Developers → API keys. Paste the secret key (sk_live_… or sk_test_…) or a restricted key (rk_…) that may write Checkout Sessions and Payment Method Configurations (to prove it, the test makes one Checkout Session and expires it at once; nothing is charged). It is stored encrypted and never shown again." }</p>
             if let Some(saved) = &p.view.secret_key {
                 <p>{ "Saved key: " }<code id="saved-key">{ saved }</code>{ " — paste another to replace it." }</p>
             }

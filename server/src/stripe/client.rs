@@ -17,6 +17,10 @@ use super::form::Form;
 use super::keys::KeyKind;
 use super::types::{Balance, CheckoutSession, PaymentMethodConfiguration, Refund, WebhookEndpoint};
 
+/// Where the key test's throwaway Checkout Session would send a visitor (nobody ever sees
+/// it: the session is expired as soon as it is made).
+const KEY_TEST_RETURN_URL: &str = "https://example.com/chatpay-key-test";
+
 /// The API version chatpay is written against, sent on every request.
 pub const API_VERSION: &str = "2024-06-20";
 
@@ -203,11 +207,11 @@ impl StripeClient {
 
     /// Proves a key works for what chatpay does. A secret key (which may do anything) reads
     /// the balance. A restricted key (which often has no balance permission) must read and
-    /// *write* Checkout Sessions: it lists them, then asks to create one with no parameters
-    /// at all. Stripe checks the key's permissions before the parameters, so a key that may
-    /// not write gets 403 (naming `rak_checkout_session_write`) and one that may gets 400 for
-    /// the missing parameters; either way nothing is created. Returns Stripe's `livemode`
-    /// when it says.
+    /// *write* Checkout Sessions: it lists them, then creates one (1.00 USD, nothing can be
+    /// paid: it is expired at once). Stripe does not say whether it checks a key's
+    /// permissions before a request's parameters, so only a complete, valid create proves the
+    /// permission; a key without it gets 403 naming `rak_checkout_session_write`. Returns
+    /// Stripe's `livemode` when it says.
     pub async fn test_key(&self, restricted: bool) -> Result<Option<bool>, StripeError> {
         if !restricted {
             return Ok(Some(self.balance().await?.livemode));
@@ -215,19 +219,26 @@ impl StripeClient {
         let _: serde_json::Value = self
             .request(Method::GET, "/v1/checkout/sessions?limit=1", None, None)
             .await?;
-        let probe: Result<serde_json::Value, StripeError> = self
-            .request(Method::POST, "/v1/checkout/sessions", Some(&Form::new()), None)
-            .await;
-        match probe {
-            Err(
-                e @ StripeError::Api {
-                    status: 401 | 403, ..
-                },
-            ) => Err(e),
-            // The parameters were refused: the key may create sessions.
-            Err(StripeError::Api { status: 400, .. }) | Ok(_) => Ok(None),
-            Err(e) => Err(e),
+        let form = Form::new()
+            .set("mode", "payment")
+            .set("line_items[0][quantity]", 1)
+            .set("line_items[0][price_data][currency]", "usd")
+            .set("line_items[0][price_data][unit_amount]", 100)
+            .set(
+                "line_items[0][price_data][product_data][name]",
+                "chatpay key test (expired at once, nothing is charged)",
+            )
+            .set("success_url", KEY_TEST_RETURN_URL)
+            .set("cancel_url", KEY_TEST_RETURN_URL);
+        let key = format!("chatpay-key-test-{}", crate::store::now_ms());
+        let made: CheckoutSession = self
+            .request(Method::POST, "/v1/checkout/sessions", Some(&form), Some(&key))
+            .await?;
+        // Nobody may pay it: expired now (a failure here leaves it to expire by itself).
+        if let Err(e) = self.expire_checkout_session(&made.id).await {
+            tracing::warn!(session = %made.id, error = %e, "the key test's session could not be expired; it expires by itself");
         }
+        Ok(Some(made.livemode))
     }
 
     /// Tests a key (see [`StripeClient::test_key`]) and checks that Stripe's mode matches the

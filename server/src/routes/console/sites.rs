@@ -6,7 +6,7 @@ use chatpay_shared::console::{SiteInput, SiteView};
 
 use super::auth::Owner;
 use super::owned_site;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, FormErrors};
 use crate::state::AppState;
 use crate::store::sites::{NewSite, Site};
 
@@ -48,13 +48,21 @@ fn at_field(e: AppError, field: &'static str) -> AppError {
     }
 }
 
-fn parse(id: &str, input: &SiteInput) -> AppResult<NewSite> {
-    crate::domain::SiteId::parse(id).map_err(|e| at_field(e, "id"))?;
+/// The site and its colour from the form, or every mistake in it at once.
+fn parse(id: &str, input: &SiteInput) -> AppResult<(NewSite, Option<String>)> {
+    let mut bad = FormErrors::default();
+    bad.check(
+        "id",
+        crate::domain::SiteId::parse(id).map_err(|e| at_field(e, "id")),
+    );
     if input.name.trim().is_empty() || input.name.trim().chars().count() > 80 {
-        return Err(AppError::Invalid {
-            field: "name",
-            message: "a site name needs 1-80 characters, like 'Acme Support'".into(),
-        });
+        bad.add("name", "a site name needs 1-80 characters, like 'Acme Support'");
+    }
+    if input.greeting.trim().chars().count() > 500 {
+        bad.add(
+            "greeting",
+            "the greeting is longer than 500 characters; shorten it",
+        );
     }
     let origins: Vec<String> = input
         .origins
@@ -62,20 +70,22 @@ fn parse(id: &str, input: &SiteInput) -> AppResult<NewSite> {
         .map(|o| o.trim().to_owned())
         .filter(|o| !o.is_empty())
         .collect();
-    for o in &origins {
-        crate::domain::WebOrigin::parse(o).map_err(|e| at_field(e, "origins"))?;
+    if origins.is_empty() {
+        bad.add(
+            "origins",
+            "add at least one allowed origin, like https://shop.example",
+        );
     }
-    NewSite::parse(id, &input.name, &input.greeting, &origins).map_err(|e| match e {
-        AppError::BadRequest(m) if m.contains("origin") => AppError::Invalid {
-            field: "origins",
-            message: m,
-        },
-        AppError::BadRequest(m) => AppError::Invalid {
-            field: "greeting",
-            message: m,
-        },
-        other => other,
-    })
+    for o in &origins {
+        bad.check(
+            "origins",
+            crate::domain::WebOrigin::parse(o).map_err(|e| at_field(e, "origins")),
+        );
+    }
+    let color = bad.check("color", check_color(input.color.as_deref()));
+    bad.finish()?;
+    let site = NewSite::parse(id, &input.name, &input.greeting, &origins)?;
+    Ok((site, color.unwrap_or_default()))
 }
 
 /// `GET /api/console/sites`.
@@ -91,8 +101,7 @@ pub async fn create(
     Json(input): Json<SiteInput>,
 ) -> AppResult<Json<SiteView>> {
     let id = input.id.clone().unwrap_or_default();
-    let site = parse(id.trim(), &input)?;
-    let color = check_color(input.color.as_deref())?;
+    let (site, color) = parse(id.trim(), &input)?;
     state
         .store
         .insert_site(&site, Some(&owner.account.id), color.as_deref())
@@ -122,8 +131,7 @@ pub async fn update(
     Json(input): Json<SiteInput>,
 ) -> AppResult<Json<SiteView>> {
     owned_site(&state, &owner, &site).await?;
-    let parsed = parse(&site, &input)?;
-    let color = check_color(input.color.as_deref())?;
+    let (parsed, color) = parse(&site, &input)?;
     state.store.update_site(&parsed, color.as_deref()).await?;
     Ok(Json(view(&state, owned_site(&state, &owner, &site).await?)))
 }

@@ -10,7 +10,7 @@ use chatpay_shared::console::{KeyInput, StripeSettingsInput, StripeView, Webhook
 
 use super::auth::Owner;
 use super::owned_site;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, FormErrors};
 use crate::payments::CHECKOUT_EVENTS;
 use crate::state::AppState;
 use crate::store::sites::NewSite;
@@ -146,12 +146,11 @@ pub async fn settings(
         .stripe_account(&state.cipher, &site)
         .await?
         .ok_or_else(|| AppError::Conflict("save and test a secret key first (step 1)".into()))?;
+    // Every mistake of the form at once.
+    let mut bad = FormErrors::default();
     let name = input.display_name.trim();
     if name.is_empty() || name.chars().count() > 80 {
-        return Err(AppError::Invalid {
-            field: "display_name",
-            message: "the display name needs 1-80 characters".into(),
-        });
+        bad.add("display_name", "the display name needs 1-80 characters");
     }
     let publishable = input
         .publishable_key
@@ -161,23 +160,30 @@ pub async fn settings(
     if let Some(pk) = publishable {
         let want = if account.livemode { "pk_live_" } else { "pk_test_" };
         if !pk.starts_with("pk_") {
-            return Err(AppError::Invalid {
-                field: "publishable_key",
-                message: "a publishable key starts with pk_live_ or pk_test_".into(),
-            });
-        }
-        if !pk.starts_with(want) {
-            return Err(AppError::Invalid {
-                field: "publishable_key",
-                message: format!(
+            bad.add(
+                "publishable_key",
+                "a publishable key starts with pk_live_ or pk_test_",
+            );
+        } else if !pk.starts_with(want) {
+            bad.add(
+                "publishable_key",
+                format!(
                     "the secret key is in {} mode, so the publishable key must start with {want}",
                     if account.livemode { "live" } else { "test" }
                 ),
-            });
+            );
         }
     }
-    let success = check_return_url("success_url", input.success_url.as_deref())?;
-    let cancel = check_return_url("cancel_url", input.cancel_url.as_deref())?;
+    let success = bad.check(
+        "success_url",
+        check_return_url("success_url", input.success_url.as_deref()),
+    );
+    let cancel = bad.check(
+        "cancel_url",
+        check_return_url("cancel_url", input.cancel_url.as_deref()),
+    );
+    bad.finish()?;
+    let (success, cancel) = (success.flatten(), cancel.flatten());
     // Wallets are switched through chatpay's own payment method configuration.
     let client = state.stripe.client(&account.secret_key);
     let pmc = match &account.payment_method_configuration {
