@@ -298,3 +298,82 @@ async fn a_person_answers_and_the_payment_they_send_turns_paid_on_both_sides() -
     browser.close().await?;
     Ok(())
 }
+
+/// Unpublished edits survive a tab switch and a reload (kept in the browser), leaving the
+/// page with them asks first, and after Publish the header shows the new version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpublished_edits_survive_a_tab_switch_and_a_reload() -> anyhow::Result<()> {
+    let demo =
+        std::fs::read_to_string(chatpay_e2e::workspace_root().join("server/assets/demo-workflow.json"))?;
+    let (_scratch, relay, _page) = shop("editor-draft", Some(&demo)).await?;
+    let browser = Browser::start().await?;
+    sign_in(&browser, &relay, "/sites/shop/workflows").await?;
+    browser
+        .wait_page_text("#draft-status", "Showing v1, as published.")
+        .await?;
+    let leaving_asks = "const e = new Event('beforeunload', { cancelable: true }); \
+                        window.dispatchEvent(e); return e.defaultPrevented;";
+    assert_eq!(browser.client.execute(leaving_asks, vec![]).await?, false);
+
+    // An edit, then the Inbox tab and back.
+    let greet = "section[data-node=greet] textarea[name=text]";
+    browser.type_into(greet, "Hello from a draft!").await?;
+    browser
+        .wait_page_text("#draft-status", "Unpublished changes, based on v1.")
+        .await?;
+    assert_eq!(
+        browser.client.execute(leaving_asks, vec![]).await?,
+        true,
+        "leaving with unpublished changes asks first"
+    );
+    browser
+        .client
+        .goto(&format!("{}/console/#/sites/shop/inbox", relay.base))
+        .await?;
+    browser.find("#inbox-filter").await?;
+    browser
+        .client
+        .goto(&format!("{}/console/#/sites/shop/workflows", relay.base))
+        .await?;
+    browser
+        .wait_page_text("#draft-status", "Unpublished changes, based on v1.")
+        .await?;
+    assert_eq!(
+        browser.find(greet).await?.prop("value").await?.as_deref(),
+        Some("Hello from a draft!")
+    );
+
+    // A reload (a person would be asked first; WebDriver accepts the question).
+    browser.client.refresh().await?;
+    browser
+        .wait_page_text("#draft-status", "Unpublished changes, based on v1.")
+        .await?;
+    browser
+        .wait_page_text("#editor-message", "kept in this browser")
+        .await?;
+    assert_eq!(
+        browser.find(greet).await?.prop("value").await?.as_deref(),
+        Some("Hello from a draft!")
+    );
+    browser.screenshot("console-editor-3-draft-kept").await?;
+
+    // Published: the header says so, and leaving no longer asks.
+    browser.find("#publish-workflow").await?.click().await?;
+    browser
+        .wait_page_text("#editor-message", "Published as version 2")
+        .await?;
+    browser
+        .wait_page_text("#draft-status", "Showing v2, as published.")
+        .await?;
+    assert_eq!(browser.client.execute(leaving_asks, vec![]).await?, false);
+    browser.client.refresh().await?;
+    browser
+        .wait_page_text("#draft-status", "Showing v2, as published.")
+        .await?;
+    assert_eq!(
+        browser.find(greet).await?.prop("value").await?.as_deref(),
+        Some("Hello from a draft!")
+    );
+    browser.close().await?;
+    Ok(())
+}

@@ -1,5 +1,7 @@
 //! The workflow editor: the published versions, and a draft edited as node cards (add,
-//! edit, delete, connect). Check and Publish send the draft to the relay; its problems come
+//! edit, delete, connect). Unpublished changes are kept in the browser (a tab switch or a
+//! reload loses nothing), leaving the page with them asks first, and the header says what
+//! is shown: a published version or unpublished changes. Check and Publish send the draft to the relay; its problems come
 //! back at the node and field they concern. JSON export and import; "Try it" opens the
 //! published version in a widget (against the site's Stripe, the simulator in test setups).
 
@@ -36,6 +38,36 @@ fn starter() -> Workflow {
             },
         }],
     }
+}
+
+/// The draft as the browser keeps it between visits (localStorage, per site), so a tab
+/// switch, a reload or a closed laptop loses no edit.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct SavedDraft {
+    /// The published version the draft started from (none: a new or imported one).
+    based_on: Option<i64>,
+    workflow: Workflow,
+}
+
+fn draft_key(site: &str) -> String {
+    format!("chatpay-draft:{site}")
+}
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+fn load_draft(site: &str) -> Option<SavedDraft> {
+    let text = local_storage()?.get_item(&draft_key(site)).ok()??;
+    serde_json::from_str(&text).ok()
+}
+
+fn save_draft(site: &str, saved: Option<&SavedDraft>) {
+    let Some(store) = local_storage() else { return };
+    let _ = match saved.and_then(|d| serde_json::to_string(d).ok()) {
+        Some(text) => store.set_item(&draft_key(site), &text),
+        None => store.remove_item(&draft_key(site)),
+    };
 }
 
 /// The kinds a node can have, as the editor offers them.
@@ -176,6 +208,12 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
     let versions = use_state(Vec::<WorkflowVersion>::new);
     let draft = use_reducer(|| Draft(starter()));
     let based_on = use_state(|| None::<i64>);
+    // The published definition the draft started from: the draft differs from it when there
+    // are unpublished changes.
+    let base = use_state(|| None::<Workflow>);
+    // The draft was read back from the browser: it may be saved from now on (not before,
+    // or the starter would overwrite it).
+    let restored = use_state(|| false);
     let problems = use_state(Vec::<Problem>::new);
     let message = use_state(|| None::<(bool, String)>);
     let warnings = use_state(Vec::<Problem>::new);
@@ -183,11 +221,25 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
     let export = use_state(|| false);
 
     let load_versions = {
-        let (versions, draft, based_on, site) =
-            (versions.clone(), draft.clone(), based_on.clone(), p.site.clone());
+        let (versions, draft, based_on, site, base, restored, message) = (
+            versions.clone(),
+            draft.clone(),
+            based_on.clone(),
+            p.site.clone(),
+            base.clone(),
+            restored.clone(),
+            message.clone(),
+        );
         move |open_latest: bool| {
-            let (versions, draft, based_on, site) =
-                (versions.clone(), draft.clone(), based_on.clone(), site.clone());
+            let (versions, draft, based_on, site, base, restored, message) = (
+                versions.clone(),
+                draft.clone(),
+                based_on.clone(),
+                site.clone(),
+                base.clone(),
+                restored.clone(),
+                message.clone(),
+            );
             wasm_bindgen_futures::spawn_local(async move {
                 let Ok(list) =
                     api::get::<Vec<WorkflowVersion>>(&format!("/api/console/sites/{site}/workflows")).await
@@ -195,17 +247,35 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
                     return;
                 };
                 if open_latest {
-                    if let Some(v) = list.first() {
-                        if let Ok(wf) = api::get::<Workflow>(&format!(
-                            "/api/console/sites/{site}/workflows/{}",
-                            v.version
-                        ))
-                        .await
-                        {
-                            draft.dispatch(Edit::Replace(wf));
-                            based_on.set(Some(v.version));
+                    // Unpublished edits kept in this browser come back first.
+                    let saved = load_draft(&site);
+                    let start_from = saved
+                        .as_ref()
+                        .map_or(list.first().map(|v| v.version), |d| d.based_on);
+                    let published = match start_from {
+                        Some(v) => api::get::<Workflow>(&format!("/api/console/sites/{site}/workflows/{v}"))
+                            .await
+                            .ok(),
+                        None => None,
+                    };
+                    match saved {
+                        Some(d) => {
+                            draft.dispatch(Edit::Replace(d.workflow));
+                            based_on.set(d.based_on);
+                            message.set(Some((
+                                true,
+                                "Your unpublished changes were kept in this browser. Publish them, or discard them.".into(),
+                            )));
+                        }
+                        None => {
+                            if let Some(wf) = published.clone() {
+                                draft.dispatch(Edit::Replace(wf));
+                            }
+                            based_on.set(start_from);
                         }
                     }
+                    base.set(published);
+                    restored.set(true);
                 }
                 versions.set(list);
             });
@@ -217,22 +287,27 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
     }
 
     let send = {
-        let (draft, problems, message, site, load, warnings) = (
+        let (draft, problems, message, site, load, warnings, base, based_on) = (
             draft.clone(),
             problems.clone(),
             message.clone(),
             p.site.clone(),
             load_versions.clone(),
             warnings.clone(),
+            base.clone(),
+            based_on.clone(),
         );
         move |publish: bool| {
             let body = serde_json::to_value(&draft.0).unwrap_or_default();
-            let (problems, message, site, load, warnings) = (
+            let sent = draft.0.clone();
+            let (problems, message, site, load, warnings, base, based_on) = (
                 problems.clone(),
                 message.clone(),
                 site.clone(),
                 load.clone(),
                 warnings.clone(),
+                base.clone(),
+                based_on.clone(),
             );
             wasm_bindgen_futures::spawn_local(async move {
                 let path = if publish {
@@ -247,6 +322,10 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
                         warnings.set(r.warnings);
                         message.set(Some(match (r.version, n) {
                             (Some(v), _) => {
+                                // What was sent is the published version now.
+                                base.set(Some(sent.clone()));
+                                based_on.set(Some(v));
+                                save_draft(&site, None);
                                 load(false);
                                 (true, format!("Published as version {v}. New conversations use it; running ones keep theirs."))
                             }
@@ -273,25 +352,91 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
         })
     };
     let open_version = {
-        let (draft, based_on, site, problems) =
-            (draft.clone(), based_on.clone(), p.site.clone(), problems.clone());
+        let (draft, based_on, site, problems, base) = (
+            draft.clone(),
+            based_on.clone(),
+            p.site.clone(),
+            problems.clone(),
+            base.clone(),
+        );
         move |version: i64| {
-            let (draft, based_on, site, problems) =
-                (draft.clone(), based_on.clone(), site.clone(), problems.clone());
+            let (draft, based_on, site, problems, base) = (
+                draft.clone(),
+                based_on.clone(),
+                site.clone(),
+                problems.clone(),
+                base.clone(),
+            );
             Callback::from(move |_: MouseEvent| {
-                let (draft, based_on, site, problems) =
-                    (draft.clone(), based_on.clone(), site.clone(), problems.clone());
+                let (draft, based_on, site, problems, base) = (
+                    draft.clone(),
+                    based_on.clone(),
+                    site.clone(),
+                    problems.clone(),
+                    base.clone(),
+                );
                 wasm_bindgen_futures::spawn_local(async move {
                     if let Ok(wf) =
                         api::get::<Workflow>(&format!("/api/console/sites/{site}/workflows/{version}")).await
                     {
-                        draft.dispatch(Edit::Replace(wf));
+                        draft.dispatch(Edit::Replace(wf.clone()));
                         based_on.set(Some(version));
+                        base.set(Some(wf));
                         problems.set(Vec::new());
                     }
                 });
             })
         }
+    };
+    // Unpublished changes: kept in the browser while they last, and leaving the page asks
+    // first.
+    let dirty = *restored && base.as_ref() != Some(&draft.0);
+    {
+        let (site, draft, based_on) = (p.site.clone(), draft.0.clone(), *based_on);
+        use_effect_with((dirty, draft.clone(), *restored), move |(dirty, _, restored)| {
+            if *restored {
+                let saved = dirty.then(|| SavedDraft {
+                    based_on,
+                    workflow: draft,
+                });
+                save_draft(&site, saved.as_ref());
+            }
+        });
+    }
+    use_effect_with(dirty, move |dirty| {
+        let listener = dirty.then(|| {
+            let ask =
+                wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new(|e: web_sys::Event| {
+                    // The browser asks "Leave site? Changes you made may not be saved."
+                    e.prevent_default();
+                    if let Some(e) = wasm_bindgen::JsCast::dyn_ref::<web_sys::BeforeUnloadEvent>(&e) {
+                        e.set_return_value("unpublished changes");
+                    }
+                });
+            if let Some(w) = web_sys::window() {
+                let _ = w.add_event_listener_with_callback(
+                    "beforeunload",
+                    wasm_bindgen::JsCast::unchecked_ref(ask.as_ref()),
+                );
+            }
+            ask
+        });
+        move || {
+            if let (Some(ask), Some(w)) = (listener, web_sys::window()) {
+                let _ = w.remove_event_listener_with_callback(
+                    "beforeunload",
+                    wasm_bindgen::JsCast::unchecked_ref(ask.as_ref()),
+                );
+            }
+        }
+    });
+    let on_discard = {
+        let (draft, base, site, message) = (draft.clone(), base.clone(), p.site.clone(), message.clone());
+        Callback::from(move |_: MouseEvent| {
+            save_draft(&site, None);
+            draft.dispatch(Edit::Replace((*base).clone().unwrap_or_else(starter)));
+            message.set(Some((true, "The unpublished changes were discarded.".into())));
+        })
     };
 
     let wf = draft.0.clone();
@@ -420,8 +565,16 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
                         { format!("v{}", v.version) }
                     </button>
                 }) }
-                if let Some(v) = *based_on { <span class="muted">{ format!(" — editing a copy of v{v}") }</span> }
             </div>
+            <p class={classes!("draft-status", dirty.then_some("dirty"))} id="draft-status" role="status">
+                { match (dirty, *based_on) {
+                    (true, Some(v)) => format!("Unpublished changes, based on v{v}."),
+                    (true, None) => "Unpublished changes: not published yet.".to_owned(),
+                    (false, Some(v)) => format!("Showing v{v}, as published."),
+                    (false, None) => "Not published yet.".to_owned(),
+                } }
+                if dirty { <button class="link" id="discard-draft" onclick={on_discard}>{ "Discard changes" }</button> }
+            </p>
             <div class="card">
                 <Field name="workflow_name" label="Name" value={wf.name.clone()} on_input={name_input} />
                 <div class="field">
