@@ -234,7 +234,9 @@ async fn connect_demo_to_simulator(state: &crate::state::AppState) -> anyhow::Re
         }
     };
     let url = format!("{}/webhooks/stripe/demo", state.settings.public_url);
-    let endpoint = client.create_webhook_endpoint(&url, &CHECKOUT_EVENTS).await?;
+    let endpoint = client
+        .create_webhook_endpoint(&url, &CHECKOUT_EVENTS, None)
+        .await?;
     let secret = endpoint
         .secret
         .context("the simulator returned no webhook secret")?;

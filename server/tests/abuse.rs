@@ -700,7 +700,7 @@ async fn another_accounts_endpoints_cannot_block_the_sites_webhooks(backend: Bac
     app.connect_stripe().await;
     let attacker = app.state.stripe.client("sk_test_attacker000000000000");
     attacker
-        .create_webhook_endpoint(&app.url("/webhooks/stripe/shop"), &["*"])
+        .create_webhook_endpoint(&app.url("/webhooks/stripe/shop"), &["*"], None)
         .await
         .unwrap();
     for i in 0..8 {

@@ -1069,3 +1069,140 @@ async fn sign_out_everywhere_and_expired_sessions_go(backend: Backend) {
     app.stop().await;
 }
 both!(sign_out_everywhere_and_expired_sessions_go);
+
+/// The endpoints the simulator holds for the test key's account.
+async fn endpoints(app: &TestApp) -> Vec<Value> {
+    app.state
+        .store
+        .sim_list(
+            common::STRIPE_KEY.trim_start_matches("sk_test_"),
+            "webhook_endpoint",
+        )
+        .await
+        .unwrap()
+}
+
+/// "Create the webhook for me": the relay registers its own webhook URL at Stripe with the
+/// four events in its API version and saves the secret (Stripe's events then verify); a
+/// double click makes one endpoint; running it again rolls the secret (a new endpoint, the
+/// old one verifying through the grace period, then deleted at Stripe by the sweep); a key
+/// that may not do it is told which permission, and nothing is created.
+async fn the_webhook_is_created_in_one_click(backend: Backend) {
+    let app = TestApp::spawn_with(backend, WidgetAssets::none(), None, |s| {
+        s.webhook_secret_grace = std::time::Duration::from_secs(2)
+    })
+    .await;
+    let mut c = Console::new(&app);
+    c.sign_in(&app, "owner@shop.test").await;
+    let create = "/api/console/sites/shop/stripe/webhook/endpoint";
+    let (s, v) = c.post(create, json!({ "request_key": "click-1" })).await;
+    assert_eq!(
+        (s, v["error"]["message"].as_str().map(|m| m.contains("step 1"))),
+        (StatusCode::CONFLICT, Some(true)),
+        "{v}"
+    );
+    let (s, v) = c
+        .post(
+            "/api/console/sites/shop/stripe/key",
+            json!({ "secret_key": common::STRIPE_KEY }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+
+    // A double click: one endpoint.
+    let (s, first) = c.post(create, json!({ "request_key": "click-1" })).await;
+    assert_eq!(s, 200, "{first}");
+    let (s, again) = c.post(create, json!({ "request_key": "click-1" })).await;
+    assert_eq!(s, 200, "{again}");
+    let made = endpoints(&app).await;
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert_eq!(made[0]["url"], app.url("/webhooks/stripe/shop"));
+    assert_eq!(
+        made[0]["api_version"],
+        chatpay_server::stripe::client::API_VERSION
+    );
+    let mut events: Vec<&str> = made[0]["enabled_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    events.sort();
+    let mut want = chatpay_server::payments::CHECKOUT_EVENTS.to_vec();
+    want.sort();
+    assert_eq!(events, want);
+    assert_eq!(first["webhook_endpoint"], made[0]["id"]);
+    assert!(first["webhook_secret"].as_str().unwrap().starts_with("whsec_"));
+
+    // Stripe's events verify with the saved secret: a payment paid at Checkout arrives.
+    let payment = app.create_payment(4999, "USD", None).await;
+    common::pay(payment.checkout_url.as_deref().unwrap()).await;
+    app.wait_payment(&payment.id, chatpay_shared::protocol::PaymentStatus::Paid)
+        .await;
+    let (_, v) = c.get("/api/console/sites/shop/stripe").await;
+    assert!(v["health"]["events_received"].as_i64().unwrap() >= 1, "{v}");
+
+    // Rolled: a new endpoint; the old one still verifies for the grace period, then goes.
+    let (s, rolled) = c.post(create, json!({ "request_key": "click-2" })).await;
+    assert_eq!(s, 200, "{rolled}");
+    assert_ne!(rolled["webhook_endpoint"], first["webhook_endpoint"]);
+    assert!(rolled["previous_webhook_secret"].is_string(), "{rolled}");
+    assert_eq!(endpoints(&app).await.len(), 2);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    chatpay_server::engine::background::sweep(&app.state).await;
+    let left = endpoints(&app).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["id"], rolled["webhook_endpoint"]);
+
+    // A key that may not create endpoints: told which permission; nothing made.
+    app.state
+        .store
+        .save_stripe_keys(
+            &app.state.cipher,
+            "shop",
+            "rk_test_readonlyshop000000",
+            false,
+            None,
+        )
+        .await
+        .unwrap();
+    let (s, v) = c.post(create, json!({ "request_key": "click-3" })).await;
+    assert_eq!(
+        (s, field(&v).0),
+        (StatusCode::BAD_REQUEST, "webhook_endpoint"),
+        "{v}"
+    );
+    assert!(field(&v).1.contains("rak_webhook_write"), "{v}");
+    assert_eq!(endpoints(&app).await.len(), 1);
+    app.stop().await;
+}
+both!(the_webhook_is_created_in_one_click);
+
+/// A relay whose address Stripe cannot reach (localhost) is told so before anything is
+/// created at Stripe.
+async fn an_unreachable_relay_address_is_named_before_anything_is_created(backend: Backend) {
+    let (app, stripe) = TestApp::spawn_behind_standin(backend).await;
+    let mut c = Console::new(&app);
+    c.sign_in(&app, "owner@shop.test").await;
+    let (s, v) = c
+        .post(
+            "/api/console/sites/shop/stripe/key",
+            json!({ "secret_key": common::STRIPE_KEY }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let before = stripe.calls().len();
+    let (s, v) = c
+        .post("/api/console/sites/shop/stripe/webhook/endpoint", json!({}))
+        .await;
+    assert_eq!(
+        (s, field(&v).0),
+        (StatusCode::BAD_REQUEST, "webhook_endpoint"),
+        "{v}"
+    );
+    assert!(field(&v).1.contains("is not an address on the internet"), "{v}");
+    assert!(field(&v).1.contains("--public-url"), "the fix: {v}");
+    assert_eq!(stripe.calls().len(), before, "nothing was asked of Stripe");
+    app.stop().await;
+}
+both!(an_unreachable_relay_address_is_named_before_anything_is_created);

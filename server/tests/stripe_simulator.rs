@@ -364,7 +364,10 @@ async fn the_simulator_cannot_be_used_against_the_relays_host() {
         "http://127.0.0.1:5432/",
         "https://evil.example/hook",
     ] {
-        let refused = client.create_webhook_endpoint(target, &["*"]).await.unwrap_err();
+        let refused = client
+            .create_webhook_endpoint(target, &["*"], None)
+            .await
+            .unwrap_err();
         assert!(
             refused
                 .to_string()
@@ -382,7 +385,7 @@ async fn the_simulator_cannot_be_used_against_the_relays_host() {
         "/webhooks/stripe/",
     ] {
         let refused = client
-            .create_webhook_endpoint(&app.url(climbing), &["*"])
+            .create_webhook_endpoint(&app.url(climbing), &["*"], None)
             .await
             .unwrap_err();
         assert!(
@@ -393,18 +396,18 @@ async fn the_simulator_cannot_be_used_against_the_relays_host() {
         );
     }
     assert!(client
-        .create_webhook_endpoint(&app.url("/webhooks/stripe/shop"), &["*"])
+        .create_webhook_endpoint(&app.url("/webhooks/stripe/shop"), &["*"], None)
         .await
         .is_ok());
     // Sixteen endpoints per account, as at Stripe (each event went to every one).
     for _ in 1..16 {
         client
-            .create_webhook_endpoint(&app.url("/webhooks/stripe/shop"), &["*"])
+            .create_webhook_endpoint(&app.url("/webhooks/stripe/shop"), &["*"], None)
             .await
             .unwrap();
     }
     let refused = client
-        .create_webhook_endpoint(&app.url("/webhooks/stripe/shop"), &["*"])
+        .create_webhook_endpoint(&app.url("/webhooks/stripe/shop"), &["*"], None)
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("maximum of 16"), "{refused}");

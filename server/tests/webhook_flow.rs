@@ -317,7 +317,7 @@ async fn the_simulator_retries_a_refused_delivery(backend: Backend) {
     // The relay forgets the secret: the first deliveries are refused with 400.
     app.state
         .store
-        .rotate_webhook_secret(&app.state.cipher, SITE, "whsec_notthisone000", 0)
+        .rotate_webhook_secret(&app.state.cipher, SITE, "whsec_notthisone000", 0, None)
         .await
         .unwrap();
     no_redirects()
@@ -344,7 +344,7 @@ async fn the_simulator_retries_a_refused_delivery(backend: Backend) {
     // The owner fixes the secret; Stripe's (the simulator's) next retry gets through.
     app.state
         .store
-        .rotate_webhook_secret(&app.state.cipher, SITE, &secret, 0)
+        .rotate_webhook_secret(&app.state.cipher, SITE, &secret, 0, None)
         .await
         .unwrap();
     app.wait_payment(&payment.id, PaymentStatus::Paid).await;

@@ -122,6 +122,17 @@ pub struct StripeView {
     pub last_error_at: Option<i64>,
     /// Whether the relay uses the built-in simulator (TEST MODE) instead of Stripe.
     pub simulator: bool,
+    /// The Stripe webhook endpoint chatpay created for this site ("Create the webhook for
+    /// me"), if it did: `we_…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_endpoint: Option<String>,
+}
+
+/// "Create the webhook for me": the same `request_key` (a double click) makes one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateWebhookInput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_key: Option<String>,
 }
 
 /// One troubleshooting check.

@@ -116,3 +116,51 @@ async fn the_stripe_wizard_from_a_refused_key_to_a_paid_visitor() -> anyhow::Res
     browser.close().await?;
     Ok(())
 }
+
+/// Step 3 in one click: the relay creates the webhook endpoint at "Stripe" (the simulator)
+/// and saves its secret; the first event turns it green without copying anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_endpoint_is_created_in_one_click() -> anyhow::Result<()> {
+    let scratch = Scratch::new("console-one-click");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let (listener, origin) = HostPage::bind().await?;
+    chatpay.add_site("shop", "Acme Support", &origin)?;
+    chatpay.import_demo_workflow("shop")?;
+    chatpay.add_owner(EMAIL, PASSWORD)?;
+    let relay = chatpay.serve(&["--stripe-simulator"]).await?;
+    let page = HostPage::serve(listener, origin, HostPage::shop_html(&relay.base, "shop", ""));
+    let browser = Browser::start().await?;
+    browser.sign_in(&relay.base, EMAIL, PASSWORD).await?;
+    browser
+        .client
+        .goto(&format!("{}/console/#/sites/shop/stripe/1", relay.base))
+        .await?;
+    browser.type_into("input[name=secret_key]", KEY).await?;
+    browser.find("#test-key").await?.click().await?;
+    browser.find("#save-settings").await?.click().await?;
+    browser.find("#step-webhook").await?;
+
+    browser.find("#create-webhook").await?.click().await?;
+    browser.wait_page_text("#saved-whsec", "whsec_").await?;
+    browser
+        .wait_page_text("#webhook-endpoint", "Created by chatpay: we_")
+        .await?;
+    browser
+        .wait_page_text("#first-event", "Waiting for a first event")
+        .await?;
+    browser.screenshot("console-4b-webhook-one-click").await?;
+
+    let console_tab = browser.client.window().await?;
+    let visitor_tab = browser.client.new_window(true).await?.handle;
+    browser.client.switch_to_window(visitor_tab).await?;
+    browser
+        .demo_chat_to_the_card(&page.origin, "A support contract, please")
+        .await?;
+    browser.pay_in_checkout().await?;
+    browser.client.switch_to_window(console_tab).await?;
+    browser
+        .wait_page_text("#first-event", "Receiving events: checkout.session.completed")
+        .await?;
+    browser.close().await?;
+    Ok(())
+}

@@ -7,7 +7,9 @@
 //!    indicator that turns green when a correctly signed event arrives.
 //! 4. Done: a summary and the webhook health.
 
-use chatpay_shared::console::{KeyInput, StripeSettingsInput, StripeView, WebhookSecretInput};
+use chatpay_shared::console::{
+    CreateWebhookInput, KeyInput, StripeSettingsInput, StripeView, WebhookSecretInput,
+};
 use yew::prelude::*;
 
 use crate::api::{self, Failure};
@@ -299,6 +301,47 @@ fn webhook_step(p: &StepProps) -> Html {
             });
         })
     };
+    // "Create the webhook for me": one key per click burst, so a double click makes one.
+    let creating = use_state(|| false);
+    let click_key = use_state(crate::hooks::request_key);
+    let create = {
+        let (failure, site, saved, creating, click_key) = (
+            failure.clone(),
+            p.site.clone(),
+            p.on_saved.clone(),
+            creating.clone(),
+            click_key.clone(),
+        );
+        Callback::from(move |_: MouseEvent| {
+            let (failure, site, saved, creating, click_key) = (
+                failure.clone(),
+                site.clone(),
+                saved.clone(),
+                creating.clone(),
+                click_key.clone(),
+            );
+            creating.set(true);
+            let input = CreateWebhookInput {
+                request_key: Some((*click_key).clone()),
+            };
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::post::<_, StripeView>(
+                    &format!("/api/console/sites/{site}/stripe/webhook/endpoint"),
+                    &input,
+                )
+                .await
+                {
+                    Ok(v) => {
+                        failure.set(None);
+                        click_key.set(crate::hooks::request_key());
+                        saved.emit(v);
+                    }
+                    Err(f) => failure.set(Some(f)),
+                }
+                creating.set(false);
+            });
+        })
+    };
     let f = (*failure).clone();
     let s = secret.clone();
     let live = match (&v.health.last_event_type, v.health.last_event_at) {
@@ -315,7 +358,19 @@ fn webhook_step(p: &StepProps) -> Html {
     html! {
         <section class="card" id="step-webhook">
             <h3>{ "3. Webhook" }</h3>
-            <p class="muted">{ "In Stripe's dashboard: Developers → Webhooks → Add endpoint. Use this URL and select these events:" }</p>
+            <div class="one-click">
+                <p>{ "chatpay can create the webhook endpoint in your Stripe account and save its signing secret for you." }</p>
+                if let Some(id) = &v.webhook_endpoint {
+                    <p class="muted" id="webhook-endpoint">{ format!("Created by chatpay: {id}. Running it again rolls the signing secret.") }</p>
+                }
+                <button class="button primary" id="create-webhook" disabled={*creating} onclick={create}>
+                    { if v.webhook_endpoint.is_some() { "Roll the signing secret" } else { "Create the webhook for me" } }
+                </button>
+                if let Some(msg) = f.as_ref().and_then(|f| f.at("webhook_endpoint")) {
+                    <p class="error" role="alert" id="webhook-endpoint-error">{ msg }</p>
+                }
+            </div>
+            <p class="muted">{ "Or by hand, in Stripe's dashboard: Developers → Webhooks → Add endpoint. Use this URL and select these events:" }</p>
             <div class="copyline"><code id="webhook-url">{ &v.webhook_url }</code><button class="button small" onclick={copy_url}>{ "Copy" }</button></div>
             <div class="copyline"><pre id="webhook-events">{ v.events.join("\n") }</pre><button class="button small" onclick={copy_events}>{ "Copy" }</button></div>
             <form {onsubmit}>

@@ -7,6 +7,8 @@
 //!   long-processing payment or a Stripe outage never starves the rest (a missing webhook
 //!   delays a resume, it never loses it);
 //! - second charges marked for a refund are refunded;
+//! - webhook endpoints chatpay created and replaced are deleted at Stripe once their
+//!   secret's grace period ended;
 //! - expired console sessions, setup links and old sign-in failures are purged.
 //!
 //! Each item is claimed in the database first (a lease, or the next-look time moved
@@ -81,6 +83,22 @@ async fn sweep_at_ms(state: &AppState, now_ms_then: i64) {
         .await
     {
         tracing::warn!(error = %e, "cannot purge expired sessions");
+    }
+    // Webhook endpoints chatpay replaced whose grace ended are deleted at Stripe.
+    match state.store.stripe_sites().await {
+        Ok(sites) => {
+            for site in sites {
+                match state
+                    .store
+                    .end_replaced_webhook_secrets(&state.cipher, &site, now_ms())
+                    .await
+                {
+                    Ok(gone) => payments::delete_replaced_endpoints(state, &site, gone).await,
+                    Err(e) => tracing::warn!(%site, error = %e, "cannot end replaced webhook secrets"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot list the sites connected to Stripe"),
     }
     match state.store.refunds_due(SWEEP_BATCH).await {
         Ok(list) => {

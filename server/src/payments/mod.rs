@@ -192,6 +192,23 @@ pub async fn load(state: &AppState, payment_id: &str) -> AppResult<Payment> {
         .ok_or_else(|| AppError::NotFound(format!("no payment '{payment_id}'")))
 }
 
+/// Deletes at Stripe the endpoints chatpay created whose secrets ended; a failure is
+/// logged (the endpoint then only fails deliveries, which Stripe's dashboard shows).
+pub async fn delete_replaced_endpoints(state: &AppState, site: &str, endpoints: Vec<String>) {
+    if endpoints.is_empty() {
+        return;
+    }
+    let Ok(Some(account)) = state.store.stripe_account(&state.cipher, site).await else {
+        return;
+    };
+    let client = state.stripe.client(&account.secret_key);
+    for id in endpoints {
+        if let Err(e) = client.delete_webhook_endpoint(&id).await {
+            tracing::warn!(%site, endpoint = %id, error = %e, "cannot delete a replaced webhook endpoint at Stripe");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -135,6 +135,19 @@ impl Store {
             .transpose()
     }
 
+    /// Deletes an object of `kind` by id in an account; `false` when there was none.
+    pub async fn sim_delete(&self, account: &str, kind: &str, id: &str) -> AppResult<bool> {
+        let done = self
+            .write_one(
+                sqlx::query("DELETE FROM simulator_objects WHERE id = $1 AND account = $2 AND kind = $3")
+                    .bind(id)
+                    .bind(account)
+                    .bind(kind),
+            )
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// An object by id in any account, with its account (the hosted page has no key).
     pub async fn sim_get_any(&self, id: &str) -> AppResult<Option<(String, serde_json::Value)>> {
         let row = sqlx::query("SELECT account, body FROM simulator_objects WHERE id = $1")

@@ -46,6 +46,10 @@ struct StoredSecret {
     secret: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     until: Option<i64>,
+    /// The Stripe webhook endpoint chatpay created for this secret ("Create the webhook for
+    /// me"): deleted at Stripe when the secret ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    endpoint: Option<String>,
 }
 
 /// What older relays sealed: plain strings, the current first.
@@ -94,6 +98,7 @@ impl Store {
                 .map(|(i, s)| StoredSecret {
                     secret: s.clone(),
                     until: (i > 0).then_some(until),
+                    endpoint: None,
                 })
                 .collect();
             seal_secrets(cipher, site, &stored)
@@ -119,44 +124,91 @@ impl Store {
         Ok(())
     }
 
-    /// Makes `secret` the site's webhook signing secret. The one it replaces keeps
-    /// verifying for `grace_ms` (Stripe's roll keeps the old one for a while too); any older
-    /// one stops now.
+    /// Makes `secret` the site's webhook signing secret (of the Stripe endpoint `endpoint`
+    /// when chatpay created it). The one it replaces keeps verifying for `grace_ms` (Stripe's
+    /// roll keeps the old one for a while too); any older one stops now. Returns the
+    /// endpoints chatpay created whose secrets stopped now, to delete at Stripe.
     pub async fn rotate_webhook_secret(
         &self,
         cipher: &Cipher,
         site: &str,
         secret: &str,
         grace_ms: i64,
-    ) -> AppResult<()> {
+        endpoint: Option<&str>,
+    ) -> AppResult<Vec<String>> {
         let now = now_ms();
         let mut list = vec![StoredSecret {
             secret: secret.to_owned(),
             until: None,
+            endpoint: endpoint.map(str::to_owned),
         }];
-        if let Some(current) = self
-            .stored_secrets(cipher, site)
-            .await?
-            .into_iter()
-            .find(|s| s.until.is_none() && s.secret != secret)
-        {
-            list.push(StoredSecret {
-                secret: current.secret,
-                until: Some(now + grace_ms),
-            });
+        let mut dropped = Vec::new();
+        for old in self.stored_secrets(cipher, site).await? {
+            if old.secret == secret {
+                continue;
+            }
+            if old.until.is_none() {
+                list.push(StoredSecret {
+                    until: Some(now + grace_ms),
+                    ..old
+                });
+            } else {
+                dropped.extend(old.endpoint);
+            }
         }
-        self.write_secrets(cipher, site, &list).await
+        self.write_secrets(cipher, site, &list).await?;
+        Ok(dropped)
     }
 
     /// Stops every replaced webhook secret now ("revoke now"); the current one stays.
-    pub async fn revoke_previous_webhook_secrets(&self, cipher: &Cipher, site: &str) -> AppResult<()> {
-        let list: Vec<StoredSecret> = self
+    /// Returns the endpoints chatpay created for them, to delete at Stripe.
+    pub async fn revoke_previous_webhook_secrets(
+        &self,
+        cipher: &Cipher,
+        site: &str,
+    ) -> AppResult<Vec<String>> {
+        let (keep, gone): (Vec<StoredSecret>, Vec<StoredSecret>) = self
             .stored_secrets(cipher, site)
             .await?
             .into_iter()
-            .filter(|s| s.until.is_none())
-            .collect();
-        self.write_secrets(cipher, site, &list).await
+            .partition(|s| s.until.is_none());
+        self.write_secrets(cipher, site, &keep).await?;
+        Ok(gone.into_iter().filter_map(|s| s.endpoint).collect())
+    }
+
+    /// Forgets the replaced secrets whose grace ended by `now`; returns the endpoints
+    /// chatpay created for them, to delete at Stripe (the sweep does).
+    pub async fn end_replaced_webhook_secrets(
+        &self,
+        cipher: &Cipher,
+        site: &str,
+        now: i64,
+    ) -> AppResult<Vec<String>> {
+        let all = self.stored_secrets(cipher, site).await?;
+        if !all.iter().any(|s| s.until.is_some_and(|u| u <= now)) {
+            return Ok(Vec::new());
+        }
+        let (keep, gone): (Vec<StoredSecret>, Vec<StoredSecret>) =
+            all.into_iter().partition(|s| s.until.is_none_or(|u| u > now));
+        self.write_secrets(cipher, site, &keep).await?;
+        Ok(gone.into_iter().filter_map(|s| s.endpoint).collect())
+    }
+
+    /// The Stripe endpoint chatpay created for the current webhook secret, if it did.
+    pub async fn webhook_endpoint(&self, cipher: &Cipher, site: &str) -> AppResult<Option<String>> {
+        Ok(self
+            .stored_secrets(cipher, site)
+            .await?
+            .into_iter()
+            .find(|s| s.until.is_none())
+            .and_then(|s| s.endpoint))
+    }
+
+    /// The sites connected to Stripe.
+    pub async fn stripe_sites(&self) -> AppResult<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT site_id FROM stripe_accounts")
+            .fetch_all(self.reader())
+            .await?)
     }
 
     async fn write_secrets(&self, cipher: &Cipher, site: &str, list: &[StoredSecret]) -> AppResult<()> {
@@ -360,6 +412,7 @@ fn decode_secrets(json: &str, now: i64) -> AppResult<Vec<StoredSecret>> {
             AnySecret::Legacy(secret) => StoredSecret {
                 secret,
                 until: (i > 0).then_some(now + DEFAULT_SECRET_GRACE_MS),
+                endpoint: None,
             },
         })
         .collect())

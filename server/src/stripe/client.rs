@@ -373,18 +373,39 @@ impl StripeClient {
         .await
     }
 
-    /// `POST /v1/webhook_endpoints`: registers a webhook URL and returns its secret.
+    /// `POST /v1/webhook_endpoints`: registers a webhook URL for `events`, with events
+    /// rendered in chatpay's [`API_VERSION`] (whatever the account's default), and returns
+    /// the endpoint with its signing secret (Stripe shows it only now). Idempotent under
+    /// `idempotency_key` when given.
     pub async fn create_webhook_endpoint(
         &self,
         url: &str,
         events: &[&str],
+        idempotency_key: Option<&str>,
     ) -> Result<WebhookEndpoint, StripeError> {
-        let mut form = Form::new().set("url", url);
+        let mut form = Form::new().set("url", url).set("api_version", API_VERSION);
         for (i, e) in events.iter().enumerate() {
             form = form.set(format!("enabled_events[{i}]"), e);
         }
-        self.request(Method::POST, "/v1/webhook_endpoints", Some(&form), None)
+        self.request(
+            Method::POST,
+            "/v1/webhook_endpoints",
+            Some(&form),
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// `DELETE /v1/webhook_endpoints/{id}`; one that is gone already counts as deleted.
+    pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<(), StripeError> {
+        let path = format!("/v1/webhook_endpoints/{}", path_segment(id));
+        match self
+            .request::<serde_json::Value>(Method::DELETE, &path, None, None)
             .await
+        {
+            Ok(_) | Err(StripeError::Api { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn request<T: DeserializeOwned>(

@@ -350,6 +350,7 @@ impl TestApp {
             .create_webhook_endpoint(
                 &self.url("/webhooks/stripe/shop"),
                 &chatpay_server::payments::CHECKOUT_EVENTS,
+                None,
             )
             .await
             .expect("webhook endpoint");

@@ -44,6 +44,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/console/sites/{site}/stripe/settings", put(stripe::settings))
         .route("/api/console/sites/{site}/stripe/webhook", put(stripe::webhook))
         .route(
+            "/api/console/sites/{site}/stripe/webhook/endpoint",
+            post(stripe::create_webhook),
+        )
+        .route(
             "/api/console/sites/{site}/stripe/webhook/previous",
             axum::routing::delete(stripe::revoke_previous),
         )

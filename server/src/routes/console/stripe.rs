@@ -6,7 +6,9 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use chatpay_shared::console::{KeyInput, StripeSettingsInput, StripeView, WebhookSecretInput};
+use chatpay_shared::console::{
+    CreateWebhookInput, KeyInput, StripeSettingsInput, StripeView, WebhookSecretInput,
+};
 
 use super::auth::Owner;
 use super::owned_site;
@@ -38,6 +40,7 @@ pub async fn stripe_view(state: &AppState, site: &str) -> AppResult<StripeView> 
         last_error: s.last_error,
         last_error_at: s.last_error_at,
         simulator: state.simulator.is_some(),
+        webhook_endpoint: state.store.webhook_endpoint(&state.cipher, site).await?,
     })
 }
 
@@ -243,15 +246,136 @@ pub async fn webhook(
             "save and test a secret key first (step 1)".into(),
         ));
     }
-    state
+    let dropped = state
         .store
         .rotate_webhook_secret(
             &state.cipher,
             &site,
             &secret,
             state.settings.webhook_secret_grace.as_millis() as i64,
+            None,
         )
         .await?;
+    crate::payments::delete_replaced_endpoints(&state, &site, dropped).await;
+    Ok(Json(stripe_view(&state, &site).await?))
+}
+
+/// Why Stripe could not deliver to `url`, if it can be told before asking: Stripe refuses
+/// endpoints it cannot reach from the internet (localhost, private addresses) and, in live
+/// mode, any that is not https. Not asked of the relay's own simulator, which delivers
+/// here.
+fn unreachable_reason(url: &str, livemode: bool) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let host = parsed.host_str().unwrap_or_default();
+    let private = match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+        }
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xfe00) == 0xfc00
+        }
+        Err(_) => {
+            host == "localhost"
+                || host.ends_with(".localhost")
+                || host.ends_with(".local")
+                || !host.contains('.')
+        }
+    };
+    if private {
+        return Some(format!(
+            "Stripe cannot reach {url}: '{host}' is not an address on the internet. Start chatpay with \
+             --public-url set to the https address where Stripe reaches this relay, then try again."
+        ));
+    }
+    if livemode && parsed.scheme() != "https" {
+        return Some(format!(
+            "Stripe only sends live events to https addresses, and {url} is not one. Serve chatpay behind https and \
+             set --public-url to that address."
+        ));
+    }
+    None
+}
+
+/// `POST /api/console/sites/{site}/stripe/webhook/endpoint`: "Create the webhook for me".
+/// The relay registers its own webhook URL at Stripe with the events chatpay reads, in the
+/// API version it is written against, and saves the signing secret Stripe returns: no
+/// copying from Stripe's dashboard. Run again, it rolls the secret: a new endpoint, the old
+/// one kept for the grace period, then deleted.
+pub async fn create_webhook(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(site): Path<String>,
+    Json(input): Json<CreateWebhookInput>,
+) -> AppResult<Json<StripeView>> {
+    owned_site(&state, &owner, &site).await?;
+    let account = state
+        .store
+        .stripe_account(&state.cipher, &site)
+        .await?
+        .ok_or_else(|| AppError::Conflict("save and test a secret key first (step 1)".into()))?;
+    let url = format!("{}/webhooks/stripe/{site}", state.settings.public_url);
+    let own_simulator = state.stripe.base().starts_with(&state.settings.public_url);
+    if !own_simulator {
+        if let Some(why) = unreachable_reason(&url, account.livemode) {
+            return Err(AppError::Invalid {
+                field: "webhook_endpoint",
+                message: why,
+            });
+        }
+    }
+    let request_key = input
+        .request_key
+        .filter(|k| !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or_else(|| crate::store::new_id("wh"));
+    let idempotency_key = format!("chatpay-webhook-{site}-{request_key}");
+    let endpoint = match state
+        .stripe
+        .client(&account.secret_key)
+        .create_webhook_endpoint(&url, &CHECKOUT_EVENTS, Some(&idempotency_key))
+        .await
+    {
+        Ok(e) => e,
+        Err(StripeError::Api {
+            status: 403, message, ..
+        }) => {
+            return Err(AppError::Invalid {
+                field: "webhook_endpoint",
+                message: format!(
+                    "this key may not create webhook endpoints: {message} Give the key \"Webhook Endpoints: Write\" in \
+                     Stripe's dashboard, or add the endpoint there yourself and paste its signing secret below."
+                ),
+            })
+        }
+        Err(StripeError::Api {
+            status: 400, message, ..
+        }) => {
+            return Err(AppError::Invalid {
+                field: "webhook_endpoint",
+                message: format!("Stripe refused the endpoint: {message}"),
+            })
+        }
+        Err(e @ StripeError::Network { .. }) => {
+            return Err(AppError::Upstream(format!("cannot reach Stripe to create the endpoint ({e}); try again")))
+        }
+        Err(e) => return Err(AppError::Upstream(e.to_string())),
+    };
+    let Some(secret) = endpoint.secret.clone() else {
+        // A repeated request (same key) answers the endpoint made the first time; its
+        // secret is already saved.
+        return Ok(Json(stripe_view(&state, &site).await?));
+    };
+    let dropped = state
+        .store
+        .rotate_webhook_secret(
+            &state.cipher,
+            &site,
+            &secret,
+            state.settings.webhook_secret_grace.as_millis() as i64,
+            Some(&endpoint.id),
+        )
+        .await?;
+    crate::payments::delete_replaced_endpoints(&state, &site, dropped).await;
+    tracing::info!(%site, endpoint = %endpoint.id, "created the webhook endpoint at Stripe");
     Ok(Json(stripe_view(&state, &site).await?))
 }
 
@@ -263,9 +387,10 @@ pub async fn revoke_previous(
     Path(site): Path<String>,
 ) -> AppResult<Json<StripeView>> {
     owned_site(&state, &owner, &site).await?;
-    state
+    let dropped = state
         .store
         .revoke_previous_webhook_secrets(&state.cipher, &site)
         .await?;
+    crate::payments::delete_replaced_endpoints(&state, &site, dropped).await;
     Ok(Json(stripe_view(&state, &site).await?))
 }

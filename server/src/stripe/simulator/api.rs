@@ -46,7 +46,14 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/simulator/stripe/v1/payment_method_configurations/{id}",
             post(update_pmc).get(retrieve_pmc),
         )
-        .route("/simulator/stripe/v1/webhook_endpoints", post(create_endpoint))
+        .route(
+            "/simulator/stripe/v1/webhook_endpoints",
+            post(create_endpoint).get(list_endpoints),
+        )
+        .route(
+            "/simulator/stripe/v1/webhook_endpoints/{id}",
+            axum::routing::delete(delete_endpoint),
+        )
         .route("/simulator/stripe/v1/refunds", post(create_refund))
         .route("/simulator/stripe/v1/events", get(list_events))
         .route("/simulator/stripe/{*rest}", axum::routing::any(unknown_path))
@@ -211,8 +218,18 @@ pub(crate) struct Account {
     pub no_checkout: bool,
 }
 
-/// Checks `Authorization: Bearer` like Stripe: test keys only, well-formed.
+/// Checks `Authorization: Bearer` like Stripe: test keys only, well-formed; a read-only
+/// restricted key may not write (Checkout Sessions' write permission is the one named).
 pub(crate) fn authenticate(headers: &HeaderMap, method: &Method) -> Result<Account, SimError> {
+    authenticate_for(headers, method, "rak_checkout_session_write")
+}
+
+/// [`authenticate`], naming `write_permission` when a read-only restricted key writes.
+pub(crate) fn authenticate_for(
+    headers: &HeaderMap,
+    method: &Method,
+    write_permission: &str,
+) -> Result<Account, SimError> {
     let unauthorized = |msg: String| {
         stripe_error(
             StatusCode::UNAUTHORIZED,
@@ -266,7 +283,7 @@ pub(crate) fn authenticate(headers: &HeaderMap, method: &Method) -> Result<Accou
             None,
             &format!(
                 "The provided key '{}' does not have the required permissions for this endpoint on account 'acct_{}'. \
-                 Having the 'rak_checkout_session_write' permission would allow this request to continue.",
+                 Having the '{write_permission}' permission would allow this request to continue.",
                 account.key_masked, account.id
             ),
             None,
@@ -836,7 +853,7 @@ async fn create_endpoint(
     body: Bytes,
 ) -> Result<Response, SimError> {
     let sim = simulator(&state)?;
-    let account = authenticate(&headers, &Method::POST)?;
+    let account = authenticate_for(&headers, &Method::POST, "rak_webhook_write")?;
     let form = decode(&body)?;
     let resp = idempotent(
         &sim,
@@ -875,12 +892,14 @@ async fn create_endpoint(
             if events.is_empty() {
                 return Err(missing("enabled_events"));
             }
+            let api_version = form.get("api_version").map(str::to_owned);
             let id = stripe_id("we_");
             let endpoint = json!({
                 "id": id,
                 "object": "webhook_endpoint",
                 "url": url,
                 "enabled_events": events,
+                "api_version": api_version,
                 "status": "enabled",
                 "livemode": false,
                 "secret": stripe_id("whsec_"),
@@ -894,6 +913,55 @@ async fn create_endpoint(
     )
     .await;
     Ok(resp)
+}
+
+/// `DELETE /v1/webhook_endpoints/{id}`: the endpoint and its secret are gone.
+async fn delete_endpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, SimError> {
+    let sim = simulator(&state)?;
+    let account = authenticate_for(&headers, &Method::DELETE, "rak_webhook_write")?;
+    let deleted = sim
+        .store
+        .sim_delete(&account.id, "webhook_endpoint", &id)
+        .await
+        .map_err(internal)?;
+    if !deleted {
+        return Err(stripe_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("resource_missing"),
+            &format!("No such webhook endpoint: '{id}'"),
+            Some("id"),
+        ));
+    }
+    Ok(ok(
+        json!({ "id": id, "object": "webhook_endpoint", "deleted": true }),
+    ))
+}
+
+/// `GET /v1/webhook_endpoints`: the account's endpoints (never their secrets).
+async fn list_endpoints(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, SimError> {
+    let sim = simulator(&state)?;
+    let account = authenticate(&headers, &Method::GET)?;
+    let data: Vec<Value> = sim
+        .store
+        .sim_list(&account.id, "webhook_endpoint")
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|mut e| {
+            if let Some(o) = e.as_object_mut() {
+                o.remove("secret");
+            }
+            e
+        })
+        .collect();
+    Ok(ok(
+        json!({ "object": "list", "url": "/v1/webhook_endpoints", "has_more": false, "data": data }),
+    ))
 }
 
 async fn unknown_path(method: Method, uri: Uri) -> SimError {
