@@ -158,6 +158,7 @@ async fn serve(
     }
     if args.stripe_simulator {
         println!("Stripe simulator (TEST MODE) at {public_url}/simulator/stripe");
+        println!("Stripe simulator dashboard (TEST MODE): {public_url}/simulator/?token={simulator_token}");
         println!("simulator test controls token: {simulator_token}");
     }
     if args.demo {

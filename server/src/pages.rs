@@ -27,6 +27,11 @@ pub fn page(title: &str, body: &str) -> String {
     )
 }
 
+/// A page with room for tables (the simulator's dashboard). Like [`page`].
+pub fn wide_page(title: &str, body: &str) -> String {
+    page(title, body).replacen("<main>", "<main class=\"wide\">", 1)
+}
+
 /// The CSP source of [`CSS`] (`sha256-…`), so pages need no `'unsafe-inline'`.
 pub fn css_hash() -> String {
     use base64::Engine as _;
@@ -46,7 +51,11 @@ letter-spacing:.06em;padding:3px 8px;border-radius:6px;margin-bottom:14px}\
 button,.button{display:block;width:100%;box-sizing:border-box;border:0;border-radius:10px;padding:12px;\
 font-size:16px;font-weight:600;cursor:pointer;margin-top:12px;text-align:center;text-decoration:none}\
 .primary{background:#4f46e5;color:#fff}.secondary{background:#eef0f6;color:#1d2330}\
-.ok{color:#047857}.bad{color:#b91c1c}";
+.ok{color:#047857}.bad{color:#b91c1c}main.wide{max-width:1100px}h2{font-size:18px;margin:24px 0 8px}\
+table{width:100%;border-collapse:collapse;font-size:14px}th,td{text-align:left;vertical-align:top;padding:6px 8px;\
+border-bottom:1px solid #eef0f6;overflow-wrap:anywhere}code{font:13px ui-monospace,Menlo,monospace}\
+form.inline{display:inline}button.small{display:inline-block;width:auto;padding:4px 10px;font-size:13px;margin:4px 0 0 6px}\
+.delivery{margin:0 0 6px}input[type=number]{width:90px}";
 
 #[cfg(test)]
 mod tests {

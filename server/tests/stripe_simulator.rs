@@ -6,6 +6,7 @@ mod common;
 use chatpay_server::stripe::client::{NewCheckoutSession, StripeError};
 use chatpay_server::stripe::types::SessionStatus;
 use common::{Backend, TestApp, STRIPE_KEY};
+use std::time::Duration;
 
 fn params<'a>(expires_at: i64) -> NewCheckoutSession<'a> {
     NewCheckoutSession {
@@ -496,5 +497,127 @@ async fn oversized_strings_are_refused_before_anything_is_stored() {
             .await
             .unwrap();
     assert_eq!(stored, 0, "nothing was stored");
+    app.stop().await;
+}
+
+/// Stripe takes the key as a Basic-auth user (`curl -u sk_test_…:`); so does the simulator.
+#[tokio::test]
+async fn the_key_may_come_as_a_basic_auth_user() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let balance = |key: &'static str| {
+        let url = app.url("/simulator/stripe/v1/balance");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .basic_auth(key, Some(""))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(balance(STRIPE_KEY).await, 200);
+    assert_eq!(balance("sk_test_invalid0000000000").await, 401);
+    app.stop().await;
+}
+
+/// The TEST MODE dashboard: closed without the token; the printed link opens it (the token
+/// moves into a cookie); it shows the keys, the endpoint and its secret, the events with
+/// their deliveries and the sessions; Resend delivers an event again; Advance moves the
+/// clock.
+#[tokio::test]
+async fn the_simulator_dashboard_shows_what_happened_behind_its_token() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let secret = app.connect_stripe().await;
+    let payment = app.create_payment(4999, "USD", None).await;
+    common::pay(payment.checkout_url.as_deref().unwrap()).await;
+    app.wait_payment(&payment.id, chatpay_shared::protocol::PaymentStatus::Paid)
+        .await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let closed = http.get(app.url("/simulator/")).send().await.unwrap();
+    assert_eq!(closed.status(), 401);
+    assert!(!closed.text().await.unwrap().contains(&secret));
+    let wrong = http.get(app.url("/simulator/?token=nope")).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+
+    let entry = http
+        .get(app.url(&format!("/simulator/?token={}", common::SIMULATOR_TOKEN)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(entry.status(), 303);
+    assert_eq!(entry.headers()["location"], "/simulator/");
+    let cookie = entry.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+
+    let page = |path: &'static str| {
+        let (http, url, cookie) = (http.clone(), app.url(path), cookie.clone());
+        async move { http.get(url).header("cookie", cookie).send().await.unwrap() }
+    };
+    let shown = page("/simulator/").await;
+    assert_eq!(shown.status(), 200);
+    let html = shown.text().await.unwrap();
+    assert!(html.contains("TEST MODE"));
+    assert!(html.contains("sk_test_"), "which keys work");
+    assert!(html.contains(&secret), "the endpoint's secret, behind Reveal");
+    assert!(html.contains(&app.url("/webhooks/stripe/shop")));
+    assert!(html.contains("checkout.session.completed"));
+    assert!(
+        html.contains(payment.session_id.as_deref().unwrap()),
+        "the session"
+    );
+    assert!(html.contains("delivered"), "the delivery's outcome");
+
+    // Resend: the same event arrives again (a duplicate to the relay).
+    let before = app.state.store.webhook_health("shop").await.unwrap().duplicates;
+    let delivery = html
+        .split("data-delivery=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let resent = http
+        .post(app.url(&format!("/simulator/deliveries/{delivery}/resend")))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resent.status(), 303);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.state.store.webhook_health("shop").await.unwrap().duplicates == before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the event was not delivered again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Without the cookie, nothing happens.
+    let refused = http
+        .post(app.url(&format!("/simulator/deliveries/{delivery}/resend")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    // Advance the clock by an hour.
+    let sim = app.state.simulator.clone().unwrap();
+    let then = sim.now();
+    let moved = http
+        .post(app.url("/simulator/clock"))
+        .header("cookie", cookie.clone())
+        .form(&[("seconds", "3600")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 303);
+    assert!(sim.now() >= then + 3600);
     app.stop().await;
 }

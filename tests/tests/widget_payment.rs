@@ -256,3 +256,45 @@ async fn hostile_host_css_changes_nothing_inside_and_the_widget_changes_nothing_
     browser.close().await?;
     Ok(())
 }
+
+/// The simulator is not a dead end: the link the relay prints opens its TEST MODE dashboard,
+/// with the site's endpoint (its secret behind Reveal) and the payment's events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_dashboard_shows_the_endpoint_and_the_events() -> anyhow::Result<()> {
+    let scratch = Scratch::new("sim-dashboard");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let (listener, origin) = HostPage::bind().await?;
+    chatpay.add_site("shop", "Acme Support", &origin)?;
+    chatpay.import_demo_workflow("shop")?;
+    let relay = chatpay
+        .serve(&["--stripe-simulator", "--simulator-token", "dashboard-token-123"])
+        .await?;
+    connect_with_simulator(&chatpay, &relay, "shop", KEY).await?;
+    let page = HostPage::serve(listener, origin, HostPage::shop_html(&relay.base, "shop", ""));
+    let browser = Browser::start().await?;
+    browser
+        .demo_chat_to_the_card(&page.origin, "My backups fail every night")
+        .await?;
+    browser.pay_in_checkout().await?;
+
+    browser
+        .client
+        .goto(&format!("{}/simulator/?token=dashboard-token-123", relay.base))
+        .await?;
+    browser
+        .wait_page_text("#endpoints", "/webhooks/stripe/shop")
+        .await?;
+    browser
+        .wait_page_text("#events", "checkout.session.completed")
+        .await?;
+    let url = browser.client.current_url().await?;
+    assert!(
+        !url.as_str().contains("token"),
+        "the token left the address bar: {url}"
+    );
+    browser.find("#endpoints summary").await?.click().await?;
+    browser.wait_page_text("#endpoints", "whsec_").await?;
+    browser.screenshot("simulator-dashboard").await?;
+    browser.close().await?;
+    Ok(())
+}

@@ -163,6 +163,25 @@ impl Store {
         .transpose()
     }
 
+    /// The newest objects of a kind in every account, as `(account, body)`, at most `limit`.
+    pub async fn sim_recent(&self, kind: &str, limit: i64) -> AppResult<Vec<(String, serde_json::Value)>> {
+        let rows = sqlx::query(
+            "SELECT account, body FROM simulator_objects WHERE kind = $1 ORDER BY created_at DESC, id LIMIT $2",
+        )
+        .bind(kind)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    serde_json::from_str(&r.try_get::<String, _>(1)?).unwrap_or_default(),
+                ))
+            })
+            .collect()
+    }
+
     /// Every object of a kind in an account, oldest first.
     pub async fn sim_list(&self, account: &str, kind: &str) -> AppResult<Vec<serde_json::Value>> {
         let rows = sqlx::query(

@@ -246,7 +246,20 @@ pub(crate) fn authenticate_for(
                 .into(),
         ));
     };
-    let key = auth.strip_prefix("Bearer ").unwrap_or("").trim();
+    // `Bearer KEY`, or `Basic base64(KEY:)` as Stripe takes it (`curl -u sk_test_…:`).
+    let basic;
+    let key = match auth.strip_prefix("Basic ") {
+        Some(b64) => {
+            use base64::Engine as _;
+            basic = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+                .and_then(|raw| String::from_utf8(raw).ok())
+                .unwrap_or_default();
+            basic.split(':').next().unwrap_or("").trim()
+        }
+        None => auth.strip_prefix("Bearer ").unwrap_or("").trim(),
+    };
     let masked = crate::secrets::mask(key);
     if key.starts_with("sk_live_") || key.starts_with("rk_live_") {
         return Err(unauthorized(format!(

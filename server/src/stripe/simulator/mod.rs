@@ -8,6 +8,8 @@
 //!   (`sk_test_…`/`rk_test_…`), required parameters and their types, unknown parameters,
 //!   and idempotency like Stripe.
 //! - [`hosted`]: `/simulator/checkout/{id}`: the hosted page with Pay and Cancel.
+//! - [`dashboard`]: `/simulator/`: the TEST MODE dashboard (keys, endpoints and their
+//!   secrets, events and deliveries with Resend, sessions, the clock), behind the token.
 //! - [`events`]: makes Stripe-shaped events and delivers them, signed, to the account's
 //!   webhook endpoints, retrying on failure; expires open sessions at `expires_at`.
 //!
@@ -22,6 +24,7 @@
 //! allows.
 
 pub mod api;
+pub mod dashboard;
 pub mod events;
 pub mod hosted;
 
@@ -176,7 +179,10 @@ impl Simulator {
 
 /// Every simulator route, under `/simulator`.
 pub fn router(state: AppState) -> Router<AppState> {
-    Router::new().merge(api::router(state)).merge(hosted::router())
+    Router::new()
+        .merge(api::router(state))
+        .merge(hosted::router())
+        .merge(dashboard::router())
 }
 
 /// Random id with Stripe's prefix, like `cs_test_a1B2…`.
