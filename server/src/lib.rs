@@ -21,6 +21,7 @@
 //! - [`stripe`]: the Stripe client, webhook signatures, and the TEST MODE simulator.
 //! - [`secrets`]: Stripe secrets encrypted at rest.
 //! - [`secret_input`]: how the CLI reads secrets (environment, stdin, or a silent prompt).
+//! - [`texts`]: the visitor's language: the widget's words and the return pages', translated.
 //! - [`pages`]: small server-rendered pages (Checkout return pages, the simulator).
 //! - [`cli`]: the operator subcommands (`chatpay site …`, `chatpay stripe …`).
 
@@ -46,3 +47,4 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod stripe;
+pub mod texts;

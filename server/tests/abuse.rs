@@ -329,6 +329,7 @@ async fn hello(c: &mut common::Client, token: Option<&str>) -> ServerFrame {
         site: common::SITE.into(),
         visitor_token: token.map(str::to_owned),
         last_seq: None,
+        lang: None,
     })
     .await;
     c.recv().await

@@ -14,34 +14,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-const PASSWORD: &str = "a long enough password";
-
 /// Signs in as the shop's owner; returns the cookie.
-async fn owner_cookie(app: &TestApp) -> String {
-    chatpay_server::accounts::create_account(
-        &app.state.store,
-        &app.state.hashers,
-        "owner@shop.test",
-        PASSWORD,
-    )
-    .await
-    .unwrap();
-    let resp = reqwest::Client::new()
-        .post(app.url("/api/console/login"))
-        .header("x-chatpay-console", "1")
-        .json(&json!({ "email": "owner@shop.test", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    resp.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
 async fn call(
     app: &TestApp,
     cookie: &str,
@@ -105,7 +78,7 @@ async fn a_person_replies_asks_for_money_and_hands_back(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.connect_stripe().await;
     app.publish(HANDOFF_FIRST).await;
-    let cookie = owner_cookie(&app).await;
+    let cookie = common::owner_cookie(&app).await;
     let own = app.url("");
     let own = own.trim_end_matches('/');
     assert!(
@@ -252,7 +225,7 @@ both!(a_person_replies_asks_for_money_and_hands_back);
 async fn taking_over_silences_the_bot(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.publish(r#"{"format":1,"start":"a","nodes":[{"id":"a","type":"ask","text":"Name?","variable":"n","next":"b"},{"id":"b","type":"send_message","text":"Thanks <<n>>"}]}"#).await;
-    let cookie = owner_cookie(&app).await;
+    let cookie = common::owner_cookie(&app).await;
     let (mut v, welcome) = app.visitor(None, None).await;
     let ServerFrame::Welcome { conversation, .. } = welcome else {
         unreachable!()
@@ -293,7 +266,7 @@ both!(taking_over_silences_the_bot);
 
 async fn the_editor_checks_and_publishes_versions(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let cookie = owner_cookie(&app).await;
+    let cookie = common::owner_cookie(&app).await;
     let post = |path: &'static str, body: &'static str| {
         let app_url = app.url(path);
         let cookie = cookie.clone();
@@ -412,6 +385,7 @@ async fn the_preview_page_opens_the_chat_from_the_relays_own_origin() {
         site: SITE.into(),
         visitor_token: None,
         last_seq: None,
+        lang: None,
     })
     .await;
     assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
@@ -426,7 +400,7 @@ async fn a_manual_payment_never_waits_on_stripe_and_a_double_click_makes_one(bac
     use common::standin::Delay;
     let (app, stripe) = TestApp::spawn_behind_standin(backend).await;
     app.connect_stripe().await;
-    let cookie = owner_cookie(&app).await;
+    let cookie = common::owner_cookie(&app).await;
     let (mut v, welcome) = app.visitor(None, None).await;
     let ServerFrame::Welcome { conversation, .. } = welcome else {
         unreachable!()
@@ -528,7 +502,7 @@ both!(an_interrupted_manual_payment_is_recovered);
 /// 200, no paging). The list is paged by a cursor: every conversation is on some page.
 async fn the_inbox_pages_every_conversation(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let cookie = owner_cookie(&app).await;
+    let cookie = common::owner_cookie(&app).await;
     let (_, welcome) = app.visitor(None, None).await;
     let ServerFrame::Welcome {
         conversation: real, ..

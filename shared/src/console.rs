@@ -128,6 +128,19 @@ pub struct StripeView {
     pub webhook_endpoint: Option<String>,
 }
 
+/// The widget's words for a site: what ships in each language, and the owner's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteTexts {
+    /// The languages the widget ships in (BCP 47 primary subtags).
+    pub languages: Vec<String>,
+    /// Each word's name, in table order ([`crate::texts::KEYS`]).
+    pub keys: Vec<String>,
+    /// The shipped words of each language, in table order.
+    pub defaults: std::collections::BTreeMap<String, Vec<String>>,
+    /// The owner's words: language → key → text (only the overridden ones).
+    pub overrides: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+}
+
 /// "Create the webhook for me": the same `request_key` (a double click) makes one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateWebhookInput {

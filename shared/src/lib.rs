@@ -6,6 +6,7 @@
 //! - [`console`]: the console API's requests and responses.
 //! - [`money`]: amounts in minor units with Stripe's per-currency rules.
 //! - [`protocol`]: the WebSocket frames between a visitor's tab and the relay.
+//! - [`texts`]: the widget's own words: their order, their names, and the English ones.
 //! - [`workflow`]: the bot workflow definition (versioned JSON) and its validator.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -13,4 +14,5 @@
 pub mod console;
 pub mod money;
 pub mod protocol;
+pub mod texts;
 pub mod workflow;

@@ -24,6 +24,10 @@ pub enum ClientFrame {
         visitor_token: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_seq: Option<u64>,
+        /// The visitor's language (BCP 47, from the page's settings, its `lang`, or the
+        /// browser): the relay answers with the widget's words in it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lang: Option<String>,
     },
     /// A visitor message. `client_id` is chosen by the tab and makes a resend harmless:
     /// the relay stores a given `client_id` once per conversation.
@@ -84,6 +88,10 @@ pub enum ServerFrame {
         /// The site's accent colour, `#rrggbb`, if the owner chose one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         color: Option<String>,
+        /// The widget's words in the visitor's language with the owner's overrides, in
+        /// [`crate::texts::KEYS`] order; empty: the widget's own English words.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        texts: Vec<String>,
     },
     /// One message of the conversation's history.
     Message {
@@ -294,6 +302,7 @@ mod tests {
             site: "demo".into(),
             visitor_token: None,
             last_seq: None,
+            lang: None,
         };
         let json = serde_json::to_string(&hello).unwrap();
         assert_eq!(json, r#"{"type":"Hello","site":"demo"}"#);

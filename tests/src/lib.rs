@@ -538,7 +538,8 @@ impl Browser {
         let input = self.widget_element("textarea").await?;
         input.send_keys(need).await?;
         input.send_keys("\u{E007}").await?;
-        self.wait_texts(".cp-card .cp-chip", &["Pending"]).await?;
+        // Pending, in whatever language the widget speaks.
+        self.wait_count(".cp-card .cp-chip.cp-pending", 1).await?;
         Ok(())
     }
 
@@ -621,6 +622,7 @@ pub mod visitor {
                 site: site.into(),
                 visitor_token: token.map(str::to_owned),
                 last_seq,
+                lang: None,
             })
             .await?;
             let welcome = v.recv(Duration::from_secs(10)).await?.context("no Welcome")?;
@@ -652,6 +654,7 @@ pub mod visitor {
                 site: site.into(),
                 visitor_token: token.map(str::to_owned),
                 last_seq: None,
+                lang: None,
             })
             .await?;
             let welcome = v.recv(Duration::from_secs(10)).await?.context("no Welcome")?;

@@ -298,3 +298,57 @@ async fn the_simulator_dashboard_shows_the_endpoint_and_the_events() -> anyhow::
     browser.close().await?;
     Ok(())
 }
+
+/// A German page gets the chat in German (the card too); the owner's own words, saved in
+/// the console, replace a shipped one after a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_german_page_gets_a_german_chat_and_the_owners_words() -> anyhow::Result<()> {
+    let scratch = Scratch::new("widget-german");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let (listener, origin) = HostPage::bind().await?;
+    chatpay.add_owner("owner@shop.test", "a long enough password")?;
+    chatpay.add_site("shop", "Acme Support", &origin)?;
+    chatpay.import_demo_workflow("shop")?;
+    let relay = chatpay.serve(&["--stripe-simulator"]).await?;
+    connect_with_simulator(&chatpay, &relay, "shop", KEY).await?;
+    let html = HostPage::shop_html(&relay.base, "shop", "").replacen("<html>", "<html lang=\"de\">", 1);
+    let page = HostPage::serve(listener, origin, html);
+    let browser = Browser::start().await?;
+    browser
+        .demo_chat_to_the_card(&page.origin, "Meine Backups schlagen fehl")
+        .await?;
+    browser.wait_texts(".cp-card a.cp-pay", &["Bezahlen"]).await?;
+    browser
+        .wait_texts(".cp-card button.cp-decline", &["Nicht jetzt"])
+        .await?;
+    browser.wait_texts(".cp-card .cp-chip", &["Offen"]).await?;
+    let placeholder = browser
+        .in_widget("return root.querySelector('textarea').placeholder;", vec![])
+        .await?;
+    assert_eq!(placeholder, "Nachricht schreiben…");
+    browser.screenshot("widget-7-german-card").await?;
+
+    // The owner says it their way.
+    browser
+        .sign_in(&relay.base, "owner@shop.test", "a long enough password")
+        .await?;
+    browser
+        .client
+        .goto(&format!("{}/console/#/sites/shop", relay.base))
+        .await?;
+    browser.find("#texts-lang").await?.select_by_value("de").await?;
+    browser
+        .type_into("input[name=text-pay]", "Jetzt sicher bezahlen")
+        .await?;
+    browser.find("#save-texts").await?.click().await?;
+    browser.wait_page_text("#widget-texts", "Saved").await?;
+    browser.screenshot("console-widget-texts").await?;
+
+    browser.client.goto(&page.origin).await?;
+    browser.click_in_widget(".cp-launch:not(.cp-boot)").await?;
+    browser
+        .wait_texts(".cp-card a.cp-pay", &["Jetzt sicher bezahlen"])
+        .await?;
+    browser.close().await?;
+    Ok(())
+}

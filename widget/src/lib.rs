@@ -55,15 +55,38 @@ pub fn start() {
     if let Some(cmd) = bridge::command(&boot) {
         bridge::deliver(cmd);
     }
+    // Amounts and times follow the page's settings, else the page's language, else the
+    // browser's; the widget's words follow the same order (`language`).
+    let locale = Some(text("locale"))
+        .filter(|l| !l.is_empty())
+        .or_else(|| document.document_element().and_then(|e| e.get_attribute("lang")))
+        .unwrap_or_default();
+    let lang = language(&window, &locale);
     yew::Renderer::<App>::with_root_and_props(
         mount,
         AppProps {
             root: root.clone(),
             site: text("site").into(),
             base: text("base").into(),
-            locale: text("locale").into(),
+            locale: locale.into(),
+            lang: lang.into(),
             open,
         },
     )
     .render();
+}
+
+/// The widget's language: that of `locale` (`chatpaySettings.locale`, else the page's
+/// `lang`), else the browser's languages, the first chatpay ships; else English.
+fn language(window: &web_sys::Window, locale: &str) -> &'static str {
+    use chatpay_shared::texts::language_of;
+    language_of(locale)
+        .or_else(|| {
+            window
+                .navigator()
+                .languages()
+                .iter()
+                .find_map(|l| l.as_string().and_then(|l| language_of(&l)))
+        })
+        .unwrap_or("en")
 }

@@ -4,7 +4,8 @@
 use std::rc::Rc;
 
 use chatpay_shared::protocol::{Author, ErrorCode, PaymentStatus, ServerFrame};
-use yew::Reducible;
+use chatpay_shared::texts::{Text, COUNT, EN};
+use yew::{AttrValue, Reducible};
 
 /// The socket's state as the visitor sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +17,36 @@ pub enum Conn {
     /// The relay refused this page (the site does not allow its origin, or the script tag
     /// names no site): retrying cannot help, so the tab does not.
     NotSetUp,
+}
+
+/// The widget's own words: the relay's (the visitor's language, with the site owner's
+/// words), else the English ones the widget carries. Handed out as `AttrValue`s: a shared
+/// or static string, never a copy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Words(Option<Rc<[AttrValue]>>);
+
+impl Words {
+    /// A full table in [`chatpay_shared::texts`] order; any other length is ignored.
+    pub fn from_table(table: Vec<String>) -> Words {
+        Words((table.len() == COUNT).then(|| table.into_iter().map(AttrValue::from).collect()))
+    }
+
+    /// A word as an attribute value (a shared or static string, never a copy). Not inlined:
+    /// one copy of this code serves every place a word is shown (size is a feature).
+    #[inline(never)]
+    pub fn get(&self, t: Text) -> AttrValue {
+        let i = t as usize;
+        match self.0.as_deref().and_then(|w| w.get(i)) {
+            Some(w) => w.clone(),
+            None => AttrValue::Static(EN.get(i).copied().unwrap_or("")),
+        }
+    }
+
+    /// A word as page text (see [`Words::get`]).
+    #[inline(never)]
+    pub fn html(&self, t: Text) -> yew::Html {
+        yew::Html::from(self.get(t))
+    }
 }
 
 /// A text line of the conversation.
@@ -81,6 +112,8 @@ pub struct ChatState {
     pub now: i64,
     /// The conversation ended: the panel offers a new chat instead of the composer.
     pub closed: bool,
+    /// The widget's words.
+    pub words: Words,
 }
 
 impl ChatState {
@@ -95,6 +128,7 @@ impl ChatState {
             notice: None,
             now,
             closed: false,
+            words: Words::default(),
         }
     }
 
@@ -167,6 +201,7 @@ impl Reducible for ChatState {
             Action::StartOver => {
                 s = ChatState {
                     site_name: s.site_name.clone(),
+                    words: s.words.clone(),
                     ..ChatState::new(s.open, s.now)
                 };
             }
@@ -182,9 +217,12 @@ impl Reducible for ChatState {
 
 fn apply_frame(s: &mut ChatState, frame: ServerFrame) {
     match frame {
-        ServerFrame::Welcome { site_name, .. } => {
+        ServerFrame::Welcome { site_name, texts, .. } => {
             s.site_name = site_name.into();
             s.conn = Conn::Online;
+            if !texts.is_empty() {
+                s.words = Words::from_table(texts);
+            }
         }
         ServerFrame::Message {
             seq,

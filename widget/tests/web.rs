@@ -9,7 +9,7 @@ use chatpay_shared::protocol::{Author, ClientFrame, ErrorCode, PaymentStatus, Se
 use chatpay_widget::components::card::{CardProps, PaymentCard};
 use chatpay_widget::format;
 use chatpay_widget::services::wire;
-use chatpay_widget::state::{Action, Body, Card, ChatState};
+use chatpay_widget::state::{Action, Body, Card, ChatState, Words};
 use wasm_bindgen_test::*;
 use yew::Reducible;
 
@@ -140,12 +140,14 @@ fn the_wire_matches_the_relays_serde_both_ways() {
             conversation: "c".into(),
             site_name: "Shop \"A\"".into(),
             color: None,
+            texts: Vec::new(),
         },
         ServerFrame::Welcome {
             visitor_token: "t".into(),
             conversation: "c".into(),
             site_name: "S".into(),
             color: Some("#0a7".into()),
+            texts: vec!["Bezahlen".into(), "Nicht jetzt".into()],
         },
         ServerFrame::Message {
             seq: 9,
@@ -199,11 +201,13 @@ fn the_wire_matches_the_relays_serde_both_ways() {
             site: "demo".into(),
             visitor_token: None,
             last_seq: None,
+            lang: None,
         },
         ClientFrame::Hello {
             site: "demo".into(),
             visitor_token: Some("t".into()),
             last_seq: Some(42),
+            lang: Some("de".into()),
         },
         ClientFrame::Text {
             client_id: "m-1".into(),
@@ -276,6 +280,10 @@ async fn render(status: PaymentStatus) -> web_sys::Element {
 }
 
 async fn render_card(card: Card) -> web_sys::Element {
+    render_card_in(card, Words::default()).await
+}
+
+async fn render_card_in(card: Card, words: Words) -> web_sys::Element {
     let document = web_sys::window().unwrap().document().unwrap();
     let root = document.create_element("div").unwrap();
     document.body().unwrap().append_child(&root).unwrap();
@@ -286,6 +294,7 @@ async fn render_card(card: Card) -> web_sys::Element {
             now: 1_000,
             locale: "en-US".into(),
             latest: true,
+            words,
             on_decline: Default::default(),
             on_new_link: Default::default(),
         },
@@ -490,4 +499,35 @@ fn a_closed_chat_drops_what_was_refused_and_starting_over_clears_it() {
     assert!(s.closed);
     let s = reduce(s, vec![Action::StartOver]);
     assert!(!s.closed && s.items.is_empty() && s.open);
+}
+
+/// The card in two languages: the relay's German words, and the English ones the widget
+/// carries when the relay sends none.
+#[wasm_bindgen_test]
+async fn the_card_speaks_the_visitors_language() {
+    use chatpay_shared::texts::{Text, COUNT, EN};
+    let mut german: Vec<String> = EN.iter().map(|t| (*t).to_owned()).collect();
+    german[Text::Pay as usize] = "Bezahlen".into();
+    german[Text::NotNow as usize] = "Nicht jetzt".into();
+    german[Text::ChipPending as usize] = "Offen".into();
+    german[Text::ExpiresIn as usize] = "Link läuft ab in ".into();
+    german[Text::ChipPaid as usize] = "Bezahlt ✓".into();
+    assert_eq!(german.len(), COUNT);
+    let words = Words::from_table(german);
+
+    let de = render_card_in(card(PaymentStatus::Pending), words.clone()).await;
+    assert_eq!(text_of(&de, ".cp-pay").as_deref(), Some("Bezahlen"));
+    assert_eq!(text_of(&de, ".cp-decline").as_deref(), Some("Nicht jetzt"));
+    assert_eq!(text_of(&de, ".cp-chip").as_deref(), Some("Offen"));
+    assert!(text_of(&de, ".cp-note")
+        .unwrap()
+        .starts_with("Link läuft ab in 29:41"));
+    let paid = render_card_in(card(PaymentStatus::Paid), words).await;
+    assert_eq!(text_of(&paid, ".cp-chip").as_deref(), Some("Bezahlt ✓"));
+
+    let en = render_card(card(PaymentStatus::Pending)).await;
+    assert_eq!(text_of(&en, ".cp-pay").as_deref(), Some("Pay"));
+    assert_eq!(text_of(&en, ".cp-chip").as_deref(), Some("Pending"));
+    // A table of the wrong length is not believed.
+    assert_eq!(Words::from_table(vec!["x".into()]), Words::default());
 }

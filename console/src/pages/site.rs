@@ -1,6 +1,9 @@
-//! A site's settings: name, allowed origins, widget look, and the install snippet.
+//! A site's settings: name, allowed origins, widget look, the install snippet, and the
+//! widget's words in each language (the shipped ones, or the owner's own).
 
-use chatpay_shared::console::{SiteInput, SiteView};
+use std::collections::BTreeMap;
+
+use chatpay_shared::console::{SiteInput, SiteTexts, SiteView};
 use yew::prelude::*;
 
 use super::sites::origins_of;
@@ -92,6 +95,112 @@ pub fn site_settings(p: &SiteProps) -> Html {
                     <span class="ok">{ " Saved ✓" }</span>
                 }
             </form>
+            <WidgetTexts site={s.id.clone()} />
         </>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct TextsProps {
+    site: String,
+}
+
+/// The widget's words, language by language: each shipped word as a placeholder, the
+/// owner's own in the field (empty: the shipped one).
+#[function_component(WidgetTexts)]
+fn widget_texts(p: &TextsProps) -> Html {
+    let loaded = use_state(|| None::<SiteTexts>);
+    let lang = use_state(|| "en".to_owned());
+    let edits = use_state(BTreeMap::<String, BTreeMap<String, String>>::new);
+    let failure = use_state(|| None::<Failure>);
+    let saved = use_state(|| false);
+    {
+        let (loaded, edits, site) = (loaded.clone(), edits.clone(), p.site.clone());
+        use_effect_with(site.clone(), move |_| {
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(t) = api::get::<SiteTexts>(&format!("/api/console/sites/{site}/texts")).await {
+                    edits.set(t.overrides.clone());
+                    loaded.set(Some(t));
+                }
+            });
+        });
+    }
+    let Some(t) = (*loaded).clone() else {
+        return html! { <section class="card"><h2>{ "Widget texts" }</h2><p class="muted">{ "Loading…" }</p></section> };
+    };
+    let on_lang = {
+        let lang = lang.clone();
+        Callback::from(move |e: Event| {
+            let sel: web_sys::HtmlSelectElement = e.target_unchecked_into();
+            lang.set(sel.value());
+        })
+    };
+    let onsubmit = {
+        let (edits, failure, saved, loaded, site) = (
+            edits.clone(),
+            failure.clone(),
+            saved.clone(),
+            loaded.clone(),
+            p.site.clone(),
+        );
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let body = (*edits).clone();
+            let (edits, failure, saved, loaded, site) = (
+                edits.clone(),
+                failure.clone(),
+                saved.clone(),
+                loaded.clone(),
+                site.clone(),
+            );
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::put::<_, SiteTexts>(&format!("/api/console/sites/{site}/texts"), &body).await {
+                    Ok(t) => {
+                        failure.set(None);
+                        saved.set(true);
+                        edits.set(t.overrides.clone());
+                        loaded.set(Some(t));
+                    }
+                    Err(f) => {
+                        saved.set(false);
+                        failure.set(Some(f));
+                    }
+                }
+            });
+        })
+    };
+    let defaults = t.defaults.get(lang.as_str()).cloned().unwrap_or_default();
+    let rows = t.keys.iter().zip(defaults).map(|(key, shipped)| {
+        let value = edits.get(lang.as_str()).and_then(|m| m.get(key)).cloned().unwrap_or_default();
+        let on_input = {
+            let (edits, lang, key) = (edits.clone(), lang.clone(), key.clone());
+            Callback::from(move |v: String| {
+                let mut all = (*edits).clone();
+                all.entry((*lang).clone()).or_default().insert(key.clone(), v);
+                edits.set(all);
+            })
+        };
+        html! { <Field name={format!("text-{key}")} label={key.clone()} placeholder={shipped} value={value} {on_input} /> }
+    });
+    let f = (*failure).clone();
+    html! {
+        <form class="card" id="widget-texts" {onsubmit}>
+            <h2>{ "Widget texts" }</h2>
+            <p class="muted">{ "The chat speaks the visitor's language (the page's chatpaySettings.locale, else its lang, else the browser's). Leave a field empty to keep the shipped words." }</p>
+            <div class="field">
+                <label for="texts-lang">{ "Language" }</label>
+                <select id="texts-lang" name="texts_lang" onchange={on_lang}>
+                    { for t.languages.iter().map(|l| html! { <option value={l.clone()} selected={*l == *lang}>{ l }</option> }) }
+                </select>
+            </div>
+            { for rows }
+            if let Some(msg) = f.as_ref().and_then(|f| f.at("texts").or_else(|| f.general())) {
+                <p class="error" role="alert">{ msg }</p>
+            }
+            <button class="button primary" id="save-texts">{ "Save texts" }</button>
+            if *saved {
+                <span class="ok">{ " Saved ✓" }</span>
+            }
+        </form>
     }
 }

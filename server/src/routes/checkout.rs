@@ -12,7 +12,7 @@
 //! has said "the chat will update by itself".
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -24,6 +24,7 @@ use crate::pages::{escape, page};
 use crate::payments;
 use crate::state::AppState;
 use crate::store::payments::Payment;
+use crate::texts::{self, Page};
 
 /// The longest a return page waits for Stripe before answering anyway.
 pub const PAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -55,19 +56,33 @@ where
     }
 }
 
-fn status_page(title: &str, class: &str, text: &str) -> Response {
+/// A return page in the visitor's language: a title, a sentence, and "close this tab".
+fn status_page(lang: &str, title: Page, class: &str, text: Page) -> Response {
+    let title = texts::page(lang, title);
     let body = format!(
-        "<h1 class=\"{class}\">{}</h1><p>{}</p><p class=\"muted\">You can close this tab and go back to the chat.</p>",
+        "<h1 class=\"{class}\">{}</h1><p>{}</p><p class=\"muted\">{}</p>",
         escape(title),
-        escape(text)
+        escape(texts::page(lang, text)),
+        escape(texts::page(lang, Page::CloseTab)),
     );
-    Html(page(title, &body)).into_response()
+    Html(page(title, &body).replacen("<html lang=\"en\">", &format!("<html lang=\"{lang}\">"), 1))
+        .into_response()
 }
 
-async fn returned(State(state): State<AppState>, Query(q): Query<PaymentQuery>) -> Response {
+/// The language the visitor's browser asks for.
+fn language(headers: &HeaderMap) -> &'static str {
+    texts::from_accept_language(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
+}
+
+async fn returned(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PaymentQuery>,
+) -> Response {
+    let lang = language(&headers);
     let payment = match payments::load(&state, &q.payment).await {
         Ok(p) => p,
-        Err(e) => return error_page(e),
+        Err(e) => return error_page(lang, e),
     };
     // Anyone can load this page: Stripe is asked about a payment at most once per few
     // seconds; in between the page shows what is stored.
@@ -81,46 +96,33 @@ async fn returned(State(state): State<AppState>, Query(q): Query<PaymentQuery>) 
         Some(Ok(payment))
     };
     let Some(result) = result else {
-        return status_page(
-            "Almost there",
-            "muted",
-            "Stripe has not confirmed the payment yet; the chat will update by itself in a moment.",
-        );
+        return status_page(lang, Page::AlmostTitle, "muted", Page::AlmostText);
     };
     match result {
         Ok(p) => match p.status {
-            PaymentStatus::Paid => {
-                status_page("Payment received ✓", "ok", "Thank you! The chat already knows.")
+            PaymentStatus::Paid => status_page(lang, Page::PaidTitle, "ok", Page::PaidText),
+            PaymentStatus::Processing => {
+                status_page(lang, Page::ProcessingTitle, "muted", Page::ProcessingText)
             }
-            PaymentStatus::Processing => status_page(
-                "Payment processing",
-                "muted",
-                "Your bank is confirming the payment; the chat will tell you when it is through.",
-            ),
-            PaymentStatus::Pending => status_page(
-                "Almost there",
-                "muted",
-                "Stripe has not confirmed the payment yet; the chat will update by itself in a moment.",
-            ),
-            PaymentStatus::Mismatch => status_page(
-                "Payment being checked",
-                "muted",
-                "Stripe reported a payment that differs from what was asked; a person will check it and reply in the chat.",
-            ),
-            PaymentStatus::Expired | PaymentStatus::Failed => status_page(
-                "Payment not completed",
-                "bad",
-                "The payment did not go through; the chat will offer what to do next.",
-            ),
+            PaymentStatus::Pending => status_page(lang, Page::AlmostTitle, "muted", Page::AlmostText),
+            PaymentStatus::Mismatch => status_page(lang, Page::CheckingTitle, "muted", Page::CheckingText),
+            PaymentStatus::Expired | PaymentStatus::Failed => {
+                status_page(lang, Page::NotCompletedTitle, "bad", Page::NotCompletedText)
+            }
         },
-        Err(e) => error_page(e),
+        Err(e) => error_page(lang, e),
     }
 }
 
-async fn cancelled(State(state): State<AppState>, Query(q): Query<PaymentQuery>) -> Response {
+async fn cancelled(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PaymentQuery>,
+) -> Response {
+    let lang = language(&headers);
     let payment = match payments::load(&state, &q.payment).await {
         Ok(p) => p,
-        Err(e) => return error_page(e),
+        Err(e) => return error_page(lang, e),
     };
     let genuine = q
         .token
@@ -131,9 +133,10 @@ async fn cancelled(State(state): State<AppState>, Query(q): Query<PaymentQuery>)
         return (
             StatusCode::FORBIDDEN,
             status_page(
-                "Nothing was cancelled",
+                lang,
+                Page::NothingCancelledTitle,
                 "muted",
-                "This link does not cancel a payment. To cancel, use the payment's \"Not now\" in the chat, or go back from the Stripe page.",
+                Page::NothingCancelledText,
             ),
         )
             .into_response();
@@ -143,57 +146,38 @@ async fn cancelled(State(state): State<AppState>, Query(q): Query<PaymentQuery>)
         async move { payments::decline(&state, &payment).await }
     };
     let Some(result) = within_page_wait(work).await else {
-        return status_page(
-            "Cancelling…",
-            "muted",
-            "Stripe is slow to confirm; no money was taken, and the chat will carry on by itself.",
-        );
+        return status_page(lang, Page::CancellingTitle, "muted", Page::CancellingText);
     };
     // Said as it is: only an expired (or never completed) payment took no money.
     match result {
         Ok(p) => match p.status {
-            PaymentStatus::Paid => status_page(
-                "Already paid ✓",
-                "ok",
-                "This payment had already gone through, so nothing was cancelled.",
-            ),
-            PaymentStatus::Processing => status_page(
-                "Payment being confirmed",
-                "muted",
-                "You already paid with a method your bank is confirming, so nothing was cancelled; the chat will tell you when it is through.",
-            ),
-            PaymentStatus::Mismatch => status_page(
-                "Payment being checked",
-                "muted",
-                "Stripe reported a payment for this link; a person will check it and reply in the chat.",
-            ),
-            PaymentStatus::Pending => status_page(
-                "Cancelling…",
-                "muted",
-                "Stripe is slow to confirm; no money was taken, and the chat will carry on by itself.",
-            ),
-            PaymentStatus::Expired | PaymentStatus::Failed => status_page(
-                "Payment cancelled",
-                "muted",
-                "No money was taken. The chat will carry on from here.",
-            ),
+            PaymentStatus::Paid => status_page(lang, Page::AlreadyPaidTitle, "ok", Page::AlreadyPaidText),
+            PaymentStatus::Processing => {
+                status_page(lang, Page::BeingConfirmedTitle, "muted", Page::BeingConfirmedText)
+            }
+            PaymentStatus::Mismatch => {
+                status_page(lang, Page::CheckingTitle, "muted", Page::CheckingCancelText)
+            }
+            PaymentStatus::Pending => status_page(lang, Page::CancellingTitle, "muted", Page::CancellingText),
+            PaymentStatus::Expired | PaymentStatus::Failed => {
+                status_page(lang, Page::CancelledTitle, "muted", Page::CancelledText)
+            }
         },
-        Err(e) => error_page(e),
+        Err(e) => error_page(lang, e),
     }
 }
 
-fn error_page(e: crate::error::AppError) -> Response {
+fn error_page(lang: &str, e: crate::error::AppError) -> Response {
     let status = e.status_code();
     if status.is_server_error() && status != StatusCode::BAD_GATEWAY {
         tracing::error!(error = %e, "checkout return page failed");
     }
     let text = if status == StatusCode::NOT_FOUND {
-        "This payment link is not known here.".to_owned()
+        Page::UnknownLink
     } else if status == StatusCode::BAD_GATEWAY {
-        "Stripe could not be reached just now; the chat will still update when Stripe reports back."
-            .to_owned()
+        Page::StripeUnreachable
     } else {
-        "Something went wrong on our side; the chat will still update when Stripe reports back.".to_owned()
+        Page::OurSide
     };
-    (status, status_page("Payment status unknown", "bad", &text)).into_response()
+    (status, status_page(lang, Page::UnknownTitle, "bad", text)).into_response()
 }

@@ -151,6 +151,7 @@ where
         site: said_site,
         visitor_token,
         last_seq,
+        lang,
     } = hello
     else {
         let _ = send(&mut sink, &error(ErrorCode::HelloFirst, "say Hello first")).await;
@@ -187,6 +188,10 @@ where
         conversation: conversation.clone(),
         site_name: site.name.clone(),
         color: site.color.clone(),
+        texts: crate::texts::for_visitor(
+            lang.as_deref().unwrap_or("en"),
+            &crate::texts::overrides_of(site.texts.as_deref()),
+        ),
     };
     if send(&mut sink, &welcome).await.is_err() {
         return;

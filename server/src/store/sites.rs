@@ -17,6 +17,9 @@ pub struct Site {
     pub color: Option<String>,
     /// The account that owns it (none for sites made with the CLI before any account).
     pub owner_id: Option<String>,
+    /// The owner's words for the widget, as JSON (`{"de": {"pay": "Jetzt zahlen"}}`); the
+    /// store keeps it as it is given (see [`crate::texts`]).
+    pub texts: Option<String>,
 }
 
 /// What `chatpay site add` and the console create.
@@ -117,7 +120,7 @@ impl Store {
 
     /// One site with its origins, or `None`.
     pub async fn site(&self, id: &str) -> AppResult<Option<Site>> {
-        let row = sqlx::query("SELECT id, name, greeting, color, owner_id FROM sites WHERE id = $1")
+        let row = sqlx::query("SELECT id, name, greeting, color, owner_id, texts FROM sites WHERE id = $1")
             .bind(id)
             .fetch_optional(self.reader())
             .await?;
@@ -136,6 +139,7 @@ impl Store {
             origins,
             color: row.try_get(3)?,
             owner_id: row.try_get(4)?,
+            texts: row.try_get(5)?,
         }))
     }
 
@@ -191,6 +195,17 @@ impl Store {
             .await?;
         replace_origins(&mut tx, site.id.as_str(), &site.origins).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Saves the owner's words for the widget (JSON; `None` clears them).
+    pub async fn set_site_texts(&self, site: &str, texts: Option<&str>) -> AppResult<()> {
+        self.write_one(
+            sqlx::query("UPDATE sites SET texts = $1 WHERE id = $2")
+                .bind(texts)
+                .bind(site),
+        )
+        .await?;
         Ok(())
     }
 

@@ -488,6 +488,7 @@ impl TestApp {
             site: SITE.into(),
             visitor_token: token.map(str::to_owned),
             last_seq,
+            lang: None,
         })
         .await;
         let welcome = c.recv().await;
@@ -681,4 +682,33 @@ pub fn texts(frames: &[ServerFrame]) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// The owner account's password in tests.
+pub const OWNER_PASSWORD: &str = "a long enough password";
+
+/// Creates the owner account (if needed) and signs in; returns the session cookie.
+pub async fn owner_cookie(app: &TestApp) -> String {
+    chatpay_server::accounts::create_account(
+        &app.state.store,
+        &app.state.hashers,
+        "owner@shop.test",
+        OWNER_PASSWORD,
+    )
+    .await
+    .ok();
+    let resp = reqwest::Client::new()
+        .post(app.url("/api/console/login"))
+        .header("x-chatpay-console", "1")
+        .json(&serde_json::json!({ "email": "owner@shop.test", "password": OWNER_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
 }

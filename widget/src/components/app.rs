@@ -10,7 +10,8 @@ use super::launcher::Launcher;
 use super::panel::Panel;
 use crate::bridge::{self, Command};
 use crate::services::socket::Connection;
-use crate::state::{Action, ChatState};
+use crate::services::storage;
+use crate::state::{Action, ChatState, Words};
 
 #[derive(Properties, PartialEq, Clone)]
 pub struct AppProps {
@@ -21,6 +22,8 @@ pub struct AppProps {
     pub base: AttrValue,
     /// BCP 47 locale for amounts and times (empty: the browser's).
     pub locale: AttrValue,
+    /// The language of the widget's words (a shipped one: `en`, `de`, …).
+    pub lang: AttrValue,
     /// Start with the panel open.
     pub open: bool,
 }
@@ -42,7 +45,12 @@ fn now_secs() -> i64 {
 #[function_component(App)]
 pub fn app(props: &AppProps) -> Html {
     let open = props.open;
-    let state = use_reducer(move || ChatState::new(open, now_secs()));
+    let (site_for_words, lang_for_words) = (props.site.clone(), props.lang.clone());
+    let state = use_reducer(move || {
+        let mut s = ChatState::new(open, now_secs());
+        s.words = Words::from_table(storage::load_words(&site_for_words, &lang_for_words));
+        s
+    });
     let connection = use_mut_ref(|| None::<Connection>);
     let counter = use_mut_ref(|| 0u32);
     let mounted_at = use_memo((), |_| js_sys::Date::now() as i64);
@@ -50,20 +58,27 @@ pub fn app(props: &AppProps) -> Html {
     {
         let dispatcher = state.dispatcher();
         let connection = connection.clone();
-        let (base, site, root) = (props.base.clone(), props.site.clone(), props.root.clone());
+        let (base, site, root, lang) = (
+            props.base.clone(),
+            props.site.clone(),
+            props.root.clone(),
+            props.lang.clone(),
+        );
         let root_for_color = props.root.clone();
         let mounted_at = *mounted_at;
         use_effect_with((), move |_| {
             let frames = dispatcher.clone();
+            let (site_words, lang_words) = (site.clone(), lang.clone());
             let conn = Connection::open(
                 &base,
                 &site,
+                &lang,
                 Callback::from(move |f: ServerFrame| {
-                    if let ServerFrame::Welcome {
-                        color: Some(color), ..
-                    } = &f
-                    {
-                        accent(&root_for_color, color);
+                    if let ServerFrame::Welcome { color, texts, .. } = &f {
+                        if let Some(color) = color {
+                            accent(&root_for_color, color);
+                        }
+                        storage::save_words(&site_words, &lang_words, texts);
                     }
                     announce(&f, mounted_at);
                     frames.dispatch(Action::Frame(f));
@@ -136,7 +151,7 @@ pub fn app(props: &AppProps) -> Html {
                 state.dispatch(Action::Declining(payment.clone()));
                 if let Some(c) = connection.borrow().as_ref() {
                     c.send_now(&ClientFrame::DeclinePayment {
-                        payment: payment.to_string(),
+                        payment: String::from(&*payment),
                     });
                 }
             }
@@ -165,7 +180,7 @@ pub fn app(props: &AppProps) -> Html {
             if state.open {
                 <Panel state={state.clone()} locale={props.locale.clone()} on_ask={on_ask} />
             }
-            <Launcher open={state.open} unread={state.unread} on_toggle={on_toggle} />
+            <Launcher open={state.open} unread={state.unread} words={state.words.clone()} on_toggle={on_toggle} />
         </>
     }
 }

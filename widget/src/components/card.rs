@@ -4,12 +4,14 @@
 //! or, once expired or failed, **Get a new link** (asks the workflow for another).
 
 use chatpay_shared::protocol::PaymentStatus;
+use chatpay_shared::texts::Text;
 use yew::prelude::*;
 
 use crate::format;
-use crate::state::Card;
+use crate::state::{Card, Words};
 
-/// The words the visitor sends for a new link; a workflow's retry path listens for "link".
+/// The words the visitor sends for a new link, whatever their language: a workflow's retry
+/// path listens for "link" (the button itself is labelled in the visitor's language).
 pub const NEW_LINK_TEXT: &str = "Get a new link";
 
 #[derive(Properties, PartialEq)]
@@ -20,69 +22,74 @@ pub struct CardProps {
     pub locale: AttrValue,
     /// The newest card of the chat: only it offers a new link (an older one is history).
     pub latest: bool,
+    /// The widget's words.
+    #[prop_or_default]
+    pub words: Words,
     pub on_decline: Callback<()>,
     pub on_new_link: Callback<()>,
 }
 
-/// The chip's text and class for a status.
-pub fn chip(status: PaymentStatus) -> (&'static str, &'static str) {
+/// The chip's word and class for a status.
+pub fn chip(status: PaymentStatus) -> (Text, &'static str) {
     match status {
-        PaymentStatus::Pending => ("Pending", "cp-chip cp-pending"),
-        PaymentStatus::Processing => ("Processing", "cp-chip cp-processing"),
-        PaymentStatus::Paid => ("Paid ✓", "cp-chip cp-paid"),
-        PaymentStatus::Expired => ("Expired", "cp-chip cp-expired"),
-        PaymentStatus::Failed => ("Failed", "cp-chip cp-failed"),
-        PaymentStatus::Mismatch => ("Being checked", "cp-chip cp-processing"),
+        PaymentStatus::Pending => (Text::ChipPending, "cp-chip cp-pending"),
+        PaymentStatus::Processing => (Text::ChipProcessing, "cp-chip cp-processing"),
+        PaymentStatus::Paid => (Text::ChipPaid, "cp-chip cp-paid"),
+        PaymentStatus::Expired => (Text::ChipExpired, "cp-chip cp-expired"),
+        PaymentStatus::Failed => (Text::ChipFailed, "cp-chip cp-failed"),
+        PaymentStatus::Mismatch => (Text::ChipChecking, "cp-chip cp-processing"),
     }
 }
 
 #[function_component(PaymentCard)]
 pub fn payment_card(props: &CardProps) -> Html {
     let c = &props.card;
+    let w = &props.words;
     let (label, class) = if c.expiring && c.status == PaymentStatus::Pending {
-        ("Expiring…", "cp-chip cp-expired")
+        (Text::ChipExpiring, "cp-chip cp-expired")
     } else {
         chip(c.status)
     };
+    let label = w.get(label);
     let amount = format::amount(c.amount, &c.currency, &props.locale);
     let left = c.expires_at - props.now;
     let on_decline = props.on_decline.reform(|_: MouseEvent| ());
     let on_new_link = props.on_new_link.reform(|_: MouseEvent| ());
     let footer = match c.status {
         PaymentStatus::Pending if c.expiring => html! {
-            <p class="cp-note">{ "Cancelling this link…" }</p>
+            <p class="cp-note">{ w.html(Text::Cancelling) }</p>
         },
         PaymentStatus::Pending => html! {
             <>
                 <p class="cp-note" aria-live="off">
                     if left > 0 {
-                        { "Link expires in " }<span class="cp-countdown">{ format::countdown(left) }</span>
+                        { w.html(Text::ExpiresIn) }<span class="cp-countdown">{ format::countdown(left) }</span>
                     } else {
-                        { "This link has expired." }
+                        { w.html(Text::LinkExpired) }
                     }
                 </p>
                 <div class="cp-actions">
-                    <a class="cp-pay" href={c.url.to_string()} target="_blank" rel="noopener noreferrer">{ "Pay" }</a>
-                    <button class="cp-decline" onclick={on_decline}>{ "Not now" }</button>
+                    <a class="cp-pay" href={AttrValue::from(c.url.clone())} target="_blank" rel="noopener noreferrer">{ w.html(Text::Pay) }</a>
+                    <button class="cp-decline" onclick={on_decline}>{ w.html(Text::NotNow) }</button>
                 </div>
             </>
         },
         PaymentStatus::Processing => html! {
-            <p class="cp-note">{ "Your bank is confirming the payment. This can take a moment." }</p>
+            <p class="cp-note">{ w.html(Text::ProcessingNote) }</p>
         },
-        PaymentStatus::Paid => html! { <p class="cp-note">{ "Payment received. Thank you!" }</p> },
+        PaymentStatus::Paid => html! { <p class="cp-note">{ w.html(Text::PaidNote) }</p> },
         PaymentStatus::Mismatch => html! {
-            <p class="cp-note">{ "A person will check this payment and reply here." }</p>
+            <p class="cp-note">{ w.html(Text::MismatchNote) }</p>
         },
         PaymentStatus::Expired | PaymentStatus::Failed if props.latest => html! {
             <div class="cp-actions">
-                <button class="cp-newlink" onclick={on_new_link}>{ NEW_LINK_TEXT }</button>
+                <button class="cp-newlink" onclick={on_new_link}>{ w.html(Text::NewLink) }</button>
             </div>
         },
         PaymentStatus::Expired | PaymentStatus::Failed => Html::default(),
     };
     html! {
-        <article class="cp-card" aria-label="Payment request">
+        <article class="cp-card" aria-label={w.get(Text::PaymentRequest)}>
             <div class="cp-card-head">
                 <span class="cp-desc">{ &*c.description }</span>
                 <span class={class} role="status">{ label }</span>

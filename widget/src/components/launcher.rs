@@ -1,17 +1,26 @@
 //! The launcher: a round button fixed to the corner, with an unread badge.
 
+use chatpay_shared::texts::Text;
 use yew::prelude::*;
+
+use crate::state::Words;
 
 #[derive(Properties, PartialEq)]
 pub struct LauncherProps {
     pub open: bool,
     pub unread: u32,
+    pub words: Words,
     pub on_toggle: Callback<MouseEvent>,
 }
 
 #[function_component(Launcher)]
 pub fn launcher(props: &LauncherProps) -> Html {
-    let label = if props.open { "Close chat" } else { "Open chat" };
+    let w = &props.words;
+    let label = w.get(if props.open {
+        Text::CloseChat
+    } else {
+        Text::OpenChat
+    });
     html! {
         <button class="cp-launch" aria-label={label} aria-expanded={if props.open { "true" } else { "false" }} onclick={props.on_toggle.clone()}>
             if props.open {
@@ -20,7 +29,7 @@ pub fn launcher(props: &LauncherProps) -> Html {
                 <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 5h16v11H9l-5 4z" /></svg>
             }
             if props.unread > 0 && !props.open {
-                <span class="cp-badge" aria-label="unread messages">{ props.unread }</span>
+                <span class="cp-badge" aria-label={w.get(Text::Unread)}>{ props.unread }</span>
             }
         </button>
     }

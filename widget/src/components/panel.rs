@@ -2,13 +2,14 @@
 //! cards), the bot's typing indicator, and the composer.
 
 use chatpay_shared::protocol::Author;
+use chatpay_shared::texts::Text;
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 
 use super::app::Ask;
 use super::card::{PaymentCard, NEW_LINK_TEXT};
 use crate::format;
-use crate::state::{Body, ChatState, Conn, Item};
+use crate::state::{Body, ChatState, Conn, Item, Words};
 
 #[derive(Properties, PartialEq)]
 pub struct PanelProps {
@@ -86,31 +87,38 @@ pub fn panel(props: &PanelProps) -> Html {
     };
     let on_close = props.on_ask.reform(|_: MouseEvent| Ask::Close);
 
+    let w = &s.words;
     let banner = match s.conn {
         Conn::Online | Conn::NotSetUp => None,
-        Conn::Connecting => Some("Connecting…"),
-        Conn::Offline => Some("Connection lost. Reconnecting…"),
+        Conn::Connecting => Some(w.get(Text::Connecting)),
+        Conn::Offline => Some(w.get(Text::Reconnecting)),
     };
     let not_set_up = s.conn == Conn::NotSetUp;
-    let title = if s.site_name.is_empty() {
-        "Chat"
+    let title: AttrValue = if s.site_name.is_empty() {
+        w.get(Text::Chat)
     } else {
-        &*s.site_name
+        AttrValue::from(s.site_name.clone())
     };
     let latest_card = s.items.iter().rev().find_map(|i| match &i.body {
         Body::Card(c) => Some(c.payment.clone()),
         Body::Line(_) => None,
     });
-    let entries = s
-        .items
-        .iter()
-        .map(|item| entry(item, s.now, &props.locale, &props.on_ask, latest_card.as_deref()));
+    let entries = s.items.iter().map(|item| {
+        entry(
+            item,
+            s.now,
+            &props.locale,
+            &props.on_ask,
+            latest_card.as_deref(),
+            w,
+        )
+    });
 
     html! {
-        <section class="cp-panel" role="dialog" aria-label={title.to_owned()} onkeydown={on_escape}>
+        <section class="cp-panel" role="dialog" aria-label={title.clone()} onkeydown={on_escape}>
             <header class="cp-head">
                 <span class="cp-title">{ title }</span>
-                <button class="cp-x" aria-label="Close chat" onclick={on_close}>{ "×" }</button>
+                <button class="cp-x" aria-label={w.get(Text::CloseChat)} onclick={on_close}>{ "×" }</button>
             </header>
             if let Some(text) = banner {
                 <div class="cp-banner" role="status">{ text }</div>
@@ -118,7 +126,7 @@ pub fn panel(props: &PanelProps) -> Html {
             <ol class="cp-list" role="log" aria-live="polite" ref={list} onscroll={on_scroll}>
                 { for entries }
                 if s.typing {
-                    <li class="cp-msg cp-bot cp-typing" aria-label="The bot is typing">
+                    <li class="cp-msg cp-bot cp-typing" aria-label={w.get(Text::Typing)}>
                         <div class="cp-bubble"><i></i><i></i><i></i></div>
                     </li>
                 }
@@ -128,18 +136,18 @@ pub fn panel(props: &PanelProps) -> Html {
             }
             if s.closed && !not_set_up {
                 <div class="cp-ended" role="status">
-                    <span>{ "This conversation has ended." }</span>
-                    <button class="cp-newchat" onclick={props.on_ask.reform(|_: MouseEvent| Ask::StartOver)}>{ "Start a new chat" }</button>
+                    <span>{ w.html(Text::Ended) }</span>
+                    <button class="cp-newchat" onclick={props.on_ask.reform(|_: MouseEvent| Ask::StartOver)}>{ w.html(Text::NewChat) }</button>
                 </div>
             } else if not_set_up {
                 <div class="cp-ended" role="alert">
-                    <strong>{ "This chat isn't set up for this page." }</strong>
-                    <span>{ "Please contact the site another way for now." }</span>
+                    <strong>{ w.html(Text::NotSetUp) }</strong>
+                    <span>{ w.html(Text::NotSetUpHint) }</span>
                 </div>
             } else {
                 <div class="cp-compose">
-                    <textarea ref={input} rows="1" placeholder="Write a message…" aria-label="Message" maxlength="2000" onkeydown={on_keydown} />
-                    <button class="cp-send" aria-label="Send" onclick={on_click}>
+                    <textarea ref={input} rows="1" placeholder={w.get(Text::Placeholder)} aria-label={w.get(Text::MessageLabel)} maxlength="2000" onkeydown={on_keydown} />
+                    <button class="cp-send" aria-label={w.get(Text::Send)} onclick={on_click}>
                         <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 20l18-8L3 4v6l12 2-12 2z" /></svg>
                     </button>
                 </div>
@@ -154,18 +162,20 @@ fn entry(
     locale: &AttrValue,
     on_ask: &Callback<Ask>,
     latest_card: Option<&str>,
+    words: &Words,
 ) -> Html {
     match &item.body {
         Body::Card(card) => {
             let payment = card.payment.clone();
             let latest = latest_card == Some(&*card.payment);
             html! {
-                <li key={card.payment.to_string()} class="cp-msg cp-bot">
+                <li key={&*card.payment} class="cp-msg cp-bot">
                     <PaymentCard
                         card={card.clone()}
                         now={now}
                         locale={locale.clone()}
                         latest={latest}
+                        words={words.clone()}
                         on_decline={on_ask.reform(move |_| Ask::Decline(payment.clone()))}
                         on_new_link={on_ask.reform(|_| Ask::Send(NEW_LINK_TEXT.into()))}
                     />
@@ -180,7 +190,7 @@ fn entry(
                 (Author::Agent, _) => "cp-msg cp-agent",
             };
             let key = match &l.client_id {
-                Some(id) => id.to_string(),
+                Some(id) => String::from(&**id),
                 None => {
                     let mut k = String::from("s");
                     format::push_number(&mut k, item.seq);
@@ -190,7 +200,7 @@ fn entry(
             html! {
                 <li key={key} class={class}>
                     if l.from == Author::Agent {
-                        <span class="cp-who">{ "Support" }</span>
+                        <span class="cp-who">{ words.html(Text::Support) }</span>
                     }
                     <div class="cp-bubble">{ linkify(&l.text) }</div>
                     <time class="cp-time">{ format::clock(l.at, locale) }</time>
@@ -203,7 +213,7 @@ fn entry(
 /// Text with its `http(s)://` links made clickable (opened in a new tab). Everything else
 /// stays text nodes: nothing in a message is ever read as markup.
 fn linkify(text: &str) -> Html {
-    if !text.contains("http") {
+    if !text.as_bytes().windows(4).any(|w| w == b"http") {
         return html! { { text.to_owned() } };
     }
     let mut parts = Vec::new();

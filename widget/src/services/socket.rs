@@ -21,6 +21,8 @@ use crate::state::Conn;
 struct Inner {
     url: String,
     site: String,
+    /// The visitor's language, said in every Hello.
+    lang: String,
     ws: Option<WebSocket>,
     /// The `seq`s this tab has (and what to ask for when one is missing).
     seqs: SeqTracker,
@@ -46,17 +48,23 @@ impl Connection {
     pub fn open(
         base: &str,
         site: &str,
+        lang: &str,
         on_frame: Callback<ServerFrame>,
         on_conn: Callback<Conn>,
     ) -> Connection {
         let mut url = String::with_capacity(base.len() + site.len() + 12);
         url.push_str(if base.starts_with("https:") { "wss" } else { "ws" });
-        url.push_str(base.trim_start_matches("https").trim_start_matches("http"));
+        let rest = base
+            .strip_prefix("https")
+            .or_else(|| base.strip_prefix("http"))
+            .unwrap_or(base);
+        url.push_str(rest);
         url.push_str("/ws?site=");
         url.push_str(&js_sys::encode_uri_component(site).as_string().unwrap_or_default());
         let conn = Connection(Rc::new(RefCell::new(Inner {
             url,
             site: site.to_owned(),
+            lang: lang.to_owned(),
             ws: None,
             seqs: SeqTracker::default(),
             unconfirmed: Vec::new(),
@@ -173,6 +181,7 @@ impl Connection {
                 site: inner.site.clone(),
                 visitor_token: storage::load_token(&inner.site),
                 last_seq: (last_seq > 0).then_some(last_seq),
+                lang: Some(inner.lang.clone()),
             },
         );
     }

@@ -20,6 +20,17 @@ impl Fields {
     fn int(&self, key: &str) -> Option<i64> {
         self.get(key)?.as_f64().map(|n| n as i64)
     }
+    /// A list of strings (missing: empty).
+    fn strings(&self, key: &str) -> Vec<String> {
+        self.get(key)
+            .map(|v| {
+                js_sys::Array::from(&v)
+                    .iter()
+                    .filter_map(|x| x.as_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
     fn seq(&self) -> Option<u64> {
         self.int("seq").map(|n| n.max(0) as u64)
     }
@@ -34,6 +45,7 @@ pub fn decode(text: &str) -> Option<ServerFrame> {
             conversation: f.text("conversation")?,
             site_name: f.text("site_name")?,
             color: f.text("color"),
+            texts: f.strings("texts"),
         },
         "Message" => ServerFrame::Message {
             seq: f.seq()?,
@@ -86,10 +98,12 @@ pub fn encode(frame: &ClientFrame) -> String {
             site,
             visitor_token,
             last_seq,
+            lang,
         } => {
             set(&o, "type", &"Hello".into());
             set(&o, "site", &JsValue::from_str(site));
             set_opt(&o, "visitor_token", visitor_token);
+            set_opt(&o, "lang", lang);
             if let Some(s) = last_seq {
                 set(&o, "last_seq", &JsValue::from_f64(*s as f64));
             }

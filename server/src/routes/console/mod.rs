@@ -39,6 +39,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/console/me", get(auth::me))
         .route("/api/console/sites", get(sites::list).post(sites::create))
         .route("/api/console/sites/{site}", get(sites::get).put(sites::update))
+        .route(
+            "/api/console/sites/{site}/texts",
+            get(sites::texts).put(sites::set_texts),
+        )
         .route("/api/console/sites/{site}/stripe", get(stripe::view))
         .route("/api/console/sites/{site}/stripe/key", post(stripe::key))
         .route("/api/console/sites/{site}/stripe/settings", put(stripe::settings))

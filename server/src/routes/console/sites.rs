@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use chatpay_shared::console::{SiteInput, SiteView};
+use chatpay_shared::console::{SiteInput, SiteTexts, SiteView};
 
 use super::auth::Owner;
 use super::owned_site;
@@ -134,4 +134,50 @@ pub async fn update(
     let (parsed, color) = parse(&site, &input)?;
     state.store.update_site(&parsed, color.as_deref()).await?;
     Ok(Json(view(&state, owned_site(&state, &owner, &site).await?)))
+}
+
+/// What the console's "Widget texts" editor shows for a site.
+fn texts_view(site: &Site) -> SiteTexts {
+    use chatpay_shared::texts::{KEYS, LANGUAGES};
+    SiteTexts {
+        languages: LANGUAGES.iter().map(|l| (*l).to_owned()).collect(),
+        keys: KEYS.iter().map(|k| (*k).to_owned()).collect(),
+        defaults: LANGUAGES
+            .iter()
+            .map(|l| {
+                (
+                    (*l).to_owned(),
+                    crate::texts::widget(l).iter().map(|t| (*t).to_owned()).collect(),
+                )
+            })
+            .collect(),
+        overrides: crate::texts::overrides_of(site.texts.as_deref()),
+    }
+}
+
+/// `GET /api/console/sites/{site}/texts`: the widget's words, shipped and the owner's.
+pub async fn texts(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(site): Path<String>,
+) -> AppResult<Json<SiteTexts>> {
+    Ok(Json(texts_view(&owned_site(&state, &owner, &site).await?)))
+}
+
+/// `PUT /api/console/sites/{site}/texts`: the owner's words (language → key → text);
+/// an empty text goes back to the shipped word. Visitors get them on their next connect.
+pub async fn set_texts(
+    State(state): State<AppState>,
+    owner: Owner,
+    Path(site): Path<String>,
+    Json(overrides): Json<crate::texts::Overrides>,
+) -> AppResult<Json<SiteTexts>> {
+    owned_site(&state, &owner, &site).await?;
+    let checked = crate::texts::checked_overrides(overrides)?;
+    let json = (!checked.is_empty())
+        .then(|| serde_json::to_string(&checked))
+        .transpose()
+        .map_err(|e| AppError::Internal(e.into()))?;
+    state.store.set_site_texts(&site, json.as_deref()).await?;
+    Ok(Json(texts_view(&owned_site(&state, &owner, &site).await?)))
 }
