@@ -97,7 +97,7 @@ async fn paying_in_a_new_tab_turns_the_card_paid_without_a_reload() -> anyhow::R
 
     // The workflow closed the chat: no composer, a way to start again.
     browser
-        .wait_texts(".cp-ended span", &["This conversation has ended."])
+        .wait_texts(".cp-ended strong", &["This conversation has ended."])
         .await?;
     assert!(browser.widget_texts("textarea").await?.is_empty());
     browser.screenshot("widget-4b-chat-ended").await?;
@@ -107,7 +107,7 @@ async fn paying_in_a_new_tab_turns_the_card_paid_without_a_reload() -> anyhow::R
     browser.click_in_widget(".cp-launch:not(.cp-boot)").await?;
     browser.wait_texts(".cp-card .cp-chip", &["Paid ✓"]).await?;
     browser
-        .wait_texts(".cp-ended span", &["This conversation has ended."])
+        .wait_texts(".cp-ended strong", &["This conversation has ended."])
         .await?;
 
     // "Start a new chat": a fresh conversation from the workflow's start, kept on reload.

@@ -24,6 +24,12 @@ pub mod state;
 
 use wasm_bindgen::{JsCast, JsValue};
 
+/// A small allocator for a small download (see `Cargo.toml`).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+
 use components::app::{App, AppProps};
 
 /// Mounts the widget into the shadow root the loader prepared. Does nothing when the page

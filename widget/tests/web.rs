@@ -10,6 +10,7 @@ use chatpay_widget::components::card::{CardProps, PaymentCard};
 use chatpay_widget::format;
 use chatpay_widget::services::wire;
 use chatpay_widget::state::{Action, Body, Card, ChatState, Words};
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use yew::Reducible;
 
@@ -530,4 +531,41 @@ async fn the_card_speaks_the_visitors_language() {
     assert_eq!(text_of(&en, ".cp-chip").as_deref(), Some("Pending"));
     // A table of the wrong length is not believed.
     assert_eq!(Words::from_table(vec!["x".into()]), Words::default());
+}
+
+/// The widget's small allocator gives freed memory back to later allocations: a long chat
+/// replayed two hundred times (every message, card and update allocated and dropped) leaves
+/// the wasm memory the size one replay needs, not two hundred times it.
+#[wasm_bindgen_test]
+fn a_long_chat_replayed_many_times_does_not_grow_memory() {
+    let bytes = || {
+        js_sys::WebAssembly::Memory::from(wasm_bindgen::memory())
+            .buffer()
+            .unchecked_into::<js_sys::ArrayBuffer>()
+            .byte_length()
+    };
+    let replay = || {
+        let mut actions = Vec::new();
+        for i in 0..400u64 {
+            actions.push(msg(
+                i * 2 + 1,
+                Author::Visitor,
+                &"a visitor's words ".repeat(8),
+                None,
+            ));
+            actions.push(card_frame(i * 2 + 2, &format!("pay_{i}")));
+        }
+        let s = reduce(ChatState::new(true, 0), actions);
+        assert_eq!(s.items.len(), 800);
+    };
+    replay();
+    let after_one = bytes();
+    for _ in 0..200 {
+        replay();
+    }
+    let after_many = bytes();
+    assert!(
+        after_many <= after_one * 2,
+        "memory grew from {after_one} to {after_many} bytes"
+    );
 }

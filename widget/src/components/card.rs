@@ -55,11 +55,17 @@ pub fn payment_card(props: &CardProps) -> Html {
     let left = c.expires_at - props.now;
     let on_decline = props.on_decline.reform(|_: MouseEvent| ());
     let on_new_link = props.on_new_link.reform(|_: MouseEvent| ());
-    let footer = match c.status {
-        PaymentStatus::Pending if c.expiring => html! {
-            <p class="cp-note">{ w.html(Text::Cancelling) }</p>
-        },
-        PaymentStatus::Pending => html! {
+    // One note, or the actions: fewer branches of markup (size is a feature).
+    let note = match c.status {
+        PaymentStatus::Pending if c.expiring => Some(Text::Cancelling),
+        PaymentStatus::Processing => Some(Text::ProcessingNote),
+        PaymentStatus::Paid => Some(Text::PaidNote),
+        PaymentStatus::Mismatch => Some(Text::MismatchNote),
+        _ => None,
+    };
+    let footer = match (note, c.status) {
+        (Some(t), _) => html! { <p class="cp-note">{ w.html(t) }</p> },
+        (None, PaymentStatus::Pending) => html! {
             <>
                 <p class="cp-note" aria-live="off">
                     if left > 0 {
@@ -74,19 +80,12 @@ pub fn payment_card(props: &CardProps) -> Html {
                 </div>
             </>
         },
-        PaymentStatus::Processing => html! {
-            <p class="cp-note">{ w.html(Text::ProcessingNote) }</p>
-        },
-        PaymentStatus::Paid => html! { <p class="cp-note">{ w.html(Text::PaidNote) }</p> },
-        PaymentStatus::Mismatch => html! {
-            <p class="cp-note">{ w.html(Text::MismatchNote) }</p>
-        },
-        PaymentStatus::Expired | PaymentStatus::Failed if props.latest => html! {
+        (None, _) if props.latest => html! {
             <div class="cp-actions">
                 <button class="cp-newlink" onclick={on_new_link}>{ w.html(Text::NewLink) }</button>
             </div>
         },
-        PaymentStatus::Expired | PaymentStatus::Failed => Html::default(),
+        (None, _) => Html::default(),
     };
     html! {
         <article class="cp-card" aria-label={w.get(Text::PaymentRequest)}>

@@ -134,15 +134,15 @@ pub fn panel(props: &PanelProps) -> Html {
             if let Some(notice) = &s.notice {
                 <div class="cp-notice" role="alert">{ &**notice }</div>
             }
-            if s.closed && !not_set_up {
+            if not_set_up || s.closed {
+                // The chat cannot go on here: why, and (after an end) the way to a new one.
                 <div class="cp-ended" role="status">
-                    <span>{ w.html(Text::Ended) }</span>
-                    <button class="cp-newchat" onclick={props.on_ask.reform(|_: MouseEvent| Ask::StartOver)}>{ w.html(Text::NewChat) }</button>
-                </div>
-            } else if not_set_up {
-                <div class="cp-ended" role="alert">
-                    <strong>{ w.html(Text::NotSetUp) }</strong>
-                    <span>{ w.html(Text::NotSetUpHint) }</span>
+                    <strong>{ w.html(if not_set_up { Text::NotSetUp } else { Text::Ended }) }</strong>
+                    if not_set_up {
+                        <span>{ w.html(Text::NotSetUpHint) }</span>
+                    } else {
+                        <button class="cp-newchat" onclick={props.on_ask.reform(|_: MouseEvent| Ask::StartOver)}>{ w.html(Text::NewChat) }</button>
+                    }
                 </div>
             } else {
                 <div class="cp-compose">
@@ -228,5 +228,5 @@ fn linkify(text: &str) -> Html {
         parts.push(html! { <a href={url.to_owned()} target="_blank" rel="noopener noreferrer">{ url.to_owned() }</a> });
         parts.push(html! { { piece[url.len()..].to_owned() } });
     }
-    html! { for parts }
+    parts.into_iter().collect::<Html>()
 }
