@@ -566,6 +566,48 @@ impl Browser {
         Ok(me)
     }
 
+    /// Runs axe-core (what `cargo xtask test` installs, `CHATPAY_AXE`) on the page, or only
+    /// inside `within` (a CSS selector; a shadow host includes its shadow tree), and returns
+    /// its serious and critical violations, one line each: rule, help, and where.
+    pub async fn accessibility_problems(&self, within: Option<&str>) -> Result<Vec<String>> {
+        let loaded = self
+            .client
+            .execute("return typeof window.axe !== 'undefined';", vec![])
+            .await?;
+        if loaded != Value::Bool(true) {
+            let path = env_path(
+                "CHATPAY_AXE",
+                workspace_root().join(".tools/node_modules/axe-core/axe.min.js"),
+            );
+            let script = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "axe-core is not at {}; run the tests with `cargo xtask test`",
+                    path.display()
+                )
+            })?;
+            self.client
+                .execute(&format!("{script}\nreturn true;"), vec![])
+                .await?;
+        }
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 const context = arguments[0] ? { include: [[arguments[0]]] } : document; \
+                 axe.run(context, { resultTypes: ['violations'] }) \
+                   .then(r => done(r.violations \
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical') \
+                     .map(v => v.id + ': ' + v.help + ' at ' + v.nodes.map(n => JSON.stringify(n.target) + ' ' + n.html.slice(0, 160)).join(', ')))) \
+                   .catch(e => done(['axe failed: ' + e]));",
+                vec![json!(within)],
+            )
+            .await?;
+        Ok(found
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default())
+    }
+
     /// Saves a PNG of the window under `target/screenshots/NAME.png` and returns its path.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
         let png = self.client.screenshot().await?;

@@ -225,7 +225,8 @@ fn test(args: &[String]) -> Result<()> {
         .env("CHATPAY_BIN", target.join("debug").join("chatpay"))
         .env("CHATPAY_DIST", root.join("dist"))
         .env("CHROMEDRIVER", &tools.chromedriver)
-        .env("CHROMIUM", &tools.chromium))?;
+        .env("CHROMIUM", &tools.chromium)
+        .env("CHATPAY_AXE", &tools.axe))?;
 
     step("widget component tests in headless Chromium (wasm-bindgen-test)");
     sh(tools

@@ -13,6 +13,8 @@ use crate::{sh, step};
 
 const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
+/// axe-core, the accessibility checker the browser tests inject into pages.
+const AXE_VERSION: &str = "4.14.1";
 
 /// Where the found tools are.
 #[derive(Debug)]
@@ -21,6 +23,8 @@ pub struct Tools {
     pub path: String,
     pub chromium: PathBuf,
     pub chromedriver: PathBuf,
+    /// axe-core's browser script (npm `axe-core`), for the accessibility checks.
+    pub axe: PathBuf,
 }
 
 impl Tools {
@@ -39,6 +43,11 @@ impl Tools {
             path,
             chromium: PathBuf::from("/usr/bin/chromium"),
             chromedriver: PathBuf::from("/usr/bin/chromedriver"),
+            axe: root
+                .join(".tools")
+                .join("node_modules")
+                .join("axe-core")
+                .join("axe.min.js"),
         };
         wasm_target()?;
         tools.trunk()?;
@@ -46,6 +55,7 @@ impl Tools {
         tools.wasm_opt(&root)?;
         if browser {
             tools.browser()?;
+            tools.npm_packages(&root)?;
         }
         Ok(tools)
     }
@@ -109,22 +119,7 @@ impl Tools {
             }
         }
         if !real.exists() {
-            if self.version_of("npm", "--version").is_none() {
-                bail!("wasm-opt comes from the npm package binaryen, but npm is missing: install Node.js and npm (apt-get install -y nodejs npm) and run again");
-            }
-            step(&format!(
-                "installing wasm-opt (npm binaryen@{BINARYEN_VERSION}) into .tools/"
-            ));
-            std::fs::create_dir_all(&tools)?;
-            sh(self.command("npm").current_dir(&tools).args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--no-save",
-                "--prefix",
-                ".",
-                &format!("binaryen@{BINARYEN_VERSION}"),
-            ]))?;
+            self.npm_install(root)?;
         }
         std::fs::create_dir_all(shim.parent().context("shim folder")?)?;
         std::fs::write(
@@ -139,6 +134,44 @@ impl Tools {
                 shim.display()
             ),
         }
+    }
+
+    /// The npm packages in `.tools/` (binaryen's wasm-opt, axe-core), installed together:
+    /// an install of one without the other would prune it.
+    fn npm_install(&self, root: &Path) -> Result<()> {
+        if self.version_of("npm", "--version").is_none() {
+            bail!("wasm-opt and axe-core come from npm, but npm is missing: install Node.js and npm (apt-get install -y nodejs npm) and run again");
+        }
+        let tools = root.join(".tools");
+        step(&format!(
+            "installing npm binaryen@{BINARYEN_VERSION} (wasm-opt) and axe-core@{AXE_VERSION} into .tools/"
+        ));
+        std::fs::create_dir_all(&tools)?;
+        sh(self.command("npm").current_dir(&tools).args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--no-save",
+            "--prefix",
+            ".",
+            &format!("binaryen@{BINARYEN_VERSION}"),
+            &format!("axe-core@{AXE_VERSION}"),
+        ]))
+    }
+
+    /// axe-core for the browser tests' accessibility checks.
+    fn npm_packages(&self, root: &Path) -> Result<()> {
+        let pinned = format!("\"version\": \"{AXE_VERSION}\"");
+        let installed = std::fs::read_to_string(self.axe.with_file_name("package.json"))
+            .is_ok_and(|p| p.contains(&pinned));
+        if self.axe.exists() && installed {
+            return Ok(());
+        }
+        self.npm_install(root)?;
+        if !self.axe.exists() {
+            bail!("axe-core was installed but {} is missing", self.axe.display());
+        }
+        Ok(())
     }
 
     fn browser(&self) -> Result<()> {

@@ -373,7 +373,7 @@ pub fn inbox(p: &InboxProps) -> Html {
                             <Field name="pay_amount" label="Amount" placeholder="49.99" value={(*amount).clone()} on_input={set(amount.clone())} error={f.as_ref().and_then(|f| f.at("amount"))} />
                             <div class="field">
                                 <label>{ "Currency" }</label>
-                                <select name="pay_currency" onchange={{ let c = currency.clone(); Callback::from(move |e: Event| { let s: HtmlSelectElement = e.target_unchecked_into(); c.set(s.value()); }) }}>
+                                <select name="pay_currency" aria-label="Currency" onchange={{ let c = currency.clone(); Callback::from(move |e: Event| { let s: HtmlSelectElement = e.target_unchecked_into(); c.set(s.value()); }) }}>
                                     { for CURRENCIES.iter().map(|c| html! { <option value={c.code} selected={c.code == currency.as_str()}>{ c.code }</option> }) }
                                 </select>
                             </div>
@@ -390,7 +390,7 @@ pub fn inbox(p: &InboxProps) -> Html {
     html! {
         <div class="inbox">
             <section class="conv-list">
-                <select name="filter" id="inbox-filter" onchange={on_filter}>
+                <select name="filter" id="inbox-filter" aria-label="Show" onchange={on_filter}>
                     <option value="all" selected={!*waiting_only}>{ "All conversations" }</option>
                     <option value="waiting" selected={*waiting_only}>{ "Waiting for an agent" }</option>
                 </select>

@@ -579,7 +579,7 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
                 <Field name="workflow_name" label="Name" value={wf.name.clone()} on_input={name_input} />
                 <div class="field">
                     <label>{ "Starts at" }</label>
-                    <select name="start" onchange={start_select}>
+                    <select name="start" aria-label="Starts at" onchange={start_select}>
                         { for ids.iter().map(|id| html! { <option value={id.clone()} selected={*id == wf.start}>{ id }</option> }) }
                     </select>
                 </div>
@@ -625,7 +625,7 @@ fn target(
     html! {
         <div class={classes!("field", error.is_some().then_some("has-error"))}>
             <label>{ label.to_owned() }</label>
-            <select name={name.to_owned()} {onchange}>
+            <select name={name.to_owned()} aria-label={label.to_owned()} {onchange}>
                 if allow_end { <option value="" selected={value.is_none()}>{ "(end)" }</option> }
                 { for ids.iter().map(|id| html! { <option value={id.clone()} selected={value == Some(id.as_str())}>{ id }</option> }) }
             </select>
@@ -731,7 +731,7 @@ fn node_card(p: &NodeCardProps) -> Html {
                     <Field name="variable" label="If the variable" value={variable.clone()} on_input={edit(|k, v| if let NodeKind::Condition { variable, .. } = k { *variable = v })} error={err("variable")} />
                     <div class="field">
                         <label>{ "Operator" }</label>
-                        <select name="operator" onchange={on_op}>
+                        <select name="operator" aria-label="Operator" onchange={on_op}>
                             { for ops.iter().map(|(v, label)| html! { <option value={*v} selected={current == *v}>{ *label }</option> }) }
                         </select>
                     </div>
@@ -894,7 +894,7 @@ fn payment_form(p: &PaymentFormProps) -> Html {
             <div class="row">
                 <div class="field">
                     <label>{ "Amount" }</label>
-                    <select name="amount_mode" onchange={mode}>
+                    <select name="amount_mode" aria-label="Amount" onchange={mode}>
                         <option value="fixed" selected={fixed}>{ "fixed" }</option>
                         <option value="variable" selected={!fixed}>{ "from a variable" }</option>
                     </select>
@@ -902,7 +902,7 @@ fn payment_form(p: &PaymentFormProps) -> Html {
                 <Field name="amount" label={if fixed { "Amount" } else { "Variable with the amount" }} value={amount_text} on_input={edit(|k, v| if let NodeKind::RequestPayment { amount, .. } = k { match amount { Amount::Fixed(t) | Amount::FromVariable(t) => *t = v } })} error={err("amount")} />
                 <div class={classes!("field", err("currency").is_some().then_some("has-error"))}>
                     <label>{ "Currency" }</label>
-                    <select name="currency" onchange={select(|k, v| if let NodeKind::RequestPayment { currency, .. } = k { *currency = v })}>
+                    <select name="currency" aria-label="Currency" onchange={select(|k, v| if let NodeKind::RequestPayment { currency, .. } = k { *currency = v })}>
                         { for CURRENCIES.iter().map(|c| html! { <option value={c.code} selected={c.code.eq_ignore_ascii_case(code)}>{ c.code }</option> }) }
                     </select>
                     if let Some(e) = err("currency") { <p class="error" data-field="currency">{ e }</p> }

@@ -16,11 +16,19 @@ pub struct LauncherProps {
 #[function_component(Launcher)]
 pub fn launcher(props: &LauncherProps) -> Html {
     let w = &props.words;
-    let label = w.get(if props.open {
+    let unread = props.unread > 0 && !props.open;
+    let mut label = String::from(&*w.get(if props.open {
         Text::CloseChat
     } else {
         Text::OpenChat
-    });
+    }));
+    if unread {
+        // The badge's number is part of what the button says (it is hidden from readers).
+        label.push_str(", ");
+        crate::format::push_number(&mut label, u64::from(props.unread));
+        label.push(' ');
+        label.push_str(&w.get(Text::Unread));
+    }
     html! {
         <button class="cp-launch" aria-label={label} aria-expanded={if props.open { "true" } else { "false" }} onclick={props.on_toggle.clone()}>
             if props.open {
@@ -28,8 +36,8 @@ pub fn launcher(props: &LauncherProps) -> Html {
             } else {
                 <svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 5h16v11H9l-5 4z" /></svg>
             }
-            if props.unread > 0 && !props.open {
-                <span class="cp-badge" aria-label={w.get(Text::Unread)}>{ props.unread }</span>
+            if unread {
+                <span class="cp-badge" aria-hidden="true">{ props.unread }</span>
             }
         </button>
     }

@@ -123,7 +123,7 @@ pub fn panel(props: &PanelProps) -> Html {
             if let Some(text) = banner {
                 <div class="cp-banner" role="status">{ text }</div>
             }
-            <ol class="cp-list" role="log" aria-live="polite" ref={list} onscroll={on_scroll}>
+            <ol class="cp-list" aria-live="polite" aria-relevant="additions" ref={list} onscroll={on_scroll}>
                 { for entries }
                 if s.typing {
                     <li class="cp-msg cp-bot cp-typing" aria-label={w.get(Text::Typing)}>
