@@ -30,10 +30,12 @@ pub fn target_dir() -> Result<PathBuf> {
 
 /// Builds the widget (only when something it is made from changed, unless `force`).
 pub fn widget(tools: &Tools, force: bool) -> Result<()> {
+    // Trunk runs at the root: Trunk.toml and index.html (the demo host page) are there.
     app(
         tools,
         force,
-        "widget",
+        ".",
+        &["widget", "shared", "index.html", "Trunk.toml"],
         "the widget",
         &workspace_root()
             .join("dist")
@@ -49,16 +51,22 @@ pub fn apps(tools: &Tools) -> Result<()> {
         tools,
         false,
         "console",
+        &["console", "shared"],
         "the console",
         &workspace_root().join("dist").join("console").join("index.html"),
     )
 }
 
-/// Builds one Trunk app from `folder/`, whose build writes `output`.
-fn app(tools: &Tools, force: bool, folder: &str, what: &str, output: &Path) -> Result<()> {
+/// Builds one Trunk app by running Trunk in `folder/` (where its Trunk.toml is), whose build
+/// writes `output` from `sources` (paths under the root; the lockfile and workspace manifest
+/// count for both apps).
+fn app(tools: &Tools, force: bool, folder: &str, sources: &[&str], what: &str, output: &Path) -> Result<()> {
     let root = workspace_root();
-    let inputs = [folder, "shared", "Cargo.lock", "Cargo.toml"];
-    let newest_input = inputs.iter().filter_map(|p| newest(&root.join(p))).max();
+    let newest_input = sources
+        .iter()
+        .chain(&["Cargo.lock", "Cargo.toml"])
+        .filter_map(|p| newest(&root.join(p)))
+        .max();
     let built = std::fs::metadata(output).and_then(|m| m.modified()).ok();
     if !force {
         if let (Some(built), Some(input)) = (built, newest_input) {
@@ -75,7 +83,7 @@ fn app(tools: &Tools, force: bool, folder: &str, what: &str, output: &Path) -> R
         .command("trunk")
         .current_dir(root.join(folder))
         .args(["build", "--release", "--offline"]))
-    .with_context(|| format!("the {folder} build failed"))?;
+    .with_context(|| format!("building {what} failed"))?;
     // Trunk keeps the mtimes of copied files; mark the build time explicitly.
     let now = SystemTime::now();
     if let Ok(f) = std::fs::File::options().append(true).open(output) {
