@@ -9,9 +9,10 @@ use chatpay_shared::money::Money;
 use chatpay_shared::protocol::{Author, MAX_TEXT_CHARS};
 use chatpay_shared::workflow::{DESCRIPTION_MAX_CHARS, LIFETIME_MINUTES};
 
-use crate::engine::runner::{self, Followups};
+use crate::engine::runner;
 use crate::engine::step::Event;
 use crate::error::{AppError, AppResult, FormErrors};
+use crate::followups::Followups;
 use crate::payments;
 use crate::state::AppState;
 use crate::store::messages::{self, NewMessage};
@@ -151,7 +152,7 @@ pub async fn request_payment(
             amount_minor: money.minor,
             currency: money.currency.code,
             description,
-            expires_at: payments::link_expiry(*LIFETIME_MINUTES.start()),
+            expires_at: crate::stripe::lifetime::link_expiry(*LIFETIME_MINUTES.start()),
             success_url: None,
             cancel_url: None,
             requested_by: Requester::Agent,

@@ -9,9 +9,10 @@ use std::net::IpAddr;
 use chatpay_shared::protocol::{Author, ServerFrame, MAX_CLIENT_ID_LEN, MAX_TEXT_CHARS};
 
 use crate::domain::VisitorToken;
-use crate::engine::runner::{self, Followups};
+use crate::engine::runner;
 use crate::engine::step::Event;
 use crate::error::{AppError, AppResult};
+use crate::followups::Followups;
 use crate::state::AppState;
 use crate::store::conversations::{self, Conversation};
 use crate::store::messages::{self, NewMessage};

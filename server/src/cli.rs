@@ -6,12 +6,12 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use tokio::net::TcpListener;
 
+use crate::assets::WidgetAssets;
 use crate::config::{
     Cli, Command, ServeArgs, SiteCommand, StripeCommand, UserCommand, WorkflowCommand, STRIPE_API,
 };
 use crate::domain::{SiteId, WebOrigin};
 use crate::payments::CHECKOUT_EVENTS;
-use crate::routes::widget::WidgetAssets;
 use crate::secrets::Cipher;
 use crate::startup::{self, Parts};
 use crate::state::Settings;
@@ -74,14 +74,14 @@ async fn serve(
             args.listen
         )
     })?;
-    if args.stripe_budget > crate::payments::MAX_STRIPE_BUDGET_SECS
+    if args.stripe_budget > crate::stripe::lifetime::MAX_STRIPE_BUDGET_SECS
         || args.stripe_budget < args.stripe_timeout.max(1)
     {
         bail!(
             "--stripe-budget {} is not usable: it must be at least --stripe-timeout ({}) and at most {} seconds",
             args.stripe_budget,
             args.stripe_timeout,
-            crate::payments::MAX_STRIPE_BUDGET_SECS
+            crate::stripe::lifetime::MAX_STRIPE_BUDGET_SECS
         );
     }
     let simulator_token = args
@@ -114,13 +114,12 @@ async fn serve(
                     crate::connections::max_connections_for(crate::connections::fd_limit())
                 }),
                 max_per_ip: args.max_connections_per_ip.max(1),
-                exempt: crate::routes::client::parse_trusted(&args.trusted_proxies)
-                    .map_err(anyhow::Error::msg)?,
+                exempt: crate::client::parse_trusted(&args.trusted_proxies).map_err(anyhow::Error::msg)?,
             },
             ws_ping_every: Duration::from_secs(args.ws_ping_every.max(1)),
-            trusted_proxies: crate::routes::client::parse_trusted(&args.trusted_proxies)
+            trusted_proxies: crate::client::parse_trusted(&args.trusted_proxies)
                 .map_err(anyhow::Error::msg)?,
-            webhook_sources: crate::routes::client::parse_trusted(&args.webhook_sources)
+            webhook_sources: crate::client::parse_trusted(&args.webhook_sources)
                 .map_err(|e| anyhow::anyhow!("CHATPAY_WEBHOOK_SOURCES: {e}"))?,
             simulator_token: simulator_token.clone(),
             simulator_deliver_to: args.simulator_deliver_to.clone(),

@@ -7,17 +7,21 @@
 //! - [`connections`]: the accept loop: timeouts, a cap on open connections, eviction.
 //! - [`error`]: the one error type, [`error::AppError`], and how it becomes a response.
 //! - [`domain`]: newtypes that validate what arrives from outside (site ids, origins, tokens).
-//! - [`routes`]: one module per HTTP surface (health, widget assets and embed, visitor socket).
+//! - [`routes`]: one module per HTTP surface (health, widget and embed, visitor socket, …).
+//! - [`assets`]: the built widget's files, hashed and compressed once, as the routes serve them.
 //! - [`chat`]: what happens when a visitor says hello or writes: store first, then fan out.
+//! - [`client`]: the caller's address for budgets (trusted proxies and `X-Forwarded-For`).
 //! - [`budgets`]: what anonymous callers may start (conversations, messages, sockets, links).
 //! - [`refused`]: pages the chat was refused on (origins not allowed), for Troubleshooting.
 //! - [`agents`]: what a person does in a conversation from the console's inbox.
 //! - [`engine`]: the workflow interpreter (pure) and its runner (store, Stripe, hub).
 //! - [`store`]: sqlx over SQLite or PostgreSQL, with the same migrations for both.
+//! - [`followups`]: what a commit leaves to do: publish to the hub, start Stripe work.
 //! - [`hub`]: fan-out of committed conversation events to every connected socket.
 //! - [`bus`]: several relays on one PostgreSQL: `LISTEN`/`NOTIFY` pointers into the hub.
 //! - [`payments`]: the payment state machine and what moves payments along it (webhook,
 //!   reconciliation, decline).
+//! - [`sweep`]: the periodic safety nets (reconciliation, interrupted opens, refunds, purges).
 //! - [`stripe`]: the Stripe client, webhook signatures, and the TEST MODE simulator.
 //! - [`secrets`]: Stripe secrets encrypted at rest.
 //! - [`secret_input`]: how the CLI reads secrets (environment, stdin, or a silent prompt).
@@ -27,15 +31,18 @@
 
 pub mod accounts;
 pub mod agents;
+pub mod assets;
 pub mod budgets;
 pub mod bus;
 pub mod chat;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod connections;
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod followups;
 pub mod hub;
 pub mod pages;
 pub mod payments;
@@ -47,4 +54,5 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod stripe;
+pub mod sweep;
 pub mod texts;

@@ -11,9 +11,9 @@ use tower_http::compression::predicate::{DefaultPredicate, Predicate as _, SizeA
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::trace::TraceLayer;
 
+use crate::assets::WidgetAssets;
 use crate::hub::Hub;
 use crate::routes;
-use crate::routes::widget::WidgetAssets;
 use crate::secrets::Cipher;
 use crate::state::{AppState, Settings};
 use crate::store::Store;
@@ -86,7 +86,7 @@ pub fn state(parts: Parts) -> (AppState, Shutdown) {
         refused: Default::default(),
         shutdown: rx,
     };
-    crate::engine::background::spawn(state.clone(), sweep_every);
+    crate::sweep::spawn(state.clone(), sweep_every);
     crate::bus::spawn(state.clone());
     (state, Shutdown(tx))
 }
@@ -101,8 +101,12 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::checkout::router())
         .merge(routes::console::router())
         .merge(routes::console_app::router());
-    if state.simulator.is_some() {
-        app = app.merge(simulator::router(state.clone()));
+    if let Some(sim) = &state.simulator {
+        app = app.merge(simulator::router(simulator::SimState {
+            sim: Arc::clone(sim),
+            limits: Arc::clone(&state.limits),
+            trusted_proxies: state.settings.trusted_proxies.clone().into(),
+        }));
     }
     app.layer(axum::middleware::from_fn(routes::headers::add))
         .layer(

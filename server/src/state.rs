@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::assets::WidgetAssets;
 use crate::hub::Hub;
-use crate::routes::widget::WidgetAssets;
 use crate::secrets::Cipher;
 use crate::store::Store;
 use crate::stripe::client::StripeHttp;
@@ -71,4 +71,10 @@ pub struct AppState {
     pub hashers: Arc<crate::accounts::Hashers>,
     /// Turns `true` when the relay is shutting down; sockets then close politely.
     pub shutdown: watch::Receiver<bool>,
+}
+
+impl crate::client::KnowsProxies for AppState {
+    fn trusted_proxies(&self) -> &[ipnet::IpNet] {
+        &self.settings.trusted_proxies
+    }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use chatpay_server::budgets::Rate;
-use chatpay_server::routes::widget::WidgetAssets;
+use chatpay_server::assets::WidgetAssets;
 use chatpay_shared::protocol::{ClientFrame, ErrorCode, ServerFrame};
 use common::{generous_budgets, paid_event, Backend, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

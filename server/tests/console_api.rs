@@ -3,7 +3,7 @@
 
 mod common;
 
-use chatpay_server::routes::widget::WidgetAssets;
+use chatpay_server::assets::WidgetAssets;
 use chatpay_server::stripe::signature;
 use common::{Backend, TestApp};
 use reqwest::{Method, StatusCode};
@@ -779,7 +779,7 @@ async fn a_network_failure_while_testing_the_key_is_said_plainly(backend: Backen
         .port();
     let app = TestApp::spawn_custom(
         backend,
-        chatpay_server::routes::widget::WidgetAssets::none(),
+        chatpay_server::assets::WidgetAssets::none(),
         Some(format!("http://127.0.0.1:{port}")),
     )
     .await;
@@ -1064,7 +1064,7 @@ async fn sign_out_everywhere_and_expired_sessions_go(backend: Backend) {
             .unwrap()
     };
     assert_eq!(count("SELECT COUNT(*) FROM setup_tokens").await, 1);
-    chatpay_server::engine::background::sweep(&app.state).await;
+    chatpay_server::sweep::sweep(&app.state).await;
     assert_eq!(count("SELECT COUNT(*) FROM setup_tokens").await, 0);
     app.stop().await;
 }
@@ -1149,7 +1149,7 @@ async fn the_webhook_is_created_in_one_click(backend: Backend) {
     assert!(rolled["previous_webhook_secret"].is_string(), "{rolled}");
     assert_eq!(endpoints(&app).await.len(), 2);
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    chatpay_server::engine::background::sweep(&app.state).await;
+    chatpay_server::sweep::sweep(&app.state).await;
     let left = endpoints(&app).await;
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0]["id"], rolled["webhook_endpoint"]);

@@ -472,7 +472,7 @@ async fn an_interrupted_manual_payment_is_recovered(backend: Backend) {
             amount_minor: 2500,
             currency: "USD",
             description: "Repair",
-            expires_at: chatpay_server::payments::link_expiry(30),
+            expires_at: chatpay_server::stripe::lifetime::link_expiry(30),
             success_url: None,
             cancel_url: None,
             requested_by: chatpay_server::store::payments::Requester::Agent,
@@ -488,7 +488,7 @@ async fn an_interrupted_manual_payment_is_recovered(backend: Backend) {
         .unwrap();
     tx.commit().await.unwrap();
 
-    chatpay_server::engine::background::sweep(&app.state).await;
+    chatpay_server::sweep::sweep(&app.state).await;
     let frames = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await;
     assert!(
         matches!(frames.last(), Some(ServerFrame::PaymentCard { payment, amount: 2500, .. }) if *payment == id)

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use chatpay_server::routes::widget::WidgetAssets;
+use chatpay_server::assets::WidgetAssets;
 use common::{Backend, TestApp};
 
 async fn healthz_answers_ok(backend: Backend) {

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use axum::http::Method;
-use chatpay_server::engine::background;
+use chatpay_server::sweep;
 use chatpay_shared::protocol::{PaymentStatus, ServerFrame};
 use common::standin::Delay;
 use common::{Backend, TestApp};
@@ -46,8 +46,8 @@ async fn a_slow_create_never_makes_a_second_session(backend: Backend) {
     c.send_text("v1", "My printer is on fire").await;
 
     tokio::time::sleep(Duration::from_secs(4)).await;
-    background::sweep(&app.state).await;
-    background::recover(&app.state).await;
+    sweep::sweep(&app.state).await;
+    sweep::recover(&app.state).await;
 
     let frames = c.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await;
     let (payment, url) = card(&frames);
@@ -137,7 +137,7 @@ async fn news_that_comes_before_the_card_is_not_lost(backend: Backend) {
     // The late answer stores the card; the next sweep takes Stripe's word for it.
     let frames = c.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await;
     assert_eq!(card(&frames).0, payment);
-    background::sweep(&app.state).await;
+    sweep::sweep(&app.state).await;
     let ended = app.wait_payment(&payment, PaymentStatus::Expired).await;
     assert_eq!(ended.session_id.as_deref(), Some(session.as_str()));
     c.until(|f| {

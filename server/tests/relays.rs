@@ -207,7 +207,7 @@ async fn an_unreachable_database_is_said_at_once() {
         db,
         store,
         None,
-        chatpay_server::routes::widget::WidgetAssets::none(),
+        chatpay_server::assets::WidgetAssets::none(),
         |_| {},
     )
     .await;

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
-use chatpay_server::engine::background;
+use chatpay_server::sweep;
 use chatpay_shared::protocol::{ClientFrame, ErrorCode, PaymentStatus, ServerFrame};
 use common::standin::Delay;
 use common::{Backend, Client, TestApp, STRIPE_BUDGET};
@@ -155,7 +155,7 @@ async fn one_hanging_reconciliation_does_not_hold_up_the_rest(backend: Backend) 
     app.advance_clock(7200).await;
 
     let started = Instant::now();
-    background::sweep_at(&app.state, chatpay_server::store::now_ms() / 1000 + 7200).await;
+    sweep::sweep_at(&app.state, chatpay_server::store::now_ms() / 1000 + 7200).await;
     assert!(
         started.elapsed() < STRIPE_BUDGET * 2,
         "one sweep took {:?}",

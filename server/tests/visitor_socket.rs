@@ -288,15 +288,10 @@ both!(bad_frames_get_a_clear_error);
 
 async fn a_flood_is_rate_limited(backend: Backend) {
     // The production default: eight at once, then one a second.
-    let app = TestApp::spawn_with(
-        backend,
-        chatpay_server::routes::widget::WidgetAssets::none(),
-        None,
-        |s| {
-            s.budgets.messages_per_conversation =
-                chatpay_server::budgets::Budgets::default().messages_per_conversation
-        },
-    )
+    let app = TestApp::spawn_with(backend, chatpay_server::assets::WidgetAssets::none(), None, |s| {
+        s.budgets.messages_per_conversation =
+            chatpay_server::budgets::Budgets::default().messages_per_conversation
+    })
     .await;
     let (mut c, _) = app.visitor(None, None).await;
     c.recv().await;

@@ -303,7 +303,7 @@ async fn without_any_webhook_the_sweep_expires_an_overdue_link(backend: Backend)
     // Thirty-odd minutes later: the simulator expired the session and told nobody.
     app.advance_clock(3700).await;
     let later = chatpay_server::store::now_ms() / 1000 + 3700;
-    chatpay_server::engine::background::sweep_at(&app.state, later).await;
+    chatpay_server::sweep::sweep_at(&app.state, later).await;
 
     let after = c
         .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("new link or a person")))

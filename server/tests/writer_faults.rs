@@ -203,7 +203,7 @@ async fn a_webhook_is_acknowledged_only_once_it_is_on_disk() {
         db,
         store,
         None,
-        chatpay_server::routes::widget::WidgetAssets::none(),
+        chatpay_server::assets::WidgetAssets::none(),
         |_| {},
     )
     .await;

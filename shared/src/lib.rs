@@ -6,6 +6,7 @@
 //! - [`console`]: the console API's requests and responses.
 //! - [`money`]: amounts in minor units with Stripe's per-currency rules.
 //! - [`protocol`]: the WebSocket frames between a visitor's tab and the relay.
+//! - [`run`]: a workflow run's saved state (the engine computes it, the store saves it).
 //! - [`texts`]: the widget's own words: their order, their names, and the English ones.
 //! - [`workflow`]: the bot workflow definition (versioned JSON) and its validator.
 
@@ -14,5 +15,6 @@
 pub mod console;
 pub mod money;
 pub mod protocol;
+pub mod run;
 pub mod texts;
 pub mod workflow;

@@ -1,154 +1,19 @@
 //! Runs the engine against the store: every step's new state is saved in the same
 //! transaction as the messages and payment rows it produces, so a crash at any point loses
 //! nothing and repeats nothing. Work that must wait for the commit (publishing to sockets,
-//! calling Stripe) is returned as [`Followups`].
+//! calling Stripe) is returned as [`Followups`], which the caller finishes after its commit:
+//! the runner publishes nothing and calls nobody.
 
-use chatpay_shared::protocol::{PaymentStatus, ServerFrame};
+use chatpay_shared::protocol::PaymentStatus;
+use chatpay_shared::run::RunState;
 use chatpay_shared::workflow::validate;
 
-use super::step::{self, step, Effect, Event, RunState};
+use super::step::{self, step, Effect, Event};
 use crate::error::{AppError, AppResult};
-use crate::payments;
-use crate::state::AppState;
+use crate::followups::Followups;
 use crate::store::messages::{self, Card, NewEvent, NewMessage};
 use crate::store::payments::{self as stored, NewPayment, Requester};
 use crate::store::{conversations, workflows, Store, Tx};
-
-/// What a commit changed in one conversation, to publish.
-#[derive(Debug)]
-struct Changed {
-    site: String,
-    conversation: String,
-    frames: Vec<ServerFrame>,
-    /// The conversation's new status (`waiting_agent`, `agent`, `bot`, `closed`).
-    status: Option<&'static str>,
-    /// A note for the site's console only (not part of the history).
-    notice: Option<String>,
-}
-
-/// Stripe work to start once the transaction has committed.
-#[derive(Debug)]
-enum AfterCommit {
-    /// Create the Checkout Session of this payment.
-    Open(String),
-    /// Expire a session that must not take money.
-    Expire { site: String, session: String },
-    /// Refund a second paid session of one payment.
-    Refund { site: String, session: String },
-}
-
-/// What to do once the transaction has committed.
-#[derive(Debug, Default)]
-#[must_use = "followups must be finished after the commit"]
-pub struct Followups {
-    changed: Vec<Changed>,
-    after: Vec<AfterCommit>,
-}
-
-impl Followups {
-    fn changed(site: &str, conversation: &str) -> Changed {
-        Changed {
-            site: site.to_owned(),
-            conversation: conversation.to_owned(),
-            frames: Vec::new(),
-            status: None,
-            notice: None,
-        }
-    }
-
-    pub fn frames(site: &str, conversation: &str, frames: Vec<ServerFrame>) -> Followups {
-        Followups {
-            changed: vec![Changed {
-                frames,
-                ..Self::changed(site, conversation)
-            }],
-            after: Vec::new(),
-        }
-    }
-
-    /// A conversation's status changed (the console's inbox shows it live).
-    pub fn status(site: &str, conversation: &str, status: &'static str) -> Followups {
-        Followups {
-            changed: vec![Changed {
-                status: Some(status),
-                ..Self::changed(site, conversation)
-            }],
-            after: Vec::new(),
-        }
-    }
-
-    /// A note for the site's agents about a conversation (a payment that failed to open, a
-    /// mismatch, a double charge), kept in `tx` for every relay's console; visitors never
-    /// see it.
-    pub async fn notice(tx: &mut Tx, site: &str, conversation: &str, text: String) -> AppResult<Followups> {
-        crate::store::notices::add(tx, site, conversation, &text).await?;
-        Ok(Self::notice_here(site, conversation, text))
-    }
-
-    /// The local half of [`Followups::notice`]: this relay's consoles.
-    fn notice_here(site: &str, conversation: &str, text: String) -> Followups {
-        Followups {
-            changed: vec![Changed {
-                notice: Some(text),
-                ..Self::changed(site, conversation)
-            }],
-            after: Vec::new(),
-        }
-    }
-
-    /// After the commit, expire this session at Stripe.
-    pub fn expire(&mut self, site: &str, session: &str) {
-        self.after.push(AfterCommit::Expire {
-            site: site.to_owned(),
-            session: session.to_owned(),
-        });
-    }
-
-    /// After the commit, refund this (second) paid session at Stripe.
-    pub fn refund(&mut self, site: &str, session: &str) {
-        self.after.push(AfterCommit::Refund {
-            site: site.to_owned(),
-            session: session.to_owned(),
-        });
-    }
-
-    pub fn add(&mut self, other: Followups) {
-        self.changed.extend(other.changed);
-        self.after.extend(other.after);
-    }
-
-    /// Publishes the frames (to the conversation's sockets and the site's console) and
-    /// starts the Stripe work: creating ordered payments (the visitor sees the bot typing
-    /// meanwhile), expiring and refunding.
-    pub fn finish(self, state: &AppState) {
-        let typing = self.after.iter().any(|a| matches!(a, AfterCommit::Open(_)));
-        for mut c in self.changed {
-            if typing {
-                c.frames.push(ServerFrame::Typing);
-            }
-            state
-                .hub
-                .publish_live(&c.site, &c.conversation, &c.frames, c.status, c.notice.as_deref());
-            if c.status == Some("closed") {
-                // The visitor's tabs offer a new chat from now on.
-                c.frames.push(ServerFrame::Closed);
-            }
-            state.hub.publish(&c.conversation, &c.frames);
-        }
-        for work in self.after {
-            let state = state.clone();
-            match work {
-                AfterCommit::Open(payment) => tokio::spawn(payments::open::open(state, payment)),
-                AfterCommit::Expire { site, session } => {
-                    tokio::spawn(payments::news::expire_session(state, site, session))
-                }
-                AfterCommit::Refund { site, session } => {
-                    tokio::spawn(payments::news::refund_second_charge(state, site, session))
-                }
-            };
-        }
-    }
-}
 
 /// Starts the site's latest workflow for a new conversation. `None`: the site has none.
 pub async fn start(
@@ -214,9 +79,7 @@ async fn feed_after(
             events.push(NewEvent::Text(NewMessage::bot(text.to_owned())));
         }
         let frames = messages::append_events_as(tx, conversation, &events, status).await?;
-        let mut followups = Followups::frames(site, conversation, frames);
-        followups.changed[0].status = status;
-        return Ok(followups);
+        return Ok(Followups::frames_and_status(site, conversation, frames, status));
     };
     let wf = workflows::version(tx, store, &locked.site, locked.version).await?;
     let (next, effects) = step(&wf, &locked.state, event);
@@ -248,14 +111,14 @@ async fn apply(
     lead: Vec<NewEvent>,
 ) -> AppResult<Followups> {
     let mut events = lead;
-    let mut after = Vec::new();
+    let mut opens = Vec::new();
     let mut status = None;
     let mut bot_again = false;
     for effect in effects {
         match effect {
             Effect::Say(text) => events.push(NewEvent::Text(NewMessage::bot(text))),
             Effect::CreatePayment(order) => {
-                let expires_at = payments::link_expiry(order.lifetime_minutes);
+                let expires_at = crate::stripe::lifetime::link_expiry(order.lifetime_minutes);
                 stored::insert(
                     tx,
                     &NewPayment {
@@ -273,7 +136,7 @@ async fn apply(
                     },
                 )
                 .await?;
-                after.push(AfterCommit::Open(order.id));
+                opens.push(order.id);
             }
             Effect::ShowCard { payment } => {
                 let p = stored::get(tx, &payment).await?.ok_or_else(|| {
@@ -292,9 +155,10 @@ async fn apply(
     }
     let frames = messages::append_events_as(tx, conversation, &events, status).await?;
     workflows::save_run(tx, conversation, site, version, &run).await?;
-    let mut followups = Followups::frames(site, conversation, frames);
-    followups.changed[0].status = status;
-    followups.after = after;
+    let mut followups = Followups::frames_and_status(site, conversation, frames, status);
+    for payment in opens {
+        followups.open(payment);
+    }
     Ok(followups)
 }
 

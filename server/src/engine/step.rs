@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use chatpay_shared::money::Money;
 use chatpay_shared::protocol::PaymentStatus;
+use chatpay_shared::run::{RunState, RunStatus};
 use chatpay_shared::workflow::{interpolate, Amount, NodeKind, Operator, Workflow};
-use serde::{Deserialize, Serialize};
 
 /// The most nodes one event may run.
 pub const MAX_NODES_PER_STEP: usize = 200;
@@ -19,73 +19,6 @@ pub const MAX_NODES_PER_STEP: usize = 200;
 /// The most payment links one conversation may ask for (a rate limit on Stripe sessions:
 /// a visitor cannot make the bot mint links without end).
 pub const MAX_PAYMENTS_PER_RUN: u32 = 10;
-
-/// Where a run stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Created, not started.
-    New,
-    /// Waiting for the visitor's reply to an Ask.
-    WaitingInput,
-    /// A payment is being created at Stripe.
-    CreatingPayment,
-    /// Waiting for Stripe to say paid, expired or failed.
-    WaitingPayment,
-    /// Handed to a person.
-    WaitingAgent,
-    Finished,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::New => "new",
-            RunStatus::WaitingInput => "waiting_input",
-            RunStatus::CreatingPayment => "creating_payment",
-            RunStatus::WaitingPayment => "waiting_payment",
-            RunStatus::WaitingAgent => "waiting_agent",
-            RunStatus::Finished => "finished",
-        }
-    }
-}
-
-/// A conversation's run: where it waits and its variables.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunState {
-    pub status: RunStatus,
-    /// The node the run waits at.
-    pub node: Option<String>,
-    pub vars: BTreeMap<String, String>,
-    /// The payment being created or waited for.
-    pub payment: Option<String>,
-    /// Payments this run asked for so far (names the next one).
-    pub payments_made: u32,
-    /// Random, per run: payment ids are `pay_{key}_{n}`.
-    pub key: String,
-    /// Visitor messages while the current payment was being waited for: the first gets an
-    /// answer, the second asks for a person (absent in runs saved before it existed).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub written_while_paying: u8,
-}
-
-fn is_zero(n: &u8) -> bool {
-    *n == 0
-}
-
-impl RunState {
-    pub fn new(key: impl Into<String>) -> RunState {
-        RunState {
-            status: RunStatus::New,
-            node: None,
-            vars: BTreeMap::new(),
-            payment: None,
-            payments_made: 0,
-            key: key.into(),
-            written_while_paying: 0,
-        }
-    }
-}
 
 /// What happened to the run.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,8 +21,9 @@ use futures_util::StreamExt as _;
 use serde::Deserialize as _;
 
 use super::{client_for, mismatch, stripe_failure, target_for_event, target_for_session};
-use crate::engine::runner::{self, Followups};
+use crate::engine::runner;
 use crate::error::AppResult;
+use crate::followups::Followups;
 use crate::state::AppState;
 use crate::store::payments::{self as stored, Payment, Transition};
 use crate::store::{conversations, webhooks, Store, Tx};

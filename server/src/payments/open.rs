@@ -22,16 +22,18 @@ use std::time::Duration;
 
 use chatpay_shared::protocol::PaymentStatus;
 
-use super::{expiry_from, own_return_urls, CHECK_GRACE_MS};
-use crate::engine::runner::{self, Followups};
+use super::{own_return_urls, CHECK_GRACE_MS};
+use crate::engine::runner;
 use crate::engine::step::Event;
 use crate::error::AppResult;
+use crate::followups::Followups;
 use crate::state::AppState;
 use crate::store::messages::{self, Card, NewEvent};
 use crate::store::payments::{self as stored, OpenParams, Payment, Requester, SessionSet};
 use crate::store::stripe_accounts::StripeAccount;
 use crate::store::{conversations, now_ms};
 use crate::stripe::client::NewCheckoutSession;
+use crate::stripe::lifetime::expiry_from;
 use crate::stripe::types::CheckoutSession;
 
 /// How long a create call's lease lasts: the Stripe client's whole budget, plus half of it

@@ -8,11 +8,9 @@
 //! - [`checkout`]: the pages Stripe Checkout returns visitors to (paid, or cancelled).
 //! - [`console`]: the console API (`/api/console/…`), for site owners.
 //! - [`console_app`]: the console app's files under `/console/`.
-//! - [`client`]: the caller's address for budgets (trusted proxies and `X-Forwarded-For`).
 //! - [`headers`]: security headers on every answer (CSP, framing, caching).
 
 pub mod checkout;
-pub mod client;
 pub mod console;
 pub mod console_app;
 pub mod headers;

@@ -13,10 +13,10 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::client::ClientIp;
 use crate::domain::SiteId;
 use crate::error::{AppError, AppResult};
 use crate::payments;
-use crate::routes::client::ClientIp;
 use crate::state::AppState;
 use crate::stripe::signature;
 use crate::stripe::types::Event;

@@ -25,9 +25,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use crate::chat;
+use crate::client::ClientIp;
 use crate::domain::SiteId;
 use crate::error::{AppError, AppResult};
-use crate::routes::client::ClientIp;
 use crate::state::AppState;
 use crate::store::sites::Site;
 

@@ -9,8 +9,8 @@ use chatpay_shared::workflow::Workflow;
 use sqlx::{Any, Executor, Row};
 
 use super::{now_ms, Store, Tx};
-use crate::engine::step::{RunState, RunStatus};
 use crate::error::{AppError, AppResult};
+use chatpay_shared::run::{RunState, RunStatus};
 
 /// A published version.
 #[derive(Debug, Clone)]

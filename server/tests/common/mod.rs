@@ -8,7 +8,7 @@ pub mod standin;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chatpay_server::routes::widget::WidgetAssets;
+use chatpay_server::assets::WidgetAssets;
 use chatpay_server::secrets::Cipher;
 use chatpay_server::startup::{self, Parts, Shutdown};
 use chatpay_server::state::{AppState, Settings};
@@ -412,7 +412,7 @@ impl TestApp {
                 amount_minor,
                 currency,
                 description: "Support contract deposit",
-                expires_at: chatpay_server::payments::link_expiry(30),
+                expires_at: chatpay_server::stripe::lifetime::link_expiry(30),
                 success_url: None,
                 cancel_url: None,
                 requested_by: Requester::Agent,

@@ -10,8 +10,8 @@ use axum::Json;
 use chatpay_shared::console::{Credentials, Me, SetupRequest};
 
 use crate::accounts::{self, token_hash, COOKIE as SESSION_COOKIE, SESSION_TTL};
+use crate::client::ClientIp;
 use crate::error::{AppError, AppResult};
-use crate::routes::client::ClientIp;
 use crate::state::AppState;
 use crate::store::accounts::Account;
 

@@ -15,15 +15,14 @@ use chatpay_shared::money::{Money, MoneyError};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{events, stripe_id, Simulator};
-use crate::routes::client::ClientIp;
-use crate::state::AppState;
+use super::{events, stripe_id, SimState, Simulator};
+use crate::client::ClientIp;
 use crate::store::simulator::SavedResult;
 use crate::stripe::form::Form;
 
 const BASE: &str = "/simulator/stripe";
 
-pub fn router(state: AppState) -> Router<AppState> {
+pub fn router(state: SimState) -> Router<SimState> {
     Router::new()
         .route("/simulator/stripe/v1/balance", get(balance))
         .route(
@@ -66,7 +65,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 /// anonymous script once filled the database with sessions.
 async fn budget_writes(
     ClientIp(ip): ClientIp,
-    State(state): State<AppState>,
+    State(state): State<SimState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -193,18 +192,6 @@ fn ok(value: Value) -> Response {
         resp.headers_mut().insert("request-id", v);
     }
     resp
-}
-
-fn simulator(state: &AppState) -> Result<Arc<Simulator>, SimError> {
-    state.simulator.clone().ok_or_else(|| {
-        stripe_error(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            None,
-            "the Stripe simulator is off",
-            None,
-        )
-    })
 }
 
 /// The simulated account behind an API key.
@@ -414,8 +401,7 @@ fn internal(e: impl std::fmt::Display) -> SimError {
     )
 }
 
-async fn balance(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, SimError> {
-    simulator(&state)?;
+async fn balance(headers: HeaderMap) -> Result<Response, SimError> {
     authenticate(&headers, &Method::GET)?;
     Ok(ok(json!({
         "object": "balance",
@@ -463,11 +449,11 @@ fn url_param(form: &Form, param: &str) -> Result<Option<String>, SimError> {
 }
 
 async fn create_session(
-    State(state): State<AppState>,
+    State(state): State<SimState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, SimError> {
-    let sim = simulator(&state)?;
+    let sim = Arc::clone(&state.sim);
     let account = authenticate(&headers, &Method::POST)?;
     no_checkout(&account)?;
     let form = decode(&body)?;
@@ -680,11 +666,11 @@ fn no_checkout(account: &Account) -> Result<(), SimError> {
 
 /// `GET /v1/checkout/sessions`: the account's sessions, newest first (`limit`, default 10).
 async fn list_sessions(
-    State(state): State<AppState>,
+    State(state): State<SimState>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, SimError> {
-    let sim = simulator(&state)?;
+    let sim = Arc::clone(&state.sim);
     let account = authenticate(&headers, &Method::GET)?;
     no_checkout(&account)?;
     let limit = Form::decode(uri.query().unwrap_or("").as_bytes())
@@ -707,12 +693,12 @@ async fn list_sessions(
 
 /// `GET /v1/checkout/sessions/{id}`, with `expand[]=payment_intent` inlining the intent.
 async fn retrieve_session(
-    State(state): State<AppState>,
+    State(state): State<SimState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     uri: Uri,
 ) -> Result<Response, SimError> {
-    let sim = simulator(&state)?;
+    let sim = Arc::clone(&state.sim);
     let account = authenticate(&headers, &Method::GET)?;
     let mut session = fetch(&sim, &account, "checkout.session", &id, "session").await?;
     let query = Form::decode(uri.query().unwrap_or("").as_bytes());
@@ -730,12 +716,12 @@ async fn retrieve_session(
 }
 
 async fn expire_session(
-    State(state): State<AppState>,
+    State(state): State<SimState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, SimError> {
-    let sim = simulator(&state)?;
+    let sim = Arc::clone(&state.sim);
     let account = authenticate(&headers, &Method::POST)?;
     let form = decode(&body)?;
     let path = format!("/v1/checkout/sessions/{id}/expire");
@@ -773,11 +759,11 @@ fn wallet(form: &Form, name: &str, previous: Option<&Value>) -> Result<Value, Si
 }
 
 async fn create_pmc(
-    State(state): State<AppState>,
+    State(state): State<SimState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, SimError> {
-    let sim = simulator(&state)?;
+    let sim = Arc::clone(&state.sim);
     let account = authenticate(&headers, &Method::POST)?;
     let form = decode(&body)?;
     let resp = idempotent(
@@ -809,12 +795,12 @@ async fn create_pmc(
 }
 
 async fn update_pmc(
-    State(state): State<AppState>,
+    State(state): State<SimState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, SimError> {
-    let sim = simulator(&state)?;
+    let sim = Arc::clone(&state.sim);
     let account = authenticate(&headers, &Method::POST)?;
     let form = decode(&body)?;
     let path = format!("/v1/payment_method_configurations/{id}");
@@ -840,11 +826,11 @@ async fn update_pmc(
 }
 
 async fn retrieve_pmc(
-    State(state): State<AppState>,
+    State(state): State<SimState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, SimError> {
-    let sim = simulator(&state)?;
+    let sim = Arc::clone(&state.sim);
     let account = authenticate(&headers, &Method::GET)?;
     let pmc = fetch(
         &sim,
@@ -861,11 +847,11 @@ async fn retrieve_pmc(
 const MAX_ENDPOINTS: usize = 16;
 
 async fn create_endpoint(
-    State(state): State<AppState>,
+    State(state): State<SimState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, SimError> {
-    let sim = simulator(&state)?;
+    let sim = Arc::clone(&state.sim);
     let account = authenticate_for(&headers, &Method::POST, "rak_webhook_write")?;
     let form = decode(&body)?;
     let resp = idempotent(
@@ -930,11 +916,11 @@ async fn create_endpoint(
 
 /// `DELETE /v1/webhook_endpoints/{id}`: the endpoint and its secret are gone.
 async fn delete_endpoint(
-    State(state): State<AppState>,
+    State(state): State<SimState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, SimError> {
-    let sim = simulator(&state)?;
+    let sim = Arc::clone(&state.sim);
     let account = authenticate_for(&headers, &Method::DELETE, "rak_webhook_write")?;
     let deleted = sim
         .store
@@ -956,8 +942,8 @@ async fn delete_endpoint(
 }
 
 /// `GET /v1/webhook_endpoints`: the account's endpoints (never their secrets).
-async fn list_endpoints(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, SimError> {
-    let sim = simulator(&state)?;
+async fn list_endpoints(State(state): State<SimState>, headers: HeaderMap) -> Result<Response, SimError> {
+    let sim = Arc::clone(&state.sim);
     let account = authenticate(&headers, &Method::GET)?;
     let data: Vec<Value> = sim
         .store
@@ -997,11 +983,11 @@ struct Advance {
 
 /// `GET /v1/events`: the account's events, newest first (`limit`, default 10, at most 100).
 async fn list_events(
-    State(state): State<AppState>,
+    State(state): State<SimState>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, SimError> {
-    let sim = simulator(&state)?;
+    let sim = Arc::clone(&state.sim);
     let account = authenticate(&headers, &Method::GET)?;
     let limit = Form::decode(uri.query().unwrap_or("").as_bytes())
         .get("limit")
@@ -1019,11 +1005,11 @@ async fn list_events(
 
 /// `POST /v1/refunds`: refunds a whole PaymentIntent of a completed, paid session once.
 async fn create_refund(
-    State(state): State<AppState>,
+    State(state): State<SimState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, SimError> {
-    let sim = simulator(&state)?;
+    let sim = Arc::clone(&state.sim);
     let account = authenticate(&headers, &Method::POST)?;
     let form = decode(&body)?;
     let resp = idempotent(&sim, &account, &headers, "/v1/refunds", &form, || async {
@@ -1094,11 +1080,11 @@ async fn create_refund(
 
 /// Moves the simulator's clock forward and expires what became due (tests and demos).
 async fn advance_clock(
-    State(state): State<AppState>,
+    State(state): State<SimState>,
     headers: HeaderMap,
     Query(q): Query<Advance>,
 ) -> Result<Response, SimError> {
-    let sim = simulator(&state)?;
+    let sim = Arc::clone(&state.sim);
     let token = headers
         .get("x-simulator-token")
         .and_then(|v| v.to_str().ok())

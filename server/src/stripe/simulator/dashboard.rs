@@ -16,15 +16,15 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::SimState;
 use crate::pages::{escape, wide_page};
-use crate::state::AppState;
 
 /// The cookie that keeps the token on the dashboard's pages.
 const COOKIE: &str = "chatpay_simulator";
 /// How many events and sessions the page lists.
 const RECENT: i64 = 20;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<SimState> {
     Router::new()
         .route("/simulator/", get(show))
         .route("/simulator/deliveries/{id}/resend", post(resend))
@@ -37,8 +37,8 @@ struct Entry {
 }
 
 /// The token from the cookie, when it is the simulator's.
-fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<std::sync::Arc<super::Simulator>> {
-    let sim = state.simulator.clone()?;
+fn signed_in(state: &SimState, headers: &HeaderMap) -> Option<std::sync::Arc<super::Simulator>> {
+    let sim = std::sync::Arc::clone(&state.sim);
     let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
     let token = cookies
         .split(';')
@@ -62,12 +62,9 @@ fn refused() -> Response {
         .into_response()
 }
 
-async fn show(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<Entry>) -> Response {
-    let Some(sim) = state.simulator.clone() else {
-        return (StatusCode::NOT_FOUND, "the Stripe simulator is off").into_response();
-    };
+async fn show(State(state): State<SimState>, headers: HeaderMap, Query(q): Query<Entry>) -> Response {
     if let Some(token) = q.token {
-        if !sim.token_ok(&token) {
+        if !state.sim.token_ok(&token) {
             return refused();
         }
         // Kept in a cookie; the address bar (and history) forget it.
@@ -196,7 +193,7 @@ async fn render(sim: &super::Simulator) -> crate::error::AppResult<String> {
 }
 
 /// Queues a delivery again ("Resend"): the simulator's sweep sends it within a second.
-async fn resend(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn resend(State(state): State<SimState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let Some(sim) = signed_in(&state, &headers) else {
         return refused();
     };
@@ -232,7 +229,7 @@ struct Advance {
 
 /// Moves the simulator's clock forward (links expire, delayed payments settle).
 async fn advance(
-    State(state): State<AppState>,
+    State(state): State<SimState>,
     headers: HeaderMap,
     FormBody(f): FormBody<Advance>,
 ) -> Response {

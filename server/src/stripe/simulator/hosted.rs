@@ -12,10 +12,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::events::{self, Outcome};
+use super::SimState;
 use crate::pages::{escape, page};
-use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<SimState> {
     Router::new()
         .route("/simulator/checkout/{id}", get(show))
         .route("/simulator/checkout/{id}/pay", post(pay))
@@ -31,12 +31,10 @@ fn amount(session: &Value) -> String {
 }
 
 async fn load(
-    state: &AppState,
+    state: &SimState,
     id: &str,
 ) -> Result<(std::sync::Arc<super::Simulator>, String, Value), Response> {
-    let Some(sim) = state.simulator.clone() else {
-        return Err((StatusCode::NOT_FOUND, "the Stripe simulator is off").into_response());
-    };
+    let sim = std::sync::Arc::clone(&state.sim);
     match sim.store.sim_get_any(id).await {
         Ok(Some((account, s))) if s["object"] == "checkout.session" => Ok((sim, account, s)),
         Ok(_) => Err((
@@ -48,7 +46,7 @@ async fn load(
     }
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+async fn show(State(state): State<SimState>, Path(id): Path<String>) -> Response {
     let (sim, _, session) = match load(&state, &id).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -98,7 +96,7 @@ struct PayForm {
 }
 
 async fn pay(
-    State(state): State<AppState>,
+    State(state): State<SimState>,
     Path(id): Path<String>,
     FormBody(form): FormBody<PayForm>,
 ) -> Response {

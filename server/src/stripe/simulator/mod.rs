@@ -29,12 +29,30 @@ pub mod events;
 pub mod hosted;
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 
-use crate::state::AppState;
+use crate::budgets::Limiters;
+use crate::client::KnowsProxies;
 use crate::store::Store;
+
+/// What the simulator's routes are given (their own state, not the relay's): the simulator,
+/// and the relay's anonymous budgets and trusted proxies, since its writes are budgeted per
+/// client address.
+#[derive(Debug, Clone)]
+pub struct SimState {
+    pub sim: Arc<Simulator>,
+    pub limits: Arc<Limiters>,
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
+}
+
+impl KnowsProxies for SimState {
+    fn trusted_proxies(&self) -> &[ipnet::IpNet] {
+        &self.trusted_proxies
+    }
+}
 
 /// The simulator's state.
 #[derive(Debug)]
@@ -177,12 +195,13 @@ impl Simulator {
     }
 }
 
-/// Every simulator route, under `/simulator`.
-pub fn router(state: AppState) -> Router<AppState> {
+/// Every simulator route, under `/simulator`, with its own state (merged into any router).
+pub fn router<S>(state: SimState) -> Router<S> {
     Router::new()
-        .merge(api::router(state))
+        .merge(api::router(state.clone()))
         .merge(hosted::router())
         .merge(dashboard::router())
+        .with_state(state)
 }
 
 /// Random id with Stripe's prefix, like `cs_test_a1B2…`.

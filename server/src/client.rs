@@ -13,25 +13,25 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use ipnet::IpNet;
 
-use crate::state::AppState;
-
-/// The client's address (see the module docs).
+/// The client's address (see the module docs): an extractor for any router whose state
+/// knows the trusted proxies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-impl FromRequestParts<AppState> for ClientIp {
+/// A router state that knows which proxies' `X-Forwarded-For` to believe.
+pub trait KnowsProxies {
+    fn trusted_proxies(&self) -> &[IpNet];
+}
+
+impl<S: KnowsProxies + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<ClientIp, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<ClientIp, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-        Ok(ClientIp(client_ip(
-            peer,
-            &parts.headers,
-            &state.settings.trusted_proxies,
-        )))
+        Ok(ClientIp(client_ip(peer, &parts.headers, state.trusted_proxies())))
     }
 }
 
