@@ -118,14 +118,34 @@ impl IntoResponse for AppError {
     }
 }
 
-/// The mistakes of a form, gathered field by field so they are all said at once.
+/// The most mistakes one answer names; the rest are counted in a last one.
+pub const MISTAKES_MAX: usize = 20;
+
+/// What a caller sent, cut for an error message (a made-up name may be megabytes long).
+pub fn cut(given: &str) -> std::borrow::Cow<'_, str> {
+    const SHOWN: usize = 60;
+    match given.char_indices().nth(SHOWN) {
+        None => given.into(),
+        Some((end, _)) => format!("{}…", &given[..end]).into(),
+    }
+}
+
+/// The mistakes of a form, gathered field by field so they are all said at once (at most
+/// [`MISTAKES_MAX`], then how many more).
 #[derive(Debug, Default)]
-pub struct FormErrors(Vec<(&'static str, String)>);
+pub struct FormErrors {
+    said: Vec<(&'static str, String)>,
+    more: usize,
+}
 
 impl FormErrors {
     /// Notes a mistake at `field`.
     pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
-        self.0.push((field, message.into()));
+        if self.said.len() < MISTAKES_MAX {
+            self.said.push((field, message.into()));
+        } else {
+            self.more += 1;
+        }
     }
 
     /// The value of a check, or `None` after noting its mistake at `field` (a field error
@@ -138,7 +158,9 @@ impl FormErrors {
                 None
             }
             Err(AppError::InvalidFields(all)) => {
-                self.0.extend(all);
+                for (f, message) in all {
+                    self.add(f, message);
+                }
                 None
             }
             Err(e) => {
@@ -148,15 +170,21 @@ impl FormErrors {
         }
     }
 
-    /// `Ok` when nothing was noted, else every mistake.
-    pub fn finish(self) -> AppResult<()> {
-        match self.0.len() {
+    /// `Ok` when nothing was noted, else every mistake (the first [`MISTAKES_MAX`], and how
+    /// many more).
+    pub fn finish(mut self) -> AppResult<()> {
+        if self.more > 0 {
+            let field = self.said.last().map_or("form", |(f, _)| f);
+            self.said
+                .push((field, format!("and {} more mistakes like these", self.more)));
+        }
+        match self.said.len() {
             0 => Ok(()),
             1 => {
-                let (field, message) = self.0.into_iter().next().unwrap_or(("form", String::new()));
+                let (field, message) = self.said.into_iter().next().unwrap_or(("form", String::new()));
                 Err(AppError::Invalid { field, message })
             }
-            _ => Err(AppError::InvalidFields(self.0)),
+            _ => Err(AppError::InvalidFields(self.said)),
         }
     }
 }

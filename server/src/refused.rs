@@ -2,17 +2,20 @@
 //! chat without being allowed, with counts and the last time, for the owner's
 //! Troubleshooting ("you pasted the snippet on staging.shop.example: add it").
 //!
-//! What is counted comes from anonymous callers, so it is kept in memory (no write per
-//! attempt, nothing an attacker can grow): only sites that exist are counted, at most
-//! [`ORIGINS_PER_SITE`] origins are named per site (later ones only add to a count), and an
-//! origin is cut to [`ORIGIN_MAX_CHARS`]. Each relay counts what it saw; a restart forgets.
+//! What is counted comes from anonymous callers (any script can send any `Origin`), so it is
+//! kept in memory (no write per attempt, nothing an attacker can grow): only sites that
+//! exist are counted; only what a browser sends as a page's origin (`https://host[:port]`,
+//! as browsers write it, at most [`ORIGIN_MAX_CHARS`]) is named, anything else only counted;
+//! at most [`ORIGINS_PER_SITE`] are named per site, the most recently refused (a script
+//! that fills the list cannot hide the owner's page the next time it is refused). Each relay
+//! counts what it saw; a restart forgets.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// How many distinct origins a site's list names.
 pub const ORIGINS_PER_SITE: usize = 5;
-/// The longest origin kept, in characters.
+/// The longest origin named, in characters.
 pub const ORIGIN_MAX_CHARS: usize = 200;
 /// How many sites are counted at most (sites exist, so this is only a backstop).
 const SITES_MAX: usize = 100_000;
@@ -29,9 +32,10 @@ pub struct RefusedOrigin {
 /// What was refused for one site.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SiteRefusals {
-    /// The first origins refused, most recent first when read.
+    /// The most recently refused origins, most recent first when read.
     pub origins: Vec<RefusedOrigin>,
-    /// Refusals of origins past the first few.
+    /// Refusals not named: of what is not a page's origin, and of origins pushed out of the
+    /// list by more recent ones.
     pub others: u64,
 }
 
@@ -44,23 +48,30 @@ pub struct RefusedPages {
 impl RefusedPages {
     /// Counts one refusal of `origin` for the existing site `site` at `now_ms`.
     pub fn note(&self, site: &str, origin: &str, now_ms: i64) {
-        let origin: String = origin.chars().take(ORIGIN_MAX_CHARS).collect();
+        let named = origin.len() <= ORIGIN_MAX_CHARS
+            && crate::domain::WebOrigin::parse(origin).is_ok_and(|o| o.as_str() == origin);
         let mut sites = self.sites.lock().unwrap_or_else(|p| p.into_inner());
         if !sites.contains_key(site) && sites.len() >= SITES_MAX {
             return;
         }
         let entry = sites.entry(site.to_owned()).or_default();
-        if let Some(o) = entry.origins.iter_mut().find(|o| o.origin == origin) {
+        if !named {
+            entry.others += 1;
+        } else if let Some(o) = entry.origins.iter_mut().find(|o| o.origin == origin) {
             o.count += 1;
             o.last_at = now_ms;
-        } else if entry.origins.len() < ORIGINS_PER_SITE {
+        } else {
+            if entry.origins.len() >= ORIGINS_PER_SITE {
+                // The least recently refused gives its place (and its count) up.
+                if let Some(i) = (0..entry.origins.len()).min_by_key(|&i| entry.origins[i].last_at) {
+                    entry.others += entry.origins.swap_remove(i).count;
+                }
+            }
             entry.origins.push(RefusedOrigin {
-                origin,
+                origin: origin.to_owned(),
                 count: 1,
                 last_at: now_ms,
             });
-        } else {
-            entry.others += 1;
         }
     }
 
@@ -78,32 +89,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_few_origins_are_named_and_the_rest_only_counted() {
+    fn the_most_recently_refused_origins_are_named_and_the_rest_counted() {
         let r = RefusedPages::default();
         r.note("shop", "https://staging.shop.test", 1);
         r.note("shop", "https://staging.shop.test", 5);
         for i in 0..10 {
-            r.note("shop", &format!("https://o{i}.test"), 2);
+            r.note("shop", &format!("https://o{i}.test"), 10 + i);
         }
-        r.note("shop", &"x".repeat(1000), 3);
         let got = r.of("shop");
         assert_eq!(got.origins.len(), ORIGINS_PER_SITE);
         assert_eq!(
             got.origins[0],
             RefusedOrigin {
-                origin: "https://staging.shop.test".into(),
-                count: 2,
-                last_at: 5
+                origin: "https://o9.test".into(),
+                count: 1,
+                last_at: 19
             }
         );
-        assert_eq!(got.others, 7, "six more made-up origins and the long one");
+        assert_eq!(
+            got.others, 7,
+            "five made-up origins and staging's two, pushed out"
+        );
         assert_eq!(r.of("other"), SiteRefusals::default());
+        // The owner's page, refused again after a script filled the list, is named again.
+        r.note("shop", "https://staging.shop.test", 30);
+        let got = r.of("shop");
+        assert_eq!(got.origins[0].origin, "https://staging.shop.test");
+        assert_eq!(got.origins.len(), ORIGINS_PER_SITE);
     }
 
     #[test]
-    fn a_long_origin_is_cut() {
+    fn what_is_not_a_web_origin_is_only_counted() {
         let r = RefusedPages::default();
-        r.note("shop", &"é".repeat(500), 1);
-        assert_eq!(r.of("shop").origins[0].origin.chars().count(), ORIGIN_MAX_CHARS);
+        for made_up in [
+            "<img src=x onerror=alert(1)>",
+            "null",
+            "https://shop.test/path",
+            "javascript:alert(1)",
+            &format!("https://{}.test", "a".repeat(300)),
+            "HTTPS://Shop.Test",
+        ] {
+            r.note("shop", made_up, 1);
+        }
+        assert_eq!(
+            r.of("shop"),
+            SiteRefusals {
+                origins: Vec::new(),
+                others: 6
+            }
+        );
     }
 }

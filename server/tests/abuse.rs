@@ -6,8 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use chatpay_server::budgets::Rate;
 use chatpay_server::assets::WidgetAssets;
+use chatpay_server::budgets::Rate;
 use chatpay_shared::protocol::{ClientFrame, ErrorCode, ServerFrame};
 use common::{generous_budgets, paid_event, Backend, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -945,3 +945,33 @@ async fn webhooks_for_unknown_sites_count_as_failures(backend: Backend) {
     app.stop().await;
 }
 both!(webhooks_for_unknown_sites_count_as_failures);
+
+/// A site with no signing secret saved yet answered every webhook with a write (the
+/// failure noted for Troubleshooting) and never refused the address: 4,000 in 2 s from one
+/// script. They count like bad signatures, and a refused one writes nothing.
+async fn webhooks_for_a_site_without_a_secret_count_as_failures(backend: Backend) {
+    let app = with_budgets(backend, |b| {
+        b.webhook_failures_per_ip = Rate::new(3, Duration::from_secs(60))
+    })
+    .await;
+    let attacker = reqwest::Client::builder()
+        .local_address("127.0.0.9".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let resp = attacker
+            .post(app.url("/webhooks/stripe/shop"))
+            .header("stripe-signature", "t=1,v1=00")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, [400, 400, 400, 400, 429, 429]);
+    let health = app.state.store.webhook_health("shop").await.unwrap();
+    assert_eq!(health.signature_failures, 4, "{health:?}");
+    app.stop().await;
+}
+both!(webhooks_for_a_site_without_a_secret_count_as_failures);

@@ -736,19 +736,20 @@ async fn troubleshooting_lists_pages_the_chat_was_refused_on(backend: Backend) {
     let (_, v) = c.get("/api/console/sites/shop/troubleshoot").await;
     assert_eq!(check(&v)["ok"], true, "{v}");
 
-    // The owner's staging page, three times; then a flood of made-up origins.
-    for _ in 0..3 {
-        let mut s = app
-            .socket("shop", Some("https://staging.shop.test"))
-            .await
-            .unwrap();
-        s.recv().await;
-    }
+    // A flood of made-up origins (anyone can send any Origin), then the owner's staging
+    // page, three times: it is named, however full the list was.
     for i in 0..40 {
         let origin = format!("https://spam{i}.test");
         let mut s = app.socket("shop", Some(&origin)).await.unwrap();
         s.recv().await;
         let mut s = app.socket("made-up-site", Some(&origin)).await.unwrap();
+        s.recv().await;
+    }
+    for _ in 0..3 {
+        let mut s = app
+            .socket("shop", Some("https://staging.shop.test"))
+            .await
+            .unwrap();
         s.recv().await;
     }
 
@@ -758,7 +759,7 @@ async fn troubleshooting_lists_pages_the_chat_was_refused_on(backend: Backend) {
     let detail = got["detail"].as_str().unwrap();
     assert!(
         detail.contains("https://staging.shop.test (3 times"),
-        "the first origin and its count: {detail}"
+        "the owner's origin and its count: {detail}"
     );
     assert!(detail.contains("allowed origins"), "the fix: {detail}");
     assert!(
@@ -1148,6 +1149,21 @@ async fn the_webhook_is_created_in_one_click(backend: Backend) {
     assert_ne!(rolled["webhook_endpoint"], first["webhook_endpoint"]);
     assert!(rolled["previous_webhook_secret"].is_string(), "{rolled}");
     assert_eq!(endpoints(&app).await.len(), 2);
+    // The roll's button pressed again (a double click, or a retry after an error): Stripe
+    // answers the same endpoint and secret again; the old secret keeps its grace and its
+    // endpoint is not deleted.
+    let (s, again) = c.post(create, json!({ "request_key": "click-2" })).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again["webhook_endpoint"], rolled["webhook_endpoint"]);
+    assert_eq!(
+        again["previous_webhook_secret"], rolled["previous_webhook_secret"],
+        "a repeated roll ended the old secret's grace: {again}"
+    );
+    assert_eq!(
+        endpoints(&app).await.len(),
+        2,
+        "a repeated roll deleted the old endpoint"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     chatpay_server::sweep::sweep(&app.state).await;
     let left = endpoints(&app).await;

@@ -149,7 +149,7 @@ async fn without_a_built_widget_the_loader_says_how_to_build_it() {
     app.stop().await;
 }
 
-/// Security headers: the console, the return pages and the simulator cannot be framed; the
+/// Security headers: the console, the return pages, the preview and the simulator cannot be framed; the
 /// console's CSP allows its wasm and Trunk's start-up script by hash (no 'unsafe-inline');
 /// console API answers are never cached; the console's index.html is never immutable.
 #[tokio::test]
@@ -204,6 +204,15 @@ async fn pages_carry_security_headers() {
         assert_eq!(resp.headers()["x-frame-options"], "DENY", "{path}");
         assert_eq!(resp.headers()["referrer-policy"], "no-referrer", "{path}");
     }
+    // The console's "Try it" page runs a site's live chat on the relay's own origin (which
+    // may open any site's chat): no other page may frame it.
+    let preview = reqwest::get(app.url("/preview/shop")).await.unwrap();
+    assert_eq!(preview.status(), 200);
+    assert_eq!(preview.headers()["x-frame-options"], "DENY");
+    assert_eq!(
+        preview.headers()["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
     let api = reqwest::get(app.url("/api/console/me")).await.unwrap();
     assert_eq!(api.status(), 401);
     assert_eq!(api.headers()["cache-control"], "no-store");

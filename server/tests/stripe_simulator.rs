@@ -610,9 +610,32 @@ async fn the_simulator_dashboard_shows_what_happened_behind_its_token() {
     // Advance the clock by an hour.
     let sim = app.state.simulator.clone().unwrap();
     let then = sim.now();
+    // A form on another page of the same site (another port, a sibling subdomain: SameSite
+    // lets the cookie through) cannot press the dashboard's buttons.
+    for origin in ["https://evil.example", "http://127.0.0.1:1", "null"] {
+        let forged = http
+            .post(app.url("/simulator/clock"))
+            .header("cookie", cookie.clone())
+            .header("origin", origin)
+            .form(&[("seconds", "3600")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403, "{origin}");
+        let forged = http
+            .post(app.url(&format!("/simulator/deliveries/{delivery}/resend")))
+            .header("cookie", cookie.clone())
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403, "{origin}");
+    }
+    assert!(sim.now() < then + 3600, "a forged form moved the clock");
     let moved = http
         .post(app.url("/simulator/clock"))
         .header("cookie", cookie.clone())
+        .header("origin", app.state.settings.own_origin())
         .form(&[("seconds", "3600")])
         .send()
         .await

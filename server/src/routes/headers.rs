@@ -1,7 +1,8 @@
 //! Security headers on every answer, by what is answered:
 //! - everything: `X-Content-Type-Options: nosniff` and a `Referrer-Policy`;
-//! - the console's pages (`/console/…`), chatpay's return pages (`/checkout/…`) and the
-//!   simulator's pages (`/simulator/…`): nothing may frame them (`frame-ancestors 'none'`
+//! - the console's pages (`/console/…`), chatpay's return pages (`/checkout/…`), the
+//!   console's preview of a site's chat (`/preview/…`, on the relay's own origin, which may
+//!   open any site's chat) and the simulator's pages (`/simulator/…`): nothing may frame them (`frame-ancestors 'none'`
 //!   and `X-Frame-Options: DENY`); the console's own CSP is set where its page is served
 //!   (it needs the hash of Trunk's start-up script), the return and simulator pages get
 //!   [`PAGES_CSP`];
@@ -37,10 +38,19 @@ pub async fn add(req: Request, next: Next) -> Response {
     );
     h.entry(header::REFERRER_POLICY)
         .or_insert(HeaderValue::from_static("strict-origin-when-cross-origin"));
-    let framed_never =
-        path.starts_with("/console") || path.starts_with("/checkout/") || path.starts_with("/simulator/");
+    let framed_never = path.starts_with("/console")
+        || path.starts_with("/checkout/")
+        || path.starts_with("/simulator/")
+        || path.starts_with("/preview/");
     if framed_never {
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    if path.starts_with("/preview/") {
+        // Its own scripts (the embed) run; only framing is refused.
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        );
     }
     if path.starts_with("/checkout/")
         || (path.starts_with("/simulator/") && !path.starts_with("/simulator/stripe/"))

@@ -58,6 +58,10 @@ async fn receive(
                 "no site '{site}' on this relay; check the webhook URL"
             )));
         }
+        // Counted like a bad signature too: each one notes the failure (a write).
+        if !stripe_source {
+            state.limits.webhook_failed(ip);
+        }
         let reason = "no webhook signing secret is saved for this site; paste the endpoint's whsec_ secret";
         state.store.note_webhook_failure(site, reason).await?;
         return Err(AppError::BadRequest(reason.into()));

@@ -64,7 +64,9 @@ async fn upgrade(
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| AppError::Forbidden("the socket request has no Origin header".into()))?
+        .ok_or_else(|| {
+            AppError::Forbidden("the socket request has no Origin header a browser would send".into())
+        })?
         .to_owned();
     // A page the chat is not set up for is told why on the socket itself (a browser cannot
     // read an HTTP refusal of a WebSocket): the widget shows it and stops retrying.
@@ -77,12 +79,14 @@ async fn upgrade(
             ),
             // The relay's own pages (the console's preview) may open any of its sites.
             Some(site) if origin != state.settings.own_origin() && !site.origins.contains(&origin) => {
-                tracing::info!(%origin, "socket refused: origin not allowed");
                 state.refused.note(&site.id, &origin, crate::store::now_ms());
+                // Told back cut short: a made-up Origin may be kilobytes long.
+                let shown: String = origin.chars().take(crate::refused::ORIGIN_MAX_CHARS).collect();
+                tracing::info!(origin = %shown, "socket refused: origin not allowed");
                 (
                     ErrorCode::OriginNotAllowed,
                     format!(
-                        "the page's origin '{origin}' may not open the chat of site '{site_id}'; \
+                        "the page's origin '{shown}' may not open the chat of site '{site_id}'; \
                          add it to the site's allowed origins in the console (Sites)"
                     ),
                 )

@@ -137,13 +137,20 @@ impl Store {
         endpoint: Option<&str>,
     ) -> AppResult<Vec<String>> {
         let now = now_ms();
+        let stored = self.stored_secrets(cipher, site).await?;
+        if stored.iter().any(|s| s.until.is_none() && s.secret == secret) {
+            // The current secret again (a repeated idempotent create answers the same
+            // endpoint and secret; a secret pasted twice): nothing changes, and the replaced
+            // one keeps its grace.
+            return Ok(Vec::new());
+        }
         let mut list = vec![StoredSecret {
             secret: secret.to_owned(),
             until: None,
             endpoint: endpoint.map(str::to_owned),
         }];
         let mut dropped = Vec::new();
-        for old in self.stored_secrets(cipher, site).await? {
+        for old in stored {
             if old.secret == secret {
                 continue;
             }

@@ -360,10 +360,11 @@ pub async fn create_webhook(
         Err(e) => return Err(AppError::Upstream(e.to_string())),
     };
     let Some(secret) = endpoint.secret.clone() else {
-        // A repeated request (same key) answers the endpoint made the first time; its
-        // secret is already saved.
+        // Stripe answered without the secret: nothing to save.
         return Ok(Json(stripe_view(&state, &site).await?));
     };
+    // A repeated request (same key) answers the endpoint made the first time, secret and
+    // all: saving it again changes nothing (see `rotate_webhook_secret`).
     let dropped = state
         .store
         .rotate_webhook_secret(

@@ -68,7 +68,12 @@ async fn show(State(state): State<SimState>, headers: HeaderMap, Query(q): Query
             return refused();
         }
         // Kept in a cookie; the address bar (and history) forget it.
-        let cookie = format!("{COOKIE}={token}; Path=/simulator/; HttpOnly; SameSite=Strict");
+        let secure = if state.sim.public_url.starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        };
+        let cookie = format!("{COOKIE}={token}; Path=/simulator/; HttpOnly; SameSite=Strict{secure}");
         return ([(header::SET_COOKIE, cookie)], Redirect::to("/simulator/")).into_response();
     }
     let Some(sim) = signed_in(&state, &headers) else {
@@ -192,11 +197,35 @@ async fn render(sim: &super::Simulator) -> crate::error::AppResult<String> {
     Ok(out)
 }
 
+/// A button press from a page other than the dashboard's: a form on another page of the
+/// same site (another port, a sibling subdomain) carries the SameSite cookie too. Browsers
+/// send `Origin` with every POST; a tool without one is not a browser being misled.
+fn forged(sim: &super::Simulator, headers: &HeaderMap) -> Option<Response> {
+    let origin = headers.get(header::ORIGIN)?;
+    let own = url::Url::parse(&sim.public_url)
+        .ok()?
+        .origin()
+        .ascii_serialization();
+    (origin.as_bytes() != own.as_bytes()).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            Html(wide_page(
+                "Stripe simulator",
+                "<h1>Refused</h1><p>The simulator's buttons work only from its dashboard.</p>",
+            )),
+        )
+            .into_response()
+    })
+}
+
 /// Queues a delivery again ("Resend"): the simulator's sweep sends it within a second.
 async fn resend(State(state): State<SimState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let Some(sim) = signed_in(&state, &headers) else {
         return refused();
     };
+    if let Some(refusal) = forged(&sim, &headers) {
+        return refusal;
+    }
     let found = match sim.store.sim_get_any(&id).await {
         Ok(Some((account, d))) if d["object"] == "x_simulator_delivery" => Some((account, d)),
         Ok(_) => None,
@@ -236,6 +265,9 @@ async fn advance(
     let Some(sim) = signed_in(&state, &headers) else {
         return refused();
     };
+    if let Some(refusal) = forged(&sim, &headers) {
+        return refusal;
+    }
     if !(1..=172_800).contains(&f.seconds) {
         return (StatusCode::BAD_REQUEST, "advance by 1 to 172800 seconds").into_response();
     }
