@@ -718,6 +718,47 @@ async fn troubleshooting_clears_old_refusals_and_notices_missing_async_events(ba
 }
 both!(troubleshooting_clears_old_refusals_and_notices_missing_async_events);
 
+/// A body the console would never send (not JSON, a field of the wrong type, no JSON
+/// content type) was answered by axum in plain text (422, 415), which the console could only
+/// show as "the relay answered 422": it is a 400 in the relay's error shape, naming what is
+/// wrong, and nothing is changed.
+async fn a_malformed_body_gets_the_relays_error_naming_what_is_wrong(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut c = Console::new(&app);
+    c.sign_in(&app, "owner@shop.test").await;
+    let (_, before) = c.get("/api/console/sites/shop").await;
+    let send = |body: &'static str, json: bool| {
+        let mut req = c
+            .http
+            .put(format!("{}/api/console/sites/shop", c.base))
+            .header("x-chatpay-console", "1")
+            .header("cookie", c.cookie.clone().unwrap())
+            .body(body);
+        if json {
+            req = req.header("content-type", "application/json");
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    for (body, json, says) in [
+        ("{not json", true, "not what this page expects"),
+        (r#"{"name": 7}"#, true, "invalid type"),
+        (r#"{"name": "x"}"#, false, "Content-Type: application/json"),
+    ] {
+        let (status, v) = send(body, json).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert_eq!(v["error"]["code"], "bad_request", "{body}: {v}");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{body}: {message}");
+    }
+    let (_, after) = c.get("/api/console/sites/shop").await;
+    assert_eq!(before, after, "nothing changed");
+    app.stop().await;
+}
+both!(a_malformed_body_gets_the_relays_error_naming_what_is_wrong);
+
 /// Pages the chat was refused on (an origin the site does not allow) reach the owner's
 /// Troubleshooting with counts and the fix; anonymous callers cannot make the list grow
 /// past a few origins a site, and a made-up site name adds nothing.

@@ -112,7 +112,7 @@ async fn start_session(state: &AppState, account: Account) -> AppResult<Response
 pub async fn setup(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(req): Json<SetupRequest>,
+    super::Body(req): super::Body<SetupRequest>,
 ) -> AppResult<Response> {
     check_write(&headers, &state)?;
     if state.store.account_count().await? > 0 {
@@ -145,7 +145,7 @@ pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Json(req): Json<Credentials>,
+    super::Body(req): super::Body<Credentials>,
 ) -> AppResult<Response> {
     check_write(&headers, &state)?;
     let email = req.email.trim().to_lowercase();

@@ -101,7 +101,7 @@ pub async fn reply(
     State(state): State<AppState>,
     owner: Owner,
     Path((site, id)): Path<(String, String)>,
-    Json(body): Json<AgentReply>,
+    super::Body(body): super::Body<AgentReply>,
 ) -> AppResult<Json<Value>> {
     owned_conversation(&state, &owner, &site, &id).await?;
     agents::reply(&state, &site, &id, &body.text).await?;
@@ -135,7 +135,7 @@ pub async fn payment(
     State(state): State<AppState>,
     owner: Owner,
     Path((site, id)): Path<(String, String)>,
-    Json(body): Json<ManualPayment>,
+    super::Body(body): super::Body<ManualPayment>,
 ) -> AppResult<Json<Value>> {
     owned_conversation(&state, &owner, &site, &id).await?;
     let payment = agents::request_payment(

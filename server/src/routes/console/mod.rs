@@ -22,12 +22,41 @@ pub mod stripe;
 pub mod troubleshoot;
 pub mod workflows;
 
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
 use axum::routing::{get, post, put};
 use axum::Router;
+use serde::de::DeserializeOwned;
 
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::sites::Site;
+
+/// A JSON request body, refused like every other console mistake: a 400 in the relay's
+/// error shape (`{"error": {"code", "message"}}`) that names what was wrong, so the console
+/// can say it (axum's own `Json` answers 415/422 in plain text).
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Body(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(AppError::BadRequest(
+                "the request body must be JSON: send Content-Type: application/json".into(),
+            )),
+            Err(e) => {
+                // serde's words, cut: it may quote a value the caller sent.
+                let why: String = e.body_text().chars().take(300).collect();
+                Err(AppError::BadRequest(format!(
+                    "the request body is not what this page expects: {why}"
+                )))
+            }
+        }
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()

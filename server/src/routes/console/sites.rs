@@ -98,7 +98,7 @@ pub async fn list(State(state): State<AppState>, owner: Owner) -> AppResult<Json
 pub async fn create(
     State(state): State<AppState>,
     owner: Owner,
-    Json(input): Json<SiteInput>,
+    super::Body(input): super::Body<SiteInput>,
 ) -> AppResult<Json<SiteView>> {
     let id = input.id.clone().unwrap_or_default();
     let (site, color) = parse(id.trim(), &input)?;
@@ -128,7 +128,7 @@ pub async fn update(
     State(state): State<AppState>,
     owner: Owner,
     Path(site): Path<String>,
-    Json(input): Json<SiteInput>,
+    super::Body(input): super::Body<SiteInput>,
 ) -> AppResult<Json<SiteView>> {
     owned_site(&state, &owner, &site).await?;
     let (parsed, color) = parse(&site, &input)?;
@@ -170,7 +170,7 @@ pub async fn set_texts(
     State(state): State<AppState>,
     owner: Owner,
     Path(site): Path<String>,
-    Json(overrides): Json<crate::texts::Overrides>,
+    super::Body(overrides): super::Body<crate::texts::Overrides>,
 ) -> AppResult<Json<SiteTexts>> {
     owned_site(&state, &owner, &site).await?;
     let checked = crate::texts::checked_overrides(overrides)?;

@@ -66,7 +66,7 @@ pub async fn key(
     State(state): State<AppState>,
     owner: Owner,
     Path(site): Path<String>,
-    Json(input): Json<KeyInput>,
+    super::Body(input): super::Body<KeyInput>,
 ) -> AppResult<Json<StripeView>> {
     owned_site(&state, &owner, &site).await?;
     let key = input.secret_key.trim().to_owned();
@@ -141,7 +141,7 @@ pub async fn settings(
     State(state): State<AppState>,
     owner: Owner,
     Path(site): Path<String>,
-    Json(input): Json<StripeSettingsInput>,
+    super::Body(input): super::Body<StripeSettingsInput>,
 ) -> AppResult<Json<StripeView>> {
     let current = owned_site(&state, &owner, &site).await?;
     let account = state
@@ -233,7 +233,7 @@ pub async fn webhook(
     State(state): State<AppState>,
     owner: Owner,
     Path(site): Path<String>,
-    Json(input): Json<WebhookSecretInput>,
+    super::Body(input): super::Body<WebhookSecretInput>,
 ) -> AppResult<Json<StripeView>> {
     owned_site(&state, &owner, &site).await?;
     let secret = input.secret.trim().to_owned();
@@ -305,7 +305,7 @@ pub async fn create_webhook(
     State(state): State<AppState>,
     owner: Owner,
     Path(site): Path<String>,
-    Json(input): Json<CreateWebhookInput>,
+    super::Body(input): super::Body<CreateWebhookInput>,
 ) -> AppResult<Json<StripeView>> {
     owned_site(&state, &owner, &site).await?;
     let account = state
