@@ -389,3 +389,75 @@ async fn a_lost_frame_is_never_skipped(backend: Backend) {
     app.stop().await;
 }
 both!(a_lost_frame_is_never_skipped);
+
+/// The socket loop is generic over any `Sink`/`Stream` of messages (its docs promise it can
+/// be driven without a network): a conversation through two in-memory channels — Hello,
+/// Welcome and the greeting, a message echoed with the next seq, and the loop ending when
+/// the tab's side goes away.
+async fn the_socket_loop_runs_over_channels_without_a_network(backend: Backend) {
+    use axum::extract::ws::{Message, Utf8Bytes};
+
+    let app = TestApp::spawn(backend).await;
+    let site = app.state.store.site(SITE).await.unwrap().unwrap();
+    let (to_relay, from_tab) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    let (to_tab, mut from_relay) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    let stream = Box::pin(futures_util::stream::unfold(from_tab, |mut rx| async move {
+        rx.recv().await.map(|m| (Ok::<_, axum::Error>(m), rx))
+    }));
+    let sink = Box::pin(futures_util::sink::unfold(to_tab, |tx, m: Message| async move {
+        tx.send(m).map_err(|_| ())?;
+        Ok::<_, ()>(tx)
+    }));
+    let ip = "127.0.0.1".parse().unwrap();
+    let served = tokio::spawn(chatpay_server::routes::ws::run(
+        app.state.clone(),
+        site,
+        ip,
+        sink,
+        stream,
+    ));
+
+    let say = |frame: ClientFrame| Message::Text(Utf8Bytes::from(serde_json::to_string(&frame).unwrap()));
+    async fn hear(from_relay: &mut tokio::sync::mpsc::UnboundedReceiver<Message>) -> ServerFrame {
+        match tokio::time::timeout(Duration::from_secs(5), from_relay.recv()).await {
+            Ok(Some(Message::Text(t))) => serde_json::from_str::<ServerFrame>(&t).unwrap(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+    to_relay
+        .send(say(ClientFrame::Hello {
+            site: SITE.into(),
+            visitor_token: None,
+            last_seq: None,
+            lang: None,
+        }))
+        .unwrap();
+    assert!(
+        matches!(hear(&mut from_relay).await, ServerFrame::Welcome { site_name, .. } if site_name == "The Shop")
+    );
+    assert!(
+        matches!(hear(&mut from_relay).await, ServerFrame::Message { seq: 1, text, .. } if text == GREETING)
+    );
+    to_relay
+        .send(say(ClientFrame::Text {
+            client_id: "c1".into(),
+            text: "hello over a channel".into(),
+        }))
+        .unwrap();
+    loop {
+        match hear(&mut from_relay).await {
+            ServerFrame::Message { seq, from, text, .. } if from == Author::Visitor => {
+                assert_eq!((seq, text.as_str()), (2, "hello over a channel"));
+                break;
+            }
+            _ => continue,
+        }
+    }
+    drop(to_relay);
+    tokio::time::timeout(Duration::from_secs(5), served)
+        .await
+        .expect("the loop ends when the tab's side is gone")
+        .unwrap();
+    app.stop().await;
+}
+both!(the_socket_loop_runs_over_channels_without_a_network);

@@ -3,8 +3,8 @@
 
 use sqlx::Row;
 
-use super::{is_unique_violation, new_id, now_ms, Store};
-use crate::error::{AppError, AppResult};
+use super::{new_id, now_ms, taken_is_conflict, Store};
+use crate::error::AppResult;
 
 /// An account as the console sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,14 +32,9 @@ impl Store {
         .bind(now_ms())
         .execute(&mut tx)
         .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(AppError::Conflict(format!(
-                    "an account with the email '{email}' already exists; sign in instead"
-                )))
-            }
-            other => other?,
-        };
+        taken_is_conflict(inserted, || {
+            format!("an account with the email '{email}' already exists; sign in instead")
+        })?;
         if first == 0 {
             sqlx::query("UPDATE sites SET owner_id = $1 WHERE owner_id IS NULL")
                 .bind(&id)

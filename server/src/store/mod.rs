@@ -397,7 +397,20 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", hex::encode(bytes))
 }
 
-/// Whether a database error is a unique-constraint violation.
+/// Whether a database error is a unique-constraint violation (where a duplicate is expected
+/// and harmless, e.g. an event seen twice, callers read it as "already there").
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// A write whose unique violation is the caller's mistake (an id or email already taken):
+/// a 409 saying `taken()`; any other failure as it is.
+pub fn taken_is_conflict<T>(
+    result: Result<T, sqlx::Error>,
+    taken: impl FnOnce() -> String,
+) -> crate::error::AppResult<T> {
+    match result {
+        Err(e) if is_unique_violation(&e) => Err(crate::error::AppError::Conflict(taken())),
+        other => Ok(other?),
+    }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{is_unique_violation, now_ms, Store};
+use super::{now_ms, taken_is_conflict, Store};
 use crate::domain::{SiteId, WebOrigin};
 use crate::error::{AppError, AppResult};
 
@@ -86,15 +86,9 @@ impl Store {
         .bind(now_ms())
         .execute(&mut tx)
         .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(AppError::Conflict(format!(
-                    "a site with id '{}' already exists; pick another id",
-                    site.id
-                )))
-            }
-            other => other?,
-        };
+        taken_is_conflict(inserted, || {
+            format!("a site with id '{}' already exists; pick another id", site.id)
+        })?;
         replace_origins(&mut tx, site.id.as_str(), &site.origins).await?;
         tx.commit().await?;
         Ok(())
