@@ -446,7 +446,12 @@ async fn the_socket_loop_runs_over_channels_without_a_network(backend: Backend) 
         .unwrap();
     loop {
         match hear(&mut from_relay).await {
-            ServerFrame::Message { seq, from, text, .. } if from == Author::Visitor => {
+            ServerFrame::Message {
+                seq,
+                from: Author::Visitor,
+                text,
+                ..
+            } => {
                 assert_eq!((seq, text.as_str()), (2, "hello over a channel"));
                 break;
             }
