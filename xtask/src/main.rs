@@ -9,11 +9,13 @@
 //!   a relay restart goes.
 //! - `cargo xtask size`: the widget's download, file by file, beside Typebot's embed bundle.
 //! - `cargo xtask widget`: only build the widget into `dist/`.
+//! - `cargo xtask deps`: the dependency check `test` runs (unused crates, duplicated ones).
 //!
 //! Modules: [`tools`] installs and finds the toolchain pieces; [`build`] builds the widget and the console;
-//! [`pg`] finds (or starts) PostgreSQL for the tests.
+//! [`pg`] finds (or starts) PostgreSQL for the tests; [`deps`] checks the dependency tree.
 
 mod build;
+mod deps;
 mod pg;
 mod size;
 mod tools;
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Some("size") => tools::Tools::ensure(false).and_then(|t| size::report(&t)),
         Some("widget") => tools::Tools::ensure(false).and_then(|t| build::widget(&t, true)),
         Some("apps") => tools::Tools::ensure(false).and_then(|t| build::apps(&t)),
+        Some("deps") => deps::check(),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -61,7 +64,9 @@ const USAGE: &str = "usage: cargo xtask <command>
                         latency with all connected, then kill -9 and every socket coming back
   size                  what a visitor downloads (raw / gzip / brotli), beside Typebot's embed
   widget                build the widget into dist/ only
-  apps                  build the widget and the console into dist/ (each only if changed)";
+  apps                  build the widget and the console into dist/ (each only if changed)
+  deps                  offline: no unused dependency, no crate in two versions unless
+                        xtask/duplicates.txt says why";
 
 /// Prints a step so a first run that takes minutes says what it is doing.
 pub fn step(what: &str) {
@@ -184,6 +189,9 @@ fn test(args: &[String]) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    step("dependencies: none unused, no unlisted duplicate (offline)");
+    deps::check()?;
+
     step("cargo clippy (widget and console for wasm32) with -D warnings");
     sh(cargo().current_dir(&root).args([
         "clippy",
