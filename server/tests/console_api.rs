@@ -755,6 +755,21 @@ async fn a_malformed_body_gets_the_relays_error_naming_what_is_wrong(backend: Ba
     }
     let (_, after) = c.get("/api/console/sites/shop").await;
     assert_eq!(before, after, "nothing changed");
+    // Someone else's site is not found, whatever the body: ownership is checked before a
+    // body is read, so how a body is refused tells a stranger nothing.
+    let mut stranger = Console::new(&app);
+    stranger.sign_in(&app, "stranger@else.test").await;
+    let resp = stranger
+        .http
+        .put(format!("{}/api/console/sites/shop", stranger.base))
+        .header("x-chatpay-console", "1")
+        .header("cookie", stranger.cookie.clone().unwrap())
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     app.stop().await;
 }
 both!(a_malformed_body_gets_the_relays_error_naming_what_is_wrong);

@@ -3,7 +3,7 @@
 //! live WebSocket of everything that happens in the site's conversations.
 
 use axum::extract::ws::{Message, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::Json;
@@ -16,11 +16,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::auth::Owner;
-use super::owned_site;
+use super::OwnedSite;
 use crate::agents;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -38,11 +39,10 @@ pub struct ListQuery {
 /// a page of the list, newest activity first, and the cursor of the next page.
 pub async fn list(
     State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
+    owned: OwnedSite,
     Query(q): Query<ListQuery>,
 ) -> AppResult<Json<ConversationPage>> {
-    owned_site(&state, &owner, &site).await?;
+    let site = owned.id();
     let before = match q.before.as_deref() {
         None | Some("") => None,
         Some(cursor) => Some(
@@ -60,7 +60,7 @@ pub async fn list(
     Ok(Json(
         state
             .store
-            .conversations_of(&site, q.waiting, before, limit)
+            .conversations_of(site, q.waiting, before, limit)
             .await?,
     ))
 }
@@ -73,75 +73,76 @@ async fn summary(state: &AppState, site: &str, id: &str) -> AppResult<Conversati
         .ok_or_else(|| AppError::NotFound(format!("no conversation '{id}' on site '{site}'")))
 }
 
-/// The conversation as it is now, once `owner` is known to own `site` and `id` to be one
-/// of its conversations.
-async fn owned_conversation(
-    state: &AppState,
-    owner: &Owner,
-    site: &str,
-    id: &str,
-) -> AppResult<ConversationSummary> {
-    owned_site(state, owner, site).await?;
-    summary(state, site, id).await
+/// A conversation of one of the owner's sites, named by the path's `{site}` and `{id}`, as
+/// it is now (404 when the site is not theirs or the conversation not the site's).
+#[derive(Debug)]
+pub struct OwnedConversation {
+    pub owned: OwnedSite,
+    pub summary: ConversationSummary,
+}
+
+impl FromRequestParts<AppState> for OwnedConversation {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let owned = OwnedSite::from_request_parts(parts, state).await?;
+        let id = super::path_param(parts, state, "id").await?;
+        let summary = summary(state, owned.id(), &id).await?;
+        Ok(OwnedConversation { owned, summary })
+    }
 }
 
 /// `GET /api/console/sites/{site}/conversations/{id}`: the whole history.
 pub async fn get(
     State(state): State<AppState>,
-    owner: Owner,
-    Path((site, id)): Path<(String, String)>,
+    OwnedConversation { summary, .. }: OwnedConversation,
 ) -> AppResult<Json<ConversationView>> {
-    let summary = owned_conversation(&state, &owner, &site, &id).await?;
-    let history = state.store.history_after(&id, 0, 5000).await?;
+    let history = state.store.history_after(&summary.id, 0, 5000).await?;
     Ok(Json(ConversationView { summary, history }))
 }
 
 /// `POST …/conversations/{id}/reply`.
 pub async fn reply(
     State(state): State<AppState>,
-    owner: Owner,
-    Path((site, id)): Path<(String, String)>,
+    conv: OwnedConversation,
     super::Body(body): super::Body<AgentReply>,
 ) -> AppResult<Json<Value>> {
-    owned_conversation(&state, &owner, &site, &id).await?;
-    agents::reply(&state, &site, &id, &body.text).await?;
+    let (site, id) = (conv.owned.id(), conv.summary.id.as_str());
+    agents::reply(&state, site, id, &body.text).await?;
     Ok(Json(json!({ "sent": true })))
 }
 
 /// `POST …/conversations/{id}/takeover`.
 pub async fn take_over(
     State(state): State<AppState>,
-    owner: Owner,
-    Path((site, id)): Path<(String, String)>,
+    conv: OwnedConversation,
 ) -> AppResult<Json<ConversationSummary>> {
-    owned_conversation(&state, &owner, &site, &id).await?;
-    agents::take_over(&state, &site, &id).await?;
-    Ok(Json(summary(&state, &site, &id).await?))
+    let (site, id) = (conv.owned.id(), conv.summary.id.as_str());
+    agents::take_over(&state, site, id).await?;
+    Ok(Json(summary(&state, site, id).await?))
 }
 
 /// `POST …/conversations/{id}/handback`.
 pub async fn hand_back(
     State(state): State<AppState>,
-    owner: Owner,
-    Path((site, id)): Path<(String, String)>,
+    conv: OwnedConversation,
 ) -> AppResult<Json<ConversationSummary>> {
-    owned_conversation(&state, &owner, &site, &id).await?;
-    agents::hand_back(&state, &site, &id).await?;
-    Ok(Json(summary(&state, &site, &id).await?))
+    let (site, id) = (conv.owned.id(), conv.summary.id.as_str());
+    agents::hand_back(&state, site, id).await?;
+    Ok(Json(summary(&state, site, id).await?))
 }
 
 /// `POST …/conversations/{id}/payments`.
 pub async fn payment(
     State(state): State<AppState>,
-    owner: Owner,
-    Path((site, id)): Path<(String, String)>,
+    conv: OwnedConversation,
     super::Body(body): super::Body<ManualPayment>,
 ) -> AppResult<Json<Value>> {
-    owned_conversation(&state, &owner, &site, &id).await?;
+    let (site, id) = (conv.owned.id(), conv.summary.id.as_str());
     let payment = agents::request_payment(
         &state,
-        &site,
-        &id,
+        site,
+        id,
         &body.amount,
         &body.currency,
         &body.description,
@@ -156,13 +157,12 @@ pub async fn payment(
 /// Only from the console's own origin (no cross-site socket can ride the session cookie).
 pub async fn live(
     State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
+    owned: OwnedSite,
     headers: HeaderMap,
     held: Option<axum::Extension<crate::connections::HeldConnection>>,
     ws: WebSocketUpgrade,
 ) -> AppResult<Response> {
-    owned_site(&state, &owner, &site).await?;
+    let site = owned.id();
     let own = state.settings.own_origin();
     let origin = headers
         .get(header::ORIGIN)
@@ -175,7 +175,7 @@ pub async fn live(
     }
     // Subscribe before the upgrade: the client may act as soon as its handshake completes,
     // before the upgraded task runs, and no event in between may be missed.
-    let mut events = state.hub.subscribe_live(&site);
+    let mut events = state.hub.subscribe_live(site);
     Ok(ws.on_upgrade(move |socket| async move {
         // Counted as an open connection while it lives.
         let _held = held;

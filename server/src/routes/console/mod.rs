@@ -23,7 +23,8 @@ pub mod troubleshoot;
 pub mod workflows;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::routing::{get, post, put};
 use axum::Router;
 use serde::de::DeserializeOwned;
@@ -122,6 +123,45 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The caller's site, or 404 (for someone else's site too: its existence is not told).
+/// A site of the signed-in owner, named by the path's `{site}`. A site that is not theirs
+/// answers 404 like one that does not exist. Extracted before any body is read, so a
+/// stranger learns nothing from how a body is refused.
+#[derive(Debug)]
+pub struct OwnedSite {
+    pub owner: auth::Owner,
+    pub site: Site,
+}
+
+impl OwnedSite {
+    /// The site's id.
+    pub fn id(&self) -> &str {
+        self.site.id.as_str()
+    }
+}
+
+impl FromRequestParts<AppState> for OwnedSite {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<OwnedSite, AppError> {
+        let owner = auth::Owner::from_request_parts(parts, state).await?;
+        let site = path_param(parts, state, "site").await?;
+        let site = owned_site(state, &owner, &site).await?;
+        Ok(OwnedSite { owner, site })
+    }
+}
+
+/// One `{name}` of the request's path (the routes that use the extractors above have it).
+pub(crate) async fn path_param(parts: &mut Parts, state: &AppState, name: &str) -> AppResult<String> {
+    let axum::extract::Path(mut params) =
+        axum::extract::Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| AppError::BadRequest(e.body_text()))?;
+    params
+        .remove(name)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the route has no {{{name}}}")))
+}
+
+/// The owner's site `site`, read now (404 when it is not theirs).
 pub async fn owned_site(state: &AppState, owner: &auth::Owner, site: &str) -> AppResult<Site> {
     match state.store.site(site).await? {
         Some(s) if s.owner_id.as_deref() == Some(owner.account.id.as_str()) => Ok(s),

@@ -1,11 +1,11 @@
 //! The caller's sites: list, create, rename, allowed origins, widget look, install snippet.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use chatpay_shared::console::{SiteInput, SiteTexts, SiteView};
 
 use super::auth::Owner;
-use super::owned_site;
+use super::{owned_site, OwnedSite};
 use crate::error::{AppError, AppResult, FormErrors};
 use crate::state::AppState;
 use crate::store::sites::{NewSite, Site};
@@ -115,25 +115,20 @@ pub async fn create(
 }
 
 /// `GET /api/console/sites/{site}`.
-pub async fn get(
-    State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
-) -> AppResult<Json<SiteView>> {
-    Ok(Json(view(&state, owned_site(&state, &owner, &site).await?)))
+pub async fn get(State(state): State<AppState>, owned: OwnedSite) -> AppResult<Json<SiteView>> {
+    Ok(Json(view(&state, owned.site)))
 }
 
 /// `PUT /api/console/sites/{site}`: name, greeting, colour and origins.
 pub async fn update(
     State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
+    owned: OwnedSite,
     super::Body(input): super::Body<SiteInput>,
 ) -> AppResult<Json<SiteView>> {
-    owned_site(&state, &owner, &site).await?;
-    let (parsed, color) = parse(&site, &input)?;
+    let site = owned.id();
+    let (parsed, color) = parse(site, &input)?;
     state.store.update_site(&parsed, color.as_deref()).await?;
-    Ok(Json(view(&state, owned_site(&state, &owner, &site).await?)))
+    Ok(Json(view(&state, owned_site(&state, &owned.owner, site).await?)))
 }
 
 /// What the console's "Widget texts" editor shows for a site.
@@ -156,28 +151,23 @@ fn texts_view(site: &Site) -> SiteTexts {
 }
 
 /// `GET /api/console/sites/{site}/texts`: the widget's words, shipped and the owner's.
-pub async fn texts(
-    State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
-) -> AppResult<Json<SiteTexts>> {
-    Ok(Json(texts_view(&owned_site(&state, &owner, &site).await?)))
+pub async fn texts(State(_state): State<AppState>, owned: OwnedSite) -> AppResult<Json<SiteTexts>> {
+    Ok(Json(texts_view(&owned.site)))
 }
 
 /// `PUT /api/console/sites/{site}/texts`: the owner's words (language → key → text);
 /// an empty text goes back to the shipped word. Visitors get them on their next connect.
 pub async fn set_texts(
     State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
+    owned: OwnedSite,
     super::Body(overrides): super::Body<crate::texts::Overrides>,
 ) -> AppResult<Json<SiteTexts>> {
-    owned_site(&state, &owner, &site).await?;
+    let site = owned.id();
     let checked = crate::texts::checked_overrides(overrides)?;
     let json = (!checked.is_empty())
         .then(|| serde_json::to_string(&checked))
         .transpose()
         .map_err(|e| AppError::Internal(e.into()))?;
-    state.store.set_site_texts(&site, json.as_deref()).await?;
-    Ok(Json(texts_view(&owned_site(&state, &owner, &site).await?)))
+    state.store.set_site_texts(site, json.as_deref()).await?;
+    Ok(Json(texts_view(&owned_site(&state, &owned.owner, site).await?)))
 }

@@ -4,14 +4,13 @@
 //! health. Running it again edits. Secrets go in and never come back out: every answer is
 //! the masked [`StripeView`].
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use chatpay_shared::console::{
     CreateWebhookInput, KeyInput, StripeSettingsInput, StripeView, WebhookSecretInput,
 };
 
-use super::auth::Owner;
-use super::owned_site;
+use super::OwnedSite;
 use crate::error::{AppError, AppResult, FormErrors};
 use crate::payments::CHECKOUT_EVENTS;
 use crate::state::AppState;
@@ -45,13 +44,9 @@ pub async fn stripe_view(state: &AppState, site: &str) -> AppResult<StripeView> 
 }
 
 /// `GET /api/console/sites/{site}/stripe`.
-pub async fn view(
-    State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
-) -> AppResult<Json<StripeView>> {
-    owned_site(&state, &owner, &site).await?;
-    Ok(Json(stripe_view(&state, &site).await?))
+pub async fn view(State(state): State<AppState>, owned: OwnedSite) -> AppResult<Json<StripeView>> {
+    let site = owned.id();
+    Ok(Json(stripe_view(&state, site).await?))
 }
 
 fn key_error(message: String) -> AppError {
@@ -64,11 +59,10 @@ fn key_error(message: String) -> AppError {
 /// `POST /api/console/sites/{site}/stripe/key`: step 1, Test & Continue.
 pub async fn key(
     State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
+    owned: OwnedSite,
     super::Body(input): super::Body<KeyInput>,
 ) -> AppResult<Json<StripeView>> {
-    owned_site(&state, &owner, &site).await?;
+    let site = owned.id();
     let key = input.secret_key.trim().to_owned();
     let kind = keys::check_secret_key(&key).map_err(key_error)?;
     let livemode = match state.stripe.client(&key).verify_key(kind).await {
@@ -94,17 +88,17 @@ pub async fn key(
         }
         Err(KeyRefused::NotTested(e)) => return Err(AppError::Upstream(e.to_string())),
     };
-    let previous = state.store.stripe_account(&state.cipher, &site).await?;
+    let previous = state.store.stripe_account(&state.cipher, site).await?;
     state
         .store
-        .save_stripe_keys(&state.cipher, &site, &key, livemode, None)
+        .save_stripe_keys(&state.cipher, site, &key, livemode, None)
         .await?;
     // A configuration belongs to one mode: switching test ↔ live starts a new one.
     if let Some(p) = previous.filter(|p| p.livemode != livemode) {
         state
             .store
             .save_stripe_settings(
-                &site,
+                site,
                 None,
                 p.success_url.as_deref(),
                 p.cancel_url.as_deref(),
@@ -114,7 +108,7 @@ pub async fn key(
             )
             .await?;
     }
-    Ok(Json(stripe_view(&state, &site).await?))
+    Ok(Json(stripe_view(&state, site).await?))
 }
 
 fn check_return_url(field: &'static str, url: Option<&str>) -> AppResult<Option<String>> {
@@ -139,14 +133,14 @@ fn check_return_url(field: &'static str, url: Option<&str>) -> AppResult<Option<
 /// `PUT /api/console/sites/{site}/stripe/settings`: step 2.
 pub async fn settings(
     State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
+    owned: OwnedSite,
     super::Body(input): super::Body<StripeSettingsInput>,
 ) -> AppResult<Json<StripeView>> {
-    let current = owned_site(&state, &owner, &site).await?;
+    let site = owned.id();
+    let current = &owned.site;
     let account = state
         .store
-        .stripe_account(&state.cipher, &site)
+        .stripe_account(&state.cipher, site)
         .await?
         .ok_or_else(|| AppError::Conflict("save and test a secret key first (step 1)".into()))?;
     // Every mistake of the form at once.
@@ -209,7 +203,7 @@ pub async fn settings(
     state
         .store
         .save_stripe_settings(
-            &site,
+            site,
             publishable,
             success.as_deref(),
             cancel.as_deref(),
@@ -218,12 +212,12 @@ pub async fn settings(
             Some(&pmc.id),
         )
         .await?;
-    let renamed = NewSite::parse(&site, name, &current.greeting, &current.origins)?;
+    let renamed = NewSite::parse(site, name, &current.greeting, &current.origins)?;
     state
         .store
         .update_site(&renamed, current.color.as_deref())
         .await?;
-    Ok(Json(stripe_view(&state, &site).await?))
+    Ok(Json(stripe_view(&state, site).await?))
 }
 
 /// `PUT /api/console/sites/{site}/stripe/webhook`: step 3, the endpoint's signing secret.
@@ -231,17 +225,16 @@ pub async fn settings(
 /// 24 h by default), as Stripe does while rolling, and no longer after it.
 pub async fn webhook(
     State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
+    owned: OwnedSite,
     super::Body(input): super::Body<WebhookSecretInput>,
 ) -> AppResult<Json<StripeView>> {
-    owned_site(&state, &owner, &site).await?;
+    let site = owned.id();
     let secret = input.secret.trim().to_owned();
     keys::check_webhook_secret(&secret).map_err(|message| AppError::Invalid {
         field: "secret",
         message,
     })?;
-    if state.store.stripe_account(&state.cipher, &site).await?.is_none() {
+    if state.store.stripe_account(&state.cipher, site).await?.is_none() {
         return Err(AppError::Conflict(
             "save and test a secret key first (step 1)".into(),
         ));
@@ -250,14 +243,14 @@ pub async fn webhook(
         .store
         .rotate_webhook_secret(
             &state.cipher,
-            &site,
+            site,
             &secret,
             state.settings.webhook_secret_grace.as_millis() as i64,
             None,
         )
         .await?;
-    crate::payments::delete_replaced_endpoints(&state, &site, dropped).await;
-    Ok(Json(stripe_view(&state, &site).await?))
+    crate::payments::delete_replaced_endpoints(&state, site, dropped).await;
+    Ok(Json(stripe_view(&state, site).await?))
 }
 
 /// Why Stripe could not deliver to `url`, if it can be told before asking: Stripe refuses
@@ -303,14 +296,13 @@ fn unreachable_reason(url: &str, livemode: bool) -> Option<String> {
 /// one kept for the grace period, then deleted.
 pub async fn create_webhook(
     State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
+    owned: OwnedSite,
     super::Body(input): super::Body<CreateWebhookInput>,
 ) -> AppResult<Json<StripeView>> {
-    owned_site(&state, &owner, &site).await?;
+    let site = owned.id();
     let account = state
         .store
-        .stripe_account(&state.cipher, &site)
+        .stripe_account(&state.cipher, site)
         .await?
         .ok_or_else(|| AppError::Conflict("save and test a secret key first (step 1)".into()))?;
     let url = format!("{}/webhooks/stripe/{site}", state.settings.public_url);
@@ -361,7 +353,7 @@ pub async fn create_webhook(
     };
     let Some(secret) = endpoint.secret.clone() else {
         // Stripe answered without the secret: nothing to save.
-        return Ok(Json(stripe_view(&state, &site).await?));
+        return Ok(Json(stripe_view(&state, site).await?));
     };
     // A repeated request (same key) answers the endpoint made the first time, secret and
     // all: saving it again changes nothing (see `rotate_webhook_secret`).
@@ -369,29 +361,25 @@ pub async fn create_webhook(
         .store
         .rotate_webhook_secret(
             &state.cipher,
-            &site,
+            site,
             &secret,
             state.settings.webhook_secret_grace.as_millis() as i64,
             Some(&endpoint.id),
         )
         .await?;
-    crate::payments::delete_replaced_endpoints(&state, &site, dropped).await;
+    crate::payments::delete_replaced_endpoints(&state, site, dropped).await;
     tracing::info!(%site, endpoint = %endpoint.id, "created the webhook endpoint at Stripe");
-    Ok(Json(stripe_view(&state, &site).await?))
+    Ok(Json(stripe_view(&state, site).await?))
 }
 
 /// `DELETE /api/console/sites/{site}/stripe/webhook/previous`: the replaced signing secret
 /// stops verifying now ("revoke now"), before its grace period ends.
-pub async fn revoke_previous(
-    State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
-) -> AppResult<Json<StripeView>> {
-    owned_site(&state, &owner, &site).await?;
+pub async fn revoke_previous(State(state): State<AppState>, owned: OwnedSite) -> AppResult<Json<StripeView>> {
+    let site = owned.id();
     let dropped = state
         .store
-        .revoke_previous_webhook_secrets(&state.cipher, &site)
+        .revoke_previous_webhook_secrets(&state.cipher, site)
         .await?;
-    crate::payments::delete_replaced_endpoints(&state, &site, dropped).await;
-    Ok(Json(stripe_view(&state, &site).await?))
+    crate::payments::delete_replaced_endpoints(&state, site, dropped).await;
+    Ok(Json(stripe_view(&state, site).await?))
 }

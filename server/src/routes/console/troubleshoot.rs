@@ -2,13 +2,12 @@
 //! sending, why is the workflow not resuming, why is Apple Pay not showing. Each check
 //! reads the site's current state; nothing is cached.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use chatpay_shared::console::Check;
 use chatpay_shared::workflow::NodeKind;
 
-use super::auth::Owner;
-use super::owned_site;
+use super::OwnedSite;
 use crate::error::AppResult;
 use crate::state::AppState;
 
@@ -39,13 +38,9 @@ fn ago(at_ms: i64) -> String {
 }
 
 /// `GET /api/console/sites/{site}/troubleshoot`.
-pub async fn checks(
-    State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
-) -> AppResult<Json<Vec<Check>>> {
-    owned_site(&state, &owner, &site).await?;
-    Ok(Json(site_checks(&state, &site).await?))
+pub async fn checks(State(state): State<AppState>, owned: OwnedSite) -> AppResult<Json<Vec<Check>>> {
+    let site = owned.id();
+    Ok(Json(site_checks(&state, site).await?))
 }
 
 /// Every check of one site, as it stands now.

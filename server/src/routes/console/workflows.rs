@@ -8,8 +8,7 @@ use axum::Json;
 use chatpay_shared::console::{PublishResult, WorkflowVersion};
 use chatpay_shared::workflow::{NodeKind, Problem, Workflow};
 
-use super::auth::Owner;
-use super::owned_site;
+use super::OwnedSite;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -69,25 +68,21 @@ async fn warnings(state: &AppState, site: &str, wf: &Workflow) -> AppResult<Vec<
 }
 
 /// `GET /api/console/sites/{site}/workflows`: newest first.
-pub async fn list(
-    State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
-) -> AppResult<Json<Vec<WorkflowVersion>>> {
-    owned_site(&state, &owner, &site).await?;
-    Ok(Json(state.store.workflow_versions(&site).await?))
+pub async fn list(State(state): State<AppState>, owned: OwnedSite) -> AppResult<Json<Vec<WorkflowVersion>>> {
+    let site = owned.id();
+    Ok(Json(state.store.workflow_versions(site).await?))
 }
 
 /// `GET /api/console/sites/{site}/workflows/{version}`.
 pub async fn get(
     State(state): State<AppState>,
-    owner: Owner,
-    Path((site, version)): Path<(String, i64)>,
+    owned: OwnedSite,
+    Path((_, version)): Path<(String, i64)>,
 ) -> AppResult<Json<Workflow>> {
-    owned_site(&state, &owner, &site).await?;
+    let site = owned.id();
     let workflow = state
         .store
-        .workflow_version(&site, version)
+        .workflow_version(site, version)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("site '{site}' has no workflow version {version}")))?;
     Ok(Json(std::sync::Arc::unwrap_or_clone(workflow)))
@@ -96,16 +91,15 @@ pub async fn get(
 /// `POST /api/console/sites/{site}/workflows/check`: the draft's problems, nothing saved.
 pub async fn check(
     State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
+    owned: OwnedSite,
     body: String,
 ) -> AppResult<Json<PublishResult>> {
-    owned_site(&state, &owner, &site).await?;
+    let site = owned.id();
     Ok(Json(match checked(&body) {
         Ok(wf) => PublishResult {
             version: None,
             problems: Vec::new(),
-            warnings: warnings(&state, &site, &wf).await?,
+            warnings: warnings(&state, site, &wf).await?,
         },
         Err(problems) => PublishResult {
             version: None,
@@ -119,16 +113,15 @@ pub async fn check(
 /// unless it has problems (then nothing is saved and the problems come back).
 pub async fn publish(
     State(state): State<AppState>,
-    owner: Owner,
-    Path(site): Path<String>,
+    owned: OwnedSite,
     body: String,
 ) -> AppResult<Json<PublishResult>> {
-    owned_site(&state, &owner, &site).await?;
+    let site = owned.id();
     let result = match checked(&body) {
         Ok(wf) => PublishResult {
-            version: Some(state.store.publish_workflow(&site, &wf).await?),
+            version: Some(state.store.publish_workflow(site, &wf).await?),
             problems: Vec::new(),
-            warnings: warnings(&state, &site, &wf).await?,
+            warnings: warnings(&state, site, &wf).await?,
         },
         Err(problems) => PublishResult {
             version: None,
