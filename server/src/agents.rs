@@ -6,6 +6,7 @@
 //! Like [`crate::chat`], each action writes in one transaction, commits, then publishes.
 
 use chatpay_shared::money::Money;
+use chatpay_shared::protocol::ConversationStatus;
 use chatpay_shared::protocol::{Author, MAX_TEXT_CHARS};
 use chatpay_shared::workflow::{DESCRIPTION_MAX_CHARS, LIFETIME_MINUTES};
 
@@ -24,10 +25,10 @@ async fn set_status(
     tx: &mut crate::store::Tx,
     site: &str,
     conversation: &str,
-    to: &'static str,
+    to: ConversationStatus,
 ) -> AppResult<Option<Followups>> {
     let before = conversations::status_in(tx, conversation).await?;
-    if before.as_deref() == Some(to) {
+    if before == Some(to) {
         return Ok(None);
     }
     conversations::set_status(tx, conversation, to).await?;
@@ -56,7 +57,7 @@ pub async fn reply(state: &AppState, site: &str, conversation: &str, text: &str)
     )
     .await?;
     let mut followups = Followups::frames(site, conversation, frames);
-    if let Some(f) = set_status(&mut tx, site, conversation, "agent").await? {
+    if let Some(f) = set_status(&mut tx, site, conversation, ConversationStatus::Agent).await? {
         followups.add(f);
     }
     tx.commit().await?;
@@ -68,7 +69,7 @@ pub async fn reply(state: &AppState, site: &str, conversation: &str, text: &str)
 pub async fn take_over(state: &AppState, site: &str, conversation: &str) -> AppResult<()> {
     let mut tx = state.store.begin().await?;
     let mut followups = Followups::default();
-    if let Some(f) = set_status(&mut tx, site, conversation, "agent").await? {
+    if let Some(f) = set_status(&mut tx, site, conversation, ConversationStatus::Agent).await? {
         let frames = messages::append(
             &mut tx,
             conversation,
@@ -87,7 +88,7 @@ pub async fn take_over(state: &AppState, site: &str, conversation: &str) -> AppR
 pub async fn hand_back(state: &AppState, site: &str, conversation: &str) -> AppResult<()> {
     let mut tx = state.store.begin().await?;
     let mut followups = Followups::default();
-    if let Some(f) = set_status(&mut tx, site, conversation, "bot").await? {
+    if let Some(f) = set_status(&mut tx, site, conversation, ConversationStatus::Bot).await? {
         followups.add(f);
         followups.add(runner::feed(&mut tx, &state.store, site, conversation, Event::AgentHandBack).await?);
     }

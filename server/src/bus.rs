@@ -19,6 +19,7 @@
 //! `LISTEN` needs a session that stays: it does not work through PgBouncer in transaction
 //! pooling mode (point the relays at PostgreSQL, or at a session-pooling bouncer).
 
+use chatpay_shared::protocol::ConversationStatus;
 use std::time::Duration;
 
 use chatpay_shared::console::LiveEvent;
@@ -105,7 +106,7 @@ async fn on_pointer(state: &AppState, payload: &str) {
         "s" if state.hub.console_open(site) || state.hub.published(conversation).is_some() => {
             match state.store.conversation_status(conversation).await {
                 Ok(status) => {
-                    if status.as_deref() == Some("closed") {
+                    if status == Some(ConversationStatus::Closed) {
                         // This relay's tabs of it offer a new chat from now on.
                         state.hub.publish(conversation, &[ServerFrame::Closed]);
                     }
@@ -151,10 +152,16 @@ async fn history_grew(state: &AppState, site: &str, conversation: &str, seq: u64
     }
 }
 
-fn live(state: &AppState, site: &str, conversation: &str, status: Option<String>, notice: Option<String>) {
+fn live(
+    state: &AppState,
+    site: &str,
+    conversation: &str,
+    status: Option<ConversationStatus>,
+    notice: Option<String>,
+) {
     state
         .hub
-        .publish_live(site, conversation, &[], status.as_deref(), notice.as_deref());
+        .publish_live(site, conversation, &[], status, notice.as_deref());
     if status.is_none() && notice.is_none() {
         // A bare "this conversation changed" for the console.
         state.hub.publish_changed(site, conversation);
@@ -180,7 +187,7 @@ pub fn reload_event() -> LiveEvent {
     LiveEvent {
         conversation: String::new(),
         frame: None,
-        status: Some("reload".into()),
+        status: None,
         notice: None,
     }
 }

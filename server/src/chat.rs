@@ -4,6 +4,7 @@
 //! new state, the bot's replies), commits, and only then publishes to the hub, so a socket
 //! never shows what the store could still lose.
 
+use chatpay_shared::protocol::ConversationStatus;
 use std::net::IpAddr;
 
 use chatpay_shared::protocol::{Author, ServerFrame, MAX_CLIENT_ID_LEN, MAX_TEXT_CHARS};
@@ -126,7 +127,7 @@ pub async fn visitor_text(
     // Locked first (the lock order), and its status read in the same statement: a webhook
     // that closes the conversation comes wholly before or after this message.
     let status = conversations::lock(&mut tx, conversation).await?;
-    if status.as_deref() == Some("closed") {
+    if status == Some(ConversationStatus::Closed) {
         // Nobody would read it: the visitor is told how to go on instead.
         tx.rollback().await?;
         return Err(AppError::Conflict(
@@ -147,7 +148,10 @@ pub async fn visitor_text(
     let seq = frames.first().and_then(ServerFrame::seq).unwrap_or(0);
     let mut followups = Followups::frames(site, conversation, frames);
     // While a person has the conversation, the bot stays quiet.
-    let bot_on = !matches!(status.as_deref(), Some("agent" | "waiting_agent"));
+    let bot_on = !matches!(
+        status,
+        Some(ConversationStatus::Agent | ConversationStatus::WaitingAgent)
+    );
     if bot_on {
         followups.add(
             runner::feed(

@@ -5,6 +5,7 @@
 //! [`Followups::finish`] them after the commit, so nothing is published or called for work
 //! that did not commit.
 
+use chatpay_shared::protocol::ConversationStatus;
 use chatpay_shared::protocol::ServerFrame;
 
 use crate::error::AppResult;
@@ -18,8 +19,8 @@ struct Changed {
     site: String,
     conversation: String,
     frames: Vec<ServerFrame>,
-    /// The conversation's new status (`waiting_agent`, `agent`, `bot`, `closed`).
-    status: Option<&'static str>,
+    /// The conversation's new status, when it changed.
+    status: Option<ConversationStatus>,
     /// A note for the site's console only (not part of the history).
     notice: Option<String>,
 }
@@ -59,7 +60,7 @@ impl Followups {
         site: &str,
         conversation: &str,
         frames: Vec<ServerFrame>,
-        status: Option<&'static str>,
+        status: Option<ConversationStatus>,
     ) -> Followups {
         Followups {
             changed: vec![Changed {
@@ -88,7 +89,7 @@ impl Followups {
     }
 
     /// A conversation's status changed (the console's inbox shows it live).
-    pub fn status(site: &str, conversation: &str, status: &'static str) -> Followups {
+    pub fn status(site: &str, conversation: &str, status: ConversationStatus) -> Followups {
         Followups {
             changed: vec![Changed {
                 status: Some(status),
@@ -150,7 +151,7 @@ impl Followups {
             state
                 .hub
                 .publish_live(&c.site, &c.conversation, &c.frames, c.status, c.notice.as_deref());
-            if c.status == Some("closed") {
+            if c.status == Some(ConversationStatus::Closed) {
                 // The visitor's tabs offer a new chat from now on.
                 c.frames.push(ServerFrame::Closed);
             }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use axum::extract::ws::Utf8Bytes;
 
 use chatpay_shared::console::LiveEvent;
-use chatpay_shared::protocol::ServerFrame;
+use chatpay_shared::protocol::{ConversationStatus, ServerFrame};
 use tokio::sync::broadcast;
 
 /// How many events one conversation's channel holds for a slow socket (a socket further
@@ -105,7 +105,7 @@ impl Hub {
         site: &str,
         conversation: &str,
         frames: &[ServerFrame],
-        status: Option<&str>,
+        status: Option<ConversationStatus>,
         notice: Option<&str>,
     ) {
         let key = live_key(site);
@@ -127,7 +127,7 @@ impl Hub {
             events.push(LiveEvent {
                 conversation: conversation.to_owned(),
                 frame: None,
-                status: status.map(str::to_owned),
+                status,
                 notice: notice.map(str::to_owned),
             });
         }

@@ -94,7 +94,10 @@ async fn a_person_replies_asks_for_money_and_hands_back(backend: Backend) {
     };
     v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("connecting you")))
         .await;
-    live_until(&mut feed, |e| e.status.as_deref() == Some("waiting_agent")).await;
+    live_until(&mut feed, |e| {
+        e.status.map(|s| s.as_str()) == Some("waiting_agent")
+    })
+    .await;
     let (_, waiting) = call(
         &app,
         &cookie,

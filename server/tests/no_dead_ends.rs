@@ -40,6 +40,7 @@ async fn status(app: &TestApp, conversation: &str) -> String {
         .conversation_status(conversation)
         .await
         .unwrap()
+        .map(|s| s.as_str().to_owned())
         .unwrap_or_default()
 }
 

@@ -74,7 +74,7 @@ async fn a_completed_session_for_another_amount_is_not_paid(backend: Backend) {
             .conversation_status(&conversation)
             .await
             .unwrap()
-            .as_deref(),
+            .map(|s| s.as_str()),
         Some("waiting_agent")
     );
     let (_, run) = app.state.store.run_of(&conversation).await.unwrap().unwrap();

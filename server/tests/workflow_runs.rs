@@ -116,7 +116,7 @@ async fn the_demo_workflow_walks_to_paid(backend: Backend) {
             .conversation_status(&conv)
             .await
             .unwrap()
-            .as_deref(),
+            .map(|s| s.as_str()),
         Some("closed")
     );
     app.stop().await;
@@ -168,7 +168,7 @@ async fn declining_expires_the_link_and_a_new_link_can_follow(backend: Backend) 
             .conversation_status(&conv)
             .await
             .unwrap()
-            .as_deref(),
+            .map(|s| s.as_str()),
         Some("waiting_agent")
     );
 

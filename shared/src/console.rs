@@ -188,13 +188,14 @@ pub struct FieldError {
 /// `/api/console/sites/{site}/live` (a WebSocket).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveEvent {
+    /// Empty: the event only says "reload what you show" (news may have been missed).
     pub conversation: String,
     /// A new history entry, exactly as the visitor's tab gets it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame: Option<crate::protocol::ServerFrame>,
-    /// The conversation's new status: `bot`, `waiting_agent`, `agent` or `closed`.
+    /// The conversation's new status, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<crate::protocol::ConversationStatus>,
     /// A note for agents only (a payment that could not be opened, a mismatch, a double
     /// charge); not part of the visitor's history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,8 +215,7 @@ pub struct ConversationPage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationSummary {
     pub id: String,
-    /// `bot`, `waiting_agent`, `agent` or `closed`.
-    pub status: String,
+    pub status: crate::protocol::ConversationStatus,
     pub visitor_name: Option<String>,
     pub visitor_email: Option<String>,
     /// The newest text in it, if any.

@@ -76,6 +76,43 @@ impl Author {
     }
 }
 
+/// Where a conversation stands (stored and sent as its snake_case name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    /// The workflow answers.
+    Bot,
+    /// Handed off: waiting for a person to take it.
+    WaitingAgent,
+    /// A person answers.
+    Agent,
+    /// Ended: the visitor may start a new chat.
+    Closed,
+}
+
+impl ConversationStatus {
+    /// The stable name used on the wire and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Bot => "bot",
+            ConversationStatus::WaitingAgent => "waiting_agent",
+            ConversationStatus::Agent => "agent",
+            ConversationStatus::Closed => "closed",
+        }
+    }
+
+    /// The inverse of [`ConversationStatus::as_str`].
+    pub fn parse(s: &str) -> Option<ConversationStatus> {
+        match s {
+            "bot" => Some(ConversationStatus::Bot),
+            "waiting_agent" => Some(ConversationStatus::WaitingAgent),
+            "agent" => Some(ConversationStatus::Agent),
+            "closed" => Some(ConversationStatus::Closed),
+            _ => None,
+        }
+    }
+}
+
 /// A frame sent by the relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]

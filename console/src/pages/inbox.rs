@@ -7,6 +7,7 @@ use chatpay_shared::console::{
     AgentReply, ConversationPage, ConversationSummary, ConversationView, LiveEvent, ManualPayment,
 };
 use chatpay_shared::money::{format_minor, CURRENCIES};
+use chatpay_shared::protocol::ConversationStatus;
 use chatpay_shared::protocol::{Author, PaymentStatus, ServerFrame};
 use futures_util::StreamExt;
 use gloo_net::websocket::futures::WebSocket;
@@ -26,12 +27,12 @@ pub struct InboxProps {
 /// Why a visitor's name and email are marked: anyone's page script can set them.
 const UNVERIFIED: &str = "Set by the host page with chatpay.setVisitor; anyone can type anything there, so chatpay shows it as unverified.";
 
-fn status_label(s: &str) -> &'static str {
+fn status_label(s: ConversationStatus) -> &'static str {
     match s {
-        "waiting_agent" => "Waiting for an agent",
-        "agent" => "With a person",
-        "closed" => "Closed",
-        _ => "With the bot",
+        ConversationStatus::WaitingAgent => "Waiting for an agent",
+        ConversationStatus::Agent => "With a person",
+        ConversationStatus::Closed => "Closed",
+        ConversationStatus::Bot => "With the bot",
     }
 }
 
@@ -292,10 +293,10 @@ pub fn inbox(p: &InboxProps) -> Html {
         let said = c.visitor_name.is_some() || c.visitor_email.is_some();
         let who = c.visitor_name.clone().or_else(|| c.visitor_email.clone()).unwrap_or_else(|| format!("Visitor {}", &c.id[c.id.len().saturating_sub(6)..]));
         html! {
-            <li class={classes!("conv", active.then_some("active"), (c.status == "waiting_agent").then_some("waiting"))} data-conversation={c.id.clone()} {onclick}>
+            <li class={classes!("conv", active.then_some("active"), (c.status == ConversationStatus::WaitingAgent).then_some("waiting"))} data-conversation={c.id.clone()} {onclick}>
                 <div class="conv-top"><strong>{ who }</strong>
                     if said { <span class="unverified" title={UNVERIFIED}>{ " (unverified)" }</span> }
-                    <span class={classes!("badge", c.status.clone())}>{ status_label(&c.status) }</span></div>
+                    <span class={classes!("badge", c.status.as_str())}>{ status_label(c.status) }</span></div>
                 <span class="muted">{ c.last_text.clone().unwrap_or_default() }</span>
             </li>
         }
@@ -331,7 +332,7 @@ pub fn inbox(p: &InboxProps) -> Html {
                 }
                 _ => None,
             });
-            let status = v.summary.status.clone();
+            let status = v.summary.status;
             let still_creating = (*creating).as_ref().filter(|pay| {
                 !v.history
                     .iter()
@@ -350,11 +351,11 @@ pub fn inbox(p: &InboxProps) -> Html {
                         if v.summary.visitor_name.is_some() || v.summary.visitor_email.is_some() {
                             <span class="unverified" id="identity-unverified" title={UNVERIFIED}>{ " unverified — the page said so, chatpay did not check it" }</span>
                         }
-                        <span class={classes!("badge", status.clone())} id="conv-status">{ status_label(&status) }</span>
-                        if status == "bot" || status == "waiting_agent" {
+                        <span class={classes!("badge", status.as_str())} id="conv-status">{ status_label(status) }</span>
+                        if matches!(status, ConversationStatus::Bot | ConversationStatus::WaitingAgent) {
                             <button class="button small" id="take-over" onclick={action("takeover")}>{ "Take over" }</button>
                         }
-                        if status == "agent" || status == "waiting_agent" {
+                        if matches!(status, ConversationStatus::Agent | ConversationStatus::WaitingAgent) {
                             <button class="button small" id="hand-back" onclick={action("handback")}>{ "Hand back to the bot" }</button>
                         }
                     </div>

@@ -4,6 +4,7 @@
 //! calling Stripe) is returned as [`Followups`], which the caller finishes after its commit:
 //! the runner publishes nothing and calls nobody.
 
+use chatpay_shared::protocol::ConversationStatus;
 use chatpay_shared::protocol::PaymentStatus;
 use chatpay_shared::run::RunState;
 use chatpay_shared::workflow::validate;
@@ -66,8 +67,8 @@ async fn feed_after(
         // person handing back ends the chat.
         let mut events = lead;
         let status = match event {
-            Event::VisitorText(_) => Some("waiting_agent"),
-            Event::AgentHandBack => Some("closed"),
+            Event::VisitorText(_) => Some(ConversationStatus::WaitingAgent),
+            Event::AgentHandBack => Some(ConversationStatus::Closed),
             _ => None,
         };
         let say = match event {
@@ -145,13 +146,13 @@ async fn apply(
                 events.push(NewEvent::Card(Card::from(&p)));
             }
             // Set with the history below, in one write of the conversation's row.
-            Effect::Handoff => status = Some("waiting_agent"),
-            Effect::Close => status = Some("closed"),
+            Effect::Handoff => status = Some(ConversationStatus::WaitingAgent),
+            Effect::Close => status = Some(ConversationStatus::Closed),
             Effect::BotAgain => bot_again = true,
         }
     }
     if bot_again && status.is_none() && conversations::hand_back_if_waiting(tx, conversation).await? {
-        status = Some("bot");
+        status = Some(ConversationStatus::Bot);
     }
     let frames = messages::append_events_as(tx, conversation, &events, status).await?;
     workflows::save_run(tx, conversation, site, version, &run).await?;

@@ -10,6 +10,7 @@
 //! The loop ([`run`]) is generic over any `Sink`/`Stream` of messages so it can be tested
 //! with channels as well as over a real socket.
 
+use chatpay_shared::protocol::ConversationStatus;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
@@ -212,7 +213,9 @@ where
     {
         return;
     }
-    if joined.conversation.status == "closed" && send(&mut sink, &ServerFrame::Closed).await.is_err() {
+    if joined.conversation.status == ConversationStatus::Closed
+        && send(&mut sink, &ServerFrame::Closed).await.is_err()
+    {
         return;
     }
     state.hub.seen(&conversation, last_sent);

@@ -1,9 +1,10 @@
 //! Conversations: one per visitor and site, found again by the hash of the visitor's token.
 
+use chatpay_shared::protocol::ConversationStatus;
 use sqlx::Row;
 
 use super::{new_id, now_ms, Store, Tx};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 /// A conversation as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,8 +14,8 @@ pub struct Conversation {
     pub last_seq: u64,
     /// The client address the visitor last came from (for budgets).
     pub client_ip: Option<String>,
-    /// What it waits for: `bot`, `waiting_agent`, `agent` or `closed`.
-    pub status: String,
+    /// What it waits for.
+    pub status: ConversationStatus,
 }
 
 impl Store {
@@ -39,13 +40,13 @@ impl Store {
         Ok(ip.flatten().and_then(|i| i.parse().ok()))
     }
 
-    /// A conversation's status (`bot`, `waiting_agent`, `agent`, `closed`).
-    pub async fn conversation_status(&self, conversation: &str) -> AppResult<Option<String>> {
+    /// A conversation's status.
+    pub async fn conversation_status(&self, conversation: &str) -> AppResult<Option<ConversationStatus>> {
         let row = sqlx::query("SELECT status FROM conversations WHERE id = $1")
             .bind(conversation)
             .fetch_optional(self.reader())
             .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        row.map(|r| status_of(r.try_get(0)?)).transpose()
     }
 
     /// The conversation of `site` whose visitor token hashes to `token_hash`.
@@ -68,7 +69,7 @@ impl Store {
                 site_id: r.try_get(1)?,
                 last_seq: r.try_get::<i64, _>(2)? as u64,
                 client_ip: r.try_get(3)?,
-                status: r.try_get(4)?,
+                status: status_of(r.try_get(4)?)?,
             })
         })
         .transpose()
@@ -95,7 +96,7 @@ pub async fn create(tx: &mut Tx, site: &str, token_hash: &str, client_ip: &str) 
         site_id: site.to_owned(),
         last_seq: 0,
         client_ip: Some(client_ip.to_owned()),
-        status: "bot".into(),
+        status: ConversationStatus::Bot,
     })
 }
 
@@ -103,7 +104,7 @@ pub async fn create(tx: &mut Tx, site: &str, token_hash: &str, client_ip: &str) 
 /// conversation). Every transaction that writes to a conversation, its run or its payments
 /// takes this lock first (see the lock order in [`crate::store`]), so two of them for one
 /// conversation queue instead of deadlocking.
-pub async fn lock(tx: &mut Tx, conversation: &str) -> AppResult<Option<String>> {
+pub async fn lock(tx: &mut Tx, conversation: &str) -> AppResult<Option<ConversationStatus>> {
     let sql = if tx.locks_rows() {
         "UPDATE conversations SET last_seq = last_seq WHERE id = $1 RETURNING status"
     } else {
@@ -114,7 +115,7 @@ pub async fn lock(tx: &mut Tx, conversation: &str) -> AppResult<Option<String>> 
         .bind(conversation)
         .fetch_optional(&mut *tx)
         .await?;
-    Ok(row.map(|r| r.try_get(0)).transpose()?)
+    row.map(|r| status_of(r.try_get(0)?)).transpose()
 }
 
 /// PostgreSQL: locks the conversation a payment belongs to (as [`lock`] does), found in the
@@ -148,12 +149,12 @@ pub async fn hand_back_if_waiting(tx: &mut Tx, conversation: &str) -> AppResult<
     Ok(site.is_some())
 }
 
-/// Sets what a conversation waits for: `bot`, `waiting_agent`, `agent` or `closed`.
-pub async fn set_status(tx: &mut Tx, conversation: &str, status: &str) -> AppResult<()> {
+/// Sets what a conversation waits for.
+pub async fn set_status(tx: &mut Tx, conversation: &str, status: ConversationStatus) -> AppResult<()> {
     let site: Option<String> = sqlx::query_scalar(
         "UPDATE conversations SET status = $1, updated_at = $2 WHERE id = $3 RETURNING site_id",
     )
-    .bind(status)
+    .bind(status.as_str())
     .bind(now_ms())
     .bind(conversation)
     .fetch_optional(&mut *tx)
@@ -165,12 +166,22 @@ pub async fn set_status(tx: &mut Tx, conversation: &str, status: &str) -> AppRes
 }
 
 /// A conversation's status, read inside `tx`.
-pub async fn status_in(tx: &mut Tx, conversation: &str) -> AppResult<Option<String>> {
+pub async fn status_in(tx: &mut Tx, conversation: &str) -> AppResult<Option<ConversationStatus>> {
     let row = sqlx::query("SELECT status FROM conversations WHERE id = $1")
         .bind(conversation)
         .fetch_optional(&mut *tx)
         .await?;
-    Ok(row.map(|r| r.try_get(0)).transpose()?)
+    row.map(|r| status_of(r.try_get(0)?)).transpose()
+}
+
+/// A stored status as its type (the column holds only what [`ConversationStatus::as_str`]
+/// writes).
+pub fn status_of(stored: String) -> AppResult<ConversationStatus> {
+    ConversationStatus::parse(&stored).ok_or_else(|| {
+        AppError::Internal(anyhow::anyhow!(
+            "unknown conversation status '{stored}' in the database"
+        ))
+    })
 }
 
 /// Records who the visitor is (as the host page said).
@@ -203,7 +214,7 @@ pub async fn reserve_seq(
     tx: &mut Tx,
     conversation: &str,
     count: u64,
-    status: Option<&str>,
+    status: Option<ConversationStatus>,
 ) -> AppResult<u64> {
     let row = sqlx::query(
         "UPDATE conversations SET last_seq = last_seq + $1, updated_at = $2, status = COALESCE($4, status) \
@@ -212,7 +223,7 @@ pub async fn reserve_seq(
     .bind(count as i64)
     .bind(now_ms())
     .bind(conversation)
-    .bind(status)
+    .bind(status.map(ConversationStatus::as_str))
     .fetch_one(&mut *tx)
     .await?;
     let last: i64 = row.try_get(0)?;
@@ -228,7 +239,7 @@ pub async fn reserve_seq(
 pub fn summary_from(r: &sqlx::any::AnyRow) -> AppResult<chatpay_shared::console::ConversationSummary> {
     Ok(chatpay_shared::console::ConversationSummary {
         id: r.try_get(0)?,
-        status: r.try_get(1)?,
+        status: status_of(r.try_get(1)?)?,
         visitor_name: r.try_get(2)?,
         visitor_email: r.try_get(3)?,
         updated_at: r.try_get(4)?,

@@ -1,6 +1,7 @@
 //! A conversation's history: every event a visitor tab shows, numbered by `seq`: text
 //! messages, payment cards, and payment updates (the latter two stored as JSON bodies).
 
+use chatpay_shared::protocol::ConversationStatus;
 use chatpay_shared::protocol::{Author, PaymentStatus, ServerFrame};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -91,7 +92,7 @@ pub async fn append_events_as(
     tx: &mut Tx,
     conversation: &str,
     events: &[NewEvent],
-    status: Option<&str>,
+    status: Option<ConversationStatus>,
 ) -> AppResult<Vec<ServerFrame>> {
     if events.is_empty() {
         if let Some(status) = status {

@@ -201,7 +201,7 @@ pub async fn live(
                     }
                     // Too far behind: the console reloads what it shows.
                     Err(RecvError::Lagged(_)) => {
-                        let reload = json!({ "conversation": "", "status": "reload" }).to_string();
+                        let reload = serde_json::to_string(&crate::bus::reload_event()).unwrap_or_default();
                         if sink.send(Message::Text(reload.into())).await.is_err() { break }
                     }
                     Err(RecvError::Closed) => break,
