@@ -3,8 +3,9 @@
 //! (`CHATPAY_STRIPE_API_BASE=http://HOST/simulator/stripe`). Off unless `--stripe-simulator`
 //! is given, and labelled TEST MODE wherever it shows.
 //!
-//! - [`api`]: `/simulator/stripe/v1/…`: balance, Checkout Sessions (create, retrieve,
-//!   expire), payment method configurations, webhook endpoints. It checks the key
+//! - [`api`]: `/simulator/stripe/v1/…`, one file per resource: balance, Checkout Sessions
+//!   (create, retrieve, expire), payment method configurations, webhook endpoints, events,
+//!   refunds; keys and idempotency apart. It checks the key
 //!   (`sk_test_…`/`rk_test_…`), required parameters and their types, unknown parameters,
 //!   and idempotency like Stripe.
 //! - [`hosted`]: `/simulator/checkout/{id}`: the hosted page with Pay and Cancel.
