@@ -919,13 +919,9 @@ async fn an_address_sending_bad_signatures_is_refused_early(backend: Backend) {
 }
 both!(an_address_sending_bad_signatures_is_refused_early);
 
-/// Webhooks for sites that do not exist cost a database read each and never counted as
-/// failures (7,589 in 8 s from one address, half a core): they count like bad signatures.
-async fn webhooks_for_unknown_sites_count_as_failures(backend: Backend) {
-    let app = with_budgets(backend, |b| {
-        b.webhook_failures_per_ip = Rate::new(3, Duration::from_secs(60))
-    })
-    .await;
+/// The statuses of six badly signed webhooks from one address (127.0.0.9) to `path(i)`,
+/// on a relay that refuses an address after three failures a minute.
+async fn six_bad_webhooks(app: &TestApp, path: impl Fn(usize) -> String) -> Vec<u16> {
     let attacker = reqwest::Client::builder()
         .local_address("127.0.0.9".parse::<std::net::IpAddr>().unwrap())
         .build()
@@ -933,7 +929,7 @@ async fn webhooks_for_unknown_sites_count_as_failures(backend: Backend) {
     let mut statuses = Vec::new();
     for i in 0..6 {
         let resp = attacker
-            .post(app.url(&format!("/webhooks/stripe/nosuchsite{i}")))
+            .post(app.url(&path(i)))
             .header("stripe-signature", "t=1,v1=00")
             .body("{}")
             .send()
@@ -941,6 +937,21 @@ async fn webhooks_for_unknown_sites_count_as_failures(backend: Backend) {
             .unwrap();
         statuses.push(resp.status().as_u16());
     }
+    statuses
+}
+
+async fn three_failures_a_minute(backend: Backend) -> TestApp {
+    with_budgets(backend, |b| {
+        b.webhook_failures_per_ip = Rate::new(3, Duration::from_secs(60))
+    })
+    .await
+}
+
+/// Webhooks for sites that do not exist cost a database read each and never counted as
+/// failures (7,589 in 8 s from one address, half a core): they count like bad signatures.
+async fn webhooks_for_unknown_sites_count_as_failures(backend: Backend) {
+    let app = three_failures_a_minute(backend).await;
+    let statuses = six_bad_webhooks(&app, |i| format!("/webhooks/stripe/nosuchsite{i}")).await;
     assert_eq!(statuses, [404, 404, 404, 404, 429, 429]);
     app.stop().await;
 }
@@ -950,25 +961,8 @@ both!(webhooks_for_unknown_sites_count_as_failures);
 /// failure noted for Troubleshooting) and never refused the address: 4,000 in 2 s from one
 /// script. They count like bad signatures, and a refused one writes nothing.
 async fn webhooks_for_a_site_without_a_secret_count_as_failures(backend: Backend) {
-    let app = with_budgets(backend, |b| {
-        b.webhook_failures_per_ip = Rate::new(3, Duration::from_secs(60))
-    })
-    .await;
-    let attacker = reqwest::Client::builder()
-        .local_address("127.0.0.9".parse::<std::net::IpAddr>().unwrap())
-        .build()
-        .unwrap();
-    let mut statuses = Vec::new();
-    for _ in 0..6 {
-        let resp = attacker
-            .post(app.url("/webhooks/stripe/shop"))
-            .header("stripe-signature", "t=1,v1=00")
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        statuses.push(resp.status().as_u16());
-    }
+    let app = three_failures_a_minute(backend).await;
+    let statuses = six_bad_webhooks(&app, |_| "/webhooks/stripe/shop".into()).await;
     assert_eq!(statuses, [400, 400, 400, 400, 429, 429]);
     let health = app.state.store.webhook_health("shop").await.unwrap();
     assert_eq!(health.signature_failures, 4, "{health:?}");

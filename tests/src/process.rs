@@ -1,0 +1,247 @@
+//! The `chatpay` binary in its own process: its database (SQLite in a scratch folder, or a
+//! fresh PostgreSQL database), the CLI, `serve` with test budgets, and kill -9.
+
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::*;
+
+/// A free local port (bound and released; fine for tests on one machine).
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A scratch folder (its path, and the `tempfile` folder that removes it on drop).
+pub struct Scratch(
+    pub PathBuf,
+    // Held for its drop, which removes the folder.
+    #[allow(dead_code)] tempfile::TempDir,
+);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("chatpay-e2e-{tag}-"))
+            .tempdir()
+            .expect("scratch folder");
+        Scratch(dir.path().to_owned(), dir)
+    }
+}
+
+/// A key shared by every relay of a fleet in tests and benches (Stripe secrets are sealed
+/// with it).
+pub const FLEET_SECRET_KEY: &str = "7f3c2a9b8e1d4f6a0b5c7e9d2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c3d5e7f9a";
+
+/// A fresh PostgreSQL database for one run, at `CHATPAY_TEST_PG_URL`'s server (default the
+/// local one); named like the server tests' databases so a killed run's is dropped by their
+/// clean-up two hours later. Returns its URL.
+pub async fn fresh_postgres() -> Result<String> {
+    use sqlx::{Connection as _, Executor as _};
+    let admin = std::env::var("CHATPAY_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let name = format!("chatpay_t_{secs}_{:08x}", rand::random::<u32>());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .with_context(|| format!("cannot reach PostgreSQL at {admin} (set CHATPAY_TEST_PG_URL)"))?;
+    conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    conn.close().await?;
+    let (server, _) = admin
+        .rsplit_once('/')
+        .context("a database URL ending in /DATABASE")?;
+    Ok(format!("{server}/{name}"))
+}
+
+/// The `chatpay` binary and its database.
+pub struct Chatpay {
+    pub bin: PathBuf,
+    pub database_url: String,
+    /// More environment for every process it starts (a fleet's shared key, say).
+    pub env: Vec<(String, String)>,
+}
+
+impl Chatpay {
+    /// The binary `cargo xtask test` built, with a SQLite file in `dir`.
+    pub fn new(dir: &Path) -> Result<Chatpay> {
+        let bin = env_path(
+            "CHATPAY_BIN",
+            workspace_root().join("target").join("debug").join("chatpay"),
+        );
+        if !bin.exists() {
+            bail!(
+                "no chatpay binary at {}; run the end-to-end tests with `cargo xtask test`",
+                bin.display()
+            );
+        }
+        Ok(Chatpay {
+            bin,
+            database_url: format!("sqlite://{}/chatpay.db", dir.display()),
+            env: Vec::new(),
+        })
+    }
+
+    /// Runs a CLI command to completion and returns its stdout.
+    pub fn cli(&self, args: &[&str]) -> Result<String> {
+        self.cli_env(args, &[])
+    }
+
+    /// `chatpay site add` with one allowed origin.
+    pub fn add_site(&self, id: &str, name: &str, origin: &str) -> Result<()> {
+        self.cli(&["site", "add", "--id", id, "--name", name, "--origin", origin])?;
+        Ok(())
+    }
+
+    /// `chatpay workflow import` of the JSON file at `path` into `site`.
+    pub fn import_workflow(&self, site: &str, path: &Path) -> Result<()> {
+        let path = path.to_str().context("a workflow path that is UTF-8")?;
+        self.cli(&["workflow", "import", "--site", site, path])?;
+        Ok(())
+    }
+
+    /// Imports the demo workflow the relay ships (`server/assets/demo-workflow.json`).
+    pub fn import_demo_workflow(&self, site: &str) -> Result<()> {
+        self.import_workflow(site, &workspace_root().join("server/assets/demo-workflow.json"))
+    }
+
+    /// `chatpay user add`: an owner who can sign in to the console.
+    pub fn add_owner(&self, email: &str, password: &str) -> Result<()> {
+        self.cli_env(
+            &["user", "add", "--email", email],
+            &[("CHATPAY_USER_PASSWORD", password)],
+        )?;
+        Ok(())
+    }
+
+    /// Starts `chatpay serve` on a free port and waits until `/healthz` answers.
+    pub async fn serve(&self, extra: &[&str]) -> Result<Relay> {
+        self.serve_on(free_port(), extra).await
+    }
+
+    /// Starts `chatpay serve` on a given port (to come back on the same one after a kill).
+    pub async fn serve_on(&self, port: u16, extra: &[&str]) -> Result<Relay> {
+        self.serve_logged(port, extra, None).await
+    }
+
+    /// Like [`Chatpay::serve_on`], with the relay's log (warnings and errors) appended to
+    /// `log` when given.
+    pub async fn serve_logged(&self, port: u16, extra: &[&str], log: Option<&Path>) -> Result<Relay> {
+        let dist = env_path("CHATPAY_DIST", workspace_root().join("dist"));
+        if !dist.join("widget").join("chatpay-widget_bg.wasm").exists() {
+            bail!(
+                "the widget is not built in {}; run `cargo xtask test`",
+                dist.display()
+            );
+        }
+        let listen = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("serve")
+            .args(["--listen", &listen, "--dist"])
+            .arg(&dist)
+            .args(extra)
+            .env("CHATPAY_DATABASE_URL", &self.database_url)
+            .env("CHATPAY_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null());
+        // Every visitor of these tests comes from 127.0.0.1: the budgets are set out of
+        // their way (a test of the budgets passes its own flags, which win).
+        for (var, value) in GENEROUS_BUDGETS {
+            cmd.env(var, value);
+        }
+        if let Some(path) = log {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open the log {}", path.display()))?;
+            cmd.stderr(file);
+        }
+        let child = cmd.spawn().context("cannot start chatpay")?;
+        let relay = Relay {
+            child,
+            base: format!("http://{listen}"),
+        };
+        relay.wait_healthy().await?;
+        Ok(relay)
+    }
+
+    /// Runs a CLI command with extra environment.
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
+            .env("CHATPAY_DATABASE_URL", &self.database_url)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output()?;
+        if !out.status.success() {
+            bail!(
+                "chatpay {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// Budgets for relays in tests, where every visitor is 127.0.0.1.
+pub const GENEROUS_BUDGETS: [(&str, &str); 12] = [
+    ("CHATPAY_BUDGET_CONVERSATIONS_PER_IP", "100000/1ms"),
+    ("CHATPAY_BUDGET_CONVERSATIONS_PER_SITE", "100000/1ms"),
+    ("CHATPAY_BUDGET_MESSAGES_PER_CONVERSATION", "100000/1ms"),
+    ("CHATPAY_BUDGET_LINKS_PER_IP", "100000/1ms"),
+    ("CHATPAY_BUDGET_LINKS_PER_SITE", "100000/1ms"),
+    ("CHATPAY_BUDGET_SOCKETS_PER_IP", "100000"),
+    ("CHATPAY_BUDGET_LOOKUPS_PER_PAYMENT", "100000/1ms"),
+    ("CHATPAY_BUDGET_LOOKUPS_PER_SITE", "100000/1ms"),
+    ("CHATPAY_BUDGET_SIMULATOR_WRITES_PER_IP", "100000/1ms"),
+    ("CHATPAY_MAX_CONNECTIONS_PER_IP", "100000"),
+    ("CHATPAY_BUDGET_MESSAGES_PER_IP", "100000/1ms"),
+    ("CHATPAY_BUDGET_WEBHOOK_FAILURES_PER_IP", "100000/1ms"),
+];
+
+/// A running `chatpay serve`; killed on drop.
+pub struct Relay {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Relay {
+    async fn wait_healthy(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let url = format!("{}/healthz", self.base);
+        while Instant::now() < deadline {
+            if let Ok(resp) = reqwest::get(&url).await {
+                if resp.status().is_success() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("chatpay did not become healthy at {url}")
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Relay {
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
