@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use fantoccini::elements::{Element, ElementRef};
 use fantoccini::wd::WindowHandle;
 use fantoccini::{Client, ClientBuilder};
@@ -53,21 +53,15 @@ impl Browser {
             _ => unreachable!(),
         };
         let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let client = loop {
+        let client = eventually(Duration::from_secs(20), || async {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
+            Ok(ClientBuilder::new(connector)
                 .capabilities(caps.clone())
                 .connect(&url)
                 .await
-            {
-                Ok(c) => break c,
-                Err(e) if Instant::now() > deadline => {
-                    return Err(anyhow!("cannot start a Chromium session: {e}"))
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        };
+                .map_err(|e| format!("cannot start a Chromium session: {e}")))
+        })
+        .await?;
         Ok(Browser {
             client,
             driver,
@@ -86,26 +80,17 @@ impl Browser {
 
     /// The first element inside the widget matching `css`, waiting up to 15 s.
     pub async fn widget_element(&self, css: &str) -> Result<Element> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
+        eventually(Duration::from_secs(15), || async {
             let v = self
                 .in_widget("return root.querySelector(arguments[0]);", vec![json!(css)])
                 .await?;
-            if let Some(id) = v
-                .as_object()
+            Ok(v.as_object()
                 .and_then(|o| o.values().next())
                 .and_then(Value::as_str)
-            {
-                return Ok(Element::from_element_id(
-                    self.client.clone(),
-                    ElementRef::from(id.to_owned()),
-                ));
-            }
-            if Instant::now() > deadline {
-                bail!("no '{css}' in the widget after 15 s");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+                .map(|id| Element::from_element_id(self.client.clone(), ElementRef::from(id.to_owned())))
+                .ok_or_else(|| format!("no '{css}' in the widget")))
+        })
+        .await
     }
 
     /// The texts of all elements matching `css` inside the widget.
@@ -123,46 +108,38 @@ impl Browser {
 
     /// Waits up to 15 s until the texts matching `css` equal `want`.
     pub async fn wait_texts(&self, css: &str, want: &[&str]) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
+        eventually(Duration::from_secs(15), || async {
             let got = self.widget_texts(css).await?;
-            if got == want {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("'{css}' shows {got:?}, expected {want:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            Ok(if got == want {
+                Ok(())
+            } else {
+                Err(format!("'{css}' shows {got:?}, expected {want:?}"))
+            })
+        })
+        .await
     }
 
     /// Clicks the first element inside the widget matching `css` (retrying while the
     /// widget re-renders it).
     pub async fn click_in_widget(&self, css: &str) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
+        eventually(Duration::from_secs(15), || async {
             let el = self.widget_element(css).await?;
-            match el.click().await {
-                Ok(()) => return Ok(()),
-                Err(e) if Instant::now() > deadline => return Err(e.into()),
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
+            Ok(el.click().await.map_err(|e| format!("cannot click '{css}': {e}")))
+        })
+        .await
     }
 
     /// Waits up to 15 s until the number of elements matching `css` is `n`.
     pub async fn wait_count(&self, css: &str, n: usize) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
+        eventually(Duration::from_secs(15), || async {
             let got = self.widget_texts(css).await?.len();
-            if got == n {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("'{css}' matches {got} elements, expected {n}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            Ok(if got == n {
+                Ok(())
+            } else {
+                Err(format!("'{css}' matches {got} elements, expected {n}"))
+            })
+        })
+        .await
     }
 
     /// The first page element matching `css` (outside any shadow root), waiting up to 15 s.
@@ -177,20 +154,18 @@ impl Browser {
 
     /// Waits up to 15 s until the text of the page element `css` contains `want`.
     pub async fn wait_page_text(&self, css: &str, want: &str) -> Result<String> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
+        eventually(Duration::from_secs(15), || async {
             let text = match self.client.find(fantoccini::Locator::Css(css)).await {
                 Ok(el) => el.text().await.unwrap_or_default(),
                 Err(_) => String::new(),
             };
-            if text.contains(want) {
-                return Ok(text);
-            }
-            if Instant::now() > deadline {
-                bail!("'{css}' says {text:?}, expected it to contain {want:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            Ok(if text.contains(want) {
+                Ok(text)
+            } else {
+                Err(format!("'{css}' says {text:?}, expected it to contain {want:?}"))
+            })
+        })
+        .await
     }
 
     /// Replaces the value of the input `css` by typing, as a person would: select all,
@@ -242,17 +217,14 @@ impl Browser {
         let me = self.client.window().await?;
         let before = self.client.windows().await?;
         self.click_in_widget("a.cp-pay").await?;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let checkout = loop {
+        let checkout = eventually(Duration::from_secs(5), || async {
             let now = self.client.windows().await?;
-            if let Some(w) = now.into_iter().find(|w| !before.contains(w)) {
-                break w;
-            }
-            if Instant::now() > deadline {
-                bail!("Pay opened no Checkout tab within 5 s");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+            Ok(now
+                .into_iter()
+                .find(|w| !before.contains(w))
+                .ok_or_else(|| "Pay opened no Checkout tab".to_owned()))
+        })
+        .await?;
         self.client.switch_to_window(checkout).await?;
         self.find("#pay").await?.click().await?;
         self.find("h1.ok").await?;

@@ -19,7 +19,9 @@ pub mod process;
 pub mod stripe;
 pub mod visitor;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub use browser::Browser;
 pub use host_page::HostPage;
@@ -43,4 +45,24 @@ pub fn screenshot_dir() -> PathBuf {
     let dir = workspace_root().join("target").join("screenshots");
     let _ = std::fs::create_dir_all(&dir);
     dir
+}
+
+/// Tries `attempt` every 100 ms until it succeeds, for at most `within`. An attempt answers
+/// `Ok(Ok(value))` (done), `Ok(Err(what_it_saw))` (not yet; said in the error if time runs
+/// out) or `Err` (a failure that waiting cannot mend, returned at once).
+pub async fn eventually<T, F, Fut>(within: Duration, mut attempt: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Result<T, String>>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        match attempt().await? {
+            Ok(value) => return Ok(value),
+            Err(saw) if Instant::now() > deadline => {
+                anyhow::bail!("{saw} (waited {} s)", within.as_secs())
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }

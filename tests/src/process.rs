@@ -4,7 +4,7 @@
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 
@@ -217,17 +217,14 @@ pub struct Relay {
 
 impl Relay {
     async fn wait_healthy(&self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(20);
         let url = format!("{}/healthz", self.base);
-        while Instant::now() < deadline {
-            if let Ok(resp) = reqwest::get(&url).await {
-                if resp.status().is_success() {
-                    return Ok(());
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        bail!("chatpay did not become healthy at {url}")
+        eventually(Duration::from_secs(20), || async {
+            Ok(match reqwest::get(&url).await {
+                Ok(resp) if resp.status().is_success() => Ok(()),
+                _ => Err(format!("chatpay did not become healthy at {url}")),
+            })
+        })
+        .await
     }
 }
 
