@@ -236,6 +236,11 @@ fn test(args: &[String]) -> Result<()> {
         .env("CHROMIUM", &tools.chromium)
         .env("CHATPAY_AXE", &tools.axe))?;
 
+    step("console unit tests (native: the editor's draft reducer)");
+    sh(cargo()
+        .current_dir(&root)
+        .args(["test", "--quiet", "-p", "chatpay-console", "--lib"]))?;
+
     step("widget component tests in headless Chromium (wasm-bindgen-test)");
     sh(tools
         .command("cargo")
