@@ -272,3 +272,68 @@ pub struct PublishResult {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<crate::workflow::Problem>,
 }
+
+/// The console API's paths, one list for both sides: each constant is the route as the
+/// relay's router writes it (`{site}`-style parameters), and [`paths::fill`] makes the path
+/// the console calls from it.
+pub mod paths {
+    pub const STATE: &str = "/api/console/state";
+    pub const SETUP: &str = "/api/console/setup";
+    pub const LOGIN: &str = "/api/console/login";
+    pub const LOGOUT: &str = "/api/console/logout";
+    pub const LOGOUT_EVERYWHERE: &str = "/api/console/logout-everywhere";
+    pub const ME: &str = "/api/console/me";
+    pub const SITES: &str = "/api/console/sites";
+    pub const SITE: &str = "/api/console/sites/{site}";
+    pub const TEXTS: &str = "/api/console/sites/{site}/texts";
+    pub const STRIPE: &str = "/api/console/sites/{site}/stripe";
+    pub const STRIPE_KEY: &str = "/api/console/sites/{site}/stripe/key";
+    pub const STRIPE_SETTINGS: &str = "/api/console/sites/{site}/stripe/settings";
+    pub const STRIPE_WEBHOOK: &str = "/api/console/sites/{site}/stripe/webhook";
+    pub const STRIPE_WEBHOOK_ENDPOINT: &str = "/api/console/sites/{site}/stripe/webhook/endpoint";
+    pub const STRIPE_WEBHOOK_PREVIOUS: &str = "/api/console/sites/{site}/stripe/webhook/previous";
+    pub const TROUBLESHOOT: &str = "/api/console/sites/{site}/troubleshoot";
+    pub const WORKFLOWS: &str = "/api/console/sites/{site}/workflows";
+    pub const WORKFLOWS_CHECK: &str = "/api/console/sites/{site}/workflows/check";
+    pub const WORKFLOW: &str = "/api/console/sites/{site}/workflows/{version}";
+    pub const CONVERSATIONS: &str = "/api/console/sites/{site}/conversations";
+    pub const CONVERSATION: &str = "/api/console/sites/{site}/conversations/{id}";
+    pub const REPLY: &str = "/api/console/sites/{site}/conversations/{id}/reply";
+    pub const TAKEOVER: &str = "/api/console/sites/{site}/conversations/{id}/takeover";
+    pub const HANDBACK: &str = "/api/console/sites/{site}/conversations/{id}/handback";
+    pub const PAYMENTS: &str = "/api/console/sites/{site}/conversations/{id}/payments";
+    pub const LIVE: &str = "/api/console/sites/{site}/live";
+
+    /// `route` with its `{…}` parameters replaced by `values`, in order (ids are made of
+    /// URL-safe characters; a missing value leaves its parameter empty).
+    pub fn fill(route: &str, values: &[&str]) -> String {
+        let mut out = String::with_capacity(route.len() + 16);
+        let mut values = values.iter();
+        let mut rest = route;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            out.push_str(values.next().copied().unwrap_or(""));
+            rest = rest[open..]
+                .find('}')
+                .map_or("", |close| &rest[open + close + 1..]);
+        }
+        out.push_str(rest);
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn parameters_are_filled_in_order() {
+            assert_eq!(super::fill(super::SITES, &[]), "/api/console/sites");
+            assert_eq!(
+                super::fill(super::REPLY, &["shop", "conv_1"]),
+                "/api/console/sites/shop/conversations/conv_1/reply"
+            );
+            assert_eq!(
+                super::fill(super::WORKFLOW, &["shop", "3"]),
+                "/api/console/sites/shop/workflows/3"
+            );
+        }
+    }
+}

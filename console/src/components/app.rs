@@ -1,6 +1,7 @@
 //! The root: finds out who is signed in (or whether the relay needs its first account) and
 //! shows the page the address bar names.
 
+use chatpay_shared::console::paths;
 use chatpay_shared::console::Me;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -41,10 +42,10 @@ pub fn app() -> Html {
         let session = session.clone();
         use_effect_with((), move |_| {
             wasm_bindgen_futures::spawn_local(async move {
-                match api::get::<Me>("/api/console/me").await {
+                match api::get::<Me>(paths::ME).await {
                     Ok(me) => session.set(Session::SignedIn(me)),
                     Err(_) => {
-                        let setup_needed = api::get::<Me>("/api/console/state")
+                        let setup_needed = api::get::<Me>(paths::STATE)
                             .await
                             .map(|s| s.setup_needed)
                             .unwrap_or(false);

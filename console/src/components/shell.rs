@@ -1,6 +1,7 @@
 //! The frame around every signed-in page: the sites in a sidebar (a folding menu on a
 //! phone), the account and sign-out at the top, and the site's tabs.
 
+use chatpay_shared::console::paths;
 use chatpay_shared::console::{Me, SiteView};
 use yew::prelude::*;
 
@@ -38,7 +39,7 @@ pub fn shell(p: &ShellProps) -> Html {
         Callback::from(move |_: ()| {
             let sites = sites.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                if let Ok(list) = api::get::<Vec<SiteView>>("/api/console/sites").await {
+                if let Ok(list) = api::get::<Vec<SiteView>>(paths::SITES).await {
                     sites.set(Some(list));
                 }
             });
@@ -128,8 +129,8 @@ pub fn shell(p: &ShellProps) -> Html {
             <div class="main">
                 <header class="top">
                     <span class="muted">{ &p.me.email }</span>
-                    <button class="link" id="sign-out" onclick={sign_out("/api/console/logout")}>{ "Sign out" }</button>
-                    <button class="link" id="sign-out-everywhere" onclick={sign_out("/api/console/logout-everywhere")}>{ "Sign out everywhere" }</button>
+                    <button class="link" id="sign-out" onclick={sign_out(paths::LOGOUT)}>{ "Sign out" }</button>
+                    <button class="link" id="sign-out-everywhere" onclick={sign_out(paths::LOGOUT_EVERYWHERE)}>{ "Sign out everywhere" }</button>
                 </header>
                 <main>{ page }</main>
             </div>

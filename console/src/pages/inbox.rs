@@ -3,6 +3,7 @@
 //! live status, replies as a person, take over / hand back, and a payment asked for by
 //! hand (it behaves like a Request Payment node's).
 
+use chatpay_shared::console::paths;
 use chatpay_shared::console::{
     AgentReply, ConversationPage, ConversationSummary, ConversationView, LiveEvent, ManualPayment,
 };
@@ -67,7 +68,10 @@ pub fn inbox(p: &InboxProps) -> Html {
         let (list, next, site, waiting) = (list.clone(), next.clone(), p.site.clone(), *waiting_only);
         use_effect_with((site.clone(), waiting, live_tick), move |_| {
             wasm_bindgen_futures::spawn_local(async move {
-                let path = format!("/api/console/sites/{site}/conversations?waiting={waiting}");
+                let path = format!(
+                    "{}?waiting={waiting}",
+                    paths::fill(paths::CONVERSATIONS, &[&*site])
+                );
                 if let Ok(page) = api::get::<ConversationPage>(&path).await {
                     list.set(page.conversations);
                     next.set(page.next);
@@ -82,7 +86,8 @@ pub fn inbox(p: &InboxProps) -> Html {
             let (list, next, site) = (list.clone(), next.clone(), site.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let path = format!(
-                    "/api/console/sites/{site}/conversations?waiting={waiting}&before={}",
+                    "{}?waiting={waiting}&before={}",
+                    paths::fill(paths::CONVERSATIONS, &[&*site]),
                     js_sys::encode_uri_component(&cursor)
                 );
                 if let Ok(page) = api::get::<ConversationPage>(&path).await {
@@ -103,10 +108,9 @@ pub fn inbox(p: &InboxProps) -> Html {
                 if let Some(id) = sel.clone() {
                     let site = site.clone();
                     wasm_bindgen_futures::spawn_local(async move {
-                        if let Ok(v) = api::get::<ConversationView>(&format!(
-                            "/api/console/sites/{site}/conversations/{id}"
-                        ))
-                        .await
+                        if let Ok(v) =
+                            api::get::<ConversationView>(&paths::fill(paths::CONVERSATION, &[&*site, &*id]))
+                                .await
                         {
                             view.set(Some(v));
                         }
@@ -126,8 +130,9 @@ pub fn inbox(p: &InboxProps) -> Html {
                 .and_then(|l| l.protocol().ok())
                 .is_some_and(|p| p == "https:");
             let url = format!(
-                "{}://{host}/api/console/sites/{site}/live",
-                if secure { "wss" } else { "ws" }
+                "{}://{host}{}",
+                if secure { "wss" } else { "ws" },
+                paths::fill(paths::LIVE, &[site])
             );
             // The socket lives in the task; stopping the task (another site, or leaving the
             // inbox) drops it, which closes it. When the relay goes away (a restart) the task
@@ -190,7 +195,7 @@ pub fn inbox(p: &InboxProps) -> Html {
                 wasm_bindgen_futures::spawn_local(async move {
                     // The live socket brings the change back; only errors need showing.
                     if let Err(f) = api::post::<_, ConversationSummary>(
-                        &format!("/api/console/sites/{site}/conversations/{id}/{what}"),
+                        &format!("{}/{what}", paths::fill(paths::CONVERSATION, &[&*site, &*id])),
                         &serde_json::json!({}),
                     )
                     .await
@@ -212,11 +217,8 @@ pub fn inbox(p: &InboxProps) -> Html {
             };
             let (site, reply, failure) = (site.clone(), reply.clone(), failure.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::post::<_, serde_json::Value>(
-                    &format!("/api/console/sites/{site}/conversations/{id}/reply"),
-                    &body,
-                )
-                .await
+                match api::post::<_, serde_json::Value>(&paths::fill(paths::REPLY, &[&*site, &*id]), &body)
+                    .await
                 {
                     Ok(_) => {
                         reply.set(String::new());
@@ -256,11 +258,8 @@ pub fn inbox(p: &InboxProps) -> Html {
                 pay_key.clone(),
             );
             wasm_bindgen_futures::spawn_local(async move {
-                match api::post::<_, serde_json::Value>(
-                    &format!("/api/console/sites/{site}/conversations/{id}/payments"),
-                    &body,
-                )
-                .await
+                match api::post::<_, serde_json::Value>(&paths::fill(paths::PAYMENTS, &[&*site, &*id]), &body)
+                    .await
                 {
                     Ok(answer) => {
                         amount.set(String::new());

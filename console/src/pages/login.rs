@@ -1,5 +1,6 @@
 //! Signing in.
 
+use chatpay_shared::console::paths;
 use chatpay_shared::console::{Credentials, Me};
 use yew::prelude::*;
 
@@ -35,7 +36,7 @@ pub fn login(p: &LoginProps) -> Html {
             let (failure, busy, done) = (failure.clone(), busy.clone(), done.clone());
             busy.set(true);
             wasm_bindgen_futures::spawn_local(async move {
-                match api::post::<_, Me>("/api/console/login", &creds).await {
+                match api::post::<_, Me>(paths::LOGIN, &creds).await {
                     Ok(me) => done.emit(me),
                     Err(f) => failure.set(Some(f)),
                 }

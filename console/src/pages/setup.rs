@@ -1,5 +1,6 @@
 //! The relay's first account, from the one-time setup link it printed.
 
+use chatpay_shared::console::paths;
 use chatpay_shared::console::{Me, SetupRequest};
 use yew::prelude::*;
 
@@ -34,7 +35,7 @@ pub fn setup(p: &SetupProps) -> Html {
             };
             let (failure, done) = (failure.clone(), done.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::post::<_, Me>("/api/console/setup", &req).await {
+                match api::post::<_, Me>(paths::SETUP, &req).await {
                     Ok(me) => done.emit(me),
                     Err(f) => failure.set(Some(f)),
                 }

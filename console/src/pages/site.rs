@@ -1,6 +1,7 @@
 //! A site's settings: name, allowed origins, widget look, the install snippet, and the
 //! widget's words in each language (the shipped ones, or the owner's own).
 
+use chatpay_shared::console::paths;
 use std::collections::BTreeMap;
 
 use chatpay_shared::console::{SiteInput, SiteTexts, SiteView};
@@ -47,7 +48,7 @@ pub fn site_settings(p: &SiteProps) -> Html {
                 color: Some((*color).clone()),
             };
             let (failure, saved, done) = (failure.clone(), saved.clone(), done.clone());
-            let path = format!("/api/console/sites/{id}");
+            let path = paths::fill(paths::SITE, &[&*id]);
             wasm_bindgen_futures::spawn_local(async move {
                 match api::put::<_, SiteView>(&path, &input).await {
                     Ok(_) => {
@@ -118,7 +119,7 @@ fn widget_texts(p: &TextsProps) -> Html {
         let (loaded, edits, site) = (loaded.clone(), edits.clone(), p.site.clone());
         use_effect_with(site.clone(), move |_| {
             wasm_bindgen_futures::spawn_local(async move {
-                if let Ok(t) = api::get::<SiteTexts>(&format!("/api/console/sites/{site}/texts")).await {
+                if let Ok(t) = api::get::<SiteTexts>(&paths::fill(paths::TEXTS, &[&*site])).await {
                     edits.set(t.overrides.clone());
                     loaded.set(Some(t));
                 }
@@ -154,7 +155,7 @@ fn widget_texts(p: &TextsProps) -> Html {
                 site.clone(),
             );
             wasm_bindgen_futures::spawn_local(async move {
-                match api::put::<_, SiteTexts>(&format!("/api/console/sites/{site}/texts"), &body).await {
+                match api::put::<_, SiteTexts>(&paths::fill(paths::TEXTS, &[&*site]), &body).await {
                     Ok(t) => {
                         failure.set(None);
                         saved.set(true);

@@ -1,5 +1,6 @@
 //! The account's sites, and a form for a new one.
 
+use chatpay_shared::console::paths;
 use chatpay_shared::console::{SiteInput, SiteView};
 use yew::prelude::*;
 
@@ -48,7 +49,7 @@ pub fn sites(p: &SitesProps) -> Html {
             };
             let (failure, created) = (failure.clone(), created.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::post::<_, SiteView>("/api/console/sites", &input).await {
+                match api::post::<_, SiteView>(paths::SITES, &input).await {
                     Ok(site) => {
                         created.emit(());
                         route::go(&Route::Site(site.id));

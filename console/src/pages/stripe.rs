@@ -7,6 +7,7 @@
 //!    indicator that turns green when a correctly signed event arrives.
 //! 4. Done: a summary and the webhook health.
 
+use chatpay_shared::console::paths;
 use chatpay_shared::console::{
     CreateWebhookInput, KeyInput, StripeSettingsInput, StripeView, WebhookSecretInput,
 };
@@ -42,7 +43,7 @@ pub fn stripe_wizard(p: &WizardProps) -> Html {
         let (view, site) = (view.clone(), p.site.clone());
         use_effect_with((site.clone(), tick, p.step), move |_| {
             wasm_bindgen_futures::spawn_local(async move {
-                if let Ok(v) = api::get::<StripeView>(&format!("/api/console/sites/{site}/stripe")).await {
+                if let Ok(v) = api::get::<StripeView>(&paths::fill(paths::STRIPE, &[&*site])).await {
                     view.set(Some(v));
                 }
             });
@@ -123,9 +124,7 @@ fn key_step(p: &StepProps) -> Html {
             let (failure, busy, site, saved) = (failure.clone(), busy.clone(), site.clone(), saved.clone());
             busy.set(true);
             wasm_bindgen_futures::spawn_local(async move {
-                match api::post::<_, StripeView>(&format!("/api/console/sites/{site}/stripe/key"), &input)
-                    .await
-                {
+                match api::post::<_, StripeView>(&paths::fill(paths::STRIPE_KEY, &[&*site]), &input).await {
                     Ok(v) => {
                         saved.emit(v);
                         route::go(&Route::Stripe(site, 2));
@@ -174,7 +173,7 @@ fn settings_step(p: &StepProps) -> Html {
         use_effect_with(site.clone(), move |_| {
             wasm_bindgen_futures::spawn_local(async move {
                 if let Ok(s) =
-                    api::get::<chatpay_shared::console::SiteView>(&format!("/api/console/sites/{site}")).await
+                    api::get::<chatpay_shared::console::SiteView>(&paths::fill(paths::SITE, &[&*site])).await
                 {
                     name.set(s.name);
                 }
@@ -206,8 +205,7 @@ fn settings_step(p: &StepProps) -> Html {
             };
             let (failure, site, saved) = (failure.clone(), site.clone(), saved.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::put::<_, StripeView>(&format!("/api/console/sites/{site}/stripe/settings"), &input)
-                    .await
+                match api::put::<_, StripeView>(&paths::fill(paths::STRIPE_SETTINGS, &[&*site]), &input).await
                 {
                     Ok(v) => {
                         saved.emit(v);
@@ -269,8 +267,7 @@ fn webhook_step(p: &StepProps) -> Html {
                 secret.clone(),
             );
             wasm_bindgen_futures::spawn_local(async move {
-                match api::put::<_, StripeView>(&format!("/api/console/sites/{site}/stripe/webhook"), &input)
-                    .await
+                match api::put::<_, StripeView>(&paths::fill(paths::STRIPE_WEBHOOK, &[&*site]), &input).await
                 {
                     Ok(v) => {
                         failure.set(None);
@@ -292,8 +289,7 @@ fn webhook_step(p: &StepProps) -> Html {
         Callback::from(move |_: MouseEvent| {
             let (failure, site, saved) = (failure.clone(), site.clone(), saved.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::delete::<StripeView>(&format!("/api/console/sites/{site}/stripe/webhook/previous"))
-                    .await
+                match api::delete::<StripeView>(&paths::fill(paths::STRIPE_WEBHOOK_PREVIOUS, &[&*site])).await
                 {
                     Ok(v) => saved.emit(v),
                     Err(f) => failure.set(Some(f)),
@@ -326,7 +322,7 @@ fn webhook_step(p: &StepProps) -> Html {
             };
             wasm_bindgen_futures::spawn_local(async move {
                 match api::post::<_, StripeView>(
-                    &format!("/api/console/sites/{site}/stripe/webhook/endpoint"),
+                    &paths::fill(paths::STRIPE_WEBHOOK_ENDPOINT, &[&*site]),
                     &input,
                 )
                 .await

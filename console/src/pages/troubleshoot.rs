@@ -1,5 +1,6 @@
 //! Live troubleshooting: each check re-read from the relay every few seconds.
 
+use chatpay_shared::console::paths;
 use chatpay_shared::console::Check;
 use yew::prelude::*;
 
@@ -19,7 +20,7 @@ pub fn troubleshoot(p: &TroubleshootProps) -> Html {
         let (checks, site) = (checks.clone(), p.site.clone());
         use_effect_with((site.clone(), tick), move |_| {
             wasm_bindgen_futures::spawn_local(async move {
-                let r = api::get::<Vec<Check>>(&format!("/api/console/sites/{site}/troubleshoot")).await;
+                let r = api::get::<Vec<Check>>(&paths::fill(paths::TROUBLESHOOT, &[&*site])).await;
                 checks.set(Some(r.map_err(|f| f.message)));
             });
         });

@@ -13,6 +13,7 @@ mod draft;
 mod node_card;
 mod payment_form;
 
+use chatpay_shared::console::paths;
 use chatpay_shared::console::{PublishResult, WorkflowVersion};
 use chatpay_shared::workflow::{Problem, Workflow};
 use web_sys::HtmlSelectElement;
@@ -98,7 +99,7 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
             );
             wasm_bindgen_futures::spawn_local(async move {
                 let Ok(list) =
-                    api::get::<Vec<WorkflowVersion>>(&format!("/api/console/sites/{site}/workflows")).await
+                    api::get::<Vec<WorkflowVersion>>(&paths::fill(paths::WORKFLOWS, &[&*site])).await
                 else {
                     return;
                 };
@@ -109,9 +110,11 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
                         .as_ref()
                         .map_or(list.first().map(|v| v.version), |d| d.based_on);
                     let published = match start_from {
-                        Some(v) => api::get::<Workflow>(&format!("/api/console/sites/{site}/workflows/{v}"))
-                            .await
-                            .ok(),
+                        Some(v) => {
+                            api::get::<Workflow>(&paths::fill(paths::WORKFLOW, &[&*site, &v.to_string()]))
+                                .await
+                                .ok()
+                        }
                         None => None,
                     };
                     match saved {
@@ -167,9 +170,9 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
             );
             wasm_bindgen_futures::spawn_local(async move {
                 let path = if publish {
-                    format!("/api/console/sites/{site}/workflows")
+                    paths::fill(paths::WORKFLOWS, &[&*site])
                 } else {
-                    format!("/api/console/sites/{site}/workflows/check")
+                    paths::fill(paths::WORKFLOWS_CHECK, &[&*site])
                 };
                 match api::post::<_, PublishResult>(&path, &body).await {
                     Ok(r) => {
@@ -233,7 +236,8 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
                 );
                 wasm_bindgen_futures::spawn_local(async move {
                     if let Ok(wf) =
-                        api::get::<Workflow>(&format!("/api/console/sites/{site}/workflows/{version}")).await
+                        api::get::<Workflow>(&paths::fill(paths::WORKFLOW, &[&*site, &version.to_string()]))
+                            .await
                     {
                         draft.dispatch(Edit::Replace(wf.clone()));
                         based_on.set(Some(version));

@@ -27,6 +27,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::routing::{get, post, put};
 use axum::Router;
+use chatpay_shared::console::paths;
 use serde::de::DeserializeOwned;
 
 use crate::error::{AppError, AppResult};
@@ -61,65 +62,35 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/console/state", get(auth::state))
-        .route("/api/console/setup", post(auth::setup))
-        .route("/api/console/login", post(auth::login))
-        .route("/api/console/logout", post(auth::logout))
-        .route("/api/console/logout-everywhere", post(auth::logout_everywhere))
-        .route("/api/console/me", get(auth::me))
-        .route("/api/console/sites", get(sites::list).post(sites::create))
-        .route("/api/console/sites/{site}", get(sites::get).put(sites::update))
+        .route(paths::STATE, get(auth::state))
+        .route(paths::SETUP, post(auth::setup))
+        .route(paths::LOGIN, post(auth::login))
+        .route(paths::LOGOUT, post(auth::logout))
+        .route(paths::LOGOUT_EVERYWHERE, post(auth::logout_everywhere))
+        .route(paths::ME, get(auth::me))
+        .route(paths::SITES, get(sites::list).post(sites::create))
+        .route(paths::SITE, get(sites::get).put(sites::update))
+        .route(paths::TEXTS, get(sites::texts).put(sites::set_texts))
+        .route(paths::STRIPE, get(stripe::view))
+        .route(paths::STRIPE_KEY, post(stripe::key))
+        .route(paths::STRIPE_SETTINGS, put(stripe::settings))
+        .route(paths::STRIPE_WEBHOOK, put(stripe::webhook))
+        .route(paths::STRIPE_WEBHOOK_ENDPOINT, post(stripe::create_webhook))
         .route(
-            "/api/console/sites/{site}/texts",
-            get(sites::texts).put(sites::set_texts),
-        )
-        .route("/api/console/sites/{site}/stripe", get(stripe::view))
-        .route("/api/console/sites/{site}/stripe/key", post(stripe::key))
-        .route("/api/console/sites/{site}/stripe/settings", put(stripe::settings))
-        .route("/api/console/sites/{site}/stripe/webhook", put(stripe::webhook))
-        .route(
-            "/api/console/sites/{site}/stripe/webhook/endpoint",
-            post(stripe::create_webhook),
-        )
-        .route(
-            "/api/console/sites/{site}/stripe/webhook/previous",
+            paths::STRIPE_WEBHOOK_PREVIOUS,
             axum::routing::delete(stripe::revoke_previous),
         )
-        .route(
-            "/api/console/sites/{site}/troubleshoot",
-            get(troubleshoot::checks),
-        )
-        .route(
-            "/api/console/sites/{site}/workflows",
-            get(workflows::list).post(workflows::publish),
-        )
-        .route(
-            "/api/console/sites/{site}/workflows/check",
-            post(workflows::check),
-        )
-        .route(
-            "/api/console/sites/{site}/workflows/{version}",
-            get(workflows::get),
-        )
-        .route("/api/console/sites/{site}/conversations", get(inbox::list))
-        .route("/api/console/sites/{site}/conversations/{id}", get(inbox::get))
-        .route(
-            "/api/console/sites/{site}/conversations/{id}/reply",
-            post(inbox::reply),
-        )
-        .route(
-            "/api/console/sites/{site}/conversations/{id}/takeover",
-            post(inbox::take_over),
-        )
-        .route(
-            "/api/console/sites/{site}/conversations/{id}/handback",
-            post(inbox::hand_back),
-        )
-        .route(
-            "/api/console/sites/{site}/conversations/{id}/payments",
-            post(inbox::payment),
-        )
-        .route("/api/console/sites/{site}/live", get(inbox::live))
+        .route(paths::TROUBLESHOOT, get(troubleshoot::checks))
+        .route(paths::WORKFLOWS, get(workflows::list).post(workflows::publish))
+        .route(paths::WORKFLOWS_CHECK, post(workflows::check))
+        .route(paths::WORKFLOW, get(workflows::get))
+        .route(paths::CONVERSATIONS, get(inbox::list))
+        .route(paths::CONVERSATION, get(inbox::get))
+        .route(paths::REPLY, post(inbox::reply))
+        .route(paths::TAKEOVER, post(inbox::take_over))
+        .route(paths::HANDBACK, post(inbox::hand_back))
+        .route(paths::PAYMENTS, post(inbox::payment))
+        .route(paths::LIVE, get(inbox::live))
 }
 
 /// The caller's site, or 404 (for someone else's site too: its existence is not told).
