@@ -23,6 +23,7 @@ const LIVE_CAPACITY: usize = 256;
 /// A committed conversation event, ready to send.
 #[derive(Debug)]
 pub struct HubEvent {
+    /// The conversation's history seq of this frame (`None`: not part of the history, like Typing).
     pub seq: Option<u64>,
     /// The frame as JSON text; cloning shares the bytes.
     pub json: Utf8Bytes,

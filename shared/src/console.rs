@@ -88,6 +88,7 @@ pub struct HealthView {
     /// Unix milliseconds.
     pub last_event_at: Option<i64>,
     pub last_failure_reason: Option<String>,
+    /// Unix milliseconds of the last refused delivery.
     pub last_failure_at: Option<i64>,
     pub events_received: i64,
     pub duplicates: i64,
@@ -107,6 +108,7 @@ pub struct StripeView {
     /// until when (unix ms); "revoke now" ends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_webhook_secret: Option<String>,
+    /// Unix milliseconds until which the replaced signing secret still verifies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_webhook_secret_until: Option<i64>,
     pub success_url: Option<String>,
@@ -119,6 +121,7 @@ pub struct StripeView {
     pub events: Vec<String>,
     pub health: HealthView,
     pub last_error: Option<String>,
+    /// Unix milliseconds of the last error Stripe gave for this key.
     pub last_error_at: Option<i64>,
     /// Whether the relay uses the built-in simulator (TEST MODE) instead of Stripe.
     pub simulator: bool,
@@ -242,6 +245,7 @@ pub struct AgentReply {
 pub struct ManualPayment {
     /// Major units, like `49.99`.
     pub amount: String,
+    /// An ISO 4217 code, like `USD` (any case).
     pub currency: String,
     pub description: String,
     /// Chosen by the console per click, so a repeated request (a double-click, a retry)

@@ -270,6 +270,7 @@ pub fn currency(code: &str) -> Result<&'static Currency, MoneyError> {
 /// An amount in a currency, in minor units, valid for a Stripe charge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Money {
+    /// The amount in the currency's minor units (cents for USD, yen for JPY).
     pub minor: i64,
     pub currency: &'static Currency,
 }

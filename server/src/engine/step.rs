@@ -43,6 +43,7 @@ pub enum Event<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentOrder {
     pub id: String,
+    /// In the currency's minor units, checked against its rules and Stripe's minimum.
     pub amount_minor: i64,
     /// Upper-case ISO code.
     pub currency: String,

@@ -11,6 +11,7 @@ use crate::error::{AppError, AppResult};
 pub struct Conversation {
     pub id: String,
     pub site_id: String,
+    /// The seq of the newest history entry (0: none yet).
     pub last_seq: u64,
     /// The client address the visitor last came from (for budgets).
     pub client_ip: Option<String>,

@@ -33,11 +33,13 @@ impl NewMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Card {
     pub payment: String,
+    /// In the currency's minor units.
     pub amount: i64,
     pub currency: String,
     pub description: String,
     pub url: String,
     pub status: PaymentStatus,
+    /// Unix seconds (the Checkout link stops working then).
     pub expires_at: i64,
 }
 

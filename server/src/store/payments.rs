@@ -38,6 +38,7 @@ pub struct Payment {
     pub id: String,
     pub site_id: String,
     pub conversation_id: Option<String>,
+    /// In the currency's minor units.
     pub amount_minor: i64,
     /// Upper-case ISO code.
     pub currency: String,
@@ -77,9 +78,11 @@ pub struct NewPayment<'a> {
     pub id: &'a str,
     pub site_id: &'a str,
     pub conversation_id: Option<&'a str>,
+    /// In the currency's minor units.
     pub amount_minor: i64,
     pub currency: &'a str,
     pub description: &'a str,
+    /// Unix seconds (within Stripe's 30 minutes to 24 hours).
     pub expires_at: i64,
     pub success_url: Option<&'a str>,
     pub cancel_url: Option<&'a str>,

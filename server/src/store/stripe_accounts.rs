@@ -69,6 +69,7 @@ pub struct StripeStatus {
     pub webhook_secret: Option<String>,
     /// The replaced secret that still verifies, masked, and until when (unix ms).
     pub previous_webhook_secret: Option<String>,
+    /// Unix milliseconds until which the replaced signing secret still verifies.
     pub previous_webhook_secret_until: Option<i64>,
     pub publishable_key: Option<String>,
     pub success_url: Option<String>,
@@ -76,6 +77,7 @@ pub struct StripeStatus {
     pub apple_pay: bool,
     pub google_pay: bool,
     pub last_error: Option<String>,
+    /// Unix milliseconds of the last error Stripe gave for this key.
     pub last_error_at: Option<i64>,
 }
 

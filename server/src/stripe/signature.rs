@@ -77,6 +77,7 @@ impl SignatureError {
 /// A parsed `Stripe-Signature` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureHeader {
+    /// The `t=` value: Unix seconds when Stripe signed.
     pub timestamp: i64,
     /// The decoded `v1` signatures (32 bytes each).
     pub v1: Vec<Vec<u8>>,

@@ -38,14 +38,17 @@ pub struct CheckoutSession {
     #[serde(default)]
     pub status: Option<SessionStatus>,
     pub payment_status: SessionPaymentStatus,
+    /// In the currency's minor units, as Stripe charges it.
     #[serde(default)]
     pub amount_total: Option<i64>,
+    /// Lowercase ISO 4217, as Stripe writes it.
     #[serde(default)]
     pub currency: Option<String>,
     #[serde(default)]
     pub client_reference_id: Option<String>,
     #[serde(default)]
     pub metadata: HashMap<String, String>,
+    /// Unix seconds.
     #[serde(default)]
     pub expires_at: Option<i64>,
     #[serde(default)]
@@ -96,6 +99,7 @@ pub struct PaymentIntent {
 /// `checkout.session.currency_conversion` (legacy Adaptive Pricing).
 #[derive(Debug, Clone, Deserialize)]
 pub struct CurrencyConversion {
+    /// The amount before conversion, in `source_currency`'s minor units.
     pub amount_total: i64,
     pub source_currency: String,
 }
