@@ -237,37 +237,34 @@ async fn every_session_of_a_payment_counts_and_a_double_charge_is_refunded(backe
         )
     })
     .await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while app
-        .state
-        .store
-        .sim_get(ACCOUNT, &card_session)
-        .await
-        .unwrap()
-        .unwrap()["status"]
-        != "expired"
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the card's session is expired at Stripe"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    common::eventually(std::time::Duration::from_secs(10), || async {
+        let session = app
+            .state
+            .store
+            .sim_get(ACCOUNT, &card_session)
+            .await
+            .unwrap()
+            .unwrap();
+        (session["status"] == "expired").then_some(()).ok_or_else(|| {
+            format!(
+                "the card's session is {} at Stripe, not expired",
+                session["status"]
+            )
+        })
+    })
+    .await;
 
     // A third session, paid too: a double charge, refunded at Stripe and shown to the owner.
     let third = stray("stray-3").await;
     common::pay(third.url.as_deref().unwrap()).await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    let refund = loop {
+    let refund = common::eventually(std::time::Duration::from_secs(10), || async {
         let sessions = app.state.store.payment_sessions(&payment).await.unwrap();
-        if let Some((_, _, _, Some(r))) = sessions.iter().find(|s| s.0 == third.id) {
-            if r.starts_with("re_") {
-                break r.clone();
-            }
+        match sessions.iter().find(|s| s.0 == third.id) {
+            Some((_, _, _, Some(r))) if r.starts_with("re_") => Ok(r.clone()),
+            _ => Err(format!("not refunded yet: {sessions:?}")),
         }
-        assert!(tokio::time::Instant::now() < deadline, "refunded: {sessions:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     let at_stripe = app.state.store.sim_get(ACCOUNT, &refund).await.unwrap().unwrap();
     assert_eq!(at_stripe["amount"], 4999);
     assert_eq!(at_stripe["reason"], "duplicate");

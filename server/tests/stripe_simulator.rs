@@ -591,14 +591,13 @@ async fn the_simulator_dashboard_shows_what_happened_behind_its_token() {
         .await
         .unwrap();
     assert_eq!(resent.status(), 303);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while app.state.store.webhook_health("shop").await.unwrap().duplicates == before {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the event was not delivered again"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::eventually(Duration::from_secs(10), || async {
+        let health = app.state.store.webhook_health("shop").await.unwrap();
+        (health.duplicates > before)
+            .then_some(())
+            .ok_or_else(|| "the event was not delivered again".to_owned())
+    })
+    .await;
     // Without the cookie, nothing happens.
     let refused = http
         .post(app.url(&format!("/simulator/deliveries/{delivery}/resend")))

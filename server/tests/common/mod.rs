@@ -5,6 +5,25 @@
 
 pub mod standin;
 
+/// Tries `attempt` every 50 ms until it gives `Ok`, for at most `within`; then the test
+/// fails with what the last attempt saw.
+pub async fn eventually<T, F, Fut>(within: Duration, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(saw) if tokio::time::Instant::now() > deadline => {
+                panic!("{saw} (waited {} s)", within.as_secs())
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -436,17 +455,15 @@ impl TestApp {
 
     /// Waits up to 10 s for a payment to reach `status`.
     pub async fn wait_payment(&self, id: &str, status: chatpay_shared::protocol::PaymentStatus) -> Payment {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
+        eventually(Duration::from_secs(10), || async {
             let p = self.payment(id).await;
             if p.status == status {
-                return p;
+                Ok(p)
+            } else {
+                Err(format!("payment {id} is {:?}, expected {status:?}", p.status))
             }
-            if tokio::time::Instant::now() > deadline {
-                panic!("payment {id} is {:?}, expected {status:?}", p.status);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 
     /// Opens a visitor socket with the given `Origin` (no Hello yet).
