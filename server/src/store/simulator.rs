@@ -83,14 +83,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0)?,
-                    serde_json::from_str(&r.try_get::<String, _>(1)?).unwrap_or_default(),
-                ))
-            })
-            .collect()
+        rows.iter().map(account_and_body).collect()
     }
 
     /// Stores an object's due moment again (rows marked due by the migration).
@@ -154,13 +147,7 @@ impl Store {
             .bind(id)
             .fetch_optional(self.reader())
             .await?;
-        row.map(|r| {
-            Ok((
-                r.try_get(0)?,
-                serde_json::from_str(&r.try_get::<String, _>(1)?).unwrap_or_default(),
-            ))
-        })
-        .transpose()
+        row.as_ref().map(account_and_body).transpose()
     }
 
     /// The newest objects of a kind in every account, as `(account, body)`, at most `limit`.
@@ -172,14 +159,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0)?,
-                    serde_json::from_str(&r.try_get::<String, _>(1)?).unwrap_or_default(),
-                ))
-            })
-            .collect()
+        rows.iter().map(account_and_body).collect()
     }
 
     /// Every object of a kind in an account, oldest first.
@@ -234,4 +214,13 @@ impl Store {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// A `SELECT account, body …` row as `(account, body)` (a body that is not JSON reads as
+/// null).
+fn account_and_body(r: &sqlx::any::AnyRow) -> AppResult<(String, serde_json::Value)> {
+    Ok((
+        r.try_get(0)?,
+        serde_json::from_str(&r.try_get::<String, _>(1)?).unwrap_or_default(),
+    ))
 }
