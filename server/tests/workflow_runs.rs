@@ -191,11 +191,11 @@ const FROM_VARIABLE: &str = r#"{"format":1,"start":"ask","nodes":[
 
 async fn payments_of(app: &TestApp) -> i64 {
     use sqlx::Row;
-    sqlx::query("SELECT COUNT(*) FROM payments")
+    sqlx::query("SELECT COUNT(*) AS payments FROM payments")
         .fetch_one(app.state.store.reader())
         .await
         .unwrap()
-        .try_get(0)
+        .try_get("payments")
         .unwrap()
 }
 

@@ -19,10 +19,10 @@ impl Store {
     pub async fn create_account(&self, email: &str, password_hash: &str) -> AppResult<Account> {
         let id = new_id("acct");
         let mut tx = self.begin().await?;
-        let first: i64 = sqlx::query("SELECT COUNT(*) FROM accounts")
+        let first: i64 = sqlx::query("SELECT COUNT(*) AS accounts FROM accounts")
             .fetch_one(&mut tx)
             .await?
-            .try_get(0)?;
+            .try_get("accounts")?;
         let inserted = sqlx::query(
             "INSERT INTO accounts (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -56,18 +56,18 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(Account {
-                    id: r.try_get(0)?,
-                    email: r.try_get(1)?,
+                    id: r.try_get("id")?,
+                    email: r.try_get("email")?,
                 })
             })
             .collect()
     }
 
     pub async fn account_count(&self) -> AppResult<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM accounts")
+        Ok(sqlx::query("SELECT COUNT(*) AS accounts FROM accounts")
             .fetch_one(self.reader())
             .await?
-            .try_get(0)?)
+            .try_get("accounts")?)
     }
 
     /// `(account, password hash)` for a login.
@@ -79,10 +79,10 @@ impl Store {
         row.map(|r| {
             Ok((
                 Account {
-                    id: r.try_get(0)?,
-                    email: r.try_get(1)?,
+                    id: r.try_get("id")?,
+                    email: r.try_get("email")?,
                 },
-                r.try_get(2)?,
+                r.try_get("password_hash")?,
             ))
         })
         .transpose()
@@ -112,8 +112,8 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(Account {
-                id: r.try_get(0)?,
-                email: r.try_get(1)?,
+                id: r.try_get("id")?,
+                email: r.try_get("email")?,
             })
         })
         .transpose()
@@ -215,8 +215,11 @@ impl Store {
             .bind(now)
             .fetch_one(&mut tx)
             .await?;
-            let (failures, start, blocked): (i64, i64, i64) =
-                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            let (failures, start, blocked): (i64, i64, i64) = (
+                row.try_get("failures")?,
+                row.try_get("window_start")?,
+                row.try_get("blocked_until")?,
+            );
             rows.push((*key, *free, failures, start, blocked));
         }
         let until = rows.iter().map(|r| r.4).max().unwrap_or(0);

@@ -47,7 +47,7 @@ impl Store {
             .bind(conversation)
             .fetch_optional(self.reader())
             .await?;
-        row.map(|r| status_of(r.try_get(0)?)).transpose()
+        row.map(|r| status_of(r.try_get("status")?)).transpose()
     }
 
     /// The conversation of `site` whose visitor token hashes to `token_hash`.
@@ -66,11 +66,11 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(Conversation {
-                id: r.try_get(0)?,
-                site_id: r.try_get(1)?,
-                last_seq: r.try_get::<i64, _>(2)? as u64,
-                client_ip: r.try_get(3)?,
-                status: status_of(r.try_get(4)?)?,
+                id: r.try_get("id")?,
+                site_id: r.try_get("site_id")?,
+                last_seq: r.try_get::<i64, _>("last_seq")? as u64,
+                client_ip: r.try_get("client_ip")?,
+                status: status_of(r.try_get("status")?)?,
             })
         })
         .transpose()
@@ -116,7 +116,7 @@ pub async fn lock(tx: &mut Tx, conversation: &str) -> AppResult<Option<Conversat
         .bind(conversation)
         .fetch_optional(&mut *tx)
         .await?;
-    row.map(|r| status_of(r.try_get(0)?)).transpose()
+    row.map(|r| status_of(r.try_get("status")?)).transpose()
 }
 
 /// PostgreSQL: locks the conversation a payment belongs to (as [`lock`] does), found in the
@@ -172,7 +172,7 @@ pub async fn status_in(tx: &mut Tx, conversation: &str) -> AppResult<Option<Conv
         .bind(conversation)
         .fetch_optional(&mut *tx)
         .await?;
-    row.map(|r| status_of(r.try_get(0)?)).transpose()
+    row.map(|r| status_of(r.try_get("status")?)).transpose()
 }
 
 /// A stored status as its type (the column holds only what [`ConversationStatus::as_str`]
@@ -227,8 +227,8 @@ pub async fn reserve_seq(
     .bind(status.map(ConversationStatus::as_str))
     .fetch_one(&mut *tx)
     .await?;
-    let last: i64 = row.try_get(0)?;
-    let site: String = row.try_get(1)?;
+    let last: i64 = row.try_get("last_seq")?;
+    let site: String = row.try_get("site_id")?;
     if status.is_some() {
         tx.notify('s', &[&site, conversation]).await?;
     }
@@ -239,17 +239,17 @@ pub async fn reserve_seq(
 /// A conversation as the inbox lists it.
 pub fn summary_from(r: &sqlx::any::AnyRow) -> AppResult<chatpay_shared::console::ConversationSummary> {
     Ok(chatpay_shared::console::ConversationSummary {
-        id: r.try_get(0)?,
-        status: status_of(r.try_get(1)?)?,
-        visitor_name: r.try_get(2)?,
-        visitor_email: r.try_get(3)?,
-        updated_at: r.try_get(4)?,
-        last_text: r.try_get(5)?,
+        id: r.try_get("id")?,
+        status: status_of(r.try_get("status")?)?,
+        visitor_name: r.try_get("visitor_name")?,
+        visitor_email: r.try_get("visitor_email")?,
+        updated_at: r.try_get("updated_at")?,
+        last_text: r.try_get("last_text")?,
     })
 }
 
 const SUMMARY: &str = "SELECT c.id, c.status, c.visitor_name, c.visitor_email, c.updated_at, \
-     (SELECT m.body FROM messages m WHERE m.conversation_id = c.id AND m.kind = 'text' ORDER BY m.seq DESC LIMIT 1) \
+     (SELECT m.body FROM messages m WHERE m.conversation_id = c.id AND m.kind = 'text' ORDER BY m.seq DESC LIMIT 1) AS last_text \
      FROM conversations c";
 
 impl Store {

@@ -208,7 +208,10 @@ pub async fn seq_of_client_id(tx: &mut Tx, conversation: &str, client_id: &str) 
         .bind(client_id)
         .fetch_optional(&mut *tx)
         .await?;
-    Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.map(|s| s as u64))
+    Ok(row
+        .map(|r| r.try_get::<i64, _>("seq"))
+        .transpose()?
+        .map(|s| s as u64))
 }
 
 impl Store {
@@ -231,11 +234,11 @@ impl Store {
         let bad = |what: &str| AppError::Internal(anyhow::anyhow!("unreadable history row: {what}"));
         rows.iter()
             .map(|r| {
-                let seq = r.try_get::<i64, _>(0)? as u64;
-                let kind: String = r.try_get(1)?;
-                let author: String = r.try_get(2)?;
-                let body: String = r.try_get(3)?;
-                let at: i64 = r.try_get(5)?;
+                let seq = r.try_get::<i64, _>("seq")? as u64;
+                let kind: String = r.try_get("kind")?;
+                let author: String = r.try_get("author")?;
+                let body: String = r.try_get("body")?;
+                let at: i64 = r.try_get("created_at")?;
                 Ok(match kind.as_str() {
                     "payment_card" => {
                         card_frame(seq, serde_json::from_str(&body).map_err(|_| bad("card"))?, at)
@@ -253,7 +256,7 @@ impl Store {
                         seq,
                         from: Author::parse(&author).ok_or_else(|| bad("author"))?,
                         text: body,
-                        client_id: r.try_get(4)?,
+                        client_id: r.try_get("client_id")?,
                         at,
                     },
                 })

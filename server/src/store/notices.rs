@@ -31,7 +31,8 @@ impl Store {
             .bind(id)
             .fetch_optional(self.reader())
             .await?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+        row.map(|r| Ok((r.try_get("conversation_id")?, r.try_get("text")?)))
+            .transpose()
     }
 
     /// A conversation's notes, oldest first, as `(text, unix ms)`.
@@ -42,7 +43,9 @@ impl Store {
         .bind(conversation)
         .fetch_all(self.reader())
         .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get("text")?, r.try_get("created_at")?)))
+            .collect()
     }
 
     /// Takes (or keeps) the lease `name` for `ttl_ms`: `true` when this relay holds it now.

@@ -543,7 +543,13 @@ impl Store {
         .fetch_all(self.reader())
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("from_status")?,
+                    r.try_get("to_status")?,
+                    r.try_get("source")?,
+                ))
+            })
             .collect()
     }
 
@@ -559,10 +565,10 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok((
-                    r.try_get(0)?,
-                    r.try_get(1)?,
-                    r.try_get::<i64, _>(2)? != 0,
-                    r.try_get(3)?,
+                    r.try_get("session_id")?,
+                    r.try_get("status")?,
+                    r.try_get::<i64, _>("paid")? != 0,
+                    r.try_get("refund")?,
                 ))
             })
             .collect()
@@ -640,7 +646,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
     }
 
     /// Paid sessions marked for a refund that has not been made, as `(session, payment,
@@ -653,7 +659,13 @@ impl Store {
         .fetch_all(self.reader())
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("session_id")?,
+                    r.try_get("payment_id")?,
+                    r.try_get("payment_intent")?,
+                ))
+            })
             .collect()
     }
 
@@ -679,7 +691,7 @@ impl Store {
         .await?;
         let list = rows
             .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .map(|r| Ok((r.try_get("id")?, r.try_get("status")?, r.try_get("problem")?)))
             .collect::<AppResult<_>>()?;
         Ok((count, list))
     }

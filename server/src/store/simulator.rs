@@ -124,7 +124,7 @@ impl Store {
             .bind(account)
             .fetch_optional(self.reader())
             .await?;
-        row.map(|r| Ok(serde_json::from_str(&r.try_get::<String, _>(0)?).unwrap_or_default()))
+        row.map(|r| Ok(serde_json::from_str(&r.try_get::<String, _>("body")?).unwrap_or_default()))
             .transpose()
     }
 
@@ -172,7 +172,7 @@ impl Store {
         .fetch_all(self.reader())
         .await?;
         rows.iter()
-            .map(|r| Ok(serde_json::from_str(&r.try_get::<String, _>(0)?).unwrap_or_default()))
+            .map(|r| Ok(serde_json::from_str(&r.try_get::<String, _>("body")?).unwrap_or_default()))
             .collect()
     }
 
@@ -186,9 +186,9 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(SavedResult {
-                fingerprint: r.try_get(0)?,
-                status: r.try_get::<i64, _>(1)? as u16,
-                body: r.try_get(2)?,
+                fingerprint: r.try_get("fingerprint")?,
+                status: r.try_get::<i64, _>("status")? as u16,
+                body: r.try_get("body")?,
             })
         })
         .transpose()
@@ -220,7 +220,7 @@ impl Store {
 /// null).
 fn account_and_body(r: &sqlx::any::AnyRow) -> AppResult<(String, serde_json::Value)> {
     Ok((
-        r.try_get(0)?,
-        serde_json::from_str(&r.try_get::<String, _>(1)?).unwrap_or_default(),
+        r.try_get("account")?,
+        serde_json::from_str(&r.try_get::<String, _>("body")?).unwrap_or_default(),
     ))
 }

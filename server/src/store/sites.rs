@@ -124,16 +124,16 @@ impl Store {
             .fetch_all(self.reader())
             .await?
             .iter()
-            .map(|r| r.try_get::<String, _>(0))
+            .map(|r| r.try_get::<String, _>("origin"))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(Site {
-            id: row.try_get(0)?,
-            name: row.try_get(1)?,
-            greeting: row.try_get(2)?,
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            greeting: row.try_get("greeting")?,
             origins,
-            color: row.try_get(3)?,
-            owner_id: row.try_get(4)?,
-            texts: row.try_get(5)?,
+            color: row.try_get("color")?,
+            owner_id: row.try_get("owner_id")?,
+            texts: row.try_get("texts")?,
         }))
     }
 
@@ -165,11 +165,11 @@ impl Store {
         self.sites_in(ids).await
     }
 
-    /// The sites whose ids are the first column of `rows`, in that order.
+    /// The sites whose ids are the `id` column of `rows`, in that order.
     async fn sites_in(&self, rows: Vec<sqlx::any::AnyRow>) -> AppResult<Vec<Site>> {
         let mut sites = Vec::with_capacity(rows.len());
         for row in rows {
-            let id: String = row.try_get(0)?;
+            let id: String = row.try_get("id")?;
             if let Some(site) = self.site(&id).await? {
                 sites.push(site);
             }

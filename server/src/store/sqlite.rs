@@ -777,7 +777,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(row.try_get::<i64, _>("a").unwrap(), 8);
-        assert_eq!(row.try_get::<String, _>(1).unwrap(), "seven");
+        assert_eq!(row.try_get::<String, _>("b").unwrap(), "seven");
         assert_eq!(row.try_get::<f64, _>("c").unwrap(), 0.5);
         assert_eq!(row.try_get::<Vec<u8>, _>("d").unwrap(), vec![1, 2, 3]);
         assert_eq!(row.try_get::<String, _>("e").unwrap(), "seven!");

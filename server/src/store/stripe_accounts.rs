@@ -283,13 +283,15 @@ impl Store {
     /// How a site's resolved payments were resolved: `(resolved_by, count)`.
     pub async fn resolutions(&self, site: &str) -> AppResult<Vec<(String, i64)>> {
         let rows = sqlx::query(
-            "SELECT resolved_by, COUNT(*) FROM payments WHERE site_id = $1 AND resolved_by IS NOT NULL \
+            "SELECT resolved_by, COUNT(*) AS payments FROM payments WHERE site_id = $1 AND resolved_by IS NOT NULL \
              GROUP BY resolved_by",
         )
         .bind(site)
         .fetch_all(self.reader())
         .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get("resolved_by")?, r.try_get("payments")?)))
+            .collect()
     }
 
     /// Remembers the last Stripe failure for troubleshooting (or clears it with `None`).
@@ -314,19 +316,19 @@ impl Store {
         .fetch_optional(self.reader())
         .await?;
         let Some(r) = row else { return Ok(None) };
-        let secret_key = cipher.open(&r.try_get::<String, _>(1)?, &key_place(site))?;
-        let webhook_secrets = valid_now(open_secrets(cipher, site, r.try_get(2)?)?);
+        let secret_key = cipher.open(&r.try_get::<String, _>("secret_key_enc")?, &key_place(site))?;
+        let webhook_secrets = valid_now(open_secrets(cipher, site, r.try_get("webhook_secrets_enc")?)?);
         Ok(Some(StripeAccount {
             site_id: site.to_owned(),
-            livemode: r.try_get::<i64, _>(0)? != 0,
+            livemode: r.try_get::<i64, _>("livemode")? != 0,
             secret_key,
             webhook_secrets,
-            publishable_key: r.try_get(3)?,
-            success_url: r.try_get(4)?,
-            cancel_url: r.try_get(5)?,
-            apple_pay: r.try_get::<i64, _>(6)? != 0,
-            google_pay: r.try_get::<i64, _>(7)? != 0,
-            payment_method_configuration: r.try_get(8)?,
+            publishable_key: r.try_get("publishable_key")?,
+            success_url: r.try_get("success_url")?,
+            cancel_url: r.try_get("cancel_url")?,
+            apple_pay: r.try_get::<i64, _>("apple_pay")? != 0,
+            google_pay: r.try_get::<i64, _>("google_pay")? != 0,
+            payment_method_configuration: r.try_get("payment_method_configuration")?,
         }))
     }
 
@@ -356,7 +358,7 @@ impl Store {
             (Some(a), Some(r)) => StripeStatus {
                 connected: true,
                 mode: Some(if a.livemode { "live" } else { "test" }),
-                secret_key: Some(r.try_get(2)?),
+                secret_key: Some(r.try_get("secret_key_masked")?),
                 webhook_secret: a.webhook_secrets.first().map(|s| mask(s)),
                 previous_webhook_secret: previous.as_ref().map(|p| mask(&p.secret)),
                 previous_webhook_secret_until: previous.and_then(|p| p.until),
@@ -365,8 +367,8 @@ impl Store {
                 cancel_url: a.cancel_url,
                 apple_pay: a.apple_pay,
                 google_pay: a.google_pay,
-                last_error: r.try_get(0)?,
-                last_error_at: r.try_get(1)?,
+                last_error: r.try_get("last_error")?,
+                last_error_at: r.try_get("last_error_at")?,
             },
             _ => StripeStatus {
                 connected: false,
@@ -445,9 +447,9 @@ impl Store {
             .await?;
         let mut resealed = 0;
         for r in rows {
-            let site: String = r.try_get(0)?;
-            let key: String = r.try_get(1)?;
-            let hooks: Option<String> = r.try_get(2)?;
+            let site: String = r.try_get("site_id")?;
+            let key: String = r.try_get("secret_key_enc")?;
+            let hooks: Option<String> = r.try_get("webhook_secrets_enc")?;
             if let Some(plain) = cipher.open_unbound(&key) {
                 let sealed = cipher.seal(&plain?, &key_place(&site));
                 self.write_one(sqlx::query("UPDATE stripe_accounts SET secret_key_enc = $1 WHERE site_id = $2 AND secret_key_enc = $3")

@@ -119,13 +119,13 @@ impl Store {
             return Ok(HealthView::default());
         };
         Ok(HealthView {
-            last_event_type: r.try_get(0)?,
-            last_event_at: r.try_get(1)?,
-            last_failure_reason: r.try_get(2)?,
-            last_failure_at: r.try_get(3)?,
-            events_received: r.try_get(4)?,
-            duplicates: r.try_get(5)?,
-            signature_failures: r.try_get(6)?,
+            last_event_type: r.try_get("last_event_type")?,
+            last_event_at: r.try_get("last_event_at")?,
+            last_failure_reason: r.try_get("last_failure_reason")?,
+            last_failure_at: r.try_get("last_failure_at")?,
+            events_received: r.try_get("events_received")?,
+            duplicates: r.try_get("duplicates")?,
+            signature_failures: r.try_get("signature_failures")?,
         })
     }
 }

@@ -33,7 +33,7 @@ async fn latest_number<'e>(e: impl Executor<'e, Database = Any>, site: &str) -> 
         .bind(site)
         .fetch_optional(e)
         .await?;
-    Ok(row.map(|r| r.try_get(0)).transpose()?)
+    Ok(row.map(|r| r.try_get("version")).transpose()?)
 }
 
 /// One published version: from the cache, else read with `e` and cached. Versions never
@@ -61,7 +61,7 @@ async fn cached<'e>(
     let Some(row) = row else {
         return Ok(None);
     };
-    let wf = Arc::new(decode(&row.try_get::<String, _>(0)?)?);
+    let wf = Arc::new(decode(&row.try_get::<String, _>("definition")?)?);
     store
         .workflow_cache
         .lock()
@@ -110,10 +110,10 @@ pub async fn lock_run(tx: &mut Tx, conversation: &str) -> AppResult<Option<Locke
         .fetch_optional(&mut *tx)
         .await?;
     row.map(|r| {
-        let state: String = r.try_get(2)?;
+        let state: String = r.try_get("state")?;
         Ok(LockedRun {
-            version: r.try_get(0)?,
-            site: r.try_get(1)?,
+            version: r.try_get("workflow_version")?,
+            site: r.try_get("site_id")?,
             state: serde_json::from_str(&state)
                 .map_err(|e| AppError::Internal(anyhow::anyhow!("stored run is unreadable: {e}")))?,
         })
@@ -152,11 +152,13 @@ impl Store {
     pub async fn publish_workflow(&self, site: &str, workflow: &Workflow) -> AppResult<i64> {
         let def = serde_json::to_string(workflow).map_err(|e| AppError::Internal(e.into()))?;
         let mut tx = self.begin().await?;
-        let next: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM workflows WHERE site_id = $1")
-            .bind(site)
-            .fetch_one(&mut tx)
-            .await?
-            .try_get(0)?;
+        let next: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) + 1 AS next_version FROM workflows WHERE site_id = $1",
+        )
+        .bind(site)
+        .fetch_one(&mut tx)
+        .await?
+        .try_get("next_version")?;
         sqlx::query(
             "INSERT INTO workflows (site_id, version, definition, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -180,12 +182,12 @@ impl Store {
         .await?;
         rows.into_iter()
             .map(|r| {
-                let wf = decode(&r.try_get::<String, _>(1)?)?;
+                let wf = decode(&r.try_get::<String, _>("definition")?)?;
                 Ok(WorkflowVersion {
-                    version: r.try_get(0)?,
+                    version: r.try_get("version")?,
                     name: wf.name,
                     nodes: wf.nodes.len(),
-                    created_at: r.try_get(2)?,
+                    created_at: r.try_get("created_at")?,
                 })
             })
             .collect()
@@ -212,9 +214,9 @@ impl Store {
             .fetch_optional(self.reader())
             .await?;
         row.map(|r| {
-            let state: String = r.try_get(1)?;
+            let state: String = r.try_get("state")?;
             Ok((
-                r.try_get(0)?,
+                r.try_get("workflow_version")?,
                 serde_json::from_str(&state)
                     .map_err(|e| AppError::Internal(anyhow::anyhow!("stored run: {e}")))?,
             ))
@@ -229,6 +231,6 @@ impl Store {
             .bind(before_ms)
             .fetch_all(self.reader())
             .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(|r| Ok(r.try_get("conversation_id")?)).collect()
     }
 }

@@ -155,7 +155,7 @@ async fn drop_stale_databases(conn: &mut sqlx::AnyConnection) {
         .await
         .unwrap_or_default();
     for row in rows {
-        let Ok(name) = row.try_get::<String, _>(0) else {
+        let Ok(name) = row.try_get::<String, _>("datname") else {
             continue;
         };
         let born: u64 = name.split('_').nth(2).and_then(|s| s.parse().ok()).unwrap_or(now);
