@@ -52,10 +52,20 @@ async fn serve(
     store: Store,
     cipher: Cipher,
     api_base: Option<String>,
-    args: ServeArgs,
+    mut args: ServeArgs,
 ) -> anyhow::Result<()> {
     // One relay per SQLite file (held until this function returns).
     let _serving = store.serve_lock()?;
+    let listener = TcpListener::bind(args.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}; is another chatpay running? pick another --listen",
+            args.listen
+        )
+    })?;
+    // Port 0 asks the system for a free port: from here on the relay (its public URL, the demo
+    // site's origins, the first line it prints) uses the port it got.
+    args.listen = listener.local_addr().context("cannot read the address listened on")?;
+    println!("chatpay is listening on {}", args.listen);
     let public_url = args.public_base();
     let api_base = match (api_base, args.stripe_simulator) {
         (Some(base), _) => base,
@@ -68,12 +78,6 @@ async fn serve(
         seed_demo_site(&store, &args, &public_url).await?;
     }
     let assets = WidgetAssets::load(&args.dist.join("widget"));
-    let listener = TcpListener::bind(args.listen).await.with_context(|| {
-        format!(
-            "cannot listen on {}; is another chatpay running? pick another --listen",
-            args.listen
-        )
-    })?;
     if args.stripe_budget > crate::stripe::lifetime::MAX_STRIPE_BUDGET_SECS
         || args.stripe_budget < args.stripe_timeout.max(1)
     {

@@ -120,7 +120,8 @@ pub const STRIPE_API: &str = "https://api.stripe.com";
 /// Options of `chatpay serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// The address to listen on.
+    /// The address to listen on. Port 0 takes a free port; the first line printed, "chatpay is
+    /// running at http://…", names it.
     #[arg(long, env = "CHATPAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 

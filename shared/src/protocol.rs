@@ -152,8 +152,9 @@ pub enum ServerFrame {
         description: String,
         url: String,
         status: PaymentStatus,
-        /// Unix seconds.
+        /// When the link stops working: Unix time in seconds (Stripe's unit for it).
         expires_at: i64,
+        /// When the card was sent: Unix time in milliseconds, like every message's `at`.
         at: i64,
     },
     /// A payment card's new status.
@@ -161,6 +162,7 @@ pub enum ServerFrame {
         seq: u64,
         payment: String,
         status: PaymentStatus,
+        /// When the status changed: Unix time in milliseconds.
         at: i64,
     },
     /// The bot is working on a reply (like creating a payment link); the next bot message

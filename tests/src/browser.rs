@@ -29,13 +29,16 @@ impl Browser {
                 bail!("{what} is not at {}; `cargo xtask test` installs it (Debian packages chromium, chromium-driver)", p.display());
             }
         }
-        let port = free_port();
-        let driver = Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        // Port 0: ChromeDriver takes a free port and says which.
+        let mut driver = Command::new(&chromedriver)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .context("cannot start chromedriver")?;
+        let stdout = driver.stdout.take().context("chromedriver's stdout")?;
+        let port =
+            crate::process::announced(stdout, "ChromeDriver was started successfully on port ").await?;
         let profile = Scratch::new("profile");
         let caps = json!({
             "goog:chromeOptions": {

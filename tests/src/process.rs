@@ -10,7 +10,10 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::*;
 
-/// A free local port (bound and released; fine for tests on one machine).
+/// A free local port, bound and released (so another process could take it first). Only for
+/// two processes that must each know the other's address before starting (the chaos test's
+/// relay and its Stripe): the relay and ChromeDriver are otherwise started on port 0 and say
+/// which port they took ([`Relay::port`]).
 pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -121,12 +124,13 @@ impl Chatpay {
         Ok(())
     }
 
-    /// Starts `chatpay serve` on a free port and waits until `/healthz` answers.
+    /// Starts `chatpay serve` on a port the system picks and waits until `/healthz` answers.
     pub async fn serve(&self, extra: &[&str]) -> Result<Relay> {
-        self.serve_on(free_port(), extra).await
+        self.serve_on(0, extra).await
     }
 
-    /// Starts `chatpay serve` on a given port (to come back on the same one after a kill).
+    /// Starts `chatpay serve` on a given port (0: one the system picks; a relay's
+    /// [`Relay::port`] to come back on the same one after a kill).
     pub async fn serve_on(&self, port: u16, extra: &[&str]) -> Result<Relay> {
         self.serve_logged(port, extra, None).await
     }
@@ -141,16 +145,15 @@ impl Chatpay {
                 dist.display()
             );
         }
-        let listen = format!("127.0.0.1:{port}");
         let mut cmd = Command::new(&self.bin);
         cmd.arg("serve")
-            .args(["--listen", &listen, "--dist"])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--dist"])
             .arg(&dist)
             .args(extra)
             .env("CHATPAY_DATABASE_URL", &self.database_url)
             .env("CHATPAY_LOG", "warn")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null());
+            .stdout(Stdio::piped());
         // Every visitor of these tests comes from 127.0.0.1: the budgets are set out of
         // their way (a test of the budgets passes its own flags, which win).
         for (var, value) in GENEROUS_BUDGETS {
@@ -164,10 +167,11 @@ impl Chatpay {
                 .with_context(|| format!("cannot open the log {}", path.display()))?;
             cmd.stderr(file);
         }
-        let child = cmd.spawn().context("cannot start chatpay")?;
+        let mut child = cmd.spawn().context("cannot start chatpay")?;
+        let stdout = child.stdout.take().context("the relay's stdout")?;
         let relay = Relay {
             child,
-            base: format!("http://{listen}"),
+            base: format!("http://{}", announced(stdout, "chatpay is listening on ").await?),
         };
         relay.wait_healthy().await?;
         Ok(relay)
@@ -209,6 +213,30 @@ pub const GENEROUS_BUDGETS: [(&str, &str); 12] = [
     ("CHATPAY_BUDGET_WEBHOOK_FAILURES_PER_IP", "100000/1ms"),
 ];
 
+/// Reads a child's output until a line starts with `marker` and returns the rest of that
+/// line (without a final '.'); what follows is read and dropped until the child exits, so it
+/// never blocks on a full pipe. How the relay and ChromeDriver, started on port 0, say which
+/// port they took.
+pub(crate) async fn announced(stdout: std::process::ChildStdout, marker: &'static str) -> Result<String> {
+    use std::io::BufRead as _;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines().map_while(Result::ok);
+        let found = lines.by_ref().find_map(|l| {
+            l.strip_prefix(marker)
+                .map(|rest| rest.trim_end_matches('.').to_owned())
+        });
+        let _ = tx.send(found);
+        for _ in lines {}
+    });
+    tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .with_context(|| format!("no \"{marker}…\" line in 30 s"))?
+        .ok()
+        .flatten()
+        .with_context(|| format!("the process exited without saying \"{marker}…\" (its stderr says why)"))
+}
+
 /// A running `chatpay serve`; killed on drop.
 pub struct Relay {
     pub child: Child,
@@ -236,6 +264,14 @@ impl Drop for Relay {
 }
 
 impl Relay {
+    /// The port it listens on (to start it again on the same one after a kill).
+    pub fn port(&self) -> u16 {
+        self.base
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .expect("a relay's base ends in its port")
+    }
+
     /// Kills the process with SIGKILL, as a crash would.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();

@@ -185,7 +185,8 @@ async fn payments_stay_true_through_write_faults_kills_and_duplicate_events() ->
     let stripe_cp = Chatpay::new(&stripe_dir.0)?;
     let relay_cp = Chatpay::new(&relay_dir.0)?;
     // "Stripe" may deliver to the relay under test (another process), and its clock moves
-    // with its token.
+    // with its token. Each of the two must know the other's address before it starts, so
+    // this one test picks the relay's port before starting it (bound and released).
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let deliver_to = format!("{base}/webhooks/stripe/");

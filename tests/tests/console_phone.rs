@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use chatpay_e2e::visitor::Visitor;
-use chatpay_e2e::{free_port, Browser, Chatpay, HostPage, Scratch};
+use chatpay_e2e::{Browser, Chatpay, HostPage, Scratch};
 use chatpay_shared::protocol::{Author, ServerFrame};
 
 const EMAIL: &str = "owner@phone.test";
@@ -143,8 +143,8 @@ async fn an_open_inbox_comes_back_after_a_relay_restart_at_the_newest_line() -> 
     let (_listener, origin) = HostPage::bind().await?;
     chatpay.add_owner(EMAIL, PASSWORD)?;
     chatpay.add_site("shop", "Shop", &origin)?;
-    let port = free_port();
-    let relay = chatpay.serve_on(port, &[]).await?;
+    let relay = chatpay.serve(&[]).await?;
+    let port = relay.port();
     let (mut visitor, welcome) = Visitor::connect(&relay.base, "shop", &origin, None, None).await?;
     let ServerFrame::Welcome { visitor_token, .. } = welcome else {
         anyhow::bail!("no welcome")

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chatpay_e2e::visitor::Visitor;
-use chatpay_e2e::{free_port, stripe_signature, Chatpay, Scratch};
+use chatpay_e2e::{stripe_signature, Chatpay, Scratch};
 use chatpay_shared::protocol::{Author, ClientFrame, PaymentStatus, ServerFrame};
 use serde_json::json;
 
@@ -47,10 +47,10 @@ async fn new_visitor_says(base: &str, need: &str) -> anyhow::Result<(Visitor, St
 
 /// A site with the demo workflow; Stripe connected through the relay's own simulator, with a
 /// webhook secret but no endpoint registered, so only this test delivers webhooks.
-async fn set_up(chatpay: &Chatpay, port: u16) -> anyhow::Result<()> {
+async fn set_up(chatpay: &Chatpay) -> anyhow::Result<()> {
     chatpay.add_site("shop", "Shop", ORIGIN)?;
     chatpay.import_demo_workflow("shop")?;
-    let relay = chatpay.serve_on(port, &["--stripe-simulator"]).await?;
+    let relay = chatpay.serve(&["--stripe-simulator"]).await?;
     let base = format!("{}/simulator/stripe", relay.base);
     chatpay.cli_env(
         &["stripe", "connect", "--site", "shop"],
@@ -98,9 +98,9 @@ fn completed(event: &str, payment: &str, session: &str) -> String {
 async fn a_kill_9_while_a_payment_is_pending_loses_nothing_and_repeats_nothing() -> anyhow::Result<()> {
     let scratch = Scratch::new("durable");
     let chatpay = Chatpay::new(&scratch.0)?;
-    let port = free_port();
-    set_up(&chatpay, port).await?;
-    let mut relay = chatpay.serve_on(port, &["--stripe-simulator"]).await?;
+    set_up(&chatpay).await?;
+    let mut relay = chatpay.serve(&["--stripe-simulator"]).await?;
+    let port = relay.port();
 
     // The visitor walks to the payment card.
     let (mut v, visitor_token) = new_visitor_says(&relay.base, "Backup help").await?;
@@ -177,23 +177,20 @@ async fn silent_stripe() -> anyhow::Result<(String, tokio::task::JoinHandle<()>)
 async fn a_kill_9_while_stripe_is_creating_the_session_is_recovered_on_restart() -> anyhow::Result<()> {
     let scratch = Scratch::new("durable-creating");
     let chatpay = Chatpay::new(&scratch.0)?;
-    let port = free_port();
-    set_up(&chatpay, port).await?;
+    set_up(&chatpay).await?;
     let (silent, _hold) = silent_stripe().await?;
     let mut relay = chatpay
-        .serve_on(
-            port,
-            &[
-                "--stripe-simulator",
-                "--stripe-api-base",
-                &silent,
-                "--stripe-timeout",
-                "1",
-                "--stripe-budget",
-                "2",
-            ],
-        )
+        .serve(&[
+            "--stripe-simulator",
+            "--stripe-api-base",
+            &silent,
+            "--stripe-timeout",
+            "1",
+            "--stripe-budget",
+            "2",
+        ])
         .await?;
+    let port = relay.port();
 
     let (mut v, visitor_token) = new_visitor_says(&relay.base, "Restore my files").await?;
     // The relay is now waiting on Stripe, which says nothing. Crash it there.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context as _, Result};
 use chatpay_e2e::visitor::Visitor;
 use chatpay_e2e::{
-    connect_with_simulator, deliver_event, free_port, fresh_postgres, stripe_events, Chatpay, Relay, Scratch,
+    connect_with_simulator, deliver_event, fresh_postgres, stripe_events, Chatpay, Relay, Scratch,
     FLEET_SECRET_KEY,
 };
 use chatpay_server::store::Store;
@@ -119,23 +119,23 @@ async fn pay(http: &reqwest::Client, url: &str) -> Result<()> {
     Ok(())
 }
 
-/// The fleet: relay A (port `pa`) and relay B on one database, both answering for the
-/// public URL `public` (a load balancer's, here A's).
-async fn relay(cp: &Chatpay, port: u16, public: &str, log: &std::path::Path) -> Result<Relay> {
-    cp.serve_logged(
-        port,
-        &[
-            "--stripe-simulator",
-            "--simulator-token",
-            "two-relays-token",
-            "--public-url",
-            public,
-            "--sweep-every",
-            "1",
-        ],
-        Some(log),
-    )
-    .await
+/// The fleet: relay A and relay B on one database, both answering for the public URL (a load
+/// balancer's, here A's).
+///
+/// A relay of the fleet on `port` (0: any); Stripe's webhooks go to `public`, the first
+/// relay's URL (`None`: this is the first).
+async fn relay(cp: &Chatpay, port: u16, public: Option<&str>, log: &std::path::Path) -> Result<Relay> {
+    let mut flags = vec![
+        "--stripe-simulator",
+        "--simulator-token",
+        "two-relays-token",
+        "--sweep-every",
+        "1",
+    ];
+    if let Some(public) = public {
+        flags.extend(["--public-url", public]);
+    }
+    cp.serve_logged(port, &flags, Some(log)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -148,11 +148,10 @@ async fn two_relays_on_one_postgres_lose_and_double_nothing() -> Result<()> {
     cp.add_site("shop", "Shop", ORIGIN)?;
     cp.import_demo_workflow("shop")?;
     cp.add_owner(OWNER.0, OWNER.1)?;
-    let (pa, pb) = (free_port(), free_port());
-    let public = format!("http://127.0.0.1:{pa}");
     let log = dir.0.join("relays.log");
-    let mut a = relay(&cp, pa, &public, &log).await?;
-    let b = relay(&cp, pb, &public, &log).await?;
+    let mut a = relay(&cp, 0, None, &log).await?;
+    let public = a.base.clone();
+    let b = relay(&cp, 0, Some(&public), &log).await?;
     let whsec = connect_with_simulator(&cp, &a, "shop", KEY).await?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -220,7 +219,8 @@ async fn two_relays_on_one_postgres_lose_and_double_nothing() -> Result<()> {
     v.until(|f| matches!(f, ServerFrame::Message { from: Author::Agent, text, .. } if text == "Hello from a person on A."))
         .await?;
 
-    let mut req = format!("ws://127.0.0.1:{pb}/api/console/sites/shop/live").into_client_request()?;
+    let mut req =
+        format!("{}/api/console/sites/shop/live", b.base.replacen("http", "ws", 1)).into_client_request()?;
     req.headers_mut().insert("cookie", cookie.parse()?);
     req.headers_mut().insert("origin", public.parse()?);
     let (mut live, _) = tokio_tungstenite::connect_async(req)

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use chatpay_e2e::bench::{arg, now, paid_event, wait_update, ORIGIN, WHSEC, WORKFLOW};
 use chatpay_e2e::visitor::Visitor;
-use chatpay_e2e::{free_port, stripe_signature, Chatpay, Scratch};
+use chatpay_e2e::{stripe_signature, Chatpay, Scratch};
 use chatpay_shared::protocol::{ClientFrame, ErrorCode, PaymentStatus, ServerFrame};
 use futures_util::stream::{self, StreamExt};
 
@@ -154,36 +154,33 @@ async fn main() -> Result<()> {
     // The production budgets (flags win over the tests' generous environment), except the
     // per-site ones: this bench's real visitors are many more than a site's usual minute.
     let relay = chatpay
-        .serve_on(
-            free_port(),
-            &[
-                "--stripe-simulator",
-                "--sweep-every",
-                "3600",
-                "--budget-conversations-per-ip",
-                "20/30s",
-                "--budget-messages-per-conversation",
-                "8/1s",
-                "--budget-messages-per-ip",
-                "30/500ms",
-                "--budget-links-per-ip",
-                "10/60s",
-                "--budget-sockets-per-ip",
-                "50",
-                "--budget-lookups-per-payment",
-                "1/5s",
-                "--budget-webhook-failures-per-ip",
-                "30/10s",
-                "--budget-simulator-writes-per-ip",
-                "100/40ms",
-                "--max-connections-per-ip",
-                "256",
-                // This bench's sockets read only when they expect a frame, so they would
-                // not answer pings in time; pings are not what it measures.
-                "--ws-ping-every",
-                "600",
-            ],
-        )
+        .serve(&[
+            "--stripe-simulator",
+            "--sweep-every",
+            "3600",
+            "--budget-conversations-per-ip",
+            "20/30s",
+            "--budget-messages-per-conversation",
+            "8/1s",
+            "--budget-messages-per-ip",
+            "30/500ms",
+            "--budget-links-per-ip",
+            "10/60s",
+            "--budget-sockets-per-ip",
+            "50",
+            "--budget-lookups-per-payment",
+            "1/5s",
+            "--budget-webhook-failures-per-ip",
+            "30/10s",
+            "--budget-simulator-writes-per-ip",
+            "100/40ms",
+            "--max-connections-per-ip",
+            "256",
+            // This bench's sockets read only when they expect a frame, so they would
+            // not answer pings in time; pings are not what it measures.
+            "--ws-ping-every",
+            "600",
+        ])
         .await?;
     let sim = format!("{}/simulator/stripe", relay.base);
     chatpay.cli_env(

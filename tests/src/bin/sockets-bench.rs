@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use chatpay_e2e::bench::{arg, now, ORIGIN, WHSEC};
 use chatpay_e2e::visitor::Visitor;
-use chatpay_e2e::{free_port, stripe_signature, Chatpay, Scratch};
+use chatpay_e2e::{stripe_signature, Chatpay, Scratch};
 use chatpay_shared::protocol::ServerFrame;
 use futures_util::stream::{self, StreamExt};
 use rand::Rng as _;
@@ -56,7 +56,11 @@ fn shape(path: &str) -> String {
 }
 
 /// A stand-in for Stripe in front of the relay's simulator that counts the calls it passes on.
-async fn counting_stripe(target: String, calls: Arc<AtomicU64>, kinds: Kinds) -> Result<String> {
+async fn counting_stripe(
+    target: Arc<std::sync::OnceLock<String>>,
+    calls: Arc<AtomicU64>,
+    kinds: Kinds,
+) -> Result<String> {
     use axum::http::{HeaderMap, Method, StatusCode, Uri};
     use axum::response::IntoResponse as _;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -72,6 +76,9 @@ async fn counting_stripe(target: String, calls: Arc<AtomicU64>, kinds: Kinds) ->
                 .unwrap_or_else(|e| e.into_inner())
                 .entry(kind)
                 .or_insert(0) += 1;
+            let Some(target) = target.get() else {
+                return StatusCode::BAD_GATEWAY.into_response();
+            };
             let path = uri.path_and_query().map_or("/", |p| p.as_str());
             let method =
                 reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
@@ -173,15 +180,12 @@ async fn main() -> Result<()> {
         "pay",
         wf.to_str().unwrap_or_default(),
     ])?;
-    let port = free_port();
     let calls = Arc::new(AtomicU64::new(0));
     let kinds = Kinds::default();
-    let stripe = counting_stripe(
-        format!("http://127.0.0.1:{port}/simulator/stripe"),
-        calls.clone(),
-        kinds.clone(),
-    )
-    .await?;
+    // The proxy stands in front of the relay's own simulator; where that is is known once
+    // the relay listens.
+    let simulator = Arc::new(std::sync::OnceLock::new());
+    let stripe = counting_stripe(simulator.clone(), calls.clone(), kinds.clone()).await?;
     // Pings are not what this bench measures, and its sockets read only now and then.
     let flags = [
         "--stripe-simulator",
@@ -198,7 +202,9 @@ async fn main() -> Result<()> {
         "--budget-lookups-per-site",
         "20/200ms",
     ];
-    let mut relay = chatpay.serve_on(port, &flags).await?;
+    let mut relay = chatpay.serve(&flags).await?;
+    let port = relay.port();
+    let _ = simulator.set(format!("{}/simulator/stripe", relay.base));
     chatpay.cli_env(
         &["stripe", "connect", "--site", "pay"],
         &[

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use chatpay_e2e::bench::{arg, now, paid_event, wait_update, ORIGIN, WHSEC, WORKFLOW};
 use chatpay_e2e::visitor::Visitor;
-use chatpay_e2e::{free_port, fresh_postgres, stripe_signature, Chatpay, Scratch, FLEET_SECRET_KEY};
+use chatpay_e2e::{fresh_postgres, stripe_signature, Chatpay, Scratch, FLEET_SECRET_KEY};
 use chatpay_shared::protocol::ServerFrame;
 use futures_util::stream::{self, StreamExt};
 
@@ -63,19 +63,16 @@ async fn main() -> Result<()> {
         "bench",
         wf.to_str().unwrap_or_default(),
     ])?;
-    let port = free_port();
-    let public = format!("http://127.0.0.1:{port}");
-    let serve = [
-        "--stripe-simulator",
-        "--sweep-every",
-        "3600",
-        "--public-url",
-        &public,
-    ];
-    let relay = chatpay.serve_on(port, &serve).await?;
-    // With two relays the visitors are on the second; the webhooks go to the first.
+    let serve = ["--stripe-simulator", "--sweep-every", "3600"];
+    let relay = chatpay.serve(&serve).await?;
+    // With two relays the visitors are on the second; the webhooks go to the first, whose
+    // URL is the fleet's public one.
     let second = match relays {
-        2 => Some(chatpay.serve(&serve).await?),
+        2 => Some(
+            chatpay
+                .serve(&[&serve[..], &["--public-url", &relay.base]].concat())
+                .await?,
+        ),
         _ => None,
     };
     let sockets_base = second.as_ref().map_or(&relay.base, |r| &r.base).clone();

@@ -1,7 +1,8 @@
 //! The draft being edited, as plain state: a first workflow, what a new node of each kind
-//! starts as, and the [`Edit`]s the page applies to it through Yew's `use_reducer` (each
-//! edit applies to the draft as it is when it arrives, so quick edits never overwrite each
-//! other). No DOM: unit-tested natively.
+//! starts as, and the [`Edit`]s (with the [`NodeEdit`]s inside them) the page applies to it
+//! through Yew's `use_reducer`. Edits are data, not closures: each applies to the draft as it
+//! is when it arrives, so quick edits never overwrite each other, and each can be built and
+//! checked without a browser. No DOM: unit-tested natively.
 
 use std::rc::Rc;
 
@@ -89,6 +90,7 @@ pub(super) fn rename(wf: &mut Workflow, old: &str, new: &str) {
 
 /// A change to the draft. Applied to the draft as it is when the change arrives, so quick
 /// edits in different places never overwrite each other.
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum Edit {
     Replace(Workflow),
     Name(String),
@@ -102,8 +104,133 @@ pub(super) enum Edit {
     Delete(String),
 }
 
-/// One edit of one node.
-pub(super) type NodeEdit = Rc<dyn Fn(&mut Node)>;
+/// A text field of a node's form, named as the form names it (`name="…"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NodeField {
+    Text,
+    Variable,
+    Pattern,
+    RetryText,
+    Value,
+    /// A fixed amount's text, or the name of the variable holding it.
+    Amount,
+    Currency,
+    Description,
+    Message,
+    ResultVariable,
+    LifetimeMinutes,
+    SuccessUrl,
+    CancelUrl,
+}
+
+/// One of a node's "go to" links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Link {
+    Next,
+    Then,
+    Otherwise,
+}
+
+/// One edit of one node, as data.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum NodeEdit {
+    /// What was typed into a field. A blank optional field (a pattern, a retry text, a
+    /// handoff's or close's text, a return URL) is cleared; a lifetime that is not a number
+    /// is 0, which the checks then name.
+    Set(NodeField, String),
+    /// A "go to" choice; `None` ends the workflow there (a condition's two links cannot end,
+    /// so `None` leaves them as they are).
+    Link(Link, Option<String>),
+    /// Turns the node into a new one of this kind, with the kind's defaults (a condition's
+    /// links point at `first`, the workflow's first node).
+    Kind {
+        kind: String,
+        first: String,
+    },
+    Operator(Operator),
+    /// A fixed amount (49.99) or one read from a variable (`amount`).
+    AmountFixed(bool),
+    /// Appends `<<paymentUrl>>` to the payment's chat message.
+    InsertPaymentUrl,
+}
+
+/// An optional text field's value: `None` when left blank.
+pub(super) fn optional(v: String) -> Option<String> {
+    (!v.trim().is_empty()).then_some(v)
+}
+
+impl NodeEdit {
+    /// Applies the edit. A field or link the node's kind does not have (the kind changed
+    /// while the edit was on its way) is ignored.
+    pub(super) fn apply(self, node: &mut Node) {
+        use NodeKind as K;
+        match self {
+            NodeEdit::Set(field, v) => match (&mut node.kind, field) {
+                (K::SendMessage { text, .. } | K::Ask { text, .. }, NodeField::Text) => *text = v,
+                (K::Handoff { text, .. } | K::Close { text }, NodeField::Text) => *text = optional(v),
+                (
+                    K::Ask { variable, .. } | K::SetVariable { variable, .. } | K::Condition { variable, .. },
+                    NodeField::Variable,
+                ) => *variable = v,
+                (K::Ask { pattern, .. }, NodeField::Pattern) => *pattern = optional(v),
+                (K::Ask { retry_text, .. }, NodeField::RetryText) => *retry_text = optional(v),
+                (K::SetVariable { value, .. } | K::Condition { value, .. }, NodeField::Value) => *value = v,
+                (K::RequestPayment { amount, .. }, NodeField::Amount) => match amount {
+                    Amount::Fixed(t) | Amount::FromVariable(t) => *t = v,
+                },
+                (K::RequestPayment { currency, .. }, NodeField::Currency) => *currency = v,
+                (K::RequestPayment { description, .. }, NodeField::Description) => *description = v,
+                (K::RequestPayment { message, .. }, NodeField::Message) => *message = v,
+                (K::RequestPayment { result_variable, .. }, NodeField::ResultVariable) => {
+                    *result_variable = v
+                }
+                (K::RequestPayment { lifetime_minutes, .. }, NodeField::LifetimeMinutes) => {
+                    *lifetime_minutes = v.trim().parse().unwrap_or(0)
+                }
+                (K::RequestPayment { success_url, .. }, NodeField::SuccessUrl) => *success_url = optional(v),
+                (K::RequestPayment { cancel_url, .. }, NodeField::CancelUrl) => *cancel_url = optional(v),
+                _ => {}
+            },
+            NodeEdit::Link(link, to) => match (&mut node.kind, link, to) {
+                (
+                    K::SendMessage { next, .. }
+                    | K::Ask { next, .. }
+                    | K::SetVariable { next, .. }
+                    | K::RequestPayment { next, .. }
+                    | K::Handoff { next, .. },
+                    Link::Next,
+                    to,
+                ) => *next = to,
+                (K::Condition { then, .. }, Link::Then, Some(to)) => *then = to,
+                (K::Condition { otherwise, .. }, Link::Otherwise, Some(to)) => *otherwise = to,
+                _ => {}
+            },
+            NodeEdit::Kind { kind, first } => node.kind = new_kind(&kind, &first),
+            NodeEdit::Operator(op) => {
+                if let K::Condition { operator, .. } = &mut node.kind {
+                    *operator = op;
+                }
+            }
+            NodeEdit::AmountFixed(fixed) => {
+                if let K::RequestPayment { amount, .. } = &mut node.kind {
+                    *amount = if fixed {
+                        Amount::Fixed("49.99".into())
+                    } else {
+                        Amount::FromVariable("amount".into())
+                    };
+                }
+            }
+            NodeEdit::InsertPaymentUrl => {
+                if let K::RequestPayment { message, .. } = &mut node.kind {
+                    if !message.ends_with(' ') && !message.is_empty() {
+                        message.push(' ');
+                    }
+                    message.push_str("<<paymentUrl>>");
+                }
+            }
+        }
+    }
+}
 
 /// The draft being edited.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,9 +264,9 @@ impl Reducible for Draft {
                     kind: new_kind(&kind, &first),
                 });
             }
-            Edit::Node(id, f) => {
+            Edit::Node(id, edit) => {
                 if let Some(node) = wf.nodes.iter_mut().find(|n| n.id == id) {
-                    f(node);
+                    edit.apply(node);
                 }
             }
             Edit::Rename(from, to) => rename(&mut wf, &from, &to),
@@ -241,13 +368,7 @@ mod tests {
 
     #[test]
     fn quick_edits_apply_to_the_draft_as_it_is_when_they_arrive() {
-        let set_text = |t: &'static str| -> NodeEdit {
-            Rc::new(move |n: &mut Node| {
-                if let NodeKind::SendMessage { text, .. } = &mut n.kind {
-                    *text = t.to_owned();
-                }
-            })
-        };
+        let set_text = |t: &str| NodeEdit::Set(NodeField::Text, t.to_owned());
         let wf = apply(
             Draft(starter()),
             vec![
@@ -262,6 +383,145 @@ mod tests {
         assert!(wf.nodes.is_empty());
         let wf = apply(Draft(wf), vec![Edit::Replace(starter())]);
         assert_eq!(wf, starter());
+    }
+
+    /// A node of `kind` named `id`, as the editor adds it.
+    fn node(id: &str, kind: &str) -> Node {
+        Node {
+            id: id.into(),
+            kind: new_kind(kind, "greet"),
+        }
+    }
+
+    fn edited(mut n: Node, edits: Vec<NodeEdit>) -> NodeKind {
+        for e in edits {
+            e.apply(&mut n);
+        }
+        n.kind
+    }
+
+    #[test]
+    fn a_payment_forms_fields_land_where_they_are_named() {
+        let kind = edited(
+            node("pay", "request_payment"),
+            vec![
+                NodeEdit::Set(NodeField::Amount, "12.50".into()),
+                NodeEdit::Set(NodeField::Currency, "EUR".into()),
+                NodeEdit::Set(NodeField::Description, "Deposit".into()),
+                NodeEdit::Set(NodeField::Message, "Pay here:".into()),
+                NodeEdit::InsertPaymentUrl,
+                NodeEdit::Set(NodeField::ResultVariable, "deposit".into()),
+                NodeEdit::Set(NodeField::LifetimeMinutes, " 90 ".into()),
+                NodeEdit::Set(NodeField::SuccessUrl, "https://shop.example/thanks".into()),
+                NodeEdit::Set(NodeField::CancelUrl, "   ".into()),
+                NodeEdit::Link(Link::Next, Some("greet".into())),
+            ],
+        );
+        let NodeKind::RequestPayment {
+            amount,
+            currency,
+            description,
+            message,
+            result_variable,
+            lifetime_minutes,
+            success_url,
+            cancel_url,
+            next,
+        } = kind
+        else {
+            panic!("a payment")
+        };
+        assert_eq!(amount, Amount::Fixed("12.50".into()));
+        assert_eq!((currency.as_str(), description.as_str()), ("EUR", "Deposit"));
+        assert_eq!(message, "Pay here: <<paymentUrl>>");
+        assert_eq!((result_variable.as_str(), lifetime_minutes), ("deposit", 90));
+        assert_eq!(success_url.as_deref(), Some("https://shop.example/thanks"));
+        assert_eq!(cancel_url, None, "a blank optional field is cleared");
+        assert_eq!(next.as_deref(), Some("greet"));
+    }
+
+    #[test]
+    fn switching_the_amount_mode_and_a_lifetime_that_is_not_a_number() {
+        let kind = edited(
+            node("pay", "request_payment"),
+            vec![
+                NodeEdit::AmountFixed(false),
+                NodeEdit::Set(NodeField::Amount, "quote".into()),
+                NodeEdit::Set(NodeField::LifetimeMinutes, "an hour".into()),
+            ],
+        );
+        let NodeKind::RequestPayment {
+            amount,
+            lifetime_minutes,
+            ..
+        } = kind
+        else {
+            panic!("a payment")
+        };
+        assert_eq!(amount, Amount::FromVariable("quote".into()));
+        assert_eq!(lifetime_minutes, 0, "0 is named by the checks, never guessed");
+    }
+
+    #[test]
+    fn a_conditions_links_cannot_end_and_its_operator_is_kept() {
+        let kind = edited(
+            node("check", "condition"),
+            vec![
+                NodeEdit::Operator(Operator::IsEmpty),
+                NodeEdit::Link(Link::Then, Some("pay".into())),
+                NodeEdit::Link(Link::Otherwise, None),
+                NodeEdit::Set(NodeField::Variable, "email".into()),
+            ],
+        );
+        let NodeKind::Condition {
+            variable,
+            operator,
+            then,
+            otherwise,
+            ..
+        } = kind
+        else {
+            panic!("a condition")
+        };
+        assert_eq!((variable.as_str(), operator), ("email", Operator::IsEmpty));
+        assert_eq!((then.as_str(), otherwise.as_str()), ("pay", "greet"));
+    }
+
+    #[test]
+    fn an_edit_for_a_field_the_kind_lacks_changes_nothing() {
+        // The kind changed while the edit was on its way: a close has no pattern or link.
+        let before = node("bye", "close");
+        let kind = edited(
+            before.clone(),
+            vec![
+                NodeEdit::Set(NodeField::Pattern, "[0-9]+".into()),
+                NodeEdit::Link(Link::Next, Some("greet".into())),
+                NodeEdit::Operator(Operator::Contains),
+                NodeEdit::InsertPaymentUrl,
+            ],
+        );
+        assert_eq!(kind, before.kind);
+        // …and its optional text is cleared when blanked.
+        let kind = edited(
+            before,
+            vec![
+                NodeEdit::Set(NodeField::Text, "Bye!".into()),
+                NodeEdit::Set(NodeField::Text, " ".into()),
+            ],
+        );
+        assert_eq!(kind, NodeKind::Close { text: None });
+    }
+
+    #[test]
+    fn a_new_kind_takes_its_defaults() {
+        let kind = edited(
+            node("greet", "send_message"),
+            vec![NodeEdit::Kind {
+                kind: "condition".into(),
+                first: "start".into(),
+            }],
+        );
+        assert_eq!(kind, new_kind("condition", "start"));
     }
 
     #[test]

@@ -1,7 +1,5 @@
 //! One node as a card: its id, its kind's fields, where it goes next, its problems.
 
-use std::rc::Rc;
-
 use chatpay_shared::workflow::{Node, NodeKind, Operator, Problem};
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
@@ -58,15 +56,17 @@ pub(super) fn node_card(p: &NodeCardProps) -> Html {
         .filter(|pr| pr.field.is_none())
         .map(|pr| pr.message.clone())
         .collect();
-    let edit = |f: fn(&mut NodeKind, String)| edit_kind(&p.on_edit, f);
-    let edit_target = |f: fn(&mut NodeKind, Option<String>)| edit_link(&p.on_edit, f);
+    let edit = |field: NodeField| edit_field(&p.on_edit, field);
+    let edit_target = |link: Link| edit_link(&p.on_edit, link);
     let on_id = p.on_rename.clone();
     let on_kind = {
         let (on, first) = (p.on_edit.clone(), p.ids.first().cloned().unwrap_or_default());
         Callback::from(move |e: Event| {
             let sel: HtmlSelectElement = e.target_unchecked_into();
-            let (kind, first) = (sel.value(), first.clone());
-            on.emit(Rc::new(move |n: &mut Node| n.kind = new_kind(&kind, &first)));
+            on.emit(NodeEdit::Kind {
+                kind: sel.value(),
+                first: first.clone(),
+            });
         })
     };
     let on_delete = p.on_delete.reform(|_: MouseEvent| ());
@@ -75,8 +75,8 @@ pub(super) fn node_card(p: &NodeCardProps) -> Html {
     let form = match &node.kind {
         NodeKind::SendMessage { text, next } => html! {
             <>
-                <Field name="text" label="Message" multiline=true hint="<<variable>> is replaced by its value." value={text.clone()} on_input={edit(|k, v| if let NodeKind::SendMessage { text, .. } = k { *text = v })} error={err("text")} />
-                { target("next", "Then go to", next.as_deref(), ids, true, err("next"), edit_target(|k, v| if let NodeKind::SendMessage { next, .. } = k { *next = v })) }
+                <Field name="text" label="Message" multiline=true hint="<<variable>> is replaced by its value." value={text.clone()} on_input={edit(NodeField::Text)} error={err("text")} />
+                { target("next", "Then go to", next.as_deref(), ids, true, err("next"), edit_target(Link::Next)) }
             </>
         },
         NodeKind::Ask {
@@ -87,11 +87,11 @@ pub(super) fn node_card(p: &NodeCardProps) -> Html {
             next,
         } => html! {
             <>
-                <Field name="text" label="Question" multiline=true value={text.clone()} on_input={edit(|k, v| if let NodeKind::Ask { text, .. } = k { *text = v })} error={err("text")} />
-                <Field name="variable" label="Save the answer in" value={variable.clone()} on_input={edit(|k, v| if let NodeKind::Ask { variable, .. } = k { *variable = v })} error={err("variable")} />
-                <Field name="pattern" label="Pattern the answer must match (optional)" placeholder="[0-9]{4}" value={pattern.clone().unwrap_or_default()} on_input={edit(|k, v| if let NodeKind::Ask { pattern, .. } = k { *pattern = opt_static(v) })} error={err("pattern")} />
-                <Field name="retry_text" label="When it does not match, say (optional)" value={retry_text.clone().unwrap_or_default()} on_input={edit(|k, v| if let NodeKind::Ask { retry_text, .. } = k { *retry_text = opt_static(v) })} />
-                { target("next", "Then go to", next.as_deref(), ids, true, err("next"), edit_target(|k, v| if let NodeKind::Ask { next, .. } = k { *next = v })) }
+                <Field name="text" label="Question" multiline=true value={text.clone()} on_input={edit(NodeField::Text)} error={err("text")} />
+                <Field name="variable" label="Save the answer in" value={variable.clone()} on_input={edit(NodeField::Variable)} error={err("variable")} />
+                <Field name="pattern" label="Pattern the answer must match (optional)" placeholder="[0-9]{4}" value={pattern.clone().unwrap_or_default()} on_input={edit(NodeField::Pattern)} error={err("pattern")} />
+                <Field name="retry_text" label="When it does not match, say (optional)" value={retry_text.clone().unwrap_or_default()} on_input={edit(NodeField::RetryText)} />
+                { target("next", "Then go to", next.as_deref(), ids, true, err("next"), edit_target(Link::Next)) }
             </>
         },
         NodeKind::SetVariable {
@@ -100,9 +100,9 @@ pub(super) fn node_card(p: &NodeCardProps) -> Html {
             next,
         } => html! {
             <>
-                <Field name="variable" label="Variable" value={variable.clone()} on_input={edit(|k, v| if let NodeKind::SetVariable { variable, .. } = k { *variable = v })} error={err("variable")} />
-                <Field name="value" label="Value" value={value.clone()} on_input={edit(|k, v| if let NodeKind::SetVariable { value, .. } = k { *value = v })} />
-                { target("next", "Then go to", next.as_deref(), ids, true, err("next"), edit_target(|k, v| if let NodeKind::SetVariable { next, .. } = k { *next = v })) }
+                <Field name="variable" label="Variable" value={variable.clone()} on_input={edit(NodeField::Variable)} error={err("variable")} />
+                <Field name="value" label="Value" value={value.clone()} on_input={edit(NodeField::Value)} />
+                { target("next", "Then go to", next.as_deref(), ids, true, err("next"), edit_target(Link::Next)) }
             </>
         },
         NodeKind::RequestPayment { .. } => {
@@ -121,11 +121,7 @@ pub(super) fn node_card(p: &NodeCardProps) -> Html {
                     let sel: HtmlSelectElement = e.target_unchecked_into();
                     let op: Operator = serde_json::from_value(serde_json::Value::String(sel.value()))
                         .unwrap_or(Operator::Equals);
-                    on.emit(Rc::new(move |n: &mut Node| {
-                        if let NodeKind::Condition { operator, .. } = &mut n.kind {
-                            *operator = op;
-                        }
-                    }));
+                    on.emit(NodeEdit::Operator(op));
                 })
             };
             let ops = [
@@ -142,7 +138,7 @@ pub(super) fn node_card(p: &NodeCardProps) -> Html {
                 .unwrap_or_default();
             html! {
                 <>
-                    <Field name="variable" label="If the variable" value={variable.clone()} on_input={edit(|k, v| if let NodeKind::Condition { variable, .. } = k { *variable = v })} error={err("variable")} />
+                    <Field name="variable" label="If the variable" value={variable.clone()} on_input={edit(NodeField::Variable)} error={err("variable")} />
                     <div class="field">
                         <label>{ "Operator" }</label>
                         <select name="operator" aria-label="Operator" onchange={on_op}>
@@ -150,21 +146,21 @@ pub(super) fn node_card(p: &NodeCardProps) -> Html {
                         </select>
                     </div>
                     if *operator != Operator::IsEmpty {
-                        <Field name="value" label="Value" value={value.clone()} on_input={edit(|k, v| if let NodeKind::Condition { value, .. } = k { *value = v })} />
+                        <Field name="value" label="Value" value={value.clone()} on_input={edit(NodeField::Value)} />
                     }
-                    { target("then", "When true, go to", Some(then), ids, false, err("then"), edit_target(|k, v| if let (NodeKind::Condition { then, .. }, Some(v)) = (k, v) { *then = v })) }
-                    { target("else", "Otherwise, go to", Some(otherwise), ids, false, err("else"), edit_target(|k, v| if let (NodeKind::Condition { otherwise, .. }, Some(v)) = (k, v) { *otherwise = v })) }
+                    { target("then", "When true, go to", Some(then), ids, false, err("then"), edit_target(Link::Then)) }
+                    { target("else", "Otherwise, go to", Some(otherwise), ids, false, err("else"), edit_target(Link::Otherwise)) }
                 </>
             }
         }
         NodeKind::Handoff { text, next } => html! {
             <>
-                <Field name="text" label="Tell the visitor (optional)" value={text.clone().unwrap_or_default()} on_input={edit(|k, v| if let NodeKind::Handoff { text, .. } = k { *text = opt_static(v) })} />
-                { target("next", "When a person hands back, go to", next.as_deref(), ids, true, err("next"), edit_target(|k, v| if let NodeKind::Handoff { next, .. } = k { *next = v })) }
+                <Field name="text" label="Tell the visitor (optional)" value={text.clone().unwrap_or_default()} on_input={edit(NodeField::Text)} />
+                { target("next", "When a person hands back, go to", next.as_deref(), ids, true, err("next"), edit_target(Link::Next)) }
             </>
         },
         NodeKind::Close { text } => html! {
-            <Field name="text" label="Last message (optional)" value={text.clone().unwrap_or_default()} on_input={edit(|k, v| if let NodeKind::Close { text, .. } = k { *text = opt_static(v) })} />
+            <Field name="text" label="Last message (optional)" value={text.clone().unwrap_or_default()} on_input={edit(NodeField::Text)} />
         },
     };
     html! {
@@ -183,11 +179,6 @@ pub(super) fn node_card(p: &NodeCardProps) -> Html {
     }
 }
 
-/// An optional text field's value: `None` when left blank.
-pub(super) fn opt_static(v: String) -> Option<String> {
-    (!v.trim().is_empty()).then_some(v)
-}
-
 /// The message of the node's problem at `field`, if it has one.
 pub(super) fn field_error(problems: &[Problem], field: &str) -> Option<String> {
     problems
@@ -196,17 +187,12 @@ pub(super) fn field_error(problems: &[Problem], field: &str) -> Option<String> {
         .map(|pr| pr.message.clone())
 }
 
-/// A field's callback that edits the node's kind with the text typed.
-pub(super) fn edit_kind(on: &Callback<NodeEdit>, f: fn(&mut NodeKind, String)) -> Callback<String> {
-    let on = on.clone();
-    Callback::from(move |v: String| on.emit(Rc::new(move |n: &mut Node| f(&mut n.kind, v.clone()))))
+/// A field's callback: the text typed, as an edit of that field.
+pub(super) fn edit_field(on: &Callback<NodeEdit>, field: NodeField) -> Callback<String> {
+    on.reform(move |v: String| NodeEdit::Set(field, v))
 }
 
-/// A "go to" select's callback that edits one of the node's links.
-pub(super) fn edit_link(
-    on: &Callback<NodeEdit>,
-    f: fn(&mut NodeKind, Option<String>),
-) -> Callback<Option<String>> {
-    let on = on.clone();
-    Callback::from(move |v: Option<String>| on.emit(Rc::new(move |n: &mut Node| f(&mut n.kind, v.clone()))))
+/// A "go to" select's callback: the node chosen, as an edit of that link.
+pub(super) fn edit_link(on: &Callback<NodeEdit>, link: Link) -> Callback<Option<String>> {
+    on.reform(move |to: Option<String>| NodeEdit::Link(link, to))
 }

@@ -1,7 +1,5 @@
 //! The Request Payment node's form, with a live preview of the amount.
 
-use std::rc::Rc;
-
 use chatpay_shared::money::{format_minor, Money, CURRENCIES};
 use chatpay_shared::workflow::{Amount, Node, NodeKind, Problem};
 use web_sys::HtmlSelectElement;
@@ -39,13 +37,11 @@ pub(super) fn payment_form(p: &PaymentFormProps) -> Html {
         return html! {};
     };
     let err = |field: &str| field_error(&p.problems, field);
-    let edit = |f: fn(&mut NodeKind, String)| edit_kind(&p.on_edit, f);
-    let select = |f: fn(&mut NodeKind, String)| {
-        let on = p.on_edit.clone();
-        Callback::from(move |e: Event| {
+    let edit = |field: NodeField| edit_field(&p.on_edit, field);
+    let select = |field: NodeField| {
+        p.on_edit.reform(move |e: Event| {
             let sel: HtmlSelectElement = e.target_unchecked_into();
-            let v = sel.value();
-            on.emit(Rc::new(move |n: &mut Node| f(&mut n.kind, v.clone())));
+            NodeEdit::Set(field, sel.value())
         })
     };
     let fixed = matches!(amount, Amount::Fixed(_));
@@ -73,40 +69,12 @@ pub(super) fn payment_form(p: &PaymentFormProps) -> Html {
     } else {
         html! { <p class="hint" id="amount-preview">{ format!("The visitor's <<{amount_text}>> is checked when the workflow runs; an amount that cannot be charged sets {result_variable} to invalid_amount and no link is sent.") }</p> }
     };
-    let mode = {
-        let on = p.on_edit.clone();
-        Callback::from(move |e: Event| {
-            let sel: HtmlSelectElement = e.target_unchecked_into();
-            let fixed = sel.value() == "fixed";
-            on.emit(Rc::new(move |n: &mut Node| {
-                if let NodeKind::RequestPayment { amount, .. } = &mut n.kind {
-                    *amount = if fixed {
-                        Amount::Fixed("49.99".into())
-                    } else {
-                        Amount::FromVariable("amount".into())
-                    };
-                }
-            }));
-        })
-    };
-    let insert_url = {
-        let on = p.on_edit.clone();
-        Callback::from(move |_: MouseEvent| {
-            on.emit(Rc::new(|n: &mut Node| {
-                if let NodeKind::RequestPayment { message, .. } = &mut n.kind {
-                    if !message.ends_with(' ') && !message.is_empty() {
-                        message.push(' ');
-                    }
-                    message.push_str("<<paymentUrl>>");
-                }
-            }));
-        })
-    };
-    let on_next = edit_link(&p.on_edit, |k, v| {
-        if let NodeKind::RequestPayment { next, .. } = k {
-            *next = v
-        }
+    let mode = p.on_edit.reform(|e: Event| {
+        let sel: HtmlSelectElement = e.target_unchecked_into();
+        NodeEdit::AmountFixed(sel.value() == "fixed")
     });
+    let insert_url = p.on_edit.reform(|_: MouseEvent| NodeEdit::InsertPaymentUrl);
+    let on_next = edit_link(&p.on_edit, Link::Next);
     html! {
         <>
             <div class="row">
@@ -117,26 +85,26 @@ pub(super) fn payment_form(p: &PaymentFormProps) -> Html {
                         <option value="variable" selected={!fixed}>{ "from a variable" }</option>
                     </select>
                 </div>
-                <Field name="amount" label={if fixed { "Amount" } else { "Variable with the amount" }} value={amount_text} on_input={edit(|k, v| if let NodeKind::RequestPayment { amount, .. } = k { match amount { Amount::Fixed(t) | Amount::FromVariable(t) => *t = v } })} error={err("amount")} />
+                <Field name="amount" label={if fixed { "Amount" } else { "Variable with the amount" }} value={amount_text} on_input={edit(NodeField::Amount)} error={err("amount")} />
                 <div class={classes!("field", err("currency").is_some().then_some("has-error"))}>
                     <label>{ "Currency" }</label>
-                    <select name="currency" aria-label="Currency" onchange={select(|k, v| if let NodeKind::RequestPayment { currency, .. } = k { *currency = v })}>
+                    <select name="currency" aria-label="Currency" onchange={select(NodeField::Currency)}>
                         { for CURRENCIES.iter().map(|c| html! { <option value={c.code} selected={c.code.eq_ignore_ascii_case(code)}>{ c.code }</option> }) }
                     </select>
                     if let Some(e) = err("currency") { <p class="error" data-field="currency">{ e }</p> }
                 </div>
             </div>
             { preview }
-            <Field name="description" label="Description (shown on Stripe Checkout)" value={description.clone()} on_input={edit(|k, v| if let NodeKind::RequestPayment { description, .. } = k { *description = v })} error={err("description")} />
-            <Field name="message" label="Chat message" multiline=true hint="The card with the Pay button is shown either way." value={message.clone()} on_input={edit(|k, v| if let NodeKind::RequestPayment { message, .. } = k { *message = v })} error={err("message")} />
+            <Field name="description" label="Description (shown on Stripe Checkout)" value={description.clone()} on_input={edit(NodeField::Description)} error={err("description")} />
+            <Field name="message" label="Chat message" multiline=true hint="The card with the Pay button is shown either way." value={message.clone()} on_input={edit(NodeField::Message)} error={err("message")} />
             <button class="button small" name="insert_payment_url" onclick={insert_url}>{ "Insert <<paymentUrl>>" }</button>
             <div class="row">
-                <Field name="result_variable" label="Result variable" value={result_variable.clone()} on_input={edit(|k, v| if let NodeKind::RequestPayment { result_variable, .. } = k { *result_variable = v })} error={err("result_variable")} />
-                <Field name="lifetime_minutes" label="Link lifetime (minutes, 30-1440)" kind="number" value={lifetime_minutes.to_string()} on_input={edit(|k, v| if let NodeKind::RequestPayment { lifetime_minutes, .. } = k { *lifetime_minutes = v.trim().parse().unwrap_or(0) })} error={err("lifetime_minutes")} />
+                <Field name="result_variable" label="Result variable" value={result_variable.clone()} on_input={edit(NodeField::ResultVariable)} error={err("result_variable")} />
+                <Field name="lifetime_minutes" label="Link lifetime (minutes, 30-1440)" kind="number" value={lifetime_minutes.to_string()} on_input={edit(NodeField::LifetimeMinutes)} error={err("lifetime_minutes")} />
             </div>
             <div class="row">
-                <Field name="success_url" label="Return after paying (optional)" value={success_url.clone().unwrap_or_default()} on_input={edit(|k, v| if let NodeKind::RequestPayment { success_url, .. } = k { *success_url = opt_static(v) })} error={err("success_url")} />
-                <Field name="cancel_url" label="Return when going back (optional)" value={cancel_url.clone().unwrap_or_default()} on_input={edit(|k, v| if let NodeKind::RequestPayment { cancel_url, .. } = k { *cancel_url = opt_static(v) })} error={err("cancel_url")} />
+                <Field name="success_url" label="Return after paying (optional)" value={success_url.clone().unwrap_or_default()} on_input={edit(NodeField::SuccessUrl)} error={err("success_url")} />
+                <Field name="cancel_url" label="Return when going back (optional)" value={cancel_url.clone().unwrap_or_default()} on_input={edit(NodeField::CancelUrl)} error={err("cancel_url")} />
             </div>
             { target("next", "Then go to (paymentStatus is set)", next.as_deref(), &p.ids, true, err("next"), on_next) }
         </>
