@@ -10,6 +10,7 @@ use chatpay_shared::protocol::ConversationStatus;
 use chatpay_shared::protocol::{Author, MAX_TEXT_CHARS};
 use chatpay_shared::workflow::{DESCRIPTION_MAX_CHARS, LIFETIME_MINUTES};
 
+use crate::domain::SiteId;
 use crate::engine::runner;
 use crate::engine::step::Event;
 use crate::error::{AppError, AppResult, FormErrors};
@@ -23,7 +24,7 @@ use crate::store::{conversations, new_id};
 /// Sets the status and returns the followup that tells the console, when it changed.
 async fn set_status(
     tx: &mut crate::store::Tx,
-    site: &str,
+    site: &SiteId,
     conversation: &str,
     to: ConversationStatus,
 ) -> AppResult<Option<Followups>> {
@@ -36,7 +37,7 @@ async fn set_status(
 }
 
 /// A person's reply; the conversation is theirs from now on (the bot stays quiet).
-pub async fn reply(state: &AppState, site: &str, conversation: &str, text: &str) -> AppResult<()> {
+pub async fn reply(state: &AppState, site: &SiteId, conversation: &str, text: &str) -> AppResult<()> {
     let text = crate::chat::plain_text(text);
     let text = text.trim();
     if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
@@ -66,7 +67,7 @@ pub async fn reply(state: &AppState, site: &str, conversation: &str, text: &str)
 }
 
 /// A person takes the conversation from the bot.
-pub async fn take_over(state: &AppState, site: &str, conversation: &str) -> AppResult<()> {
+pub async fn take_over(state: &AppState, site: &SiteId, conversation: &str) -> AppResult<()> {
     let mut tx = state.store.begin().await?;
     let mut followups = Followups::default();
     if let Some(f) = set_status(&mut tx, site, conversation, ConversationStatus::Agent).await? {
@@ -85,7 +86,7 @@ pub async fn take_over(state: &AppState, site: &str, conversation: &str) -> AppR
 }
 
 /// The person gives the conversation back to the bot, which carries on after its handoff.
-pub async fn hand_back(state: &AppState, site: &str, conversation: &str) -> AppResult<()> {
+pub async fn hand_back(state: &AppState, site: &SiteId, conversation: &str) -> AppResult<()> {
     let mut tx = state.store.begin().await?;
     let mut followups = Followups::default();
     if let Some(f) = set_status(&mut tx, site, conversation, ConversationStatus::Bot).await? {
@@ -103,7 +104,7 @@ pub async fn hand_back(state: &AppState, site: &str, conversation: &str) -> AppR
 /// conversation returns the payment the first request made. Returns the payment id.
 pub async fn request_payment(
     state: &AppState,
-    site: &str,
+    site: &SiteId,
     conversation: &str,
     amount: &str,
     currency: &str,

@@ -21,6 +21,8 @@ use std::time::Duration;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::domain::SiteId;
+
 /// Who an address stands for in the budgets: an IPv4 address, or an IPv6 /64 (one
 /// subscriber gets a whole /64: counting single IPv6 addresses would give one caller
 /// billions of budgets).
@@ -294,7 +296,7 @@ impl Limiters {
     /// A new conversation from `ip` on `site`. Once `ip` is over its budget, its next
     /// sockets are refused before their handshake until the bucket refills
     /// ([`Limiters::sockets_blocked`]).
-    pub fn new_conversation(&self, ip: IpAddr, site: &str) -> Result<(), Refused> {
+    pub fn new_conversation(&self, ip: IpAddr, site: &SiteId) -> Result<(), Refused> {
         let ip = holder(ip);
         if let Err(refused) = self.check(&self.conversations_ip, &ip, Budget::ConversationsPerIp) {
             self.block(Budget::ConversationsPerIp, ip, refused.retry_after);
@@ -302,7 +304,7 @@ impl Limiters {
         }
         self.check(
             &self.conversations_site,
-            &site.to_owned(),
+            &site.as_str().to_owned(),
             Budget::ConversationsPerSite,
         )
     }
@@ -345,19 +347,23 @@ impl Limiters {
     }
 
     /// A payment link the bot opens for a visitor at `ip` (if known) on `site`.
-    pub fn payment_link(&self, ip: Option<IpAddr>, site: &str) -> Result<(), Refused> {
+    pub fn payment_link(&self, ip: Option<IpAddr>, site: &SiteId) -> Result<(), Refused> {
         if let Some(ip) = ip {
             self.check(&self.links_ip, &holder(ip), Budget::LinksPerIp)?;
         }
-        self.check(&self.links_site, &site.to_owned(), Budget::LinksPerSite)
+        self.check(&self.links_site, &site.as_str().to_owned(), Budget::LinksPerSite)
     }
 
     /// Whether the relay may ask Stripe about `payment` of `site` now on a visitor's behalf
     /// (else the visitor gets what is stored; the sweep and the webhooks settle it anyway).
-    pub fn stripe_lookup(&self, payment: &str, site: &str) -> bool {
+    pub fn stripe_lookup(&self, payment: &str, site: &SiteId) -> bool {
         self.lookups_payment.check_key(&payment.to_owned()).is_ok()
             && self
-                .check(&self.lookups_site, &site.to_owned(), Budget::LookupsPerSite)
+                .check(
+                    &self.lookups_site,
+                    &site.as_str().to_owned(),
+                    Budget::LookupsPerSite,
+                )
                 .is_ok()
     }
 
@@ -506,13 +512,14 @@ mod tests {
             ..Budgets::default()
         });
         let ip: IpAddr = "203.0.113.1".parse().unwrap();
-        assert!(l.new_conversation(ip, "shop").is_ok());
-        assert!(l.new_conversation(ip, "shop").is_ok());
-        let refused = l.new_conversation(ip, "shop").unwrap_err();
+        let shop = SiteId::parse("shop").unwrap();
+        assert!(l.new_conversation(ip, &shop).is_ok());
+        assert!(l.new_conversation(ip, &shop).is_ok());
+        let refused = l.new_conversation(ip, &shop).unwrap_err();
         assert_eq!(refused.budget, Budget::ConversationsPerIp);
         assert!((1..=60).contains(&refused.retry_after_secs()), "{refused:?}");
         assert!(
-            l.new_conversation("203.0.113.2".parse().unwrap(), "shop").is_ok(),
+            l.new_conversation("203.0.113.2".parse().unwrap(), &shop).is_ok(),
             "others go on"
         );
         assert_eq!(l.refusals()[0], ("conversations_per_ip", 1));

@@ -26,6 +26,7 @@ use chatpay_shared::console::LiveEvent;
 use chatpay_shared::protocol::ServerFrame;
 use sqlx::postgres::PgListener;
 
+use crate::domain::SiteId;
 use crate::state::AppState;
 use crate::store::Dialect;
 
@@ -98,6 +99,11 @@ async fn on_pointer(state: &AppState, payload: &str) {
         (Some(s), Some(c)) => (*s, *c),
         _ => return,
     };
+    // The site id as the writing relay read it from the store.
+    let Ok(site) = SiteId::parse(site) else {
+        return;
+    };
+    let site = &site;
     match *kind {
         "h" => {
             let seq: u64 = parts.get(4).and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
@@ -131,7 +137,7 @@ async fn on_pointer(state: &AppState, payload: &str) {
 
 /// Another relay added to a conversation's history: this relay's sockets of it get the
 /// frames after what they have, and its consoles of the site hear of it.
-async fn history_grew(state: &AppState, site: &str, conversation: &str, seq: u64) {
+async fn history_grew(state: &AppState, site: &SiteId, conversation: &str, seq: u64) {
     if let Some(published) = state.hub.published(conversation) {
         if seq > published {
             match state.store.history_after(conversation, published, 500).await {
@@ -154,7 +160,7 @@ async fn history_grew(state: &AppState, site: &str, conversation: &str, seq: u64
 
 fn live(
     state: &AppState,
-    site: &str,
+    site: &SiteId,
     conversation: &str,
     status: Option<ConversationStatus>,
     notice: Option<String>,

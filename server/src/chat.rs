@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use chatpay_shared::protocol::{Author, ServerFrame, MAX_CLIENT_ID_LEN, MAX_TEXT_CHARS};
 
-use crate::domain::VisitorToken;
+use crate::domain::{SiteId, VisitorToken};
 use crate::engine::runner;
 use crate::engine::step::Event;
 use crate::error::{AppError, AppResult};
@@ -94,7 +94,7 @@ pub fn plain_text(text: &str) -> std::borrow::Cow<'_, str> {
 /// Validates and stores a visitor message, lets the workflow answer, then publishes both.
 pub async fn visitor_text(
     state: &AppState,
-    site: &str,
+    site: &SiteId,
     conversation: &str,
     client_id: &str,
     text: &str,

@@ -64,7 +64,9 @@ async fn serve(
     })?;
     // Port 0 asks the system for a free port: from here on the relay (its public URL, the demo
     // site's origins, the first line it prints) uses the port it got.
-    args.listen = listener.local_addr().context("cannot read the address listened on")?;
+    args.listen = listener
+        .local_addr()
+        .context("cannot read the address listened on")?;
     println!("chatpay is listening on {}", args.listen);
     let public_url = args.public_base();
     let api_base = match (api_base, args.stripe_simulator) {
@@ -201,9 +203,9 @@ async fn seed_demo_site(store: &Store, args: &ServeArgs, public_url: &str) -> an
     // The demo workflow, published again only when it changed.
     let demo: chatpay_shared::workflow::Workflow =
         serde_json::from_str(DEMO_WORKFLOW).context("the built-in demo workflow does not parse")?;
-    let current = store.latest_workflow("demo").await?.map(|p| p.workflow);
+    let current = store.latest_workflow(&site.id).await?.map(|p| p.workflow);
     if current.as_deref() != Some(&demo) {
-        let version = store.publish_workflow("demo", &demo).await?;
+        let version = store.publish_workflow(&site.id, &demo).await?;
         tracing::info!(version, "published the demo workflow");
     }
     Ok(())
@@ -219,7 +221,8 @@ const DEMO_KEY_PREFIX: &str = "sk_test_demo";
 /// Connects the demo site to the simulator through the real client, like an owner would:
 /// test the key, register the webhook endpoint, save both.
 async fn connect_demo_to_simulator(state: &crate::state::AppState) -> anyhow::Result<()> {
-    if let Some(account) = state.store.stripe_account(&state.cipher, "demo").await? {
+    let demo = SiteId::parse("demo")?;
+    if let Some(account) = state.store.stripe_account(&state.cipher, &demo).await? {
         if account.secret_key.starts_with(DEMO_KEY_PREFIX) && !account.webhook_secrets.is_empty() {
             return Ok(());
         }
@@ -246,13 +249,7 @@ async fn connect_demo_to_simulator(state: &crate::state::AppState) -> anyhow::Re
         .context("the simulator returned no webhook secret")?;
     state
         .store
-        .save_stripe_keys(
-            &state.cipher,
-            "demo",
-            &demo_key,
-            balance.livemode,
-            Some(&[secret]),
-        )
+        .save_stripe_keys(&state.cipher, &demo, &demo_key, balance.livemode, Some(&[secret]))
         .await?;
     tracing::info!("demo site connected to the Stripe simulator");
     Ok(())
@@ -292,7 +289,7 @@ async fn site(store: &Store, cmd: SiteCommand) -> anyhow::Result<()> {
             let Some(account) = site_owner(store, Some(&owner)).await? else {
                 bail!("no console account '{owner}'");
             };
-            store.set_site_owner(site.as_str(), &account.id).await?;
+            store.set_site_owner(&site, &account.id).await?;
             println!("site '{site}' now belongs to {} in the console", account.email);
         }
         SiteCommand::List => {
@@ -379,7 +376,7 @@ async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCo
             store
                 .save_stripe_keys(
                     cipher,
-                    site.as_str(),
+                    &site,
                     &secret_key,
                     livemode,
                     (!secrets.is_empty()).then_some(&secrets[..]),
@@ -396,8 +393,8 @@ async fn stripe(store: &Store, cipher: &Cipher, http: &StripeHttp, cmd: StripeCo
         }
         StripeCommand::Status { site } => {
             let site = existing_site(store, &site).await?;
-            let status = store.stripe_status(cipher, site.as_str()).await?;
-            let health = store.webhook_health(site.as_str()).await?;
+            let status = store.stripe_status(cipher, &site).await?;
+            let health = store.webhook_health(&site).await?;
             if !status.connected {
                 println!("site '{site}' is not connected to Stripe; run: chatpay stripe connect --site {site} --secret-key sk_… --webhook-secret whsec_…");
                 return Ok(());
@@ -465,12 +462,12 @@ async fn workflow(store: &Store, cmd: WorkflowCommand) -> anyhow::Result<()> {
         WorkflowCommand::Import { site, file } => {
             let site = existing_site(store, &site).await?;
             let wf = read_workflow(&file)?;
-            let version = store.publish_workflow(site.as_str(), &wf).await?;
+            let version = store.publish_workflow(&site, &wf).await?;
             println!("published {} as version {version} of site '{site}'; running conversations keep their version", file.display());
         }
         WorkflowCommand::Export { site } => {
             let site = existing_site(store, &site).await?;
-            match store.latest_workflow(site.as_str()).await? {
+            match store.latest_workflow(&site).await? {
                 Some(p) => println!("{}", serde_json::to_string_pretty(&p.workflow)?),
                 None => bail!("site '{site}' has no workflow yet; publish one with `chatpay workflow import --site {site} FILE`"),
             }
@@ -534,7 +531,7 @@ async fn site_owner(store: &Store, email: Option<&str>) -> anyhow::Result<Option
 
 async fn existing_site(store: &Store, id: &str) -> anyhow::Result<SiteId> {
     let site = SiteId::parse(id)?;
-    if store.site(site.as_str()).await?.is_none() {
+    if store.site(&site).await?.is_none() {
         bail!("no site '{site}'; `chatpay site list` shows the sites");
     }
     Ok(site)

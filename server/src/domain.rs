@@ -31,6 +31,13 @@ impl SiteId {
         }
     }
 
+    /// A site id read back from the database (a `site_id` or `sites.id` column): every id
+    /// there was written from a [`SiteId::parse`]d one, so it is not checked again. Only the
+    /// store builds these; anything from outside goes through [`SiteId::parse`].
+    pub(crate) fn from_stored(stored: String) -> SiteId {
+        SiteId(stored)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

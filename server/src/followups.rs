@@ -8,6 +8,7 @@
 use chatpay_shared::protocol::ConversationStatus;
 use chatpay_shared::protocol::ServerFrame;
 
+use crate::domain::SiteId;
 use crate::error::AppResult;
 use crate::payments;
 use crate::state::AppState;
@@ -16,7 +17,7 @@ use crate::store::Tx;
 /// What a commit changed in one conversation, to publish.
 #[derive(Debug)]
 struct Changed {
-    site: String,
+    site: SiteId,
     conversation: String,
     frames: Vec<ServerFrame>,
     /// The conversation's new status, when it changed.
@@ -31,9 +32,9 @@ enum AfterCommit {
     /// Create the Checkout Session of this payment.
     Open(String),
     /// Expire a session that must not take money.
-    Expire { site: String, session: String },
+    Expire { site: SiteId, session: String },
     /// Refund a second paid session of one payment.
-    Refund { site: String, session: String },
+    Refund { site: SiteId, session: String },
 }
 
 /// What to do once the transaction has committed.
@@ -45,9 +46,9 @@ pub struct Followups {
 }
 
 impl Followups {
-    fn changed(site: &str, conversation: &str) -> Changed {
+    fn changed(site: &SiteId, conversation: &str) -> Changed {
         Changed {
-            site: site.to_owned(),
+            site: site.clone(),
             conversation: conversation.to_owned(),
             frames: Vec::new(),
             status: None,
@@ -57,7 +58,7 @@ impl Followups {
 
     /// Frames and, when it changed, the conversation's new status.
     pub fn frames_and_status(
-        site: &str,
+        site: &SiteId,
         conversation: &str,
         frames: Vec<ServerFrame>,
         status: Option<ConversationStatus>,
@@ -78,7 +79,7 @@ impl Followups {
         self.after.push(AfterCommit::Open(payment));
     }
 
-    pub fn frames(site: &str, conversation: &str, frames: Vec<ServerFrame>) -> Followups {
+    pub fn frames(site: &SiteId, conversation: &str, frames: Vec<ServerFrame>) -> Followups {
         Followups {
             changed: vec![Changed {
                 frames,
@@ -89,7 +90,7 @@ impl Followups {
     }
 
     /// A conversation's status changed (the console's inbox shows it live).
-    pub fn status(site: &str, conversation: &str, status: ConversationStatus) -> Followups {
+    pub fn status(site: &SiteId, conversation: &str, status: ConversationStatus) -> Followups {
         Followups {
             changed: vec![Changed {
                 status: Some(status),
@@ -102,13 +103,18 @@ impl Followups {
     /// A note for the site's agents about a conversation (a payment that failed to open, a
     /// mismatch, a double charge), kept in `tx` for every relay's console; visitors never
     /// see it.
-    pub async fn notice(tx: &mut Tx, site: &str, conversation: &str, text: String) -> AppResult<Followups> {
+    pub async fn notice(
+        tx: &mut Tx,
+        site: &SiteId,
+        conversation: &str,
+        text: String,
+    ) -> AppResult<Followups> {
         crate::store::notices::add(tx, site, conversation, &text).await?;
         Ok(Self::notice_here(site, conversation, text))
     }
 
     /// The local half of [`Followups::notice`]: this relay's consoles.
-    fn notice_here(site: &str, conversation: &str, text: String) -> Followups {
+    fn notice_here(site: &SiteId, conversation: &str, text: String) -> Followups {
         Followups {
             changed: vec![Changed {
                 notice: Some(text),
@@ -119,17 +125,17 @@ impl Followups {
     }
 
     /// After the commit, expire this session at Stripe.
-    pub fn expire(&mut self, site: &str, session: &str) {
+    pub fn expire(&mut self, site: &SiteId, session: &str) {
         self.after.push(AfterCommit::Expire {
-            site: site.to_owned(),
+            site: site.clone(),
             session: session.to_owned(),
         });
     }
 
     /// After the commit, refund this (second) paid session at Stripe.
-    pub fn refund(&mut self, site: &str, session: &str) {
+    pub fn refund(&mut self, site: &SiteId, session: &str) {
         self.after.push(AfterCommit::Refund {
-            site: site.to_owned(),
+            site: site.clone(),
             session: session.to_owned(),
         });
     }

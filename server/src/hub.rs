@@ -14,6 +14,8 @@ use chatpay_shared::console::LiveEvent;
 use chatpay_shared::protocol::{ConversationStatus, ServerFrame};
 use tokio::sync::broadcast;
 
+use crate::domain::SiteId;
+
 /// How many events one conversation's channel holds for a slow socket (a socket further
 /// behind reloads from the store). Small: an idle visitor costs little.
 const CHANNEL_CAPACITY: usize = 16;
@@ -103,7 +105,7 @@ impl Hub {
     /// conversation's new status if it changed, and a note for agents if there is one.
     pub fn publish_live(
         &self,
-        site: &str,
+        site: &SiteId,
         conversation: &str,
         frames: &[ServerFrame],
         status: Option<ConversationStatus>,
@@ -144,7 +146,7 @@ impl Hub {
 
     /// Tells a site's console that a conversation changed, with nothing more to say (its
     /// change was made by another relay and it holds no socket of it here).
-    pub fn publish_changed(&self, site: &str, conversation: &str) {
+    pub fn publish_changed(&self, site: &SiteId, conversation: &str) {
         self.send_live(
             site,
             &LiveEvent {
@@ -157,11 +159,11 @@ impl Hub {
     }
 
     /// Tells a site's console to reload what it shows (news may have been missed).
-    pub fn publish_reload(&self, site: &str) {
+    pub fn publish_reload(&self, site: &SiteId) {
         self.send_live(site, &crate::bus::reload_event());
     }
 
-    fn send_live(&self, site: &str, event: &LiveEvent) {
+    fn send_live(&self, site: &SiteId, event: &LiveEvent) {
         let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
         if let (Some(c), Ok(json)) = (channels.get(&live_key(site)), serde_json::to_string(event)) {
             let _ = c.tx.send(Arc::new(HubEvent {
@@ -172,7 +174,7 @@ impl Hub {
     }
 
     /// Starts listening to everything that happens in a site's conversations (the console).
-    pub fn subscribe_live(self: &Arc<Self>, site: &str) -> Subscription {
+    pub fn subscribe_live(self: &Arc<Self>, site: &SiteId) -> Subscription {
         self.subscribe(&live_key(site))
     }
 
@@ -215,7 +217,7 @@ impl Hub {
     }
 
     /// Whether a site's console is open here.
-    pub fn console_open(&self, site: &str) -> bool {
+    pub fn console_open(&self, site: &SiteId) -> bool {
         self.channels
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -223,12 +225,13 @@ impl Hub {
     }
 
     /// Every site whose console is open here.
-    pub fn open_consoles(&self) -> Vec<String> {
+    pub fn open_consoles(&self) -> Vec<SiteId> {
         self.channels
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .keys()
-            .filter_map(|k| k.strip_prefix("live:").map(str::to_owned))
+            // Each `live:` key was made of a `SiteId` ([`live_key`]), so each parses.
+            .filter_map(|k| k.strip_prefix("live:").and_then(|s| SiteId::parse(s).ok()))
             .collect()
     }
 
@@ -243,9 +246,9 @@ impl Hub {
     }
 }
 
-fn live_key(site: &str) -> String {
+fn live_key(site: &SiteId) -> String {
     let mut k = String::from("live:");
-    k.push_str(site);
+    k.push_str(site.as_str());
     k
 }
 

@@ -13,6 +13,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::domain::SiteId;
+
 /// How many distinct origins a site's list names.
 pub const ORIGINS_PER_SITE: usize = 5;
 /// The longest origin named, in characters.
@@ -42,19 +44,19 @@ pub struct SiteRefusals {
 /// The refusals of every site, counted in memory.
 #[derive(Debug, Default)]
 pub struct RefusedPages {
-    sites: Mutex<HashMap<String, SiteRefusals>>,
+    sites: Mutex<HashMap<SiteId, SiteRefusals>>,
 }
 
 impl RefusedPages {
     /// Counts one refusal of `origin` for the existing site `site` at `now_ms`.
-    pub fn note(&self, site: &str, origin: &str, now_ms: i64) {
+    pub fn note(&self, site: &SiteId, origin: &str, now_ms: i64) {
         let named = origin.len() <= ORIGIN_MAX_CHARS
             && crate::domain::WebOrigin::parse(origin).is_ok_and(|o| o.as_str() == origin);
         let mut sites = self.sites.lock().unwrap_or_else(|p| p.into_inner());
         if !sites.contains_key(site) && sites.len() >= SITES_MAX {
             return;
         }
-        let entry = sites.entry(site.to_owned()).or_default();
+        let entry = sites.entry(site.clone()).or_default();
         if !named {
             entry.others += 1;
         } else if let Some(o) = entry.origins.iter_mut().find(|o| o.origin == origin) {
@@ -76,7 +78,7 @@ impl RefusedPages {
     }
 
     /// What was refused for `site`, the most recently refused origin first.
-    pub fn of(&self, site: &str) -> SiteRefusals {
+    pub fn of(&self, site: &SiteId) -> SiteRefusals {
         let sites = self.sites.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = sites.get(site).cloned().unwrap_or_default();
         out.origins.sort_by_key(|o| std::cmp::Reverse(o.last_at));
@@ -88,15 +90,20 @@ impl RefusedPages {
 mod tests {
     use super::*;
 
+    fn site(id: &str) -> SiteId {
+        SiteId::parse(id).unwrap()
+    }
+
     #[test]
     fn the_most_recently_refused_origins_are_named_and_the_rest_counted() {
         let r = RefusedPages::default();
-        r.note("shop", "https://staging.shop.test", 1);
-        r.note("shop", "https://staging.shop.test", 5);
+        let shop = site("shop");
+        r.note(&shop, "https://staging.shop.test", 1);
+        r.note(&shop, "https://staging.shop.test", 5);
         for i in 0..10 {
-            r.note("shop", &format!("https://o{i}.test"), 10 + i);
+            r.note(&shop, &format!("https://o{i}.test"), 10 + i);
         }
-        let got = r.of("shop");
+        let got = r.of(&shop);
         assert_eq!(got.origins.len(), ORIGINS_PER_SITE);
         assert_eq!(
             got.origins[0],
@@ -110,10 +117,10 @@ mod tests {
             got.others, 7,
             "five made-up origins and staging's two, pushed out"
         );
-        assert_eq!(r.of("other"), SiteRefusals::default());
+        assert_eq!(r.of(&site("other")), SiteRefusals::default());
         // The owner's page, refused again after a script filled the list, is named again.
-        r.note("shop", "https://staging.shop.test", 30);
-        let got = r.of("shop");
+        r.note(&shop, "https://staging.shop.test", 30);
+        let got = r.of(&shop);
         assert_eq!(got.origins[0].origin, "https://staging.shop.test");
         assert_eq!(got.origins.len(), ORIGINS_PER_SITE);
     }
@@ -121,6 +128,7 @@ mod tests {
     #[test]
     fn what_is_not_a_web_origin_is_only_counted() {
         let r = RefusedPages::default();
+        let shop = site("shop");
         for made_up in [
             "<img src=x onerror=alert(1)>",
             "null",
@@ -129,10 +137,10 @@ mod tests {
             &format!("https://{}.test", "a".repeat(300)),
             "HTTPS://Shop.Test",
         ] {
-            r.note("shop", made_up, 1);
+            r.note(&shop, made_up, 1);
         }
         assert_eq!(
-            r.of("shop"),
+            r.of(&shop),
             SiteRefusals {
                 origins: Vec::new(),
                 others: 6

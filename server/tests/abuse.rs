@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use chatpay_server::assets::WidgetAssets;
 use chatpay_server::budgets::Rate;
+use chatpay_server::domain::SiteId;
 use chatpay_shared::protocol::{ClientFrame, ErrorCode, ServerFrame};
 use common::{generous_budgets, paid_event, Backend, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -292,7 +293,7 @@ async fn a_signature_header_with_thousands_of_entries_is_refused_cheaply(backend
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
-    let health = app.state.store.webhook_health(common::SITE).await.unwrap();
+    let health = app.state.store.webhook_health(&common::shop()).await.unwrap();
     let reason = health.last_failure_reason.unwrap();
     assert!(!reason.contains("script"), "{reason}");
     assert!(reason.contains("malformed"), "{reason}");
@@ -724,7 +725,7 @@ async fn another_accounts_endpoints_cannot_block_the_sites_webhooks(backend: Bac
     }
     // Their deliveries were refused for their signatures…
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let health = app.state.store.webhook_health("shop").await.unwrap();
+    let health = app.state.store.webhook_health(&common::shop()).await.unwrap();
     assert!(health.signature_failures >= 3, "{health:?}");
     // …and the shop's own still land.
     let p = app.create_payment(2500, "USD", None).await;
@@ -797,6 +798,7 @@ async fn sealed_secrets_are_bound_to_their_row(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let store = &app.state.store;
     let cipher = &app.state.cipher;
+    let (shop_id, rival_id) = (common::shop(), SiteId::parse("rival").unwrap());
     store
         .insert_site(
             &chatpay_server::store::sites::NewSite::parse(
@@ -812,22 +814,22 @@ async fn sealed_secrets_are_bound_to_their_row(backend: Backend) {
         .await
         .unwrap();
     store
-        .save_stripe_keys(cipher, "shop", "sk_test_shopsecret0001", false, None)
+        .save_stripe_keys(cipher, &shop_id, "sk_test_shopsecret0001", false, None)
         .await
         .unwrap();
     store
-        .save_stripe_keys(cipher, "rival", "sk_test_rivalsecret001", false, None)
+        .save_stripe_keys(cipher, &rival_id, "sk_test_rivalsecret001", false, None)
         .await
         .unwrap();
     store
         .write_one(sqlx::query("UPDATE stripe_accounts SET secret_key_enc = (SELECT secret_key_enc FROM stripe_accounts WHERE site_id = 'shop') WHERE site_id = 'rival'"))
         .await
         .unwrap();
-    let copied = store.stripe_account(cipher, "rival").await;
+    let copied = store.stripe_account(cipher, &rival_id).await;
     assert!(copied.is_err(), "the shop's key does not open as the rival's");
     assert_eq!(
         store
-            .stripe_account(cipher, "shop")
+            .stripe_account(cipher, &shop_id)
             .await
             .unwrap()
             .unwrap()
@@ -859,13 +861,13 @@ async fn sealed_secrets_are_bound_to_their_row(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(store.reseal_secrets(cipher).await.unwrap(), 2);
-    let rival = store.stripe_account(cipher, "rival").await.unwrap().unwrap();
+    let rival = store.stripe_account(cipher, &rival_id).await.unwrap().unwrap();
     assert_eq!(rival.secret_key, "sk_test_rivalsecret001");
     assert_eq!(
         rival.webhook_secrets,
         vec!["whsec_current000", "whsec_previous00"]
     );
-    let status = store.stripe_status(cipher, "rival").await.unwrap();
+    let status = store.stripe_status(cipher, &rival_id).await.unwrap();
     let until = status.previous_webhook_secret_until.unwrap();
     let now = chatpay_server::store::now_ms();
     assert!(
@@ -964,7 +966,7 @@ async fn webhooks_for_a_site_without_a_secret_count_as_failures(backend: Backend
     let app = three_failures_a_minute(backend).await;
     let statuses = six_bad_webhooks(&app, |_| "/webhooks/stripe/shop".into()).await;
     assert_eq!(statuses, [400, 400, 400, 400, 429, 429]);
-    let health = app.state.store.webhook_health("shop").await.unwrap();
+    let health = app.state.store.webhook_health(&common::shop()).await.unwrap();
     assert_eq!(health.signature_failures, 4, "{health:?}");
     app.stop().await;
 }

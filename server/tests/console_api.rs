@@ -298,7 +298,7 @@ async fn writes_without_the_csrf_header_or_from_another_origin_are_refused(backe
     assert_eq!(resp.status(), 403);
     assert!(resp.text().await.unwrap().contains("https://evil.test"));
     assert_eq!(
-        app.state.store.site("shop").await.unwrap().unwrap().name,
+        app.state.store.site(&common::shop()).await.unwrap().unwrap().name,
         "The Shop",
         "nothing changed"
     );
@@ -461,13 +461,13 @@ async fn the_wizard_tests_keys_saves_settings_and_never_returns_a_secret(backend
         (Some(true), Some(false))
     );
     assert_eq!(
-        app.state.store.site("shop").await.unwrap().unwrap().name,
+        app.state.store.site(&common::shop()).await.unwrap().unwrap().name,
         "Acme Support"
     );
     let account = app
         .state
         .store
-        .stripe_account(&app.state.cipher, "shop")
+        .stripe_account(&app.state.cipher, &common::shop())
         .await
         .unwrap()
         .unwrap();
@@ -555,7 +555,7 @@ async fn troubleshooting_says_what_is_wrong(backend: Backend) {
         .store
         .save_stripe_keys(
             &app.state.cipher,
-            "shop",
+            &common::shop(),
             common::STRIPE_KEY,
             false,
             Some(&["whsec_right000000000".into()]),
@@ -564,7 +564,10 @@ async fn troubleshooting_says_what_is_wrong(backend: Backend) {
         .unwrap();
     app.state
         .store
-        .note_stripe_error("shop", Some("Stripe said: Invalid API Key provided (HTTP 401)"))
+        .note_stripe_error(
+            &common::shop(),
+            Some("Stripe said: Invalid API Key provided (HTTP 401)"),
+        )
         .await
         .unwrap();
     reqwest::Client::new()
@@ -626,7 +629,7 @@ async fn a_site_form_says_every_mistake_at_once(backend: Backend) {
     assert!(fields[0].1.contains("'purple'"), "names the value: {v}");
     assert!(fields[3].1.contains("shop.example"), "names the value: {v}");
     assert_eq!(
-        app.state.store.site("shop").await.unwrap().unwrap().name,
+        app.state.store.site(&common::shop()).await.unwrap().unwrap().name,
         "The Shop",
         "nothing half-written"
     );
@@ -1231,7 +1234,7 @@ async fn the_webhook_is_created_in_one_click(backend: Backend) {
         .store
         .save_stripe_keys(
             &app.state.cipher,
-            "shop",
+            &common::shop(),
             "rk_test_readonlyshop000000",
             false,
             None,

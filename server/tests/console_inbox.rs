@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chatpay_shared::console::LiveEvent;
 use chatpay_shared::protocol::{Author, ClientFrame, PaymentStatus, ServerFrame};
-use common::{Backend, TestApp, SITE};
+use common::{shop, Backend, TestApp, SITE};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -470,7 +470,7 @@ async fn an_interrupted_manual_payment_is_recovered(backend: Backend) {
         &mut tx,
         &chatpay_server::store::payments::NewPayment {
             id: &id,
-            site_id: SITE,
+            site_id: &shop(),
             conversation_id: Some(&conversation),
             amount_minor: 2500,
             currency: "USD",

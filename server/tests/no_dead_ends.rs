@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use chatpay_shared::protocol::{Author, ErrorCode, ServerFrame};
-use common::{texts, Backend, Client, TestApp, SITE};
+use common::{shop, texts, Backend, Client, TestApp};
 
 fn bot_texts(frames: &[ServerFrame]) -> Vec<String> {
     frames
@@ -220,11 +220,11 @@ async fn a_hand_back_with_nothing_next_closes_the_chat_with_a_message(backend: B
     };
     c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("A person will")))
         .await;
-    chatpay_server::agents::reply(&app.state, SITE, &conversation, "All sorted, bye!")
+    chatpay_server::agents::reply(&app.state, &shop(), &conversation, "All sorted, bye!")
         .await
         .unwrap();
 
-    chatpay_server::agents::hand_back(&app.state, SITE, &conversation)
+    chatpay_server::agents::hand_back(&app.state, &shop(), &conversation)
         .await
         .unwrap();
 
@@ -310,7 +310,13 @@ async fn when_payments_cannot_work_the_visitor_is_told_and_a_person_is_asked_for
         if case == "read-only key" {
             app.state
                 .store
-                .save_stripe_keys(&app.state.cipher, SITE, "rk_test_readonlyshop000000", false, None)
+                .save_stripe_keys(
+                    &app.state.cipher,
+                    &shop(),
+                    "rk_test_readonlyshop000000",
+                    false,
+                    None,
+                )
                 .await
                 .unwrap();
         }
@@ -333,7 +339,7 @@ async fn when_payments_cannot_work_the_visitor_is_told_and_a_person_is_asked_for
     }
 
     // The owner: why, in Troubleshooting.
-    let checks = chatpay_server::routes::console::troubleshoot::site_checks(&app.state, SITE)
+    let checks = chatpay_server::routes::console::troubleshoot::site_checks(&app.state, &shop())
         .await
         .unwrap();
     let unopened = checks

@@ -81,7 +81,12 @@ async fn a_completed_session_for_another_amount_is_not_paid(backend: Backend) {
     assert_eq!(run.vars.get("paymentStatus").map(String::as_str), Some("error"));
 
     // The owner's troubleshooting lists it.
-    let (count, problems) = app.state.store.payment_problems(common::SITE, 3).await.unwrap();
+    let (count, problems) = app
+        .state
+        .store
+        .payment_problems(&common::shop(), 3)
+        .await
+        .unwrap();
     assert_eq!(count, 1);
     assert_eq!(problems[0].0, payment);
 

@@ -170,19 +170,14 @@ async fn a_paid_webhook_and_a_visitor_message_never_deadlock() {
     }
 
     let (mut failed_webhooks, mut refused_messages) = (Vec::new(), Vec::new());
+    let shop = common::shop();
     for (i, (payment, session, conversation)) in pairs.iter().enumerate() {
         let event: chatpay_server::stripe::types::Event =
             serde_json::from_str(&common::paid_event(&format!("evt_race_{i}"), payment, session)).unwrap();
         let client_id = format!("race-{i}");
         let (webhook, message) = tokio::join!(
-            chatpay_server::payments::on_event(&app.state, common::SITE, &event),
-            chatpay_server::chat::visitor_text(
-                &app.state,
-                common::SITE,
-                conversation,
-                &client_id,
-                "are you there?"
-            ),
+            chatpay_server::payments::on_event(&app.state, &shop, &event),
+            chatpay_server::chat::visitor_text(&app.state, &shop, conversation, &client_id, "are you there?"),
         );
         match webhook {
             Ok(_) => assert_eq!(app.payment(payment).await.status, PaymentStatus::Paid, "pair {i}"),

@@ -61,7 +61,7 @@ async fn a_visitor_on_one_relay_hears_what_happens_on_another() {
     assert_eq!(thanks, 1, "the paid branch ran once");
 
     // A person on relay A replies: the visitor on B sees it.
-    chatpay_server::agents::reply(&a.state, common::SITE, &conversation, "Hello from a person.")
+    chatpay_server::agents::reply(&a.state, &common::shop(), &conversation, "Hello from a person.")
         .await
         .unwrap();
     let got = v

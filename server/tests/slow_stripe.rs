@@ -181,7 +181,7 @@ async fn stripe_rate_limiting_is_shown_to_the_owner(backend: Backend) {
     let status = app
         .state
         .store
-        .stripe_status(&app.state.cipher, common::SITE)
+        .stripe_status(&app.state.cipher, &common::shop())
         .await
         .unwrap();
     assert!(

@@ -577,7 +577,13 @@ async fn the_simulator_dashboard_shows_what_happened_behind_its_token() {
     assert!(html.contains("delivered"), "the delivery's outcome");
 
     // Resend: the same event arrives again (a duplicate to the relay).
-    let before = app.state.store.webhook_health("shop").await.unwrap().duplicates;
+    let before = app
+        .state
+        .store
+        .webhook_health(&common::shop())
+        .await
+        .unwrap()
+        .duplicates;
     let delivery = html
         .split("data-delivery=\"")
         .nth(1)
@@ -592,7 +598,7 @@ async fn the_simulator_dashboard_shows_what_happened_behind_its_token() {
         .unwrap();
     assert_eq!(resent.status(), 303);
     common::eventually(Duration::from_secs(10), || async {
-        let health = app.state.store.webhook_health("shop").await.unwrap();
+        let health = app.state.store.webhook_health(&common::shop()).await.unwrap();
         (health.duplicates > before)
             .then_some(())
             .ok_or_else(|| "the event was not delivered again".to_owned())

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use chatpay_shared::protocol::{Author, ClientFrame, ErrorCode, ServerFrame};
-use common::{texts, Backend, TestApp, GREETING, ORIGIN, SITE};
+use common::{shop, texts, Backend, TestApp, GREETING, ORIGIN, SITE};
 
 /// What a site without a workflow says to a visitor's first message.
 const WAIT_FOR_PERSON: &str = "I'm connecting you with a person. They will reply here.";
@@ -398,7 +398,7 @@ async fn the_socket_loop_runs_over_channels_without_a_network(backend: Backend) 
     use axum::extract::ws::{Message, Utf8Bytes};
 
     let app = TestApp::spawn(backend).await;
-    let site = app.state.store.site(SITE).await.unwrap().unwrap();
+    let site = app.state.store.site(&shop()).await.unwrap().unwrap();
     let (to_relay, from_tab) = tokio::sync::mpsc::unbounded_channel::<Message>();
     let (to_tab, mut from_relay) = tokio::sync::mpsc::unbounded_channel::<Message>();
     let stream = Box::pin(futures_util::stream::unfold(from_tab, |mut rx| async move {

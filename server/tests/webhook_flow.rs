@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chatpay_server::stripe::signature;
 use chatpay_shared::protocol::PaymentStatus;
-use common::{Backend, TestApp, SITE};
+use common::{shop, Backend, TestApp};
 use serde_json::json;
 
 fn no_redirects() -> reqwest::Client {
@@ -49,7 +49,7 @@ async fn pay_on_the_hosted_page_makes_the_payment_paid(backend: Backend) {
         ("pending", "paid")
     );
     assert!(transitions[0].2.starts_with("evt_"), "the event id is the source");
-    let health = app.state.store.webhook_health(SITE).await.unwrap();
+    let health = app.state.store.webhook_health(&shop()).await.unwrap();
     assert_eq!(
         health.last_event_type.as_deref(),
         Some("checkout.session.completed")
@@ -206,7 +206,7 @@ async fn bad_signatures_are_refused_and_recorded_duplicates_change_nothing(backe
     .await
     .unwrap();
     assert_eq!(resp.status(), 400);
-    let health = app.state.store.webhook_health(SITE).await.unwrap();
+    let health = app.state.store.webhook_health(&shop()).await.unwrap();
     assert_eq!(health.signature_failures, 3);
     assert!(health.last_failure_reason.unwrap().contains("301 s old"));
     assert_eq!(app.payment(&payment.id).await.status, PaymentStatus::Pending);
@@ -270,7 +270,7 @@ async fn bad_signatures_are_refused_and_recorded_duplicates_change_nothing(backe
     let resp = post(Some(header), rotated).await.unwrap();
     assert_eq!(resp.status(), 200);
 
-    let health = app.state.store.webhook_health(SITE).await.unwrap();
+    let health = app.state.store.webhook_health(&shop()).await.unwrap();
     assert_eq!(health.duplicates, 1);
     app.stop().await;
 }
@@ -317,7 +317,7 @@ async fn the_simulator_retries_a_refused_delivery(backend: Backend) {
     // The relay forgets the secret: the first deliveries are refused with 400.
     app.state
         .store
-        .rotate_webhook_secret(&app.state.cipher, SITE, "whsec_notthisone000", 0, None)
+        .rotate_webhook_secret(&app.state.cipher, &shop(), "whsec_notthisone000", 0, None)
         .await
         .unwrap();
     no_redirects()
@@ -334,7 +334,7 @@ async fn the_simulator_retries_a_refused_delivery(backend: Backend) {
     assert!(
         app.state
             .store
-            .webhook_health(SITE)
+            .webhook_health(&shop())
             .await
             .unwrap()
             .signature_failures
@@ -344,7 +344,7 @@ async fn the_simulator_retries_a_refused_delivery(backend: Backend) {
     // The owner fixes the secret; Stripe's (the simulator's) next retry gets through.
     app.state
         .store
-        .rotate_webhook_secret(&app.state.cipher, SITE, &secret, 0, None)
+        .rotate_webhook_secret(&app.state.cipher, &shop(), &secret, 0, None)
         .await
         .unwrap();
     app.wait_payment(&payment.id, PaymentStatus::Paid).await;

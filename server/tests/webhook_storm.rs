@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chatpay_server::store::payments::NewPayment;
 use chatpay_server::stripe::signature;
-use common::{Backend, TestApp, SITE, STRIPE_KEY};
+use common::{shop, Backend, TestApp, STRIPE_KEY};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -30,12 +30,13 @@ fn event(id: &str, kind: &str, payment: &str, session: &str, payment_status: &st
 
 async fn a_storm_of_duplicated_shuffled_events_resolves_each_payment_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    let shop = shop();
     let secret = "whsec_stormsecret000000";
     app.state
         .store
         .save_stripe_keys(
             &app.state.cipher,
-            SITE,
+            &shop,
             STRIPE_KEY,
             false,
             Some(&[secret.to_owned()]),
@@ -55,7 +56,7 @@ async fn a_storm_of_duplicated_shuffled_events_resolves_each_payment_once(backen
             &mut tx,
             &NewPayment {
                 id: &id,
-                site_id: SITE,
+                site_id: &shop,
                 conversation_id: None,
                 amount_minor: 4999,
                 currency: "USD",
@@ -136,7 +137,7 @@ async fn a_storm_of_duplicated_shuffled_events_resolves_each_payment_once(backen
         let path: Vec<_> = transitions.iter().map(|t| t.1.as_str()).collect();
         assert!(path == [*end] || path == ["processing", *end], "{id}: {path:?}");
     }
-    let health = app.state.store.webhook_health(SITE).await.unwrap();
+    let health = app.state.store.webhook_health(&shop).await.unwrap();
     assert_eq!(health.events_received as usize, DELIVERIES);
     assert_eq!(health.duplicates as usize, DELIVERIES - distinct.len());
     app.stop().await;

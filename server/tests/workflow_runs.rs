@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use chatpay_shared::protocol::{Author, ClientFrame, PaymentStatus, ServerFrame};
-use common::{texts, Backend, Client, TestApp, SITE};
+use common::{shop, texts, Backend, Client, TestApp};
 
 fn is_card(f: &ServerFrame) -> bool {
     matches!(f, ServerFrame::PaymentCard { .. })
@@ -231,7 +231,13 @@ async fn a_refused_key_hands_the_visitor_to_a_person_and_shows_in_the_site_healt
     // A key the simulator refuses, saved without testing.
     app.state
         .store
-        .save_stripe_keys(&app.state.cipher, SITE, "sk_test_invalid0000000000", false, None)
+        .save_stripe_keys(
+            &app.state.cipher,
+            &shop(),
+            "sk_test_invalid0000000000",
+            false,
+            None,
+        )
         .await
         .unwrap();
     app.publish(FROM_VARIABLE).await;
@@ -248,7 +254,7 @@ async fn a_refused_key_hands_the_visitor_to_a_person_and_shows_in_the_site_healt
         .await;
     let said = bot_texts(&frames);
     assert!(said[0].contains("payments aren't available"), "{said:?}");
-    chatpay_server::agents::hand_back(&app.state, SITE, &conversation)
+    chatpay_server::agents::hand_back(&app.state, &shop(), &conversation)
         .await
         .unwrap();
     let frames = c
@@ -258,7 +264,7 @@ async fn a_refused_key_hands_the_visitor_to_a_person_and_shows_in_the_site_healt
     let status = app
         .state
         .store
-        .stripe_status(&app.state.cipher, SITE)
+        .stripe_status(&app.state.cipher, &shop())
         .await
         .unwrap();
     assert!(status.last_error.unwrap().contains("Invalid API Key provided"));

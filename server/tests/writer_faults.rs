@@ -4,6 +4,7 @@
 
 mod common;
 
+use chatpay_server::domain::SiteId;
 use chatpay_server::store::Store;
 use chatpay_shared::protocol::{ErrorCode, PaymentStatus, ServerFrame};
 use common::{paid_event, Backend, TestApp};
@@ -121,7 +122,11 @@ async fn a_failed_statement_never_commits(backend: Backend) {
         "a transaction with a failed statement does not commit"
     );
     assert!(
-        store.site("ghost").await.unwrap().is_none(),
+        store
+            .site(&SiteId::parse("ghost").unwrap())
+            .await
+            .unwrap()
+            .is_none(),
         "nothing of it is stored"
     );
 
@@ -133,7 +138,11 @@ async fn a_failed_statement_never_commits(backend: Backend) {
         .unwrap();
     tx.commit().await.unwrap();
     let fresh = Store::connect(&app.db.url).await.unwrap();
-    assert!(fresh.site("real").await.unwrap().is_some());
+    assert!(fresh
+        .site(&SiteId::parse("real").unwrap())
+        .await
+        .unwrap()
+        .is_some());
     fresh.close().await;
     app.stop().await;
 }
@@ -157,7 +166,12 @@ async fn a_writer_left_inside_a_transaction_is_replaced() {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["ready"], true, "{body}");
     assert!(
-        app.state.store.site("held").await.unwrap().is_none(),
+        app.state
+            .store
+            .site(&SiteId::parse("held").unwrap())
+            .await
+            .unwrap()
+            .is_none(),
         "what the held transaction wrote was rolled back, not committed later"
     );
     app.stop().await;

@@ -10,6 +10,7 @@ use chatpay_shared::run::RunState;
 use chatpay_shared::workflow::validate;
 
 use super::step::{self, step, Effect, Event};
+use crate::domain::SiteId;
 use crate::error::{AppError, AppResult};
 use crate::followups::Followups;
 use crate::store::messages::{self, Card, NewEvent, NewMessage};
@@ -20,7 +21,7 @@ use crate::store::{conversations, workflows, Store, Tx};
 pub async fn start(
     tx: &mut Tx,
     store: &Store,
-    site: &str,
+    site: &SiteId,
     conversation: &str,
 ) -> AppResult<Option<Followups>> {
     let Some(published) = workflows::latest(tx, store, site).await? else {
@@ -46,7 +47,7 @@ pub async fn start(
 pub async fn feed(
     tx: &mut Tx,
     store: &Store,
-    site: &str,
+    site: &SiteId,
     conversation: &str,
     event: Event<'_>,
 ) -> AppResult<Followups> {
@@ -57,7 +58,7 @@ pub async fn feed(
 async fn feed_after(
     tx: &mut Tx,
     store: &Store,
-    site: &str,
+    site: &SiteId,
     conversation: &str,
     event: Event<'_>,
     lead: Vec<NewEvent>,
@@ -104,7 +105,7 @@ async fn feed_after(
 /// saves the run.
 async fn apply(
     tx: &mut Tx,
-    site: &str,
+    site: &SiteId,
     conversation: &str,
     version: i64,
     run: RunState,
@@ -168,7 +169,7 @@ async fn apply(
 pub async fn on_payment_transition(
     tx: &mut Tx,
     store: &Store,
-    site: &str,
+    site: &SiteId,
     payment: &str,
     conversation: &str,
     status: PaymentStatus,

@@ -17,6 +17,7 @@ pub mod open;
 
 use chatpay_shared::protocol::PaymentStatus;
 
+use crate::domain::SiteId;
 use crate::error::{AppError, AppResult};
 use crate::secrets::Cipher;
 use crate::state::AppState;
@@ -132,7 +133,7 @@ pub fn cancel_token(cipher: &Cipher, payment: &str) -> String {
 }
 
 /// A Stripe failure as the caller-facing error, remembered for the site's troubleshooting.
-async fn stripe_failure(state: &AppState, site: &str, err: StripeError) -> AppError {
+async fn stripe_failure(state: &AppState, site: &SiteId, err: StripeError) -> AppError {
     let text = if err.status() == Some(429) {
         tracing::warn!(%site, "Stripe is rate limiting this site's key");
         format!("Stripe is rate limiting this account's requests (HTTP 429); chatpay retries later. {err}")
@@ -146,7 +147,7 @@ async fn stripe_failure(state: &AppState, site: &str, err: StripeError) -> AppEr
 }
 
 /// The Stripe client of a site (its secret key).
-async fn client_for(state: &AppState, site: &str) -> AppResult<StripeClient> {
+async fn client_for(state: &AppState, site: &SiteId) -> AppResult<StripeClient> {
     let account = state
         .store
         .stripe_account(&state.cipher, site)
@@ -166,7 +167,7 @@ pub async fn load(state: &AppState, payment_id: &str) -> AppResult<Payment> {
 
 /// Deletes at Stripe the endpoints chatpay created whose secrets ended; a failure is
 /// logged (the endpoint then only fails deliveries, which Stripe's dashboard shows).
-pub async fn delete_replaced_endpoints(state: &AppState, site: &str, endpoints: Vec<String>) {
+pub async fn delete_replaced_endpoints(state: &AppState, site: &SiteId, endpoints: Vec<String>) {
     if endpoints.is_empty() {
         return;
     }
@@ -229,7 +230,7 @@ mod tests {
     fn payment(amount: i64, currency: &str, livemode: Option<bool>) -> Payment {
         Payment {
             id: "pay_1".into(),
-            site_id: "shop".into(),
+            site_id: SiteId::parse("shop").unwrap(),
             conversation_id: None,
             amount_minor: amount,
             currency: currency.into(),

@@ -21,6 +21,7 @@ use futures_util::StreamExt as _;
 use serde::Deserialize as _;
 
 use super::{client_for, mismatch, stripe_failure, target_for_event, target_for_session};
+use crate::domain::SiteId;
 use crate::engine::runner;
 use crate::error::AppResult;
 use crate::followups::Followups;
@@ -216,7 +217,7 @@ async fn locked(store: &Store, payment_id: &str) -> AppResult<Option<(Tx, Paymen
 /// whatever follows from it, the health counters, and the ledger row. The ledger row goes
 /// in last: if the event id was seen before, everything is rolled back and the delivery
 /// only counts as a duplicate.
-pub async fn on_event(state: &AppState, site: &str, event: &Event) -> AppResult<EventOutcome> {
+pub async fn on_event(state: &AppState, site: &SiteId, event: &Event) -> AppResult<EventOutcome> {
     let mut followups = Followups::default();
     let mut tx = None;
     let outcome = if super::CHECKOUT_EVENTS.contains(&event.kind.as_str()) {
@@ -232,7 +233,7 @@ pub async fn on_event(state: &AppState, site: &str, event: &Event) -> AppResult<
                     .or_else(|| session.metadata.get("payment").cloned())
                     .unwrap_or_default();
                 match locked(&state.store, &payment_id).await? {
-                    Some((mut t, p)) if p.site_id == site => {
+                    Some((mut t, p)) if p.site_id == *site => {
                         let outcome = match target_for_event(&event.kind, &session) {
                             Some(target) => {
                                 let (outcome, f) =
@@ -368,7 +369,7 @@ pub async fn decline(state: &AppState, payment: &Payment) -> AppResult<Payment> 
 
 /// Expires a session that must not take money (a stray second session, or the card's
 /// session of a payment settled through another). A session no longer open needs nothing.
-pub async fn expire_session(state: AppState, site: String, session: String) {
+pub async fn expire_session(state: AppState, site: SiteId, session: String) {
     let result = async {
         let client = client_for(&state, &site).await?;
         match client.expire_checkout_session(&session).await {
@@ -384,7 +385,7 @@ pub async fn expire_session(state: AppState, site: String, session: String) {
 
 /// Refunds a second paid session of one payment (its whole PaymentIntent), once: the
 /// idempotency key is the session's. Retried by the sweep until Stripe has answered.
-pub async fn refund_second_charge(state: AppState, site: String, session: String) {
+pub async fn refund_second_charge(state: AppState, site: SiteId, session: String) {
     let result = async {
         let client = client_for(&state, &site).await?;
         let intent = match state

@@ -39,17 +39,16 @@ async fn receive(
     body: Body,
 ) -> AppResult<Json<serde_json::Value>> {
     let site = SiteId::parse(&site)?;
-    let site = site.as_str();
     // An address that keeps sending bad signatures is refused before anything is read;
     // but never where Stripe's deliveries come from.
     let stripe_source = is_stripe_source(&state, ip, &headers);
     if !stripe_source {
         state.limits.webhook_blocked(ip)?;
     }
-    let secrets = state.store.webhook_secrets(&state.cipher, site).await?;
+    let secrets = state.store.webhook_secrets(&state.cipher, &site).await?;
     if secrets.is_empty() {
         // Only now ask whether the site exists at all: the common case costs one read.
-        if state.store.site(site).await?.is_none() {
+        if state.store.site(&site).await?.is_none() {
             // Counted like a bad signature: a loop over made-up sites costs a read each.
             if !stripe_source {
                 state.limits.webhook_failed(ip);
@@ -63,7 +62,7 @@ async fn receive(
             state.limits.webhook_failed(ip);
         }
         let reason = "no webhook signing secret is saved for this site; paste the endpoint's whsec_ secret";
-        state.store.note_webhook_failure(site, reason).await?;
+        state.store.note_webhook_failure(&site, reason).await?;
         return Err(AppError::BadRequest(reason.into()));
     }
     // The header is checked before the body is read: a malformed or oversized one costs
@@ -73,7 +72,7 @@ async fn receive(
         .ok_or(signature::SignatureError::MissingHeader)
         .and_then(signature::parse_header)
     {
-        return refuse(&state, site, (!stripe_source).then_some(ip), e).await;
+        return refuse(&state, &site, (!stripe_source).then_some(ip), e).await;
     }
     let too_large = || {
         AppError::TooLarge(format!(
@@ -91,11 +90,11 @@ async fn receive(
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let now = crate::store::now_ms() / 1000;
     if let Err(e) = signature::verify(&body, header, &refs, state.settings.webhook_tolerance_secs, now) {
-        return refuse(&state, site, (!stripe_source).then_some(ip), e).await;
+        return refuse(&state, &site, (!stripe_source).then_some(ip), e).await;
     }
     let event: Event = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadRequest(format!("the body is signed but is not a Stripe event: {e}")))?;
-    let outcome = payments::on_event(&state, site, &event).await?;
+    let outcome = payments::on_event(&state, &site, &event).await?;
     // A 200 tells Stripe never to send this event again: it must be on disk first (a
     // duplicate too: its first delivery may not be synced yet).
     state.store.durable().await?;
@@ -121,7 +120,7 @@ fn is_stripe_source(state: &AppState, ip: std::net::IpAddr, headers: &HeaderMap)
 /// deliveries come from, never blocked).
 async fn refuse(
     state: &AppState,
-    site: &str,
+    site: &SiteId,
     ip: Option<std::net::IpAddr>,
     e: signature::SignatureError,
 ) -> AppResult<Json<serde_json::Value>> {

@@ -73,7 +73,7 @@ async fn upgrade(
     // read an HTTP refusal of a WebSocket): the widget shows it and stops retrying.
     let (code, message) = match SiteId::parse(&query.site) {
         Err(e) => (ErrorCode::UnknownSite, e.to_string()),
-        Ok(site_id) => match state.store.site(site_id.as_str()).await? {
+        Ok(site_id) => match state.store.site(&site_id).await? {
             None => (
                 ErrorCode::UnknownSite,
                 format!("no site '{site_id}' on this relay; check the script tag's data-site"),
@@ -162,7 +162,7 @@ where
         let _ = send(&mut sink, &error(ErrorCode::HelloFirst, "say Hello first")).await;
         return close(&mut sink, CLOSE_POLICY, "hello first").await;
     };
-    if said_site != site.id {
+    if said_site != site.id.as_str() {
         let msg = format!("this socket is for site '{}', not '{said_site}'", site.id);
         let _ = send(&mut sink, &error(ErrorCode::UnknownSite, &msg)).await;
         return close(&mut sink, CLOSE_POLICY, "wrong site").await;
@@ -292,7 +292,7 @@ where
 /// Answers one frame after `Hello`; `Some` is a frame for this socket only.
 async fn handle(
     state: &AppState,
-    site_id: &str,
+    site_id: &SiteId,
     conversation: &str,
     ip: std::net::IpAddr,
     frame: ClientFrame,

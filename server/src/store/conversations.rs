@@ -4,13 +4,14 @@ use chatpay_shared::protocol::ConversationStatus;
 use sqlx::Row;
 
 use super::{new_id, now_ms, Store, Tx};
+use crate::domain::SiteId;
 use crate::error::{AppError, AppResult};
 
 /// A conversation as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversation {
     pub id: String,
-    pub site_id: String,
+    pub site_id: SiteId,
     /// The seq of the newest history entry (0: none yet).
     pub last_seq: u64,
     /// The client address the visitor last came from (for budgets).
@@ -53,21 +54,21 @@ impl Store {
     /// The conversation of `site` whose visitor token hashes to `token_hash`.
     pub async fn conversation_by_token(
         &self,
-        site: &str,
+        site: &SiteId,
         token_hash: &str,
     ) -> AppResult<Option<Conversation>> {
         let row = sqlx::query(
             "SELECT id, site_id, last_seq, client_ip, status FROM conversations \
              WHERE site_id = $1 AND visitor_token_hash = $2",
         )
-        .bind(site)
+        .bind(site.as_str())
         .bind(token_hash)
         .fetch_optional(self.reader())
         .await?;
         row.map(|r| {
             Ok(Conversation {
                 id: r.try_get("id")?,
-                site_id: r.try_get("site_id")?,
+                site_id: SiteId::from_stored(r.try_get("site_id")?),
                 last_seq: r.try_get::<i64, _>("last_seq")? as u64,
                 client_ip: r.try_get("client_ip")?,
                 status: status_of(r.try_get("status")?)?,
@@ -78,7 +79,12 @@ impl Store {
 }
 
 /// Inserts a new, empty conversation of a visitor at `client_ip`.
-pub async fn create(tx: &mut Tx, site: &str, token_hash: &str, client_ip: &str) -> AppResult<Conversation> {
+pub async fn create(
+    tx: &mut Tx,
+    site: &SiteId,
+    token_hash: &str,
+    client_ip: &str,
+) -> AppResult<Conversation> {
     let id = new_id("conv");
     let now = now_ms();
     sqlx::query(
@@ -86,7 +92,7 @@ pub async fn create(tx: &mut Tx, site: &str, token_hash: &str, client_ip: &str) 
          VALUES ($1, $2, $3, 0, $4, $5, $5)",
     )
     .bind(&id)
-    .bind(site)
+    .bind(site.as_str())
     .bind(token_hash)
     .bind(client_ip)
     .bind(now)
@@ -94,7 +100,7 @@ pub async fn create(tx: &mut Tx, site: &str, token_hash: &str, client_ip: &str) 
     .await?;
     Ok(Conversation {
         id,
-        site_id: site.to_owned(),
+        site_id: site.clone(),
         last_seq: 0,
         client_ip: Some(client_ip.to_owned()),
         status: ConversationStatus::Bot,
@@ -258,7 +264,7 @@ impl Store {
     /// person with `waiting`. Every conversation is on some page: nothing is capped away.
     pub async fn conversations_of(
         &self,
-        site: &str,
+        site: &SiteId,
         waiting: bool,
         before: Option<(i64, &str)>,
         limit: i64,
@@ -273,7 +279,7 @@ impl Store {
             "{SUMMARY} WHERE c.site_id = $1{filter} AND (c.updated_at < $2 OR (c.updated_at = $2 AND c.id < $3)) \
              ORDER BY c.updated_at DESC, c.id DESC LIMIT $4"
         ))
-        .bind(site)
+        .bind(site.as_str())
         .bind(ts)
         .bind(if before.is_some() { id } else { "\u{10FFFF}" })
         .bind(limit + 1)
@@ -292,11 +298,11 @@ impl Store {
     /// One conversation of a site, or `None` (also when it belongs to another site).
     pub async fn conversation_summary(
         &self,
-        site: &str,
+        site: &SiteId,
         id: &str,
     ) -> AppResult<Option<chatpay_shared::console::ConversationSummary>> {
         let row = sqlx::query(&format!("{SUMMARY} WHERE c.site_id = $1 AND c.id = $2"))
-            .bind(site)
+            .bind(site.as_str())
             .bind(id)
             .fetch_optional(self.reader())
             .await?;

@@ -5,22 +5,23 @@
 use sqlx::Row;
 
 use super::{new_id, now_ms, Store, Tx};
+use crate::domain::SiteId;
 use crate::error::AppResult;
 
 /// Keeps a note for agents about `conversation`, and tells the other relays at commit.
-pub async fn add(tx: &mut Tx, site: &str, conversation: &str, text: &str) -> AppResult<String> {
+pub async fn add(tx: &mut Tx, site: &SiteId, conversation: &str, text: &str) -> AppResult<String> {
     let id = new_id("note");
     sqlx::query(
         "INSERT INTO notices (id, site_id, conversation_id, text, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(&id)
-    .bind(site)
+    .bind(site.as_str())
     .bind(conversation)
     .bind(text)
     .bind(now_ms())
     .execute(&mut *tx)
     .await?;
-    tx.notify('n', &[site, conversation, &id]).await?;
+    tx.notify('n', &[site.as_str(), conversation, &id]).await?;
     Ok(id)
 }
 

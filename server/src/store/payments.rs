@@ -12,6 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{now_ms, Dialect, Store, Tx};
+use crate::domain::SiteId;
 use crate::error::{AppError, AppResult};
 
 /// Who asked for a payment.
@@ -36,7 +37,7 @@ impl Requester {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
     pub id: String,
-    pub site_id: String,
+    pub site_id: SiteId,
     pub conversation_id: Option<String>,
     /// In the currency's minor units.
     pub amount_minor: i64,
@@ -76,7 +77,7 @@ pub struct Payment {
 #[derive(Debug, Clone)]
 pub struct NewPayment<'a> {
     pub id: &'a str,
-    pub site_id: &'a str,
+    pub site_id: &'a SiteId,
     pub conversation_id: Option<&'a str>,
     /// In the currency's minor units.
     pub amount_minor: i64,
@@ -117,7 +118,7 @@ fn from_row(r: &AnyRow) -> AppResult<Payment> {
     let requested_by: Option<String> = r.try_get("requested_by")?;
     Ok(Payment {
         id: r.try_get("id")?,
-        site_id: r.try_get("site_id")?,
+        site_id: SiteId::from_stored(r.try_get("site_id")?),
         conversation_id: r.try_get("conversation_id")?,
         amount_minor: r.try_get("amount_minor")?,
         currency: r.try_get("currency")?,
@@ -157,7 +158,7 @@ pub async fn insert(tx: &mut Tx, p: &NewPayment<'_>) -> AppResult<bool> {
          ON CONFLICT (conversation_id, request_key) DO NOTHING",
     )
     .bind(p.id)
-    .bind(p.site_id)
+    .bind(p.site_id.as_str())
     .bind(p.conversation_id)
     .bind(p.amount_minor)
     .bind(p.currency)
@@ -673,19 +674,19 @@ impl Store {
     /// `(payment, status, problem)`, and how many there are.
     pub async fn payment_problems(
         &self,
-        site: &str,
+        site: &SiteId,
         limit: i64,
     ) -> AppResult<(i64, Vec<(String, String, String)>)> {
         let count: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE site_id = $1 AND problem IS NOT NULL")
-                .bind(site)
+                .bind(site.as_str())
                 .fetch_one(self.reader())
                 .await?;
         let rows = sqlx::query(
             "SELECT id, status, problem FROM payments WHERE site_id = $1 AND problem IS NOT NULL \
              ORDER BY updated_at DESC LIMIT $2",
         )
-        .bind(site)
+        .bind(site.as_str())
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
@@ -698,11 +699,11 @@ impl Store {
 
     /// Payments of `site` whose session could not be created since `since_ms`: how many,
     /// and the newest one's reason.
-    pub async fn unopened_since(&self, site: &str, since_ms: i64) -> AppResult<(i64, Option<String>)> {
+    pub async fn unopened_since(&self, site: &SiteId, since_ms: i64) -> AppResult<(i64, Option<String>)> {
         let count: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM payments WHERE site_id = $1 AND open_error IS NOT NULL AND updated_at >= $2",
         )
-        .bind(site)
+        .bind(site.as_str())
         .bind(since_ms)
         .fetch_one(self.reader())
         .await?;
@@ -710,7 +711,7 @@ impl Store {
             "SELECT open_error FROM payments WHERE site_id = $1 AND open_error IS NOT NULL AND updated_at >= $2 \
              ORDER BY updated_at DESC LIMIT 1",
         )
-        .bind(site)
+        .bind(site.as_str())
         .bind(since_ms)
         .fetch_optional(self.reader())
         .await?;
@@ -719,11 +720,11 @@ impl Store {
 
     /// How many of `site`'s payments have been processing since before `before_ms`, and
     /// whether Stripe ever sent the site one of the async payment events.
-    pub async fn processing_without_news(&self, site: &str, before_ms: i64) -> AppResult<(i64, bool)> {
+    pub async fn processing_without_news(&self, site: &SiteId, before_ms: i64) -> AppResult<(i64, bool)> {
         let stale: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM payments WHERE site_id = $1 AND status = 'processing' AND updated_at < $2",
         )
-        .bind(site)
+        .bind(site.as_str())
         .bind(before_ms)
         .fetch_one(self.reader())
         .await?;
@@ -731,7 +732,7 @@ impl Store {
             "SELECT COUNT(*) FROM stripe_events WHERE site_id = $1 \
              AND event_type IN ('checkout.session.async_payment_succeeded', 'checkout.session.async_payment_failed')",
         )
-        .bind(site)
+        .bind(site.as_str())
         .fetch_one(self.reader())
         .await?;
         Ok((stale, seen > 0))

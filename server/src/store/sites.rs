@@ -9,7 +9,7 @@ use crate::error::{AppError, AppResult};
 /// A site as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Site {
-    pub id: String,
+    pub id: SiteId,
     pub name: String,
     pub greeting: String,
     pub origins: Vec<String>,
@@ -89,7 +89,7 @@ impl Store {
         taken_is_conflict(inserted, || {
             format!("a site with id '{}' already exists; pick another id", site.id)
         })?;
-        replace_origins(&mut tx, site.id.as_str(), &site.origins).await?;
+        replace_origins(&mut tx, &site.id, &site.origins).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -107,27 +107,27 @@ impl Store {
         .bind(now_ms())
         .execute(&mut tx)
         .await?;
-        replace_origins(&mut tx, site.id.as_str(), &site.origins).await?;
+        replace_origins(&mut tx, &site.id, &site.origins).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// One site with its origins, or `None`.
-    pub async fn site(&self, id: &str) -> AppResult<Option<Site>> {
+    pub async fn site(&self, id: &SiteId) -> AppResult<Option<Site>> {
         let row = sqlx::query("SELECT id, name, greeting, color, owner_id, texts FROM sites WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(self.reader())
             .await?;
         let Some(row) = row else { return Ok(None) };
         let origins = sqlx::query("SELECT origin FROM site_origins WHERE site_id = $1 ORDER BY origin")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_all(self.reader())
             .await?
             .iter()
             .map(|r| r.try_get::<String, _>("origin"))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(Site {
-            id: row.try_get("id")?,
+            id: SiteId::from_stored(row.try_get("id")?),
             name: row.try_get("name")?,
             greeting: row.try_get("greeting")?,
             origins,
@@ -138,11 +138,11 @@ impl Store {
     }
 
     /// Gives a site to an account (it is the one account that sees it in the console).
-    pub async fn set_site_owner(&self, site: &str, account: &str) -> AppResult<()> {
+    pub async fn set_site_owner(&self, site: &SiteId, account: &str) -> AppResult<()> {
         self.write_one(
             sqlx::query("UPDATE sites SET owner_id = $1 WHERE id = $2")
                 .bind(account)
-                .bind(site),
+                .bind(site.as_str()),
         )
         .await?;
         Ok(())
@@ -169,7 +169,7 @@ impl Store {
     async fn sites_in(&self, rows: Vec<sqlx::any::AnyRow>) -> AppResult<Vec<Site>> {
         let mut sites = Vec::with_capacity(rows.len());
         for row in rows {
-            let id: String = row.try_get("id")?;
+            let id = SiteId::from_stored(row.try_get("id")?);
             if let Some(site) = self.site(&id).await? {
                 sites.push(site);
             }
@@ -187,26 +187,26 @@ impl Store {
             .bind(site.id.as_str())
             .execute(&mut tx)
             .await?;
-        replace_origins(&mut tx, site.id.as_str(), &site.origins).await?;
+        replace_origins(&mut tx, &site.id, &site.origins).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Saves the owner's words for the widget (JSON; `None` clears them).
-    pub async fn set_site_texts(&self, site: &str, texts: Option<&str>) -> AppResult<()> {
+    pub async fn set_site_texts(&self, site: &SiteId, texts: Option<&str>) -> AppResult<()> {
         self.write_one(
             sqlx::query("UPDATE sites SET texts = $1 WHERE id = $2")
                 .bind(texts)
-                .bind(site),
+                .bind(site.as_str()),
         )
         .await?;
         Ok(())
     }
 
     /// Whether `origin` may open a visitor socket for `site`.
-    pub async fn origin_allowed(&self, site: &str, origin: &str) -> AppResult<bool> {
+    pub async fn origin_allowed(&self, site: &SiteId, origin: &str) -> AppResult<bool> {
         let row = sqlx::query("SELECT 1 FROM site_origins WHERE site_id = $1 AND origin = $2")
-            .bind(site)
+            .bind(site.as_str())
             .bind(origin)
             .fetch_optional(self.reader())
             .await?;
@@ -214,14 +214,14 @@ impl Store {
     }
 }
 
-async fn replace_origins(tx: &mut super::Tx, site: &str, origins: &[WebOrigin]) -> AppResult<()> {
+async fn replace_origins(tx: &mut super::Tx, site: &SiteId, origins: &[WebOrigin]) -> AppResult<()> {
     sqlx::query("DELETE FROM site_origins WHERE site_id = $1")
-        .bind(site)
+        .bind(site.as_str())
         .execute(&mut *tx)
         .await?;
     for origin in origins {
         sqlx::query("INSERT INTO site_origins (site_id, origin) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(site)
+            .bind(site.as_str())
             .bind(origin.as_str())
             .execute(&mut *tx)
             .await?;

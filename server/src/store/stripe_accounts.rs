@@ -5,13 +5,14 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{now_ms, Store};
+use crate::domain::SiteId;
 use crate::error::{AppError, AppResult};
 use crate::secrets::{mask, Cipher};
 
 /// A connection as the relay uses it (secrets opened).
 #[derive(Clone)]
 pub struct StripeAccount {
-    pub site_id: String,
+    pub site_id: SiteId,
     pub livemode: bool,
     pub secret_key: String,
     /// Current first.
@@ -86,7 +87,7 @@ impl Store {
     pub async fn save_stripe_keys(
         &self,
         cipher: &Cipher,
-        site: &str,
+        site: &SiteId,
         secret_key: &str,
         livemode: bool,
         webhook_secrets: Option<&[String]>,
@@ -114,7 +115,7 @@ impl Store {
              webhook_secrets_enc = COALESCE(excluded.webhook_secrets_enc, stripe_accounts.webhook_secrets_enc), \
              last_error = NULL, last_error_at = NULL, updated_at = excluded.updated_at",
         )
-        .bind(site)
+        .bind(site.as_str())
         .bind(i64::from(livemode))
         .bind(sealed_key)
         .bind(mask(secret_key))
@@ -133,7 +134,7 @@ impl Store {
     pub async fn rotate_webhook_secret(
         &self,
         cipher: &Cipher,
-        site: &str,
+        site: &SiteId,
         secret: &str,
         grace_ms: i64,
         endpoint: Option<&str>,
@@ -174,7 +175,7 @@ impl Store {
     pub async fn revoke_previous_webhook_secrets(
         &self,
         cipher: &Cipher,
-        site: &str,
+        site: &SiteId,
     ) -> AppResult<Vec<String>> {
         let (keep, gone): (Vec<StoredSecret>, Vec<StoredSecret>) = self
             .stored_secrets(cipher, site)
@@ -190,7 +191,7 @@ impl Store {
     pub async fn end_replaced_webhook_secrets(
         &self,
         cipher: &Cipher,
-        site: &str,
+        site: &SiteId,
         now: i64,
     ) -> AppResult<Vec<String>> {
         let all = self.stored_secrets(cipher, site).await?;
@@ -204,7 +205,7 @@ impl Store {
     }
 
     /// The Stripe endpoint chatpay created for the current webhook secret, if it did.
-    pub async fn webhook_endpoint(&self, cipher: &Cipher, site: &str) -> AppResult<Option<String>> {
+    pub async fn webhook_endpoint(&self, cipher: &Cipher, site: &SiteId) -> AppResult<Option<String>> {
         Ok(self
             .stored_secrets(cipher, site)
             .await?
@@ -214,13 +215,14 @@ impl Store {
     }
 
     /// The sites connected to Stripe.
-    pub async fn stripe_sites(&self) -> AppResult<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT site_id FROM stripe_accounts")
+    pub async fn stripe_sites(&self) -> AppResult<Vec<SiteId>> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT site_id FROM stripe_accounts")
             .fetch_all(self.reader())
-            .await?)
+            .await?;
+        Ok(ids.into_iter().map(SiteId::from_stored).collect())
     }
 
-    async fn write_secrets(&self, cipher: &Cipher, site: &str, list: &[StoredSecret]) -> AppResult<()> {
+    async fn write_secrets(&self, cipher: &Cipher, site: &SiteId, list: &[StoredSecret]) -> AppResult<()> {
         let done = self
             .write_one(
                 sqlx::query(
@@ -228,7 +230,7 @@ impl Store {
                 )
                 .bind(seal_secrets(cipher, site, list))
                 .bind(now_ms())
-                .bind(site),
+                .bind(site.as_str()),
             )
             .await?;
         if done.rows_affected() == 0 {
@@ -240,9 +242,9 @@ impl Store {
     }
 
     /// Every sealed webhook secret of the site, ended ones included.
-    async fn stored_secrets(&self, cipher: &Cipher, site: &str) -> AppResult<Vec<StoredSecret>> {
+    async fn stored_secrets(&self, cipher: &Cipher, site: &SiteId) -> AppResult<Vec<StoredSecret>> {
         let row = sqlx::query("SELECT webhook_secrets_enc FROM stripe_accounts WHERE site_id = $1")
-            .bind(site)
+            .bind(site.as_str())
             .fetch_optional(self.reader())
             .await?;
         match row {
@@ -255,7 +257,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     pub async fn save_stripe_settings(
         &self,
-        site: &str,
+        site: &SiteId,
         publishable_key: Option<&str>,
         success_url: Option<&str>,
         cancel_url: Option<&str>,
@@ -274,19 +276,19 @@ impl Store {
         .bind(i64::from(google_pay))
         .bind(payment_method_configuration)
         .bind(now_ms())
-        .bind(site)
+        .bind(site.as_str())
         )
         .await?;
         Ok(())
     }
 
     /// How a site's resolved payments were resolved: `(resolved_by, count)`.
-    pub async fn resolutions(&self, site: &str) -> AppResult<Vec<(String, i64)>> {
+    pub async fn resolutions(&self, site: &SiteId) -> AppResult<Vec<(String, i64)>> {
         let rows = sqlx::query(
             "SELECT resolved_by, COUNT(*) AS payments FROM payments WHERE site_id = $1 AND resolved_by IS NOT NULL \
              GROUP BY resolved_by",
         )
-        .bind(site)
+        .bind(site.as_str())
         .fetch_all(self.reader())
         .await?;
         rows.iter()
@@ -295,31 +297,31 @@ impl Store {
     }
 
     /// Remembers the last Stripe failure for troubleshooting (or clears it with `None`).
-    pub async fn note_stripe_error(&self, site: &str, error: Option<&str>) -> AppResult<()> {
+    pub async fn note_stripe_error(&self, site: &SiteId, error: Option<&str>) -> AppResult<()> {
         self.write_one(
             sqlx::query("UPDATE stripe_accounts SET last_error = $1, last_error_at = $2 WHERE site_id = $3")
                 .bind(error)
                 .bind(error.map(|_| now_ms()))
-                .bind(site),
+                .bind(site.as_str()),
         )
         .await?;
         Ok(())
     }
 
     /// The site's connection with secrets opened, or `None` when not connected.
-    pub async fn stripe_account(&self, cipher: &Cipher, site: &str) -> AppResult<Option<StripeAccount>> {
+    pub async fn stripe_account(&self, cipher: &Cipher, site: &SiteId) -> AppResult<Option<StripeAccount>> {
         let row = sqlx::query(
             "SELECT livemode, secret_key_enc, webhook_secrets_enc, publishable_key, success_url, cancel_url, \
              apple_pay, google_pay, payment_method_configuration, updated_at FROM stripe_accounts WHERE site_id = $1",
         )
-        .bind(site)
+        .bind(site.as_str())
         .fetch_optional(self.reader())
         .await?;
         let Some(r) = row else { return Ok(None) };
         let secret_key = cipher.open(&r.try_get::<String, _>("secret_key_enc")?, &key_place(site))?;
         let webhook_secrets = valid_now(open_secrets(cipher, site, r.try_get("webhook_secrets_enc")?)?);
         Ok(Some(StripeAccount {
-            site_id: site.to_owned(),
+            site_id: site.clone(),
             livemode: r.try_get::<i64, _>("livemode")? != 0,
             secret_key,
             webhook_secrets,
@@ -335,16 +337,16 @@ impl Store {
     /// The site's webhook signing secrets that verify now, opened, the current first (empty
     /// when none are saved or the site is not connected). Only these: verifying a webhook
     /// needs no other secret.
-    pub async fn webhook_secrets(&self, cipher: &Cipher, site: &str) -> AppResult<Vec<String>> {
+    pub async fn webhook_secrets(&self, cipher: &Cipher, site: &SiteId) -> AppResult<Vec<String>> {
         Ok(valid_now(self.stored_secrets(cipher, site).await?))
     }
 
     /// The connection as it may be shown to the site's owner.
-    pub async fn stripe_status(&self, cipher: &Cipher, site: &str) -> AppResult<StripeStatus> {
+    pub async fn stripe_status(&self, cipher: &Cipher, site: &SiteId) -> AppResult<StripeStatus> {
         let row = sqlx::query(
             "SELECT last_error, last_error_at, secret_key_masked FROM stripe_accounts WHERE site_id = $1",
         )
-        .bind(site)
+        .bind(site.as_str())
         .fetch_optional(self.reader())
         .await?;
         let account = self.stripe_account(cipher, site).await?;
@@ -390,17 +392,17 @@ impl Store {
 }
 
 /// Where a site's secret key is sealed (the ciphertext's associated data).
-fn key_place(site: &str) -> String {
+fn key_place(site: &SiteId) -> String {
     format!("stripe_accounts.secret_key:{site}")
 }
 
 /// Where a site's webhook secrets are sealed.
-fn secrets_place(site: &str) -> String {
+fn secrets_place(site: &SiteId) -> String {
     format!("stripe_accounts.webhook_secrets:{site}")
 }
 
 /// Opens the sealed JSON list of a site's webhook secrets (none when nothing is sealed).
-fn open_secrets(cipher: &Cipher, site: &str, sealed: Option<String>) -> AppResult<Vec<StoredSecret>> {
+fn open_secrets(cipher: &Cipher, site: &SiteId, sealed: Option<String>) -> AppResult<Vec<StoredSecret>> {
     let Some(sealed) = sealed else {
         return Ok(Vec::new());
     };
@@ -429,7 +431,7 @@ fn decode_secrets(json: &str, now: i64) -> AppResult<Vec<StoredSecret>> {
         .collect())
 }
 
-fn seal_secrets(cipher: &Cipher, site: &str, list: &[StoredSecret]) -> String {
+fn seal_secrets(cipher: &Cipher, site: &SiteId, list: &[StoredSecret]) -> String {
     cipher.seal(
         &serde_json::to_string(list).unwrap_or_default(),
         &secrets_place(site),
@@ -447,14 +449,14 @@ impl Store {
             .await?;
         let mut resealed = 0;
         for r in rows {
-            let site: String = r.try_get("site_id")?;
+            let site = SiteId::from_stored(r.try_get("site_id")?);
             let key: String = r.try_get("secret_key_enc")?;
             let hooks: Option<String> = r.try_get("webhook_secrets_enc")?;
             if let Some(plain) = cipher.open_unbound(&key) {
                 let sealed = cipher.seal(&plain?, &key_place(&site));
                 self.write_one(sqlx::query("UPDATE stripe_accounts SET secret_key_enc = $1 WHERE site_id = $2 AND secret_key_enc = $3")
                     .bind(sealed)
-                    .bind(&site)
+                    .bind(site.as_str())
                     .bind(&key)
                     )
                     .await?;
@@ -466,7 +468,7 @@ impl Store {
                     "UPDATE stripe_accounts SET webhook_secrets_enc = $1 WHERE site_id = $2 AND webhook_secrets_enc = $3",
                 )
                 .bind(seal_secrets(cipher, &site, &list))
-                .bind(&site)
+                .bind(site.as_str())
                 .bind(&hooks)
                 )
                 .await?;

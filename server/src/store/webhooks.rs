@@ -4,6 +4,7 @@ use chatpay_shared::console::HealthView;
 use sqlx::Row;
 
 use super::{is_unique_violation, now_ms, Dialect, Store, Tx};
+use crate::domain::SiteId;
 use crate::error::AppResult;
 
 /// The health counters' upsert for a correctly signed event, with `$1` site, `$2` type,
@@ -18,7 +19,7 @@ const COUNT_EVENT: &str = "ON CONFLICT (site_id) DO UPDATE SET \
 /// one statement: the ledger row, and the count only if the row went in.
 pub async fn record_event(
     tx: &mut Tx,
-    site: &str,
+    site: &SiteId,
     event_id: &str,
     event_type: &str,
     outcome: &str,
@@ -33,7 +34,7 @@ pub async fn record_event(
         ]
         .concat();
         let done = sqlx::query(&sql)
-            .bind(site)
+            .bind(site.as_str())
             .bind(event_id)
             .bind(event_type)
             .bind(outcome)
@@ -46,7 +47,7 @@ pub async fn record_event(
         "INSERT INTO stripe_events (site_id, event_id, event_type, outcome, received_at) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id, event_id) DO NOTHING",
     )
-    .bind(site)
+    .bind(site.as_str())
     .bind(event_id)
     .bind(event_type)
     .bind(outcome)
@@ -65,7 +66,7 @@ pub async fn record_event(
 }
 
 /// Counts a correctly signed event (new or duplicate) in one statement.
-async fn note_event(tx: &mut Tx, site: &str, event_type: &str, duplicate: bool) -> AppResult<()> {
+async fn note_event(tx: &mut Tx, site: &SiteId, event_type: &str, duplicate: bool) -> AppResult<()> {
     let sql = [
         "INSERT INTO webhook_health (site_id, last_event_type, last_event_at, events_received, duplicates) \
          VALUES ($1, $2, $3, 1, $4) ",
@@ -73,7 +74,7 @@ async fn note_event(tx: &mut Tx, site: &str, event_type: &str, duplicate: bool) 
     ]
     .concat();
     sqlx::query(&sql)
-        .bind(site)
+        .bind(site.as_str())
         .bind(event_type)
         .bind(now_ms())
         .bind(i64::from(duplicate))
@@ -84,14 +85,14 @@ async fn note_event(tx: &mut Tx, site: &str, event_type: &str, duplicate: bool) 
 
 impl Store {
     /// Records a refused delivery (bad signature, missing secret).
-    pub async fn note_webhook_failure(&self, site: &str, reason: &str) -> AppResult<()> {
+    pub async fn note_webhook_failure(&self, site: &SiteId, reason: &str) -> AppResult<()> {
         self.write_one(sqlx::query(
             "INSERT INTO webhook_health (site_id, last_failure_reason, last_failure_at, signature_failures) \
              VALUES ($1, $2, $3, 1) ON CONFLICT (site_id) DO UPDATE SET \
              last_failure_reason = excluded.last_failure_reason, last_failure_at = excluded.last_failure_at, \
              signature_failures = webhook_health.signature_failures + 1",
         )
-        .bind(site)
+        .bind(site.as_str())
         .bind(reason)
         .bind(now_ms())
         )
@@ -100,19 +101,19 @@ impl Store {
     }
 
     /// Counts a redelivered event whose transaction was rolled back.
-    pub async fn note_duplicate_event(&self, site: &str, event_type: &str) -> AppResult<()> {
+    pub async fn note_duplicate_event(&self, site: &SiteId, event_type: &str) -> AppResult<()> {
         let mut tx = self.begin().await?;
         note_event(&mut tx, site, event_type, true).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn webhook_health(&self, site: &str) -> AppResult<HealthView> {
+    pub async fn webhook_health(&self, site: &SiteId) -> AppResult<HealthView> {
         let row = sqlx::query(
             "SELECT last_event_type, last_event_at, last_failure_reason, last_failure_at, \
              events_received, duplicates, signature_failures FROM webhook_health WHERE site_id = $1",
         )
-        .bind(site)
+        .bind(site.as_str())
         .fetch_optional(self.reader())
         .await?;
         let Some(r) = row else {

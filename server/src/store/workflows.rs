@@ -9,6 +9,7 @@ use chatpay_shared::workflow::Workflow;
 use sqlx::{Any, Executor, Row};
 
 use super::{now_ms, Store, Tx};
+use crate::domain::SiteId;
 use crate::error::{AppError, AppResult};
 use chatpay_shared::run::{RunState, RunStatus};
 
@@ -25,12 +26,12 @@ fn decode(def: &str) -> AppResult<Workflow> {
 }
 
 /// Parsed published versions by `(site, version)`.
-pub(crate) type Cache = Arc<Mutex<HashMap<(String, i64), Arc<Workflow>>>>;
+pub(crate) type Cache = Arc<Mutex<HashMap<(SiteId, i64), Arc<Workflow>>>>;
 
 /// The number of a site's latest published version.
-async fn latest_number<'e>(e: impl Executor<'e, Database = Any>, site: &str) -> AppResult<Option<i64>> {
+async fn latest_number<'e>(e: impl Executor<'e, Database = Any>, site: &SiteId) -> AppResult<Option<i64>> {
     let row = sqlx::query("SELECT version FROM workflows WHERE site_id = $1 ORDER BY version DESC LIMIT 1")
-        .bind(site)
+        .bind(site.as_str())
         .fetch_optional(e)
         .await?;
     Ok(row.map(|r| r.try_get("version")).transpose()?)
@@ -41,10 +42,10 @@ async fn latest_number<'e>(e: impl Executor<'e, Database = Any>, site: &str) -> 
 async fn cached<'e>(
     e: impl Executor<'e, Database = Any>,
     store: &Store,
-    site: &str,
+    site: &SiteId,
     version: i64,
 ) -> AppResult<Option<Arc<Workflow>>> {
-    let key = (site.to_owned(), version);
+    let key = (site.clone(), version);
     if let Some(wf) = store
         .workflow_cache
         .lock()
@@ -54,7 +55,7 @@ async fn cached<'e>(
         return Ok(Some(Arc::clone(wf)));
     }
     let row = sqlx::query("SELECT definition FROM workflows WHERE site_id = $1 AND version = $2")
-        .bind(site)
+        .bind(site.as_str())
         .bind(version)
         .fetch_optional(e)
         .await?;
@@ -71,7 +72,7 @@ async fn cached<'e>(
 }
 
 /// The latest published version of a site's workflow, read inside `tx`.
-pub async fn latest(tx: &mut Tx, store: &Store, site: &str) -> AppResult<Option<Published>> {
+pub async fn latest(tx: &mut Tx, store: &Store, site: &SiteId) -> AppResult<Option<Published>> {
     let Some(version) = latest_number(&mut *tx, site).await? else {
         return Ok(None);
     };
@@ -82,7 +83,7 @@ pub async fn latest(tx: &mut Tx, store: &Store, site: &str) -> AppResult<Option<
 }
 
 /// A specific version (one a run started with), read inside `tx`.
-pub async fn version(tx: &mut Tx, store: &Store, site: &str, version: i64) -> AppResult<Arc<Workflow>> {
+pub async fn version(tx: &mut Tx, store: &Store, site: &SiteId, version: i64) -> AppResult<Arc<Workflow>> {
     Ok(cached(&mut *tx, store, site, version)
         .await?
         .ok_or(sqlx::Error::RowNotFound)?)
@@ -92,7 +93,7 @@ pub async fn version(tx: &mut Tx, store: &Store, site: &str, version: i64) -> Ap
 #[derive(Debug)]
 pub struct LockedRun {
     pub version: i64,
-    pub site: String,
+    pub site: SiteId,
     pub state: RunState,
 }
 
@@ -113,7 +114,7 @@ pub async fn lock_run(tx: &mut Tx, conversation: &str) -> AppResult<Option<Locke
         let state: String = r.try_get("state")?;
         Ok(LockedRun {
             version: r.try_get("workflow_version")?,
-            site: r.try_get("site_id")?,
+            site: SiteId::from_stored(r.try_get("site_id")?),
             state: serde_json::from_str(&state)
                 .map_err(|e| AppError::Internal(anyhow::anyhow!("stored run is unreadable: {e}")))?,
         })
@@ -125,7 +126,7 @@ pub async fn lock_run(tx: &mut Tx, conversation: &str) -> AppResult<Option<Locke
 pub async fn save_run(
     tx: &mut Tx,
     conversation: &str,
-    site: &str,
+    site: &SiteId,
     version: i64,
     run: &RunState,
 ) -> AppResult<()> {
@@ -137,7 +138,7 @@ pub async fn save_run(
          updated_at = excluded.updated_at",
     )
     .bind(conversation)
-    .bind(site)
+    .bind(site.as_str())
     .bind(version)
     .bind(run.status.as_str())
     .bind(state)
@@ -149,20 +150,20 @@ pub async fn save_run(
 
 impl Store {
     /// Publishes a (validated) workflow as the site's next version; returns the version.
-    pub async fn publish_workflow(&self, site: &str, workflow: &Workflow) -> AppResult<i64> {
+    pub async fn publish_workflow(&self, site: &SiteId, workflow: &Workflow) -> AppResult<i64> {
         let def = serde_json::to_string(workflow).map_err(|e| AppError::Internal(e.into()))?;
         let mut tx = self.begin().await?;
         let next: i64 = sqlx::query(
             "SELECT COALESCE(MAX(version), 0) + 1 AS next_version FROM workflows WHERE site_id = $1",
         )
-        .bind(site)
+        .bind(site.as_str())
         .fetch_one(&mut tx)
         .await?
         .try_get("next_version")?;
         sqlx::query(
             "INSERT INTO workflows (site_id, version, definition, created_at) VALUES ($1, $2, $3, $4)",
         )
-        .bind(site)
+        .bind(site.as_str())
         .bind(next)
         .bind(def)
         .bind(now_ms())
@@ -173,11 +174,11 @@ impl Store {
     }
 
     /// Every published version of a site's workflow, newest first.
-    pub async fn workflow_versions(&self, site: &str) -> AppResult<Vec<WorkflowVersion>> {
+    pub async fn workflow_versions(&self, site: &SiteId) -> AppResult<Vec<WorkflowVersion>> {
         let rows = sqlx::query(
             "SELECT version, definition, created_at FROM workflows WHERE site_id = $1 ORDER BY version DESC",
         )
-        .bind(site)
+        .bind(site.as_str())
         .fetch_all(self.reader())
         .await?;
         rows.into_iter()
@@ -194,12 +195,12 @@ impl Store {
     }
 
     /// One published version of a site's workflow, if there is one.
-    pub async fn workflow_version(&self, site: &str, version: i64) -> AppResult<Option<Arc<Workflow>>> {
+    pub async fn workflow_version(&self, site: &SiteId, version: i64) -> AppResult<Option<Arc<Workflow>>> {
         cached(self.reader(), self, site, version).await
     }
 
     /// The latest published workflow of a site.
-    pub async fn latest_workflow(&self, site: &str) -> AppResult<Option<Published>> {
+    pub async fn latest_workflow(&self, site: &SiteId) -> AppResult<Option<Published>> {
         let Some(version) = latest_number(self.reader(), site).await? else {
             return Ok(None);
         };

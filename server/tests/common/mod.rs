@@ -28,6 +28,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chatpay_server::assets::WidgetAssets;
+use chatpay_server::domain::SiteId;
 use chatpay_server::secrets::Cipher;
 use chatpay_server::startup::{self, Parts, Shutdown};
 use chatpay_server::state::{AppState, Settings};
@@ -177,6 +178,11 @@ pub struct TestApp {
 }
 
 pub const SITE: &str = "shop";
+
+/// `SITE` as the relay's functions take it: parsed.
+pub fn shop() -> SiteId {
+    SiteId::parse(SITE).unwrap()
+}
 pub const ORIGIN: &str = "http://shop.test:3000";
 pub const GREETING: &str = "Hello from the shop!";
 /// The shop's key at the simulator.
@@ -378,7 +384,7 @@ impl TestApp {
             .store
             .save_stripe_keys(
                 &self.state.cipher,
-                SITE,
+                &shop(),
                 STRIPE_KEY,
                 false,
                 Some(std::slice::from_ref(&secret)),
@@ -393,7 +399,7 @@ impl TestApp {
         let wf: chatpay_shared::workflow::Workflow = serde_json::from_str(json).expect("workflow JSON");
         let problems = chatpay_server::engine::runner::problems(&wf);
         assert!(problems.is_empty(), "{problems:#?}");
-        self.state.store.publish_workflow(SITE, &wf).await.unwrap()
+        self.state.store.publish_workflow(&shop(), &wf).await.unwrap()
     }
 
     /// Connects the shop's key and a webhook secret, but registers no endpoint at the
@@ -403,7 +409,7 @@ impl TestApp {
             .store
             .save_stripe_keys(
                 &self.state.cipher,
-                SITE,
+                &shop(),
                 STRIPE_KEY,
                 false,
                 Some(&["whsec_nowebhooks0000".to_owned()]),
@@ -426,7 +432,7 @@ impl TestApp {
             &mut tx,
             &NewPayment {
                 id: &id,
-                site_id: SITE,
+                site_id: &shop(),
                 conversation_id: conversation,
                 amount_minor,
                 currency,

@@ -18,6 +18,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::OwnedSite;
 use crate::agents;
+use crate::domain::SiteId;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
@@ -65,7 +66,7 @@ pub async fn list(
     ))
 }
 
-async fn summary(state: &AppState, site: &str, id: &str) -> AppResult<ConversationSummary> {
+async fn summary(state: &AppState, site: &SiteId, id: &str) -> AppResult<ConversationSummary> {
     state
         .store
         .conversation_summary(site, id)

@@ -30,6 +30,7 @@ use axum::Router;
 use chatpay_shared::console::paths;
 use serde::de::DeserializeOwned;
 
+use crate::domain::SiteId;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::sites::Site;
@@ -105,8 +106,8 @@ pub struct OwnedSite {
 
 impl OwnedSite {
     /// The site's id.
-    pub fn id(&self) -> &str {
-        self.site.id.as_str()
+    pub fn id(&self) -> &SiteId {
+        &self.site.id
     }
 }
 
@@ -116,7 +117,11 @@ impl FromRequestParts<AppState> for OwnedSite {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<OwnedSite, AppError> {
         let owner = auth::Owner::from_request_parts(parts, state).await?;
         let site = path_param(parts, state, "site").await?;
-        let site = owned_site(state, &owner, &site).await?;
+        // An id that does not parse names no site: 404 like any site that is not theirs.
+        let site = match SiteId::parse(&site) {
+            Ok(id) => owned_site(state, &owner, &id).await?,
+            Err(_) => return Err(not_in_account(&site)),
+        };
         Ok(OwnedSite { owner, site })
     }
 }
@@ -133,9 +138,14 @@ pub(crate) async fn path_param(parts: &mut Parts, state: &AppState, name: &str) 
 }
 
 /// The owner's site `site`, read now (404 when it is not theirs).
-pub async fn owned_site(state: &AppState, owner: &auth::Owner, site: &str) -> AppResult<Site> {
+pub async fn owned_site(state: &AppState, owner: &auth::Owner, site: &SiteId) -> AppResult<Site> {
     match state.store.site(site).await? {
         Some(s) if s.owner_id.as_deref() == Some(owner.account.id.as_str()) => Ok(s),
-        _ => Err(AppError::NotFound(format!("no site '{site}' in your account"))),
+        _ => Err(not_in_account(site.as_str())),
     }
+}
+
+/// The 404 for a site that is not the caller's (or does not exist).
+fn not_in_account(site: &str) -> AppError {
+    AppError::NotFound(format!("no site '{site}' in your account"))
 }

@@ -16,7 +16,7 @@ fn view(state: &AppState, s: Site) -> SiteView {
             "<script async src=\"{}/embed.js\" data-site=\"{}\"></script>",
             state.settings.public_url, s.id
         ),
-        id: s.id,
+        id: s.id.to_string(),
         name: s.name,
         origins: s.origins,
         greeting: s.greeting,
@@ -110,7 +110,7 @@ pub async fn create(
             AppError::Conflict(message) => AppError::Invalid { field: "id", message },
             other => other,
         })?;
-    let stored = owned_site(&state, &owner, site.id.as_str()).await?;
+    let stored = owned_site(&state, &owner, &site.id).await?;
     Ok(Json(view(&state, stored)))
 }
 
@@ -126,7 +126,7 @@ pub async fn update(
     super::Body(input): super::Body<SiteInput>,
 ) -> AppResult<Json<SiteView>> {
     let site = owned.id();
-    let (parsed, color) = parse(site, &input)?;
+    let (parsed, color) = parse(site.as_str(), &input)?;
     state.store.update_site(&parsed, color.as_deref()).await?;
     Ok(Json(view(&state, owned_site(&state, &owned.owner, site).await?)))
 }

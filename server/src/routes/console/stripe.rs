@@ -11,6 +11,7 @@ use chatpay_shared::console::{
 };
 
 use super::OwnedSite;
+use crate::domain::SiteId;
 use crate::error::{AppError, AppResult, FormErrors};
 use crate::payments::CHECKOUT_EVENTS;
 use crate::state::AppState;
@@ -19,7 +20,7 @@ use crate::stripe::client::{KeyRefused, StripeError};
 use crate::stripe::keys;
 
 /// The wizard's view of a site's connection.
-pub async fn stripe_view(state: &AppState, site: &str) -> AppResult<StripeView> {
+pub async fn stripe_view(state: &AppState, site: &SiteId) -> AppResult<StripeView> {
     let s = state.store.stripe_status(&state.cipher, site).await?;
     Ok(StripeView {
         connected: s.connected,
@@ -212,7 +213,7 @@ pub async fn settings(
             Some(&pmc.id),
         )
         .await?;
-    let renamed = NewSite::parse(site, name, &current.greeting, &current.origins)?;
+    let renamed = NewSite::parse(site.as_str(), name, &current.greeting, &current.origins)?;
     state
         .store
         .update_site(&renamed, current.color.as_deref())

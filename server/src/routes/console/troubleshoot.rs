@@ -8,6 +8,7 @@ use chatpay_shared::console::Check;
 use chatpay_shared::workflow::NodeKind;
 
 use super::OwnedSite;
+use crate::domain::SiteId;
 use crate::error::AppResult;
 use crate::state::AppState;
 
@@ -44,25 +45,24 @@ pub async fn checks(State(state): State<AppState>, owned: OwnedSite) -> AppResul
 }
 
 /// Every check of one site, as it stands now.
-pub async fn site_checks(state: &AppState, site: &str) -> AppResult<Vec<Check>> {
-    let site = site.to_owned();
+pub async fn site_checks(state: &AppState, site: &SiteId) -> AppResult<Vec<Check>> {
     let this_site = state
         .store
-        .site(&site)
+        .site(site)
         .await?
         .ok_or_else(|| crate::error::AppError::NotFound(format!("no site '{site}'")))?;
-    let stripe = state.store.stripe_status(&state.cipher, &site).await?;
-    let health = state.store.webhook_health(&site).await?;
-    let workflow = state.store.latest_workflow(&site).await?;
+    let stripe = state.store.stripe_status(&state.cipher, site).await?;
+    let health = state.store.webhook_health(site).await?;
+    let workflow = state.store.latest_workflow(site).await?;
     let (unopened, last_unopened) = state
         .store
-        .unopened_since(&site, crate::store::now_ms() - 24 * 3600 * 1000)
+        .unopened_since(site, crate::store::now_ms() - 24 * 3600 * 1000)
         .await?;
-    let resolutions = state.store.resolutions(&site).await?;
+    let resolutions = state.store.resolutions(site).await?;
     let mut out = Vec::new();
 
     // Pages the chat was refused on: an origin the site does not allow (yet).
-    let refused = state.refused.of(&site);
+    let refused = state.refused.of(site);
     let named: Vec<String> = refused
         .origins
         .iter()
@@ -241,7 +241,7 @@ pub async fn site_checks(state: &AppState, site: &str) -> AppResult<Vec<Check>> 
     // payment stays processing until chatpay asks Stripe itself.
     let (stale_processing, async_seen) = state
         .store
-        .processing_without_news(&site, crate::store::now_ms() - 15 * 60 * 1000)
+        .processing_without_news(site, crate::store::now_ms() - 15 * 60 * 1000)
         .await?;
     out.push(if stale_processing > 0 && !async_seen {
         check(
@@ -282,7 +282,7 @@ pub async fn site_checks(state: &AppState, site: &str) -> AppResult<Vec<Check>> 
     });
 
     // Payments Stripe reported differently from what was asked, or charged twice.
-    let (count, problems) = state.store.payment_problems(&site, 3).await?;
+    let (count, problems) = state.store.payment_problems(site, 3).await?;
     out.push(if count == 0 {
         check(
             "payment_problems",

@@ -9,6 +9,7 @@ use chatpay_shared::console::{PublishResult, WorkflowVersion};
 use chatpay_shared::workflow::{NodeKind, Problem, Workflow};
 
 use super::OwnedSite;
+use crate::domain::SiteId;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -32,7 +33,7 @@ fn checked(body: &str) -> Result<Workflow, Vec<Problem>> {
 
 /// What will not work as the site is set up now: each Request Payment node of `wf`, when
 /// the site is not connected to Stripe or Stripe refused its key the last time.
-async fn warnings(state: &AppState, site: &str, wf: &Workflow) -> AppResult<Vec<Problem>> {
+async fn warnings(state: &AppState, site: &SiteId, wf: &Workflow) -> AppResult<Vec<Problem>> {
     let payment_nodes: Vec<&str> = wf
         .nodes
         .iter()

@@ -183,10 +183,11 @@ impl Simulator {
         let Ok(origin) = url::Url::parse(url).map(|u| u.origin().ascii_serialization()) else {
             return false;
         };
-        match site {
+        // A made-up id in the session's metadata names no site.
+        match site.and_then(|s| crate::domain::SiteId::parse(s).ok()) {
             Some(site) => self
                 .store
-                .site(site)
+                .site(&site)
                 .await
                 .ok()
                 .flatten()
