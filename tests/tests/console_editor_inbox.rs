@@ -377,3 +377,94 @@ async fn unpublished_edits_survive_a_tab_switch_and_a_reload() -> anyhow::Result
     browser.close().await?;
     Ok(())
 }
+
+/// The draft drawn as a graph above the cards: the demo's paid and not-paid branches are
+/// labelled, clicking a box brings its card into view with its id field focused, and a node
+/// nothing leads to is drawn dashed as unreachable (issue 15, "the workflow as a picture").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_graph_opens_a_nodes_card_and_marks_an_unreachable_node() -> anyhow::Result<()> {
+    let demo =
+        std::fs::read_to_string(chatpay_e2e::workspace_root().join("server/assets/demo-workflow.json"))?;
+    let (_scratch, relay, _page) = shop("graph", Some(&demo)).await?;
+    let browser = Browser::start().await?;
+    sign_in(&browser, &relay, "/sites/shop/workflows").await?;
+
+    let nodes = [
+        "greet", "need", "pay", "paid", "thanks", "done", "offer", "route", "person",
+    ];
+    for id in nodes {
+        browser
+            .find(&format!("#workflow-graph [data-graph-node=\"{id}\"]"))
+            .await?;
+    }
+    let label = |edge: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .find(&format!("#workflow-graph [data-edge=\"{edge}\"] text"))
+                .await?
+                .text()
+                .await
+                .map_err(anyhow::Error::from)
+        }
+    };
+    assert_eq!(label("paid>thanks").await?, "paid");
+    assert_eq!(label("paid>offer").await?, "not paid");
+    assert_eq!(label("greet>need").await?, "next");
+    browser.wait_page_text(".graph-legend", "9 nodes").await?;
+    let legend = browser.find(".graph-legend").await?.text().await?;
+    assert!(
+        !legend.contains("unreachable"),
+        "the demo has no unreachable node: {legend}"
+    );
+    // Every box is a button with a name a screen reader can say.
+    let problems = browser.accessibility_problems(Some("#workflow-graph")).await?;
+    assert!(problems.is_empty(), "axe: {problems:#?}");
+    browser
+        .client
+        .execute(
+            "document.getElementById('workflow-graph').scrollIntoView(); return true;",
+            vec![],
+        )
+        .await?;
+    browser.screenshot("console-graph-demo").await?;
+
+    // A click on a box opens its card: in view, marked, its id field focused.
+    browser
+        .find("#workflow-graph [data-graph-node=\"person\"]")
+        .await?
+        .click()
+        .await?;
+    browser
+        .find("section.node.selected[data-node=\"person\"]")
+        .await?;
+    let in_view =
+        "const c = document.querySelector('section.node[data-node=\"person\"]').getBoundingClientRect(); \
+                   return c.top >= 0 && c.top < window.innerHeight;";
+    assert_eq!(
+        browser.client.execute(in_view, vec![]).await?,
+        true,
+        "the card is scrolled into view"
+    );
+    let focused = "return document.activeElement && document.activeElement.classList.contains('node-id') \
+                   ? document.activeElement.value : null;";
+    assert_eq!(browser.client.execute(focused, vec![]).await?, "person");
+    browser.screenshot("console-graph-opened").await?;
+
+    // A new node is linked from nowhere: drawn as unreachable, and counted.
+    select(&browser, "#add-node", "send_message").await?;
+    browser
+        .find("#workflow-graph [data-graph-node=\"node10\"].unreachable")
+        .await?;
+    browser.wait_page_text(".graph-legend", "1 unreachable").await?;
+    let reachable_marked = browser
+        .client
+        .execute(
+            "return document.querySelectorAll('#workflow-graph .graph-node.unreachable').length;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(reachable_marked, 1, "only the new node is unreachable");
+    browser.screenshot("console-graph-unreachable").await?;
+    browser.close().await
+}

@@ -6,16 +6,18 @@
 //! published version in a widget (against the site's Stripe, the simulator in test setups).
 
 //!
-//! [`draft`] is the state and its edits; [`node_card`] and [`payment_form`] the cards; this
-//! file the page (versions, saved drafts, Check, Publish, import and export).
+//! [`draft`] is the state and its edits; [`graph`] draws the draft as a picture (clicking a
+//! node opens its card); [`node_card`] and [`payment_form`] the cards; this file the page
+//! (versions, saved drafts, Check, Publish, import and export).
 
 mod draft;
+mod graph;
 mod node_card;
 mod payment_form;
 
 use chatpay_shared::console::paths;
 use chatpay_shared::console::{PublishResult, WorkflowVersion};
-use chatpay_shared::workflow::{Problem, Workflow};
+use chatpay_shared::workflow::{validate, Problem, Workflow};
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
@@ -23,6 +25,7 @@ use crate::api;
 use crate::components::field::{copy, Field};
 
 use draft::*;
+use graph::WorkflowGraph;
 use node_card::NodeCard;
 
 #[derive(Properties, PartialEq)]
@@ -76,6 +79,9 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
     let warnings = use_state(Vec::<Problem>::new);
     let import = use_state(|| None::<String>);
     let export = use_state(|| false);
+    // The node whose card the graph opened, and how many times a box was clicked (a second
+    // click on the same box scrolls to its card again).
+    let opened = use_state(|| None::<(String, u32)>);
 
     let load_versions = {
         let (versions, draft, based_on, site, base, restored, message) = (
@@ -330,8 +336,25 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
             let (draft, id) = (draft.clone(), id.clone());
             Callback::from(move |_| draft.dispatch(Edit::Delete(id.clone())))
         };
-        html! { <NodeCard key={node.id.clone()} node={node.clone()} ids={ids.clone()} problems={mine} {on_edit} {on_rename} {on_delete} /> }
+        let open = opened.as_ref().filter(|(o, _)| *o == node.id).map(|(_, n)| *n);
+        html! { <NodeCard key={node.id.clone()} node={node.clone()} ids={ids.clone()} problems={mine} {open} {on_edit} {on_rename} {on_delete} /> }
     });
+
+    // The graph shows what the last check said and what the draft's own checks say now.
+    let mut graph_problems = (*problems).clone();
+    for pr in validate(&wf) {
+        if !graph_problems.contains(&pr) {
+            graph_problems.push(pr);
+        }
+    }
+    let on_open = {
+        let opened = opened.clone();
+        Callback::from(move |id: String| {
+            let n = opened.as_ref().map_or(0, |(_, n)| n + 1);
+            opened.set(Some((id, n)));
+        })
+    };
+    let selected = opened.as_ref().map(|(id, _)| id.clone());
 
     let start_select = {
         let draft = draft.clone();
@@ -445,6 +468,7 @@ pub fn workflows(p: &WorkflowsProps) -> Html {
                 </div>
                 { for general.iter().map(|pr| html! { <p class="error" data-field={pr.field.clone().unwrap_or_default()}>{ &pr.message }</p> }) }
             </div>
+            <WorkflowGraph workflow={wf.clone()} problems={graph_problems} {selected} {on_open} />
             { for cards }
             <div class="card add-node">
                 <label for="add-node">{ "Add a node: " }</label>

@@ -1,6 +1,7 @@
 //! One node as a card: its id, its kind's fields, where it goes next, its problems.
 
 use chatpay_shared::workflow::{Node, NodeKind, Operator, Problem};
+use wasm_bindgen::JsCast as _;
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
@@ -14,6 +15,9 @@ pub(super) struct NodeCardProps {
     pub(super) node: Node,
     pub(super) ids: Vec<String>,
     pub(super) problems: Vec<Problem>,
+    /// Set when the graph opened this card (a count, so each click scrolls to it again).
+    #[prop_or_default]
+    pub(super) open: Option<u32>,
     pub(super) on_edit: Callback<NodeEdit>,
     pub(super) on_rename: Callback<String>,
     pub(super) on_delete: Callback<()>,
@@ -70,6 +74,23 @@ pub(super) fn node_card(p: &NodeCardProps) -> Html {
         })
     };
     let on_delete = p.on_delete.reform(|_: MouseEvent| ());
+    // Opened from the graph: brought into view, its id field focused.
+    let section = use_node_ref();
+    {
+        let section = section.clone();
+        use_effect_with(p.open, move |open| {
+            if open.is_some() {
+                if let Some(el) = section.cast::<web_sys::HtmlElement>() {
+                    el.scroll_into_view();
+                    if let Ok(Some(input)) = el.query_selector("input.node-id") {
+                        if let Ok(input) = input.dyn_into::<web_sys::HtmlElement>() {
+                            let _ = input.focus();
+                        }
+                    }
+                }
+            }
+        });
+    }
     let ids = &p.ids;
 
     let form = match &node.kind {
@@ -164,7 +185,7 @@ pub(super) fn node_card(p: &NodeCardProps) -> Html {
         },
     };
     html! {
-        <section class={classes!("card", "node", (!p.problems.is_empty()).then_some("has-problems"))} data-node={node.id.clone()}>
+        <section ref={section} class={classes!("card", "node", (!p.problems.is_empty()).then_some("has-problems"), p.open.is_some().then_some("selected"))} data-node={node.id.clone()}>
             <div class="node-head">
                 <input class="node-id" name="id" aria-label="Node id" value={node.id.clone()} onchange={Callback::from(move |e: Event| { let el: web_sys::HtmlInputElement = e.target_unchecked_into(); on_id.emit(el.value()); })} />
                 <select name="kind" aria-label="Node kind" onchange={on_kind}>
