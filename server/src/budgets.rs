@@ -400,6 +400,7 @@ impl Limiters {
             });
         }
         *n += 1;
+        crate::telemetry::socket(1.0);
         Ok(SocketGuard {
             limiters: Arc::clone(self),
             ip,
@@ -472,6 +473,7 @@ pub struct SocketGuard {
 
 impl Drop for SocketGuard {
     fn drop(&mut self) {
+        crate::telemetry::socket(-1.0);
         let mut open = self.limiters.sockets.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = open.get_mut(&self.ip) {
             *n -= 1;

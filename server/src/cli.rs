@@ -90,6 +90,21 @@ async fn serve(
             crate::stripe::lifetime::MAX_STRIPE_BUDGET_SECS
         );
     }
+    if let Some(token) = &args.metrics_token {
+        if token.len() < 16 {
+            bail!(
+                "CHATPAY_METRICS_TOKEN is {} characters: use at least 16 (like the output of `openssl rand -hex 16`)",
+                token.len()
+            );
+        }
+    }
+    let metrics_listener =
+        match args.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on --metrics-listen {addr}; pick another address")
+            })?),
+            None => None,
+        };
     let simulator_token = args
         .simulator_token
         .clone()
@@ -129,6 +144,7 @@ async fn serve(
                 .map_err(|e| anyhow::anyhow!("CHATPAY_WEBHOOK_SOURCES: {e}"))?,
             simulator_token: simulator_token.clone(),
             simulator_deliver_to: args.simulator_deliver_to.clone(),
+            metrics_token: args.metrics_token.clone(),
             budgets: crate::budgets::Budgets {
                 conversations_per_ip: args.budget_conversations_per_ip,
                 conversations_per_site: args.budget_conversations_per_site,
@@ -177,6 +193,17 @@ async fn serve(
                 }
             });
         }
+    }
+    if let Some(listener) = metrics_listener {
+        if let Ok(addr) = listener.local_addr() {
+            println!("metrics (Prometheus text): http://{addr}/metrics");
+        }
+        let app = crate::routes::metrics::metrics_only(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the metrics address stopped");
+            }
+        });
     }
     startup::serve(listener, state, shutdown, startup::signal())
         .await

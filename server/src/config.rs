@@ -190,6 +190,16 @@ pub struct ServeArgs {
     #[arg(long, env = "CHATPAY_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub max_connections_per_ip: usize,
 
+    /// A bearer token that opens `GET /metrics` (Prometheus text) on the main address. Off
+    /// when unset; pick at least 16 characters.
+    #[arg(long, env = "CHATPAY_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// A second address that serves only `GET /metrics`, without a token (for a scraper on a
+    /// private network), like 10.0.0.5:9464.
+    #[arg(long, env = "CHATPAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
     /// Seconds between pings on a visitor socket; a socket that answers nothing for that
     /// long again is closed.
     #[arg(long, env = "CHATPAY_WS_PING_EVERY", default_value_t = 25)]

@@ -55,4 +55,5 @@ pub mod state;
 pub mod store;
 pub mod stripe;
 pub mod sweep;
+pub mod telemetry;
 pub mod texts;

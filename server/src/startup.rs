@@ -86,6 +86,8 @@ pub fn state(parts: Parts) -> (AppState, Shutdown) {
         refused: Default::default(),
         shutdown: rx,
     };
+    // The numbers for /metrics are recorded from the start, whoever scrapes them.
+    crate::telemetry::install();
     crate::sweep::spawn(state.clone(), sweep_every);
     crate::bus::spawn(state.clone());
     (state, Shutdown(tx))
@@ -95,6 +97,7 @@ pub fn state(parts: Parts) -> (AppState, Shutdown) {
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .merge(routes::health::router())
+        .merge(routes::metrics::router())
         .merge(routes::widget::router())
         .merge(routes::ws::router())
         .merge(routes::webhook::router())

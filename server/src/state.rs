@@ -39,6 +39,8 @@ pub struct Settings {
     pub simulator_token: String,
     /// URL prefixes, beside this relay's own webhook routes, the simulator may deliver to.
     pub simulator_deliver_to: Vec<String>,
+    /// The bearer token `GET /metrics` asks for (`None`: not served on the main address).
+    pub metrics_token: Option<String>,
 }
 
 impl Settings {

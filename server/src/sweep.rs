@@ -72,6 +72,7 @@ async fn sweep_at_ms(state: &AppState, now_ms_then: i64) {
                     }
                 }
             }
+            crate::telemetry::sweep("payments_checked", mine.len());
             payments::reconcile_each(state, &mine, "in the sweep (will retry)").await;
         }
         Err(e) => tracing::warn!(error = %e, "cannot list payments due for a look"),
@@ -102,6 +103,7 @@ async fn sweep_at_ms(state: &AppState, now_ms_then: i64) {
     }
     match state.store.refunds_due(SWEEP_BATCH).await {
         Ok(list) => {
+            crate::telemetry::sweep("refunds_retried", list.len());
             for (session, payment, _) in list {
                 match state.store.payment(&payment).await {
                     Ok(Some(p)) => {
@@ -125,6 +127,7 @@ pub async fn recover(state: &AppState) {
         .await
     {
         Ok(ids) => {
+            crate::telemetry::sweep("payments_recovered", ids.len());
             futures_util::stream::iter(ids)
                 .for_each_concurrent(OPEN_PARALLEL, |id| async move {
                     if let Err(e) = payments::open::try_open(state, &id).await {

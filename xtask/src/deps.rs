@@ -1,4 +1,5 @@
-//! The dependency check `cargo xtask test` runs, offline (from `Cargo.lock` and the sources):
+//! The dependency check `cargo xtask test` runs, from `Cargo.lock` and the sources (after a
+//! `cargo fetch`, the metadata is read offline):
 //!
 //! - **unused**: every dependency a member's `Cargo.toml` names is used by its sources (its
 //!   crate name appears in a `.rs` file of the member), so a left-over line cannot keep a
@@ -19,6 +20,13 @@ use crate::build::workspace_root;
 /// Runs both checks; the error names every problem.
 pub fn check() -> Result<()> {
     let root = workspace_root();
+    // Metadata reads every crate of the lock, those of other platforms and cfgs too (a
+    // build downloads only what it compiles): fetch them first, from the registry.
+    crate::sh(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(&root)
+            .args(["fetch", "--locked", "--quiet"]),
+    )?;
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&root)
         .args(["metadata", "--format-version", "1", "--offline", "--locked"])

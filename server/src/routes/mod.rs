@@ -1,6 +1,7 @@
 //! HTTP surfaces, one module each; every module owns its `router()`.
 //!
-//! - [`health`]: `GET /healthz`.
+//! - [`health`]: `GET /healthz`, `GET /readyz`.
+//! - [`metrics`]: `GET /metrics` for an operator's scraper (a token, or its own address).
 //! - [`widget`]: the script tag's `/embed.js`, the hashed widget files under `/w/`, and the
 //!   demo host page at `/demo`.
 //! - [`ws`]: the visitor socket at `/ws?site=ID`.
@@ -15,6 +16,7 @@ pub mod console;
 pub mod console_app;
 pub mod headers;
 pub mod health;
+pub mod metrics;
 pub mod webhook;
 pub mod widget;
 pub mod ws;

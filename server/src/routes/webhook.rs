@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
+/// Counts every delivery by outcome (or why it was refused) and times it for `/metrics`.
 #[tracing::instrument(skip_all, fields(site = %site))]
 async fn receive(
     State(state): State<AppState>,
@@ -38,6 +39,29 @@ async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> AppResult<Json<serde_json::Value>> {
+    let started = std::time::Instant::now();
+    let answer = apply(state, site, ip, headers, body).await;
+    let outcome = match &answer {
+        Ok((_, outcome)) => outcome,
+        Err(e) => match e.status_code().as_u16() {
+            400 => "refused",
+            404 => "unknown_site",
+            413 => "too_large",
+            429 => "blocked",
+            _ => "failed",
+        },
+    };
+    crate::telemetry::webhook(outcome, started.elapsed());
+    answer.map(|(json, _)| json)
+}
+
+async fn apply(
+    state: AppState,
+    site: String,
+    ip: std::net::IpAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> AppResult<(Json<serde_json::Value>, &'static str)> {
     let site = SiteId::parse(&site)?;
     // An address that keeps sending bad signatures is refused before anything is read;
     // but never where Stripe's deliveries come from.
@@ -99,7 +123,10 @@ async fn receive(
     // duplicate too: its first delivery may not be synced yet).
     state.store.durable().await?;
     tracing::info!(event = %event.id, kind = %event.kind, outcome = outcome.as_str(), "webhook applied");
-    Ok(Json(json!({ "received": true, "outcome": outcome.as_str() })))
+    Ok((
+        Json(json!({ "received": true, "outcome": outcome.as_str() })),
+        outcome.as_str(),
+    ))
 }
 
 /// Whether a delivery comes from where Stripe's do: an address the operator listed
@@ -123,7 +150,7 @@ async fn refuse(
     site: &SiteId,
     ip: Option<std::net::IpAddr>,
     e: signature::SignatureError,
-) -> AppResult<Json<serde_json::Value>> {
+) -> AppResult<(Json<serde_json::Value>, &'static str)> {
     tracing::info!(reason = e.code(), ?ip, "webhook refused: bad signature");
     if let Some(ip) = ip {
         state.limits.webhook_failed(ip);

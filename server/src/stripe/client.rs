@@ -408,7 +408,29 @@ impl StripeClient {
         }
     }
 
+    /// One call, retried within the budget; counted and timed for `/metrics` by operation
+    /// and result.
     async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        form: Option<&Form>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, StripeError> {
+        let started = std::time::Instant::now();
+        let answer = self.send(method.clone(), path, form, idempotency_key).await;
+        let result = match &answer {
+            Ok(_) => "ok",
+            Err(StripeError::Api { status, .. }) if *status >= 500 => "api_5xx",
+            Err(StripeError::Api { .. }) => "api_4xx",
+            Err(StripeError::Network { .. }) => "network",
+            Err(_) => "other",
+        };
+        crate::telemetry::stripe_call(method.as_str(), path, result, started.elapsed());
+        answer
+    }
+
+    async fn send<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,

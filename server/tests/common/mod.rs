@@ -297,6 +297,7 @@ impl TestApp {
             budgets: generous_budgets(),
             simulator_token: SIMULATOR_TOKEN.into(),
             simulator_deliver_to: Vec::new(),
+            metrics_token: None,
         };
         adjust(&mut settings);
         let (state, shutdown): (AppState, Shutdown) = startup::state(Parts {
