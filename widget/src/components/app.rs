@@ -42,7 +42,7 @@ fn now_secs() -> i64 {
     (js_sys::Date::now() / 1000.0) as i64
 }
 
-#[function_component(App)]
+#[component(App)]
 pub fn app(props: &AppProps) -> Html {
     let open = props.open;
     let (site_for_words, lang_for_words) = (props.site.clone(), props.lang.clone());

@@ -41,7 +41,7 @@ pub fn chip(status: PaymentStatus) -> (Text, &'static str) {
     }
 }
 
-#[function_component(PaymentCard)]
+#[component(PaymentCard)]
 pub fn payment_card(props: &CardProps) -> Html {
     let c = &props.card;
     let w = &props.words;

@@ -18,7 +18,7 @@ pub struct PanelProps {
     pub on_ask: Callback<Ask>,
 }
 
-#[function_component(Panel)]
+#[component(Panel)]
 pub fn panel(props: &PanelProps) -> Html {
     let s = &*props.state;
     let list = use_node_ref();
