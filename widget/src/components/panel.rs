@@ -197,15 +197,16 @@ fn entry(
                     k
                 }
             };
-            html! {
-                <li key={key} class={class}>
+            let li = html! {
+                <li key={key}>
                     if l.from == Author::Agent {
                         <span class="cp-who">{ words.html(Text::Support) }</span>
                     }
                     <div class="cp-bubble">{ linkify(&l.text) }</div>
                     <time class="cp-time">{ format::clock(l.at, locale) }</time>
                 </li>
-            }
+            };
+            super::classed(li, class, None)
         }
     }
 }
