@@ -53,7 +53,7 @@ pub fn app(props: &AppProps) -> Html {
     });
     let connection = use_mut_ref(|| None::<Connection>);
     let counter = use_mut_ref(|| 0u32);
-    let mounted_at = use_memo((), |_| js_sys::Date::now() as i64);
+    let mounted_at = use_ref(|| js_sys::Date::now() as i64);
 
     {
         let dispatcher = state.dispatcher();
