@@ -21,7 +21,7 @@ pub enum Session {
     SignedIn(Me),
 }
 
-#[function_component(App)]
+#[component(App)]
 pub fn app() -> Html {
     let session = use_state(|| Session::Checking);
     let route = use_state(route::current);

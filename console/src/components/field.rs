@@ -24,7 +24,7 @@ pub struct FieldProps {
     pub multiline: bool,
 }
 
-#[function_component(Field)]
+#[component(Field)]
 pub fn field(p: &FieldProps) -> Html {
     let id = format!("f-{}", p.name);
     let on_input = p.on_input.clone();
@@ -64,7 +64,7 @@ pub struct ToggleProps {
 }
 
 /// An on/off switch.
-#[function_component(Toggle)]
+#[component(Toggle)]
 pub fn toggle(p: &ToggleProps) -> Html {
     let on_change = p.on_change.clone();
     let onchange = Callback::from(move |e: Event| {

@@ -21,7 +21,7 @@ pub struct ShellProps {
     pub on_signed_out: Callback<()>,
 }
 
-#[function_component(Shell)]
+#[component(Shell)]
 pub fn shell(p: &ShellProps) -> Html {
     let sites = use_state(|| None::<Vec<SiteView>>);
     // On a phone the sites fold into a menu; choosing a page folds it again.

@@ -42,7 +42,7 @@ fn clock(at_ms: i64) -> String {
     d.to_locale_time_string("default").as_string().unwrap_or_default()
 }
 
-#[function_component(Inbox)]
+#[component(Inbox)]
 pub fn inbox(p: &InboxProps) -> Html {
     let waiting_only = use_state(|| false);
     let list = use_state(Vec::<ConversationSummary>::new);

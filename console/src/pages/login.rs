@@ -13,7 +13,7 @@ pub struct LoginProps {
     pub on_done: Callback<Me>,
 }
 
-#[function_component(Login)]
+#[component(Login)]
 pub fn login(p: &LoginProps) -> Html {
     let email = use_state(String::new);
     let password = use_state(String::new);

@@ -13,7 +13,7 @@ pub struct SetupProps {
     pub on_done: Callback<Me>,
 }
 
-#[function_component(Setup)]
+#[component(Setup)]
 pub fn setup(p: &SetupProps) -> Html {
     let email = use_state(String::new);
     let password = use_state(String::new);

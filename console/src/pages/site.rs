@@ -17,7 +17,7 @@ pub struct SiteProps {
     pub on_saved: Callback<()>,
 }
 
-#[function_component(SiteSettings)]
+#[component(SiteSettings)]
 pub fn site_settings(p: &SiteProps) -> Html {
     let s = &p.site;
     let name = use_state(|| s.name.clone());
@@ -108,7 +108,7 @@ struct TextsProps {
 
 /// The widget's words, language by language: each shipped word as a placeholder, the
 /// owner's own in the field (empty: the shipped one).
-#[function_component(WidgetTexts)]
+#[component(WidgetTexts)]
 fn widget_texts(p: &TextsProps) -> Html {
     let loaded = use_state(|| None::<SiteTexts>);
     let lang = use_state(|| "en".to_owned());

@@ -22,7 +22,7 @@ pub fn origins_of(text: &str) -> Vec<String> {
         .collect()
 }
 
-#[function_component(Sites)]
+#[component(Sites)]
 pub fn sites(p: &SitesProps) -> Html {
     let id = use_state(String::new);
     let name = use_state(String::new);

@@ -34,7 +34,7 @@ fn ago(at_ms: i64) -> String {
     }
 }
 
-#[function_component(StripeWizard)]
+#[component(StripeWizard)]
 pub fn stripe_wizard(p: &WizardProps) -> Html {
     let view = use_state(|| None::<StripeView>);
     // Step 3 watches for the first event.
@@ -103,7 +103,7 @@ struct StepProps {
     on_saved: Callback<StripeView>,
 }
 
-#[function_component(KeyStep)]
+#[component(KeyStep)]
 fn key_step(p: &StepProps) -> Html {
     let key = use_state(String::new);
     let failure = use_state(|| None::<Failure>);
@@ -158,7 +158,7 @@ fn key_step(p: &StepProps) -> Html {
     }
 }
 
-#[function_component(SettingsStep)]
+#[component(SettingsStep)]
 fn settings_step(p: &StepProps) -> Html {
     let v = &p.view;
     let name = use_state(String::new);
@@ -240,7 +240,7 @@ fn settings_step(p: &StepProps) -> Html {
     }
 }
 
-#[function_component(WebhookStep)]
+#[component(WebhookStep)]
 fn webhook_step(p: &StepProps) -> Html {
     let v = &p.view;
     let secret = use_state(String::new);
@@ -397,7 +397,7 @@ fn webhook_step(p: &StepProps) -> Html {
     }
 }
 
-#[function_component(DoneStep)]
+#[component(DoneStep)]
 fn done_step(p: &StepProps) -> Html {
     let v = &p.view;
     let row = |k: &str, val: String| html! { <tr><th>{ k.to_owned() }</th><td>{ val }</td></tr> };

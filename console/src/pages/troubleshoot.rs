@@ -12,7 +12,7 @@ pub struct TroubleshootProps {
     pub site: String,
 }
 
-#[function_component(Troubleshoot)]
+#[component(Troubleshoot)]
 pub fn troubleshoot(p: &TroubleshootProps) -> Html {
     let checks = use_state(|| None::<Result<Vec<Check>, String>>);
     let tick = use_ticks(Some(5000));

@@ -42,7 +42,7 @@ fn now_secs() -> i64 {
     (js_sys::Date::now() / 1000.0) as i64
 }
 
-#[function_component(App)]
+#[component(App)]
 pub fn app(props: &AppProps) -> Html {
     let open = props.open;
     let (site_for_words, lang_for_words) = (props.site.clone(), props.lang.clone());
@@ -53,7 +53,7 @@ pub fn app(props: &AppProps) -> Html {
     });
     let connection = use_mut_ref(|| None::<Connection>);
     let counter = use_mut_ref(|| 0u32);
-    let mounted_at = use_memo((), |_| js_sys::Date::now() as i64);
+    let mounted_at = use_ref(|| js_sys::Date::now() as i64);
 
     {
         let dispatcher = state.dispatcher();

@@ -41,7 +41,7 @@ pub fn chip(status: PaymentStatus) -> (Text, &'static str) {
     }
 }
 
-#[function_component(PaymentCard)]
+#[component(PaymentCard)]
 pub fn payment_card(props: &CardProps) -> Html {
     let c = &props.card;
     let w = &props.words;
@@ -91,7 +91,7 @@ pub fn payment_card(props: &CardProps) -> Html {
         <article class="cp-card" aria-label={w.get(Text::PaymentRequest)}>
             <div class="cp-card-head">
                 <span class="cp-desc">{ &*c.description }</span>
-                <span class={class} role="status">{ label }</span>
+                { super::classed(html! { <span>{ label }</span> }, class, Some("status")) }
             </div>
             <div class="cp-amount">{ amount }</div>
             { footer }

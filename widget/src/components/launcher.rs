@@ -13,7 +13,7 @@ pub struct LauncherProps {
     pub on_toggle: Callback<MouseEvent>,
 }
 
-#[function_component(Launcher)]
+#[component(Launcher)]
 pub fn launcher(props: &LauncherProps) -> Html {
     let w = &props.words;
     let unread = props.unread > 0 && !props.open;

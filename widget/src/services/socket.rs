@@ -12,7 +12,7 @@ use std::rc::Rc;
 use chatpay_shared::protocol::{ClientFrame, ErrorCode, ServerFrame};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
-use web_sys::{CloseEvent, MessageEvent, WebSocket};
+use web_sys::{MessageEvent, WebSocket};
 use yew::Callback;
 
 use super::storage;
@@ -158,10 +158,7 @@ impl Connection {
         };
         let on_close = {
             let me = self.clone();
-            Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
-                let _ = e.dyn_ref::<CloseEvent>();
-                me.on_close();
-            })
+            Closure::<dyn FnMut(web_sys::Event)>::new(move |_| me.on_close())
         };
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));

@@ -63,7 +63,7 @@ fn save_draft(site: &str, saved: Option<&SavedDraft>) {
     };
 }
 
-#[function_component(Workflows)]
+#[component(Workflows)]
 pub fn workflows(p: &WorkflowsProps) -> Html {
     let versions = use_state(Vec::<WorkflowVersion>::new);
     let draft = use_reducer(|| Draft(starter()));

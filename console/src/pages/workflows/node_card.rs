@@ -50,7 +50,7 @@ pub(super) fn target(
     }
 }
 
-#[function_component(NodeCard)]
+#[component(NodeCard)]
 pub(super) fn node_card(p: &NodeCardProps) -> Html {
     let node = p.node.clone();
     let err = |field: &str| field_error(&p.problems, field);

@@ -20,7 +20,7 @@ pub(super) struct PaymentFormProps {
 
 /// The Request Payment form, with a live preview of the amount checked against the
 /// currency's rules and Stripe's minimum (the same rules the relay applies).
-#[function_component(PaymentForm)]
+#[component(PaymentForm)]
 pub(super) fn payment_form(p: &PaymentFormProps) -> Html {
     let NodeKind::RequestPayment {
         amount,
