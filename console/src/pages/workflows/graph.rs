@@ -350,7 +350,7 @@ pub(super) struct GraphProps {
 }
 
 /// The draft as a graph, drawn as plain SVG.
-#[function_component(WorkflowGraph)]
+#[component(WorkflowGraph)]
 pub(super) fn workflow_graph(p: &GraphProps) -> Html {
     let layout = use_memo((p.workflow.clone(), p.problems.clone()), |(wf, problems)| {
         layout(wf, problems)
