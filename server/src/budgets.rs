@@ -39,7 +39,9 @@ pub fn holder(ip: IpAddr) -> IpAddr {
 /// A token bucket: `burst` at once, then one more every `every`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
+    /// How many may come at once (the bucket's size).
     pub burst: u32,
+    /// How long one takes to come back (the bucket refills one per `every`).
     pub every: Duration,
 }
 
@@ -205,6 +207,7 @@ impl Budget {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refused {
     pub budget: Budget,
+    /// When the caller may try again (sent as `Retry-After`, whole seconds rounded up).
     pub retry_after: Duration,
 }
 

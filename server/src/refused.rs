@@ -26,6 +26,7 @@ const SITES_MAX: usize = 100_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefusedOrigin {
     pub origin: String,
+    /// Refusals of this origin since the relay started (per relay, in memory).
     pub count: u64,
     /// Unix milliseconds of the last refusal.
     pub last_at: i64,

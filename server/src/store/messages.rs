@@ -35,6 +35,7 @@ pub struct Card {
     pub payment: String,
     /// In the currency's minor units.
     pub amount: i64,
+    /// Upper-case ISO code.
     pub currency: String,
     pub description: String,
     pub url: String,

@@ -81,6 +81,7 @@ pub struct NewPayment<'a> {
     pub conversation_id: Option<&'a str>,
     /// In the currency's minor units.
     pub amount_minor: i64,
+    /// Upper-case ISO code.
     pub currency: &'a str,
     pub description: &'a str,
     /// Unix seconds (within Stripe's 30 minutes to 24 hours).

@@ -11,6 +11,7 @@ use crate::error::AppResult;
 #[derive(Debug, Clone)]
 pub struct SavedResult {
     pub fingerprint: String,
+    /// The HTTP status the first answer had (replayed with it).
     pub status: u16,
     pub body: String,
 }

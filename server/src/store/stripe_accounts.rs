@@ -65,6 +65,7 @@ enum AnySecret {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StripeStatus {
     pub connected: bool,
+    /// `live` or `test` (the key's mode); `None` when not connected.
     pub mode: Option<&'static str>,
     pub secret_key: Option<String>,
     pub webhook_secret: Option<String>,

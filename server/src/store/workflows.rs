@@ -16,6 +16,7 @@ use chatpay_shared::run::{RunState, RunStatus};
 /// A published version.
 #[derive(Debug, Clone)]
 pub struct Published {
+    /// 1 for a site's first published workflow, then one more per publish.
     pub version: i64,
     pub workflow: Arc<Workflow>,
 }
@@ -92,6 +93,7 @@ pub async fn version(tx: &mut Tx, store: &Store, site: &SiteId, version: i64) ->
 /// A run locked for the transaction: its workflow version, site and state.
 #[derive(Debug)]
 pub struct LockedRun {
+    /// The published version the run started on (it finishes on it).
     pub version: i64,
     pub site: SiteId,
     pub state: RunState,

@@ -101,6 +101,7 @@ pub struct PaymentIntent {
 pub struct CurrencyConversion {
     /// The amount before conversion, in `source_currency`'s minor units.
     pub amount_total: i64,
+    /// Lower-case ISO code, as Stripe writes currencies.
     pub source_currency: String,
 }
 
@@ -121,6 +122,7 @@ impl CheckoutSession {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Refund {
     pub id: String,
+    /// Stripe's word: `pending`, `requires_action`, `succeeded`, `failed` or `canceled`.
     #[serde(default)]
     pub status: Option<String>,
 }
@@ -164,6 +166,7 @@ pub struct WebhookEndpoint {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Event {
     pub id: String,
+    /// The event type, like `checkout.session.completed`.
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default)]

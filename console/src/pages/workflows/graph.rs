@@ -325,18 +325,12 @@ pub(super) fn layout(wf: &Workflow, problems: &[Problem]) -> Layout {
     }
 }
 
-/// How a kind is named on its box.
+/// How a kind is named on its box: as the editor's kind menu names it.
 fn kind_label(kind: &str) -> &'static str {
-    match kind {
-        "send_message" => "Send Message",
-        "ask" => "Ask",
-        "set_variable" => "Set Variable",
-        "request_payment" => "Request Payment",
-        "condition" => "Condition",
-        "handoff" => "Handoff",
-        "close" => "Close",
-        _ => "Node",
-    }
+    super::draft::KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or("Node", |(_, label)| *label)
 }
 
 #[derive(Properties, PartialEq)]
@@ -450,6 +444,17 @@ mod tests {
         l.boxes.iter().find(|b| b.id == id).unwrap()
     }
 
+    fn every_forward_edge_points_down(l: &Layout) {
+        for e in l.edges.iter().filter(|e| !e.back) {
+            assert!(
+                placed(l, &e.from).row < placed(l, &e.to).row,
+                "{} → {}",
+                e.from,
+                e.to
+            );
+        }
+    }
+
     fn no_two_boxes_overlap(l: &Layout) {
         for (i, a) in l.boxes.iter().enumerate() {
             for b in &l.boxes[i + 1..] {
@@ -482,15 +487,7 @@ mod tests {
         // "want a new link?" goes back up to the payment: a loop, drawn up the side.
         assert_eq!(label("route", "pay"), ("then", true));
         assert!(l.boxes.iter().all(|b| b.reachable));
-        // Every forward edge points down.
-        for e in l.edges.iter().filter(|e| !e.back) {
-            assert!(
-                placed(&l, &e.from).row < placed(&l, &e.to).row,
-                "{} → {}",
-                e.from,
-                e.to
-            );
-        }
+        every_forward_edge_points_down(&l);
     }
 
     #[test]
@@ -623,14 +620,7 @@ mod tests {
             .find(|e| e.from == "paid" && e.to == "thanks")
             .unwrap();
         assert_eq!(paid.label, "paid");
-        for e in l.edges.iter().filter(|e| !e.back) {
-            assert!(
-                placed(&l, &e.from).row < placed(&l, &e.to).row,
-                "{} → {}",
-                e.from,
-                e.to
-            );
-        }
+        every_forward_edge_points_down(&l);
         assert!(!placed(&l, "bye").reachable);
     }
 }
