@@ -8,6 +8,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 /// In-chat payments for any website: the relay.
 #[derive(Debug, Parser)]
 #[command(name = "chatpay", version, about)]
@@ -36,6 +43,11 @@ pub struct Cli {
     /// the SQLite database, or `data/secret.key` with PostgreSQL).
     #[arg(long = "encryption-key-file", env = "CHATPAY_SECRET_KEY_FILE", global = true)]
     pub encryption_key_file: Option<PathBuf>,
+
+    /// How log lines are written to stderr: `text` for people, `json` (one object a line, with
+    /// the request's id and site in its spans) for log shippers.
+    #[arg(long, env = "CHATPAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
 
     /// Stripe's API base URL (default https://api.stripe.com; with --stripe-simulator, this
     /// relay's own simulator).

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate as _, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::assets::WidgetAssets;
 use crate::hub::Hub;
@@ -119,7 +119,10 @@ pub fn router(state: AppState) -> Router {
                 // and costs an encoder's setup.
                 .compress_when(DefaultPredicate::new().and(SizeAbove::new(256))),
         )
-        .layer(TraceLayer::new_for_http())
+        // One line per answer at INFO (status, latency), inside the request's span.
+        .layer(TraceLayer::new_for_http().on_response(DefaultOnResponse::new().level(tracing::Level::INFO)))
+        // Outermost: every line logged while a request runs carries its id and site.
+        .layer(axum::middleware::from_fn(routes::request_id::span))
         .with_state(state)
 }
 

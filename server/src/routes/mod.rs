@@ -10,6 +10,7 @@
 //! - [`console`]: the console API (`/api/console/…`), for site owners.
 //! - [`console_app`]: the console app's files under `/console/`.
 //! - [`headers`]: security headers on every answer (CSP, framing, caching).
+//! - [`request_id`]: every request's id and span (site, path) for the log.
 
 pub mod checkout;
 pub mod console;
@@ -17,6 +18,7 @@ pub mod console_app;
 pub mod headers;
 pub mod health;
 pub mod metrics;
+pub mod request_id;
 pub mod webhook;
 pub mod widget;
 pub mod ws;

@@ -12,6 +12,7 @@
 
 use chatpay_shared::protocol::ConversationStatus;
 use std::time::{Duration, Instant};
+use tracing::Instrument as _;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -122,6 +123,9 @@ async fn accept(
     // next handshake (until its bucket refills).
     state.limits.sockets_blocked(ip)?;
     let counted = state.limits.socket_opened(ip)?;
+    // The socket's lines carry the id and site of the request that opened it (the upgrade
+    // finishes in a task of its own).
+    let span = tracing::Span::current();
     // Small buffers: an idle visitor should cost a few KiB, not tungstenite's 128 KiB read
     // buffer. Frames are small; a slow reader gets backpressure past 1 MiB.
     Ok(ws
@@ -129,11 +133,14 @@ async fn accept(
         .write_buffer_size(4 * 1024)
         .max_write_buffer_size(1024 * 1024)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| async move {
-            // Counted against the address, and as an open connection, while it lives.
-            let (_counted, _held) = (counted, held);
-            let (sink, stream) = socket.split();
-            run(state, site, ip, sink, stream).await;
+        .on_upgrade(move |socket| {
+            async move {
+                // Counted against the address, and as an open connection, while it lives.
+                let (_counted, _held) = (counted, held);
+                let (sink, stream) = socket.split();
+                run(state, site, ip, sink, stream).await;
+            }
+            .instrument(span)
         }))
 }
 
