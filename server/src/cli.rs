@@ -36,6 +36,26 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::Site(cmd) => site(&store, cmd).await,
         Command::Workflow(cmd) => workflow(&store, cmd).await,
         Command::User(cmd) => user(&store, cmd).await,
+        Command::Backup { file } => {
+            store.backup_into(&file).await?;
+            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "backed up to {} ({} KB, a consistent copy)",
+                file.display(),
+                size.div_ceil(1024)
+            );
+            let key = match cli.encryption_key {
+                Some(_) => "CHATPAY_SECRET_KEY".to_owned(),
+                None => format!("the key file {}", key_file.display()),
+            };
+            println!(
+                "The Stripe secrets in it are encrypted with {key}: a restore without that key keeps the chats but cannot call Stripe. Keep the key as safely as the backup, and not in the same place."
+            );
+            println!(
+                "To restore: stop chatpay, put the copy where CHATPAY_DATABASE_URL points (without the old -wal and -shm files), and start it with the same key."
+            );
+            Ok(())
+        }
         Command::Stripe(cmd) => {
             let http = StripeHttp::new(
                 cli.stripe_api_base.as_deref().unwrap_or(STRIPE_API),

@@ -74,6 +74,12 @@ pub enum Command {
     /// Manage console accounts (site owners).
     #[command(subcommand)]
     User(UserCommand),
+    /// Copy the SQLite database to FILE, consistent even while chatpay serves (PostgreSQL:
+    /// use pg_dump). The Stripe secrets in it stay encrypted with the relay's key.
+    Backup {
+        /// Where the copy goes; must not exist yet.
+        file: PathBuf,
+    },
 }
 
 /// `chatpay user …`

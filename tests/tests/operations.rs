@@ -88,3 +88,91 @@ async fn json_logs_carry_the_request_id_and_the_site() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `chatpay backup` beside a serving relay, restored into a fresh folder with the key: the
+/// restored relay shows the same conversation (history and payment card) and still reaches
+/// Stripe with the stored secret (a new visitor gets a Checkout link). Without the key, the
+/// copy says plainly that its secrets cannot be opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_while_serving_restores_into_a_relay_that_still_reaches_stripe() -> anyhow::Result<()>
+{
+    use chatpay_e2e::visitor::Visitor;
+    use chatpay_shared::protocol::{ClientFrame, ServerFrame};
+    const ORIGIN: &str = "http://shop.test";
+
+    async fn to_the_card(base: &str, need: &str) -> anyhow::Result<(Visitor, String, String)> {
+        let (mut v, welcome) = Visitor::connect(base, "shop", ORIGIN, None, None).await?;
+        let ServerFrame::Welcome { visitor_token, .. } = welcome else {
+            anyhow::bail!("no welcome")
+        };
+        v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
+            .await?;
+        v.send(&ClientFrame::Text {
+            client_id: "a".into(),
+            text: need.into(),
+        })
+        .await?;
+        let frames = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await?;
+        let url = frames
+            .iter()
+            .find_map(|f| match f {
+                ServerFrame::PaymentCard { url, .. } => Some(url.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        Ok((v, visitor_token, url))
+    }
+
+    let live = Scratch::new("backup-live");
+    let chatpay = Chatpay::new(&live.0)?;
+    chatpay.add_site("shop", "Shop", ORIGIN)?;
+    chatpay.import_demo_workflow("shop")?;
+    let relay = chatpay.serve(&["--stripe-simulator"]).await?;
+    connect_with_simulator(&chatpay, &relay, "shop", "sk_test_backup0000000000000").await?;
+    let (_v, token, url) = to_the_card(&relay.base, "Backup my files").await?;
+    assert!(url.contains("/simulator/checkout/"), "{url}");
+
+    // Taken while the relay serves.
+    let copy = live.0.join("backup.db");
+    let said = chatpay.cli(&["backup", copy.to_str().unwrap_or_default()])?;
+    assert!(said.contains("backed up to"), "{said}");
+    assert!(
+        said.contains("secret.key"),
+        "it names the key the secrets need: {said}"
+    );
+    let again = chatpay.cli(&["backup", copy.to_str().unwrap_or_default()]);
+    assert!(
+        again.is_err_and(|e| e.to_string().contains("already exists")),
+        "a backup never overwrites"
+    );
+    drop(relay);
+
+    // Restored with its key, in a fresh folder.
+    let restored = Scratch::new("backup-restored");
+    std::fs::copy(&copy, restored.0.join("chatpay.db"))?;
+    std::fs::copy(live.0.join("secret.key"), restored.0.join("secret.key"))?;
+    let back = Chatpay::new(&restored.0)?;
+    let relay = back.serve(&["--stripe-simulator"]).await?;
+    let (mut v, welcome) = Visitor::connect(&relay.base, "shop", ORIGIN, Some(&token), None).await?;
+    assert!(matches!(&welcome, ServerFrame::Welcome { visitor_token, .. } if *visitor_token == token));
+    let history = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await?;
+    assert!(
+        history
+            .iter()
+            .any(|f| matches!(f, ServerFrame::Message { text, .. } if text == "Backup my files")),
+        "the same conversation: {history:?}"
+    );
+    // The stored Stripe secret opens: a new visitor gets a new Checkout link.
+    let (_w, _, url) = to_the_card(&relay.base, "Restore my files").await?;
+    assert!(url.contains("/simulator/checkout/cs_"), "{url}");
+    drop(relay);
+
+    // Without the key the copy cannot open its Stripe secrets, and says so.
+    let keyless = Scratch::new("backup-keyless");
+    std::fs::copy(&copy, keyless.0.join("chatpay.db"))?;
+    let err = Chatpay::new(&keyless.0)?
+        .cli(&["stripe", "status", "--site", "shop"])
+        .expect_err("a copy without its key cannot open the secrets");
+    assert!(err.to_string().contains("cannot decrypt"), "{err}");
+    Ok(())
+}

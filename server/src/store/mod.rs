@@ -293,6 +293,45 @@ impl Store {
         Ok(())
     }
 
+    /// Copies a SQLite database into `target` (`VACUUM INTO`: one consistent snapshot, taken
+    /// beside a serving relay, compacted, without the WAL); the copy is readable by its owner
+    /// only. PostgreSQL has its own tools (pg_dump): refused with their name.
+    pub async fn backup_into(&self, target: &std::path::Path) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        if self.dialect != Dialect::Sqlite {
+            anyhow::bail!(
+                "chatpay backup copies SQLite databases; for PostgreSQL use pg_dump, like `pg_dump --format=custom --file=chatpay.dump \"$CHATPAY_DATABASE_URL\"` (README, Backups)"
+            );
+        }
+        if target.exists() {
+            anyhow::bail!(
+                "'{}' already exists: pick a new file name (a backup never overwrites)",
+                target.display()
+            );
+        }
+        let path = target
+            .to_str()
+            .with_context(|| format!("'{}' is not UTF-8: pick a plain file name", target.display()))?;
+        // A connection of its own (the readers are read-only; the writer is the relay's):
+        // VACUUM INTO only reads this database, in one read transaction.
+        use sqlx::Connection as _;
+        let mut conn = sqlx::AnyConnection::connect(&self.url).await?;
+        let copied = sqlx::query("VACUUM INTO ?").bind(path).execute(&mut conn).await;
+        let _ = conn.close().await;
+        if let Err(e) = copied {
+            // Never leave half a backup that looks like one.
+            let _ = std::fs::remove_file(target);
+            return Err(e).with_context(|| format!("cannot write the backup to '{path}'"));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot make '{path}' private"))?;
+        }
+        Ok(())
+    }
+
     /// Takes a file lock beside a SQLite database for as long as the returned file lives,
     /// so a second `chatpay serve` on the same file is refused (several relays need
     /// PostgreSQL); `None` for PostgreSQL. The CLI and backups do not take it.
