@@ -8,7 +8,8 @@ use tokio::net::TcpListener;
 
 use crate::assets::WidgetAssets;
 use crate::config::{
-    Cli, Command, ServeArgs, SiteCommand, StripeCommand, UserCommand, WorkflowCommand, STRIPE_API,
+    Cli, Command, ConversationCommand, ServeArgs, SiteCommand, StripeCommand, UserCommand, WorkflowCommand,
+    STRIPE_API,
 };
 use crate::domain::{SiteId, WebOrigin};
 use crate::payments::CHECKOUT_EVENTS;
@@ -36,6 +37,15 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::Site(cmd) => site(&store, cmd).await,
         Command::Workflow(cmd) => workflow(&store, cmd).await,
         Command::User(cmd) => user(&store, cmd).await,
+        Command::Conversation(ConversationCommand::Erase { site, id }) => {
+            let site = existing_site(&store, &site).await?;
+            if !store.erase_conversation(&site, &id).await? {
+                bail!("no conversation '{id}' in site '{site}'; the console's inbox shows each one's id");
+            }
+            println!("erased conversation {id} of {site}: transcript, visitor details, saved answers and payment descriptions are gone; amounts, statuses and Stripe ids stay");
+            println!("Stripe keeps its own copy of the payments' descriptions: erase them there too if they held the visitor's words.");
+            Ok(())
+        }
         Command::Backup { file } => {
             store.backup_into(&file).await?;
             let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);

@@ -74,11 +74,29 @@ pub enum Command {
     /// Manage console accounts (site owners).
     #[command(subcommand)]
     User(UserCommand),
+    /// A visitor's conversation: erase it when they ask.
+    #[command(subcommand)]
+    Conversation(ConversationCommand),
     /// Copy the SQLite database to FILE, consistent even while chatpay serves (PostgreSQL:
     /// use pg_dump). The Stripe secrets in it stay encrypted with the relay's key.
     Backup {
         /// Where the copy goes; must not exist yet.
         file: PathBuf,
+    },
+}
+
+/// `chatpay conversation …`
+#[derive(Debug, Subcommand)]
+pub enum ConversationCommand {
+    /// Erase a conversation: its transcript, the visitor's name, email and address, the
+    /// workflow's saved answers and its payments' descriptions. Amounts, statuses and Stripe
+    /// ids stay for the accounts. Cannot be undone.
+    Erase {
+        #[arg(long)]
+        site: String,
+        /// The conversation's id (the console shows it).
+        #[arg(long)]
+        id: String,
     },
 }
 

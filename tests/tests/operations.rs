@@ -176,3 +176,94 @@ async fn a_backup_taken_while_serving_restores_into_a_relay_that_still_reaches_s
     assert!(err.to_string().contains("cannot decrypt"), "{err}");
     Ok(())
 }
+
+/// Every byte of the SQLite database and its WAL and shared-memory files, as one buffer.
+fn database_bytes(dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with("chatpay.db") && !name.ends_with("serve-lock") {
+            all.extend(std::fs::read(&path)?);
+        }
+    }
+    Ok(all)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// `chatpay conversation erase`: what the visitor said is gone from the database files' bytes
+/// (not only from queries), the payment's amount and status stay, and the visitor's old token
+/// no longer opens the conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_conversation_leaves_no_visitor_text_in_the_database_files() -> anyhow::Result<()> {
+    use chatpay_e2e::visitor::Visitor;
+    use chatpay_shared::protocol::{ClientFrame, PaymentStatus, ServerFrame};
+    const ORIGIN: &str = "http://shop.test";
+    const MARKER: &str = "zebra-marker-8812 call me on 0170 5551234";
+
+    let scratch = Scratch::new("erase");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    chatpay.add_site("shop", "Shop", ORIGIN)?;
+    chatpay.import_demo_workflow("shop")?;
+    let relay = chatpay.serve(&["--stripe-simulator"]).await?;
+    connect_with_simulator(&chatpay, &relay, "shop", "sk_test_erase00000000000000").await?;
+    let (mut v, welcome) = Visitor::connect(&relay.base, "shop", ORIGIN, None, None).await?;
+    let ServerFrame::Welcome {
+        visitor_token,
+        conversation,
+        ..
+    } = welcome
+    else {
+        anyhow::bail!("no welcome")
+    };
+    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
+        .await?;
+    v.send(&ClientFrame::Text {
+        client_id: "a".into(),
+        text: MARKER.into(),
+    })
+    .await?;
+    let frames = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await?;
+    let payment = frames
+        .iter()
+        .find_map(|f| match f {
+            ServerFrame::PaymentCard { payment, .. } => Some(payment.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    drop(v);
+    assert!(
+        contains(&database_bytes(&scratch.0)?, "zebra-marker-8812"),
+        "the scan sees the visitor's words before the erase"
+    );
+
+    // Erased beside the serving relay (which keeps the WAL open), scanned while it serves.
+    let said = chatpay.cli(&["conversation", "erase", "--site", "shop", "--id", &conversation])?;
+    assert!(said.contains("erased conversation"), "{said}");
+    let bytes = database_bytes(&scratch.0)?;
+    assert!(
+        !contains(&bytes, "zebra-marker-8812"),
+        "the visitor's words are gone from the files' bytes"
+    );
+    assert!(!contains(&bytes, "5551234"));
+    drop(relay);
+
+    // The accounts keep the payment; the old token opens a new conversation.
+    let store = chatpay_server::store::Store::connect(&chatpay.database_url).await?;
+    let kept = store.payment(&payment).await?.expect("the payment stays");
+    assert_eq!((kept.amount_minor, kept.status), (4999, PaymentStatus::Pending));
+    assert_eq!(kept.description, chatpay_server::store::erase::ERASED);
+    store.close().await;
+    let relay = chatpay.serve(&["--stripe-simulator"]).await?;
+    let (_v, welcome) = Visitor::connect(&relay.base, "shop", ORIGIN, Some(&visitor_token), None).await?;
+    assert!(
+        matches!(&welcome, ServerFrame::Welcome { conversation: c, .. } if *c != conversation),
+        "the old token no longer opens the erased conversation"
+    );
+    let again = chatpay.cli(&["conversation", "erase", "--site", "shop", "--id", "conv_nope"]);
+    assert!(again.is_err_and(|e| e.to_string().contains("no conversation 'conv_nope'")));
+    Ok(())
+}

@@ -20,6 +20,7 @@
 pub mod accounts;
 pub mod conversations;
 pub mod durable;
+pub mod erase;
 pub mod faults;
 pub mod messages;
 pub mod notices;

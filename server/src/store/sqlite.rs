@@ -168,7 +168,8 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     )?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
+         PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; \
+         PRAGMA secure_delete = ON;",
     )?;
     conn.busy_timeout(Duration::ZERO)?;
     conn.set_prepared_statement_cache_capacity(256);
@@ -694,34 +695,45 @@ fn to_sqlx(e: rusqlite::Error) -> sqlx::Error {
 /// the database file after it, which [`super::durable`] relies on. A failure is logged and
 /// the next one tries again.
 pub async fn checkpoint(slot: Arc<tokio::sync::Mutex<Slot>>) {
+    match checkpoint_as(slot, "PRAGMA wal_checkpoint(PASSIVE)").await {
+        Ok(()) => {}
+        Err(e) => tracing::warn!(error = %e, "a WAL checkpoint failed; the next one tries again"),
+    }
+}
+
+/// Runs the checkpoint `pragma` with the writer's turn held.
+async fn checkpoint_as(slot: Arc<tokio::sync::Mutex<Slot>>, pragma: &'static str) -> Result<(), sqlx::Error> {
     let mut slot = slot.lock_owned().await;
     slot.checkpoint_queued = false;
     slot.commits = 0;
     // A group left open for writers that gave up waiting: commit it first.
-    if slot.commit_group().is_err() {
-        return;
-    }
-    let conn = match slot.conn() {
-        Ok(_) => slot.conn.take(),
-        Err(e) => {
-            tracing::warn!(error = %e, "no writer connection for a WAL checkpoint");
-            return;
-        }
-    };
+    slot.commit_group()?;
+    slot.conn()?;
+    let conn = slot.conn.take();
     let ran = tokio::task::spawn_blocking(move || {
-        let conn = conn.expect("taken above");
-        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        let conn = conn.expect("opened above");
+        // (busy, frames in the WAL, frames copied): busy means a reader kept old frames.
+        let done = conn.query_row(pragma, [], |r| r.get::<_, i64>(0));
         (conn, done)
     })
-    .await;
-    match ran {
-        Ok((conn, done)) => {
-            slot.conn = Some(conn);
-            if let Err(e) = done {
-                tracing::warn!(error = %e, "a WAL checkpoint failed; the next one tries again");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "the WAL checkpoint thread failed"),
+    .await
+    .map_err(|e| sqlx::Error::Protocol(format!("the WAL checkpoint thread failed: {e}")))?;
+    let (conn, done) = ran;
+    slot.conn = Some(conn);
+    match done.map_err(to_sqlx)? {
+        0 => Ok(()),
+        _ => Err(sqlx::Error::Protocol(
+            "a reader still holds old pages of the WAL; try again in a moment".into(),
+        )),
+    }
+}
+
+impl Writer {
+    /// Copies the whole WAL into the database file and empties it (`TRUNCATE`): after an
+    /// erase, no old page of the erased rows stays in the WAL. Fails while a reader still
+    /// holds old frames.
+    pub async fn truncate_wal(&self) -> Result<(), sqlx::Error> {
+        checkpoint_as(self.slot.clone(), "PRAGMA wal_checkpoint(TRUNCATE)").await
     }
 }
 

@@ -1,0 +1,119 @@
+//! Erasing one conversation for a visitor who asks (privacy): its transcript, the visitor's
+//! details, the run's saved answers and its payments' descriptions are gone; the payments'
+//! amounts, statuses and Stripe ids stay for the owner's accounting.
+//!
+//! On SQLite the writer runs with `secure_delete` (freed bytes are zeroed) and the erase ends
+//! with a `TRUNCATE` checkpoint, so no old copy of the erased text stays in the database file
+//! or its WAL; the tests check the files' bytes. Stripe keeps its own copy of a payment's
+//! description: erase it there too (the dashboard, or the API's customer/payment tools).
+
+use chatpay_shared::run::{RunState, RunStatus};
+use sqlx::Row;
+
+use super::{Dialect, Store};
+use crate::domain::SiteId;
+use crate::error::{AppError, AppResult};
+
+/// What an erased text becomes (the history keeps its order and length).
+pub const ERASED: &str = "(erased)";
+
+impl Store {
+    /// Erases the conversation `conversation` of `site`. `Ok(false)`: no such conversation
+    /// there. The visitor's old token no longer opens it; it is closed.
+    pub async fn erase_conversation(&self, site: &SiteId, conversation: &str) -> AppResult<bool> {
+        let mut tx = self.begin().await?;
+        // A value no token hashes to (hashes are hex): the visitor's link to it is cut.
+        let unreachable = format!("erased:{}", super::new_id("conv"));
+        let found = sqlx::query(
+            "UPDATE conversations SET visitor_name = NULL, visitor_email = NULL, client_ip = NULL, \
+             status = 'closed', visitor_token_hash = $1 WHERE id = $2 AND site_id = $3",
+        )
+        .bind(&unreachable)
+        .bind(conversation)
+        .bind(site.as_str())
+        .execute(&mut tx)
+        .await?
+        .rows_affected();
+        if found == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE messages SET body = $1, client_id = NULL WHERE conversation_id = $2 AND kind = 'text'",
+        )
+        .bind(ERASED)
+        .bind(conversation)
+        .execute(&mut tx)
+        .await?;
+        // Payment cards keep amount, currency, status and link; their description goes.
+        let cards =
+            sqlx::query("SELECT seq, body FROM messages WHERE conversation_id = $1 AND kind <> 'text'")
+                .bind(conversation)
+                .fetch_all(&mut tx)
+                .await?;
+        for card in cards {
+            let seq: i64 = card.try_get("seq")?;
+            let body: String = card.try_get("body")?;
+            let mut value: serde_json::Value = serde_json::from_str(&body)
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("a stored card is not JSON: {e}")))?;
+            if let Some(d) = value.get_mut("description") {
+                *d = serde_json::Value::from(ERASED);
+                sqlx::query("UPDATE messages SET body = $1 WHERE conversation_id = $2 AND seq = $3")
+                    .bind(value.to_string())
+                    .bind(conversation)
+                    .bind(seq)
+                    .execute(&mut tx)
+                    .await?;
+            }
+        }
+        sqlx::query("UPDATE payments SET description = $1 WHERE conversation_id = $2")
+            .bind(ERASED)
+            .bind(conversation)
+            .execute(&mut tx)
+            .await?;
+        // The run ends and forgets every answer; its payment keys stay (a late webhook still
+        // finds its payment, and changes nothing in the conversation).
+        let run = sqlx::query("SELECT state FROM runs WHERE conversation_id = $1")
+            .bind(conversation)
+            .fetch_optional(&mut tx)
+            .await?;
+        if let Some(run) = run {
+            let text: String = run.try_get("state")?;
+            let mut state: RunState = serde_json::from_str(&text)
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("a stored run is not a run: {e}")))?;
+            state.vars.clear();
+            state.node = None;
+            state.status = RunStatus::Finished;
+            let state = serde_json::to_string(&state).map_err(|e| AppError::Internal(e.into()))?;
+            sqlx::query("UPDATE runs SET state = $1, status = $2 WHERE conversation_id = $3")
+                .bind(state)
+                .bind(RunStatus::Finished.as_str())
+                .bind(conversation)
+                .execute(&mut tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.forget_old_pages().await?;
+        Ok(true)
+    }
+
+    /// SQLite: empties the WAL into the database file, so the erased rows' old pages are
+    /// gone from the WAL too (a reader holding them delays it a little).
+    async fn forget_old_pages(&self) -> AppResult<()> {
+        let super::Writer::Sqlite(writer) = &self.write else {
+            return Ok(());
+        };
+        debug_assert_eq!(self.dialect, Dialect::Sqlite);
+        let mut last = None;
+        for _ in 0..50 {
+            match writer.truncate_wal().await {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(AppError::Internal(anyhow::anyhow!(
+            "the conversation is erased, but the WAL could not be emptied yet ({}); it is on the next checkpoint",
+            last.map(|e| e.to_string()).unwrap_or_default()
+        )))
+    }
+}
