@@ -114,3 +114,53 @@ impl Visitor {
         Ok(got)
     }
 }
+
+/// A new visitor at the payment card of the demo workflow: the socket, what the relay said on
+/// the way, and the ids a test needs next.
+pub struct AtTheCard {
+    pub visitor: Visitor,
+    pub token: String,
+    pub conversation: String,
+    pub payment: String,
+    /// The card's Checkout link.
+    pub url: String,
+    /// Every frame from the Welcome's on, the card last.
+    pub frames: Vec<ServerFrame>,
+}
+
+/// Opens `site`'s chat as a new visitor, answers the demo workflow's question with `need`
+/// and waits for the payment card.
+pub async fn demo_to_the_card(base: &str, site: &str, origin: &str, need: &str) -> Result<AtTheCard> {
+    let (mut visitor, welcome) = Visitor::connect(base, site, origin, None, None).await?;
+    let ServerFrame::Welcome {
+        visitor_token,
+        conversation,
+        ..
+    } = welcome
+    else {
+        bail!("no Welcome but {welcome:?}")
+    };
+    visitor
+        .until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
+        .await?;
+    visitor
+        .send(&ClientFrame::Text {
+            client_id: "need".into(),
+            text: need.into(),
+        })
+        .await?;
+    let frames = visitor
+        .until(|f| matches!(f, ServerFrame::PaymentCard { .. }))
+        .await?;
+    let Some(ServerFrame::PaymentCard { payment, url, .. }) = frames.last().cloned() else {
+        bail!("no payment card in {frames:?}")
+    };
+    Ok(AtTheCard {
+        visitor,
+        token: visitor_token,
+        conversation,
+        payment,
+        url,
+        frames,
+    })
+}

@@ -96,32 +96,9 @@ async fn json_logs_carry_the_request_id_and_the_site() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_while_serving_restores_into_a_relay_that_still_reaches_stripe() -> anyhow::Result<()>
 {
-    use chatpay_e2e::visitor::Visitor;
-    use chatpay_shared::protocol::{ClientFrame, ServerFrame};
+    use chatpay_e2e::visitor::{demo_to_the_card, Visitor};
+    use chatpay_shared::protocol::ServerFrame;
     const ORIGIN: &str = "http://shop.test";
-
-    async fn to_the_card(base: &str, need: &str) -> anyhow::Result<(Visitor, String, String)> {
-        let (mut v, welcome) = Visitor::connect(base, "shop", ORIGIN, None, None).await?;
-        let ServerFrame::Welcome { visitor_token, .. } = welcome else {
-            anyhow::bail!("no welcome")
-        };
-        v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
-            .await?;
-        v.send(&ClientFrame::Text {
-            client_id: "a".into(),
-            text: need.into(),
-        })
-        .await?;
-        let frames = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await?;
-        let url = frames
-            .iter()
-            .find_map(|f| match f {
-                ServerFrame::PaymentCard { url, .. } => Some(url.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
-        Ok((v, visitor_token, url))
-    }
 
     let live = Scratch::new("backup-live");
     let chatpay = Chatpay::new(&live.0)?;
@@ -129,8 +106,9 @@ async fn a_backup_taken_while_serving_restores_into_a_relay_that_still_reaches_s
     chatpay.import_demo_workflow("shop")?;
     let relay = chatpay.serve(&["--stripe-simulator"]).await?;
     connect_with_simulator(&chatpay, &relay, "shop", "sk_test_backup0000000000000").await?;
-    let (_v, token, url) = to_the_card(&relay.base, "Backup my files").await?;
-    assert!(url.contains("/simulator/checkout/"), "{url}");
+    let first = demo_to_the_card(&relay.base, "shop", ORIGIN, "Backup my files").await?;
+    assert!(first.url.contains("/simulator/checkout/"), "{}", first.url);
+    let token = first.token.clone();
 
     // Taken while the relay serves.
     let copy = live.0.join("backup.db");
@@ -163,8 +141,8 @@ async fn a_backup_taken_while_serving_restores_into_a_relay_that_still_reaches_s
         "the same conversation: {history:?}"
     );
     // The stored Stripe secret opens: a new visitor gets a new Checkout link.
-    let (_w, _, url) = to_the_card(&relay.base, "Restore my files").await?;
-    assert!(url.contains("/simulator/checkout/cs_"), "{url}");
+    let second = demo_to_the_card(&relay.base, "shop", ORIGIN, "Restore my files").await?;
+    assert!(second.url.contains("/simulator/checkout/cs_"), "{}", second.url);
     drop(relay);
 
     // Without the key the copy cannot open its Stripe secrets, and says so.
@@ -199,8 +177,8 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 /// no longer opens the conversation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erased_conversation_leaves_no_visitor_text_in_the_database_files() -> anyhow::Result<()> {
-    use chatpay_e2e::visitor::Visitor;
-    use chatpay_shared::protocol::{ClientFrame, PaymentStatus, ServerFrame};
+    use chatpay_e2e::visitor::{demo_to_the_card, Visitor};
+    use chatpay_shared::protocol::{PaymentStatus, ServerFrame};
     const ORIGIN: &str = "http://shop.test";
     const MARKER: &str = "zebra-marker-8812 call me on 0170 5551234";
 
@@ -210,31 +188,10 @@ async fn an_erased_conversation_leaves_no_visitor_text_in_the_database_files() -
     chatpay.import_demo_workflow("shop")?;
     let relay = chatpay.serve(&["--stripe-simulator"]).await?;
     connect_with_simulator(&chatpay, &relay, "shop", "sk_test_erase00000000000000").await?;
-    let (mut v, welcome) = Visitor::connect(&relay.base, "shop", ORIGIN, None, None).await?;
-    let ServerFrame::Welcome {
-        visitor_token,
-        conversation,
-        ..
-    } = welcome
-    else {
-        anyhow::bail!("no welcome")
-    };
-    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
-        .await?;
-    v.send(&ClientFrame::Text {
-        client_id: "a".into(),
-        text: MARKER.into(),
-    })
-    .await?;
-    let frames = v.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await?;
-    let payment = frames
-        .iter()
-        .find_map(|f| match f {
-            ServerFrame::PaymentCard { payment, .. } => Some(payment.clone()),
-            _ => None,
-        })
-        .unwrap_or_default();
-    drop(v);
+    let at = demo_to_the_card(&relay.base, "shop", ORIGIN, MARKER).await?;
+    let (visitor_token, conversation, payment) =
+        (at.token.clone(), at.conversation.clone(), at.payment.clone());
+    drop(at);
     assert!(
         contains(&database_bytes(&scratch.0)?, "zebra-marker-8812"),
         "the scan sees the visitor's words before the erase"
