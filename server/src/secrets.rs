@@ -39,6 +39,13 @@ impl std::fmt::Debug for Cipher {
     }
 }
 
+/// Whether a secret someone sent is the expected one, compared in constant time (the time
+/// taken says nothing about how much of it matched; only a length mismatch answers early).
+pub fn same_secret(given: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+}
+
 impl Cipher {
     pub fn from_key(key: &[u8; 32]) -> Cipher {
         let token_key = hmac_sha256(key, &[b"chatpay token key v1"]);
@@ -57,9 +64,7 @@ impl Cipher {
 
     /// Whether `token` is [`Cipher::token`] of `data` for `purpose` (compared in constant time).
     pub fn check_token(&self, purpose: &str, data: &str, token: &str) -> bool {
-        use subtle::ConstantTimeEq as _;
-        let expected = self.token(purpose, data);
-        expected.len() == token.len() && bool::from(expected.as_bytes().ct_eq(token.as_bytes()))
+        same_secret(token, &self.token(purpose, data))
     }
 
     /// Loads the key from `env_key` if given, else from `file`, creating the file with a

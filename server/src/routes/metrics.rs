@@ -38,8 +38,7 @@ async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result<imp
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    use subtle::ConstantTimeEq as _;
-    if !(given.len() == token.len() && bool::from(given.as_bytes().ct_eq(token.as_bytes()))) {
+    if !crate::secrets::same_secret(given, token) {
         return Err(AppError::Unauthorized(
             "send the metrics token as Authorization: Bearer <CHATPAY_METRICS_TOKEN>".into(),
         ));

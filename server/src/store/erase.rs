@@ -10,7 +10,7 @@
 use chatpay_shared::run::{RunState, RunStatus};
 use sqlx::Row;
 
-use super::{Dialect, Store};
+use super::Store;
 use crate::domain::SiteId;
 use crate::error::{AppError, AppResult};
 
@@ -102,7 +102,6 @@ impl Store {
         let super::Writer::Sqlite(writer) = &self.write else {
             return Ok(());
         };
-        debug_assert_eq!(self.dialect, Dialect::Sqlite);
         let mut last = None;
         for _ in 0..50 {
             match writer.truncate_wal().await {

@@ -144,8 +144,7 @@ impl Simulator {
 
     /// Whether `token` is the test controls' token (compared in constant time).
     pub fn token_ok(&self, token: &str) -> bool {
-        use subtle::ConstantTimeEq as _;
-        token.len() == self.token.len() && bool::from(token.as_bytes().ct_eq(self.token.as_bytes()))
+        crate::secrets::same_secret(token, &self.token)
     }
 
     /// The URL a webhook endpoint may point at, normalised (`..` and `%2e%2e` resolved as

@@ -96,19 +96,24 @@ pub(crate) fn authenticate_for(
         no_checkout,
     };
     if account.read_only && method != Method::GET {
-        return Err(stripe_error(
-            StatusCode::FORBIDDEN,
-            "invalid_request_error",
-            None,
-            &format!(
-                "The provided key '{}' does not have the required permissions for this endpoint on account 'acct_{}'. \
-                 Having the '{write_permission}' permission would allow this request to continue.",
-                account.key_masked, account.id
-            ),
-            None,
-        ));
+        return Err(missing_permission(&account, write_permission));
     }
     Ok(account)
+}
+
+/// Stripe's 403 for a restricted key without `permission` on this endpoint.
+pub(super) fn missing_permission(account: &Account, permission: &str) -> SimError {
+    stripe_error(
+        StatusCode::FORBIDDEN,
+        "invalid_request_error",
+        None,
+        &format!(
+            "The provided key '{}' does not have the required permissions for this endpoint on account 'acct_{}'. \
+             Having the '{permission}' permission would allow this request to continue.",
+            account.key_masked, account.id
+        ),
+        None,
+    )
 }
 
 /// Runs a POST idempotently: the same key with the same parameters replays the saved

@@ -256,17 +256,7 @@ pub(crate) fn public(mut session: Value) -> Value {
 /// The 403 a restricted key without the Checkout Sessions permission gets.
 pub(super) fn no_checkout(account: &Account) -> Result<(), SimError> {
     if account.no_checkout {
-        return Err(stripe_error(
-            StatusCode::FORBIDDEN,
-            "invalid_request_error",
-            None,
-            &format!(
-                "The provided key '{}' does not have the required permissions for this endpoint on account 'acct_{}'. \
-                 Having the 'rak_checkout_session_read' permission would allow this request to continue.",
-                account.key_masked, account.id
-            ),
-            None,
-        ));
+        return Err(missing_permission(account, "rak_checkout_session_read"));
     }
     Ok(())
 }

@@ -16,8 +16,8 @@ mod payment_method_configurations;
 mod refunds;
 mod webhook_endpoints;
 
-use auth::idempotent;
 pub(crate) use auth::{authenticate, authenticate_for, Account};
+use auth::{idempotent, missing_permission};
 use balance::balance;
 pub(crate) use checkout_sessions::public;
 use checkout_sessions::url_param;
