@@ -11,7 +11,9 @@ pub enum Route {
     Stripe(String, u8),
     Troubleshoot(String),
     Workflows(String),
-    Inbox(String),
+    /// The inbox, with a conversation open.
+    Inbox(String, Option<String>),
+    Payments(String),
 }
 
 impl Route {
@@ -29,7 +31,9 @@ impl Route {
             }
             ["sites", id, "troubleshoot"] => Route::Troubleshoot((*id).to_owned()),
             ["sites", id, "workflows"] => Route::Workflows((*id).to_owned()),
-            ["sites", id, "inbox"] => Route::Inbox((*id).to_owned()),
+            ["sites", id, "inbox"] => Route::Inbox((*id).to_owned(), None),
+            ["sites", id, "inbox", conv] => Route::Inbox((*id).to_owned(), Some((*conv).to_owned())),
+            ["sites", id, "payments"] => Route::Payments((*id).to_owned()),
             _ => Route::Sites,
         }
     }
@@ -44,7 +48,9 @@ impl Route {
             Route::Stripe(id, step) => format!("#/sites/{id}/stripe/{step}"),
             Route::Troubleshoot(id) => format!("#/sites/{id}/troubleshoot"),
             Route::Workflows(id) => format!("#/sites/{id}/workflows"),
-            Route::Inbox(id) => format!("#/sites/{id}/inbox"),
+            Route::Inbox(id, None) => format!("#/sites/{id}/inbox"),
+            Route::Inbox(id, Some(c)) => format!("#/sites/{id}/inbox/{c}"),
+            Route::Payments(id) => format!("#/sites/{id}/payments"),
         }
     }
 
@@ -55,7 +61,8 @@ impl Route {
             | Route::Stripe(id, _)
             | Route::Troubleshoot(id)
             | Route::Workflows(id)
-            | Route::Inbox(id) => Some(id),
+            | Route::Inbox(id, _)
+            | Route::Payments(id) => Some(id),
             _ => None,
         }
     }

@@ -5,6 +5,7 @@
 //!
 //! Like [`crate::chat`], each action writes in one transaction, commits, then publishes.
 
+use chatpay_shared::console::ManualPayment;
 use chatpay_shared::money::Money;
 use chatpay_shared::protocol::ConversationStatus;
 use chatpay_shared::protocol::{Author, MAX_TEXT_CHARS};
@@ -101,16 +102,17 @@ pub async fn hand_back(state: &AppState, site: &SiteId, conversation: &str) -> A
 /// A payment asked for by a person: checked like a node's amount, stored, and its
 /// Checkout Session created after this returns (the card appears in the conversation
 /// then; a failure reaches the console as a notice). A repeated `request_key` in the same
-/// conversation returns the payment the first request made. Returns the payment id.
+/// conversation returns the payment the first request made. `agent` is the email of the
+/// console account that asks (the Payments page says who asked). Returns the payment id.
 pub async fn request_payment(
     state: &AppState,
     site: &SiteId,
     conversation: &str,
-    amount: &str,
-    currency: &str,
-    description: &str,
-    request_key: Option<&str>,
+    asked: &ManualPayment,
+    agent: &str,
 ) -> AppResult<String> {
+    let (amount, currency) = (asked.amount.as_str(), asked.currency.as_str());
+    let request_key = asked.request_key.as_deref();
     // Every mistake of the form at once.
     let mut bad = FormErrors::default();
     let money = bad.check(
@@ -124,7 +126,7 @@ pub async fn request_payment(
             message: e.to_string(),
         }),
     );
-    let description = description.trim();
+    let description = asked.description.trim();
     if description.is_empty() || description.chars().count() > DESCRIPTION_MAX_CHARS {
         bad.add(
             "description",
@@ -159,6 +161,8 @@ pub async fn request_payment(
             cancel_url: None,
             requested_by: Requester::Agent,
             request_key,
+            workflow_version: None,
+            agent: Some(agent),
         },
     )
     .await?;

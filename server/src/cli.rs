@@ -12,7 +12,7 @@ use crate::config::{
     STRIPE_API,
 };
 use crate::domain::{SiteId, WebOrigin};
-use crate::payments::CHECKOUT_EVENTS;
+use crate::payments::WEBHOOK_EVENTS;
 use crate::secrets::Cipher;
 use crate::startup::{self, Parts};
 use crate::state::Settings;
@@ -299,7 +299,7 @@ async fn connect_demo_to_simulator(state: &crate::state::AppState) -> anyhow::Re
     };
     let url = format!("{}/webhooks/stripe/demo", state.settings.public_url);
     let endpoint = client
-        .create_webhook_endpoint(&url, &CHECKOUT_EVENTS, None)
+        .create_webhook_endpoint(&url, &WEBHOOK_EVENTS, None)
         .await?;
     let secret = endpoint
         .secret

@@ -414,7 +414,10 @@ async fn the_wizard_tests_keys_saves_settings_and_never_returns_a_secret(backend
     assert_eq!(v["mode"], "test");
     assert_eq!(v["secret_key"], "sk_test_…0000");
     assert_eq!(v["webhook_url"], app.url("/webhooks/stripe/shop"));
-    assert_eq!(v["events"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        v["events"].as_array().unwrap().len(),
+        chatpay_server::payments::WEBHOOK_EVENTS.len()
+    );
 
     // Step 2: a live publishable key for a test secret key, a plain-http URL: refused at the field.
     let settings = "/api/console/sites/shop/stripe/settings";
@@ -1188,7 +1191,7 @@ async fn the_webhook_is_created_in_one_click(backend: Backend) {
         .map(|e| e.as_str().unwrap())
         .collect();
     events.sort();
-    let mut want = chatpay_server::payments::CHECKOUT_EVENTS.to_vec();
+    let mut want = chatpay_server::payments::WEBHOOK_EVENTS.to_vec();
     want.sort();
     assert_eq!(events, want);
     assert_eq!(first["webhook_endpoint"], made[0]["id"]);

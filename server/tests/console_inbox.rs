@@ -480,6 +480,8 @@ async fn an_interrupted_manual_payment_is_recovered(backend: Backend) {
             cancel_url: None,
             requested_by: chatpay_server::store::payments::Requester::Agent,
             request_key: None,
+            workflow_version: None,
+            agent: None,
         },
     )
     .await

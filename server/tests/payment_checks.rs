@@ -273,8 +273,18 @@ async fn every_session_of_a_payment_counts_and_a_double_charge_is_refunded(backe
     let at_stripe = app.state.store.sim_get(ACCOUNT, &refund).await.unwrap().unwrap();
     assert_eq!(at_stripe["amount"], 4999);
     assert_eq!(at_stripe["reason"], "duplicate");
+    // Stripe tells of that refund too (charge.refunded): it is chatpay's own, of the second
+    // charge, not the owner's refund of the payment.
+    common::eventually(std::time::Duration::from_secs(10), || async {
+        let health = app.state.store.webhook_health(&common::shop()).await.unwrap();
+        (health.last_event_type.as_deref() == Some("charge.refunded"))
+            .then_some(())
+            .ok_or(format!("last event {:?}", health.last_event_type))
+    })
+    .await;
     let now = app.payment(&payment).await;
     assert_eq!(now.status, PaymentStatus::Paid, "still paid, once");
+    assert_eq!(now.refunded_minor, 0, "the payment itself is not refunded");
     assert!(now.problem.unwrap().starts_with("charged twice"));
     let paid_sessions = app
         .state

@@ -66,6 +66,8 @@ async fn a_storm_of_duplicated_shuffled_events_resolves_each_payment_once(backen
                 cancel_url: None,
                 requested_by: chatpay_server::store::payments::Requester::Agent,
                 request_key: None,
+                workflow_version: None,
+                agent: None,
             },
         )
         .await

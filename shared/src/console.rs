@@ -277,6 +277,104 @@ pub struct PublishResult {
     pub warnings: Vec<crate::workflow::Problem>,
 }
 
+/// The statuses the Payments page shows and filters by, in the order it offers them.
+pub const PAYMENT_STATUSES: [&str; 8] = [
+    "pending",
+    "processing",
+    "paid",
+    "expired",
+    "failed",
+    "mismatch",
+    "refunded",
+    "disputed",
+];
+
+/// One payment on the owner's Payments page (and one line of its CSV).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRow {
+    pub id: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// What the owner is told: `pending`, `processing`, `paid`, `expired`, `failed`,
+    /// `mismatch`, `refunded` (all of it) or `disputed` (a dispute not won).
+    pub status: String,
+    /// More about the status: why it expired (declined by the visitor or timed out), a
+    /// partial refund, a dispute's stage, a mismatch's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// In the currency's minor units.
+    pub amount_minor: i64,
+    /// The amount in major units, like `49.99` (no rounding).
+    pub amount: String,
+    /// Upper-case ISO code.
+    pub currency: String,
+    /// Refunded at Stripe so far, in major units like `amount` (`0.00` when none).
+    pub refunded: String,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<String>,
+    /// `workflow v3` (the published version whose node asked) or `agent a@b.c`.
+    pub asked_by: String,
+    /// The payment at Stripe (the Dashboard, or the simulator's page in a test setup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_url: Option<String>,
+}
+
+/// What one currency's listed payments add up to, in major units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrencyTotal {
+    pub currency: String,
+    /// How many payments are listed in it.
+    pub payments: u64,
+    /// Taken: the paid ones (refunded and disputed included).
+    pub paid: String,
+    pub refunded: String,
+    /// `paid` − `refunded`.
+    pub net: String,
+}
+
+/// The Payments page: the payments that pass the filter, newest first, and their totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentList {
+    pub payments: Vec<PaymentRow>,
+    pub totals: Vec<CurrencyTotal>,
+    /// More payments pass the filter than a page lists: narrow the dates (the CSV has all).
+    pub truncated: bool,
+}
+
+/// What became of a group of payment requests (a UTC day, a workflow version): each request
+/// counted once, by where it stands now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Funnel {
+    /// `YYYY-MM-DD` (UTC) for a day; `v3` for a workflow version, `agent` for the inbox's.
+    pub key: String,
+    pub requests: u64,
+    /// Paid (a refund or dispute later does not undo that it converted).
+    pub paid: u64,
+    /// The visitor pressed "Not now".
+    pub declined: u64,
+    /// The link timed out.
+    pub expired: u64,
+    pub failed: u64,
+    /// The node's amount was not one: no payment was made.
+    pub invalid_amount: u64,
+    /// Still pending or processing.
+    pub open: u64,
+    /// A mismatch a person checks, or too many links in one run.
+    pub other: u64,
+}
+
+/// The conversion report of a date range: requests and their outcomes by day and by
+/// workflow version, and all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversion {
+    /// Every UTC day from the first request to the last, quiet days included (at most 366).
+    pub by_day: Vec<Funnel>,
+    /// Newest version first; the inbox's requests last.
+    pub by_version: Vec<Funnel>,
+    pub total: Funnel,
+}
+
 /// The console API's paths, one list for both sides: each constant is the route as the
 /// relay's router writes it (`{site}`-style parameters), and [`paths::fill`] makes the path
 /// the console calls from it.
@@ -306,6 +404,9 @@ pub mod paths {
     pub const TAKEOVER: &str = "/api/console/sites/{site}/conversations/{id}/takeover";
     pub const HANDBACK: &str = "/api/console/sites/{site}/conversations/{id}/handback";
     pub const PAYMENTS: &str = "/api/console/sites/{site}/conversations/{id}/payments";
+    pub const SITE_PAYMENTS: &str = "/api/console/sites/{site}/payments";
+    pub const SITE_PAYMENTS_CSV: &str = "/api/console/sites/{site}/payments.csv";
+    pub const CONVERSION: &str = "/api/console/sites/{site}/conversion";
     pub const LIVE: &str = "/api/console/sites/{site}/live";
 
     /// `route` with its `{…}` parameters replaced by `values`, in order (ids are made of

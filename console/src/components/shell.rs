@@ -7,6 +7,7 @@ use yew::prelude::*;
 
 use crate::api;
 use crate::pages::inbox::Inbox;
+use crate::pages::payments::Payments;
 use crate::pages::site::SiteSettings;
 use crate::pages::sites::Sites;
 use crate::pages::stripe::StripeWizard;
@@ -88,7 +89,8 @@ pub fn shell(p: &ShellProps) -> Html {
                 }
                 Route::Troubleshoot(_) => html! { <Troubleshoot site={id.clone()} /> },
                 Route::Workflows(_) => html! { <Workflows site={id.clone()} /> },
-                Route::Inbox(_) => html! { <Inbox site={id.clone()} /> },
+                Route::Inbox(_, open) => html! { <Inbox site={id.clone()} open={open.clone()} /> },
+                Route::Payments(_) => html! { <Payments site={id.clone()} /> },
                 _ => match site.clone() {
                     Some(s) => html! { <SiteSettings site={s} on_saved={reload.clone()} /> },
                     None if sites.is_some() => {
@@ -105,7 +107,8 @@ pub fn shell(p: &ShellProps) -> Html {
                 <>
                     <h1>{ site.as_ref().map(|s| s.name.clone()).unwrap_or(id.clone()) }</h1>
                     <nav class="tabs">
-                        { tab("Inbox", Route::Inbox(id.clone())) }
+                        { tab("Inbox", Route::Inbox(id.clone(), None)) }
+                        { tab("Payments", Route::Payments(id.clone())) }
                         { tab("Workflow", Route::Workflows(id.clone())) }
                         { tab("Settings", Route::Site(id.clone())) }
                         { tab("Stripe Payments", Route::Stripe(id.clone(), 1)) }

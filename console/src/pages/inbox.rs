@@ -23,6 +23,9 @@ use crate::hooks::{request_key, use_counter, Notes};
 #[derive(Properties, PartialEq)]
 pub struct InboxProps {
     pub site: String,
+    /// A conversation to open (a link from the Payments page).
+    #[prop_or_default]
+    pub open: Option<String>,
 }
 
 /// Why a visitor's name and email are marked: anyone's page script can set them.
@@ -48,7 +51,15 @@ pub fn inbox(p: &InboxProps) -> Html {
     let list = use_state(Vec::<ConversationSummary>::new);
     // The cursor of the next (older) page of the list, if there is one.
     let next = use_state(|| None::<String>);
-    let selected = use_state(|| None::<String>);
+    let selected = use_state(|| p.open.clone());
+    {
+        let selected = selected.clone();
+        use_effect_with(p.open.clone(), move |open| {
+            if open.is_some() {
+                selected.set(open.clone());
+            }
+        });
+    }
     let view = use_state(|| None::<ConversationView>);
     let reply = use_state(String::new);
     let amount = use_state(String::new);

@@ -7,9 +7,14 @@
 //! - [`troubleshoot`]: live checks for the common problems.
 //! - [`workflows`]: the workflow editor.
 //! - [`inbox`]: the agent inbox.
+//! - [`payments`]: who paid what: the site's payments, totals and CSV.
+//! - [`conversion`]: how payment requests convert, by day and workflow version (on the
+//!   Payments page).
 
+pub mod conversion;
 pub mod inbox;
 pub mod login;
+pub mod payments;
 pub mod setup;
 pub mod site;
 pub mod sites;

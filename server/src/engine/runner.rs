@@ -135,6 +135,8 @@ async fn apply(
                         cancel_url: order.cancel_url.as_deref(),
                         requested_by: Requester::Workflow,
                         request_key: None,
+                        workflow_version: Some(version),
+                        agent: None,
                     },
                 )
                 .await?;
@@ -150,6 +152,9 @@ async fn apply(
             Effect::Handoff => status = Some(ConversationStatus::WaitingAgent),
             Effect::Close => status = Some(ConversationStatus::Closed),
             Effect::BotAgain => bot_again = true,
+            Effect::RequestRefused { node, reason } => {
+                stored::insert_refusal(tx, site, conversation, version, &node, reason).await?;
+            }
         }
     }
     if bot_again && status.is_none() && conversations::hand_back_if_waiting(tx, conversation).await? {

@@ -69,6 +69,9 @@ pub enum Effect {
     /// The bot carries on after a payment: a person asked for while it was awaited is no
     /// longer waited for (unless one has already joined).
     BotAgain,
+    /// A Request Payment node asked and no payment was made (`reason`: `invalid_amount`,
+    /// `too_many`): kept, so the owner's conversion counts every request.
+    RequestRefused { node: String, reason: &'static str },
 }
 
 const SAY_PAYMENT_ERROR: &str =
@@ -348,6 +351,10 @@ fn advance(wf: &Workflow, run: &mut RunState, mut from: Option<String>, effects:
                     }
                 };
                 if run.payments_made >= MAX_PAYMENTS_PER_RUN {
+                    effects.push(Effect::RequestRefused {
+                        node: id.clone(),
+                        reason: "too_many",
+                    });
                     effects.push(Effect::Say(SAY_TOO_MANY.into()));
                     run.vars.insert(result_variable.clone(), "error".into());
                     from = next.clone();
@@ -355,6 +362,10 @@ fn advance(wf: &Workflow, run: &mut RunState, mut from: Option<String>, effects:
                 }
                 match parsed {
                     Err(e) => {
+                        effects.push(Effect::RequestRefused {
+                            node: id.clone(),
+                            reason: "invalid_amount",
+                        });
                         let why = polite(&e.to_string());
                         // A workflow with its own `invalid_amount` branch says it in its own
                         // words (with <<amountProblem>> for the reason); the built-in apology
@@ -676,6 +687,13 @@ mod tests {
         let w = shop();
         let (run, effects) = step(&w, &started(&w), Event::VisitorText("49,999"));
         assert!(!effects.iter().any(|e| matches!(e, Effect::CreatePayment(_))));
+        assert!(
+            effects.contains(&Effect::RequestRefused {
+                node: "pay".into(),
+                reason: "invalid_amount"
+            }),
+            "the request is counted: {effects:?}"
+        );
         assert_eq!(run.vars["paymentStatus"], "invalid_amount");
         let said = says(&effects);
         assert!(

@@ -8,12 +8,15 @@
 //!   visitor declining — checked against the payment (amount, currency, mode) and applied
 //!   in one transaction with whatever follows (the card's update, the run's resume).
 //!
+//! - [`report`]: the owner's Payments page: shown status, filter, totals, CSV.
+//!
 //! Every change is one row in `payment_transitions`, written in the same transaction as
 //! whatever else it caused. Nothing a person does waits on Stripe: sessions are created and
 //! expired after the request has been answered, within the client's budget.
 
 pub mod news;
 pub mod open;
+pub mod report;
 
 use chatpay_shared::protocol::PaymentStatus;
 
@@ -33,6 +36,31 @@ pub const CHECKOUT_EVENTS: [&str; 4] = [
     "checkout.session.async_payment_succeeded",
     "checkout.session.async_payment_failed",
     "checkout.session.expired",
+];
+
+/// What Stripe says after a payment was paid: refunds and disputes made at Stripe, so the
+/// owner's Payments page stays true. They never move the payment's status (its run has
+/// resumed on "paid" already); they are kept beside it.
+pub const AFTER_PAYMENT_EVENTS: [&str; 5] = [
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+];
+
+/// Every event a site's webhook endpoint is created with (the wizard lists them): the
+/// Checkout events, then the after-payment ones.
+pub const WEBHOOK_EVENTS: [&str; 9] = [
+    CHECKOUT_EVENTS[0],
+    CHECKOUT_EVENTS[1],
+    CHECKOUT_EVENTS[2],
+    CHECKOUT_EVENTS[3],
+    AFTER_PAYMENT_EVENTS[0],
+    AFTER_PAYMENT_EVENTS[1],
+    AFTER_PAYMENT_EVENTS[2],
+    AFTER_PAYMENT_EVENTS[3],
+    AFTER_PAYMENT_EVENTS[4],
 ];
 
 /// How long after its link expired a payment gets its first look by the sweep, in ms (the
@@ -248,6 +276,11 @@ mod tests {
             lease_until: None,
             next_check_at: None,
             checks: 0,
+            workflow_version: None,
+            agent: None,
+            payment_intent: None,
+            refunded_minor: 0,
+            dispute: None,
             requested_by: crate::store::payments::Requester::Workflow,
             problem: None,
             created_at: 0,

@@ -29,7 +29,7 @@ use crate::state::AppState;
 use crate::store::payments::{self as stored, Payment, Transition};
 use crate::store::{conversations, webhooks, Store, Tx};
 use crate::stripe::client::StripeError;
-use crate::stripe::types::{CheckoutSession, Event, SessionStatus};
+use crate::stripe::types::{Charge, CheckoutSession, Dispute, Event, SessionStatus};
 
 /// What a delivered event did; recorded in the ledger as `as_str()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +52,8 @@ pub enum EventOutcome {
     NotUsed,
     /// A Checkout event whose session could not be read.
     Unreadable,
+    /// A refund or dispute of a paid payment, kept beside its status.
+    Recorded,
 }
 
 impl EventOutcome {
@@ -65,6 +67,7 @@ impl EventOutcome {
             EventOutcome::UnknownPayment => "unknown_payment",
             EventOutcome::NotUsed => "not_used",
             EventOutcome::Unreadable => "unreadable",
+            EventOutcome::Recorded => "recorded",
         }
     }
 }
@@ -133,6 +136,9 @@ async fn apply_news(
     };
     let (transition, more) = resolve_in(tx, store, payment, target, source).await?;
     followups.add(more);
+    if let (true, Some(_), Some(pi)) = (money_moved, transition, &session.payment_intent) {
+        stored::set_payment_intent(tx, &payment.id, pi.id()).await?;
+    }
     if transition.is_none()
         && paid
         && matches!(payment.status, PaymentStatus::Expired | PaymentStatus::Failed)
@@ -254,6 +260,11 @@ pub async fn on_event(state: &AppState, site: &SiteId, event: &Event) -> AppResu
                 }
             }
         }
+    } else if super::AFTER_PAYMENT_EVENTS.contains(&event.kind.as_str()) {
+        let (t, outcome, f) = after_payment(&state.store, site, event).await?;
+        tx = t;
+        followups = f;
+        outcome
     } else {
         EventOutcome::NotUsed
     };
@@ -269,6 +280,64 @@ pub async fn on_event(state: &AppState, site: &SiteId, event: &Event) -> AppResu
     tx.commit().await?;
     followups.finish(state);
     Ok(outcome)
+}
+
+/// A refund or dispute Stripe reports for a charge of `site`: kept on the payment whose
+/// PaymentIntent it is (inside a transaction that locked its conversation, returned for the
+/// ledger row). A dispute is told in the conversation, for the owner. Chatpay's own refund
+/// of a second charge is not the payment's refund.
+async fn after_payment(
+    store: &Store,
+    site: &SiteId,
+    event: &Event,
+) -> AppResult<(Option<Tx>, EventOutcome, Followups)> {
+    let object = &event.data.object;
+    let read = if event.kind == "charge.refunded" {
+        Charge::deserialize(object).map(|c| (c.payment_intent, Some(c.amount_refunded), None))
+    } else {
+        Dispute::deserialize(object).map(|d| (d.payment_intent, None, Some(d.status)))
+    };
+    let (intent, refunded, dispute) = match read {
+        Ok((Some(pi), refunded, dispute)) => (pi, refunded, dispute),
+        Ok((None, ..)) => return Ok((None, EventOutcome::UnknownPayment, Followups::default())),
+        Err(e) => {
+            tracing::warn!(event = %event.id, error = %e, "cannot read the object of a {} event", event.kind);
+            return Ok((None, EventOutcome::Unreadable, Followups::default()));
+        }
+    };
+    let mut tx = store.begin().await?;
+    let Some((payment_id, ours)) = stored::of_intent(&mut tx, site, &intent).await? else {
+        return Ok((Some(tx), EventOutcome::UnknownPayment, Followups::default()));
+    };
+    tx.rollback().await?;
+    let Some((mut tx, payment)) = locked(store, &payment_id).await? else {
+        return Ok((None, EventOutcome::UnknownPayment, Followups::default()));
+    };
+    let mut followups = Followups::default();
+    let changed = match (refunded, dispute) {
+        // Chatpay's own refund of a second charge: already told as the payment's problem.
+        (Some(_), _) if ours => false,
+        (Some(amount), _) => stored::set_refunded(&mut tx, &payment.id, amount).await?,
+        (None, Some(status)) => {
+            let changed = stored::set_dispute(&mut tx, &payment.id, &status).await?;
+            if changed && event.kind == "charge.dispute.created" {
+                if let Some(c) = &payment.conversation_id {
+                    let notice = format!(
+                        "the visitor disputed this payment at their bank (Stripe: {status}); answer it in the Stripe Dashboard"
+                    );
+                    followups.add(Followups::notice(&mut tx, &payment.site_id, c, notice).await?);
+                }
+            }
+            changed
+        }
+        (None, None) => false,
+    };
+    let outcome = if changed {
+        EventOutcome::Recorded
+    } else {
+        EventOutcome::Ignored
+    };
+    Ok((Some(tx), outcome, followups))
 }
 
 /// Applies a session Stripe returned (reconcile, decline) to its payment in a transaction

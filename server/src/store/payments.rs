@@ -69,6 +69,17 @@ pub struct Payment {
     pub requested_by: Requester,
     /// Why a person must look at it (mismatch, double charge).
     pub problem: Option<String>,
+    /// The published workflow version whose Request Payment node asked (`None`: an agent's,
+    /// or written by an older relay).
+    pub workflow_version: Option<i64>,
+    /// The email of the console account that asked (an agent's payment).
+    pub agent: Option<String>,
+    /// The PaymentIntent of the session that took the money.
+    pub payment_intent: Option<String>,
+    /// How much Stripe has refunded of it, in minor units (refunds made at Stripe).
+    pub refunded_minor: i64,
+    /// The status of a dispute on it, in Stripe's words (`needs_response`, `won`, `lost`, …).
+    pub dispute: Option<String>,
     /// Unix ms.
     pub created_at: i64,
 }
@@ -91,6 +102,10 @@ pub struct NewPayment<'a> {
     pub requested_by: Requester,
     /// The console's key for a manual request (one payment per key and conversation).
     pub request_key: Option<&'a str>,
+    /// The published workflow version whose node asked (a workflow's payment).
+    pub workflow_version: Option<i64>,
+    /// The email of the console account that asked (an agent's payment).
+    pub agent: Option<&'a str>,
 }
 
 /// A status change that happened.
@@ -112,7 +127,8 @@ pub struct OpenParams {
 
 const COLUMNS: &str = "id, site_id, conversation_id, amount_minor, currency, description, status, \
      session_id, checkout_url, expires_at, resolved_by, success_url, cancel_url, idempotency_key, \
-     payment_method_configuration, livemode, lease_until, next_check_at, checks, requested_by, problem, created_at";
+     payment_method_configuration, livemode, lease_until, next_check_at, checks, requested_by, problem, workflow_version, agent, \
+     payment_intent, refunded_minor, dispute, created_at";
 
 fn from_row(r: &AnyRow) -> AppResult<Payment> {
     let status: String = r.try_get("status")?;
@@ -144,6 +160,11 @@ fn from_row(r: &AnyRow) -> AppResult<Payment> {
             _ => Requester::Workflow,
         },
         problem: r.try_get("problem")?,
+        workflow_version: r.try_get("workflow_version")?,
+        agent: r.try_get("agent")?,
+        payment_intent: r.try_get("payment_intent")?,
+        refunded_minor: r.try_get("refunded_minor")?,
+        dispute: r.try_get("dispute")?,
         created_at: r.try_get("created_at")?,
     })
 }
@@ -154,8 +175,9 @@ pub async fn insert(tx: &mut Tx, p: &NewPayment<'_>) -> AppResult<bool> {
     let now = now_ms();
     let done = sqlx::query(
         "INSERT INTO payments (id, site_id, conversation_id, amount_minor, currency, description, status, \
-         expires_at, success_url, cancel_url, requested_by, request_key, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12, $12) \
+         expires_at, success_url, cancel_url, requested_by, request_key, workflow_version, agent, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12, $13, $14, $14) \
          ON CONFLICT (conversation_id, request_key) DO NOTHING",
     )
     .bind(p.id)
@@ -169,6 +191,8 @@ pub async fn insert(tx: &mut Tx, p: &NewPayment<'_>) -> AppResult<bool> {
     .bind(p.cancel_url)
     .bind(p.requested_by.as_str())
     .bind(p.request_key)
+    .bind(p.workflow_version)
+    .bind(p.agent)
     .bind(now)
     .execute(&mut *tx)
     .await?;
@@ -314,6 +338,117 @@ pub async fn set_open_error(tx: &mut Tx, payment: &str, why: &str) -> AppResult<
         .execute(&mut *tx)
         .await?;
     Ok(())
+}
+
+/// Keeps the PaymentIntent that took a payment's money (the first one heard; a second
+/// charge's intent is refunded, not the payment's).
+pub async fn set_payment_intent(tx: &mut Tx, payment: &str, payment_intent: &str) -> AppResult<()> {
+    sqlx::query("UPDATE payments SET payment_intent = COALESCE(payment_intent, $1) WHERE id = $2")
+        .bind(payment_intent)
+        .bind(payment)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Whose money a PaymentIntent of `site` is: the payment, and whether chatpay itself is
+/// refunding that session (a second charge), so Stripe's word of that refund is not the
+/// owner's refund of the payment.
+pub async fn of_intent(
+    tx: &mut Tx,
+    site: &SiteId,
+    payment_intent: &str,
+) -> AppResult<Option<(String, bool)>> {
+    let row = sqlx::query(
+        "SELECT s.payment_id AS payment_id, s.refund AS refund FROM payment_sessions s \
+         JOIN payments p ON p.id = s.payment_id WHERE s.payment_intent = $1 AND p.site_id = $2",
+    )
+    .bind(payment_intent)
+    .bind(site.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    row.map(|r| {
+        Ok((
+            r.try_get("payment_id")?,
+            r.try_get::<Option<String>, _>("refund")?.is_some(),
+        ))
+    })
+    .transpose()
+}
+
+/// Records how much Stripe has refunded of a payment in all (a `charge.refunded`'s
+/// `amount_refunded`, which only grows); `true` when it grew. A late, older event changes
+/// nothing.
+pub async fn set_refunded(tx: &mut Tx, payment: &str, refunded_minor: i64) -> AppResult<bool> {
+    let done = sqlx::query(
+        "UPDATE payments SET refunded_minor = $1, updated_at = $2 WHERE id = $3 AND refunded_minor < $1",
+    )
+    .bind(refunded_minor)
+    .bind(now_ms())
+    .bind(payment)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A dispute's statuses once Stripe has closed it: a late "created" or "updated" event
+/// does not reopen it.
+const DISPUTE_CLOSED: [&str; 3] = ["won", "lost", "warning_closed"];
+
+/// Records a dispute's status on a payment; `true` when it changed.
+pub async fn set_dispute(tx: &mut Tx, payment: &str, status: &str) -> AppResult<bool> {
+    let current: Option<Option<String>> = sqlx::query_scalar("SELECT dispute FROM payments WHERE id = $1")
+        .bind(payment)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(current) = current else {
+        return Ok(false);
+    };
+    let closed = current.as_deref().is_some_and(|c| DISPUTE_CLOSED.contains(&c));
+    if current.as_deref() == Some(status) || (closed && !DISPUTE_CLOSED.contains(&status)) {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE payments SET dispute = $1, updated_at = $2 WHERE id = $3")
+        .bind(status)
+        .bind(now_ms())
+        .bind(payment)
+        .execute(&mut *tx)
+        .await?;
+    Ok(true)
+}
+
+/// Keeps a request a workflow's node made that created no payment (see `payment_refusals`).
+pub async fn insert_refusal(
+    tx: &mut Tx,
+    site: &SiteId,
+    conversation: &str,
+    workflow_version: i64,
+    node: &str,
+    reason: &str,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO payment_refusals (site_id, conversation_id, workflow_version, node, reason, at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(site.as_str())
+    .bind(conversation)
+    .bind(workflow_version)
+    .bind(node)
+    .bind(reason)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A refused request as the conversion report reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub workflow_version: Option<i64>,
+    /// `invalid_amount` or `too_many`.
+    pub reason: String,
+    /// Unix ms.
+    pub at: i64,
 }
 
 /// A payment by id, read inside a transaction.
@@ -737,6 +872,49 @@ impl Store {
         .fetch_one(self.reader())
         .await?;
         Ok((stale, seen > 0))
+    }
+
+    /// `site`'s payments made in `[from_ms, to_ms)`, newest first, at most `limit`.
+    pub async fn site_payments(
+        &self,
+        site: &SiteId,
+        from_ms: i64,
+        to_ms: i64,
+        limit: i64,
+    ) -> AppResult<Vec<Payment>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM payments WHERE site_id = $1 AND created_at >= $2 AND created_at < $3 \
+             ORDER BY created_at DESC, id DESC LIMIT $4"
+        ))
+        .bind(site.as_str())
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// `site`'s refused requests in `[from_ms, to_ms)`, oldest first.
+    pub async fn site_refusals(&self, site: &SiteId, from_ms: i64, to_ms: i64) -> AppResult<Vec<Refusal>> {
+        let rows = sqlx::query(
+            "SELECT workflow_version, reason, at FROM payment_refusals \
+             WHERE site_id = $1 AND at >= $2 AND at < $3 ORDER BY at",
+        )
+        .bind(site.as_str())
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Refusal {
+                    workflow_version: r.try_get("workflow_version")?,
+                    reason: r.try_get("reason")?,
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect()
     }
 
     /// Records the refund Stripe made for a session.

@@ -119,6 +119,29 @@ impl CheckoutSession {
 }
 
 /// `refund`: what a second charge for one payment is turned into.
+/// What chatpay reads of a Charge (`charge.refunded`): whose money it is and how much of it
+/// is refunded so far.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Charge {
+    pub id: String,
+    #[serde(default)]
+    pub payment_intent: Option<String>,
+    /// In the charge's minor units; only grows.
+    #[serde(default)]
+    pub amount_refunded: i64,
+}
+
+/// What chatpay reads of a Dispute (`charge.dispute.*`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dispute {
+    pub id: String,
+    #[serde(default)]
+    pub payment_intent: Option<String>,
+    /// Stripe's word: `warning_needs_response`, `warning_under_review`, `warning_closed`,
+    /// `needs_response`, `under_review`, `won` or `lost`.
+    pub status: String,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Refund {
     pub id: String,

@@ -375,7 +375,7 @@ impl TestApp {
         let endpoint = client
             .create_webhook_endpoint(
                 &self.url("/webhooks/stripe/shop"),
-                &chatpay_server::payments::CHECKOUT_EVENTS,
+                &chatpay_server::payments::WEBHOOK_EVENTS,
                 None,
             )
             .await
@@ -443,6 +443,8 @@ impl TestApp {
                 cancel_url: None,
                 requested_by: Requester::Agent,
                 request_key: None,
+                workflow_version: None,
+                agent: None,
             },
         )
         .await

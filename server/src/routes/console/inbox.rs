@@ -140,16 +140,7 @@ pub async fn payment(
     super::Body(body): super::Body<ManualPayment>,
 ) -> AppResult<Json<Value>> {
     let (site, id) = (conv.owned.id(), conv.summary.id.as_str());
-    let payment = agents::request_payment(
-        &state,
-        site,
-        id,
-        &body.amount,
-        &body.currency,
-        &body.description,
-        body.request_key.as_deref(),
-    )
-    .await?;
+    let payment = agents::request_payment(&state, site, id, &body, &conv.owned.owner.account.email).await?;
     // The link is made after this answer; the card appears in the transcript when it is.
     Ok(Json(json!({ "payment": payment, "status": "creating" })))
 }

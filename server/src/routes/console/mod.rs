@@ -14,9 +14,11 @@
 //! - [`workflows`]: the editor's versions, check and publish.
 //! - [`inbox`]: conversations, transcripts, replies, take over / hand back, manual payments,
 //!   and the live socket.
+//! - [`payments`]: the site's Payments page, its CSV, and the conversion report.
 
 pub mod auth;
 pub mod inbox;
+pub mod payments;
 pub mod sites;
 pub mod stripe;
 pub mod troubleshoot;
@@ -92,6 +94,9 @@ pub fn router() -> Router<AppState> {
         .route(paths::HANDBACK, post(inbox::hand_back))
         .route(paths::PAYMENTS, post(inbox::payment))
         .route(paths::LIVE, get(inbox::live))
+        .route(paths::SITE_PAYMENTS, get(payments::list))
+        .route(paths::SITE_PAYMENTS_CSV, get(payments::csv))
+        .route(paths::CONVERSION, get(payments::conversion))
 }
 
 /// The caller's site, or 404 (for someone else's site too: its existence is not told).

@@ -13,7 +13,7 @@ use chatpay_shared::console::{
 use super::OwnedSite;
 use crate::domain::SiteId;
 use crate::error::{AppError, AppResult, FormErrors};
-use crate::payments::CHECKOUT_EVENTS;
+use crate::payments::WEBHOOK_EVENTS;
 use crate::state::AppState;
 use crate::store::sites::NewSite;
 use crate::stripe::client::{KeyRefused, StripeError};
@@ -35,7 +35,7 @@ pub async fn stripe_view(state: &AppState, site: &SiteId) -> AppResult<StripeVie
         apple_pay: s.apple_pay,
         google_pay: s.google_pay,
         webhook_url: format!("{}/webhooks/stripe/{site}", state.settings.public_url),
-        events: CHECKOUT_EVENTS.iter().map(|e| (*e).to_owned()).collect(),
+        events: WEBHOOK_EVENTS.iter().map(|e| (*e).to_owned()).collect(),
         health: state.store.webhook_health(site).await?,
         last_error: s.last_error,
         last_error_at: s.last_error_at,
@@ -324,7 +324,7 @@ pub async fn create_webhook(
     let endpoint = match state
         .stripe
         .client(&account.secret_key)
-        .create_webhook_endpoint(&url, &CHECKOUT_EVENTS, Some(&idempotency_key))
+        .create_webhook_endpoint(&url, &WEBHOOK_EVENTS, Some(&idempotency_key))
         .await
     {
         Ok(e) => e,

@@ -3,7 +3,8 @@
 //! (`{"error": {"type", "code", "message", "param"}}`).
 //!
 //! One file per Stripe resource ([`checkout_sessions`], [`payment_method_configurations`],
-//! [`webhook_endpoints`], [`events`], [`refunds`], [`balance`]); [`auth`] holds the keys and
+//! [`webhook_endpoints`], [`events`], [`refunds`], [`balance`], the
+//! [`disputes`] test helper); [`auth`] holds the keys and
 //! idempotency, [`clock`] the test control; this file the routes, the write budget and the
 //! Stripe-shaped errors they share.
 
@@ -11,6 +12,7 @@ mod auth;
 mod balance;
 mod checkout_sessions;
 mod clock;
+mod disputes;
 mod events;
 mod payment_method_configurations;
 mod refunds;
@@ -23,6 +25,7 @@ pub(crate) use checkout_sessions::public;
 use checkout_sessions::url_param;
 use checkout_sessions::{create_session, expire_session, list_sessions, retrieve_session};
 use clock::advance_clock;
+use disputes::dispute;
 use events::list_events;
 use payment_method_configurations::{create_pmc, retrieve_pmc, update_pmc};
 use refunds::create_refund;
@@ -73,6 +76,7 @@ pub fn router(state: SimState) -> Router<SimState> {
             axum::routing::delete(delete_endpoint),
         )
         .route("/simulator/stripe/v1/refunds", post(create_refund))
+        .route("/simulator/stripe/v1/test_helpers/disputes", post(dispute))
         .route("/simulator/stripe/v1/events", get(list_events))
         .route("/simulator/stripe/{*rest}", axum::routing::any(unknown_path))
         .route("/simulator/clock/advance", post(advance_clock))

@@ -1,4 +1,6 @@
-//! Refunds: what chatpay asks for a second paid session of one payment.
+//! Refunds: what chatpay asks for a second paid session of one payment, and what an owner
+//! does at Stripe (all of a charge or part of it). Each refund tells the account's webhook
+//! endpoints `charge.refunded` with the charge's `amount_refunded` so far, as Stripe does.
 
 use std::sync::Arc;
 
@@ -6,12 +8,41 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::*;
-use crate::stripe::simulator::{stripe_id, SimState};
+use crate::stripe::simulator::{events, stripe_id, SimState};
 
-/// `POST /v1/refunds`: refunds a whole PaymentIntent of a completed, paid session once.
+/// The charge Stripe would show for a paid session's PaymentIntent: its amount and how much
+/// of it is refunded so far.
+pub(super) fn charge_of(session: &Value, pi: &str) -> Value {
+    let amount = session["amount_total"].as_i64().unwrap_or(0);
+    let refunded = session["x_simulator_amount_refunded"].as_i64().unwrap_or(0);
+    json!({
+        "id": format!("ch_{}", pi.trim_start_matches("pi_")),
+        "object": "charge",
+        "amount": amount,
+        "amount_refunded": refunded,
+        "currency": session["currency"],
+        "payment_intent": pi,
+        "paid": true,
+        "refunded": refunded >= amount,
+        "livemode": false,
+    })
+}
+
+/// The account's completed, paid session whose PaymentIntent is `pi`.
+pub(super) async fn paid_session(sim: &Simulator, account: &Account, pi: &str) -> Result<Value, SimError> {
+    sim.store
+        .sim_list(&account.id, "checkout.session")
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .find(|s| s["payment_intent"] == pi && s["payment_status"] == "paid")
+        .ok_or_else(|| not_found("payment_intent", pi, "payment_intent"))
+}
+
+/// `POST /v1/refunds`: refunds a paid PaymentIntent, all that is left of it or `amount`.
 pub(super) async fn create_refund(
     State(state): State<SimState>,
     headers: HeaderMap,
@@ -42,15 +73,12 @@ pub(super) async fn create_refund(
                 Some("reason"),
             ));
         }
-        let mut session = sim
-            .store
-            .sim_list(&account.id, "checkout.session")
-            .await
-            .map_err(internal)?
-            .into_iter()
-            .find(|s| s["payment_intent"] == pi && s["payment_status"] == "paid")
-            .ok_or_else(|| not_found("payment_intent", pi, "payment_intent"))?;
-        if session["x_simulator_refunded"] == true {
+        let _changing = sim.changing.lock().await;
+        let mut session = paid_session(&sim, &account, pi).await?;
+        let total = session["amount_total"].as_i64().unwrap_or(0);
+        let refunded = session["x_simulator_amount_refunded"].as_i64().unwrap_or(0);
+        let left = total - refunded;
+        if left <= 0 {
             return Err(stripe_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
@@ -59,10 +87,23 @@ pub(super) async fn create_refund(
                 None,
             ));
         }
+        let amount = match form.get("amount") {
+            None => left,
+            Some(a) => match a.parse::<i64>() {
+                Ok(n) if n > 0 && n <= left => n,
+                Ok(n) if n > left => {
+                    return Err(invalid(
+                        &format!("Refund amount ({n}) is greater than unrefunded amount on charge ({left})"),
+                        Some("amount"),
+                    ))
+                }
+                _ => return Err(invalid(&format!("Invalid positive integer: {a}"), Some("amount"))),
+            },
+        };
         let refund = json!({
             "id": stripe_id("re_"),
             "object": "refund",
-            "amount": session["amount_total"],
+            "amount": amount,
             "currency": session["currency"],
             "payment_intent": pi,
             "reason": reason,
@@ -74,10 +115,14 @@ pub(super) async fn create_refund(
             .sim_put(&account.id, "refund", &id, &refund)
             .await
             .map_err(internal)?;
-        session["x_simulator_refunded"] = json!(true);
+        session["x_simulator_amount_refunded"] = json!(refunded + amount);
+        session["x_simulator_refunded"] = json!(refunded + amount >= total);
         let sid = session["id"].as_str().unwrap_or_default().to_owned();
         sim.store
             .sim_put(&account.id, "checkout.session", &sid, &session)
+            .await
+            .map_err(internal)?;
+        events::emit(&sim, &account.id, "charge.refunded", &charge_of(&session, pi))
             .await
             .map_err(internal)?;
         Ok(refund)

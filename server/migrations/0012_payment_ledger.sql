@@ -1,0 +1,32 @@
+-- The owner's Payments page: who asked for a payment (the workflow version whose Request
+-- Payment node asked, or the console account that asked), the PaymentIntent that paid it,
+-- and what Stripe said after it was paid (refunds and disputes made at Stripe).
+-- Expand-only: nullable or defaulted columns, so a relay of the previous version keeps
+-- working on the same database.
+
+ALTER TABLE payments ADD COLUMN workflow_version BIGINT;
+-- The email of the console account that asked (a manual payment).
+ALTER TABLE payments ADD COLUMN agent TEXT;
+-- The PaymentIntent of the session that took the money.
+ALTER TABLE payments ADD COLUMN payment_intent TEXT;
+-- How much of it Stripe has refunded, in minor units (charge.refunded's amount_refunded).
+ALTER TABLE payments ADD COLUMN refunded_minor BIGINT NOT NULL DEFAULT 0;
+-- The status of a dispute on it, as Stripe words it (needs_response, won, lost, …).
+ALTER TABLE payments ADD COLUMN dispute TEXT;
+
+CREATE INDEX payments_by_site ON payments (site_id, created_at);
+
+-- Requests a Request Payment node made that created no payment (an amount that is not one,
+-- too many links in one run), so the owner's conversion counts every request.
+CREATE TABLE payment_refusals (
+    site_id           TEXT NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+    conversation_id   TEXT REFERENCES conversations(id) ON DELETE CASCADE,
+    workflow_version  BIGINT,
+    node              TEXT NOT NULL,
+    -- invalid_amount | too_many
+    reason            TEXT NOT NULL,
+    -- Unix milliseconds.
+    at                BIGINT NOT NULL
+);
+
+CREATE INDEX payment_refusals_by_site ON payment_refusals (site_id, at);
