@@ -46,6 +46,15 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
             println!("Stripe keeps its own copy of the payments' descriptions: erase them there too if they held the visitor's words.");
             Ok(())
         }
+        Command::Conversation(ConversationCommand::Export { site, id }) => {
+            let site = existing_site(&store, &site).await?;
+            let api = cli.stripe_api_base.as_deref().unwrap_or(STRIPE_API);
+            let Some(doc) = crate::privacy::export(&store, &site, &id, api).await? else {
+                bail!("no conversation '{id}' in site '{site}'; the console's inbox shows each one's id");
+            };
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            Ok(())
+        }
         Command::Backup { file } => {
             store.backup_into(&file).await?;
             let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
@@ -348,6 +357,17 @@ async fn site(store: &Store, cmd: SiteCommand) -> anyhow::Result<()> {
             };
             store.set_site_owner(&site, &account.id).await?;
             println!("site '{site}' now belongs to {} in the console", account.email);
+        }
+        SiteCommand::Retention { id, days, keep: _ } => {
+            let site = existing_site(store, &id).await?;
+            let days = crate::privacy::check_retention(days)?;
+            store.set_retention(&site, days).await?;
+            match days {
+                Some(d) => println!(
+                    "site '{site}' erases conversations nobody touched for {d} days (the relay's sweep does it, a few at a time)"
+                ),
+                None => println!("site '{site}' keeps its conversations however old"),
+            }
         }
         SiteCommand::List => {
             let sites = store.sites().await?;

@@ -98,6 +98,15 @@ pub enum ConversationCommand {
         #[arg(long)]
         id: String,
     },
+    /// Print everything kept about a conversation as JSON (a visitor's data request): the
+    /// transcript, the visitor's details, its payments and the workflow's saved answers.
+    Export {
+        #[arg(long)]
+        site: String,
+        /// The conversation's id (the console shows it).
+        #[arg(long)]
+        id: String,
+    },
 }
 
 /// `chatpay user …`
@@ -375,6 +384,19 @@ pub enum SiteCommand {
     },
     /// List the sites.
     List,
+    /// Erase a site's conversations nobody touched for DAYS days (the sweep does it, a few
+    /// at a time), or keep them (`--keep`, the default).
+    Retention {
+        /// The site's id.
+        #[arg(long)]
+        id: String,
+        /// 1-3650 days.
+        #[arg(long, required_unless_present = "keep", conflicts_with = "keep")]
+        days: Option<i64>,
+        /// Keep conversations however old.
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 /// `chatpay stripe …`

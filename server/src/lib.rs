@@ -21,6 +21,7 @@
 //! - [`bus`]: several relays on one PostgreSQL: `LISTEN`/`NOTIFY` pointers into the hub.
 //! - [`payments`]: the payment state machine and what moves payments along it (webhook,
 //!   reconciliation, decline).
+//! - [`privacy`]: a visitor's data on request (export, erase) and a site's retention.
 //! - [`sweep`]: the periodic safety nets (reconciliation, interrupted opens, refunds, purges).
 //! - [`stripe`]: the Stripe client, webhook signatures, and the TEST MODE simulator.
 //! - [`secrets`]: Stripe secrets encrypted at rest.
@@ -46,6 +47,7 @@ pub mod followups;
 pub mod hub;
 pub mod pages;
 pub mod payments;
+pub mod privacy;
 pub mod refused;
 pub mod routes;
 pub mod secret_input;

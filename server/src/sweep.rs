@@ -9,7 +9,8 @@
 //! - second charges marked for a refund are refunded;
 //! - webhook endpoints chatpay created and replaced are deleted at Stripe once their
 //!   secret's grace period ended;
-//! - expired console sessions, setup links and old sign-in failures are purged.
+//! - expired console sessions, setup links and old sign-in failures are purged;
+//! - conversations past their site's retention are erased ([`crate::privacy`]).
 //!
 //! Each item is claimed in the database first (a lease, or the next-look time moved
 //! conditionally), so two relays never do the same one at once.
@@ -84,6 +85,11 @@ async fn sweep_at_ms(state: &AppState, now_ms_then: i64) {
         .await
     {
         tracing::warn!(error = %e, "cannot purge expired sessions");
+    }
+    // Conversations nobody touched for longer than their site keeps them are erased.
+    match crate::privacy::enforce_retention(&state.store).await {
+        Ok(n) => crate::telemetry::sweep("conversations_erased", n),
+        Err(e) => tracing::warn!(error = %e, "cannot erase conversations past their retention"),
     }
     // Webhook endpoints chatpay replaced whose grace ended are deleted at Stripe.
     match state.store.stripe_sites().await {

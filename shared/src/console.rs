@@ -52,6 +52,9 @@ pub struct SiteView {
     pub color: Option<String>,
     /// The script tag to paste.
     pub snippet: String,
+    /// Conversations untouched for this many days are erased (`None`: kept).
+    #[serde(default)]
+    pub retention_days: Option<i64>,
 }
 
 /// Wizard step 1.
@@ -375,6 +378,34 @@ pub struct Conversion {
     pub total: Funnel,
 }
 
+/// One conversation as a visitor's data export (the console's Export, `chatpay conversation
+/// export`): everything chatpay keeps about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationExport {
+    /// `chatpay.conversation.v1`.
+    pub format: String,
+    pub site: String,
+    /// Unix milliseconds.
+    pub exported_at: i64,
+    pub conversation: ConversationSummary,
+    /// Every line and card, oldest first, as the widget received them.
+    pub history: Vec<crate::protocol::ServerFrame>,
+    pub payments: Vec<PaymentRow>,
+    /// The workflow version the conversation ran, if it ran one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_version: Option<i64>,
+    /// The answers its run saved (variables), by name.
+    pub answers: std::collections::BTreeMap<String, String>,
+}
+
+/// How long a site keeps conversations nobody touches (the console's Privacy card).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// Erase a conversation untouched for this many days (1-3650); `None`: keep them.
+    #[serde(default)]
+    pub days: Option<i64>,
+}
+
 /// The console API's paths, one list for both sides: each constant is the route as the
 /// relay's router writes it (`{site}`-style parameters), and [`paths::fill`] makes the path
 /// the console calls from it.
@@ -407,6 +438,9 @@ pub mod paths {
     pub const SITE_PAYMENTS: &str = "/api/console/sites/{site}/payments";
     pub const SITE_PAYMENTS_CSV: &str = "/api/console/sites/{site}/payments.csv";
     pub const CONVERSION: &str = "/api/console/sites/{site}/conversion";
+    pub const EXPORT: &str = "/api/console/sites/{site}/conversations/{id}/export";
+    pub const ERASE: &str = "/api/console/sites/{site}/conversations/{id}/erase";
+    pub const RETENTION: &str = "/api/console/sites/{site}/retention";
     pub const LIVE: &str = "/api/console/sites/{site}/live";
 
     /// `route` with its `{…}` parameters replaced by `values`, in order (ids are made of

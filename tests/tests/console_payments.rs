@@ -1,7 +1,9 @@
 //! The owner's Payments page in headless Chromium: visitors of the demo workflow pay, leave a
 //! link pending, and get refunded at Stripe; the page lists each with who asked and its
 //! status, filters by status and date, links to the transcript, and its CSV download holds
-//! exactly what the store holds. Screenshot in target/screenshots/console-payments.png.
+//! exactly what the store holds; the conversion charts show the store's figures. Then the
+//! visitor's data request: the transcript's Export JSON and Erase, and the site's retention.
+//! Screenshots in target/screenshots/console-payments.png and console-conversion.png.
 
 use std::time::Duration;
 
@@ -361,6 +363,48 @@ async fn the_payments_page_filters_links_and_downloads_what_the_store_holds() ->
     })
     .await?;
     browser.wait_page_text("#transcript", "Install help").await?;
+
+    // The visitor asks for their data, then for it to be erased: Export JSON holds what they
+    // said; Erase (confirmed) leaves "(erased)" in its place.
+    let exported = browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             fetch(document.getElementById('export-conversation').href).then(r => r.json()).then(done, e => done('failed: ' + e));",
+            vec![],
+        )
+        .await?;
+    assert_eq!(exported["format"], "chatpay.conversation.v1");
+    assert_eq!(exported["conversation"]["id"], paid.conversation.as_str());
+    assert!(exported.to_string().contains("Install help"), "{exported}");
+    browser.find("#erase-conversation").await?.click().await?;
+    browser.client.accept_alert().await?;
+    browser
+        .wait_page_text("#transcript", chatpay_server::store::erase::ERASED)
+        .await?;
+    let transcript = browser.find("#transcript").await?.text().await?;
+    assert!(!transcript.contains("Install help"), "{transcript}");
+    let kept = store.payment(&paid.payment).await?.expect("the payment stays");
+    assert_eq!(kept.description, chatpay_server::store::erase::ERASED);
+    assert_eq!(kept.amount_minor, 4999);
+
+    // Retention in the site's settings: a bad number is named at its field, a good one kept.
+    browser
+        .client
+        .goto(&format!("{}/console/#/sites/shop", relay.base))
+        .await?;
+    browser.type_into("#privacy input[name=days]", "0").await?;
+    browser.find("#save-retention").await?.click().await?;
+    browser.wait_page_text("#privacy", "use 1 to 3650 days").await?;
+    browser.type_into("#privacy input[name=days]", "90").await?;
+    browser.find("#save-retention").await?.click().await?;
+    browser.wait_page_text("#privacy", "Saved").await?;
+    let site_now = store.site(&site).await?.expect("the site");
+    assert_eq!(site_now.retention_days, Some(90));
+    assert_eq!(
+        browser.accessibility_problems(Some("#privacy")).await?,
+        Vec::<String>::new()
+    );
     browser.close().await?;
     Ok(())
 }

@@ -172,7 +172,8 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
-/// `chatpay conversation erase`: what the visitor said is gone from the database files' bytes
+/// `chatpay conversation export` and `erase`: the export holds what the visitor said; after
+/// the erase, what they said is gone from the database files' bytes
 /// (not only from queries), the payment's amount and status stay, and the visitor's old token
 /// no longer opens the conversation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,6 +197,14 @@ async fn an_erased_conversation_leaves_no_visitor_text_in_the_database_files() -
         contains(&database_bytes(&scratch.0)?, "zebra-marker-8812"),
         "the scan sees the visitor's words before the erase"
     );
+
+    // The visitor's data request first: the export holds what they said and the payment.
+    let exported = chatpay.cli(&["conversation", "export", "--site", "shop", "--id", &conversation])?;
+    let doc: serde_json::Value = serde_json::from_str(&exported)?;
+    assert_eq!(doc["format"], "chatpay.conversation.v1");
+    assert!(exported.contains("zebra-marker-8812"), "{exported}");
+    assert_eq!(doc["payments"][0]["id"], payment.as_str());
+    assert_eq!(doc["payments"][0]["amount"], "49.99");
 
     // Erased beside the serving relay (which keeps the WAL open), scanned while it serves.
     let said = chatpay.cli(&["conversation", "erase", "--site", "shop", "--id", &conversation])?;
@@ -222,5 +231,18 @@ async fn an_erased_conversation_leaves_no_visitor_text_in_the_database_files() -
     );
     let again = chatpay.cli(&["conversation", "erase", "--site", "shop", "--id", "conv_nope"]);
     assert!(again.is_err_and(|e| e.to_string().contains("no conversation 'conv_nope'")));
+    let exported = chatpay.cli(&["conversation", "export", "--site", "shop", "--id", &conversation])?;
+    assert!(
+        !exported.contains("zebra-marker-8812"),
+        "the export after the erase: {exported}"
+    );
+
+    // Retention from the CLI: a number of days, a refusal naming the range, or keep.
+    let said = chatpay.cli(&["site", "retention", "--id", "shop", "--days", "90"])?;
+    assert!(said.contains("nobody touched for 90 days"), "{said}");
+    let refused = chatpay.cli(&["site", "retention", "--id", "shop", "--days", "0"]);
+    assert!(refused.is_err_and(|e| e.to_string().contains("use 1 to 3650 days")));
+    let said = chatpay.cli(&["site", "retention", "--id", "shop", "--keep"])?;
+    assert!(said.contains("keeps its conversations"), "{said}");
     Ok(())
 }

@@ -28,6 +28,9 @@ pub struct InboxProps {
     pub open: Option<String>,
 }
 
+/// What the owner confirms before a conversation is erased.
+const ERASE_CONFIRM: &str = "Erase this conversation? Its transcript, the visitor's name and email, the workflow's saved answers and the payments' descriptions are gone for good. Amounts, statuses and Stripe ids stay for your accounts. Stripe keeps its own copy of the descriptions.";
+
 /// Why a visitor's name and email are marked: anyone's page script can set them.
 const UNVERIFIED: &str = "Set by the host page with chatpay.setVisitor; anyone can type anything there, so chatpay shows it as unverified.";
 
@@ -131,6 +134,28 @@ pub fn inbox(p: &InboxProps) -> Html {
         );
     }
     // Live events from the relay: the list and the open transcript refresh.
+    // Erase (after the owner confirms): what is left reloads.
+    let on_erase = {
+        let (site, selected, failure, bump) =
+            (p.site.clone(), selected.clone(), failure.clone(), bump.clone());
+        Callback::from(move |_: MouseEvent| {
+            let Some(id) = (*selected).clone() else { return };
+            let sure = web_sys::window()
+                .and_then(|w| w.confirm_with_message(ERASE_CONFIRM).ok())
+                .unwrap_or(false);
+            if !sure {
+                return;
+            }
+            let (site, failure, bump) = (site.clone(), failure.clone(), bump.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let path = paths::fill(paths::ERASE, &[&*site, &*id]);
+                match api::post::<_, serde_json::Value>(&path, &serde_json::json!({})).await {
+                    Ok(_) => bump.dispatch(()),
+                    Err(f) => failure.set(Some(f)),
+                }
+            });
+        })
+    };
     {
         let site = p.site.clone();
         let note = notes.dispatcher();
@@ -368,6 +393,8 @@ pub fn inbox(p: &InboxProps) -> Html {
                         if matches!(status, ConversationStatus::Agent | ConversationStatus::WaitingAgent) {
                             <button class="button small" id="hand-back" onclick={action("handback")}>{ "Hand back to the bot" }</button>
                         }
+                        <a class="button small" id="export-conversation" download="" href={paths::fill(paths::EXPORT, &[&*p.site, &*v.summary.id])}>{ "Export JSON" }</a>
+                        <button class="button small danger" id="erase-conversation" onclick={on_erase.clone()}>{ "Erase…" }</button>
                     </div>
                     <ol class="transcript" id="transcript">{ for items }</ol>
                     if still_creating.is_some() {

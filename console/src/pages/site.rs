@@ -4,7 +4,7 @@
 use chatpay_shared::console::paths;
 use std::collections::BTreeMap;
 
-use chatpay_shared::console::{SiteInput, SiteTexts, SiteView};
+use chatpay_shared::console::{Retention, SiteInput, SiteTexts, SiteView};
 use yew::prelude::*;
 
 use super::sites::origins_of;
@@ -97,6 +97,7 @@ pub fn site_settings(p: &SiteProps) -> Html {
                 }
             </form>
             <WidgetTexts site={s.id.clone()} />
+            <Privacy site={s.id.clone()} days={s.retention_days} on_saved={p.on_saved.clone()} />
         </>
     }
 }
@@ -199,6 +200,83 @@ fn widget_texts(p: &TextsProps) -> Html {
                 <p class="error" role="alert">{ msg }</p>
             }
             <button class="button primary" id="save-texts">{ "Save texts" }</button>
+            if *saved {
+                <span class="ok">{ " Saved ✓" }</span>
+            }
+        </form>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct PrivacyProps {
+    site: String,
+    days: Option<i64>,
+    on_saved: Callback<()>,
+}
+
+/// How long conversations nobody touches are kept: a number of days, or empty to keep them.
+#[component(Privacy)]
+fn privacy(p: &PrivacyProps) -> Html {
+    let days = use_state(|| p.days.map(|d| d.to_string()).unwrap_or_default());
+    let failure = use_state(|| None::<Failure>);
+    let saved = use_state(|| false);
+    let onsubmit = {
+        let (days, failure, saved, done, site) = (
+            days.clone(),
+            failure.clone(),
+            saved.clone(),
+            p.on_saved.clone(),
+            p.site.clone(),
+        );
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let text = days.trim().to_owned();
+            let asked = if text.is_empty() {
+                None
+            } else {
+                match text.parse::<i64>() {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        saved.set(false);
+                        failure.set(Some(Failure {
+                            status: 400,
+                            message: format!(
+                                "'{text}' is not a number of days; write one like 90, or leave it empty"
+                            ),
+                            field: Some("days".into()),
+                            fields: Vec::new(),
+                        }));
+                        return;
+                    }
+                }
+            };
+            let (failure, saved, done) = (failure.clone(), saved.clone(), done.clone());
+            let path = paths::fill(paths::RETENTION, &[&*site]);
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::put::<_, SiteView>(&path, &Retention { days: asked }).await {
+                    Ok(_) => {
+                        failure.set(None);
+                        saved.set(true);
+                        done.emit(());
+                    }
+                    Err(f) => {
+                        saved.set(false);
+                        failure.set(Some(f));
+                    }
+                }
+            });
+        })
+    };
+    let f = (*failure).clone();
+    html! {
+        <form class="card" id="privacy" {onsubmit}>
+            <h2>{ "Privacy" }</h2>
+            <p class="muted">{ "A visitor may ask for their data or for it to be erased: open the conversation in the Inbox and use Export JSON or Erase. Here you can have old conversations erased by themselves." }</p>
+            <Field name="days" label="Erase conversations nobody touched for (days)" kind="number" hint="Empty: keep them. 1 to 3650 days. Amounts, statuses and Stripe ids of payments stay." value={(*days).clone()} on_input={{ let d = days.clone(); Callback::from(move |v| d.set(v)) }} error={f.as_ref().and_then(|f| f.at("days"))} />
+            if let Some(msg) = f.as_ref().and_then(Failure::general) {
+                <p class="error" role="alert">{ msg }</p>
+            }
+            <button class="button primary" id="save-retention">{ "Save" }</button>
             if *saved {
                 <span class="ok">{ " Saved ✓" }</span>
             }

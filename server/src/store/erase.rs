@@ -26,11 +26,12 @@ impl Store {
         let unreachable = format!("erased:{}", super::new_id("conv"));
         let found = sqlx::query(
             "UPDATE conversations SET visitor_name = NULL, visitor_email = NULL, client_ip = NULL, \
-             status = 'closed', visitor_token_hash = $1 WHERE id = $2 AND site_id = $3",
+             status = 'closed', visitor_token_hash = $1, erased_at = $4 WHERE id = $2 AND site_id = $3",
         )
         .bind(&unreachable)
         .bind(conversation)
         .bind(site.as_str())
+        .bind(super::now_ms())
         .execute(&mut tx)
         .await?
         .rows_affected();
@@ -94,6 +95,23 @@ impl Store {
         tx.commit().await?;
         self.forget_old_pages().await?;
         Ok(true)
+    }
+
+    /// Conversations past their site's retention (untouched for longer than its
+    /// `retention_days`) and not erased yet, as `(site, conversation)`, at most `limit`.
+    pub async fn past_retention(&self, now_ms: i64, limit: i64) -> AppResult<Vec<(SiteId, String)>> {
+        let rows = sqlx::query(
+            "SELECT c.site_id AS site_id, c.id AS id FROM conversations c JOIN sites s ON s.id = c.site_id \
+             WHERE s.retention_days IS NOT NULL AND c.erased_at IS NULL \
+             AND c.updated_at < $1 - s.retention_days * 86400000 ORDER BY c.updated_at LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((SiteId::from_stored(r.try_get("site_id")?), r.try_get("id")?)))
+            .collect()
     }
 
     /// SQLite: empties the WAL into the database file, so the erased rows' old pages are

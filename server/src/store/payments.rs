@@ -874,6 +874,17 @@ impl Store {
         Ok((stale, seen > 0))
     }
 
+    /// Every payment of a conversation, oldest first.
+    pub async fn conversation_payments(&self, conversation: &str) -> AppResult<Vec<Payment>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM payments WHERE conversation_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(conversation)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// `site`'s payments made in `[from_ms, to_ms)`, newest first, at most `limit`.
     pub async fn site_payments(
         &self,

@@ -20,6 +20,8 @@ pub struct Site {
     /// The owner's words for the widget, as JSON (`{"de": {"pay": "Jetzt zahlen"}}`); the
     /// store keeps it as it is given (see [`crate::texts`]).
     pub texts: Option<String>,
+    /// Conversations untouched for this many days are erased (`None`: kept).
+    pub retention_days: Option<i64>,
 }
 
 /// What `chatpay site add` and the console create.
@@ -114,10 +116,12 @@ impl Store {
 
     /// One site with its origins, or `None`.
     pub async fn site(&self, id: &SiteId) -> AppResult<Option<Site>> {
-        let row = sqlx::query("SELECT id, name, greeting, color, owner_id, texts FROM sites WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(self.reader())
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, name, greeting, color, owner_id, texts, retention_days FROM sites WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(self.reader())
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let origins = sqlx::query("SELECT origin FROM site_origins WHERE site_id = $1 ORDER BY origin")
             .bind(id.as_str())
@@ -134,7 +138,19 @@ impl Store {
             color: row.try_get("color")?,
             owner_id: row.try_get("owner_id")?,
             texts: row.try_get("texts")?,
+            retention_days: row.try_get("retention_days")?,
         }))
+    }
+
+    /// Sets how many days an untouched conversation of `site` is kept (`None`: always).
+    pub async fn set_retention(&self, site: &SiteId, days: Option<i64>) -> AppResult<()> {
+        self.write_one(
+            sqlx::query("UPDATE sites SET retention_days = $1 WHERE id = $2")
+                .bind(days)
+                .bind(site.as_str()),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Gives a site to an account (it is the one account that sees it in the console).

@@ -5,7 +5,7 @@
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chatpay_shared::console::{
     AgentReply, ConversationPage, ConversationSummary, ConversationView, ManualPayment,
@@ -277,4 +277,39 @@ impl Pending {
             .filter_map(|e| serde_json::to_string(&e).ok())
             .collect()
     }
+}
+
+/// `GET …/conversations/{id}/export`: everything kept about the conversation, as a JSON
+/// download (a visitor's data request).
+pub async fn export(State(state): State<AppState>, conv: OwnedConversation) -> AppResult<Response> {
+    let (site, id) = (conv.owned.id(), conv.summary.id.as_str());
+    let doc = crate::privacy::export(&state.store, site, id, state.stripe.base())
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no conversation '{id}' on site '{site}'")))?;
+    let body = serde_json::to_vec_pretty(&doc).map_err(|e| AppError::Internal(e.into()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"conversation-{id}.json\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `POST …/conversations/{id}/erase`: the transcript, the visitor's details, the run's
+/// answers and the payments' descriptions go; amounts, statuses and Stripe ids stay.
+pub async fn erase(State(state): State<AppState>, conv: OwnedConversation) -> AppResult<Json<Value>> {
+    let (site, id) = (conv.owned.id(), conv.summary.id.as_str());
+    if !state.store.erase_conversation(site, id).await? {
+        return Err(AppError::NotFound(format!(
+            "no conversation '{id}' on site '{site}'"
+        )));
+    }
+    tracing::info!(%site, conversation = %id, by = %conv.owned.owner.account.email, "conversation erased");
+    Ok(Json(json!({ "erased": true })))
 }

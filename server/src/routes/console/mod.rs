@@ -13,7 +13,7 @@
 //! - [`troubleshoot`]: live checks for "link not sending", "not resuming", "Apple Pay".
 //! - [`workflows`]: the editor's versions, check and publish.
 //! - [`inbox`]: conversations, transcripts, replies, take over / hand back, manual payments,
-//!   and the live socket.
+//!   the live socket, and a conversation's export and erasure.
 //! - [`payments`]: the site's Payments page, its CSV, and the conversion report.
 
 pub mod auth;
@@ -97,6 +97,9 @@ pub fn router() -> Router<AppState> {
         .route(paths::SITE_PAYMENTS, get(payments::list))
         .route(paths::SITE_PAYMENTS_CSV, get(payments::csv))
         .route(paths::CONVERSION, get(payments::conversion))
+        .route(paths::EXPORT, get(inbox::export))
+        .route(paths::ERASE, post(inbox::erase))
+        .route(paths::RETENTION, put(sites::set_retention))
 }
 
 /// The caller's site, or 404 (for someone else's site too: its existence is not told).

@@ -1,8 +1,9 @@
-//! The caller's sites: list, create, rename, allowed origins, widget look, install snippet.
+//! The caller's sites: list, create, rename, allowed origins, widget look, install snippet,
+//! and how long their conversations are kept.
 
 use axum::extract::State;
 use axum::Json;
-use chatpay_shared::console::{SiteInput, SiteTexts, SiteView};
+use chatpay_shared::console::{Retention, SiteInput, SiteTexts, SiteView};
 
 use super::auth::Owner;
 use super::{owned_site, OwnedSite};
@@ -21,6 +22,7 @@ fn view(state: &AppState, s: Site) -> SiteView {
         origins: s.origins,
         greeting: s.greeting,
         color: s.color,
+        retention_days: s.retention_days,
     }
 }
 
@@ -170,4 +172,16 @@ pub async fn set_texts(
         .map_err(|e| AppError::Internal(e.into()))?;
     state.store.set_site_texts(site, json.as_deref()).await?;
     Ok(Json(texts_view(&owned_site(&state, &owned.owner, site).await?)))
+}
+
+/// `PUT /api/console/sites/{site}/retention`: how long conversations nobody touches are kept.
+pub async fn set_retention(
+    State(state): State<AppState>,
+    owned: OwnedSite,
+    super::Body(input): super::Body<Retention>,
+) -> AppResult<Json<SiteView>> {
+    let days = crate::privacy::check_retention(input.days)?;
+    state.store.set_retention(owned.id(), days).await?;
+    let stored = owned_site(&state, &owned.owner, owned.id()).await?;
+    Ok(Json(view(&state, stored)))
 }

@@ -1,4 +1,4 @@
--- The owner's Payments page: who asked for a payment (the workflow version whose Request
+-- Owner insight. The Payments page: who asked for a payment (the workflow version whose Request
 -- Payment node asked, or the console account that asked), the PaymentIntent that paid it,
 -- and what Stripe said after it was paid (refunds and disputes made at Stripe).
 -- Expand-only: nullable or defaulted columns, so a relay of the previous version keeps
@@ -30,3 +30,8 @@ CREATE TABLE payment_refusals (
 );
 
 CREATE INDEX payment_refusals_by_site ON payment_refusals (site_id, at);
+
+-- Privacy: a site may erase conversations nobody touched for this many days (NULL: keep
+-- them); an erased conversation says when, so retention erases it once.
+ALTER TABLE sites ADD COLUMN retention_days BIGINT;
+ALTER TABLE conversations ADD COLUMN erased_at BIGINT;

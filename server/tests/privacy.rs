@@ -1,0 +1,218 @@
+//! A visitor's data on request, from the console: a conversation exported as JSON (its
+//! transcript, payments and the run's answers), erased (CSRF-protected, gone from the export
+//! too), and a site's retention that erases conversations nobody touched for its days — once,
+//! and only those. On SQLite and PostgreSQL.
+
+mod common;
+
+use chatpay_server::store::erase::ERASED;
+use chatpay_shared::console::ConversationExport;
+use chatpay_shared::protocol::ServerFrame;
+use common::{Backend, TestApp};
+use serde_json::{json, Value};
+
+const ASK_NAME: &str = r#"{"format":1,"start":"a","nodes":[{"id":"a","type":"ask","text":"Name?","variable":"n","next":"b"},{"id":"b","type":"send_message","text":"Thanks <<n>>"}]}"#;
+
+async fn send(
+    app: &TestApp,
+    cookie: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, app.url(path))
+        .header("cookie", cookie)
+        .header("x-chatpay-console", "1");
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+}
+
+/// A visitor who answered the workflow's question with `name`; returns the conversation id.
+async fn visitor_named(app: &TestApp, name: &str) -> String {
+    let (mut v, welcome) = app.visitor(None, None).await;
+    let ServerFrame::Welcome { conversation, .. } = welcome else {
+        unreachable!()
+    };
+    v.recv().await;
+    v.say("n1", name).await;
+    v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("Thanks")))
+        .await;
+    conversation
+}
+
+async fn a_conversation_exports_and_erases_from_the_console(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.connect_stripe().await;
+    app.publish(ASK_NAME).await;
+    let cookie = common::owner_cookie(&app).await;
+    let conversation = visitor_named(&app, "Ada Lovelace").await;
+    let payment = app.create_payment(1500, "EUR", Some(&conversation)).await;
+
+    let export = format!("/api/console/sites/shop/conversations/{conversation}/export");
+    let resp = reqwest::Client::new()
+        .get(app.url(&export))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains(&format!("conversation-{conversation}.json")));
+    let doc: ConversationExport = resp.json().await.unwrap();
+    assert_eq!(doc.format, "chatpay.conversation.v1");
+    assert_eq!(
+        (doc.site.as_str(), doc.conversation.id.as_str()),
+        ("shop", conversation.as_str())
+    );
+    assert!(doc
+        .history
+        .iter()
+        .any(|f| matches!(f, ServerFrame::Message { text, .. } if text == "Ada Lovelace")));
+    assert_eq!(doc.answers.get("n").map(String::as_str), Some("Ada Lovelace"));
+    assert_eq!(doc.workflow_version, Some(1));
+    assert_eq!(doc.payments.len(), 1);
+    assert_eq!(
+        (doc.payments[0].id.as_str(), doc.payments[0].amount.as_str()),
+        (payment.id.as_str(), "15.00")
+    );
+
+    // Not without a session, nor another site's.
+    let anonymous = reqwest::get(app.url(&export)).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let (s, _) = send(
+        &app,
+        &cookie,
+        reqwest::Method::GET,
+        "/api/console/sites/shop/conversations/conv_nope/export",
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+
+    // Erase needs the console's header (CSRF), like every write.
+    let erase = format!("/api/console/sites/shop/conversations/{conversation}/erase");
+    let forged = reqwest::Client::new()
+        .post(app.url(&erase))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(forged.status(), 200);
+    let kept = app
+        .state
+        .store
+        .history_after(&conversation, 0, 100)
+        .await
+        .unwrap();
+    assert!(
+        kept.iter()
+            .any(|f| matches!(f, ServerFrame::Message { text, .. } if text == "Ada Lovelace")),
+        "a write without the header erases nothing"
+    );
+    let (s, v) = send(&app, &cookie, reqwest::Method::POST, &erase, Some(json!({}))).await;
+    assert_eq!((s, &v["erased"]), (200, &json!(true)), "{v}");
+    let (_, doc) = send(&app, &cookie, reqwest::Method::GET, &export, None).await;
+    let doc: ConversationExport = serde_json::from_value(doc).unwrap();
+    assert!(!doc
+        .history
+        .iter()
+        .any(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("Ada"))));
+    assert!(doc.answers.is_empty());
+    assert_eq!(doc.payments[0].description, ERASED);
+    assert_eq!(
+        doc.payments[0].amount, "15.00",
+        "the amount stays for the accounts"
+    );
+    app.stop().await;
+}
+both!(a_conversation_exports_and_erases_from_the_console);
+
+async fn retention_erases_old_conversations_once_and_only_those(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.publish(ASK_NAME).await;
+    let cookie = common::owner_cookie(&app).await;
+    let old = visitor_named(&app, "Grace Hopper").await;
+    let fresh = visitor_named(&app, "Alan Turing").await;
+    let mut tx = app.state.store.begin().await.unwrap();
+    sqlx::query("UPDATE conversations SET updated_at = updated_at - $1 WHERE id = $2")
+        .bind(31 * 86_400_000_i64)
+        .bind(&old)
+        .execute(&mut tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // Kept by default: nothing is erased.
+    assert_eq!(
+        chatpay_server::privacy::enforce_retention(&app.state.store)
+            .await
+            .unwrap(),
+        0
+    );
+
+    // A retention that is not one is named with the fix.
+    let path = "/api/console/sites/shop/retention";
+    let (s, v) = send(
+        &app,
+        &cookie,
+        reqwest::Method::PUT,
+        path,
+        Some(json!({ "days": 0 })),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(v["error"]["field"], "days", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("use 1 to 3650 days"),
+        "{v}"
+    );
+    let (s, v) = send(
+        &app,
+        &cookie,
+        reqwest::Method::PUT,
+        path,
+        Some(json!({ "days": 30 })),
+    )
+    .await;
+    assert_eq!((s, &v["retention_days"]), (200, &json!(30)), "{v}");
+
+    // The sweep erases the old one, once; the fresh one stays.
+    chatpay_server::sweep::sweep(&app.state).await;
+    let old_now = app.state.store.history_after(&old, 0, 100).await.unwrap();
+    assert!(!old_now
+        .iter()
+        .any(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("Grace"))));
+    let fresh_now = app.state.store.history_after(&fresh, 0, 100).await.unwrap();
+    assert!(fresh_now
+        .iter()
+        .any(|f| matches!(f, ServerFrame::Message { text, .. } if text == "Alan Turing")));
+    assert_eq!(
+        chatpay_server::privacy::enforce_retention(&app.state.store)
+            .await
+            .unwrap(),
+        0,
+        "erased once"
+    );
+
+    // Back to keeping them.
+    let (s, v) = send(
+        &app,
+        &cookie,
+        reqwest::Method::PUT,
+        path,
+        Some(json!({ "days": null })),
+    )
+    .await;
+    assert_eq!((s, &v["retention_days"]), (200, &Value::Null), "{v}");
+    app.stop().await;
+}
+both!(retention_erases_old_conversations_once_and_only_those);
