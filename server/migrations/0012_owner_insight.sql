@@ -35,3 +35,37 @@ CREATE INDEX payment_refusals_by_site ON payment_refusals (site_id, at);
 -- them); an erased conversation says when, so retention erases it once.
 ALTER TABLE sites ADD COLUMN retention_days BIGINT;
 ALTER TABLE conversations ADD COLUMN erased_at BIGINT;
+
+-- Telling the owner's own systems: a site's outbound webhook (its URL and signing secret,
+-- sealed like the Stripe secrets), and every event chatpay sends it, retried for a day.
+CREATE TABLE site_hooks (
+    site_id      TEXT PRIMARY KEY REFERENCES sites(id) ON DELETE CASCADE,
+    url          TEXT NOT NULL,
+    secret_enc   TEXT NOT NULL,
+    -- The secret's last characters, so the console can say which one is in use.
+    secret_hint  TEXT NOT NULL,
+    updated_at   BIGINT NOT NULL
+);
+
+CREATE TABLE hook_deliveries (
+    -- The event's id (one delivery per event).
+    id               TEXT PRIMARY KEY,
+    site_id          TEXT NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+    -- An erased conversation's deliveries go with it.
+    conversation_id  TEXT,
+    event_type       TEXT NOT NULL,
+    payload          TEXT NOT NULL,
+    -- pending | delivered | failed
+    status           TEXT NOT NULL,
+    attempts         BIGINT NOT NULL DEFAULT 0,
+    -- Unix ms of the next try, or of the lease of a try in flight; NULL when done.
+    next_at          BIGINT,
+    -- The last answer: its HTTP status (NULL: none came) and why it did not count.
+    last_status      BIGINT,
+    last_error       TEXT,
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL
+);
+
+CREATE INDEX hook_deliveries_due ON hook_deliveries (status, next_at);
+CREATE INDEX hook_deliveries_by_site ON hook_deliveries (site_id, created_at);

@@ -184,6 +184,7 @@ async fn serve(
             simulator_token: simulator_token.clone(),
             simulator_deliver_to: args.simulator_deliver_to.clone(),
             metrics_token: args.metrics_token.clone(),
+            outbound_allow_private: args.outbound_allow_private,
             budgets: crate::budgets::Budgets {
                 conversations_per_ip: args.budget_conversations_per_ip,
                 conversations_per_site: args.budget_conversations_per_site,

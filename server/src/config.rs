@@ -240,6 +240,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CHATPAY_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
 
+    /// Let sites' outbound webhooks reach private, loopback and link-local addresses and this
+    /// relay's own host (a test setup, or a receiver on your own network). Off by default.
+    #[arg(long, env = "CHATPAY_OUTBOUND_ALLOW_PRIVATE")]
+    pub outbound_allow_private: bool,
+
     /// A second address that serves only `GET /metrics`, without a token (for a scraper on a
     /// private network), like 10.0.0.5:9464.
     #[arg(long, env = "CHATPAY_METRICS_LISTEN")]

@@ -35,6 +35,8 @@ enum AfterCommit {
     Expire { site: SiteId, session: String },
     /// Refund a second paid session of one payment.
     Refund { site: SiteId, session: String },
+    /// Try an event for the owner's webhook.
+    Deliver(String),
 }
 
 /// What to do once the transaction has committed.
@@ -140,6 +142,13 @@ impl Followups {
         });
     }
 
+    /// After the commit, try this queued event for the owner's webhook.
+    pub fn deliver(&mut self, event: Option<String>) {
+        if let Some(id) = event {
+            self.after.push(AfterCommit::Deliver(id));
+        }
+    }
+
     pub fn add(&mut self, other: Followups) {
         self.changed.extend(other.changed);
         self.after.extend(other.after);
@@ -172,6 +181,9 @@ impl Followups {
                 }
                 AfterCommit::Refund { site, session } => {
                     tokio::spawn(payments::news::refund_second_charge(state, site, session))
+                }
+                AfterCommit::Deliver(event) => {
+                    tokio::spawn(async move { crate::outbound::deliver(&state, &event).await })
                 }
             };
         }

@@ -21,6 +21,7 @@
 //! - [`bus`]: several relays on one PostgreSQL: `LISTEN`/`NOTIFY` pointers into the hub.
 //! - [`payments`]: the payment state machine and what moves payments along it (webhook,
 //!   reconciliation, decline).
+//! - [`outbound`]: signed events to a site's own webhook (payments' outcomes, handoffs).
 //! - [`privacy`]: a visitor's data on request (export, erase) and a site's retention.
 //! - [`sweep`]: the periodic safety nets (reconciliation, interrupted opens, refunds, purges).
 //! - [`stripe`]: the Stripe client, webhook signatures, and the TEST MODE simulator.
@@ -45,6 +46,7 @@ pub mod engine;
 pub mod error;
 pub mod followups;
 pub mod hub;
+pub mod outbound;
 pub mod pages;
 pub mod payments;
 pub mod privacy;

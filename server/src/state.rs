@@ -41,6 +41,8 @@ pub struct Settings {
     pub simulator_deliver_to: Vec<String>,
     /// The bearer token `GET /metrics` asks for (`None`: not served on the main address).
     pub metrics_token: Option<String>,
+    /// Outbound webhooks may go to private addresses and this relay's own host (test setups).
+    pub outbound_allow_private: bool,
 }
 
 impl Settings {

@@ -10,7 +10,8 @@
 //! - webhook endpoints chatpay created and replaced are deleted at Stripe once their
 //!   secret's grace period ended;
 //! - expired console sessions, setup links and old sign-in failures are purged;
-//! - conversations past their site's retention are erased ([`crate::privacy`]).
+//! - conversations past their site's retention are erased ([`crate::privacy`]);
+//! - events for the owners' webhooks are retried when due ([`crate::outbound`]).
 //!
 //! Each item is claimed in the database first (a lease, or the next-look time moved
 //! conditionally), so two relays never do the same one at once.
@@ -86,6 +87,8 @@ async fn sweep_at_ms(state: &AppState, now_ms_then: i64) {
     {
         tracing::warn!(error = %e, "cannot purge expired sessions");
     }
+    // Events for the owners' webhooks whose next try came.
+    crate::outbound::deliver_due(state, now_ms()).await;
     // Conversations nobody touched for longer than their site keeps them are erased.
     match crate::privacy::enforce_retention(&state.store).await {
         Ok(n) => crate::telemetry::sweep("conversations_erased", n),

@@ -406,6 +406,57 @@ pub struct Retention {
     pub days: Option<i64>,
 }
 
+/// A site's outbound webhook as the console shows it, with its latest deliveries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookView {
+    /// `None`: no webhook set.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The secret's last characters (`…a1b2`).
+    #[serde(default)]
+    pub secret_hint: Option<String>,
+    /// The signing secret, only in the answer that made it (shown once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Newest first.
+    #[serde(default)]
+    pub deliveries: Vec<HookDelivery>,
+}
+
+/// One event sent (or being sent) to a site's webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookDelivery {
+    /// The event's id (also in the body and the `Chatpay-Event-Id` header).
+    pub id: String,
+    /// `payment.paid`, `payment.expired`, `payment.failed`, `payment.mismatch`,
+    /// `payment.refunded`, `payment.disputed`, `conversation.handoff` or `test`.
+    pub event_type: String,
+    /// `pending` (being tried, or waiting for its next try), `delivered` or `failed` (a day
+    /// of tries without a 2xx).
+    pub status: String,
+    pub attempts: i64,
+    /// The receiver's last HTTP status, if one came.
+    #[serde(default)]
+    pub last_status: Option<i64>,
+    /// Why the last try did not count.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds of the next try, while pending.
+    #[serde(default)]
+    pub next_at: Option<i64>,
+}
+
+/// Setting a site's webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookInput {
+    pub url: String,
+    /// Make a new signing secret (the old one stops at once).
+    #[serde(default)]
+    pub new_secret: bool,
+}
+
 /// The console API's paths, one list for both sides: each constant is the route as the
 /// relay's router writes it (`{site}`-style parameters), and [`paths::fill`] makes the path
 /// the console calls from it.
@@ -441,6 +492,8 @@ pub mod paths {
     pub const EXPORT: &str = "/api/console/sites/{site}/conversations/{id}/export";
     pub const ERASE: &str = "/api/console/sites/{site}/conversations/{id}/erase";
     pub const RETENTION: &str = "/api/console/sites/{site}/retention";
+    pub const HOOK: &str = "/api/console/sites/{site}/hook";
+    pub const HOOK_TEST: &str = "/api/console/sites/{site}/hook/test";
     pub const LIVE: &str = "/api/console/sites/{site}/live";
 
     /// `route` with its `{…}` parameters replaced by `values`, in order (ids are made of

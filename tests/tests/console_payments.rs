@@ -33,6 +33,37 @@ async fn pay(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A stand-in for the owner's order system: it keeps each POST's `Chatpay-Signature` and
+/// body and answers 200.
+async fn receiver() -> anyhow::Result<(String, Received)> {
+    let got: Received = Default::default();
+    let keep = std::sync::Arc::clone(&got);
+    let app = axum::Router::new().route(
+        "/orders/chatpay",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let keep = std::sync::Arc::clone(&keep);
+            async move {
+                let sig = headers
+                    .get("chatpay-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                if let Ok(mut k) = keep.lock() {
+                    k.push((sig, body));
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((format!("http://{addr}/orders/chatpay"), got))
+}
+
+/// What the stand-in received: each POST's signature header and body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
 /// The `data-payment` ids of the rows the page shows now.
 async fn shown(browser: &Browser) -> anyhow::Result<Vec<String>> {
     let ids = browser
@@ -64,7 +95,9 @@ async fn the_payments_page_filters_links_and_downloads_what_the_store_holds() ->
     chatpay.add_site("shop", "Acme Support", ORIGIN)?;
     chatpay.import_demo_workflow("shop")?;
     chatpay.add_owner(EMAIL, PASSWORD)?;
-    let relay = chatpay.serve(&["--stripe-simulator"]).await?;
+    let relay = chatpay
+        .serve(&["--stripe-simulator", "--outbound-allow-private"])
+        .await?;
     connect_with_simulator(&chatpay, &relay, "shop", KEY).await?;
     let store = Store::connect(&chatpay.database_url).await?;
     let site = chatpay_server::domain::SiteId::parse("shop")?;
@@ -405,6 +438,46 @@ async fn the_payments_page_filters_links_and_downloads_what_the_store_holds() ->
         browser.accessibility_problems(Some("#privacy")).await?,
         Vec::<String>::new()
     );
+
+    // The owner's own system: a webhook URL, its secret shown once, and a test event that
+    // arrives signed with it and shows as delivered in the log.
+    let (hook_url, received) = receiver().await?;
+    browser
+        .type_into("#webhook input[name=hook_url]", &hook_url)
+        .await?;
+    browser.find("#save-hook").await?.click().await?;
+    let secret = browser.wait_page_text("#hook-secret", "chs_").await?;
+    browser.find("#test-hook").await?.click().await?;
+    browser
+        .wait_page_text("#hook-log tr[data-status=\"delivered\"]", "test")
+        .await?;
+    let (signature, body) = received
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .last()
+        .cloned()
+        .expect("the test event arrived");
+    chatpay_server::stripe::signature::verify(
+        body.as_bytes(),
+        Some(&signature),
+        &[secret.trim()],
+        300,
+        chatpay_server::store::now_ms() / 1000,
+    )
+    .map_err(|e| anyhow::anyhow!("the test event does not verify with the secret shown: {e:?}"))?;
+    assert!(body.contains("\"type\":\"test\""), "{body}");
+    assert_eq!(
+        browser.accessibility_problems(Some("#webhook")).await?,
+        Vec::<String>::new()
+    );
+    browser
+        .client
+        .execute(
+            "document.getElementById('webhook').scrollIntoView(); return true;",
+            vec![],
+        )
+        .await?;
+    browser.screenshot("console-webhook").await?;
     browser.close().await?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! - [`sites`]: the account's sites and a new-site form.
 //! - [`site`]: a site's name, origins, widget look and install snippet.
 //! - [`stripe`]: the 4-step Stripe wizard.
+//! - [`webhook`]: the site's outbound webhook, its secret, test event and delivery log.
 //! - [`troubleshoot`]: live checks for the common problems.
 //! - [`workflows`]: the workflow editor.
 //! - [`inbox`]: the agent inbox.
@@ -20,4 +21,5 @@ pub mod site;
 pub mod sites;
 pub mod stripe;
 pub mod troubleshoot;
+pub mod webhook;
 pub mod workflows;

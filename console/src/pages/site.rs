@@ -1,5 +1,6 @@
 //! A site's settings: name, allowed origins, widget look, the install snippet, and the
-//! widget's words in each language (the shipped ones, or the owner's own).
+//! widget's words in each language (the shipped ones, or the owner's own), the privacy card
+//! (retention) and the site's outbound webhook.
 
 use chatpay_shared::console::paths;
 use std::collections::BTreeMap;
@@ -98,6 +99,7 @@ pub fn site_settings(p: &SiteProps) -> Html {
             </form>
             <WidgetTexts site={s.id.clone()} />
             <Privacy site={s.id.clone()} days={s.retention_days} on_saved={p.on_saved.clone()} />
+            <super::webhook::Webhook site={s.id.clone()} />
         </>
     }
 }

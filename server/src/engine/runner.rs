@@ -163,6 +163,9 @@ async fn apply(
     let frames = messages::append_events_as(tx, conversation, &events, status).await?;
     workflows::save_run(tx, conversation, site, version, &run).await?;
     let mut followups = Followups::frames_and_status(site, conversation, frames, status);
+    if status == Some(ConversationStatus::WaitingAgent) {
+        followups.deliver(crate::outbound::handoff_event(tx, site, conversation).await?);
+    }
     for payment in opens {
         followups.open(payment);
     }

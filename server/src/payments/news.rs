@@ -134,11 +134,13 @@ async fn apply_news(
     } else {
         (target, None)
     };
-    let (transition, more) = resolve_in(tx, store, payment, target, source).await?;
-    followups.add(more);
-    if let (true, Some(_), Some(pi)) = (money_moved, transition, &session.payment_intent) {
+    // The PaymentIntent that takes the money is kept before the move, so what the move
+    // tells (the owner's webhook) carries it.
+    if let (true, Some(_), Some(pi)) = (money_moved, payment.status.next(target), &session.payment_intent) {
         stored::set_payment_intent(tx, &payment.id, pi.id()).await?;
     }
+    let (transition, more) = resolve_in(tx, store, payment, target, source).await?;
+    followups.add(more);
     if transition.is_none()
         && paid
         && matches!(payment.status, PaymentStatus::Expired | PaymentStatus::Failed)
@@ -190,12 +192,16 @@ pub async fn resolve_in(
     let Some(transition) = stored::apply_from(tx, payment, target, source).await? else {
         return Ok((None, Followups::default()));
     };
-    let followups = match &payment.conversation_id {
+    let mut followups = match &payment.conversation_id {
         Some(c) => {
             runner::on_payment_transition(tx, store, &payment.site_id, &payment.id, c, transition.to).await?
         }
         None => Followups::default(),
     };
+    if transition.to.is_terminal() {
+        let kind = format!("payment.{}", transition.to.as_str());
+        followups.deliver(crate::outbound::payment_event(tx, &payment.id, &kind).await?);
+    }
     Ok((Some(transition), followups))
 }
 
@@ -333,6 +339,12 @@ async fn after_payment(
         (None, None) => false,
     };
     let outcome = if changed {
+        let kind = if refunded.is_some() {
+            "payment.refunded"
+        } else {
+            "payment.disputed"
+        };
+        followups.deliver(crate::outbound::payment_event(&mut tx, &payment.id, kind).await?);
         EventOutcome::Recorded
     } else {
         EventOutcome::Ignored

@@ -66,6 +66,11 @@ impl Store {
                     .await?;
             }
         }
+        // Events sent to the owner's own webhook about it go too (their log held descriptions).
+        sqlx::query("DELETE FROM hook_deliveries WHERE conversation_id = $1")
+            .bind(conversation)
+            .execute(&mut tx)
+            .await?;
         sqlx::query("UPDATE payments SET description = $1 WHERE conversation_id = $2")
             .bind(ERASED)
             .bind(conversation)

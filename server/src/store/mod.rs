@@ -22,6 +22,7 @@ pub mod conversations;
 pub mod durable;
 pub mod erase;
 pub mod faults;
+pub mod hooks;
 pub mod messages;
 pub mod notices;
 pub mod payments;

@@ -298,6 +298,7 @@ impl TestApp {
             simulator_token: SIMULATOR_TOKEN.into(),
             simulator_deliver_to: Vec::new(),
             metrics_token: None,
+            outbound_allow_private: false,
         };
         adjust(&mut settings);
         let (state, shutdown): (AppState, Shutdown) = startup::state(Parts {

@@ -14,9 +14,11 @@
 //! - [`workflows`]: the editor's versions, check and publish.
 //! - [`inbox`]: conversations, transcripts, replies, take over / hand back, manual payments,
 //!   the live socket, and a conversation's export and erasure.
+//! - [`hooks`]: the site's outbound webhook, its test event and delivery log.
 //! - [`payments`]: the site's Payments page, its CSV, and the conversion report.
 
 pub mod auth;
+pub mod hooks;
 pub mod inbox;
 pub mod payments;
 pub mod sites;
@@ -100,6 +102,8 @@ pub fn router() -> Router<AppState> {
         .route(paths::EXPORT, get(inbox::export))
         .route(paths::ERASE, post(inbox::erase))
         .route(paths::RETENTION, put(sites::set_retention))
+        .route(paths::HOOK, get(hooks::get).put(hooks::set).delete(hooks::remove))
+        .route(paths::HOOK_TEST, post(hooks::test))
 }
 
 /// The caller's site, or 404 (for someone else's site too: its existence is not told).

@@ -1,0 +1,335 @@
+//! Telling the owner's own systems: a site may set a webhook URL, and chatpay POSTs it a
+//! JSON event when a payment ends (paid, expired, failed, mismatch), when Stripe reports a
+//! refund or a dispute, and when a conversation is handed to a person. Each event is signed
+//! like Stripe's — `Chatpay-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`
+//! with the site's secret, shown once — queued in the same transaction as what it tells,
+//! tried at once after the commit and again with backoff for a day until the receiver
+//! answers 2xx. The console lists each delivery with its last answer.
+//!
+//! Deliveries never go to the relay's own host nor to a private, loopback or link-local
+//! address (checked when the URL is saved and again on every try, after resolving the
+//! name, and the connection goes to the address checked; redirects are not followed),
+//! unless the operator starts chatpay with `--outbound-allow-private`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use chatpay_shared::console::PaymentRow;
+use serde_json::{json, Value};
+
+use crate::domain::SiteId;
+use crate::error::{AppError, AppResult};
+use crate::payments::report::{self, StripeLinks};
+use crate::state::AppState;
+use crate::store::hooks::{self, Delivery};
+use crate::store::payments::Payment;
+use crate::store::{new_id, now_ms, Tx};
+
+/// Waits before each retry after the first try, in seconds: about a day in all.
+const RETRY_AFTER_SECS: [i64; 10] = [10, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 43200];
+/// How long one try may take.
+const TRY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much of a receiver's answer the log keeps.
+const ANSWER_KEPT: usize = 300;
+/// How many deliveries one sweep tries at most.
+const DUE_BATCH: i64 = 20;
+
+/// A payment as the owner's systems get it: the Payments page's row, with the
+/// PaymentIntent instead of a Dashboard link.
+fn payment_data(p: &Payment) -> Value {
+    let row: PaymentRow = report::row(p, &StripeLinks { simulator: None });
+    json!({
+        "id": row.id,
+        "status": row.status,
+        "amount": row.amount,
+        "amount_minor": row.amount_minor,
+        "currency": row.currency,
+        "refunded": row.refunded,
+        "description": row.description,
+        "conversation": row.conversation,
+        "asked_by": row.asked_by,
+        "payment_intent": p.payment_intent,
+        "created_at": row.created_at,
+    })
+}
+
+/// The event's JSON: `{id, type, created (unix s), site, data}`.
+fn event(id: &str, kind: &str, site: &SiteId, data: Value) -> String {
+    json!({ "id": id, "object": "event", "type": kind, "created": now_ms() / 1000, "site": site.as_str(), "data": data })
+        .to_string()
+}
+
+/// Queues `payment.<status>` (or `payment.refunded` / `payment.disputed`) for the payment as
+/// it now is, inside `tx`; returns the event id when the site has a webhook.
+pub async fn payment_event(tx: &mut Tx, payment_id: &str, kind: &str) -> AppResult<Option<String>> {
+    let Some(p) = crate::store::payments::get(tx, payment_id).await? else {
+        return Ok(None);
+    };
+    let id = new_id("evt");
+    let body = event(&id, kind, &p.site_id, json!({ "payment": payment_data(&p) }));
+    hooks::enqueue(tx, &p.site_id, p.conversation_id.as_deref(), &id, kind, &body).await
+}
+
+/// Queues `conversation.handoff` inside `tx`.
+pub async fn handoff_event(tx: &mut Tx, site: &SiteId, conversation: &str) -> AppResult<Option<String>> {
+    let id = new_id("evt");
+    let body = event(
+        &id,
+        "conversation.handoff",
+        site,
+        json!({ "conversation": conversation }),
+    );
+    hooks::enqueue(tx, site, Some(conversation), &id, "conversation.handoff", &body).await
+}
+
+/// Queues a `test` event (the console's "Send a test event") and tries it at once.
+pub async fn test_event(state: &AppState, site: &SiteId) -> AppResult<String> {
+    let id = new_id("evt");
+    let body = event(
+        &id,
+        "test",
+        site,
+        json!({ "message": "A test event from chatpay: your endpoint verified its signature if it answered 2xx." }),
+    );
+    let queued = state
+        .store
+        .enqueue_hook_event(site, &id, "test", &body)
+        .await?
+        .ok_or_else(|| AppError::BadRequest("set a webhook URL first".into()))?;
+    deliver(state, &queued).await;
+    Ok(queued)
+}
+
+/// Whether an address is one deliveries may not reach: loopback, private, link-local,
+/// carrier-grade NAT, unspecified, multicast, broadcast or documentation ranges.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8)
+        }
+    }
+}
+
+/// Where a URL may be delivered to: the URL and the addresses its name resolves to now,
+/// all checked; or why not, with the fix.
+pub async fn check_target(state: &AppState, text: &str) -> AppResult<(url::Url, Vec<SocketAddr>)> {
+    let bad = |message: String| AppError::Invalid {
+        field: "url",
+        message,
+    };
+    let allow = state.settings.outbound_allow_private;
+    let url = url::Url::parse(text.trim()).map_err(|e| {
+        bad(format!(
+            "'{}' is not a URL ({e}); write it like https://orders.example/chatpay",
+            text.trim()
+        ))
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow => {}
+        "http" => return Err(bad("use https:// (the events carry payments); plain http is only for test setups the operator allows".into())),
+        other => return Err(bad(format!("'{other}:' URLs cannot receive webhooks; use https://"))),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            "put no user name or password in the URL; verify the Chatpay-Signature header instead".into(),
+        ));
+    }
+    let host = url.host_str().unwrap_or_default().to_owned();
+    if host.is_empty() {
+        return Err(bad("the URL has no host".into()));
+    }
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<SocketAddr> = match url.host() {
+        Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
+        Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
+        _ => tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::lookup_host((host.as_str(), port)),
+        )
+        .await
+        .map_err(|_| bad(format!("{host} did not resolve within 5 s; check the name")))?
+        .map_err(|e| bad(format!("{host} does not resolve ({e}); check the name")))?
+        .collect(),
+    };
+    if addrs.is_empty() {
+        return Err(bad(format!("{host} resolves to no address; check the name")));
+    }
+    if !allow {
+        if let Some(p) = addrs.iter().find(|a| is_private(a.ip())) {
+            return Err(bad(format!(
+                "{host} is a private address ({}): deliveries go only to public addresses, unless the operator starts chatpay with --outbound-allow-private",
+                p.ip()
+            )));
+        }
+        let own = url::Url::parse(&state.settings.public_url).ok();
+        if own.as_ref().and_then(|u| u.host_str()) == Some(host.as_str()) {
+            return Err(bad(format!(
+                "{host} is this relay's own address: deliveries go to your own systems, not back to chatpay"
+            )));
+        }
+    }
+    Ok((url, addrs))
+}
+
+/// One try of a delivery, now, unless another relay holds it; the outcome is recorded.
+pub async fn deliver(state: &AppState, id: &str) {
+    let seen = match state.store.hook_delivery(id).await {
+        Ok(Some(d)) if d.status == "pending" => d,
+        Ok(_) => return,
+        Err(e) => return tracing::warn!(delivery = %id, error = %e, "cannot read a webhook delivery"),
+    };
+    let lease = now_ms() + (TRY_TIMEOUT.as_millis() as i64) * 3;
+    match state.store.claim_hook_delivery(&seen, lease).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => return tracing::warn!(delivery = %id, error = %e, "cannot claim a webhook delivery"),
+    }
+    let (delivered, status, error) = try_once(state, &seen).await;
+    let next = if delivered {
+        None
+    } else {
+        RETRY_AFTER_SECS
+            .get(seen.attempts as usize)
+            .map(|secs| now_ms() + secs * 1000)
+    };
+    if let Err(e) = state
+        .store
+        .record_hook_try(&seen.id, delivered, status, error.as_deref(), next)
+        .await
+    {
+        tracing::warn!(delivery = %id, error = %e, "cannot record a webhook try");
+    }
+    if !delivered {
+        tracing::info!(site = %seen.site_id, delivery = %id, status = ?status, error = ?error, retry = next.is_some(), "webhook delivery not accepted");
+    }
+}
+
+/// Sends the delivery once: `(accepted, the HTTP status, why it did not count)`.
+async fn try_once(state: &AppState, d: &Delivery) -> (bool, Option<i64>, Option<String>) {
+    let hook = match state.store.hook(&state.cipher, &d.site_id).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return (false, None, Some("the site has no webhook URL any more".into())),
+        Err(e) => return (false, None, Some(e.to_string())),
+    };
+    let (url, addrs) = match check_target(state, &hook.url).await {
+        Ok(t) => t,
+        Err(e) => return (false, None, Some(format!("refused: {e}"))),
+    };
+    let host = url.host_str().unwrap_or_default().to_owned();
+    // The connection goes to the addresses just checked (no second lookup to trick).
+    let client = match reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(TRY_TIMEOUT)
+        .resolve_to_addrs(&host, &addrs)
+        .user_agent(concat!("chatpay-webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return (false, None, Some(format!("cannot make the HTTP client: {e}"))),
+    };
+    let signature = crate::stripe::signature::sign(d.payload.as_bytes(), &hook.secret, now_ms() / 1000);
+    let sent = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("chatpay-signature", signature)
+        .header("chatpay-event-id", &d.id)
+        .body(d.payload.clone())
+        .send()
+        .await;
+    match sent {
+        Ok(resp) => {
+            let status = resp.status();
+            let code = Some(i64::from(status.as_u16()));
+            if status.is_success() {
+                return (true, code, None);
+            }
+            let text = resp.text().await.unwrap_or_default();
+            let kept: String = text.chars().take(ANSWER_KEPT).collect();
+            (false, code, Some(format!("answered {status}: {kept}")))
+        }
+        Err(e) if e.is_timeout() => (
+            false,
+            None,
+            Some(format!("no answer within {} s", TRY_TIMEOUT.as_secs())),
+        ),
+        Err(e) => (false, None, Some(format!("could not reach it: {e}"))),
+    }
+}
+
+/// Tries the deliveries whose next try came by `now` (unix ms): the sweep's part.
+pub async fn deliver_due(state: &AppState, now: i64) {
+    match state.store.hook_deliveries_due(now, DUE_BATCH).await {
+        Ok(due) => {
+            for d in due {
+                deliver(state, &d.id).await;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot list webhook deliveries due"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_and_special_addresses_are_refused_public_ones_pass() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(is_private(ip.parse().unwrap()), "{ip} must be refused");
+        }
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!is_private(ip.parse().unwrap()), "{ip} is public");
+        }
+    }
+
+    #[test]
+    fn retries_last_about_a_day() {
+        let total: i64 = RETRY_AFTER_SECS.iter().sum();
+        assert!((20 * 3600..=26 * 3600).contains(&total), "{total} s");
+    }
+}

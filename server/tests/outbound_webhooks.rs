@@ -1,0 +1,351 @@
+//! Telling the owner's own systems: a site's webhook receives a signed JSON event when a
+//! payment is paid (and when it is refunded at Stripe, and on a handoff), verified here the
+//! way the README tells receivers to (HMAC-SHA256 of "t.body" with the secret shown once);
+//! a 500 is retried and the retry delivered; the console's log shows each answer; a test
+//! event; and URLs that point at private addresses or the relay itself are refused unless
+//! the operator allows them. On SQLite and PostgreSQL.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use chatpay_server::assets::WidgetAssets;
+use chatpay_shared::console::HookView;
+use chatpay_shared::protocol::PaymentStatus;
+use common::{eventually, shop, Backend, TestApp};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+/// What a receiver got: the signature header and the body; and the statuses it answers with,
+/// in turn (then 200).
+#[derive(Default)]
+struct Receiver {
+    got: Mutex<Vec<(String, String)>>,
+    answers: Mutex<Vec<u16>>,
+}
+
+async fn receiver(answers: Vec<u16>) -> (String, Arc<Receiver>) {
+    let r = Arc::new(Receiver {
+        answers: Mutex::new(answers),
+        ..Receiver::default()
+    });
+    let seen = Arc::clone(&r);
+    let app = axum::Router::new().route(
+        "/hooks/chatpay",
+        post(move |headers: HeaderMap, body: String| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let sig = headers
+                    .get("chatpay-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                seen.got.lock().unwrap().push((sig, body));
+                let mut answers = seen.answers.lock().unwrap();
+                let code = if answers.is_empty() {
+                    200
+                } else {
+                    answers.remove(0)
+                };
+                (StatusCode::from_u16(code).unwrap(), "ok from the order system")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hooks/chatpay"), r)
+}
+
+/// A receiver's check, as the README's snippet does it: `t` within five minutes, and `v1`
+/// equal to HMAC-SHA256(secret, "t.body") in hex.
+fn verified(secret: &str, header: &str, body: &str) -> bool {
+    let mut t = None;
+    let mut v1 = Vec::new();
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", v)) => t = v.parse::<i64>().ok(),
+            Some(("v1", v)) => v1.push(v.to_owned()),
+            _ => {}
+        }
+    }
+    let Some(t) = t else { return false };
+    if (chatpay_server::store::now_ms() / 1000 - t).abs() > 300 {
+        return false;
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    // Constant-time, as a receiver should compare.
+    v1.iter()
+        .any(|v| hex::decode(v).is_ok_and(|sig| mac.clone().verify_slice(&sig).is_ok()))
+}
+
+async fn console(
+    app: &TestApp,
+    cookie: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, app.url(path))
+        .header("cookie", cookie)
+        .header("x-chatpay-console", "1");
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+}
+
+const HOOK: &str = "/api/console/sites/shop/hook";
+
+async fn a_paid_payment_reaches_the_owners_webhook_signed_and_a_500_is_retried(backend: Backend) {
+    let app = TestApp::spawn_with(backend, WidgetAssets::none(), None, |s| {
+        s.outbound_allow_private = true
+    })
+    .await;
+    app.connect_stripe().await;
+    let cookie = common::owner_cookie(&app).await;
+    let (url, got) = receiver(vec![500]).await;
+
+    let (s, v) = console(
+        &app,
+        &cookie,
+        reqwest::Method::PUT,
+        HOOK,
+        Some(json!({ "url": url })),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let hook: HookView = serde_json::from_value(v).unwrap();
+    let secret = hook.secret.clone().expect("the secret is shown once, when made");
+    assert!(secret.starts_with("chs_"), "{secret}");
+    assert_eq!(
+        hook.secret_hint.as_deref(),
+        Some(&*format!("…{}", &secret[secret.len() - 4..]))
+    );
+    let (_, again) = console(&app, &cookie, reqwest::Method::GET, HOOK, None).await;
+    assert!(again.get("secret").is_none(), "never shown again: {again}");
+
+    let payment = app.create_payment(4999, "USD", None).await;
+    common::pay(payment.checkout_url.as_deref().unwrap()).await;
+    app.wait_payment(&payment.id, PaymentStatus::Paid).await;
+
+    // The first try is answered 500: logged, and due again in 10 s.
+    let first = eventually(std::time::Duration::from_secs(10), || async {
+        let d = app.state.store.hook_deliveries(&shop(), 10).await.unwrap();
+        match d.first() {
+            Some(d) if d.attempts == 1 => Ok(d.clone()),
+            other => Err(format!("no try yet: {other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(
+        (
+            first.event_type.as_str(),
+            first.status.as_str(),
+            first.last_status
+        ),
+        ("payment.paid", "pending", Some(500))
+    );
+    assert!(
+        first
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("ok from the order system"),
+        "{first:?}"
+    );
+    let next = first.next_at.unwrap();
+    assert!(
+        (9_000..=12_000).contains(&(next - chatpay_server::store::now_ms())),
+        "{next}"
+    );
+
+    // Not before it is due; then delivered.
+    chatpay_server::outbound::deliver_due(&app.state, chatpay_server::store::now_ms()).await;
+    assert_eq!(got.got.lock().unwrap().len(), 1);
+    chatpay_server::outbound::deliver_due(&app.state, next).await;
+    let log: HookView =
+        serde_json::from_value(console(&app, &cookie, reqwest::Method::GET, HOOK, None).await.1).unwrap();
+    let d = &log.deliveries[0];
+    assert_eq!(
+        (d.status.as_str(), d.attempts, d.last_status, d.next_at),
+        ("delivered", 2, Some(200), None)
+    );
+
+    // Both tries carried the same event, each verifying with the secret.
+    let tries = got.got.lock().unwrap().clone();
+    assert_eq!(tries.len(), 2);
+    assert_eq!(tries[0].1, tries[1].1, "a retry sends the same event");
+    for (sig, body) in &tries {
+        assert!(verified(&secret, sig, body), "{sig}");
+        assert!(!verified("chs_not_the_secret", sig, body));
+    }
+    let event: Value = serde_json::from_str(&tries[0].1).unwrap();
+    assert_eq!(event["type"], "payment.paid");
+    assert_eq!(event["site"], "shop");
+    assert_eq!(event["id"], d.id.as_str());
+    assert_eq!(event["data"]["payment"]["id"], payment.id.as_str());
+    assert_eq!(event["data"]["payment"]["amount"], "49.99");
+    assert_eq!(event["data"]["payment"]["currency"], "USD");
+    assert!(event["data"]["payment"]["payment_intent"]
+        .as_str()
+        .unwrap()
+        .starts_with("pi_"));
+    // A tampered body does not verify.
+    assert!(!verified(
+        &secret,
+        &tries[0].0,
+        &tries[0].1.replace("49.99", "0.01")
+    ));
+
+    // A refund at Stripe is told too.
+    let pi = app.payment(&payment.id).await.payment_intent.unwrap();
+    let refund = reqwest::Client::new()
+        .post(app.url("/simulator/stripe/v1/refunds"))
+        .bearer_auth(common::STRIPE_KEY)
+        .form(&[("payment_intent", pi.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refund.status(), 200);
+    eventually(std::time::Duration::from_secs(10), || async {
+        let types: Vec<String> = got
+            .got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| {
+                serde_json::from_str::<Value>(b).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        types
+            .contains(&"payment.refunded".to_owned())
+            .then_some(())
+            .ok_or(format!("{types:?}"))
+    })
+    .await;
+
+    // The console's test event, verified the same way.
+    let (s, v) = console(
+        &app,
+        &cookie,
+        reqwest::Method::POST,
+        "/api/console/sites/shop/hook/test",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["deliveries"][0]["event_type"], "test");
+    assert_eq!(v["deliveries"][0]["status"], "delivered");
+    let (sig, body) = got.got.lock().unwrap().last().cloned().unwrap();
+    assert!(verified(&secret, &sig, &body));
+
+    // A new secret on request: the old one no longer verifies.
+    let (_, v) = console(
+        &app,
+        &cookie,
+        reqwest::Method::PUT,
+        HOOK,
+        Some(json!({ "url": url, "new_secret": true })),
+    )
+    .await;
+    let newer = v["secret"].as_str().unwrap().to_owned();
+    assert_ne!(newer, secret);
+    console(
+        &app,
+        &cookie,
+        reqwest::Method::POST,
+        "/api/console/sites/shop/hook/test",
+        Some(json!({})),
+    )
+    .await;
+    let (sig, body) = got.got.lock().unwrap().last().cloned().unwrap();
+    assert!(verified(&newer, &sig, &body) && !verified(&secret, &sig, &body));
+    app.stop().await;
+}
+both!(a_paid_payment_reaches_the_owners_webhook_signed_and_a_500_is_retried);
+
+/// The public address this test's relay says it has (an address literal: no lookup leaves
+/// the machine).
+const PUBLIC: &str = "https://93.184.216.34";
+
+async fn private_addresses_and_the_relay_itself_are_refused_unless_allowed(backend: Backend) {
+    let app = TestApp::spawn_with(backend, WidgetAssets::none(), None, |s| {
+        s.public_url = PUBLIC.into()
+    })
+    .await;
+    let cookie = common::owner_cookie(&app).await;
+    let (url, got) = receiver(vec![]).await;
+    let put = |u: String| {
+        let (app, cookie) = (&app, &cookie);
+        async move { console(app, cookie, reqwest::Method::PUT, HOOK, Some(json!({ "url": u }))).await }
+    };
+    for (target, says) in [
+        (
+            url.replace("http://", "https://"),
+            "is a private address (127.0.0.1)",
+        ),
+        ("https://[::1]/x".to_owned(), "is a private address (::1)"),
+        (
+            "https://169.254.169.254/latest".to_owned(),
+            "is a private address",
+        ),
+        ("https://localhost/x".to_owned(), "is a private address"),
+        (url.clone(), "use https://"),
+        (
+            "ftp://orders.example/x".to_owned(),
+            "'ftp:' URLs cannot receive webhooks",
+        ),
+        (
+            "https://user:pw@orders.example/x".to_owned(),
+            "no user name or password",
+        ),
+        ("not a url".to_owned(), "is not a URL"),
+        (
+            format!("{PUBLIC}/webhooks/stripe/shop"),
+            "93.184.216.34 is this relay's own address",
+        ),
+    ] {
+        let (s, v) = put(target.clone()).await;
+        assert_eq!(s, 400, "{target}: {v}");
+        assert_eq!(v["error"]["field"], "url", "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(says),
+            "{target}: {v}"
+        );
+    }
+    // Saved before the rule (here: straight into the store), it is still refused at delivery,
+    // and nothing reaches the address.
+    app.state
+        .store
+        .set_hook(&app.state.cipher, &shop(), &url, false)
+        .await
+        .unwrap();
+    let (s, v) = console(
+        &app,
+        &cookie,
+        reqwest::Method::POST,
+        "/api/console/sites/shop/hook/test",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let d = &v["deliveries"][0];
+    assert_eq!(d["status"], "pending", "{d}");
+    assert!(d["last_error"].as_str().unwrap().starts_with("refused:"), "{d}");
+    assert!(
+        got.got.lock().unwrap().is_empty(),
+        "no request reached the private address"
+    );
+    app.stop().await;
+}
+both!(private_addresses_and_the_relay_itself_are_refused_unless_allowed);
