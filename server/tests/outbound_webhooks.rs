@@ -349,3 +349,46 @@ async fn private_addresses_and_the_relay_itself_are_refused_unless_allowed(backe
     app.stop().await;
 }
 both!(private_addresses_and_the_relay_itself_are_refused_unless_allowed);
+
+async fn a_handoff_is_told_to_the_owners_webhook(backend: Backend) {
+    let app = TestApp::spawn_with(backend, WidgetAssets::none(), None, |s| {
+        s.outbound_allow_private = true
+    })
+    .await;
+    let cookie = common::owner_cookie(&app).await;
+    let (url, got) = receiver(vec![]).await;
+    let (_, v) = console(
+        &app,
+        &cookie,
+        reqwest::Method::PUT,
+        HOOK,
+        Some(json!({ "url": url })),
+    )
+    .await;
+    let secret = v["secret"].as_str().unwrap().to_owned();
+    app.publish(
+        r#"{"format":1,"start":"hi","nodes":[
+        {"id":"hi","type":"send_message","text":"Hi, let me find a person.","next":"h"},
+        {"id":"h","type":"handoff"}]}"#,
+    )
+    .await;
+    let (_visitor, welcome) = app.visitor(None, None).await;
+    let chatpay_shared::protocol::ServerFrame::Welcome { conversation, .. } = welcome else {
+        unreachable!()
+    };
+    let (sig, body) = eventually(std::time::Duration::from_secs(10), || async {
+        got.got
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .ok_or("nothing arrived".to_owned())
+    })
+    .await;
+    assert!(verified(&secret, &sig, &body));
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event["type"], "conversation.handoff");
+    assert_eq!(event["data"]["conversation"], conversation.as_str());
+    app.stop().await;
+}
+both!(a_handoff_is_told_to_the_owners_webhook);

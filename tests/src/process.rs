@@ -169,9 +169,11 @@ impl Chatpay {
         }
         let mut child = cmd.spawn().context("cannot start chatpay")?;
         let stdout = child.stdout.take().context("the relay's stdout")?;
+        let (addr, said) = announced_keeping(stdout, "chatpay is listening on ").await?;
         let relay = Relay {
             child,
-            base: format!("http://{}", announced(stdout, "chatpay is listening on ").await?),
+            base: format!("http://{addr}"),
+            said,
         };
         relay.wait_healthy().await?;
         Ok(relay)
@@ -214,12 +216,22 @@ pub const GENEROUS_BUDGETS: [(&str, &str); 12] = [
 ];
 
 /// Reads a child's output until a line starts with `marker` and returns the rest of that
-/// line (without a final '.'); what follows is read and dropped until the child exits, so it
-/// never blocks on a full pipe. How the relay and ChromeDriver, started on port 0, say which
+/// line (without a final '.'); what follows is read (and kept, see [`announced_keeping`])
+/// until the child exits, so it never blocks on a full pipe. How the relay and ChromeDriver, started on port 0, say which
 /// port they took.
 pub(crate) async fn announced(stdout: std::process::ChildStdout, marker: &'static str) -> Result<String> {
+    Ok(announced_keeping(stdout, marker).await?.0)
+}
+
+/// [`announced`], and every line the process writes to stdout from then on.
+pub(crate) async fn announced_keeping(
+    stdout: std::process::ChildStdout,
+    marker: &'static str,
+) -> Result<(String, Said)> {
     use std::io::BufRead as _;
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let said = Said::default();
+    let keep = Said::clone(&said);
     std::thread::spawn(move || {
         let mut lines = std::io::BufReader::new(stdout).lines().map_while(Result::ok);
         let found = lines.by_ref().find_map(|l| {
@@ -227,20 +239,30 @@ pub(crate) async fn announced(stdout: std::process::ChildStdout, marker: &'stati
                 .map(|rest| rest.trim_end_matches('.').to_owned())
         });
         let _ = tx.send(found);
-        for _ in lines {}
+        for line in lines {
+            if let Ok(mut k) = keep.lock() {
+                k.push(line);
+            }
+        }
     });
-    tokio::time::timeout(Duration::from_secs(30), rx)
+    let found = tokio::time::timeout(Duration::from_secs(30), rx)
         .await
         .with_context(|| format!("no \"{marker}…\" line in 30 s"))?
         .ok()
         .flatten()
-        .with_context(|| format!("the process exited without saying \"{marker}…\" (its stderr says why)"))
+        .with_context(|| format!("the process exited without saying \"{marker}…\" (its stderr says why)"))?;
+    Ok((found, said))
 }
+
+/// Lines a process wrote to stdout.
+pub type Said = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 /// A running `chatpay serve`; killed on drop.
 pub struct Relay {
     pub child: Child,
     pub base: String,
+    /// What it wrote to stdout after saying where it listens.
+    pub said: Said,
 }
 
 impl Relay {

@@ -246,3 +246,56 @@ async fn an_erased_conversation_leaves_no_visitor_text_in_the_database_files() -
     assert!(said.contains("keeps its conversations"), "{said}");
     Ok(())
 }
+
+/// `--metrics-listen`: a second address serves `/metrics` to a scraper without a token (and
+/// nothing else), while the main address keeps it off without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_their_own_address_need_no_token_and_stay_off_the_main_one() -> anyhow::Result<()> {
+    let scratch = Scratch::new("metrics-listen");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    chatpay.add_site("shop", "Shop", "http://shop.test")?;
+    let relay = chatpay
+        .serve(&["--stripe-simulator", "--metrics-listen", "127.0.0.1:0"])
+        .await?;
+    let url = chatpay_e2e::eventually(std::time::Duration::from_secs(10), || async {
+        let said = relay
+            .said
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .clone();
+        Ok(said
+            .iter()
+            .find_map(|l| l.strip_prefix("metrics (Prometheus text): ").map(str::to_owned))
+            .ok_or_else(|| format!("the relay did not say where metrics are: {said:?}")))
+    })
+    .await?;
+    // Something to count: a delivery with a bad signature.
+    let body = r#"{"id":"evt_m","object":"event","type":"checkout.session.completed"}"#;
+    let refused = reqwest::Client::new()
+        .post(format!("{}/webhooks/stripe/shop", relay.base))
+        .header(
+            "stripe-signature",
+            stripe_signature(body, "whsec_not_the_secret", 1),
+        )
+        .body(body)
+        .send()
+        .await?;
+    assert_eq!(refused.status(), 400);
+
+    let scraped = reqwest::get(&url).await?;
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await?;
+    assert!(text.contains("# TYPE chatpay_webhooks_total counter"), "{text}");
+    let count = text
+        .lines()
+        .find_map(|l| l.strip_prefix("chatpay_webhooks_total{outcome=\"refused\"} "))
+        .and_then(|n| n.trim().parse::<f64>().ok());
+    assert_eq!(count, Some(1.0), "{text}");
+    // That address serves nothing else; the main one keeps metrics off without a token.
+    let other = reqwest::get(url.replace("/metrics", "/healthz")).await?;
+    assert_eq!(other.status(), 404);
+    let main = reqwest::get(format!("{}/metrics", relay.base)).await?;
+    assert_eq!(main.status(), 404);
+    assert!(main.text().await?.contains("--metrics-listen"));
+    Ok(())
+}
