@@ -118,6 +118,17 @@ impl IntoResponse for AppError {
     }
 }
 
+/// The answer to a request whose handler panicked: logged, then a 500 like any internal error.
+pub fn panicked(why: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let said = why
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| why.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    AppError::Internal(anyhow::anyhow!("a handler panicked: {said}")).into_response()
+}
+
 /// The most mistakes one answer names; the rest are counted in a last one.
 pub const MISTAKES_MAX: usize = 20;
 

@@ -18,7 +18,7 @@ use chatpay_shared::console::PaymentRow;
 use serde_json::{json, Value};
 
 use crate::domain::SiteId;
-use crate::error::{AppError, AppResult};
+use crate::error::{cut, AppError, AppResult};
 use crate::payments::report::{self, StripeLinks};
 use crate::state::AppState;
 use crate::store::hooks::{self, Delivery};
@@ -31,8 +31,10 @@ const RETRY_AFTER_SECS: [i64; 10] = [10, 30, 60, 300, 900, 1800, 3600, 7200, 216
 const TRY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of a receiver's answer the log keeps.
 const ANSWER_KEPT: usize = 300;
-/// How many deliveries one sweep tries at most.
+/// How many deliveries one sweep tries at most, how many of one site, and how many at once.
 const DUE_BATCH: i64 = 20;
+const PER_SITE: usize = 5;
+const PARALLEL: usize = 4;
 
 /// A payment as the owner's systems get it: the Payments page's row, with the
 /// PaymentIntent instead of a Dashboard link.
@@ -82,8 +84,22 @@ pub async fn handoff_event(tx: &mut Tx, site: &SiteId, conversation: &str) -> Ap
     hooks::enqueue(tx, site, Some(conversation), &id, "conversation.handoff", &body).await
 }
 
-/// Queues a `test` event (the console's "Send a test event") and tries it at once.
+/// Queues a `test` event (the console's "Send a test event") and tries it at once, once: a
+/// test is not retried (so a stream of them cannot pile up retries). Refused while the
+/// site's last test event is still being tried.
 pub async fn test_event(state: &AppState, site: &SiteId) -> AppResult<String> {
+    let busy = state
+        .store
+        .hook_deliveries(site, 20)
+        .await?
+        .iter()
+        .any(|d| d.event_type == "test" && d.status == "pending");
+    if busy {
+        return Err(AppError::RateLimited {
+            message: "the last test event is still being sent; wait for its answer in the list below".into(),
+            retry_after_secs: 10,
+        });
+    }
     let id = new_id("evt");
     let body = event(
         &id,
@@ -101,11 +117,13 @@ pub async fn test_event(state: &AppState, site: &SiteId) -> AppResult<String> {
 }
 
 /// Whether an address is one deliveries may not reach: loopback, private, link-local,
-/// carrier-grade NAT, unspecified, multicast, broadcast or documentation ranges.
+/// carrier-grade NAT, unspecified, multicast, broadcast, reserved or documentation ranges;
+/// for IPv6 also site-local, and any form that carries an IPv4 address (mapped,
+/// compatible, NAT64, 6to4) is judged by that address.
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             v4.is_private()
                 || v4.is_loopback()
                 || v4.is_link_local()
@@ -114,23 +132,45 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.is_documentation()
                 || a == 0
+                || a >= 240
                 || (a == 100 && (64..128).contains(&b))
                 || (a == 198 && (b == 18 || b == 19))
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 192 && b == 88 && c == 99)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private(IpAddr::V4(v4));
+            let s = v6.segments();
+            let v4_of = |hi: u16, lo: u16| {
+                IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)))
+            };
+            // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible; not :: and ::1, judged below)
+            if s[..5] == [0; 5] && (s[5] == 0xffff || (s[5] == 0 && (s[6] != 0 || s[7] > 1))) {
+                return is_private(v4_of(s[6], s[7]));
             }
-            let first = v6.segments()[0];
+            // ::ffff:0:a.b.c.d (translated), 64:ff9b::a.b.c.d (NAT64)
+            if (s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0)
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4])
+            {
+                return is_private(v4_of(s[6], s[7]));
+            }
+            // 6to4 carries the IPv4 address in its second and third groups.
+            if s[0] == 0x2002 {
+                return is_private(v4_of(s[1], s[2]));
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8)
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x64 && s[1] == 0xff9b)
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
         }
     }
 }
+
+/// The longest URL a site may set.
+pub const URL_MAX: usize = 2048;
 
 /// Where a URL may be delivered to: the URL and the addresses its name resolves to now,
 /// all checked; or why not, with the fix.
@@ -140,10 +180,16 @@ pub async fn check_target(state: &AppState, text: &str) -> AppResult<(url::Url, 
         message,
     };
     let allow = state.settings.outbound_allow_private;
+    if text.len() > URL_MAX {
+        return Err(bad(format!(
+            "the URL is {} characters long; use one of at most {URL_MAX}",
+            text.len()
+        )));
+    }
     let url = url::Url::parse(text.trim()).map_err(|e| {
         bad(format!(
             "'{}' is not a URL ({e}); write it like https://orders.example/chatpay",
-            text.trim()
+            cut(text.trim())
         ))
     })?;
     match url.scheme() {
@@ -208,7 +254,7 @@ pub async fn deliver(state: &AppState, id: &str) {
         Err(e) => return tracing::warn!(delivery = %id, error = %e, "cannot claim a webhook delivery"),
     }
     let (delivered, status, error) = try_once(state, &seen).await;
-    let next = if delivered {
+    let next = if delivered || seen.event_type == "test" {
         None
     } else {
         RETRY_AFTER_SECS
@@ -279,16 +325,28 @@ async fn try_once(state: &AppState, d: &Delivery) -> (bool, Option<i64>, Option<
     }
 }
 
-/// Tries the deliveries whose next try came by `now` (unix ms): the sweep's part.
+/// Tries the deliveries whose next try came by `now` (unix ms): the sweep's part. A few at
+/// once, and at most [`PER_SITE`] of one site per sweep, so one site's slow or silent
+/// endpoint never holds back the others' events.
 pub async fn deliver_due(state: &AppState, now: i64) {
-    match state.store.hook_deliveries_due(now, DUE_BATCH).await {
-        Ok(due) => {
-            for d in due {
-                deliver(state, &d.id).await;
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot list webhook deliveries due"),
-    }
+    use futures_util::StreamExt as _;
+    let due = match state.store.hook_deliveries_due(now, DUE_BATCH * 5).await {
+        Ok(due) => due,
+        Err(e) => return tracing::warn!(error = %e, "cannot list webhook deliveries due"),
+    };
+    let mut per_site: std::collections::HashMap<SiteId, usize> = Default::default();
+    let mine: Vec<Delivery> = due
+        .into_iter()
+        .filter(|d| {
+            let n = per_site.entry(d.site_id.clone()).or_default();
+            *n += 1;
+            *n <= PER_SITE
+        })
+        .take(DUE_BATCH as usize)
+        .collect();
+    futures_util::stream::iter(&mine)
+        .for_each_concurrent(PARALLEL, |d| deliver(state, &d.id))
+        .await;
 }
 
 #[cfg(test)]
@@ -314,6 +372,17 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "2001:db8::1",
+            "::127.0.0.1",
+            "::7f00:1",
+            "::ffff:0:7f00:1",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::1",
+            "2002:7f00:1::",
+            "2002:a00:1::",
+            "fec0::1",
+            "240.0.0.1",
+            "192.0.0.1",
+            "192.88.99.1",
         ] {
             assert!(is_private(ip.parse().unwrap()), "{ip} must be refused");
         }
@@ -322,6 +391,8 @@ mod tests {
             "8.8.8.8",
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
+            "2002:808:808::1",
+            "64:ff9b::808:808",
         ] {
             assert!(!is_private(ip.parse().unwrap()), "{ip} is public");
         }

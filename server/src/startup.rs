@@ -111,19 +111,24 @@ pub fn router(state: AppState) -> Router {
             trusted_proxies: state.settings.trusted_proxies.clone().into(),
         }));
     }
-    app.layer(axum::middleware::from_fn(routes::headers::add))
-        .layer(
-            CompressionLayer::new()
-                .quality(CompressionLevel::Fastest)
-                // A short answer (a webhook's `{"received":true,…}`) gains nothing from it
-                // and costs an encoder's setup.
-                .compress_when(DefaultPredicate::new().and(SizeAbove::new(256))),
-        )
-        // One line per answer at INFO (status, latency), inside the request's span.
-        .layer(TraceLayer::new_for_http().on_response(DefaultOnResponse::new().level(tracing::Level::INFO)))
-        // Outermost: every line logged while a request runs carries its id and site.
-        .layer(axum::middleware::from_fn(routes::request_id::span))
-        .with_state(state)
+    // A handler that panics answers 500 like any internal error, instead of a dropped
+    // connection (and is logged inside its request's span).
+    app.layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        crate::error::panicked,
+    ))
+    .layer(axum::middleware::from_fn(routes::headers::add))
+    .layer(
+        CompressionLayer::new()
+            .quality(CompressionLevel::Fastest)
+            // A short answer (a webhook's `{"received":true,…}`) gains nothing from it
+            // and costs an encoder's setup.
+            .compress_when(DefaultPredicate::new().and(SizeAbove::new(256))),
+    )
+    // One line per answer at INFO (status, latency), inside the request's span.
+    .layer(TraceLayer::new_for_http().on_response(DefaultOnResponse::new().level(tracing::Level::INFO)))
+    // Outermost: every line logged while a request runs carries its id and site.
+    .layer(axum::middleware::from_fn(routes::request_id::span))
+    .with_state(state)
 }
 
 /// Serves until `stop` completes, then closes sockets politely and drains requests.

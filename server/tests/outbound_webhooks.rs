@@ -83,23 +83,7 @@ fn verified(secret: &str, header: &str, body: &str) -> bool {
         .any(|v| hex::decode(v).is_ok_and(|sig| mac.clone().verify_slice(&sig).is_ok()))
 }
 
-async fn console(
-    app: &TestApp,
-    cookie: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, app.url(path))
-        .header("cookie", cookie)
-        .header("x-chatpay-console", "1");
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
-}
+use common::console;
 
 const HOOK: &str = "/api/console/sites/shop/hook";
 
@@ -323,6 +307,13 @@ async fn private_addresses_and_the_relay_itself_are_refused_unless_allowed(backe
             "{target}: {v}"
         );
     }
+    let (s, v) = put(format!("https://orders.example/{}", "a".repeat(3000))).await;
+    assert_eq!(s, 400);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("at most 2048"),
+        "{v}"
+    );
+
     // Saved before the rule (here: straight into the store), it is still refused at delivery,
     // and nothing reaches the address.
     app.state
@@ -340,11 +331,41 @@ async fn private_addresses_and_the_relay_itself_are_refused_unless_allowed(backe
     .await;
     assert_eq!(s, 200, "{v}");
     let d = &v["deliveries"][0];
-    assert_eq!(d["status"], "pending", "{d}");
+    assert_eq!(d["status"], "failed", "a test event is tried once: {d}");
     assert!(d["last_error"].as_str().unwrap().starts_with("refused:"), "{d}");
     assert!(
         got.got.lock().unwrap().is_empty(),
         "no request reached the private address"
+    );
+    // A test event is never retried, so a stream of them leaves nothing due.
+    assert!(app
+        .state
+        .store
+        .hook_deliveries_due(i64::MAX, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    // While a test event is still being tried, another one waits.
+    app.state
+        .store
+        .enqueue_hook_event(&shop(), "evt_in_flight", "test", "{}")
+        .await
+        .unwrap();
+    let (s, v) = console(
+        &app,
+        &cookie,
+        reqwest::Method::POST,
+        "/api/console/sites/shop/hook/test",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(s, 429, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("still being sent"),
+        "{v}"
     );
     app.stop().await;
 }

@@ -152,6 +152,43 @@ async fn refunds_and_disputes_at_stripe_reach_the_payment(backend: Backend) {
     let shown = list(&app, &cookie, "?status=paid").await;
     assert_eq!(shown.payments.len(), 1, "a won dispute leaves it paid");
 
+    // A dispute status Stripe does not have is not kept; a closed dispute stays as it closed.
+    let odd = |id: &str, status: &str| {
+        serde_json::json!({
+            "id": id, "object": "event", "type": "charge.dispute.updated", "created": 1, "livemode": false,
+            "data": { "object": { "id": dispute["id"], "object": "dispute", "payment_intent": other_pi, "status": status } }
+        })
+        .to_string()
+    };
+    assert_eq!(
+        app.webhook(&secret, &odd("evt_odd_1", "<img src=x onerror=alert(1)>"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(app.webhook(&secret, &odd("evt_odd_2", "lost")).await.0, 200);
+    assert_eq!(app.payment(&other.id).await.dispute.as_deref(), Some("won"));
+
+    // A refund larger than the payment (a forged or foreign-unit amount) counts as all of it,
+    // and the page and its totals still answer.
+    let third = app.create_payment(1000, "USD", None).await;
+    common::pay(third.checkout_url.as_deref().unwrap()).await;
+    let third_pi = app
+        .wait_payment(&third.id, PaymentStatus::Paid)
+        .await
+        .payment_intent
+        .unwrap();
+    let huge = serde_json::json!({
+        "id": "evt_huge_refund", "object": "event", "type": "charge.refunded", "created": 1, "livemode": false,
+        "data": { "object": { "id": "ch_h", "object": "charge", "payment_intent": third_pi, "amount_refunded": i64::MAX } }
+    })
+    .to_string();
+    assert_eq!(app.webhook(&secret, &huge).await.0, 200);
+    assert_eq!(app.payment(&third.id).await.refunded_minor, 1000);
+    let shown = list(&app, &cookie, "").await;
+    let usd = shown.totals.iter().find(|t| t.currency == "USD").unwrap();
+    assert_eq!(usd.net, "0.00", "{usd:?}");
+
     // A charge of another site's PaymentIntent, or of none: nothing here moves.
     let stranger = serde_json::json!({
         "id": "evt_stranger", "object": "event", "type": "charge.refunded", "created": 1, "livemode": false,
@@ -245,6 +282,22 @@ async fn the_list_filters_by_status_and_date_and_the_csv_matches_it(backend: Bac
         why["error"]["message"].as_str().unwrap().contains("YYYY-MM-DD"),
         "{why}"
     );
+    // A date with a sign, a repeated parameter, a megabyte of digits: named, in JSON, cut.
+    for query in [
+        "from=2026-%2B1-02".to_owned(),
+        "from=2026-12-01&from=2026-12-02".to_owned(),
+        format!("to={}", "9".repeat(10_000)),
+    ] {
+        let bad = console_get(
+            &app,
+            &cookie,
+            &format!("/api/console/sites/shop/payments?{query}"),
+        )
+        .await;
+        assert_eq!(bad.status(), 400, "{query}");
+        let why: Value = bad.json().await.unwrap();
+        assert!(why["error"]["message"].as_str().unwrap().len() < 300, "{why}");
+    }
     let anonymous = reqwest::get(app.url("/api/console/sites/shop/payments.csv"))
         .await
         .unwrap();

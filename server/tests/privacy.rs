@@ -13,26 +13,15 @@ use serde_json::{json, Value};
 
 const ASK_NAME: &str = r#"{"format":1,"start":"a","nodes":[{"id":"a","type":"ask","text":"Name?","variable":"n","next":"b"},{"id":"b","type":"send_message","text":"Thanks <<n>>"}]}"#;
 
-async fn send(
-    app: &TestApp,
-    cookie: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, app.url(path))
-        .header("cookie", cookie)
-        .header("x-chatpay-console", "1");
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
-}
+use common::console as send;
 
 /// A visitor who answered the workflow's question with `name`; returns the conversation id.
 async fn visitor_named(app: &TestApp, name: &str) -> String {
+    visitor_socket_named(app, name).await.1
+}
+
+/// [`visitor_named`], with the visitor's socket still open.
+async fn visitor_socket_named(app: &TestApp, name: &str) -> (common::Client, String) {
     let (mut v, welcome) = app.visitor(None, None).await;
     let ServerFrame::Welcome { conversation, .. } = welcome else {
         unreachable!()
@@ -41,7 +30,7 @@ async fn visitor_named(app: &TestApp, name: &str) -> String {
     v.say("n1", name).await;
     v.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("Thanks")))
         .await;
-    conversation
+    (v, conversation)
 }
 
 async fn a_conversation_exports_and_erases_from_the_console(backend: Backend) {
@@ -49,7 +38,7 @@ async fn a_conversation_exports_and_erases_from_the_console(backend: Backend) {
     app.connect_stripe().await;
     app.publish(ASK_NAME).await;
     let cookie = common::owner_cookie(&app).await;
-    let conversation = visitor_named(&app, "Ada Lovelace").await;
+    let (mut visitor, conversation) = visitor_socket_named(&app, "Ada Lovelace").await;
     let payment = app.create_payment(1500, "EUR", Some(&conversation)).await;
 
     let export = format!("/api/console/sites/shop/conversations/{conversation}/export");
@@ -117,8 +106,20 @@ async fn a_conversation_exports_and_erases_from_the_console(backend: Backend) {
     );
     let (s, v) = send(&app, &cookie, reqwest::Method::POST, &erase, Some(json!({}))).await;
     assert_eq!((s, &v["erased"]), (200, &json!(true)), "{v}");
+    // A tab still open on the erased conversation cannot write the visitor's details back.
+    visitor
+        .send(&chatpay_shared::protocol::ClientFrame::Visitor {
+            name: Some("Ada Again".into()),
+            email: Some("ada@again.test".into()),
+        })
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let (_, doc) = send(&app, &cookie, reqwest::Method::GET, &export, None).await;
     let doc: ConversationExport = serde_json::from_value(doc).unwrap();
+    assert_eq!(
+        (doc.conversation.visitor_name, doc.conversation.visitor_email),
+        (None, None)
+    );
     assert!(!doc
         .history
         .iter()

@@ -367,6 +367,23 @@ pub struct Funnel {
     pub other: u64,
 }
 
+impl Funnel {
+    /// One figure by its name: `requests`, or an outcome (`paid`, `declined`, `expired`,
+    /// `failed`, `invalid_amount`, `open`, `other`).
+    pub fn count(&self, outcome: &str) -> u64 {
+        match outcome {
+            "requests" => self.requests,
+            "paid" => self.paid,
+            "declined" => self.declined,
+            "expired" => self.expired,
+            "failed" => self.failed,
+            "invalid_amount" => self.invalid_amount,
+            "open" => self.open,
+            _ => self.other,
+        }
+    }
+}
+
 /// The conversion report of a date range: requests and their outcomes by day and by
 /// workflow version, and all of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,6 +5,23 @@
 use chatpay_e2e::{connect_with_simulator, stripe_signature, Chatpay, Scratch};
 use serde_json::Value;
 
+/// A Checkout event for site `shop` signed with a secret that is not the site's (the relay
+/// refuses it with 400), with `X-Request-Id` when given.
+async fn badly_signed(base: &str, request_id: Option<&str>) -> anyhow::Result<reqwest::Response> {
+    let body = r#"{"id":"evt_bad","object":"event","type":"checkout.session.completed"}"#;
+    let mut req = reqwest::Client::new()
+        .post(format!("{base}/webhooks/stripe/shop"))
+        .header(
+            "stripe-signature",
+            stripe_signature(body, "whsec_not_the_secret", 1),
+        )
+        .body(body);
+    if let Some(id) = request_id {
+        req = req.header("x-request-id", id);
+    }
+    Ok(req.send().await?)
+}
+
 /// The fields of every span a JSON log line was written in.
 fn spans(line: &Value) -> Vec<&serde_json::Map<String, Value>> {
     line["spans"]
@@ -26,17 +43,7 @@ async fn json_logs_carry_the_request_id_and_the_site() -> anyhow::Result<()> {
     connect_with_simulator(&chatpay, &relay, "shop", "sk_test_jsonlogs000000000").await?;
 
     // A delivery with a bad signature: refused, and logged as such.
-    let body = r#"{"id":"evt_logs","object":"event","type":"checkout.session.completed"}"#;
-    let resp = reqwest::Client::new()
-        .post(format!("{}/webhooks/stripe/shop", relay.base))
-        .header("x-request-id", "req-ops-1")
-        .header(
-            "stripe-signature",
-            stripe_signature(body, "whsec_not_the_secret", 1),
-        )
-        .body(body)
-        .send()
-        .await?;
+    let resp = badly_signed(&relay.base, Some("req-ops-1")).await?;
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.headers()["x-request-id"], "req-ops-1", "the id comes back");
     // Without one, the relay makes one up and says which.
@@ -270,17 +277,7 @@ async fn metrics_on_their_own_address_need_no_token_and_stay_off_the_main_one() 
     })
     .await?;
     // Something to count: a delivery with a bad signature.
-    let body = r#"{"id":"evt_m","object":"event","type":"checkout.session.completed"}"#;
-    let refused = reqwest::Client::new()
-        .post(format!("{}/webhooks/stripe/shop", relay.base))
-        .header(
-            "stripe-signature",
-            stripe_signature(body, "whsec_not_the_secret", 1),
-        )
-        .body(body)
-        .send()
-        .await?;
-    assert_eq!(refused.status(), 400);
+    assert_eq!(badly_signed(&relay.base, None).await?.status(), 400);
 
     let scraped = reqwest::get(&url).await?;
     assert_eq!(scraped.status(), 200);

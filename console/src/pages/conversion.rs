@@ -19,19 +19,6 @@ pub const OUTCOMES: [(&str, &str, &str); 7] = [
     ("other", "Other", "#111827"),
 ];
 
-/// One outcome's count in a funnel, by its name in [`OUTCOMES`].
-pub fn figure(f: &Funnel, outcome: &str) -> u64 {
-    match outcome {
-        "paid" => f.paid,
-        "declined" => f.declined,
-        "expired" => f.expired,
-        "failed" => f.failed,
-        "invalid_amount" => f.invalid_amount,
-        "open" => f.open,
-        _ => f.other,
-    }
-}
-
 /// A stacked piece of a bar: the outcome, where it starts and how long it is (in the
 /// chart's units along the bar).
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +34,7 @@ pub fn stack(f: &Funnel, max: u64, full: f64) -> Vec<Piece> {
     OUTCOMES
         .iter()
         .filter_map(|(o, _, _)| {
-            let n = figure(f, o);
+            let n = f.count(o);
             if n == 0 || max == 0 {
                 return None;
             }
@@ -74,8 +61,8 @@ fn colour(outcome: &str) -> &'static str {
 fn figures_said(f: &Funnel) -> String {
     let parts: Vec<String> = OUTCOMES
         .iter()
-        .filter(|(o, _, _)| figure(f, o) > 0)
-        .map(|(o, label, _)| format!("{} {}", figure(f, o), label.to_lowercase()))
+        .filter(|(o, _, _)| f.count(o) > 0)
+        .map(|(o, label, _)| format!("{} {}", f.count(o), label.to_lowercase()))
         .collect();
     let noun = if f.requests == 1 { "request" } else { "requests" };
     format!("{} {noun} — {}", f.requests, parts.join(", "))
@@ -154,7 +141,7 @@ fn figures(id: &str, first: &str, rows: &[Funnel], total: Option<&Funnel>) -> Ht
             <tr data-key={f.key.clone()} class={classes!(all.then_some("total"))}>
                 <th scope="row">{ if all { "Total" } else { f.key.as_str() } }</th>
                 <td class="num" data-outcome="requests">{ f.requests }</td>
-                { for OUTCOMES.iter().map(|(o, _, _)| html! { <td class="num" data-outcome={*o}>{ figure(f, o) }</td> }) }
+                { for OUTCOMES.iter().map(|(o, _, _)| html! { <td class="num" data-outcome={*o}>{ f.count(o) }</td> }) }
                 <td class="num">{ rate }{ "%" }</td>
             </tr>
         }

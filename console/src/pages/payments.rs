@@ -29,13 +29,14 @@ fn query(status: &str, from: &str, to: &str) -> String {
     }
 }
 
-/// `2026-12-02 21:30 UTC`.
-fn utc(at_ms: i64) -> String {
+/// `2026-12-02 21:30 UTC`, or with seconds (`21:30:05`).
+pub fn utc(at_ms: i64, seconds: bool) -> String {
     let iso = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64))
         .to_iso_string()
         .as_string()
         .unwrap_or_default();
-    format!("{} UTC", iso.get(..16).unwrap_or(&iso).replace('T', " "))
+    let end = if seconds { 19 } else { 16 };
+    format!("{} UTC", iso.get(..end).unwrap_or(&iso).replace('T', " "))
 }
 
 fn value_of(e: &Event) -> String {
@@ -63,7 +64,7 @@ fn line(site: &str, r: &PaymentRow) -> Html {
     };
     html! {
         <tr data-payment={r.id.clone()} data-status={r.status.clone()}>
-            <td>{ utc(r.created_at) }</td>
+            <td>{ utc(r.created_at, false) }</td>
             <td class="num">{ &r.amount }{ " " }{ &r.currency }</td>
             <td><span class={classes!("pill", r.status.clone())}>{ &r.status }</span>
                 if let Some(d) = &r.detail { <small class="muted">{ d }</small> }</td>

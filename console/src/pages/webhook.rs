@@ -20,11 +20,7 @@ pub struct WebhookProps {
 }
 
 fn when(ms: i64) -> String {
-    let iso = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64))
-        .to_iso_string()
-        .as_string()
-        .unwrap_or_default();
-    format!("{} UTC", iso.get(..19).unwrap_or(&iso).replace('T', " "))
+    super::payments::utc(ms, true)
 }
 
 fn line(d: &HookDelivery) -> Html {

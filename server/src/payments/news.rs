@@ -288,6 +288,17 @@ pub async fn on_event(state: &AppState, site: &SiteId, event: &Event) -> AppResu
     Ok(outcome)
 }
 
+/// The statuses Stripe gives a dispute; anything else is not recorded.
+const DISPUTE_STATUSES: [&str; 7] = [
+    "warning_needs_response",
+    "warning_under_review",
+    "warning_closed",
+    "needs_response",
+    "under_review",
+    "won",
+    "lost",
+];
+
 /// A refund or dispute Stripe reports for a charge of `site`: kept on the payment whose
 /// PaymentIntent it is (inside a transaction that locked its conversation, returned for the
 /// ledger row). A dispute is told in the conversation, for the owner. Chatpay's own refund
@@ -321,9 +332,22 @@ async fn after_payment(
     };
     let mut followups = Followups::default();
     let changed = match (refunded, dispute) {
-        // Chatpay's own refund of a second charge: already told as the payment's problem.
-        (Some(_), _) if ours => false,
-        (Some(amount), _) => stored::set_refunded(&mut tx, &payment.id, amount).await?,
+        // The second charge of a double charge is chatpay's to refund, not the payment's
+        // money: its refund was told as the payment's problem, and a dispute of it is not
+        // the payment's dispute.
+        _ if ours => {
+            tracing::warn!(payment = %payment.id, event = %event.id, "{} about a second charge chatpay refunds; the payment keeps its own", event.kind);
+            false
+        }
+        // Never more than was paid (a refund in another currency's units, or a forged event).
+        (Some(amount), _) => {
+            let amount = amount.clamp(0, payment.amount_minor);
+            stored::set_refunded(&mut tx, &payment.id, amount).await?
+        }
+        (None, Some(status)) if !DISPUTE_STATUSES.contains(&status.as_str()) => {
+            tracing::warn!(payment = %payment.id, event = %event.id, "a dispute status Stripe does not have; ignored");
+            false
+        }
         (None, Some(status)) => {
             let changed = stored::set_dispute(&mut tx, &payment.id, &status).await?;
             if changed && event.kind == "charge.dispute.created" {

@@ -8,7 +8,7 @@ use chatpay_shared::console::{Conversion, CurrencyTotal, Funnel, PaymentRow, PAY
 use chatpay_shared::money::{currency, format_minor};
 use chatpay_shared::protocol::PaymentStatus;
 
-use crate::error::{AppError, AppResult};
+use crate::error::{cut, AppError, AppResult};
 use crate::store::payments::{Payment, Refusal, Requester};
 
 /// How many payments a page lists; the CSV has them all.
@@ -40,7 +40,7 @@ impl Filter {
                     .find(|k| **k == s)
                     .ok_or_else(|| AppError::Invalid {
                         field: "status",
-                        message: format!("unknown status '{s}': use one of {}", STATUSES.join(", ")),
+                        message: format!("unknown status '{}': use one of {}", cut(s), STATUSES.join(", ")),
                     })?,
             ),
         };
@@ -49,7 +49,10 @@ impl Filter {
                 None => Ok(None),
                 Some(text) => day_start_ms(text).map(Some).ok_or_else(|| AppError::Invalid {
                     field,
-                    message: format!("'{text}' is not a date: write it as YYYY-MM-DD, like 2026-12-01"),
+                    message: format!(
+                        "'{}' is not a date: write it as YYYY-MM-DD, like 2026-12-01",
+                        cut(text)
+                    ),
                 }),
             }
         };
@@ -77,7 +80,8 @@ impl Filter {
 fn day_start_ms(text: &str) -> Option<i64> {
     let mut parts = text.splitn(3, '-');
     let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
-    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    if !digits(y, 4) || !digits(m, 2) || !digits(d, 2) {
         return None;
     }
     let month = time::Month::try_from(m.parse::<u8>().ok()?).ok()?;
@@ -175,8 +179,8 @@ pub fn totals(payments: &[&Payment]) -> Vec<CurrencyTotal> {
         let e = sums.entry(p.currency.as_str()).or_default();
         e.0 += 1;
         if p.status == PaymentStatus::Paid {
-            e.1 += p.amount_minor;
-            e.2 += p.refunded_minor;
+            e.1 = e.1.saturating_add(p.amount_minor);
+            e.2 = e.2.saturating_add(p.refunded_minor.min(p.amount_minor));
         }
     }
     sums.into_iter()
@@ -190,7 +194,7 @@ pub fn totals(payments: &[&Payment]) -> Vec<CurrencyTotal> {
                 payments: n,
                 paid: money(paid),
                 refunded: money(refunded),
-                net: money(paid - refunded),
+                net: money(paid.saturating_sub(refunded)),
             }
         })
         .collect()

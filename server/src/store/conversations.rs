@@ -200,7 +200,7 @@ pub async fn set_visitor(
 ) -> AppResult<()> {
     sqlx::query(
         "UPDATE conversations SET visitor_name = COALESCE($1, visitor_name), \
-         visitor_email = COALESCE($2, visitor_email), updated_at = $3 WHERE id = $4",
+         visitor_email = COALESCE($2, visitor_email), updated_at = $3 WHERE id = $4 AND erased_at IS NULL",
     )
     .bind(name)
     .bind(email)

@@ -391,8 +391,7 @@ pub async fn set_refunded(tx: &mut Tx, payment: &str, refunded_minor: i64) -> Ap
     Ok(done.rows_affected() == 1)
 }
 
-/// A dispute's statuses once Stripe has closed it: a late "created" or "updated" event
-/// does not reopen it.
+/// A dispute's statuses once Stripe has closed it: nothing after that changes it.
 const DISPUTE_CLOSED: [&str; 3] = ["won", "lost", "warning_closed"];
 
 /// Records a dispute's status on a payment; `true` when it changed.
@@ -404,8 +403,9 @@ pub async fn set_dispute(tx: &mut Tx, payment: &str, status: &str) -> AppResult<
     let Some(current) = current else {
         return Ok(false);
     };
+    // Once closed, a dispute stays as it closed (a late or repeated word changes nothing).
     let closed = current.as_deref().is_some_and(|c| DISPUTE_CLOSED.contains(&c));
-    if current.as_deref() == Some(status) || (closed && !DISPUTE_CLOSED.contains(&status)) {
+    if current.as_deref() == Some(status) || closed {
         return Ok(false);
     }
     sqlx::query("UPDATE payments SET dispute = $1, updated_at = $2 WHERE id = $3")

@@ -711,6 +711,27 @@ pub fn texts(frames: &[ServerFrame]) -> Vec<String> {
         .collect()
 }
 
+/// A console API call as the signed-in owner (`cookie`), with the header every write needs;
+/// the status and the JSON answer (`null` when it is not JSON).
+pub async fn console(
+    app: &TestApp,
+    cookie: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, app.url(path))
+        .header("x-chatpay-console", "1")
+        .header("cookie", cookie);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 /// The owner account's password in tests.
 pub const OWNER_PASSWORD: &str = "a long enough password";
 

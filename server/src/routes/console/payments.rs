@@ -2,6 +2,7 @@
 //! status and UTC dates, with totals per currency, and the same list as CSV; and the
 //! conversion of payment requests by day and workflow version.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -10,10 +11,21 @@ use chatpay_shared::console::{Conversion, PaymentList};
 use serde::Deserialize;
 
 use super::OwnedSite;
-use crate::error::AppResult;
+use crate::error::{cut, AppError, AppResult};
 use crate::payments::report::{self, Filter, StripeLinks};
 use crate::state::AppState;
 use crate::store::payments::Payment;
+
+/// The page's query, refused like every console mistake (JSON naming what was wrong; axum's
+/// own rejection is plain text).
+fn asked(q: Result<Query<Asked>, QueryRejection>) -> AppResult<Asked> {
+    q.map(|Query(a)| a).map_err(|e| {
+        AppError::BadRequest(format!(
+            "the query is not what this page takes: {}",
+            cut(&e.body_text())
+        ))
+    })
+}
 
 /// The page's query: `?status=paid&from=2026-12-01&to=2026-12-31` (each may be left out).
 #[derive(Debug, Deserialize)]
@@ -47,8 +59,9 @@ async fn listed(
 pub async fn list(
     State(state): State<AppState>,
     owned: OwnedSite,
-    Query(q): Query<Asked>,
+    q: Result<Query<Asked>, QueryRejection>,
 ) -> AppResult<Json<PaymentList>> {
+    let q = asked(q)?;
     let (found, truncated) = listed(&state, &owned, &q, report::PAGE_LIMIT).await?;
     let links = StripeLinks::for_base(state.stripe.base());
     let refs: Vec<&Payment> = found.iter().collect();
@@ -63,8 +76,9 @@ pub async fn list(
 pub async fn csv(
     State(state): State<AppState>,
     owned: OwnedSite,
-    Query(q): Query<Asked>,
+    q: Result<Query<Asked>, QueryRejection>,
 ) -> AppResult<Response> {
+    let q = asked(q)?;
     let (found, _) = listed(&state, &owned, &q, report::CSV_LIMIT).await?;
     let links = StripeLinks::for_base(state.stripe.base());
     let rows: Vec<_> = found.iter().map(|p| report::row(p, &links)).collect();
@@ -85,8 +99,9 @@ pub async fn csv(
 pub async fn conversion(
     State(state): State<AppState>,
     owned: OwnedSite,
-    Query(q): Query<Asked>,
+    q: Result<Query<Asked>, QueryRejection>,
 ) -> AppResult<Json<Conversion>> {
+    let q = asked(q)?;
     let filter = Filter::parse(None, q.from.as_deref(), q.to.as_deref())?;
     let payments = state
         .store
