@@ -37,6 +37,10 @@ enum AfterCommit {
     Refund { site: SiteId, session: String },
     /// Try an event for the owner's webhook.
     Deliver(String),
+    /// Tell the owner's webhook (if the site has one) what a payment's move was.
+    PaymentEvent { payment: String, kind: String },
+    /// Tell the owner's webhook (if the site has one) of a handoff.
+    Handoff { site: SiteId, conversation: String },
 }
 
 /// What to do once the transaction has committed.
@@ -149,6 +153,23 @@ impl Followups {
         }
     }
 
+    /// After the commit, tell the site's webhook (if any) of the payment as it is then, as
+    /// a `kind` event (`payment.paid`, …).
+    pub fn payment_event(&mut self, payment: &str, kind: String) {
+        self.after.push(AfterCommit::PaymentEvent {
+            payment: payment.to_owned(),
+            kind,
+        });
+    }
+
+    /// After the commit, tell the site's webhook (if any) of a handoff.
+    pub fn handoff_event(&mut self, site: &SiteId, conversation: &str) {
+        self.after.push(AfterCommit::Handoff {
+            site: site.clone(),
+            conversation: conversation.to_owned(),
+        });
+    }
+
     pub fn add(&mut self, other: Followups) {
         self.changed.extend(other.changed);
         self.after.extend(other.after);
@@ -184,6 +205,14 @@ impl Followups {
                 }
                 AfterCommit::Deliver(event) => {
                     tokio::spawn(async move { crate::outbound::deliver(&state, &event).await })
+                }
+                AfterCommit::PaymentEvent { payment, kind } => tokio::spawn(async move {
+                    crate::outbound::after_payment_moved(&state, &payment, &kind).await
+                }),
+                AfterCommit::Handoff { site, conversation } => {
+                    tokio::spawn(
+                        async move { crate::outbound::after_handoff(&state, &site, &conversation).await },
+                    )
                 }
             };
         }

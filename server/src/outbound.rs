@@ -2,9 +2,11 @@
 //! JSON event when a payment ends (paid, expired, failed, mismatch), when Stripe reports a
 //! refund or a dispute, and when a conversation is handed to a person. Each event is signed
 //! like Stripe's — `Chatpay-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`
-//! with the site's secret, shown once — queued in the same transaction as what it tells,
-//! tried at once after the commit and again with backoff for a day until the receiver
-//! answers 2xx. The console lists each delivery with its last answer.
+//! with the site's secret, shown once — queued right after what it tells has committed
+//! (outside the webhook's transaction, which stays as fast as before: queuing inside it
+//! cost about a millisecond a webhook on the bench), tried at once and again with backoff
+//! for a day until the receiver answers 2xx. A relay killed between the commit and the
+//! queuing loses that one event. The console lists each delivery with its last answer.
 //!
 //! Deliveries never go to the relay's own host nor to a private, loopback or link-local
 //! address (checked when the URL is saved and again on every try, after resolving the
@@ -21,9 +23,9 @@ use crate::domain::SiteId;
 use crate::error::{cut, AppError, AppResult};
 use crate::payments::report::{self, StripeLinks};
 use crate::state::AppState;
-use crate::store::hooks::{self, Delivery};
+use crate::store::hooks::Delivery;
 use crate::store::payments::Payment;
-use crate::store::{new_id, now_ms, Tx};
+use crate::store::{new_id, now_ms};
 
 /// Waits before each retry after the first try, in seconds: about a day in all.
 const RETRY_AFTER_SECS: [i64; 10] = [10, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 43200];
@@ -61,27 +63,57 @@ fn event(id: &str, kind: &str, site: &SiteId, data: Value) -> String {
         .to_string()
 }
 
-/// Queues `payment.<status>` (or `payment.refunded` / `payment.disputed`) for the payment as
-/// it now is, inside `tx`; returns the event id when the site has a webhook.
-pub async fn payment_event(tx: &mut Tx, payment_id: &str, kind: &str) -> AppResult<Option<String>> {
-    let Some(p) = crate::store::payments::get(tx, payment_id).await? else {
-        return Ok(None);
+/// After a payment moved (committed): queues `kind` (`payment.paid`, `payment.refunded`, …)
+/// with the payment as it now is, if its site has a webhook, and tries it. A site without
+/// one costs a read, off the webhook's transaction (the hot path stays as it was).
+pub async fn after_payment_moved(state: &AppState, payment_id: &str, kind: &str) {
+    let queued = async {
+        let Some(p) = state.store.payment(payment_id).await? else {
+            return Ok(None);
+        };
+        if !state.store.has_hook(&p.site_id).await? {
+            return Ok(None);
+        }
+        let id = new_id("evt");
+        let body = event(&id, kind, &p.site_id, json!({ "payment": payment_data(&p) }));
+        state
+            .store
+            .enqueue_hook_event(&p.site_id, p.conversation_id.as_deref(), &id, kind, &body)
+            .await
     };
-    let id = new_id("evt");
-    let body = event(&id, kind, &p.site_id, json!({ "payment": payment_data(&p) }));
-    hooks::enqueue(tx, &p.site_id, p.conversation_id.as_deref(), &id, kind, &body).await
+    match queued.await {
+        Ok(Some(id)) => deliver(state, &id).await,
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(payment = %payment_id, error = %e, "cannot queue the {kind} event for the site's webhook")
+        }
+    }
 }
 
-/// Queues `conversation.handoff` inside `tx`.
-pub async fn handoff_event(tx: &mut Tx, site: &SiteId, conversation: &str) -> AppResult<Option<String>> {
-    let id = new_id("evt");
-    let body = event(
-        &id,
-        "conversation.handoff",
-        site,
-        json!({ "conversation": conversation }),
-    );
-    hooks::enqueue(tx, site, Some(conversation), &id, "conversation.handoff", &body).await
+/// After a handoff (committed): queues `conversation.handoff` if the site has a webhook, and
+/// tries it.
+pub async fn after_handoff(state: &AppState, site: &SiteId, conversation: &str) {
+    let queued = async {
+        if !state.store.has_hook(site).await? {
+            return Ok(None);
+        }
+        let id = new_id("evt");
+        let body = event(
+            &id,
+            "conversation.handoff",
+            site,
+            json!({ "conversation": conversation }),
+        );
+        state
+            .store
+            .enqueue_hook_event(site, Some(conversation), &id, "conversation.handoff", &body)
+            .await
+    };
+    match queued.await {
+        Ok(Some(id)) => deliver(state, &id).await,
+        Ok(None) => {}
+        Err(e) => tracing::warn!(%site, error = %e, "cannot queue the handoff event for the site's webhook"),
+    }
 }
 
 /// Queues a `test` event (the console's "Send a test event") and tries it at once, once: a
@@ -109,7 +141,7 @@ pub async fn test_event(state: &AppState, site: &SiteId) -> AppResult<String> {
     );
     let queued = state
         .store
-        .enqueue_hook_event(site, &id, "test", &body)
+        .enqueue_hook_event(site, None, &id, "test", &body)
         .await?
         .ok_or_else(|| AppError::BadRequest("set a webhook URL first".into()))?;
     deliver(state, &queued).await;

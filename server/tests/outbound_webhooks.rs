@@ -348,7 +348,7 @@ async fn private_addresses_and_the_relay_itself_are_refused_unless_allowed(backe
     // While a test event is still being tried, another one waits.
     app.state
         .store
-        .enqueue_hook_event(&shop(), "evt_in_flight", "test", "{}")
+        .enqueue_hook_event(&shop(), None, "evt_in_flight", "test", "{}")
         .await
         .unwrap();
     let (s, v) = console(

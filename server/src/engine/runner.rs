@@ -164,7 +164,7 @@ async fn apply(
     workflows::save_run(tx, conversation, site, version, &run).await?;
     let mut followups = Followups::frames_and_status(site, conversation, frames, status);
     if status == Some(ConversationStatus::WaitingAgent) {
-        followups.deliver(crate::outbound::handoff_event(tx, site, conversation).await?);
+        followups.handoff_event(site, conversation);
     }
     for payment in opens {
         followups.open(payment);

@@ -200,7 +200,7 @@ pub async fn resolve_in(
     };
     if transition.to.is_terminal() {
         let kind = format!("payment.{}", transition.to.as_str());
-        followups.deliver(crate::outbound::payment_event(tx, &payment.id, &kind).await?);
+        followups.payment_event(&payment.id, kind);
     }
     Ok((Some(transition), followups))
 }
@@ -368,7 +368,7 @@ async fn after_payment(
         } else {
             "payment.disputed"
         };
-        followups.deliver(crate::outbound::payment_event(&mut tx, &payment.id, kind).await?);
+        followups.payment_event(&payment.id, kind.to_owned());
         EventOutcome::Recorded
     } else {
         EventOutcome::Ignored

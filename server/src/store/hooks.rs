@@ -176,18 +176,28 @@ impl Store {
         .transpose()
     }
 
-    /// Queues one event in a transaction of its own (a test event).
+    /// Queues one event in a transaction of its own; the id when the site has a webhook.
     pub async fn enqueue_hook_event(
         &self,
         site: &SiteId,
+        conversation: Option<&str>,
         event_id: &str,
         event_type: &str,
         payload: &str,
     ) -> AppResult<Option<String>> {
         let mut tx = self.begin().await?;
-        let id = enqueue(&mut tx, site, None, event_id, event_type, payload).await?;
+        let id = enqueue(&mut tx, site, conversation, event_id, event_type, payload).await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    /// Whether `site` has a webhook (a read: no writer turn for the sites without one).
+    pub async fn has_hook(&self, site: &SiteId) -> AppResult<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM site_hooks WHERE site_id = $1")
+            .bind(site.as_str())
+            .fetch_one(self.reader())
+            .await?;
+        Ok(n > 0)
     }
 
     /// `site`'s latest deliveries, newest first.
