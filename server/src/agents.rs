@@ -48,6 +48,7 @@ pub async fn reply(state: &AppState, site: &SiteId, conversation: &str, text: &s
         });
     }
     let mut tx = state.store.begin().await?;
+    conversations::lock_unerased(&mut tx, conversation).await?;
     let frames = messages::append(
         &mut tx,
         conversation,
@@ -70,6 +71,7 @@ pub async fn reply(state: &AppState, site: &SiteId, conversation: &str, text: &s
 /// A person takes the conversation from the bot.
 pub async fn take_over(state: &AppState, site: &SiteId, conversation: &str) -> AppResult<()> {
     let mut tx = state.store.begin().await?;
+    conversations::lock_unerased(&mut tx, conversation).await?;
     let mut followups = Followups::default();
     if let Some(f) = set_status(&mut tx, site, conversation, ConversationStatus::Agent).await? {
         let frames = messages::append(
@@ -89,6 +91,7 @@ pub async fn take_over(state: &AppState, site: &SiteId, conversation: &str) -> A
 /// The person gives the conversation back to the bot, which carries on after its handoff.
 pub async fn hand_back(state: &AppState, site: &SiteId, conversation: &str) -> AppResult<()> {
     let mut tx = state.store.begin().await?;
+    conversations::lock_unerased(&mut tx, conversation).await?;
     let mut followups = Followups::default();
     if let Some(f) = set_status(&mut tx, site, conversation, ConversationStatus::Bot).await? {
         followups.add(f);
@@ -146,7 +149,7 @@ pub async fn request_payment(
     }
     let id = new_id("pay");
     let mut tx = state.store.begin().await?;
-    conversations::lock(&mut tx, conversation).await?;
+    conversations::lock_unerased(&mut tx, conversation).await?;
     let inserted = stored::insert(
         &mut tx,
         &NewPayment {

@@ -35,7 +35,7 @@ const TRY_TIMEOUT: Duration = Duration::from_secs(10);
 const ANSWER_KEPT: usize = 300;
 /// How many deliveries one sweep tries at most, how many of one site, and how many at once.
 const DUE_BATCH: i64 = 20;
-const PER_SITE: usize = 5;
+const PER_SITE: i64 = 5;
 const PARALLEL: usize = 4;
 
 /// A payment as the owner's systems get it: the Payments page's row, with the
@@ -272,15 +272,23 @@ pub async fn check_target(state: &AppState, text: &str) -> AppResult<(url::Url, 
     Ok((url, addrs))
 }
 
-/// One try of a delivery, now, unless another relay holds it; the outcome is recorded.
+/// One try of a delivery, now, unless another try (of this relay or another) holds it; the
+/// outcome is recorded.
 pub async fn deliver(state: &AppState, id: &str) {
+    deliver_at(state, id, now_ms()).await
+}
+
+/// [`deliver`] at `now` (unix ms; the sweep's clock): the delivery is tried only if it is
+/// still pending and due by then, so a try under way (its lease is in the future) is
+/// never doubled.
+async fn deliver_at(state: &AppState, id: &str, now: i64) {
     let seen = match state.store.hook_delivery(id).await {
         Ok(Some(d)) if d.status == "pending" => d,
         Ok(_) => return,
         Err(e) => return tracing::warn!(delivery = %id, error = %e, "cannot read a webhook delivery"),
     };
-    let lease = now_ms() + (TRY_TIMEOUT.as_millis() as i64) * 3;
-    match state.store.claim_hook_delivery(&seen, lease).await {
+    let lease = now.max(now_ms()) + (TRY_TIMEOUT.as_millis() as i64) * 3;
+    match state.store.claim_hook_delivery(&seen, now, lease).await {
         Ok(true) => {}
         Ok(false) => return,
         Err(e) => return tracing::warn!(delivery = %id, error = %e, "cannot claim a webhook delivery"),
@@ -295,7 +303,7 @@ pub async fn deliver(state: &AppState, id: &str) {
     };
     if let Err(e) = state
         .store
-        .record_hook_try(&seen.id, delivered, status, error.as_deref(), next)
+        .record_hook_try(&seen, lease, delivered, status, error.as_deref(), next)
         .await
     {
         tracing::warn!(delivery = %id, error = %e, "cannot record a webhook try");
@@ -362,22 +370,12 @@ async fn try_once(state: &AppState, d: &Delivery) -> (bool, Option<i64>, Option<
 /// endpoint never holds back the others' events.
 pub async fn deliver_due(state: &AppState, now: i64) {
     use futures_util::StreamExt as _;
-    let due = match state.store.hook_deliveries_due(now, DUE_BATCH * 5).await {
+    let mine = match state.store.hook_deliveries_due(now, PER_SITE, DUE_BATCH).await {
         Ok(due) => due,
         Err(e) => return tracing::warn!(error = %e, "cannot list webhook deliveries due"),
     };
-    let mut per_site: std::collections::HashMap<SiteId, usize> = Default::default();
-    let mine: Vec<Delivery> = due
-        .into_iter()
-        .filter(|d| {
-            let n = per_site.entry(d.site_id.clone()).or_default();
-            *n += 1;
-            *n <= PER_SITE
-        })
-        .take(DUE_BATCH as usize)
-        .collect();
     futures_util::stream::iter(&mine)
-        .for_each_concurrent(PARALLEL, |d| deliver(state, &d.id))
+        .for_each_concurrent(PARALLEL, |d| deliver_at(state, &d.id, now))
         .await;
 }
 

@@ -25,6 +25,8 @@ use sha2::Sha256;
 struct Receiver {
     got: Mutex<Vec<(String, String)>>,
     answers: Mutex<Vec<u16>>,
+    /// How long it takes to answer, in ms (a slow order system).
+    slow_ms: std::sync::atomic::AtomicU64,
 }
 
 async fn receiver(answers: Vec<u16>) -> (String, Arc<Receiver>) {
@@ -44,6 +46,8 @@ async fn receiver(answers: Vec<u16>) -> (String, Arc<Receiver>) {
                     .unwrap_or_default()
                     .to_owned();
                 seen.got.lock().unwrap().push((sig, body));
+                let slow = seen.slow_ms.load(std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(slow)).await;
                 let mut answers = seen.answers.lock().unwrap();
                 let code = if answers.is_empty() {
                     200
@@ -341,7 +345,7 @@ async fn private_addresses_and_the_relay_itself_are_refused_unless_allowed(backe
     assert!(app
         .state
         .store
-        .hook_deliveries_due(i64::MAX, 100)
+        .hook_deliveries_due(i64::MAX, 100, 100)
         .await
         .unwrap()
         .is_empty());
@@ -413,3 +417,134 @@ async fn a_handoff_is_told_to_the_owners_webhook(backend: Backend) {
     app.stop().await;
 }
 both!(a_handoff_is_told_to_the_owners_webhook);
+
+/// A delivery is one POST however many try it at once: the first try right after queuing,
+/// a sweep that listed it meanwhile, a second relay's sweep. A try still running when the
+/// owner removes the webhook does not bring the delivery back to life.
+async fn a_delivery_is_sent_once_however_many_try_it(backend: Backend) {
+    use chatpay_server::outbound::{deliver, deliver_due};
+    use chatpay_server::store::now_ms;
+    let app = TestApp::spawn_with(backend, WidgetAssets::none(), None, |s| {
+        s.outbound_allow_private = true
+    })
+    .await;
+    let cookie = common::owner_cookie(&app).await;
+    let (url, got) = receiver(vec![]).await;
+    got.slow_ms.store(700, std::sync::atomic::Ordering::SeqCst);
+    let (s, v) = console(
+        &app,
+        &cookie,
+        reqwest::Method::PUT,
+        HOOK,
+        Some(json!({ "url": url })),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let store = &app.state.store;
+    let id = store
+        .enqueue_hook_event(&shop(), None, "evt_once", "payment.paid", r#"{"id":"evt_once"}"#)
+        .await
+        .unwrap()
+        .unwrap();
+    // One try starts (and waits on the slow receiver); the others come while it runs.
+    let first = tokio::spawn({
+        let state = app.state.clone();
+        let id = id.clone();
+        async move { deliver(&state, &id).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let second = deliver(&app.state, &id);
+    let sweep = deliver_due(&app.state, now_ms() + 1000);
+    tokio::join!(second, sweep);
+    first.await.unwrap();
+    assert_eq!(got.got.lock().unwrap().len(), 1, "one event, one POST");
+    let d = store.hook_delivery(&id).await.unwrap().unwrap();
+    assert_eq!((d.status.as_str(), d.attempts), ("delivered", 1), "{d:?}");
+
+    // A try answered 500 while the webhook is removed: the delivery stays given up.
+    got.answers.lock().unwrap().push(500);
+    let id = store
+        .enqueue_hook_event(
+            &shop(),
+            None,
+            "evt_removed",
+            "payment.paid",
+            r#"{"id":"evt_removed"}"#,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let trying = tokio::spawn({
+        let state = app.state.clone();
+        let id = id.clone();
+        async move { deliver(&state, &id).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (s, v) = console(&app, &cookie, reqwest::Method::DELETE, HOOK, None).await;
+    assert_eq!(s, 200, "{v}");
+    trying.await.unwrap();
+    let d = store.hook_delivery(&id).await.unwrap().unwrap();
+    assert_eq!((d.status.as_str(), d.next_at), ("failed", None), "{d:?}");
+    app.stop().await;
+}
+both!(a_delivery_is_sent_once_however_many_try_it);
+
+/// A site whose endpoint is down and piles up retries does not hold back another site's:
+/// each sweep still reaches every site with deliveries due.
+async fn one_sites_backlog_does_not_hold_back_anothers(backend: Backend) {
+    use chatpay_server::store::now_ms;
+    let app = TestApp::spawn_with(backend, WidgetAssets::none(), None, |s| {
+        s.outbound_allow_private = true
+    })
+    .await;
+    let store = &app.state.store;
+    let other = chatpay_server::domain::SiteId::parse("other-shop").unwrap();
+    store
+        .insert_site(
+            &chatpay_server::store::sites::NewSite::parse(
+                "other-shop",
+                "Other",
+                "Hi",
+                &["https://other.example".to_owned()],
+            )
+            .unwrap(),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let (down, down_got) = receiver(vec![500; 1000]).await;
+    let (up, up_got) = receiver(vec![]).await;
+    store
+        .set_hook(&app.state.cipher, &shop(), &down, false)
+        .await
+        .unwrap();
+    store
+        .set_hook(&app.state.cipher, &other, &up, false)
+        .await
+        .unwrap();
+    for n in 0..150 {
+        let id = format!("evt_backlog_{n}");
+        store
+            .enqueue_hook_event(&shop(), None, &id, "payment.paid", "{}")
+            .await
+            .unwrap();
+    }
+    store
+        .enqueue_hook_event(&other, None, "evt_other", "payment.paid", "{}")
+        .await
+        .unwrap();
+    chatpay_server::outbound::deliver_due(&app.state, now_ms() + 1000).await;
+    assert_eq!(
+        up_got.got.lock().unwrap().len(),
+        1,
+        "the other site's event went out"
+    );
+    assert_eq!(
+        down_got.got.lock().unwrap().len(),
+        5,
+        "five of the busy site's a round"
+    );
+    app.stop().await;
+}
+both!(one_sites_backlog_does_not_hold_back_anothers);

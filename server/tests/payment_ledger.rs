@@ -313,3 +313,71 @@ fn time_of(ms: i64) -> String {
         .date();
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
+
+/// A site with more payments than a page lists: the status filter still finds the older
+/// ones, the totals are of every match (not only the page's), the page says it holds
+/// fewer, and the CSV has them all.
+async fn a_filter_finds_payments_older_than_a_page(backend: Backend) {
+    use chatpay_server::store::payments::{insert, NewPayment, Requester};
+    let app = TestApp::spawn(backend).await;
+    app.connect_stripe().await;
+    let cookie = common::owner_cookie(&app).await;
+    let paid = app.create_payment(1250, "USD", None).await;
+    common::pay(paid.checkout_url.as_deref().unwrap()).await;
+    app.wait_payment(&paid.id, PaymentStatus::Paid).await;
+    // Then more newer requests than a page lists, none paid.
+    let newer = chatpay_server::payments::report::PAGE_LIMIT as usize + 20;
+    let mut tx = app.state.store.begin().await.unwrap();
+    for n in 0..newer {
+        let id = format!("pay_later_{n}");
+        insert(
+            &mut tx,
+            &NewPayment {
+                id: &id,
+                site_id: &common::shop(),
+                conversation_id: None,
+                amount_minor: 100,
+                currency: "USD",
+                description: "A later request",
+                expires_at: chatpay_server::stripe::lifetime::link_expiry(30),
+                success_url: None,
+                cancel_url: None,
+                requested_by: Requester::Agent,
+                request_key: None,
+                workflow_version: None,
+                agent: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let only_paid = list(&app, &cookie, "?status=paid").await;
+    assert_eq!(only_paid.payments.len(), 1, "the paid one, older than a page");
+    assert_eq!(only_paid.payments[0].id, paid.id);
+    assert!(!only_paid.truncated);
+    let usd = &only_paid.totals[0];
+    assert_eq!((usd.payments, usd.paid.as_str()), (1, "12.50"));
+
+    let all = list(&app, &cookie, "").await;
+    assert_eq!(
+        all.payments.len(),
+        chatpay_server::payments::report::PAGE_LIMIT as usize
+    );
+    assert!(all.truncated, "the page says it lists fewer than match");
+    let usd = &all.totals[0];
+    assert_eq!(
+        (usd.payments, usd.paid.as_str()),
+        (newer as u64 + 1, "12.50"),
+        "the totals are of every match"
+    );
+    let csv = console_get(&app, &cookie, "/api/console/sites/shop/payments.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 1 + newer + 1, "a header and every payment");
+    app.stop().await;
+}
+both!(a_filter_finds_payments_older_than_a_page);

@@ -8,7 +8,7 @@ mod common;
 use chatpay_server::store::erase::ERASED;
 use chatpay_shared::console::ConversationExport;
 use chatpay_shared::protocol::ServerFrame;
-use common::{Backend, TestApp};
+use common::{shop, Backend, TestApp};
 use serde_json::{json, Value};
 
 const ASK_NAME: &str = r#"{"format":1,"start":"a","nodes":[{"id":"a","type":"ask","text":"Name?","variable":"n","next":"b"},{"id":"b","type":"send_message","text":"Thanks <<n>>"}]}"#;
@@ -130,6 +130,60 @@ async fn a_conversation_exports_and_erases_from_the_console(backend: Backend) {
         doc.payments[0].amount, "15.00",
         "the amount stays for the accounts"
     );
+    // An event about it queued after the erase (a webhook's, racing it) is not kept.
+    app.state
+        .store
+        .set_hook(&app.state.cipher, &shop(), "https://orders.example/hook", false)
+        .await
+        .unwrap();
+    let queued = app
+        .state
+        .store
+        .enqueue_hook_event(
+            &shop(),
+            Some(&conversation),
+            "evt_late",
+            "payment.paid",
+            r#"{"description":"Ada's order"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(queued, None, "no event about an erased conversation");
+    // Nor can a person: an erased conversation takes no reply, takeover, hand-back or
+    // payment, each refused with why (the retention never looks at it again, so anything
+    // written now would stay for good).
+    let base = format!("/api/console/sites/shop/conversations/{conversation}");
+    for (path, body) in [
+        ("reply", json!({ "text": "Ada, your order shipped" })),
+        ("takeover", json!({})),
+        ("handback", json!({})),
+        (
+            "payments",
+            json!({ "amount": "5.00", "currency": "EUR", "description": "Ada's extra" }),
+        ),
+    ] {
+        let (s, v) = send(
+            &app,
+            &cookie,
+            reqwest::Method::POST,
+            &format!("{base}/{path}"),
+            Some(body),
+        )
+        .await;
+        assert_eq!(s, 409, "{path}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("erased"),
+            "{path}: {v}"
+        );
+    }
+    let (_, doc) = send(&app, &cookie, reqwest::Method::GET, &export, None).await;
+    let doc: ConversationExport = serde_json::from_value(doc).unwrap();
+    assert!(!serde_json::to_string(&doc.history).unwrap().contains("Ada"));
+    assert_eq!(doc.payments.len(), 1);
+    assert_eq!(
+        doc.conversation.status,
+        chatpay_shared::protocol::ConversationStatus::Closed
+    );
     app.stop().await;
 }
 both!(a_conversation_exports_and_erases_from_the_console);
@@ -140,10 +194,20 @@ async fn retention_erases_old_conversations_once_and_only_those(backend: Backend
     let cookie = common::owner_cookie(&app).await;
     let old = visitor_named(&app, "Grace Hopper").await;
     let fresh = visitor_named(&app, "Alan Turing").await;
+    // The oldest of all cannot be erased (its stored run was damaged by hand): it must not
+    // hold back the others of the sweep's batch.
+    let broken = visitor_named(&app, "Edsger Dijkstra").await;
     let mut tx = app.state.store.begin().await.unwrap();
-    sqlx::query("UPDATE conversations SET updated_at = updated_at - $1 WHERE id = $2")
-        .bind(31 * 86_400_000_i64)
-        .bind(&old)
+    for (id, days) in [(&old, 31), (&broken, 40)] {
+        sqlx::query("UPDATE conversations SET updated_at = updated_at - $1 WHERE id = $2")
+            .bind(days * 86_400_000_i64)
+            .bind(id)
+            .execute(&mut tx)
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE runs SET state = 'not a run' WHERE conversation_id = $1")
+        .bind(&broken)
         .execute(&mut tx)
         .await
         .unwrap();
@@ -192,6 +256,13 @@ async fn retention_erases_old_conversations_once_and_only_those(backend: Backend
     assert!(!old_now
         .iter()
         .any(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("Grace"))));
+    let broken_now = app.state.store.history_after(&broken, 0, 100).await.unwrap();
+    assert!(
+        broken_now
+            .iter()
+            .any(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("Edsger"))),
+        "the damaged one is left (and said in the log) for the next sweep"
+    );
     let fresh_now = app.state.store.history_after(&fresh, 0, 100).await.unwrap();
     assert!(fresh_now
         .iter()

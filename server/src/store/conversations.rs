@@ -125,6 +125,35 @@ pub async fn lock(tx: &mut Tx, conversation: &str) -> AppResult<Option<Conversat
     row.map(|r| status_of(r.try_get("status")?)).transpose()
 }
 
+/// [`lock`] for a person's action (reply, takeover, hand-back, a payment by hand): refused
+/// when the conversation was erased, since nothing written to it afterwards would ever be
+/// erased (the retention passes erased conversations by).
+pub async fn lock_unerased(tx: &mut Tx, conversation: &str) -> AppResult<()> {
+    if erased_at(tx, conversation).await?.is_some() {
+        return Err(AppError::Conflict(format!(
+            "conversation {} was erased at the visitor's request: nothing more can be written to it; \
+             start a new conversation with them instead",
+            crate::error::cut(conversation)
+        )));
+    }
+    Ok(())
+}
+
+/// Locks the conversation's row as [`lock`] does and says when it was erased (`None`: not
+/// erased, or no such conversation).
+pub async fn erased_at(tx: &mut Tx, conversation: &str) -> AppResult<Option<i64>> {
+    let sql = if tx.locks_rows() {
+        "UPDATE conversations SET last_seq = last_seq WHERE id = $1 RETURNING erased_at"
+    } else {
+        "SELECT erased_at FROM conversations WHERE id = $1"
+    };
+    let at: Option<Option<i64>> = sqlx::query_scalar(sql)
+        .bind(conversation)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(at.flatten())
+}
+
 /// PostgreSQL: locks the conversation a payment belongs to (as [`lock`] does), found in the
 /// same statement; a payment of no conversation locks nothing. A payment never changes
 /// conversation, so the payment read after this is current. `false`: nothing was locked.

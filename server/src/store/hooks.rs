@@ -176,7 +176,10 @@ impl Store {
         .transpose()
     }
 
-    /// Queues one event in a transaction of its own; the id when the site has a webhook.
+    /// Queues one event in a transaction of its own; the id when the site has a webhook and
+    /// the conversation it is about (if any) was not erased. The conversation's row is locked
+    /// first, as the erase locks it: an erase that commits before sees no event to remove
+    /// and this sees it erased; one that commits after removes this event with the others.
     pub async fn enqueue_hook_event(
         &self,
         site: &SiteId,
@@ -186,6 +189,11 @@ impl Store {
         payload: &str,
     ) -> AppResult<Option<String>> {
         let mut tx = self.begin().await?;
+        if let Some(c) = conversation {
+            if super::conversations::erased_at(&mut tx, c).await?.is_some() {
+                return Ok(None);
+            }
+        }
         let id = enqueue(&mut tx, site, conversation, event_id, event_type, payload).await?;
         tx.commit().await?;
         Ok(id)
@@ -212,13 +220,17 @@ impl Store {
         rows.iter().map(delivery).collect()
     }
 
-    /// Pending deliveries whose next try came by `now` (unix ms), oldest first.
-    pub async fn hook_deliveries_due(&self, now: i64, limit: i64) -> AppResult<Vec<Delivery>> {
+    /// Pending deliveries whose next try came by `now` (unix ms), oldest first: at most
+    /// `per_site` of any one site, so a site with a backlog never fills the list and hides
+    /// the others' (a window per site, in SQL: both SQLite and PostgreSQL have it).
+    pub async fn hook_deliveries_due(&self, now: i64, per_site: i64, limit: i64) -> AppResult<Vec<Delivery>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM hook_deliveries WHERE status = 'pending' AND next_at <= $1 \
-             ORDER BY next_at LIMIT $2"
+            "SELECT {COLUMNS} FROM (SELECT {COLUMNS}, ROW_NUMBER() OVER (PARTITION BY site_id ORDER BY next_at, id) AS nth \
+             FROM hook_deliveries WHERE status = 'pending' AND next_at <= $1) due \
+             WHERE nth <= $2 ORDER BY next_at, id LIMIT $3"
         ))
         .bind(now)
+        .bind(per_site)
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
@@ -235,29 +247,35 @@ impl Store {
     }
 
     /// Claims a pending delivery for one try until `lease_until` (unix ms): `true` when it
-    /// was still as `seen` (nobody else took it meanwhile).
-    pub async fn claim_hook_delivery(&self, seen: &Delivery, lease_until: i64) -> AppResult<bool> {
+    /// was still as `seen` and due by `now` (nobody else took it meanwhile: a try under way
+    /// holds a lease in the future, which is not due).
+    pub async fn claim_hook_delivery(&self, seen: &Delivery, now: i64, lease_until: i64) -> AppResult<bool> {
         let done = self
             .write_one(
                 sqlx::query(
                     "UPDATE hook_deliveries SET next_at = $1, updated_at = $2 \
-                     WHERE id = $3 AND status = 'pending' AND attempts = $4 AND next_at = $5",
+                     WHERE id = $3 AND status = 'pending' AND attempts = $4 AND next_at = $5 AND next_at <= $6",
                 )
                 .bind(lease_until)
                 .bind(now_ms())
                 .bind(&seen.id)
                 .bind(seen.attempts)
-                .bind(seen.next_at),
+                .bind(seen.next_at)
+                .bind(now),
             )
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Records a try's answer: `status` the HTTP status (if one came), `error` why it did
-    /// not count (if it did not); `next_at` the next try (`None`: no more, it is done).
+    /// not count (if it did not); `next_at` the next try (`None`: no more, it is done). Only
+    /// while the try's claim holds (`seen`'s attempts, the lease `lease_until`, still
+    /// pending): a delivery given up meanwhile (its webhook removed) stays given up, and a
+    /// try whose lease ran out and was taken by another does not overwrite that one's.
     pub async fn record_hook_try(
         &self,
-        id: &str,
+        seen: &Delivery,
+        lease_until: i64,
         delivered: bool,
         status: Option<i64>,
         error: Option<&str>,
@@ -271,14 +289,17 @@ impl Store {
         self.write_one(
             sqlx::query(
                 "UPDATE hook_deliveries SET status = $1, attempts = attempts + 1, next_at = $2, \
-                 last_status = $3, last_error = $4, updated_at = $5 WHERE id = $6",
+                 last_status = $3, last_error = $4, updated_at = $5 \
+                 WHERE id = $6 AND status = 'pending' AND attempts = $7 AND next_at = $8",
             )
             .bind(state)
             .bind(if delivered { None } else { next_at })
             .bind(status)
             .bind(error)
             .bind(now_ms())
-            .bind(id),
+            .bind(&seen.id)
+            .bind(seen.attempts)
+            .bind(lease_until),
         )
         .await?;
         Ok(())

@@ -35,51 +35,66 @@ pub struct Asked {
     to: Option<String>,
 }
 
-/// The payments of the filter's dates (at most `limit`), those of its status, and whether
-/// the dates held more.
-async fn listed(
-    state: &AppState,
-    owned: &OwnedSite,
-    q: &Asked,
-    limit: i64,
-) -> AppResult<(Vec<Payment>, bool)> {
+/// Every payment of the site that passes the filter, newest first. The filter's status is
+/// a word worked out per payment (a refund or a dispute at Stripe changes it), so the
+/// dates are read whole and the status kept after: a page limit taken before it would hide
+/// older matches. Dates holding more than [`report::CSV_LIMIT`] payments are refused with
+/// the fix (nothing is cut silently).
+async fn matching(state: &AppState, owned: &OwnedSite, q: &Asked) -> AppResult<Vec<Payment>> {
     let filter = Filter::parse(q.status.as_deref(), q.from.as_deref(), q.to.as_deref())?;
     let links = StripeLinks::for_base(state.stripe.base());
-    let mut found = state
-        .store
-        .site_payments(owned.id(), filter.from_ms, filter.to_ms, limit + 1)
-        .await?;
-    let truncated = found.len() as i64 > limit;
-    found.truncate(limit as usize);
+    let mut found = in_dates(state, owned, &filter).await?;
     found.retain(|p| filter.keeps(&report::row(p, &links)));
-    Ok((found, truncated))
+    Ok(found)
 }
 
-/// `GET …/payments`.
+/// The site's payments of the filter's dates (any status), refused past
+/// [`report::CSV_LIMIT`].
+async fn in_dates(state: &AppState, owned: &OwnedSite, filter: &Filter) -> AppResult<Vec<Payment>> {
+    let found = state
+        .store
+        .site_payments(owned.id(), filter.from_ms, filter.to_ms, report::CSV_LIMIT + 1)
+        .await?;
+    if found.len() as i64 > report::CSV_LIMIT {
+        return Err(AppError::BadRequest(format!(
+            "these dates hold more than {} payments: choose a shorter range (from and to)",
+            report::CSV_LIMIT
+        )));
+    }
+    Ok(found)
+}
+
+/// `GET …/payments`: the newest [`report::PAGE_LIMIT`] matching payments, and the totals of
+/// all that match.
 pub async fn list(
     State(state): State<AppState>,
     owned: OwnedSite,
     q: Result<Query<Asked>, QueryRejection>,
 ) -> AppResult<Json<PaymentList>> {
     let q = asked(q)?;
-    let (found, truncated) = listed(&state, &owned, &q, report::PAGE_LIMIT).await?;
+    let found = matching(&state, &owned, &q).await?;
     let links = StripeLinks::for_base(state.stripe.base());
     let refs: Vec<&Payment> = found.iter().collect();
+    let truncated = found.len() as i64 > report::PAGE_LIMIT;
     Ok(Json(PaymentList {
-        payments: found.iter().map(|p| report::row(p, &links)).collect(),
+        payments: found
+            .iter()
+            .take(report::PAGE_LIMIT as usize)
+            .map(|p| report::row(p, &links))
+            .collect(),
         totals: report::totals(&refs),
         truncated,
     }))
 }
 
-/// `GET …/payments.csv`: the same filter, every payment, as a download.
+/// `GET …/payments.csv`: the same filter, every matching payment, as a download.
 pub async fn csv(
     State(state): State<AppState>,
     owned: OwnedSite,
     q: Result<Query<Asked>, QueryRejection>,
 ) -> AppResult<Response> {
     let q = asked(q)?;
-    let (found, _) = listed(&state, &owned, &q, report::CSV_LIMIT).await?;
+    let found = matching(&state, &owned, &q).await?;
     let links = StripeLinks::for_base(state.stripe.base());
     let rows: Vec<_> = found.iter().map(|p| report::row(p, &links)).collect();
     let body = report::csv(&rows)?;
@@ -103,10 +118,7 @@ pub async fn conversion(
 ) -> AppResult<Json<Conversion>> {
     let q = asked(q)?;
     let filter = Filter::parse(None, q.from.as_deref(), q.to.as_deref())?;
-    let payments = state
-        .store
-        .site_payments(owned.id(), filter.from_ms, filter.to_ms, report::CSV_LIMIT)
-        .await?;
+    let payments = in_dates(&state, &owned, &filter).await?;
     let refusals = state
         .store
         .site_refusals(owned.id(), filter.from_ms, filter.to_ms)
