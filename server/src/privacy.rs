@@ -3,7 +3,7 @@
 //! nobody touched for longer than the site's retention erased by the sweep. The console and
 //! the CLI both come here.
 
-use chatpay_shared::console::ConversationExport;
+use chatpay_shared::console::{ConversationExport, ExportedNotice};
 
 use crate::domain::SiteId;
 use crate::error::{AppError, AppResult};
@@ -51,6 +51,13 @@ pub async fn export(
         payments,
         workflow_version,
         answers,
+        client_ip: store.client_ip_of(conversation).await?.map(|ip| ip.to_string()),
+        notices: store
+            .notices_of(conversation)
+            .await?
+            .into_iter()
+            .map(|(text, at)| ExportedNotice { text, at })
+            .collect(),
     }))
 }
 

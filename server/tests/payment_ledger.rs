@@ -125,6 +125,13 @@ async fn refunds_and_disputes_at_stripe_reach_the_payment(backend: Backend) {
         shown.payments[0].detail.as_deref(),
         Some("dispute: needs response")
     );
+    // Stripe takes a disputed amount back while the dispute is open: not money kept.
+    assert_eq!(
+        (shown.totals[0].paid.as_str(), shown.totals[0].net.as_str()),
+        ("25.00", "0.00"),
+        "{:?}",
+        shown.totals
+    );
     let (status, _) = at_stripe(
         &app,
         "test_helpers/disputes",
@@ -151,6 +158,7 @@ async fn refunds_and_disputes_at_stripe_reach_the_payment(backend: Backend) {
     assert_eq!(app.payment(&other.id).await.dispute.as_deref(), Some("won"));
     let shown = list(&app, &cookie, "?status=paid").await;
     assert_eq!(shown.payments.len(), 1, "a won dispute leaves it paid");
+    assert_eq!(shown.totals[0].net, "25.00", "a won dispute gives it back");
 
     // A dispute status Stripe does not have is not kept; a closed dispute stays as it closed.
     let odd = |id: &str, status: &str| {

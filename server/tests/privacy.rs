@@ -64,6 +64,11 @@ async fn a_conversation_exports_and_erases_from_the_console(backend: Backend) {
         .iter()
         .any(|f| matches!(f, ServerFrame::Message { text, .. } if text == "Ada Lovelace")));
     assert_eq!(doc.answers.get("n").map(String::as_str), Some("Ada Lovelace"));
+    assert_eq!(
+        doc.client_ip.as_deref(),
+        Some("127.0.0.1"),
+        "the address it came from"
+    );
     assert_eq!(doc.workflow_version, Some(1));
     assert_eq!(doc.payments.len(), 1);
     assert_eq!(
@@ -125,6 +130,7 @@ async fn a_conversation_exports_and_erases_from_the_console(backend: Backend) {
         .iter()
         .any(|f| matches!(f, ServerFrame::Message { text, .. } if text.contains("Ada"))));
     assert!(doc.answers.is_empty());
+    assert_eq!(doc.client_ip, None, "the address goes with it");
     assert_eq!(doc.payments[0].description, ERASED);
     assert_eq!(
         doc.payments[0].amount, "15.00",

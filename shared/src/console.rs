@@ -323,16 +323,19 @@ pub struct PaymentRow {
     pub stripe_url: Option<String>,
 }
 
-/// What one currency's listed payments add up to, in major units.
+/// What one currency's matching payments add up to, in major units.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrencyTotal {
     pub currency: String,
-    /// How many payments are listed in it.
+    /// How many payments match in it (any status).
     pub payments: u64,
     /// Taken: the paid ones (refunded and disputed included).
     pub paid: String,
     pub refunded: String,
-    /// `paid` − `refunded`.
+    /// Taken back by the bank: the paid ones under an open or lost dispute (not yet
+    /// refunded). A won dispute gives it back.
+    pub disputed: String,
+    /// `paid` − `refunded` − `disputed`.
     pub net: String,
 }
 
@@ -392,7 +395,12 @@ pub struct Conversion {
     pub by_day: Vec<Funnel>,
     /// Newest version first; the inbox's requests last.
     pub by_version: Vec<Funnel>,
+    /// Of the days drawn (`by_version` too).
     pub total: Funnel,
+    /// The dates held requests older than the days drawn; they are not counted anywhere
+    /// (choose dates to see them).
+    #[serde(default)]
+    pub clipped: bool,
 }
 
 /// One conversation as a visitor's data export (the console's Export, `chatpay conversation
@@ -413,6 +421,22 @@ pub struct ConversationExport {
     pub workflow_version: Option<i64>,
     /// The answers its run saved (variables), by name.
     pub answers: std::collections::BTreeMap<String, String>,
+    /// The address the visitor last came from (kept for the abuse limits; erased with the
+    /// conversation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+    /// Notes for the site's agents about it (a payment that could not open, a double
+    /// charge), oldest first; the visitor never saw them.
+    #[serde(default)]
+    pub notices: Vec<ExportedNotice>,
+}
+
+/// A note for the agents in a [`ConversationExport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedNotice {
+    pub text: String,
+    /// Unix milliseconds.
+    pub at: i64,
 }
 
 /// How long a site keeps conversations nobody touches (the console's Privacy card).

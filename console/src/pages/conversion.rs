@@ -173,12 +173,18 @@ pub struct ConversionProps {
 #[component(Conversion)]
 pub fn conversion(p: &ConversionProps) -> Html {
     let report = use_state(|| None::<Result<Report, String>>);
+    // The dates last asked for: an older answer that arrives late is dropped.
+    let asked = use_mut_ref(String::new);
     {
-        let (report, site, q) = (report.clone(), p.site.clone(), p.query.clone());
+        let (report, site, q, asked) = (report.clone(), p.site.clone(), p.query.clone(), asked.clone());
         use_effect_with((site.clone(), q.clone()), move |_| {
+            let path = format!("{}{q}", paths::fill(paths::CONVERSION, &[&*site]));
+            *asked.borrow_mut() = path.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                let path = format!("{}{q}", paths::fill(paths::CONVERSION, &[&*site]));
-                report.set(Some(api::get::<Report>(&path).await.map_err(|f| f.message)));
+                let r = api::get::<Report>(&path).await.map_err(|f| f.message);
+                if *asked.borrow() == path {
+                    report.set(Some(r));
+                }
             });
         });
     }
@@ -191,6 +197,9 @@ pub fn conversion(p: &ConversionProps) -> Html {
         Some(Ok(r)) => html! {
             <>
                 <p id="conversion-summary">{ figures_said(&r.total) }{ " in these dates." }</p>
+                if r.clipped {
+                    <p class="muted" id="conversion-clipped">{ "Only the latest 366 days with requests are drawn and counted: choose dates to see earlier ones." }</p>
+                }
                 <h3>{ "By day (UTC)" }</h3>
                 { days_chart(&r.by_day) }
                 { figures("conversion-days", "Day", &r.by_day, Some(&r.total)) }

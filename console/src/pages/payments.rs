@@ -82,14 +82,20 @@ pub fn payments(p: &PaymentsProps) -> Html {
     let from = use_state(String::new);
     let to = use_state(String::new);
     let list = use_state(|| None::<Result<PaymentList, String>>);
+    // The query last asked for: an older answer that arrives late is dropped, so the list
+    // always matches the filters shown.
+    let asked = use_mut_ref(String::new);
     let q = query(&status, &from, &to);
     {
-        let (list, site, q) = (list.clone(), p.site.clone(), q.clone());
+        let (list, site, q, asked) = (list.clone(), p.site.clone(), q.clone(), asked.clone());
         use_effect_with((site.clone(), q.clone()), move |_| {
+            let path = format!("{}{q}", paths::fill(paths::SITE_PAYMENTS, &[&*site]));
+            *asked.borrow_mut() = path.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                let path = format!("{}{q}", paths::fill(paths::SITE_PAYMENTS, &[&*site]));
                 let r = api::get::<PaymentList>(&path).await;
-                list.set(Some(r.map_err(|f| f.message)));
+                if *asked.borrow() == path {
+                    list.set(Some(r.map_err(|f| f.message)));
+                }
             });
         });
     }
@@ -107,17 +113,18 @@ pub fn payments(p: &PaymentsProps) -> Html {
         Some(Ok(l)) => html! {
             <>
                 <table class="totals" id="pay-totals">
-                    <caption>{ "Totals of the listed payments" }</caption>
-                    <thead><tr><th scope="col">{ "Currency" }</th><th scope="col">{ "Payments" }</th><th scope="col">{ "Paid" }</th><th scope="col">{ "Refunded" }</th><th scope="col">{ "Net" }</th></tr></thead>
+                    <caption>{ "Totals of every matching payment (paid: what Stripe took; disputed: held back by the bank)" }</caption>
+                    <thead><tr><th scope="col">{ "Currency" }</th><th scope="col">{ "Matching" }</th><th scope="col">{ "Paid" }</th><th scope="col">{ "Refunded" }</th><th scope="col">{ "Disputed" }</th><th scope="col">{ "Net" }</th></tr></thead>
                     <tbody>{ for l.totals.iter().map(|t| html! {
                         <tr data-currency={t.currency.clone()}>
                             <th scope="row">{ &t.currency }</th><td class="num">{ t.payments }</td>
-                            <td class="num">{ &t.paid }</td><td class="num">{ &t.refunded }</td><td class="num">{ &t.net }</td>
+                            <td class="num">{ &t.paid }</td><td class="num">{ &t.refunded }</td>
+                            <td class="num">{ &t.disputed }</td><td class="num">{ &t.net }</td>
                         </tr>
                     }) }</tbody>
                 </table>
                 if l.truncated {
-                    <p class="muted">{ "More payments than a page shows: narrow the dates, or download the CSV (it has them all)." }</p>
+                    <p class="muted" id="pay-truncated">{ "More payments match than a page lists: the newest are below; the totals count them all, and the CSV has them all." }</p>
                 }
                 <div class="scroll">
                     <table class="payments" id="payments">

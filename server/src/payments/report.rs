@@ -170,21 +170,29 @@ pub fn row(p: &Payment, links: &StripeLinks) -> PaymentRow {
     }
 }
 
-/// What the listed payments add up to per currency: money taken (paid, refunded and
-/// disputed payments), refunded, and what is left.
+/// The dispute statuses under which Stripe holds a payment's money back (a dispute is
+/// opened, or lost); an inquiry (`warning_*`) takes nothing, a won one gives it back.
+const FUNDS_WITHDRAWN: [&str; 3] = ["needs_response", "under_review", "lost"];
+
+/// What the matching payments add up to per currency: money taken (paid, refunded and
+/// disputed payments), refunded, held back by a dispute, and what is left.
 pub fn totals(payments: &[&Payment]) -> Vec<CurrencyTotal> {
-    // currency → (count, paid, refunded), in minor units.
-    let mut sums: BTreeMap<&str, (u64, i64, i64)> = BTreeMap::new();
+    // currency → (count, paid, refunded, disputed), in minor units.
+    let mut sums: BTreeMap<&str, (u64, i64, i64, i64)> = BTreeMap::new();
     for p in payments {
         let e = sums.entry(p.currency.as_str()).or_default();
         e.0 += 1;
         if p.status == PaymentStatus::Paid {
+            let refunded = p.refunded_minor.min(p.amount_minor).max(0);
             e.1 = e.1.saturating_add(p.amount_minor);
-            e.2 = e.2.saturating_add(p.refunded_minor.min(p.amount_minor));
+            e.2 = e.2.saturating_add(refunded);
+            if p.dispute.as_deref().is_some_and(|d| FUNDS_WITHDRAWN.contains(&d)) {
+                e.3 = e.3.saturating_add(p.amount_minor - refunded);
+            }
         }
     }
     sums.into_iter()
-        .map(|(code, (n, paid, refunded))| {
+        .map(|(code, (n, paid, refunded, disputed))| {
             let money = |minor: i64| match currency(code) {
                 Ok(c) => format_minor(minor, c),
                 Err(_) => minor.to_string(),
@@ -194,7 +202,8 @@ pub fn totals(payments: &[&Payment]) -> Vec<CurrencyTotal> {
                 payments: n,
                 paid: money(paid),
                 refunded: money(refunded),
-                net: money(paid.saturating_sub(refunded)),
+                disputed: money(disputed),
+                net: money(paid.saturating_sub(refunded).saturating_sub(disputed)),
             }
         })
         .collect()
@@ -259,7 +268,20 @@ pub fn conversion(payments: &[Payment], refusals: &[Refusal]) -> Conversion {
                 "other"
             };
             (r.at, Some(r.workflow_version.unwrap_or(0)), reason)
-        }));
+        }))
+        .collect::<Vec<_>>();
+    // Only the latest MAX_DAYS days are drawn; the total and the versions count the same.
+    let first_drawn = requests
+        .iter()
+        .map(|(at, ..)| at.div_euclid(DAY_MS))
+        .max()
+        .map_or(i64::MIN, |last| last - MAX_DAYS + 1);
+    let all = requests.len();
+    let requests: Vec<_> = requests
+        .into_iter()
+        .filter(|(at, ..)| at.div_euclid(DAY_MS) >= first_drawn)
+        .collect();
+    let clipped = requests.len() < all;
     let mut total = Funnel {
         key: "all".into(),
         ..Funnel::default()
@@ -272,9 +294,9 @@ pub fn conversion(payments: &[Payment], refusals: &[Refusal]) -> Conversion {
         count(days.entry(at.div_euclid(DAY_MS)).or_default(), outcome);
         count(versions.entry(std::cmp::Reverse(version)).or_default(), outcome);
     }
-    // Quiet days between the first and the last are drawn too (the latest MAX_DAYS).
+    // Quiet days between the first and the last are drawn too.
     let by_day = match (days.keys().next().copied(), days.keys().last().copied()) {
-        (Some(first), Some(last)) => (first.max(last - MAX_DAYS + 1)..=last)
+        (Some(first), Some(last)) => (first..=last)
             .map(|d| Funnel {
                 key: day_of(d * DAY_MS),
                 ..days.remove(&d).unwrap_or_default()
@@ -297,6 +319,7 @@ pub fn conversion(payments: &[Payment], refusals: &[Refusal]) -> Conversion {
         by_day,
         by_version,
         total,
+        clipped,
     }
 }
 
@@ -374,6 +397,23 @@ mod tests {
             asked_by: "workflow v3".into(),
             stripe_url: None,
         }
+    }
+
+    #[test]
+    fn the_conversion_counts_only_the_days_it_draws() {
+        let day = |d: i64| Refusal {
+            workflow_version: Some(1),
+            reason: "invalid_amount".into(),
+            at: 1_796_083_200_000 + d * DAY_MS,
+        };
+        // Two years apart: only the latest 366 days are drawn, and only they are counted.
+        let r = conversion(&[], &[day(0), day(400), day(401)]);
+        assert_eq!(r.by_day.len(), 2);
+        assert_eq!(r.total.requests, 2, "the total is of the days drawn");
+        assert_eq!(r.by_version[0].requests, 2, "and so is each version's");
+        assert!(r.clipped, "the report says it left older ones out");
+        let r = conversion(&[], &[day(0), day(365)]);
+        assert_eq!((r.by_day.len(), r.total.requests, r.clipped), (366, 2, false));
     }
 
     #[test]
