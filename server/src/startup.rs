@@ -85,6 +85,7 @@ pub fn state(parts: Parts) -> (AppState, Shutdown) {
         hashers: Default::default(),
         refused: Default::default(),
         shutdown: rx,
+        outbound_round: Default::default(),
     };
     // The numbers for /metrics are recorded from the start, whoever scrapes them.
     crate::telemetry::install();

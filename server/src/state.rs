@@ -75,6 +75,9 @@ pub struct AppState {
     pub hashers: Arc<crate::accounts::Hashers>,
     /// Turns `true` when the relay is shutting down; sockets then close politely.
     pub shutdown: watch::Receiver<bool>,
+    /// `true` while a round of the owners' webhook retries runs (the sweep starts one and
+    /// goes on; a slow endpoint never holds the sweep).
+    pub outbound_round: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl crate::client::KnowsProxies for AppState {

@@ -87,8 +87,13 @@ async fn sweep_at_ms(state: &AppState, now_ms_then: i64) {
     {
         tracing::warn!(error = %e, "cannot purge expired sessions");
     }
-    // Events for the owners' webhooks whose next try came.
-    crate::outbound::deliver_due(state, now_ms()).await;
+    // Events for the owners' webhooks whose next try came: a round of their own, so an
+    // endpoint that hangs never holds back the payments' looks, refunds or retention.
+    crate::outbound::start_round(state);
+    // An erase whose old text a long read kept in the WAL is finished.
+    if let Err(e) = state.store.finish_wipe().await {
+        tracing::warn!(error = %e, "cannot finish wiping erased text yet");
+    }
     // Conversations nobody touched for longer than their site keeps them are erased.
     match crate::privacy::enforce_retention(&state.store).await {
         Ok(n) => crate::telemetry::sweep("conversations_erased", n),

@@ -197,6 +197,34 @@ async fn refunds_and_disputes_at_stripe_reach_the_payment(backend: Backend) {
     let usd = shown.totals.iter().find(|t| t.currency == "USD").unwrap();
     assert_eq!(usd.net, "0.00", "{usd:?}");
 
+    // An inquiry that closed, then a chargeback on the same payment: the chargeback counts.
+    let fourth = app.create_payment(3000, "USD", None).await;
+    common::pay(fourth.checkout_url.as_deref().unwrap()).await;
+    let fourth_pi = app
+        .wait_payment(&fourth.id, PaymentStatus::Paid)
+        .await
+        .payment_intent
+        .unwrap();
+    for status in ["warning_needs_response", "warning_closed", "needs_response"] {
+        let (s, d) = at_stripe(
+            &app,
+            "test_helpers/disputes",
+            &[("payment_intent", &fourth_pi), ("status", status)],
+        )
+        .await;
+        assert_eq!(s, 200, "{d}");
+        eventually(Duration::from_secs(10), || async {
+            let p = app.payment(&fourth.id).await;
+            (p.dispute.as_deref() == Some(status))
+                .then_some(())
+                .ok_or(format!("dispute {:?}, not {status}", p.dispute))
+        })
+        .await;
+    }
+    let shown = list(&app, &cookie, "?status=disputed").await;
+    let usd = shown.totals.iter().find(|t| t.currency == "USD").unwrap();
+    assert_eq!(usd.disputed, "30.00", "{usd:?}");
+
     // A charge of another site's PaymentIntent, or of none: nothing here moves.
     let stranger = serde_json::json!({
         "id": "evt_stranger", "object": "event", "type": "charge.refunded", "created": 1, "livemode": false,

@@ -294,3 +294,118 @@ async fn retention_erases_old_conversations_once_and_only_those(backend: Backend
     app.stop().await;
 }
 both!(retention_erases_old_conversations_once_and_only_those);
+
+/// A payment asked for by hand just before the erase, whose Checkout link Stripe makes just
+/// after: its card (with the description the agent typed) is not written into the erased
+/// conversation. The visitor may still pay the link they have: the owner's webhook hears of
+/// that money, without the erased description.
+async fn a_link_made_after_the_erase_writes_nothing_back(backend: Backend) {
+    use common::standin::Delay;
+    let (app, stripe) = TestApp::spawn_behind_standin(backend).await;
+    app.connect_stripe().await;
+    app.publish(ASK_NAME).await;
+    let cookie = common::owner_cookie(&app).await;
+    app.state
+        .store
+        .set_hook(&app.state.cipher, &shop(), "http://127.0.0.1:9/never", false)
+        .await
+        .unwrap();
+    let conversation = visitor_named(&app, "Ada Lovelace").await;
+    stripe.delay(
+        reqwest::Method::POST,
+        "/v1/checkout/sessions",
+        Delay::Answer(std::time::Duration::from_millis(1500)),
+        1,
+    );
+    let base = format!("/api/console/sites/shop/conversations/{conversation}");
+    let (s, v) = send(
+        &app,
+        &cookie,
+        reqwest::Method::POST,
+        &format!("{base}/payments"),
+        Some(json!({ "amount": "12.00", "currency": "EUR", "description": "Ada's secret order" })),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = send(
+        &app,
+        &cookie,
+        reqwest::Method::POST,
+        &format!("{base}/erase"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    // The link is made now, after the erase.
+    let payment = common::eventually(std::time::Duration::from_secs(10), || async {
+        let ps = app
+            .state
+            .store
+            .conversation_payments(&conversation)
+            .await
+            .unwrap();
+        match ps.first() {
+            Some(p) if p.checkout_url.is_some() => Ok(p.clone()),
+            other => Err(format!("no link yet: {other:?}")),
+        }
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let history = app
+        .state
+        .store
+        .history_after(&conversation, 0, 100)
+        .await
+        .unwrap();
+    let said = serde_json::to_string(&history).unwrap();
+    assert!(!said.contains("secret order"), "{said}");
+
+    common::pay(payment.checkout_url.as_deref().unwrap()).await;
+    app.wait_payment(&payment.id, chatpay_shared::protocol::PaymentStatus::Paid)
+        .await;
+    let told = common::eventually(std::time::Duration::from_secs(10), || async {
+        let d = app.state.store.hook_deliveries(&shop(), 10).await.unwrap();
+        d.into_iter()
+            .find(|d| d.event_type == "payment.paid")
+            .ok_or("no payment.paid queued".to_owned())
+    })
+    .await;
+    assert!(told.payload.contains(&payment.id), "{}", told.payload);
+    assert!(!told.payload.contains("secret order"), "{}", told.payload);
+    app.stop().await;
+}
+both!(a_link_made_after_the_erase_writes_nothing_back);
+
+/// SQLite: an erase while a long read holds the WAL (a big CSV download, a backup) answers
+/// at once, and the erased text leaves the WAL file as soon as the read ends (the sweep
+/// finishes the wipe); nothing stays behind for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erase_during_a_long_read_wipes_the_wal_when_the_read_ends() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.publish(ASK_NAME).await;
+    let conversation = visitor_named(&app, "Zebra Quagga").await;
+    let path = app.db.url.trim_start_matches("sqlite://").to_owned();
+    let wal = format!("{path}-wal");
+    let holds = |file: &str| {
+        std::fs::read(file)
+            .map(|b| b.windows(12).any(|w| w == b"Zebra Quagga"))
+            .unwrap_or(false)
+    };
+    // A reader in the middle of a long read: its snapshot pins the WAL.
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let n: i64 = reader
+        .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert!(n > 0);
+
+    let erased = app.state.store.erase_conversation(&shop(), &conversation).await;
+    assert!(matches!(erased, Ok(true)), "the erase is done: {erased:?}");
+    // The read ends; the next sweep empties the WAL.
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    chatpay_server::sweep::sweep(&app.state).await;
+    assert!(!holds(&wal), "the WAL still holds the erased name");
+    assert!(!holds(&path), "the database file still holds the erased name");
+    app.stop().await;
+}

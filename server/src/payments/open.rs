@@ -211,8 +211,12 @@ fn session_params(p: &Payment) -> NewCheckoutSession<'_> {
 /// that is not the card's (the payment has one, or is settled) is expired at Stripe.
 async fn stored_and_told(state: &AppState, p: &Payment, session: &CheckoutSession) -> AppResult<Opened> {
     let mut tx = state.store.begin().await?;
+    // Locked, and erased meanwhile? Then the link is kept on the payment (the visitor may
+    // still pay it) but nothing is written into the conversation: the card would carry the
+    // description read before the erase.
+    let mut erased = false;
     if let Some(c) = &p.conversation_id {
-        conversations::lock(&mut tx, c).await?;
+        erased = conversations::erased_at(&mut tx, c).await?.is_some();
     }
     // Stripe's news about this session may have come before its create call's answer (it was
     // then another session's news, and ignored): the payment is then looked at now.
@@ -241,7 +245,7 @@ async fn stored_and_told(state: &AppState, p: &Payment, session: &CheckoutSessio
         SessionSet::Other(None)
     };
     let mut followups = Followups::default();
-    match (&set, &p.conversation_id) {
+    match (&set, p.conversation_id.as_ref().filter(|_| !erased)) {
         (SessionSet::Set, Some(conversation)) => {
             let url = session.url.clone().unwrap_or_default();
             followups = match p.requested_by {

@@ -3,8 +3,9 @@
 //! amounts, statuses and Stripe ids stay for the owner's accounting.
 //!
 //! On SQLite the writer runs with `secure_delete` (freed bytes are zeroed) and the erase ends
-//! with a `TRUNCATE` checkpoint, so no old copy of the erased text stays in the database file
-//! or its WAL; the tests check the files' bytes. Stripe keeps its own copy of a payment's
+//! with a `TRUNCATE` checkpoint (or, when a long read holds the WAL, the sweep does it once
+//! the read is over), so no old copy of the erased text stays in the database file or its
+//! WAL; the tests check the files' bytes. Stripe keeps its own copy of a payment's
 //! description: erase it there too (the dashboard, or the API's customer/payment tools).
 
 use chatpay_shared::run::{RunState, RunStatus};
@@ -120,22 +121,43 @@ impl Store {
     }
 
     /// SQLite: empties the WAL into the database file, so the erased rows' old pages are
-    /// gone from the WAL too (a reader holding them delays it a little).
+    /// gone from the WAL too. A reader in the middle of a long read (a big CSV, a backup)
+    /// pins the WAL: after a second of trying the erase answers anyway, the wipe is marked
+    /// pending and the sweep finishes it once the read is over ([`Store::finish_wipe`]).
     async fn forget_old_pages(&self) -> AppResult<()> {
         let super::Writer::Sqlite(writer) = &self.write else {
             return Ok(());
         };
-        let mut last = None;
-        for _ in 0..50 {
-            match writer.truncate_wal().await {
-                Ok(()) => return Ok(()),
-                Err(e) => last = Some(e),
+        for _ in 0..10 {
+            if writer.truncate_wal().await.is_ok() {
+                return Ok(());
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        Err(AppError::Internal(anyhow::anyhow!(
-            "the conversation is erased, but the WAL could not be emptied yet ({}); it is on the next checkpoint",
-            last.map(|e| e.to_string()).unwrap_or_default()
-        )))
+        writer
+            .wipe_pending
+            .store(true, std::sync::atomic::Ordering::Release);
+        tracing::warn!("an erased conversation's old text is still in the WAL while a long read holds it; the sweep empties it when the read ends");
+        Ok(())
+    }
+
+    /// SQLite: finishes a wipe an erase left pending (see [`Store::erase_conversation`]):
+    /// the sweep's part. Nothing to do on PostgreSQL or when none is pending.
+    pub async fn finish_wipe(&self) -> AppResult<()> {
+        use std::sync::atomic::Ordering;
+        let super::Writer::Sqlite(writer) = &self.write else {
+            return Ok(());
+        };
+        if !writer.wipe_pending.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Err(e) = writer.truncate_wal().await {
+            writer.wipe_pending.store(true, Ordering::Release);
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "erased text is still in the WAL ({e}); a long read holds it, the next sweep tries again"
+            )));
+        }
+        tracing::info!("the WAL no longer holds erased text");
+        Ok(())
     }
 }

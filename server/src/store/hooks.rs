@@ -199,6 +199,41 @@ impl Store {
         Ok(id)
     }
 
+    /// Queues a `test` event, unless the site's last one is still being tried (refused, to
+    /// wait for its answer): the check and the queuing in one transaction, the site's
+    /// webhook row locked first, so two at once never both pass. The id when the site has a
+    /// webhook.
+    pub async fn enqueue_test_event(
+        &self,
+        site: &SiteId,
+        event_id: &str,
+        payload: &str,
+    ) -> AppResult<Option<String>> {
+        let mut tx = self.begin().await?;
+        if tx.locks_rows() {
+            sqlx::query("UPDATE site_hooks SET url = url WHERE site_id = $1")
+                .bind(site.as_str())
+                .execute(&mut tx)
+                .await?;
+        }
+        let busy: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM hook_deliveries WHERE site_id = $1 AND event_type = 'test' AND status = 'pending'",
+        )
+        .bind(site.as_str())
+        .fetch_one(&mut tx)
+        .await?;
+        if busy > 0 {
+            return Err(AppError::RateLimited {
+                message: "the last test event is still being sent; wait for its answer in the list below"
+                    .into(),
+                retry_after_secs: 10,
+            });
+        }
+        let id = enqueue(&mut tx, site, None, event_id, "test", payload).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
     /// Whether `site` has a webhook (a read: no writer turn for the sites without one).
     pub async fn has_hook(&self, site: &SiteId) -> AppResult<bool> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM site_hooks WHERE site_id = $1")

@@ -391,8 +391,10 @@ pub async fn set_refunded(tx: &mut Tx, payment: &str, refunded_minor: i64) -> Ap
     Ok(done.rows_affected() == 1)
 }
 
-/// A dispute's statuses once Stripe has closed it: nothing after that changes it.
-const DISPUTE_CLOSED: [&str; 3] = ["won", "lost", "warning_closed"];
+/// A dispute's statuses once Stripe has closed it: nothing after that changes it. An
+/// inquiry that closed (`warning_closed`) stays closed to inquiry words, but a chargeback
+/// that comes after it (`needs_response`, …) is a new dispute and counts.
+const DISPUTE_CLOSED: [&str; 2] = ["won", "lost"];
 
 /// Records a dispute's status on a payment; `true` when it changed.
 pub async fn set_dispute(tx: &mut Tx, payment: &str, status: &str) -> AppResult<bool> {
@@ -404,7 +406,9 @@ pub async fn set_dispute(tx: &mut Tx, payment: &str, status: &str) -> AppResult<
         return Ok(false);
     };
     // Once closed, a dispute stays as it closed (a late or repeated word changes nothing).
-    let closed = current.as_deref().is_some_and(|c| DISPUTE_CLOSED.contains(&c));
+    let closed = current.as_deref().is_some_and(|c| {
+        DISPUTE_CLOSED.contains(&c) || (c == "warning_closed" && status.starts_with("warning_"))
+    });
     if current.as_deref() == Some(status) || closed {
         return Ok(false);
     }

@@ -63,6 +63,9 @@ pub struct Writer {
     closed: AtomicBool,
     /// Writers waiting for their turn (a member that sees some leaves the group open).
     waiting: Arc<AtomicUsize>,
+    /// An erase's text may still be in the WAL: a reader held it when the erase tried to
+    /// empty it; the sweep tries again ([`crate::store::Store::finish_wipe`]).
+    pub(crate) wipe_pending: AtomicBool,
 }
 
 /// The most transactions one commit carries.
@@ -122,6 +125,7 @@ impl Writer {
             slot: Arc::new(tokio::sync::Mutex::new(slot)),
             closed: AtomicBool::new(false),
             waiting,
+            wipe_pending: AtomicBool::new(false),
         })
     }
 
