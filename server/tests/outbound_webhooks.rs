@@ -418,19 +418,16 @@ async fn a_handoff_is_told_to_the_owners_webhook(backend: Backend) {
 }
 both!(a_handoff_is_told_to_the_owners_webhook);
 
-/// A delivery is one POST however many try it at once: the first try right after queuing,
-/// a sweep that listed it meanwhile, a second relay's sweep. A try still running when the
-/// owner removes the webhook does not bring the delivery back to life.
-async fn a_delivery_is_sent_once_however_many_try_it(backend: Backend) {
-    use chatpay_server::outbound::{deliver, deliver_due};
-    use chatpay_server::store::now_ms;
+/// A relay that may deliver to loopback, the owner signed in, and the shop's webhook set to
+/// a receiver answering `answers` (then 200) after `slow_ms`.
+async fn hooked(backend: Backend, answers: Vec<u16>, slow_ms: u64) -> (TestApp, String, Arc<Receiver>) {
     let app = TestApp::spawn_with(backend, WidgetAssets::none(), None, |s| {
         s.outbound_allow_private = true
     })
     .await;
     let cookie = common::owner_cookie(&app).await;
-    let (url, got) = receiver(vec![]).await;
-    got.slow_ms.store(700, std::sync::atomic::Ordering::SeqCst);
+    let (url, got) = receiver(answers).await;
+    got.slow_ms.store(slow_ms, std::sync::atomic::Ordering::SeqCst);
     let (s, v) = console(
         &app,
         &cookie,
@@ -440,6 +437,16 @@ async fn a_delivery_is_sent_once_however_many_try_it(backend: Backend) {
     )
     .await;
     assert_eq!(s, 200, "{v}");
+    (app, cookie, got)
+}
+
+/// A delivery is one POST however many try it at once: the first try right after queuing,
+/// a sweep that listed it meanwhile, a second relay's sweep. A try still running when the
+/// owner removes the webhook does not bring the delivery back to life.
+async fn a_delivery_is_sent_once_however_many_try_it(backend: Backend) {
+    use chatpay_server::outbound::{deliver, deliver_due};
+    use chatpay_server::store::now_ms;
+    let (app, cookie, got) = hooked(backend, vec![], 700).await;
     let store = &app.state.store;
     let id = store
         .enqueue_hook_event(&shop(), None, "evt_once", "payment.paid", r#"{"id":"evt_once"}"#)
@@ -552,22 +559,7 @@ both!(one_sites_backlog_does_not_hold_back_anothers);
 /// are told to wait (on PostgreSQL too, where requests run side by side). And the sweep is
 /// not held by an endpoint that does not answer: it starts the round and goes on.
 async fn a_slow_endpoint_holds_back_neither_tests_nor_the_sweep(backend: Backend) {
-    let app = TestApp::spawn_with(backend, WidgetAssets::none(), None, |s| {
-        s.outbound_allow_private = true
-    })
-    .await;
-    let cookie = common::owner_cookie(&app).await;
-    let (url, got) = receiver(vec![]).await;
-    got.slow_ms.store(3000, std::sync::atomic::Ordering::SeqCst);
-    let (s, v) = console(
-        &app,
-        &cookie,
-        reqwest::Method::PUT,
-        HOOK,
-        Some(json!({ "url": url })),
-    )
-    .await;
-    assert_eq!(s, 200, "{v}");
+    let (app, cookie, got) = hooked(backend, vec![], 3000).await;
     let tries = (0..8).map(|_| {
         console(
             &app,

@@ -354,7 +354,6 @@ fn time_of(ms: i64) -> String {
 /// ones, the totals are of every match (not only the page's), the page says it holds
 /// fewer, and the CSV has them all.
 async fn a_filter_finds_payments_older_than_a_page(backend: Backend) {
-    use chatpay_server::store::payments::{insert, NewPayment, Requester};
     let app = TestApp::spawn(backend).await;
     app.connect_stripe().await;
     let cookie = common::owner_cookie(&app).await;
@@ -365,27 +364,7 @@ async fn a_filter_finds_payments_older_than_a_page(backend: Backend) {
     let newer = chatpay_server::payments::report::PAGE_LIMIT as usize + 20;
     let mut tx = app.state.store.begin().await.unwrap();
     for n in 0..newer {
-        let id = format!("pay_later_{n}");
-        insert(
-            &mut tx,
-            &NewPayment {
-                id: &id,
-                site_id: &common::shop(),
-                conversation_id: None,
-                amount_minor: 100,
-                currency: "USD",
-                description: "A later request",
-                expires_at: chatpay_server::stripe::lifetime::link_expiry(30),
-                success_url: None,
-                cancel_url: None,
-                requested_by: Requester::Agent,
-                request_key: None,
-                workflow_version: None,
-                agent: None,
-            },
-        )
-        .await
-        .unwrap();
+        common::insert_pending(&mut tx, &format!("pay_later_{n}"), 100, "USD", None).await;
     }
     tx.commit().await.unwrap();
 

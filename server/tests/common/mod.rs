@@ -168,6 +168,37 @@ async fn drop_stale_databases(conn: &mut sqlx::AnyConnection) {
     }
 }
 
+/// Stores a pending payment of the shop asked for by an agent ("Support contract
+/// deposit"), with no Checkout link yet.
+pub async fn insert_pending(
+    tx: &mut chatpay_server::store::Tx,
+    id: &str,
+    amount_minor: i64,
+    currency: &str,
+    conversation: Option<&str>,
+) {
+    chatpay_server::store::payments::insert(
+        tx,
+        &NewPayment {
+            id,
+            site_id: &shop(),
+            conversation_id: conversation,
+            amount_minor,
+            currency,
+            description: "Support contract deposit",
+            expires_at: chatpay_server::stripe::lifetime::link_expiry(30),
+            success_url: None,
+            cancel_url: None,
+            requested_by: Requester::Agent,
+            request_key: None,
+            workflow_version: None,
+            agent: None,
+        },
+    )
+    .await
+    .unwrap();
+}
+
 /// A relay serving on a random local port.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -430,26 +461,7 @@ impl TestApp {
     ) -> Payment {
         let id = chatpay_server::store::new_id("pay");
         let mut tx = self.state.store.begin().await.unwrap();
-        chatpay_server::store::payments::insert(
-            &mut tx,
-            &NewPayment {
-                id: &id,
-                site_id: &shop(),
-                conversation_id: conversation,
-                amount_minor,
-                currency,
-                description: "Support contract deposit",
-                expires_at: chatpay_server::stripe::lifetime::link_expiry(30),
-                success_url: None,
-                cancel_url: None,
-                requested_by: Requester::Agent,
-                request_key: None,
-                workflow_version: None,
-                agent: None,
-            },
-        )
-        .await
-        .unwrap();
+        insert_pending(&mut tx, &id, amount_minor, currency, conversation).await;
         tx.commit().await.unwrap();
         let opened = chatpay_server::payments::open::try_open(&self.state, &id)
             .await
