@@ -373,10 +373,17 @@ pub fn start_round(state: &AppState) {
     if state.outbound_round.swap(true, Ordering::AcqRel) {
         return;
     }
+    /// Ends the round when dropped: also if a try panicked, so rounds never stop for good.
+    struct RoundDone(std::sync::Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for RoundDone {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::Release);
+        }
+    }
     let state = state.clone();
     tokio::spawn(async move {
+        let _done = RoundDone(state.outbound_round.clone());
         deliver_due(&state, now_ms()).await;
-        state.outbound_round.store(false, Ordering::Release);
     });
 }
 
