@@ -40,13 +40,24 @@ async fn list(app: &TestApp, cookie: &str, query: &str) -> PaymentList {
     resp.json().await.unwrap()
 }
 
+/// A payment of `amount_minor` in `currency`, paid in the simulator's Checkout: the stored
+/// payment as it is once paid (its PaymentIntent kept).
+async fn paid_payment(
+    app: &TestApp,
+    amount_minor: i64,
+    currency: &str,
+) -> chatpay_server::store::payments::Payment {
+    let payment = app.create_payment(amount_minor, currency, None).await;
+    common::pay(payment.checkout_url.as_deref().unwrap()).await;
+    app.wait_payment(&payment.id, PaymentStatus::Paid).await
+}
+
 async fn refunds_and_disputes_at_stripe_reach_the_payment(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let secret = app.connect_stripe().await;
     let cookie = common::owner_cookie(&app).await;
-    let payment = app.create_payment(4999, "USD", None).await;
-    common::pay(payment.checkout_url.as_deref().unwrap()).await;
-    let paid = app.wait_payment(&payment.id, PaymentStatus::Paid).await;
+    let paid = paid_payment(&app, 4999, "USD").await;
+    let payment = &paid;
     let pi = paid
         .payment_intent
         .clone()
@@ -102,13 +113,8 @@ async fn refunds_and_disputes_at_stripe_reach_the_payment(backend: Backend) {
 
     // A dispute opened by the bank: the payment shows it, the conversation-less payment
     // needs no notice; closing it won keeps it won even when an older word comes late.
-    let other = app.create_payment(2500, "EUR", None).await;
-    common::pay(other.checkout_url.as_deref().unwrap()).await;
-    let other_pi = app
-        .wait_payment(&other.id, PaymentStatus::Paid)
-        .await
-        .payment_intent
-        .unwrap();
+    let other = paid_payment(&app, 2500, "EUR").await;
+    let other_pi = other.payment_intent.clone().unwrap();
     let (status, dispute) = at_stripe(&app, "test_helpers/disputes", &[("payment_intent", &other_pi)]).await;
     assert_eq!(status, 200, "{dispute}");
     eventually(Duration::from_secs(10), || async {
@@ -179,13 +185,8 @@ async fn refunds_and_disputes_at_stripe_reach_the_payment(backend: Backend) {
 
     // A refund larger than the payment (a forged or foreign-unit amount) counts as all of it,
     // and the page and its totals still answer.
-    let third = app.create_payment(1000, "USD", None).await;
-    common::pay(third.checkout_url.as_deref().unwrap()).await;
-    let third_pi = app
-        .wait_payment(&third.id, PaymentStatus::Paid)
-        .await
-        .payment_intent
-        .unwrap();
+    let third = paid_payment(&app, 1000, "USD").await;
+    let third_pi = third.payment_intent.clone().unwrap();
     let huge = serde_json::json!({
         "id": "evt_huge_refund", "object": "event", "type": "charge.refunded", "created": 1, "livemode": false,
         "data": { "object": { "id": "ch_h", "object": "charge", "payment_intent": third_pi, "amount_refunded": i64::MAX } }
@@ -198,13 +199,8 @@ async fn refunds_and_disputes_at_stripe_reach_the_payment(backend: Backend) {
     assert_eq!(usd.net, "0.00", "{usd:?}");
 
     // An inquiry that closed, then a chargeback on the same payment: the chargeback counts.
-    let fourth = app.create_payment(3000, "USD", None).await;
-    common::pay(fourth.checkout_url.as_deref().unwrap()).await;
-    let fourth_pi = app
-        .wait_payment(&fourth.id, PaymentStatus::Paid)
-        .await
-        .payment_intent
-        .unwrap();
+    let fourth = paid_payment(&app, 3000, "USD").await;
+    let fourth_pi = fourth.payment_intent.clone().unwrap();
     for status in ["warning_needs_response", "warning_closed", "needs_response"] {
         let (s, d) = at_stripe(
             &app,
@@ -241,9 +237,7 @@ async fn the_list_filters_by_status_and_date_and_the_csv_matches_it(backend: Bac
     let app = TestApp::spawn(backend).await;
     app.connect_stripe().await;
     let cookie = common::owner_cookie(&app).await;
-    let paid = app.create_payment(1250, "USD", None).await;
-    common::pay(paid.checkout_url.as_deref().unwrap()).await;
-    app.wait_payment(&paid.id, PaymentStatus::Paid).await;
+    let paid = paid_payment(&app, 1250, "USD").await;
     let pending = app.create_payment(300000, "JPY", None).await;
 
     let all = list(&app, &cookie, "").await;
@@ -357,9 +351,7 @@ async fn a_filter_finds_payments_older_than_a_page(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.connect_stripe().await;
     let cookie = common::owner_cookie(&app).await;
-    let paid = app.create_payment(1250, "USD", None).await;
-    common::pay(paid.checkout_url.as_deref().unwrap()).await;
-    app.wait_payment(&paid.id, PaymentStatus::Paid).await;
+    let paid = paid_payment(&app, 1250, "USD").await;
     // Then more newer requests than a page lists, none paid.
     let newer = chatpay_server::payments::report::PAGE_LIMIT as usize + 20;
     let mut tx = app.state.store.begin().await.unwrap();
