@@ -114,9 +114,16 @@ async fn serve(
         (None, false) => STRIPE_API.to_owned(),
     };
     // Several relays starting together seed the demo once: whoever holds the lease.
-    let seeds_demo = args.demo && store.try_lease("seed-demo", 60_000).await?;
+    let seeds_demo = args.demo
+        && at_start("taking the demo's seeding lease", || async {
+            Ok(store.try_lease("seed-demo", 60_000).await?)
+        })
+        .await?;
     if seeds_demo {
-        seed_demo_site(&store, &args, &public_url).await?;
+        at_start("seeding the demo site", || {
+            seed_demo_site(&store, &args, &public_url)
+        })
+        .await?;
     }
     let assets = WidgetAssets::load(&args.dist.join("widget"));
     if args.stripe_budget > crate::stripe::lifetime::MAX_STRIPE_BUDGET_SECS
@@ -208,13 +215,16 @@ async fn serve(
     println!("console: {public_url}/console/");
     if state.store.account_count().await? == 0 {
         let token = crate::accounts::new_secret();
-        state
-            .store
-            .create_setup_token(
-                &crate::accounts::token_hash(&token),
-                crate::accounts::SETUP_TTL.as_millis() as i64,
-            )
-            .await?;
+        at_start("writing the owner's setup link", || async {
+            Ok(state
+                .store
+                .create_setup_token(
+                    &crate::accounts::token_hash(&token),
+                    crate::accounts::SETUP_TTL.as_millis() as i64,
+                )
+                .await?)
+        })
+        .await?;
         println!("no account yet: create the owner account at {public_url}/console/#/setup/{token} (one use, 24 hours)");
     }
     if args.stripe_simulator {
@@ -248,6 +258,40 @@ async fn serve(
     startup::serve(listener, state, shutdown, startup::signal())
         .await
         .context("the server stopped with an error")
+}
+
+/// How many times a start-up write is tried before the relay gives up starting.
+const START_TRIES: u32 = 6;
+
+/// Runs one of the writes a relay makes while it starts, trying it again when it fails: a
+/// relay restarted after a crash may meet a fault that lasts a moment (a disk full for a
+/// second, a dropped connection), and the restart must then succeed instead of exiting. Each
+/// failure is logged with what failed; after [`START_TRIES`] (about 3 s of waiting) the error
+/// names the step, so a supervisor's log says why the relay did not start.
+async fn at_start<T, F, Fut>(what: &str, mut write: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut wait = Duration::from_millis(100);
+    let mut tries = 1;
+    loop {
+        match write().await {
+            Ok(done) => return Ok(done),
+            Err(e) if tries < START_TRIES => {
+                tracing::warn!(
+                    error = %format!("{e:#}"),
+                    try_number = tries,
+                    "{what} failed while starting; trying again in {} ms",
+                    wait.as_millis()
+                );
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                tries += 1;
+            }
+            Err(e) => return Err(e.context(format!("{what} failed while starting, {tries} times"))),
+        }
+    }
 }
 
 /// Creates or refreshes the `demo` site so the demo page at `/demo` can open the chat.

@@ -170,12 +170,14 @@ impl Chatpay {
         let mut child = cmd.spawn().context("cannot start chatpay")?;
         let stdout = child.stdout.take().context("the relay's stdout")?;
         let (addr, said) = announced_keeping(stdout, "chatpay is listening on ").await?;
-        let relay = Relay {
+        let mut relay = Relay {
             child,
             base: format!("http://{addr}"),
             said,
         };
-        relay.wait_healthy().await?;
+        if let Err(e) = relay.wait_healthy().await {
+            bail!("{e:#}\n{}", relay.why_not_started(log));
+        }
         Ok(relay)
     }
 
@@ -266,17 +268,51 @@ pub struct Relay {
 }
 
 impl Relay {
-    async fn wait_healthy(&self) -> Result<()> {
+    /// Waits up to 20 s for `/healthz`; a relay that exits meanwhile is not waited for.
+    async fn wait_healthy(&mut self) -> Result<()> {
         let url = format!("{}/healthz", self.base);
-        eventually(Duration::from_secs(20), || async {
-            Ok(match reqwest::get(&url).await {
-                Ok(resp) if resp.status().is_success() => Ok(()),
-                _ => Err(format!("chatpay did not become healthy at {url}")),
-            })
-        })
-        .await
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(resp) = reqwest::get(&url).await {
+                if resp.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                bail!("chatpay exited before it became healthy at {url}");
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("chatpay did not become healthy at {url} (waited 20 s)");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
+
+impl Relay {
+    /// What a relay that did not become healthy left behind: whether it exited (and how),
+    /// and the last lines of its log, so a failed start says why.
+    fn why_not_started(&mut self, log: Option<&Path>) -> String {
+        let exited = match self.child.try_wait() {
+            Ok(Some(status)) => format!("the relay exited ({status})"),
+            Ok(None) => "the relay is still running but does not answer /healthz".to_owned(),
+            Err(e) => format!("cannot tell whether the relay runs: {e}"),
+        };
+        let tail = match log.map(std::fs::read_to_string) {
+            Some(Ok(text)) => {
+                let lines: Vec<&str> = text.lines().collect();
+                let from = lines.len().saturating_sub(LOG_TAIL);
+                format!("; the last lines of its log:\n{}", lines[from..].join("\n"))
+            }
+            Some(Err(e)) => format!("; its log cannot be read: {e}"),
+            None => "; its log went to this test's stderr".to_owned(),
+        };
+        format!("{exited}{tail}")
+    }
+}
+
+/// How many lines of a relay's log a failed start prints.
+const LOG_TAIL: usize = 30;
 
 impl Drop for Relay {
     fn drop(&mut self) {

@@ -239,3 +239,59 @@ async fn a_kill_9_while_stripe_is_creating_the_session_is_recovered_on_restart()
     assert_eq!(bot(&frames, "Happy to help with that."), 1);
     Ok(())
 }
+
+/// A relay restarted after a crash may meet a write fault that lasts a moment (a disk full
+/// for a second, a dropped connection). Its start-up writes (the demo site, the owner's
+/// setup link) are then tried again, said in its log, and it serves: before, the first such
+/// fault made it exit, and the chaos test's restart never became healthy (issue 30).
+#[tokio::test]
+async fn a_relay_whose_first_writes_fail_says_so_and_starts() -> anyhow::Result<()> {
+    let dir = Scratch::new("start-faults");
+    let chatpay = Chatpay::new(&dir.0)?;
+    let log = dir.0.join("relay.log");
+
+    let relay = chatpay
+        .serve_logged(
+            0,
+            &[
+                "--demo",
+                "--stripe-simulator",
+                "--inject-faults",
+                "first_writes=3",
+            ],
+            Some(&log),
+        )
+        .await?;
+
+    // It serves the demo, and the setup link it printed opens the console.
+    let http = reqwest::Client::new();
+    let demo = http.get(format!("{}/demo", relay.base)).send().await?;
+    assert_eq!(demo.status(), 200, "the demo page");
+    let said = relay.said.lock().unwrap().clone();
+    let token = said
+        .iter()
+        .find_map(|l| l.split("/console/#/setup/").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no setup link among {said:?}"))?;
+    let setup = http
+        .post(format!("{}/api/console/setup", relay.base))
+        .header("x-chatpay-console", "1")
+        .json(&json!({ "token": token, "email": "owner@shop.test", "password": "a long passphrase 42" }))
+        .send()
+        .await?;
+    assert_eq!(
+        setup.status(),
+        200,
+        "the setup link works: {}",
+        setup.text().await?
+    );
+
+    // The operator reads what went wrong and that it was tried again.
+    let logged = std::fs::read_to_string(&log)?;
+    assert!(
+        logged.contains("failed while starting") && logged.contains("trying again"),
+        "the log says which start-up write failed and that it is tried again:\n{logged}"
+    );
+    Ok(())
+}

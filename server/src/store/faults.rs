@@ -7,7 +7,9 @@
 //!   the file's current size, so any write that needs a new page fails for real with
 //!   `SQLITE_FULL` — on this connection until it is replaced, as after a failed write;
 //! - **killed connection**: a statement fails as if the connection had died under it;
-//! - **failed sync** (SQLite): the fsync that makes commits durable fails (a dying disk).
+//! - **failed sync** (SQLite): the fsync that makes commits durable fails (a dying disk);
+//! - **first writes**: the first N statements written fail as if the connection had died (a
+//!   fault that lasts only while the relay starts, like a disk that was full for a moment).
 
 use std::sync::Mutex;
 
@@ -24,13 +26,16 @@ pub struct Faults {
     kill: f64,
     /// Per sync of the WAL: it fails.
     sync_fail: f64,
+    /// Statements still to fail before the probabilities above take over.
+    first_writes: std::sync::atomic::AtomicU32,
     rng: Mutex<StdRng>,
 }
 
 impl Faults {
-    /// Parses `disk_full=0.02,kill=0.01[,sync_fail=0.5][,seed=7]`.
+    /// Parses `disk_full=0.02,kill=0.01[,sync_fail=0.5][,first_writes=3][,seed=7]`.
     pub fn parse(spec: &str) -> Result<Faults, String> {
         let (mut disk_full, mut kill, mut sync_fail, mut seed) = (0.0, 0.0, 0.0, None);
+        let mut first_writes = 0;
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part
                 .split_once('=')
@@ -40,6 +45,11 @@ impl Faults {
                 "disk_full" => disk_full = v.parse().map_err(|_| bad())?,
                 "kill" => kill = v.parse().map_err(|_| bad())?,
                 "sync_fail" => sync_fail = v.parse().map_err(|_| bad())?,
+                "first_writes" => {
+                    first_writes = v
+                        .parse()
+                        .map_err(|_| format!("fault '{part}': first_writes is a whole number"))?
+                }
                 "seed" => {
                     seed = Some(
                         v.parse()
@@ -48,7 +58,7 @@ impl Faults {
                 }
                 other => {
                     return Err(format!(
-                        "unknown fault '{other}': use disk_full, kill, sync_fail or seed"
+                        "unknown fault '{other}': use disk_full, kill, sync_fail, first_writes or seed"
                     ))
                 }
             }
@@ -62,6 +72,7 @@ impl Faults {
             disk_full,
             kill,
             sync_fail,
+            first_writes: first_writes.into(),
             rng: Mutex::new(match seed {
                 Some(s) => StdRng::seed_from_u64(s),
                 None => StdRng::from_entropy(),
@@ -94,7 +105,12 @@ impl Faults {
 
     /// Maybe kills the connection under the next statement.
     pub(super) fn before_statement(&self) -> Option<sqlx::Error> {
-        self.roll(self.kill).then(|| {
+        use std::sync::atomic::Ordering;
+        let first = self
+            .first_writes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        (first || self.roll(self.kill)).then(|| {
             tracing::warn!("injected fault: the write connection died");
             sqlx::Error::Io(std::io::Error::new(
                 std::io::ErrorKind::ConnectionAborted,
@@ -126,5 +142,16 @@ mod tests {
         assert!((0..1000).all(|_| never.before_statement().is_none()));
         let always = Faults::parse("kill=1").unwrap();
         assert!(always.before_statement().is_some());
+    }
+
+    #[test]
+    fn first_writes_fail_then_stop_failing() {
+        let f = Faults::parse("first_writes=2").unwrap();
+        assert!(f.before_statement().is_some());
+        assert!(f.before_statement().is_some());
+        assert!((0..100).all(|_| f.before_statement().is_none()));
+        assert!(Faults::parse("first_writes=-1")
+            .unwrap_err()
+            .contains("whole number"));
     }
 }
