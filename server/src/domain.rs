@@ -123,6 +123,47 @@ impl fmt::Debug for VisitorToken {
     }
 }
 
+/// The statuses Stripe gives a dispute at chatpay's API version: an inquiry's three, a
+/// chargeback's four, `prevented` (2025-09-30.clover: a prevention tool settled it before a
+/// chargeback) and an appeal of a lost one (2026-10-28.endive). Anything else is not
+/// recorded.
+pub const DISPUTE_STATUSES: [&str; 10] = [
+    "warning_needs_response",
+    "warning_under_review",
+    "warning_closed",
+    "needs_response",
+    "under_review",
+    "won",
+    "lost",
+    "prevented",
+    "appeal_needs_response",
+    "appeal_under_review",
+];
+
+/// Whether a dispute may move from `current` to `next`: Stripe's news comes late and
+/// repeated, so a settled dispute stays settled. `won` and `prevented` are final; a `lost`
+/// one moves only to an appeal, and an appeal only on (to its review, `won` or `lost`); a
+/// closed inquiry (`warning_closed`) takes no inquiry word again, but a chargeback after it
+/// is a new dispute and counts.
+pub fn dispute_may_move(current: Option<&str>, next: &str) -> bool {
+    let appeal = |s: &str| s.starts_with("appeal_");
+    match current {
+        None => true,
+        Some(c) if c == next => false,
+        Some("won" | "prevented") => false,
+        Some("lost") => appeal(next),
+        Some(c) if appeal(c) => appeal(next) || next == "won" || next == "lost",
+        Some("warning_closed") => !next.starts_with("warning_"),
+        Some(_) => true,
+    }
+}
+
+/// Whether a payment with a dispute in `status` shows as disputed to its owner: every
+/// status but `won`, `prevented` and a closed inquiry.
+pub fn dispute_is_open_or_lost(status: &str) -> bool {
+    !matches!(status, "won" | "prevented" | "warning_closed")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +204,32 @@ mod tests {
         assert_ne!(VisitorToken::generate().as_str(), t.as_str());
         assert!(VisitorToken::parse("XYZ").is_none());
         assert!(!format!("{t:?}").contains(t.as_str()));
+    }
+
+    #[test]
+    fn a_settled_dispute_stays_settled_but_a_lost_one_may_be_appealed() {
+        // Stripe's news in the order it happens.
+        assert!(dispute_may_move(None, "needs_response"));
+        assert!(dispute_may_move(Some("needs_response"), "under_review"));
+        assert!(dispute_may_move(Some("under_review"), "lost"));
+        assert!(dispute_may_move(Some("lost"), "appeal_needs_response"));
+        assert!(dispute_may_move(
+            Some("appeal_needs_response"),
+            "appeal_under_review"
+        ));
+        assert!(dispute_may_move(Some("appeal_under_review"), "won"));
+        // Late and repeated words change nothing.
+        assert!(!dispute_may_move(Some("won"), "needs_response"));
+        assert!(!dispute_may_move(Some("prevented"), "needs_response"));
+        assert!(!dispute_may_move(Some("lost"), "under_review"));
+        assert!(!dispute_may_move(Some("appeal_under_review"), "needs_response"));
+        assert!(!dispute_may_move(Some("lost"), "lost"));
+        // A chargeback after a closed inquiry is a new dispute; an inquiry word is not.
+        assert!(dispute_may_move(Some("warning_closed"), "needs_response"));
+        assert!(!dispute_may_move(Some("warning_closed"), "warning_under_review"));
+        // What the owner sees as disputed.
+        assert!(dispute_is_open_or_lost("appeal_under_review"));
+        assert!(!dispute_is_open_or_lost("prevented"));
+        assert_eq!(DISPUTE_STATUSES.len(), 10);
     }
 }

@@ -103,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::ws::router())
         .merge(routes::webhook::router())
         .merge(routes::checkout::router())
+        .merge(routes::pay::router())
         .merge(routes::console::router())
         .merge(routes::console_app::router());
     if let Some(sim) = &state.simulator {

@@ -146,9 +146,11 @@ pub enum Page {
     UnknownLink,
     StripeUnreachable,
     OurSide,
+    /// The pay page's form did not start (Stripe.js blocked or failing).
+    PayFormFailed,
 }
 
-const PAGE_COUNT: usize = 26;
+const PAGE_COUNT: usize = 27;
 
 /// A return page's word in `lang`.
 pub fn page(lang: &str, word: Page) -> &'static str {
@@ -437,6 +439,7 @@ const PAGE_EN: [&str; PAGE_COUNT] = [
     "This payment link is not known here.",
     "Stripe could not be reached just now; the chat will still update when Stripe reports back.",
     "Something went wrong on our side; the chat will still update when Stripe reports back.",
+    "The payment form could not load here (a blocker or this browser's settings stopped Stripe). Reload the page, or open the link in another browser; the chat keeps your payment.",
 ];
 
 const PAGE_DE: [&str; PAGE_COUNT] = [
@@ -466,6 +469,7 @@ const PAGE_DE: [&str; PAGE_COUNT] = [
     "Dieser Zahlungslink ist hier nicht bekannt.",
     "Stripe war gerade nicht erreichbar; der Chat aktualisiert sich trotzdem, sobald Stripe sich meldet.",
     "Bei uns ist etwas schiefgegangen; der Chat aktualisiert sich trotzdem, sobald Stripe sich meldet.",
+    "Das Zahlungsformular konnte hier nicht geladen werden (ein Blocker oder die Einstellungen dieses Browsers haben Stripe verhindert). Laden Sie die Seite neu oder öffnen Sie den Link in einem anderen Browser; der Chat behält Ihre Zahlung.",
 ];
 
 const PAGE_FR: [&str; PAGE_COUNT] = [
@@ -495,6 +499,7 @@ const PAGE_FR: [&str; PAGE_COUNT] = [
     "Ce lien de paiement n'est pas connu ici.",
     "Stripe est injoignable pour le moment ; le chat se mettra quand même à jour dès que Stripe répondra.",
     "Un problème est survenu de notre côté ; le chat se mettra quand même à jour dès que Stripe répondra.",
+    "Le formulaire de paiement n'a pas pu se charger ici (un bloqueur ou les réglages de ce navigateur ont arrêté Stripe). Rechargez la page ou ouvrez le lien dans un autre navigateur ; le chat garde votre paiement.",
 ];
 
 const PAGE_ES: [&str; PAGE_COUNT] = [
@@ -524,6 +529,7 @@ const PAGE_ES: [&str; PAGE_COUNT] = [
     "Este enlace de pago no se conoce aquí.",
     "No se pudo contactar con Stripe ahora mismo; el chat se actualizará igualmente cuando Stripe responda.",
     "Algo ha fallado por nuestra parte; el chat se actualizará igualmente cuando Stripe responda.",
+    "El formulario de pago no pudo cargarse aquí (un bloqueador o los ajustes de este navegador detuvieron Stripe). Recarga la página o abre el enlace en otro navegador; el chat conserva tu pago.",
 ];
 
 const PAGE_PT: [&str; PAGE_COUNT] = [
@@ -553,6 +559,7 @@ const PAGE_PT: [&str; PAGE_COUNT] = [
     "Este link de pagamento não é conhecido aqui.",
     "Não foi possível contactar a Stripe agora; o chat atualiza-se na mesma quando a Stripe responder.",
     "Algo correu mal do nosso lado; o chat atualiza-se na mesma quando a Stripe responder.",
+    "O formulário de pagamento não pôde ser carregado aqui (um bloqueador ou as definições deste navegador impediram o Stripe). Recarregue a página ou abra o link noutro navegador; o chat guarda o seu pagamento.",
 ];
 
 const PAGE_IT: [&str; PAGE_COUNT] = [
@@ -582,6 +589,7 @@ const PAGE_IT: [&str; PAGE_COUNT] = [
     "Questo link di pagamento non è noto qui.",
     "Al momento Stripe non è raggiungibile; la chat si aggiornerà comunque quando Stripe risponderà.",
     "Qualcosa è andato storto da parte nostra; la chat si aggiornerà comunque quando Stripe risponderà.",
+    "Il modulo di pagamento non si è potuto caricare qui (un blocco o le impostazioni di questo browser hanno fermato Stripe). Ricarica la pagina o apri il link in un altro browser; la chat conserva il tuo pagamento.",
 ];
 
 const PAGE_NL: [&str; PAGE_COUNT] = [
@@ -611,6 +619,7 @@ const PAGE_NL: [&str; PAGE_COUNT] = [
     "Deze betaallink is hier niet bekend.",
     "Stripe was zojuist niet bereikbaar; de chat werkt zich toch bij zodra Stripe reageert.",
     "Er ging bij ons iets mis; de chat werkt zich toch bij zodra Stripe reageert.",
+    "Het betaalformulier kon hier niet laden (een blokkering of de instellingen van deze browser hielden Stripe tegen). Laad de pagina opnieuw of open de link in een andere browser; de chat bewaart je betaling.",
 ];
 
 const PAGE_JA: [&str; PAGE_COUNT] = [
@@ -640,6 +649,7 @@ const PAGE_JA: [&str; PAGE_COUNT] = [
     "このお支払いリンクはここでは認識されていません。",
     "現在 Stripe に接続できません。Stripe から連絡があり次第、チャットは更新されます。",
     "こちら側で問題が発生しました。Stripe から連絡があり次第、チャットは更新されます。",
+    "ここでは支払いフォームを読み込めませんでした（ブロッカーまたはこのブラウザの設定が Stripe を止めました）。ページを再読み込みするか、別のブラウザでリンクを開いてください。チャットはお支払いを保持しています。",
 ];
 
 #[cfg(test)]

@@ -716,6 +716,7 @@ async fn another_accounts_endpoints_cannot_block_the_sites_webhooks(backend: Bac
             success_url: "https://shop.example/ok",
             cancel_url: "https://shop.example/back",
             payment_method_configuration: None,
+            return_to: None,
         };
         let session = attacker
             .create_checkout_session(&params, &format!("noise-{i}"))

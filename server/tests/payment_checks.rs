@@ -203,6 +203,7 @@ async fn every_session_of_a_payment_counts_and_a_double_charge_is_refunded(backe
                         success_url: p.success_url.as_deref().unwrap(),
                         cancel_url: p.cancel_url.as_deref().unwrap(),
                         payment_method_configuration: None,
+                        return_to: None,
                     },
                     key,
                 )
@@ -416,6 +417,7 @@ async fn a_delayed_payment_through_another_session_that_fails_ends_failed(backen
                 success_url: p.success_url.as_deref().unwrap(),
                 cancel_url: p.cancel_url.as_deref().unwrap(),
                 payment_method_configuration: None,
+                return_to: None,
             },
             "stray-async",
         )

@@ -15,6 +15,7 @@ use chatpay_server::stripe::client::{NewCheckoutSession, StripeError, StripeHttp
 #[derive(Debug, Clone)]
 struct Seen {
     path: String,
+    stripe_version: Option<String>,
     idempotency_key: Option<String>,
     authorization: Option<String>,
     body: String,
@@ -34,6 +35,9 @@ async fn fake_stripe(
             async move {
                 log.lock().unwrap().push(Seen {
                     path: uri.path().to_owned(),
+                    stripe_version: headers
+                        .get("stripe-version")
+                        .map(|v| v.to_str().unwrap().to_owned()),
                     idempotency_key: headers
                         .get("idempotency-key")
                         .map(|v| v.to_str().unwrap().to_owned()),
@@ -74,6 +78,7 @@ fn params() -> NewCheckoutSession<'static> {
         success_url: "https://shop.example/ok",
         cancel_url: "https://shop.example/back",
         payment_method_configuration: Some("pmc_1"),
+        return_to: None,
     }
 }
 
@@ -228,5 +233,76 @@ async fn an_unreachable_stripe_is_retried_then_reported() {
             assert_eq!(reason, "connection failed");
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// Runs `tests/sdk/check_session_create.py` with the Python `cargo xtask test` installed
+/// stripe-python into, on one create call: its verdict and what it printed.
+fn stripe_python_says(stripe_version: &str, form: &[(String, String)]) -> (bool, String) {
+    use std::io::Write as _;
+    let python = std::env::var("CHATPAY_STRIPE_PYTHON").expect(
+        "CHATPAY_STRIPE_PYTHON names a Python with stripe-python 16.1.0: run this test with `cargo xtask test`",
+    );
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/sdk/check_session_create.py");
+    let mut child = std::process::Command::new(python)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("stripe-python runs");
+    let input = serde_json::json!({ "stripe_version": stripe_version, "form": form });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// What chatpay sends to create a Checkout Session is a call Stripe's own SDK could make at
+/// the version it pins: every key is a parameter of stripe-python 16.1.0's
+/// `SessionCreateParams` (nested ones through its types), every enum value one it lists,
+/// and `Stripe-Version` is the one it pins. The checker refuses what the API no longer
+/// takes (a removed `ui_mode` name, `payment_method_types`, the old version), so a pass
+/// says something.
+#[tokio::test]
+async fn the_create_call_is_one_stripe_pythons_session_create_params_allow() {
+    let (base, seen) = fake_stripe(vec![(200, None, SESSION)]).await;
+    http(&base)
+        .client("sk_test_abc")
+        .create_checkout_session(&params(), "pay_1")
+        .await
+        .unwrap();
+    let call = seen.lock().unwrap()[0].clone();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(call.body.as_bytes())
+        .into_owned()
+        .collect();
+    assert!(
+        form.contains(&("ui_mode".into(), "hosted_page".into())),
+        "{form:?}"
+    );
+    let version = call.stripe_version.expect("a Stripe-Version header");
+
+    let (valid, said) = stripe_python_says(&version, &form);
+    assert!(valid, "stripe-python refuses chatpay's create call:\n{said}");
+    assert!(said.contains("valid for stripe-python 16.1.0"), "{said}");
+
+    let mut old = form.clone();
+    for (k, v) in old.iter_mut() {
+        if k == "ui_mode" {
+            *v = "hosted".into();
+        }
+    }
+    old.push(("payment_method_types[0]".into(), "card".into()));
+    let (valid, said) = stripe_python_says("2024-06-20", &old);
+    assert!(!valid, "the checker must refuse an outdated call: {said}");
+    for named in ["'2024-06-20'", "ui_mode='hosted'", "payment_method_types"] {
+        assert!(said.contains(named), "the checker names {named}: {said}");
     }
 }

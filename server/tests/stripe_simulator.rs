@@ -19,6 +19,7 @@ fn params<'a>(expires_at: i64) -> NewCheckoutSession<'a> {
         success_url: "https://shop.example/ok",
         cancel_url: "https://shop.example/back",
         payment_method_configuration: None,
+        return_to: None,
     }
 }
 
@@ -647,5 +648,188 @@ async fn the_simulator_dashboard_shows_what_happened_behind_its_token() {
         .unwrap();
     assert_eq!(moved.status(), 303);
     assert!(sim.now() >= then + 3600);
+    app.stop().await;
+}
+
+/// chatpay speaks Stripe's API of 2026-10-28.endive (what stripe-python 16.1.0 and
+/// stripe-node 23.1.0 pin), and the simulator answers in that version only: it refuses
+/// another `Stripe-Version`, the `ui_mode` names 2026-03-25.dahlia removed, and the
+/// parameters each page refuses, with Stripe's error shape.
+#[tokio::test]
+async fn the_simulator_speaks_one_api_version_and_its_ui_modes() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let http = reqwest::Client::new();
+    let create = |fields: Vec<(&'static str, String)>, version: Option<&'static str>| {
+        let mut req = http
+            .post(app.url("/simulator/stripe/v1/checkout/sessions"))
+            .bearer_auth(STRIPE_KEY);
+        if let Some(v) = version {
+            req = req.header("stripe-version", v);
+        }
+        let mut form: Vec<(&str, String)> = vec![
+            ("mode", "payment".into()),
+            ("line_items[0][quantity]", "1".into()),
+            ("line_items[0][price_data][currency]", "usd".into()),
+            ("line_items[0][price_data][unit_amount]", "4999".into()),
+            ("line_items[0][price_data][product_data][name]", "Deposit".into()),
+        ];
+        form.extend(fields);
+        async move {
+            let resp = req.form(&form).send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let version = "2026-10-28.endive";
+    assert_eq!(chatpay_server::stripe::client::API_VERSION, version);
+
+    // Another version is refused, naming the one the simulator speaks.
+    let (status, body) = create(
+        vec![("success_url", "https://shop.example/ok".into())],
+        Some("2024-06-20"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(version) && message.contains("2024-06-20"),
+        "{message}"
+    );
+
+    // The names dahlia removed fail, as at Stripe.
+    for old in ["hosted", "embedded", "custom"] {
+        let (status, body) = create(
+            vec![
+                ("ui_mode", old.into()),
+                ("success_url", "https://shop.example/ok".into()),
+            ],
+            Some(version),
+        )
+        .await;
+        assert_eq!(status, 400, "{old}: {body}");
+        assert_eq!(body["error"]["param"], "ui_mode");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("hosted_page, embedded_page"),
+            "{body}"
+        );
+    }
+
+    // The embedded page takes no success or cancel URL, and needs a return URL unless it
+    // never redirects.
+    let (status, body) = create(
+        vec![
+            ("ui_mode", "embedded_page".into()),
+            ("return_url", "https://shop.example/back".into()),
+            ("success_url", "https://shop.example/ok".into()),
+        ],
+        Some(version),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "The following parameters are not supported with 'ui_mode: embedded_page': success_url."
+    );
+    let (status, body) = create(vec![("ui_mode", "embedded_page".into())], Some(version)).await;
+    assert_eq!(
+        (status, body["error"]["param"].as_str()),
+        (400, Some("return_url")),
+        "{body}"
+    );
+    let (status, body) = create(
+        vec![
+            ("ui_mode", "embedded_page".into()),
+            ("redirect_on_completion", "never".into()),
+            ("return_url", "https://shop.example/back".into()),
+        ],
+        Some(version),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["param"].as_str()),
+        (400, Some("return_url")),
+        "{body}"
+    );
+
+    // An embedded session has a client secret and no URL; a hosted one the reverse.
+    let (status, embedded) = create(
+        vec![
+            ("ui_mode", "embedded_page".into()),
+            ("redirect_on_completion", "if_required".into()),
+            (
+                "return_url",
+                "https://shop.example/back?session={CHECKOUT_SESSION_ID}".into(),
+            ),
+        ],
+        Some(version),
+    )
+    .await;
+    assert_eq!(status, 200, "{embedded}");
+    assert_eq!(embedded["ui_mode"], "embedded_page");
+    assert!(embedded["url"].is_null(), "{embedded}");
+    let secret = embedded["client_secret"].as_str().unwrap();
+    assert!(secret.starts_with(embedded["id"].as_str().unwrap()), "{secret}");
+    let (status, body) = create(
+        vec![
+            ("ui_mode", "hosted_page".into()),
+            ("success_url", "https://shop.example/ok".into()),
+            ("return_url", "https://shop.example/back".into()),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["param"].as_str()),
+        (400, Some("return_url")),
+        "{body}"
+    );
+
+    // What chatpay itself sends: the hosted page, named, in its version.
+    let made = app
+        .state
+        .stripe
+        .client(STRIPE_KEY)
+        .create_checkout_session(&params(now() + 3600), "k-version")
+        .await
+        .unwrap();
+    let stored: serde_json::Value = http
+        .get(app.url(&format!("/simulator/stripe/v1/checkout/sessions/{}", made.id)))
+        .bearer_auth(STRIPE_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["ui_mode"], "hosted_page", "{stored}");
+    assert!(
+        stored["client_secret"].is_null() && stored["url"].is_string(),
+        "{stored}"
+    );
+
+    // A webhook endpoint is made in chatpay's version; another is refused.
+    let endpoint = |v: &'static str| {
+        http.post(app.url("/simulator/stripe/v1/webhook_endpoints"))
+            .bearer_auth(STRIPE_KEY)
+            .form(&[
+                ("url", app.url("/webhooks/stripe/shop").as_str()),
+                ("enabled_events[0]", "*"),
+                ("api_version", v),
+            ])
+            .send()
+    };
+    let refused = endpoint("2024-06-20").await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let refused: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(refused["error"]["param"], "api_version", "{refused}");
+    assert!(
+        refused["error"]["message"].as_str().unwrap().contains(version),
+        "{refused}"
+    );
+    let made: serde_json::Value = endpoint(version).await.unwrap().json().await.unwrap();
+    assert_eq!(made["api_version"], version, "{made}");
     app.stop().await;
 }

@@ -234,7 +234,8 @@ fn test(args: &[String]) -> Result<()> {
         .env("CHATPAY_DIST", root.join("dist"))
         .env("CHROMEDRIVER", &tools.chromedriver)
         .env("CHROMIUM", &tools.chromium)
-        .env("CHATPAY_AXE", &tools.axe))?;
+        .env("CHATPAY_AXE", &tools.axe)
+        .env("CHATPAY_STRIPE_PYTHON", &tools.stripe_python))?;
 
     step("console unit tests (native: the editor's draft reducer)");
     sh(cargo()

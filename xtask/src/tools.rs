@@ -1,7 +1,8 @@
 //! Finds the pieces the build and the tests need, installing what is missing:
 //! the wasm32 target, Trunk 0.21.14, the wasm-bindgen CLI matching Cargo.lock, wasm-opt
 //! (npm `binaryen` 132, run through a small shim), and for tests Chromium + ChromeDriver
-//! (Debian packages). Nothing is ever downloaded from outside the package registries.
+//! (Debian packages), axe-core (npm) and stripe-python (PyPI, in a virtual environment).
+//! Nothing is ever downloaded from outside the package registries.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +16,9 @@ const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
 /// axe-core, the accessibility checker the browser tests inject into pages.
 const AXE_VERSION: &str = "4.14.1";
+/// Stripe's own Python SDK, whose `SessionCreateParams` the tests check chatpay's create
+/// call against (it pins the API version chatpay speaks).
+const STRIPE_PYTHON_VERSION: &str = "16.1.0";
 
 /// Where the found tools are.
 #[derive(Debug)]
@@ -25,6 +29,8 @@ pub struct Tools {
     pub chromedriver: PathBuf,
     /// axe-core's browser script (npm `axe-core`), for the accessibility checks.
     pub axe: PathBuf,
+    /// A Python with stripe-python (PyPI `stripe`) in `.tools/stripe-python/`.
+    pub stripe_python: PathBuf,
 }
 
 impl Tools {
@@ -48,6 +54,11 @@ impl Tools {
                 .join("node_modules")
                 .join("axe-core")
                 .join("axe.min.js"),
+            stripe_python: root
+                .join(".tools")
+                .join("stripe-python")
+                .join("bin")
+                .join("python"),
         };
         wasm_target()?;
         tools.trunk()?;
@@ -56,6 +67,7 @@ impl Tools {
         if browser {
             tools.browser()?;
             tools.npm_packages(&root)?;
+            tools.stripe_sdk()?;
         }
         Ok(tools)
     }
@@ -172,6 +184,40 @@ impl Tools {
             bail!("axe-core was installed but {} is missing", self.axe.display());
         }
         Ok(())
+    }
+
+    /// stripe-python in a virtual environment of its own (PyPI), for the test that checks
+    /// chatpay's Checkout Session create call against the SDK's parameter types.
+    fn stripe_sdk(&self) -> Result<()> {
+        let installed = Command::new(&self.stripe_python)
+            .args(["-c", "import stripe; print(stripe.VERSION)"])
+            .output()
+            .is_ok_and(|o| {
+                o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == STRIPE_PYTHON_VERSION
+            });
+        if installed {
+            return Ok(());
+        }
+        let venv = self
+            .stripe_python
+            .parent()
+            .and_then(Path::parent)
+            .context("the stripe-python folder")?;
+        step(&format!(
+            "installing stripe-python {STRIPE_PYTHON_VERSION} (PyPI `stripe`) into {}",
+            venv.display()
+        ));
+        sh(Command::new("python3").arg("-m").arg("venv").arg(venv)).context(
+            "cannot make a Python virtual environment; install python3 with its venv module (apt-get install -y python3-venv)",
+        )?;
+        sh(Command::new(&self.stripe_python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            &format!("stripe=={STRIPE_PYTHON_VERSION}"),
+        ]))
     }
 
     fn browser(&self) -> Result<()> {

@@ -281,6 +281,8 @@ mod tests {
             payment_intent: None,
             refunded_minor: 0,
             dispute: None,
+            ui_mode: None,
+            client_secret_enc: None,
             requested_by: crate::store::payments::Requester::Workflow,
             problem: None,
             created_at: 0,

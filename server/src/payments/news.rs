@@ -21,7 +21,7 @@ use futures_util::StreamExt as _;
 use serde::Deserialize as _;
 
 use super::{client_for, mismatch, stripe_failure, target_for_event, target_for_session};
-use crate::domain::SiteId;
+use crate::domain::{SiteId, DISPUTE_STATUSES};
 use crate::engine::runner;
 use crate::error::AppResult;
 use crate::followups::Followups;
@@ -287,17 +287,6 @@ pub async fn on_event(state: &AppState, site: &SiteId, event: &Event) -> AppResu
     followups.finish(state);
     Ok(outcome)
 }
-
-/// The statuses Stripe gives a dispute; anything else is not recorded.
-const DISPUTE_STATUSES: [&str; 7] = [
-    "warning_needs_response",
-    "warning_under_review",
-    "warning_closed",
-    "needs_response",
-    "under_review",
-    "won",
-    "lost",
-];
 
 /// A refund or dispute Stripe reports for a charge of `site`: kept on the payment whose
 /// PaymentIntent it is (inside a transaction that locked its conversation, returned for the

@@ -32,7 +32,7 @@ use crate::store::messages::{self, Card, NewEvent};
 use crate::store::payments::{self as stored, OpenParams, Payment, Requester, SessionSet};
 use crate::store::stripe_accounts::StripeAccount;
 use crate::store::{conversations, now_ms};
-use crate::stripe::client::NewCheckoutSession;
+use crate::stripe::client::{NewCheckoutSession, UI_MODE_EMBEDDED};
 use crate::stripe::lifetime::expiry_from;
 use crate::stripe::types::CheckoutSession;
 
@@ -168,10 +168,25 @@ pub async fn try_open(state: &AppState, payment_id: &str) -> AppResult<Opened> {
     Ok(Opened::Later)
 }
 
-/// What the first create call fixes on the row: return URLs, configuration, mode, key.
+/// What the first create call fixes on the row: return URLs, configuration, mode, key, and
+/// Checkout's page. A site with a publishable key gets Stripe's embedded page, paid inside
+/// chatpay's own pay page (`/pay/{payment}`, the link the card and the message carry):
+/// its only return address is chatpay's return page (for a redirect-based method), never a
+/// node's or an owner's URL, since Stripe refuses success and cancel URLs there.
 fn fixed_params(state: &AppState, p: &Payment, account: &StripeAccount) -> OpenParams {
     let (own_success, own_cancel) = own_return_urls(&state.settings.public_url, &state.cipher, &p.id);
+    if account.publishable_key.is_some() {
+        return OpenParams {
+            idempotency_key: p.id.clone(),
+            success_url: own_success,
+            cancel_url: own_cancel,
+            payment_method_configuration: account.payment_method_configuration.clone(),
+            livemode: account.livemode,
+            ui_mode: Some(UI_MODE_EMBEDDED.to_owned()),
+        };
+    }
     OpenParams {
+        ui_mode: None,
         idempotency_key: p.id.clone(),
         success_url: p
             .success_url
@@ -204,7 +219,24 @@ fn session_params(p: &Payment) -> NewCheckoutSession<'_> {
         success_url: p.success_url.as_deref().unwrap_or_default(),
         cancel_url: p.cancel_url.as_deref().unwrap_or_default(),
         payment_method_configuration: p.payment_method_configuration.as_deref(),
+        return_to: p
+            .ui_mode
+            .as_deref()
+            .filter(|m| *m == UI_MODE_EMBEDDED)
+            .and(p.success_url.as_deref()),
     }
+}
+
+/// The link a card and the chat message carry: Stripe's hosted page, or for an embedded
+/// session chatpay's own pay page, which mounts it (an embedded session has no URL).
+fn link_of(state: &AppState, p: &Payment, session: &CheckoutSession) -> String {
+    if p.ui_mode.as_deref() == Some(UI_MODE_EMBEDDED) {
+        let mut url = state.settings.public_url.clone();
+        url.push_str("/pay/");
+        url.push_str(&p.id);
+        return url;
+    }
+    session.url.clone().unwrap_or_default()
 }
 
 /// Stores the session Stripe made and tells whoever asked, in one transaction. A session
@@ -224,6 +256,10 @@ async fn stored_and_told(state: &AppState, p: &Payment, session: &CheckoutSessio
         .await?
         .is_some_and(|s| s != "open");
     stored::record_session(&mut tx, &p.id, &session.id, "open", false, None).await?;
+    let link = link_of(state, p, session);
+    if let Some(secret) = &session.client_secret {
+        stored::set_client_secret(&mut tx, &p.id, &state.cipher.seal(secret, &p.id)).await?;
+    }
     let now_pending = stored::get(&mut tx, &p.id)
         .await?
         .is_some_and(|now| now.status == PaymentStatus::Pending);
@@ -233,7 +269,7 @@ async fn stored_and_told(state: &AppState, p: &Payment, session: &CheckoutSessio
             &mut tx,
             &p.id,
             &session.id,
-            session.url.as_deref(),
+            Some(link.as_str()).filter(|l| !l.is_empty()),
             if news_came_first {
                 now_ms()
             } else {
@@ -247,7 +283,7 @@ async fn stored_and_told(state: &AppState, p: &Payment, session: &CheckoutSessio
     let mut followups = Followups::default();
     match (&set, p.conversation_id.as_ref().filter(|_| !erased)) {
         (SessionSet::Set, Some(conversation)) => {
-            let url = session.url.clone().unwrap_or_default();
+            let url = link;
             followups = match p.requested_by {
                 Requester::Workflow => {
                     runner::feed(

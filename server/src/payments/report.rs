@@ -127,7 +127,7 @@ pub fn row(p: &Payment, links: &StripeLinks) -> PaymentRow {
     let disputed = p
         .dispute
         .as_deref()
-        .is_some_and(|d| d != "won" && d != "warning_closed");
+        .is_some_and(crate::domain::dispute_is_open_or_lost);
     let (status, detail) = if disputed {
         (
             "disputed",
@@ -171,8 +171,15 @@ pub fn row(p: &Payment, links: &StripeLinks) -> PaymentRow {
 }
 
 /// The dispute statuses under which Stripe holds a payment's money back (a dispute is
-/// opened, or lost); an inquiry (`warning_*`) takes nothing, a won one gives it back.
-const FUNDS_WITHDRAWN: [&str; 3] = ["needs_response", "under_review", "lost"];
+/// opened, lost, or its loss appealed); an inquiry (`warning_*`) takes nothing, a won one
+/// gives it back, a prevented one never took it.
+const FUNDS_WITHDRAWN: [&str; 5] = [
+    "needs_response",
+    "under_review",
+    "lost",
+    "appeal_needs_response",
+    "appeal_under_review",
+];
 
 /// What the matching payments add up to per currency: money taken (paid, refunded and
 /// disputed payments), refunded, held back by a dispute, and what is left.

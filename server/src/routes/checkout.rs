@@ -57,7 +57,7 @@ where
 }
 
 /// A return page in the visitor's language: a title, a sentence, and "close this tab".
-fn status_page(lang: &str, title: Page, class: &str, text: Page) -> Response {
+pub(super) fn status_page(lang: &str, title: Page, class: &str, text: Page) -> Response {
     let title = texts::page(lang, title);
     let body = format!(
         "<h1 class=\"{class}\">{}</h1><p>{}</p><p class=\"muted\">{}</p>",
@@ -70,7 +70,7 @@ fn status_page(lang: &str, title: Page, class: &str, text: Page) -> Response {
 }
 
 /// The language the visitor's browser asks for.
-fn language(headers: &HeaderMap) -> &'static str {
+pub(super) fn language(headers: &HeaderMap) -> &'static str {
     texts::from_accept_language(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
 }
 
@@ -167,7 +167,7 @@ async fn cancelled(
     }
 }
 
-fn error_page(lang: &str, e: crate::error::AppError) -> Response {
+pub(super) fn error_page(lang: &str, e: crate::error::AppError) -> Response {
     let status = e.status_code();
     if status.is_server_error() && status != StatusCode::BAD_GATEWAY {
         tracing::error!(error = %e, "checkout return page failed");

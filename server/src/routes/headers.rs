@@ -2,7 +2,9 @@
 //! - everything: `X-Content-Type-Options: nosniff` and a `Referrer-Policy`;
 //! - the console's pages (`/console/…`), chatpay's return pages (`/checkout/…`), the
 //!   console's preview of a site's chat (`/preview/…`, on the relay's own origin, which may
-//!   open any site's chat) and the simulator's pages (`/simulator/…`): nothing may frame them (`frame-ancestors 'none'`
+//!   open any site's chat), the pay page (`/pay/…`, with its own CSP naming Stripe.js) and
+//!   the simulator's pages (`/simulator/…`, but for its embedded Checkout, which any page
+//!   may frame like Stripe's): nothing may frame them (`frame-ancestors 'none'`
 //!   and `X-Frame-Options: DENY`); the console's own CSP is set where its page is served
 //!   (it needs the hash of Trunk's start-up script), the return and simulator pages get
 //!   [`PAGES_CSP`];
@@ -30,6 +32,7 @@ pub fn pages_csp() -> &'static str {
 
 pub async fn add(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
+    let req_query = req.uri().query().map(str::to_owned);
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(
@@ -38,10 +41,18 @@ pub async fn add(req: Request, next: Next) -> Response {
     );
     h.entry(header::REFERRER_POLICY)
         .or_insert(HeaderValue::from_static("strict-origin-when-cross-origin"));
-    let framed_never = path.starts_with("/console")
+    // The simulator's embedded Checkout is framed by whatever page mounts it, like
+    // Stripe's (it sets its own CSP).
+    let embedded_checkout = path.starts_with("/simulator/checkout/")
+        && req_query
+            .as_deref()
+            .is_some_and(|q| q.split('&').any(|p| p == "embedded=1"));
+    let framed_never = (path.starts_with("/console")
         || path.starts_with("/checkout/")
+        || path.starts_with("/pay/")
         || path.starts_with("/simulator/")
-        || path.starts_with("/preview/");
+        || path.starts_with("/preview/"))
+        && !embedded_checkout;
     if framed_never {
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
@@ -59,6 +70,11 @@ pub async fn add(req: Request, next: Next) -> Response {
             h.entry(header::CONTENT_SECURITY_POLICY).or_insert(v);
         }
         // The cancel link's token must not leak to the next site in a Referer.
+        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    }
+    if path.starts_with("/pay/") {
+        // Its CSP is set where it is served (it names Stripe.js's sources); the payment's
+        // id in the path stays here.
         h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     }
     if path.starts_with("/api/console/") {

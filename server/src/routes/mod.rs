@@ -7,6 +7,8 @@
 //! - [`ws`]: the visitor socket at `/ws?site=ID`.
 //! - [`webhook`]: Stripe's signed events at `POST /webhooks/stripe/{site}`.
 //! - [`checkout`]: the pages Stripe Checkout returns visitors to (paid, or cancelled).
+//! - [`pay`]: the pay page a card links to when the site pays on Stripe's embedded
+//!   Checkout (`/pay/{payment}`), and its script.
 //! - [`console`]: the console API (`/api/console/…`), for site owners.
 //! - [`console_app`]: the console app's files under `/console/`.
 //! - [`headers`]: security headers on every answer (CSP, framing, caching).
@@ -18,6 +20,7 @@ pub mod console_app;
 pub mod headers;
 pub mod health;
 pub mod metrics;
+pub mod pay;
 pub mod request_id;
 pub mod webhook;
 pub mod widget;

@@ -82,6 +82,12 @@ pub struct Payment {
     pub dispute: Option<String>,
     /// Unix ms.
     pub created_at: i64,
+    /// Checkout's page for this payment: `None` Stripe's hosted page, `Some("embedded_page")`
+    /// the embedded one (fixed with the create parameters).
+    pub ui_mode: Option<String>,
+    /// An embedded session's client secret, sealed with the relay's key (bound to the
+    /// payment id).
+    pub client_secret_enc: Option<String>,
 }
 
 /// What to insert.
@@ -123,12 +129,14 @@ pub struct OpenParams {
     pub cancel_url: String,
     pub payment_method_configuration: Option<String>,
     pub livemode: bool,
+    /// Checkout's page: `None` hosted, `Some("embedded_page")` embedded.
+    pub ui_mode: Option<String>,
 }
 
 const COLUMNS: &str = "id, site_id, conversation_id, amount_minor, currency, description, status, \
      session_id, checkout_url, expires_at, resolved_by, success_url, cancel_url, idempotency_key, \
      payment_method_configuration, livemode, lease_until, next_check_at, checks, requested_by, problem, workflow_version, agent, \
-     payment_intent, refunded_minor, dispute, created_at";
+     payment_intent, refunded_minor, dispute, created_at, ui_mode, client_secret_enc";
 
 fn from_row(r: &AnyRow) -> AppResult<Payment> {
     let status: String = r.try_get("status")?;
@@ -166,6 +174,8 @@ fn from_row(r: &AnyRow) -> AppResult<Payment> {
         refunded_minor: r.try_get("refunded_minor")?,
         dispute: r.try_get("dispute")?,
         created_at: r.try_get("created_at")?,
+        ui_mode: r.try_get("ui_mode")?,
+        client_secret_enc: r.try_get("client_secret_enc")?,
     })
 }
 
@@ -254,6 +264,16 @@ pub async fn set_session(
         Some(s) => SessionSet::Other(s),
         None => SessionSet::Other(None),
     })
+}
+
+/// Keeps an embedded session's client secret (sealed by the caller) on its payment, once.
+pub async fn set_client_secret(tx: &mut Tx, payment: &str, sealed: &str) -> AppResult<()> {
+    sqlx::query("UPDATE payments SET client_secret_enc = $1 WHERE id = $2 AND client_secret_enc IS NULL")
+        .bind(sealed)
+        .bind(payment)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 /// What a session's record says after [`record_session`].
@@ -391,11 +411,6 @@ pub async fn set_refunded(tx: &mut Tx, payment: &str, refunded_minor: i64) -> Ap
     Ok(done.rows_affected() == 1)
 }
 
-/// A dispute's statuses once Stripe has closed it: nothing after that changes it. An
-/// inquiry that closed (`warning_closed`) stays closed to inquiry words, but a chargeback
-/// that comes after it (`needs_response`, …) is a new dispute and counts.
-const DISPUTE_CLOSED: [&str; 2] = ["won", "lost"];
-
 /// Records a dispute's status on a payment; `true` when it changed.
 pub async fn set_dispute(tx: &mut Tx, payment: &str, status: &str) -> AppResult<bool> {
     let current: Option<Option<String>> = sqlx::query_scalar("SELECT dispute FROM payments WHERE id = $1")
@@ -405,11 +420,8 @@ pub async fn set_dispute(tx: &mut Tx, payment: &str, status: &str) -> AppResult<
     let Some(current) = current else {
         return Ok(false);
     };
-    // Once closed, a dispute stays as it closed (a late or repeated word changes nothing).
-    let closed = current.as_deref().is_some_and(|c| {
-        DISPUTE_CLOSED.contains(&c) || (c == "warning_closed" && status.starts_with("warning_"))
-    });
-    if current.as_deref() == Some(status) || closed {
+    // A settled dispute stays settled (a late or repeated word changes nothing).
+    if !crate::domain::dispute_may_move(current.as_deref(), status) {
         return Ok(false);
     }
     sqlx::query("UPDATE payments SET dispute = $1, updated_at = $2 WHERE id = $3")
@@ -594,7 +606,7 @@ pub async fn claim_for_open(
     let done = match params {
         Some(p) => store.write_one(sqlx::query(
             "UPDATE payments SET lease_until = $1, idempotency_key = $2, success_url = $3, cancel_url = $4, \
-                 payment_method_configuration = $5, livemode = $6, updated_at = $7 WHERE id = $8 \
+                 payment_method_configuration = $5, livemode = $6, updated_at = $7, ui_mode = $9 WHERE id = $8 \
                  AND status = 'pending' AND session_id IS NULL AND idempotency_key IS NULL \
                  AND COALESCE(lease_until, 0) <= $7",
         )
@@ -606,6 +618,7 @@ pub async fn claim_for_open(
         .bind(i64::from(p.livemode))
         .bind(now)
         .bind(id)
+        .bind(&p.ui_mode)
         )
         .await?,
         None => {

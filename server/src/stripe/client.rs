@@ -21,8 +21,25 @@ use super::types::{Balance, CheckoutSession, PaymentMethodConfiguration, Refund,
 /// it: the session is expired as soon as it is made).
 const KEY_TEST_RETURN_URL: &str = "https://example.com/chatpay-key-test";
 
-/// The API version chatpay is written against, sent on every request.
-pub const API_VERSION: &str = "2024-06-20";
+/// The API version chatpay is written against: the one Stripe's official SDKs pin today
+/// (stripe-python 16.1.0, stripe-node 23.1.0). Sent as `Stripe-Version` on every request
+/// and given as `api_version` to the webhook endpoints chatpay creates, so what Stripe
+/// answers and what its events carry have one shape. The simulator speaks this version
+/// only. Moving it: the README's "Upgrading Stripe's API version".
+pub const API_VERSION: &str = "2026-10-28.endive";
+
+/// Checkout's hosted page (Stripe's name since 2026-03-25.dahlia; `hosted` before, now
+/// refused). Sent explicitly, although it is the default, so every create call says where
+/// the visitor pays.
+pub const UI_MODE_HOSTED: &str = "hosted_page";
+
+/// Checkout's embedded page (`embedded` before 2026-03-25.dahlia), mounted by Stripe.js's
+/// `createEmbeddedCheckoutPage` with the session's `client_secret`.
+pub const UI_MODE_EMBEDDED: &str = "embedded_page";
+
+/// Stripe.js of the release that matches [`API_VERSION`] (Stripe names each release;
+/// `endive` goes with 2026-10-28.endive). Stripe forbids serving a copy of it.
+pub const STRIPE_JS: &str = "https://js.stripe.com/endive/stripe.js";
 
 /// What a Stripe call can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -194,9 +211,15 @@ pub struct NewCheckoutSession<'a> {
     pub metadata: Vec<(&'a str, &'a str)>,
     /// Unix seconds, 30 min to 24 h from now.
     pub expires_at: i64,
+    /// The hosted page's return URLs (not sent for an embedded session).
     pub success_url: &'a str,
     pub cancel_url: &'a str,
     pub payment_method_configuration: Option<&'a str>,
+    /// `Some(return_url)`: Stripe's embedded Checkout page ([`UI_MODE_EMBEDDED`]), which
+    /// completes in place and sends only a redirect-based payment method to `return_url`
+    /// (`redirect_on_completion=if_required`); Stripe refuses `success_url` and
+    /// `cancel_url` there. `None`: the hosted page.
+    pub return_to: Option<&'a str>,
 }
 
 impl StripeClient {
@@ -221,6 +244,7 @@ impl StripeClient {
             .await?;
         let form = Form::new()
             .set("mode", "payment")
+            .set("ui_mode", UI_MODE_HOSTED)
             .set("line_items[0][quantity]", 1)
             .set("line_items[0][price_data][currency]", "usd")
             .set("line_items[0][price_data][unit_amount]", 100)
@@ -271,6 +295,14 @@ impl StripeClient {
     ) -> Result<CheckoutSession, StripeError> {
         let form = Form::new()
             .set("mode", "payment")
+            .set(
+                "ui_mode",
+                if params.return_to.is_some() {
+                    UI_MODE_EMBEDDED
+                } else {
+                    UI_MODE_HOSTED
+                },
+            )
             .set("line_items[0][quantity]", 1)
             .set("line_items[0][price_data][currency]", &params.currency)
             .set("line_items[0][price_data][unit_amount]", params.amount)
@@ -280,13 +312,19 @@ impl StripeClient {
             )
             .set("client_reference_id", params.client_reference_id)
             .map("metadata", params.metadata.iter().copied())
-            .set("expires_at", params.expires_at)
-            .set("success_url", params.success_url)
-            .set("cancel_url", params.cancel_url)
-            .set_opt(
-                "payment_method_configuration",
-                params.payment_method_configuration,
-            );
+            .set("expires_at", params.expires_at);
+        let form = match params.return_to {
+            Some(back) => form
+                .set("redirect_on_completion", "if_required")
+                .set("return_url", back),
+            None => form
+                .set("success_url", params.success_url)
+                .set("cancel_url", params.cancel_url),
+        }
+        .set_opt(
+            "payment_method_configuration",
+            params.payment_method_configuration,
+        );
         self.request(
             Method::POST,
             "/v1/checkout/sessions",

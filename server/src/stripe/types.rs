@@ -35,6 +35,9 @@ pub struct CheckoutSession {
     pub id: String,
     #[serde(default)]
     pub url: Option<String>,
+    /// An embedded session's secret for Stripe.js (`null` on the hosted page).
+    #[serde(default)]
+    pub client_secret: Option<String>,
     #[serde(default)]
     pub status: Option<SessionStatus>,
     pub payment_status: SessionPaymentStatus,
@@ -58,7 +61,9 @@ pub struct CheckoutSession {
     #[serde(default)]
     pub payment_intent: Option<PaymentIntentRef>,
     /// Adaptive Pricing on sessions created before 2025-03-31: `currency`/`amount_total`
-    /// are then the customer's, and these are the integration's.
+    /// are then the customer's, and these are the integration's. Gone from the API since
+    /// 2025-09-30.clover (chatpay's version never shows it), but a webhook endpoint created
+    /// at an older version renders its events with it until the endpoint is rolled.
     #[serde(default)]
     pub currency_conversion: Option<CurrencyConversion>,
 }
@@ -137,8 +142,7 @@ pub struct Dispute {
     pub id: String,
     #[serde(default)]
     pub payment_intent: Option<String>,
-    /// Stripe's word: `warning_needs_response`, `warning_under_review`, `warning_closed`,
-    /// `needs_response`, `under_review`, `won` or `lost`.
+    /// Stripe's word, one of [`crate::domain::DISPUTE_STATUSES`].
     pub status: String,
 }
 

@@ -1,6 +1,12 @@
 //! The simulator's hosted Checkout page (TEST MODE): the amount and description, **Pay**
 //! (a card that succeeds), two delayed methods (succeeds or fails a moment later), and
 //! **Cancel**, which goes back to the session's `cancel_url` like Stripe's back link.
+//!
+//! An embedded session (`ui_mode=embedded_page`) is drawn by the same page in a frame
+//! (`?embedded=1`), mounted by the simulator's stand-in for Stripe.js (`/simulator/stripe.js`):
+//! it completes in place and tells the page that mounted it (`onComplete`), except for
+//! **Pay with a redirect-based method**, which sends the whole tab to the session's
+//! `return_url` like a bank's redirect. It has no Cancel: an embedded page has no back link.
 
 use axum::extract::{Form as FormBody, Path, State};
 use axum::http::StatusCode;
@@ -19,6 +25,46 @@ pub fn router() -> Router<SimState> {
     Router::new()
         .route("/simulator/checkout/{id}", get(show))
         .route("/simulator/checkout/{id}/pay", post(pay))
+        .route("/simulator/stripe.js", get(|| script(STANDIN_JS)))
+        .route("/simulator/checkout-frame.js", get(|| script(FRAME_JS)))
+}
+
+/// The stand-in for Stripe.js's embedded Checkout.
+const STANDIN_JS: &str = include_str!("stripe-standin.js");
+/// The embedded page's script: tells the page that mounted it that the session completed.
+const FRAME_JS: &str = include_str!("checkout-frame.js");
+
+async fn script(body: &'static str) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct View {
+    #[serde(default)]
+    embedded: Option<String>,
+}
+
+/// The embedded page's CSP: any page may frame it (as any site mounts Stripe's), its only
+/// script is its own.
+fn embedded_csp() -> String {
+    format!(
+        "default-src 'none'; style-src '{}'; script-src 'self'; form-action 'self' http: https:; \
+         frame-ancestors http: https:; base-uri 'none'",
+        crate::pages::css_hash()
+    )
+}
+
+fn framed(html: String) -> Response {
+    let mut resp = Html(html).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&embedded_csp()) {
+        resp.headers_mut()
+            .insert(axum::http::header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp
 }
 
 fn amount(session: &Value) -> String {
@@ -46,11 +92,32 @@ async fn load(
     }
 }
 
-async fn show(State(state): State<SimState>, Path(id): Path<String>) -> Response {
+async fn show(
+    State(state): State<SimState>,
+    Path(id): Path<String>,
+    axum::extract::Query(view): axum::extract::Query<View>,
+) -> Response {
     let (sim, _, session) = match load(&state, &id).await {
         Ok(x) => x,
         Err(r) => return r,
     };
+    let embedded = session["ui_mode"] == "embedded_page";
+    if embedded != (view.embedded.as_deref() == Some("1")) {
+        // Stripe draws an embedded session only where Stripe.js mounts it, and a hosted one
+        // only at its URL.
+        return (
+            StatusCode::NOT_FOUND,
+            Html(page(
+                "Not found",
+                if embedded {
+                    "<h1>This checkout session is embedded</h1><p>It opens where the site mounts it with Stripe.js.</p>"
+                } else {
+                    "<h1>This checkout session is not embedded</h1>"
+                },
+            )),
+        )
+            .into_response();
+    }
     let description = session["x_simulator_description"].as_str().unwrap_or("Payment");
     let status = session["status"].as_str().unwrap_or("open");
     let mut body = format!(
@@ -67,9 +134,15 @@ async fn show(State(state): State<SimState>, Path(id): Path<String>) -> Response
              <button class=\"primary\" name=\"outcome\" value=\"paid\" id=\"pay\">Pay</button>\
              <button class=\"secondary\" name=\"outcome\" value=\"async_paid\" id=\"pay-delayed\">Pay by bank transfer (clears in a moment)</button>\
              <button class=\"secondary\" name=\"outcome\" value=\"async_failed\" id=\"pay-fails\">Pay by bank transfer (will fail)</button>\
-             </form>",
+             {embedded}</form>",
             (left.max(0) + 59) / 60,
-            id = escape(&id)
+            id = escape(&id),
+            embedded = if embedded {
+                "<input type=\"hidden\" name=\"embedded\" value=\"1\">\
+                 <button class=\"secondary\" name=\"outcome\" value=\"redirect_paid\" id=\"pay-redirect\" formtarget=\"_top\">Pay with a redirect-based method (leaves this page, then comes back)</button>"
+            } else {
+                ""
+            }
         ));
         let site = session["metadata"]["site"].as_str();
         if let Some(cancel) = session["cancel_url"].as_str() {
@@ -87,12 +160,17 @@ async fn show(State(state): State<SimState>, Path(id): Path<String>) -> Response
             escape(status)
         ));
     }
+    if embedded {
+        return framed(page("Checkout (TEST MODE)", &body));
+    }
     Html(page("Checkout (TEST MODE)", &body)).into_response()
 }
 
 #[derive(Deserialize)]
 struct PayForm {
     outcome: String,
+    #[serde(default)]
+    embedded: Option<String>,
 }
 
 async fn pay(
@@ -114,17 +192,49 @@ async fn pay(
         )
             .into_response();
     }
+    let embedded = session["ui_mode"] == "embedded_page";
+    if embedded != (form.embedded.as_deref() == Some("1")) {
+        return (StatusCode::BAD_REQUEST, "this session is paid where it is drawn").into_response();
+    }
+    let redirected = embedded && form.outcome == "redirect_paid";
     let outcome = match form.outcome.as_str() {
         "paid" => Outcome::Paid,
+        "redirect_paid" if embedded => Outcome::Paid,
         "async_paid" => Outcome::AsyncPaid,
         "async_failed" => Outcome::AsyncFailed,
         other => return (StatusCode::BAD_REQUEST, format!("unknown outcome '{other}'")).into_response(),
     };
-    let success = session["success_url"]
+    let back = if embedded { "return_url" } else { "success_url" };
+    let success = session[back]
         .as_str()
         .unwrap_or("/")
         .replace("{CHECKOUT_SESSION_ID}", &id);
     let site = session["metadata"]["site"].as_str().map(str::to_owned);
+    if embedded && !redirected {
+        // Completed in place (`redirect_on_completion=if_required`): the frame tells the
+        // page that mounted it.
+        return match events::complete(&sim, &account, &id, outcome).await {
+            Ok(_) => framed(page(
+                "Complete (TEST MODE)",
+                &format!(
+                    "<span class=\"test\">TEST MODE · chatpay Stripe simulator</span>\
+                     <h1 class=\"ok\" data-complete=\"{}\">Payment submitted</h1>\
+                     <p class=\"muted\">The page that opened this checkout hears that it completed.</p>\
+                     <script src=\"/simulator/checkout-frame.js\"></script>",
+                    escape(&id)
+                ),
+            )),
+            Err(crate::error::AppError::Conflict(_)) => (
+                StatusCode::CONFLICT,
+                Html(page(
+                    "Checkout",
+                    "<h1>This checkout session is no longer open</h1>",
+                )),
+            )
+                .into_response(),
+            Err(e) => e.into_response(),
+        };
+    }
     match events::complete(&sim, &account, &id, outcome).await {
         Ok(_) if sim.may_redirect_to(&success, site.as_deref()).await => Redirect::to(&success).into_response(),
         Ok(_) => Html(page(

@@ -15,8 +15,11 @@ use crate::stripe::form::Form;
 use crate::stripe::simulator::{events, stripe_id, SimState, Simulator};
 
 /// The parameters `POST /v1/checkout/sessions` accepts (plus any `metadata[…]`).
-pub(super) const SESSION_PARAMS: [&str; 13] = [
+pub(super) const SESSION_PARAMS: [&str; 16] = [
     "mode",
+    "ui_mode",
+    "return_url",
+    "redirect_on_completion",
     "line_items[0][quantity]",
     "line_items[0][price_data][currency]",
     "line_items[0][price_data][unit_amount]",
@@ -164,8 +167,15 @@ pub(super) async fn validate_session(
             other => invalid(&other.to_string(), param),
         });
     }
-    let success_url = url_param(form, "success_url")?.ok_or_else(|| missing("success_url"))?;
-    let cancel_url = url_param(form, "cancel_url")?;
+    let ui = UiMode::of(form)?;
+    let (success_url, cancel_url) = match ui {
+        UiMode::Hosted => (
+            Some(url_param(form, "success_url")?.ok_or_else(|| missing("success_url"))?),
+            url_param(form, "cancel_url")?,
+        ),
+        UiMode::Embedded => (None, None),
+    };
+    let return_url = url_param(form, "return_url")?;
     let now = sim.now();
     let expires_at = integer(form, "expires_at")?.unwrap_or(now + 86_400);
     if expires_at < now + 1800 {
@@ -220,10 +230,15 @@ pub(super) async fn validate_session(
         None => Value::Null,
     };
     let id = stripe_id("cs_test_");
+    let (url, client_secret) = match ui {
+        UiMode::Hosted => (Some(format!("{}/simulator/checkout/{id}", sim.public_url)), None),
+        UiMode::Embedded => (None, Some(format!("{id}_secret_{}", stripe_id("")))),
+    };
     Ok(json!({
         "id": id,
         "object": "checkout.session",
         "mode": "payment",
+        "ui_mode": ui.name(),
         "status": "open",
         "payment_status": "unpaid",
         "amount_subtotal": total,
@@ -239,10 +254,105 @@ pub(super) async fn validate_session(
         "payment_method_configuration_details": pmc,
         "success_url": success_url,
         "cancel_url": cancel_url,
-        "url": format!("{}/simulator/checkout/{id}", sim.public_url),
+        "return_url": return_url,
+        "redirect_on_completion": (ui == UiMode::Embedded)
+            .then(|| form.get("redirect_on_completion").unwrap_or("always")),
+        "url": url,
+        "client_secret": client_secret,
         // Not a Stripe field: what the hosted page shows as the line item.
         "x_simulator_description": name,
     }))
+}
+
+/// Where the visitor pays: Stripe's `ui_mode` as named since 2026-03-25.dahlia. The
+/// simulator draws the hosted page and the embedded one; `elements` and `form` (Stripe.js
+/// building blocks chatpay does not use) are refused as unsupported, and the names dahlia
+/// removed (`hosted`, `embedded`, `custom`) as Stripe refuses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UiMode {
+    Hosted,
+    Embedded,
+}
+
+/// Stripe's `ui_mode` values at the simulator's API version.
+const UI_MODES: &str = "hosted_page, embedded_page, elements, or form";
+
+impl UiMode {
+    /// Reads `ui_mode` and checks the parameters that go with it, like Stripe: the hosted
+    /// page takes no `return_url` or `redirect_on_completion`; the embedded page takes no
+    /// `success_url` or `cancel_url`, needs a `return_url` unless it never redirects, and
+    /// takes none when it never does.
+    fn of(form: &Form) -> Result<UiMode, SimError> {
+        let ui = match form.get("ui_mode") {
+            None | Some("hosted_page") => UiMode::Hosted,
+            Some("embedded_page") => UiMode::Embedded,
+            Some(other @ ("elements" | "form")) => {
+                return Err(invalid(
+                    &format!(
+                        "The simulator draws ui_mode hosted_page and embedded_page only, not '{other}'."
+                    ),
+                    Some("ui_mode"),
+                ))
+            }
+            Some(other) => {
+                let shown: String = other.chars().take(40).collect();
+                return Err(invalid(
+                    &format!("Invalid ui_mode: must be one of {UI_MODES} (not '{shown}')."),
+                    Some("ui_mode"),
+                ));
+            }
+        };
+        let refused: &[&str] = match ui {
+            UiMode::Hosted => &["redirect_on_completion", "return_url"],
+            UiMode::Embedded => &["cancel_url", "success_url"],
+        };
+        let sent: Vec<&str> = refused
+            .iter()
+            .copied()
+            .filter(|p| form.get(p).is_some())
+            .collect();
+        if !sent.is_empty() {
+            return Err(invalid(
+                &format!(
+                    "The following parameters are not supported with 'ui_mode: {}': {}.",
+                    ui.name(),
+                    sent.join(", ")
+                ),
+                Some(sent[0]),
+            ));
+        }
+        if ui == UiMode::Embedded {
+            match form.get("redirect_on_completion") {
+                None | Some("always") | Some("if_required") => {
+                    if form.get("return_url").is_none() {
+                        return Err(missing("return_url"));
+                    }
+                }
+                Some("never") => {
+                    if form.get("return_url").is_some() {
+                        return Err(invalid(
+                            "return_url cannot be set when redirect_on_completion is 'never'.",
+                            Some("return_url"),
+                        ));
+                    }
+                }
+                Some(_) => {
+                    return Err(invalid(
+                        "Invalid redirect_on_completion: must be one of always, if_required, or never.",
+                        Some("redirect_on_completion"),
+                    ))
+                }
+            }
+        }
+        Ok(ui)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            UiMode::Hosted => "hosted_page",
+            UiMode::Embedded => "embedded_page",
+        }
+    }
 }
 
 /// Drops the simulator's private fields before a session leaves the API.

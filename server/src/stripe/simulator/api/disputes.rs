@@ -15,17 +15,6 @@ use super::refunds::paid_session;
 use super::*;
 use crate::stripe::simulator::{events, stripe_id, SimState};
 
-/// The statuses Stripe gives a dispute.
-const STATUSES: [&str; 7] = [
-    "warning_needs_response",
-    "warning_under_review",
-    "warning_closed",
-    "needs_response",
-    "under_review",
-    "won",
-    "lost",
-];
-
 /// `POST /v1/test_helpers/disputes` (`payment_intent`, `status`, default `needs_response`).
 pub(super) async fn dispute(
     State(state): State<SimState>,
@@ -39,9 +28,12 @@ pub(super) async fn dispute(
         .get("payment_intent")
         .ok_or_else(|| missing("payment_intent"))?;
     let status = form.get("status").unwrap_or("needs_response");
-    if !STATUSES.contains(&status) {
+    if !crate::domain::DISPUTE_STATUSES.contains(&status) {
         return Err(invalid(
-            &format!("Invalid status: must be one of {}", STATUSES.join(", ")),
+            &format!(
+                "Invalid status: must be one of {}",
+                crate::domain::DISPUTE_STATUSES.join(", ")
+            ),
             Some("status"),
         ));
     }
@@ -56,7 +48,7 @@ pub(super) async fn dispute(
         .find(|d| d["payment_intent"] == pi);
     let (mut dispute, event_type) = match existing {
         Some(d) => {
-            let closed = matches!(status, "won" | "lost" | "warning_closed");
+            let closed = matches!(status, "won" | "lost" | "warning_closed" | "prevented");
             (
                 d,
                 if closed {

@@ -40,6 +40,7 @@ use serde_json::{json, Value};
 
 use super::{stripe_id, SimState, Simulator};
 use crate::client::ClientIp;
+use crate::stripe::client::API_VERSION;
 use crate::stripe::form::Form;
 
 const BASE: &str = "/simulator/stripe";
@@ -81,7 +82,32 @@ pub fn router(state: SimState) -> Router<SimState> {
         .route("/simulator/stripe/{*rest}", axum::routing::any(unknown_path))
         .route("/simulator/clock/advance", post(advance_clock))
         .route_layer(axum::middleware::from_fn_with_state(state, budget_writes))
+        .route_layer(axum::middleware::from_fn(speaks_one_version))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// The simulator answers in chatpay's API version only ([`API_VERSION`]): a request that
+/// names another `Stripe-Version` is refused, saying which one it speaks, rather than
+/// answered in a shape its caller did not ask for. A request without the header gets the
+/// simulator's version, as Stripe gives an account's default.
+async fn speaks_one_version(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let asked = req
+        .headers()
+        .get("stripe-version")
+        .map(|v| v.to_str().unwrap_or("?"));
+    match asked {
+        Some(v) if v != API_VERSION => {
+            let shown: String = v.chars().take(40).collect();
+            invalid(
+                &format!(
+                    "The simulator answers in Stripe API version {API_VERSION} only, not '{shown}': send Stripe-Version: {API_VERSION}, or none."
+                ),
+                None,
+            )
+            .into_response()
+        }
+        _ => next.run(req).await,
+    }
 }
 
 /// Writes (POST) are budgeted per client address, answered like Stripe's rate limit: an

@@ -60,7 +60,15 @@ pub(super) async fn create_endpoint(
             if events.is_empty() {
                 return Err(missing("enabled_events"));
             }
+            // Events are rendered in the simulator's one version; an endpoint that asks for
+            // another would be promised a shape it never gets.
             let api_version = form.get("api_version").map(str::to_owned);
+            if let Some(v) = api_version.as_deref().filter(|v| *v != API_VERSION) {
+                return Err(invalid(
+                    &format!("The simulator renders events in {API_VERSION} only, not '{v}'."),
+                    Some("api_version"),
+                ));
+            }
             let id = stripe_id("we_");
             let endpoint = json!({
                 "id": id,
