@@ -1,6 +1,7 @@
 /*! chatpay loader: draws the chat bubble in a Shadow DOM and loads the widget when the
     page is idle or the bubble is clicked. The relay fills in the __CHATPAY_*__ paths.
-    Settings (read once): window.chatpaySettings = { position: "left"|"right", color, locale, open }.
+    Settings (read once): window.chatpaySettings = { position: "left"|"right", color, locale, open,
+    checkout: "tab" }.
     API: window.chatpay.open() / close() / toggle() / setVisitor({ name, email }) / on(event, fn),
     events "ready", "message" and "payment" (also dispatched on window as chatpay:<event>). */
 (function (w, d) {
@@ -17,6 +18,16 @@
   var boot = (w.__chatpay = {
     root: root, site: s.getAttribute("data-site") || "", base: base,
     open: !!cfg.open, locale: cfg.locale || "", visitor: null
+  });
+  // Pay on a /pay/ link opens over the panel: the relay's module, imported then.
+  root.addEventListener("click", function (e) {
+    var a = e.target.closest && e.target.closest("a.cp-pay");
+    if (!a || cfg.checkout === "tab" || a.href.indexOf(base + "/pay/") || e.button || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    e.preventDefault();
+    import(base + "/pay-panel.js?lang=" + (boot.lang || "en")).then(
+      function (m) { m.default(a.href, root, host, base); },
+      function () { w.open(a.href, "_blank", "noopener"); }
+    );
   });
   root.innerHTML =
     '<link rel="stylesheet" href="' + base + '__CHATPAY_CSS__">' +

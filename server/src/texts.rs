@@ -200,6 +200,7 @@ const DE: [&str; COUNT] = [
     "Fehlgeschlagen",
     "Wird geprüft",
     "Läuft ab…",
+    "Die Zahlung wird bei Stripe bestätigt…",
 ];
 
 const FR: [&str; COUNT] = [
@@ -235,6 +236,7 @@ const FR: [&str; COUNT] = [
     "Échoué",
     "En vérification",
     "Expiration…",
+    "Confirmation du paiement auprès de Stripe…",
 ];
 
 const ES: [&str; COUNT] = [
@@ -270,6 +272,7 @@ const ES: [&str; COUNT] = [
     "Fallido",
     "En revisión",
     "Caducando…",
+    "Confirmando el pago con Stripe…",
 ];
 
 const PT: [&str; COUNT] = [
@@ -305,6 +308,7 @@ const PT: [&str; COUNT] = [
     "Falhou",
     "Em verificação",
     "A expirar…",
+    "A confirmar o pagamento com o Stripe…",
 ];
 
 const IT: [&str; COUNT] = [
@@ -340,6 +344,7 @@ const IT: [&str; COUNT] = [
     "Non riuscito",
     "In verifica",
     "In scadenza…",
+    "Conferma del pagamento con Stripe…",
 ];
 
 const NL: [&str; COUNT] = [
@@ -375,6 +380,7 @@ const NL: [&str; COUNT] = [
     "Mislukt",
     "Wordt gecontroleerd",
     "Verloopt…",
+    "Betaling wordt bevestigd bij Stripe…",
 ];
 
 const JA: [&str; COUNT] = [
@@ -410,6 +416,7 @@ const JA: [&str; COUNT] = [
     "失敗",
     "確認中",
     "期限切れ処理中…",
+    "Stripe で支払いを確認しています…",
 ];
 
 const PAGE_EN: [&str; PAGE_COUNT] = [
@@ -651,6 +658,53 @@ const PAGE_JA: [&str; PAGE_COUNT] = [
     "こちら側で問題が発生しました。Stripe から連絡があり次第、チャットは更新されます。",
     "ここでは支払いフォームを読み込めませんでした（ブロッカーまたはこのブラウザの設定が Stripe を止めました）。ページを再読み込みするか、別のブラウザでリンクを開いてください。チャットはお支払いを保持しています。",
 ];
+
+/// The words of the checkout drawn over the chat panel (`/pay-panel.js`): the way back to
+/// the chat, why the form did not open, and the link to the payment's page then.
+pub fn pay_panel(lang: &str) -> [&'static str; 3] {
+    match language_of(lang).unwrap_or("en") {
+        "de" => [
+            "Zurück zum Chat",
+            "Das Zahlungsformular konnte hier nicht geöffnet werden.",
+            "Zahlungsseite öffnen",
+        ],
+        "fr" => [
+            "Retour à la conversation",
+            "Le formulaire de paiement n'a pas pu s'ouvrir ici.",
+            "Ouvrir la page de paiement",
+        ],
+        "es" => [
+            "Volver al chat",
+            "El formulario de pago no pudo abrirse aquí.",
+            "Abrir la página de pago",
+        ],
+        "pt" => [
+            "Voltar ao chat",
+            "O formulário de pagamento não pôde abrir aqui.",
+            "Abrir a página de pagamento",
+        ],
+        "it" => [
+            "Torna alla chat",
+            "Il modulo di pagamento non si è potuto aprire qui.",
+            "Apri la pagina di pagamento",
+        ],
+        "nl" => [
+            "Terug naar de chat",
+            "Het betaalformulier kon hier niet openen.",
+            "Open de betaalpagina",
+        ],
+        "ja" => [
+            "チャットに戻る",
+            "ここでは支払いフォームを開けませんでした。",
+            "支払いページを開く",
+        ],
+        _ => [
+            "Back to the chat",
+            "The payment form could not open here.",
+            "Open the payment page",
+        ],
+    }
+}
 
 #[cfg(test)]
 mod tests {

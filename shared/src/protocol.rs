@@ -37,6 +37,10 @@ pub enum ClientFrame {
     /// The tab saw a frame whose `seq` is not the next one: it asks for everything after
     /// `after` (the last `seq` it has without a gap), and the relay sends it again.
     Replay { after: u64 },
+    /// The visitor pressed Pay on a card whose payment is made on Stripe's embedded
+    /// Checkout page (its link is the relay's `/pay/…`): the relay answers with
+    /// [`ServerFrame::Checkout`], on this socket only.
+    Checkout { payment: String },
     /// Who the visitor is, as the host page told the widget (`chatpay.setVisitor`).
     Visitor {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,6 +169,16 @@ pub enum ServerFrame {
         /// When the status changed: Unix time in milliseconds.
         at: i64,
     },
+    /// What mounts a payment's embedded Checkout inside the chat panel, for the socket
+    /// that asked ([`ClientFrame::Checkout`]) and no other: the session's client secret,
+    /// the site's publishable key, and the Stripe.js to load. Not part of the history.
+    Checkout {
+        payment: String,
+        client_secret: String,
+        publishable_key: String,
+        /// Stripe.js of chatpay's API version (or the simulator's stand-in).
+        script: String,
+    },
     /// The bot is working on a reply (like creating a payment link); the next bot message
     /// ends it. Not part of the history.
     Typing,
@@ -184,6 +198,7 @@ impl ServerFrame {
             | ServerFrame::PaymentCard { seq, .. }
             | ServerFrame::PaymentUpdate { seq, .. } => Some(*seq),
             ServerFrame::Welcome { .. }
+            | ServerFrame::Checkout { .. }
             | ServerFrame::Typing
             | ServerFrame::Error { .. }
             | ServerFrame::Closed => None,

@@ -39,10 +39,12 @@ pub enum Text {
     ChipFailed,
     ChipChecking,
     ChipExpiring,
+    /// The card after Stripe's checkout in the panel said it completed, until the webhook.
+    Confirming,
 }
 
 /// How many words a table has.
-pub const COUNT: usize = 32;
+pub const COUNT: usize = 33;
 
 /// Each word's stable name, in table order.
 pub const KEYS: [&str; COUNT] = [
@@ -78,6 +80,7 @@ pub const KEYS: [&str; COUNT] = [
     "chip_failed",
     "chip_checking",
     "chip_expiring",
+    "confirming",
 ];
 
 /// The English words, in table order: what the widget shows until the relay says otherwise.
@@ -114,6 +117,7 @@ pub const EN: [&str; COUNT] = [
     "Failed",
     "Being checked",
     "Expiring…",
+    "Confirming the payment with Stripe…",
 ];
 
 /// The languages chatpay ships the widget's words in (BCP 47 primary subtags).
@@ -136,7 +140,7 @@ mod tests {
 
     #[test]
     fn the_enum_and_the_tables_agree() {
-        assert_eq!(Text::ChipExpiring as usize + 1, COUNT);
+        assert_eq!(Text::Confirming as usize + 1, COUNT);
         assert_eq!(KEYS[Text::Pay as usize], "pay");
         assert_eq!(EN[Text::Pay as usize], "Pay");
         assert_eq!(index_of("chip_paid"), Some(Text::ChipPaid as usize));

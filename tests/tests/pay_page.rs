@@ -84,3 +84,164 @@ async fn the_pay_page_mounts_embedded_checkout_and_paid_waits_for_the_webhook() 
     browser.close().await?;
     Ok(())
 }
+
+/// Pay inside the chat panel, on a shop of another origin that loaded its own (older)
+/// Stripe.js: Pay opens the embedded checkout over the panel (no tab, the page's URL
+/// unchanged), Stripe.js is not fetched before Pay, the shop's `window.Stripe` is put back,
+/// Back and Pay again keep the one mounted session, paying says "Confirming…" while the
+/// webhook is held back, and only the signed webhook turns the card Paid. A 375 px phone
+/// gets it full screen; axe-core finds nothing serious with it open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pay_in_the_panel_mounts_the_checkout_and_paid_waits_for_the_webhook() -> anyhow::Result<()> {
+    use chatpay_e2e::{deliver_event, stripe_events, HostPage};
+    let scratch = Scratch::new("pay-panel");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let (listener, origin) = HostPage::bind().await?;
+    chatpay.add_site("shop", "Acme Support", &origin)?;
+    chatpay.import_demo_workflow("shop")?;
+    let relay = chatpay.serve(&["--stripe-simulator"]).await?;
+    // Stripe connected with a signing secret but no endpoint at Stripe: no webhook comes
+    // until this test delivers one (held back).
+    const WHSEC: &str = "whsec_paypanelheldback0000";
+    let api = format!("{}/simulator/stripe", relay.base);
+    chatpay.cli_env(
+        &["stripe", "connect", "--site", "shop"],
+        &[
+            ("CHATPAY_STRIPE_API_BASE", &api),
+            ("CHATPAY_STRIPE_SECRET_KEY", KEY),
+            ("CHATPAY_STRIPE_WEBHOOK_SECRET", WHSEC),
+        ],
+    )?;
+    let store = Store::connect(&chatpay.database_url).await?;
+    store
+        .save_stripe_settings(&SiteId::parse("shop")?, Some(PK), None, None, true, true, None)
+        .await?;
+    store.close().await;
+    // The shop's own Stripe.js, of a release without embedded Checkout.
+    let theirs = "<script>window.Stripe = function () { return {}; }; window.Stripe.shops = 'own';</script>";
+    let page = HostPage::serve(
+        listener,
+        origin.clone(),
+        HostPage::shop_html(&relay.base, "shop", theirs),
+    );
+
+    let browser = Browser::start().await?;
+    browser.client.set_window_size(1280, 800).await?;
+    browser
+        .demo_chat_to_the_card(&page.origin, "My backups fail")
+        .await?;
+    let stripe_js = "return performance.getEntriesByType('resource').filter(e => e.name.includes('/simulator/stripe.js')).length;";
+    assert_eq!(
+        browser.client.execute(stripe_js, vec![]).await?,
+        0,
+        "no Stripe.js before Pay"
+    );
+    let windows = browser.client.windows().await?.len();
+    let url = browser.client.current_url().await?;
+
+    // Pay: the checkout over the panel, mounted in the page's light DOM.
+    browser.click_in_widget("a.cp-pay").await?;
+    let frame = browser.find("#chatpay #chatpay-checkout iframe").await?;
+    browser.widget_element("section.cp-paying:not([hidden])").await?;
+    assert_eq!(
+        browser.client.windows().await?.len(),
+        windows,
+        "no new tab or window"
+    );
+    assert_eq!(
+        browser.client.current_url().await?,
+        url,
+        "the page stays where it was"
+    );
+    assert_eq!(
+        browser.client.execute(stripe_js, vec![]).await?,
+        1,
+        "Stripe.js on Pay"
+    );
+    let shops = browser
+        .client
+        .execute("return window.Stripe.shops;", vec![])
+        .await?;
+    assert_eq!(shops, "own", "the shop's window.Stripe is put back");
+    browser.screenshot("pay-panel-1-open").await?;
+    let problems = browser.accessibility_problems(Some("#chatpay")).await?;
+    assert!(
+        problems.is_empty(),
+        "axe-core with the checkout open: {problems:#?}"
+    );
+
+    // On a 375 px phone the checkout fills the screen.
+    browser.client.set_window_size(375, 740).await?;
+    let fills = browser
+        .in_widget(
+            "const r = root.querySelector('section.cp-paying').getBoundingClientRect(); \
+             return [r.left, r.width, window.innerWidth, document.documentElement.scrollWidth];",
+            vec![],
+        )
+        .await?;
+    let n = |i: usize| fills[i].as_f64().unwrap_or(-1.0);
+    assert!(
+        n(0) <= 0.5 && n(1) >= n(2) - 0.5,
+        "full screen on a phone: {fills}"
+    );
+    assert!(n(3) <= n(2) + 0.5, "nothing scrolls sideways: {fills}");
+    browser.screenshot("pay-panel-1b-phone").await?;
+    browser.client.set_window_size(1280, 800).await?;
+
+    // Back to the chat and Pay again: the same mounted checkout (not a new one).
+    browser
+        .client
+        .execute(
+            "document.querySelector('#chatpay-checkout iframe').dataset.mark = 'first';",
+            vec![],
+        )
+        .await?;
+    browser.click_in_widget("section.cp-paying .cp-back").await?;
+    browser.widget_element("section.cp-paying[hidden]").await?;
+    browser.wait_count(".cp-card", 1).await?;
+    browser.screenshot("pay-panel-2-back").await?;
+    browser.click_in_widget("a.cp-pay").await?;
+    browser.widget_element("section.cp-paying:not([hidden])").await?;
+    let mark = browser
+        .client
+        .execute(
+            "return document.querySelector('#chatpay-checkout iframe').dataset.mark;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(mark, "first", "the checkout was kept, not mounted again");
+
+    // Pay inside it: "Confirming…", and it stays so while the webhook is held back.
+    frame.enter_frame().await?;
+    browser.find("#pay").await?.click().await?;
+    browser.find("h1.ok").await?;
+    browser.client.enter_parent_frame().await?;
+    browser
+        .wait_texts(".cp-card .cp-note", &["Confirming the payment with Stripe…"])
+        .await?;
+    browser.widget_element("section.cp-paying[hidden]").await?;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        browser.widget_texts(".cp-card .cp-chip").await?,
+        vec!["Pending".to_owned()],
+        "never Paid on the browser's word"
+    );
+    browser.screenshot("pay-panel-3-confirming").await?;
+
+    // Stripe's signed webhook comes: Paid, live.
+    let http = reqwest::Client::new();
+    let completed = stripe_events(&http, &api, KEY)
+        .await
+        .into_iter()
+        .find(|e| e["type"] == "checkout.session.completed")
+        .ok_or_else(|| anyhow::anyhow!("the simulator made no checkout.session.completed event"))?;
+    assert_eq!(
+        deliver_event(&http, &relay.base, "shop", WHSEC, &completed).await,
+        Some(200)
+    );
+    browser.wait_texts(".cp-card .cp-chip", &["Paid ✓"]).await?;
+    browser.screenshot("pay-panel-4-paid").await?;
+
+    browser.close().await?;
+    Ok(())
+}

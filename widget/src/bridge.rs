@@ -7,6 +7,14 @@
 //!
 //! Out: [`emit`] dispatches `chatpay:ready`, `chatpay:message` and `chatpay:payment` on
 //! `window`, which `window.chatpay.on(name, fn)` listens to.
+//!
+//! Paying in the panel: the loader turns a click on Pay whose link is the relay's pay page
+//! into `chatpay:cmd` `{ checkout: id }`; the relay's `Checkout` frame goes back to it as it
+//! came, `chatpay:pay` on the shadow root ([`to_loader`]), and the loader's module mounts
+//! Stripe's embedded Checkout over the panel in a light-DOM element of the page (Stripe's
+//! frames do not mount inside a shadow root); Stripe's `onComplete` comes back as
+//! `{ paid: id }`. Not on `window`: the client secret is not an event for the page's other
+//! scripts.
 
 use std::cell::RefCell;
 
@@ -26,6 +34,8 @@ pub enum Command {
         name: Option<String>,
         email: Option<String>,
     },
+    /// Pay was pressed on a card paid over the panel: ask the relay what mounts it.
+    Checkout(String),
 }
 
 thread_local! {
@@ -42,6 +52,12 @@ pub fn command(detail: &JsValue) -> Option<Command> {
             "toggle" => Some(Command::Chat(Action::Toggle)),
             _ => None,
         };
+    }
+    if let Some(p) = crate::js::text(detail, "checkout") {
+        return Some(Command::Checkout(p));
+    }
+    if let Some(p) = crate::js::text(detail, "paid") {
+        return Some(Command::Chat(Action::Confirming(p.into())));
     }
     let visitor = crate::js::get(detail, "visitor").filter(|v| v.is_object())?;
     Some(Command::Visitor {
@@ -96,5 +112,23 @@ pub fn emit(name: &str, fields: &[(&str, &str)]) {
     event_name.push_str(name);
     if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(&event_name, &init) {
         let _ = window.dispatch_event(&event);
+    }
+}
+
+/// Hands the loader `chatpay:{name}` on the shadow root, with `detail` (a frame's JSON).
+pub fn to_loader(name: &str, detail: &str) {
+    let Some(root) = web_sys::window()
+        .and_then(|w| crate::js::get(&w, "__chatpay"))
+        .and_then(|boot| crate::js::get(&boot, "root"))
+    else {
+        return;
+    };
+    let root: &web_sys::EventTarget = root.unchecked_ref();
+    let init = web_sys::CustomEventInit::new();
+    init.set_detail(&JsValue::from_str(detail));
+    let mut event_name = String::from("chatpay:");
+    event_name.push_str(name);
+    if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(&event_name, &init) {
+        let _ = root.dispatch_event(&event);
     }
 }

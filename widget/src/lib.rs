@@ -68,6 +68,8 @@ pub fn start() {
         .or_else(|| document.document_element().and_then(|e| e.get_attribute("lang")))
         .unwrap_or_default();
     let lang = language(&window, &locale);
+    // The words around a checkout drawn over the panel follow the widget's.
+    js::set(boot.unchecked_ref(), "lang", &JsValue::from_str(lang));
     yew::Renderer::<App>::with_root_and_props(
         mount,
         AppProps {

@@ -74,6 +74,9 @@ pub struct Card {
     /// The visitor said "Not now" and the relay is cancelling the link (shown at once,
     /// until the card's update or a `decline_failed` error comes).
     pub expiring: bool,
+    /// Stripe's checkout in the panel said it completed: "Confirming…" until the webhook's
+    /// update (the card is never Paid on the browser's word).
+    pub confirming: bool,
 }
 
 /// One entry of the conversation.
@@ -164,6 +167,8 @@ pub enum Action {
     Declining(Rc<str>),
     /// "Start a new chat": the old conversation goes from view; a new one is connecting.
     StartOver,
+    /// Stripe's checkout in the panel said it completed: the card says "Confirming…".
+    Confirming(Rc<str>),
 }
 
 impl Reducible for ChatState {
@@ -208,6 +213,11 @@ impl Reducible for ChatState {
             Action::Declining(payment) => {
                 for c in cards(&mut s) {
                     c.expiring |= c.payment == payment;
+                }
+            }
+            Action::Confirming(payment) => {
+                for c in cards(&mut s) {
+                    c.confirming |= c.payment == payment;
                 }
             }
         }
@@ -277,6 +287,7 @@ fn apply_frame(s: &mut ChatState, frame: ServerFrame) {
                 status,
                 expires_at,
                 expiring: false,
+                confirming: false,
             };
             insert(s, seq, Body::Card(card), true);
         }
@@ -288,6 +299,8 @@ fn apply_frame(s: &mut ChatState, frame: ServerFrame) {
                 }
             }
         }
+        // Handed to the loader by the app (it mounts the checkout); nothing to show here.
+        ServerFrame::Checkout { .. } => {}
         ServerFrame::Typing => s.typing = true,
         ServerFrame::Closed => {
             s.closed = true;

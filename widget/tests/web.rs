@@ -197,6 +197,16 @@ fn the_wire_matches_the_relays_serde_both_ways() {
         assert_eq!(wire::decode(&json), Some(f), "{json}");
     }
     assert_eq!(wire::decode(r#"{"type":"FutureThing"}"#), None);
+    // A Checkout frame is not decoded here: it goes to the loader as it came, and must start
+    // with its tag for the socket to see it.
+    let checkout = serde_json::to_string(&ServerFrame::Checkout {
+        payment: "pay_1".into(),
+        client_secret: "cs_1_secret_x".into(),
+        publishable_key: "pk_test_1".into(),
+        script: "https://js.stripe.com/endive/stripe.js".into(),
+    })
+    .unwrap();
+    assert!(checkout.starts_with(r#"{"type":"Checkout""#), "{checkout}");
     let client = vec![
         ClientFrame::Hello {
             site: "demo".into(),
@@ -215,6 +225,9 @@ fn the_wire_matches_the_relays_serde_both_ways() {
             text: "hi \"there\"".into(),
         },
         ClientFrame::DeclinePayment {
+            payment: "pay_1".into(),
+        },
+        ClientFrame::Checkout {
             payment: "pay_1".into(),
         },
         ClientFrame::Visitor {
@@ -272,6 +285,7 @@ fn card(status: PaymentStatus) -> Card {
         status,
         expires_at: 1_000 + 29 * 60 + 41,
         expiring: false,
+        confirming: false,
     }
 }
 
@@ -567,5 +581,60 @@ fn a_long_chat_replayed_many_times_does_not_grow_memory() {
     assert!(
         after_many <= after_one * 2,
         "memory grew from {after_one} to {after_many} bytes"
+    );
+}
+
+#[wasm_bindgen_test]
+fn a_completed_checkout_says_confirming_until_the_relay_says_paid() {
+    let s = reduce(
+        ChatState::new(true, 1_000),
+        vec![card_frame(1, "pay_1"), Action::Confirming("pay_1".into())],
+    );
+    assert!(matches!(&s.items[0].body, Body::Card(c) if c.confirming && c.status == PaymentStatus::Pending));
+    // Paid only from the relay's update (the signed webhook), never on the browser's word.
+    let paid = reduce(
+        s,
+        vec![Action::Frame(ServerFrame::PaymentUpdate {
+            seq: 2,
+            payment: "pay_1".into(),
+            status: PaymentStatus::Paid,
+            at: 3,
+        })],
+    );
+    assert!(matches!(&paid.items[0].body, Body::Card(c) if c.status == PaymentStatus::Paid));
+}
+
+#[wasm_bindgen_test]
+async fn a_card_paid_over_the_panel_says_confirming_and_the_loaders_words_are_read() {
+    let confirming = render_card(Card {
+        confirming: true,
+        ..card(PaymentStatus::Pending)
+    })
+    .await;
+    assert_eq!(
+        text_of(&confirming, ".cp-note").as_deref(),
+        Some("Confirming the payment with Stripe…")
+    );
+    assert_eq!(text_of(&confirming, ".cp-chip").as_deref(), Some("Pending"));
+    assert!(
+        confirming.query_selector(".cp-pay").unwrap().is_none(),
+        "nothing to press while Stripe confirms"
+    );
+
+    // What the loader says: Pay pressed on such a card, and Stripe's onComplete.
+    let detail = |k: &str| {
+        let o = js_sys::Object::new();
+        js_sys::Reflect::set(&o, &k.into(), &"pay_1".into()).unwrap();
+        o.into()
+    };
+    assert_eq!(
+        chatpay_widget::bridge::command(&detail("checkout")),
+        Some(chatpay_widget::bridge::Command::Checkout("pay_1".into()))
+    );
+    assert_eq!(
+        chatpay_widget::bridge::command(&detail("paid")),
+        Some(chatpay_widget::bridge::Command::Chat(Action::Confirming(
+            "pay_1".into()
+        )))
     );
 }

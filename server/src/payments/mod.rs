@@ -8,12 +8,15 @@
 //!   visitor declining — checked against the payment (amount, currency, mode) and applied
 //!   in one transaction with whatever follows (the card's update, the run's resume).
 //!
+//! - [`mount`]: what mounts an embedded session (client secret, publishable key, Stripe.js)
+//!   for the pay page and the visitor's panel.
 //! - [`report`]: the owner's Payments page: shown status, filter, totals, CSV.
 //!
 //! Every change is one row in `payment_transitions`, written in the same transaction as
 //! whatever else it caused. Nothing a person does waits on Stripe: sessions are created and
 //! expired after the request has been answered, within the client's budget.
 
+pub mod mount;
 pub mod news;
 pub mod open;
 pub mod report;

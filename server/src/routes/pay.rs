@@ -7,6 +7,9 @@
 //!   says how it ended. The page says "Almost there" after Stripe's `onComplete`: the
 //!   payment is paid only when the signed webhook (or the reconciliation) says so.
 //! - `GET /pay.js`: the page's script (no inline script: the CSP names its sources).
+//! - `GET /pay-panel.js?lang=xx`: the module the widget's loader imports when Pay is pressed
+//!   on such a card in the chat panel: it draws the checkout over the panel (its words in
+//!   the visitor's language) and mounts the session the visitor's socket was sent.
 //!
 //! The session's client secret is in the page's body, never in a URL: it lets whoever has
 //! the page pay this payment, as Stripe's hosted URL does.
@@ -23,15 +26,43 @@ use super::checkout::{error_page, language, status_page};
 use crate::pages::{escape, page};
 use crate::payments;
 use crate::state::AppState;
-use crate::stripe::client::{STRIPE_JS, UI_MODE_EMBEDDED};
+use crate::stripe::client::UI_MODE_EMBEDDED;
 use crate::texts::{self, Page};
 
 const PAY_JS: &str = include_str!("../../assets/pay.js");
+const PAY_PANEL_JS: &str = include_str!("../../assets/pay-panel.js");
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/pay/{payment}", get(pay_page))
         .route("/pay.js", get(pay_js))
+        .route("/pay-panel.js", get(pay_panel_js))
+}
+
+#[derive(serde::Deserialize)]
+struct Lang {
+    #[serde(default)]
+    lang: String,
+}
+
+/// The panel's module with its words in `lang` (a shipped language, else English). Host
+/// pages import it cross-origin, as they load the widget's files.
+async fn pay_panel_js(axum::extract::Query(q): axum::extract::Query<Lang>) -> Response {
+    let words = serde_json::to_string(&texts::pay_panel(&q.lang)).unwrap_or_else(|_| "[]".into());
+    let mut body = String::with_capacity(PAY_PANEL_JS.len() + 200);
+    body.push_str("const WORDS = ");
+    body.push_str(&words.replace('<', "\\u003c"));
+    body.push_str(";\n");
+    body.push_str(PAY_PANEL_JS);
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn pay_js() -> Response {
@@ -45,50 +76,23 @@ async fn pay_js() -> Response {
         .into_response()
 }
 
-/// Where Stripe.js and its frames come from: Stripe, or the simulator this relay talks to
-/// (`…/simulator/stripe` serves its stand-in at `…/simulator/stripe.js`).
-struct ScriptSource {
-    script: String,
-    /// CSP sources for `script-src`, `frame-src`, `connect-src` and `img-src`.
-    scripts: String,
-    frames: String,
-    connects: String,
-    images: String,
-}
-
-impl ScriptSource {
-    fn for_api(base: &str) -> ScriptSource {
-        if let Some(origin) = base.strip_suffix("/simulator/stripe") {
-            return ScriptSource {
-                script: format!("{base}.js"),
-                scripts: origin.to_owned(),
-                frames: origin.to_owned(),
-                connects: "'none'".to_owned(),
-                images: "'none'".to_owned(),
-            };
-        }
-        // Stripe's list for Stripe.js and embedded Checkout.
-        ScriptSource {
-            script: STRIPE_JS.to_owned(),
-            scripts: "https://js.stripe.com https://*.js.stripe.com".to_owned(),
-            frames: "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com https://checkout.stripe.com"
-                .to_owned(),
-            connects: "https://api.stripe.com https://checkout.stripe.com".to_owned(),
-            images: "https://*.stripe.com".to_owned(),
-        }
-    }
-
-    fn csp(&self) -> String {
-        format!(
-            "default-src 'none'; script-src 'self' {}; frame-src {}; connect-src {}; img-src {}; style-src '{}'; \
-             form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
-            self.scripts,
-            self.frames,
-            self.connects,
-            self.images,
-            crate::pages::css_hash()
-        )
-    }
+/// Where Stripe.js and its frames come from, as the page's CSP sources: Stripe's list, or
+/// the simulator this relay talks to (the origin its stand-in and frame are served from).
+fn csp_for(script: &str) -> String {
+    let (scripts, frames, connects, images) = match script.strip_suffix("/simulator/stripe.js") {
+        Some(origin) => (origin, origin, "'none'", "'none'"),
+        None => (
+            "https://js.stripe.com https://*.js.stripe.com",
+            "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com https://checkout.stripe.com",
+            "https://api.stripe.com https://checkout.stripe.com",
+            "https://*.stripe.com",
+        ),
+    };
+    format!(
+        "default-src 'none'; script-src 'self' {scripts}; frame-src {frames}; connect-src {connects}; \
+         img-src {images}; style-src '{}'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+        crate::pages::css_hash()
+    )
 }
 
 async fn pay_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -116,36 +120,15 @@ async fn pay_page(State(state): State<AppState>, headers: HeaderMap, Path(id): P
             _ => status_page(lang, Page::AlmostTitle, "muted", Page::AlmostText),
         };
     }
-    // The session is still being made: the card is not out yet either.
-    let Some(sealed) = payment.client_secret_enc.as_deref() else {
-        return status_page(lang, Page::AlmostTitle, "muted", Page::AlmostText);
-    };
-    let secret = match state.cipher.open(sealed, &payment.id) {
-        Ok(s) => s,
-        Err(e) => {
-            return error_page(
-                lang,
-                crate::error::AppError::Internal(
-                    e.context("the session's client secret does not open with this relay's key"),
-                ),
-            )
-        }
-    };
-    let publishable = match state.store.stripe_account(&state.cipher, &payment.site_id).await {
-        Ok(Some(a)) => a.publishable_key,
-        Ok(None) => None,
+    let mount = match payments::mount::mount_of(&state, &payment).await {
+        Ok(Some(m)) => m,
+        // The session is still being made: the card is not out yet either.
+        Ok(None) => return status_page(lang, Page::AlmostTitle, "muted", Page::AlmostText),
         Err(e) => return error_page(lang, e),
     };
-    let Some(publishable) = publishable else {
-        return error_page(
-            lang,
-            crate::error::AppError::Conflict("the site has no publishable key any more".into()),
-        );
-    };
-    let source = ScriptSource::for_api(state.stripe.base());
     let data = serde_json::json!({
-        "pk": publishable,
-        "secret": secret,
+        "pk": mount.publishable_key,
+        "secret": mount.client_secret,
         "doneTitle": texts::page(lang, Page::AlmostTitle),
         "doneText": texts::page(lang, Page::AlmostText),
         "failed": texts::page(lang, Page::PayFormFailed),
@@ -165,7 +148,7 @@ async fn pay_page(State(state): State<AppState>, headers: HeaderMap, Path(id): P
          <script src=\"{script}\"></script><script src=\"/pay.js\"></script>",
         description = escape(&payment.description),
         amount = escape(&amount),
-        script = escape(&source.script),
+        script = escape(&mount.script),
     );
     let html = page(&payment.description, &body).replacen(
         "<html lang=\"en\">",
@@ -173,7 +156,7 @@ async fn pay_page(State(state): State<AppState>, headers: HeaderMap, Path(id): P
         1,
     );
     let mut resp = Html(html).into_response();
-    if let Ok(v) = HeaderValue::from_str(&source.csp()) {
+    if let Ok(v) = HeaderValue::from_str(&csp_for(&mount.script)) {
         resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
     resp.headers_mut()

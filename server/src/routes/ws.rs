@@ -338,6 +338,7 @@ async fn handle(
             });
             None
         }
+        ClientFrame::Checkout { payment } => Some(checkout(state, conversation, &payment).await),
         ClientFrame::Visitor { name, email } => {
             match chat::set_visitor(state, conversation, name.as_deref(), email.as_deref()).await {
                 Ok(()) => None,
@@ -347,6 +348,38 @@ async fn handle(
                     Some(error(ErrorCode::Internal, "please try again"))
                 }
             }
+        }
+    }
+}
+
+/// Pay in the panel: what mounts the payment's embedded Checkout, if it belongs to this
+/// conversation and is still payable there; for this socket only.
+async fn checkout(state: &AppState, conversation: &str, payment: &str) -> ServerFrame {
+    let p = match state.store.payment(payment).await {
+        Ok(Some(p)) if p.conversation_id.as_deref() == Some(conversation) => p,
+        Ok(_) => return error(ErrorCode::UnknownPayment, "no such payment in this conversation"),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a payment");
+            return error(ErrorCode::Internal, "please try again");
+        }
+    };
+    match crate::payments::mount::mount_of(state, &p).await {
+        Ok(Some(m)) => ServerFrame::Checkout {
+            payment: p.id,
+            client_secret: m.client_secret,
+            publishable_key: m.publishable_key,
+            script: m.script,
+        },
+        Ok(None) => error(
+            ErrorCode::UnknownPayment,
+            "this payment cannot be paid in the chat; use its link",
+        ),
+        Err(e) => {
+            tracing::error!(%payment, error = %e, "cannot mount a payment's checkout");
+            error(
+                ErrorCode::Internal,
+                "the payment form cannot open here just now; use the payment's link",
+            )
         }
     }
 }

@@ -41,6 +41,15 @@ pub const UI_MODE_EMBEDDED: &str = "embedded_page";
 /// `endive` goes with 2026-10-28.endive). Stripe forbids serving a copy of it.
 pub const STRIPE_JS: &str = "https://js.stripe.com/endive/stripe.js";
 
+/// The Stripe.js a page loads for the API at `api_base`: Stripe's, or the stand-in of the
+/// simulator at `…/simulator/stripe` (served at `…/simulator/stripe.js`).
+pub fn stripe_js_for(api_base: &str) -> String {
+    match api_base.strip_suffix("/simulator/stripe") {
+        Some(_) => format!("{api_base}.js"),
+        None => STRIPE_JS.to_owned(),
+    }
+}
+
 /// What a Stripe call can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StripeError {

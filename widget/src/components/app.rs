@@ -93,6 +93,13 @@ pub fn app(props: &AppProps) -> Html {
             let conn_ref = connection.clone();
             bridge::attach(Callback::from(move |cmd| match cmd {
                 Command::Chat(a) => dispatcher.dispatch(a),
+                // Pay on a card the loader opens over the panel: what mounts it comes back
+                // on this socket only (the same session on every press).
+                Command::Checkout(payment) => {
+                    if let Some(c) = conn_ref.borrow().as_ref() {
+                        c.send_now(&ClientFrame::Checkout { payment });
+                    }
+                }
                 Command::Visitor { name, email } => {
                     if let Some(c) = conn_ref.borrow().as_ref() {
                         c.set_visitor(name, email);

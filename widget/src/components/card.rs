@@ -1,6 +1,7 @@
 //! A payment card: what is paid for, the amount in the visitor's locale, a live status chip,
 //! the time left on the link, and what the visitor can do now: **Pay** (Checkout in a new
-//! tab; Checkout refuses to be framed), **Not now** (declines: the link expires at once),
+//! tab; Checkout refuses to be framed; a link to the relay's pay page is opened over the
+//! panel by the loader instead), **Not now** (declines: the link expires at once),
 //! or, once expired or failed, **Get a new link** (asks the workflow for another).
 
 use chatpay_shared::protocol::PaymentStatus;
@@ -58,6 +59,7 @@ pub fn payment_card(props: &CardProps) -> Html {
     // One note, or the actions: fewer branches of markup (size is a feature).
     let note = match c.status {
         PaymentStatus::Pending if c.expiring => Some(Text::Cancelling),
+        PaymentStatus::Pending if c.confirming => Some(Text::Confirming),
         PaymentStatus::Processing => Some(Text::ProcessingNote),
         PaymentStatus::Paid => Some(Text::PaidNote),
         PaymentStatus::Mismatch => Some(Text::MismatchNote),

@@ -117,6 +117,10 @@ pub fn encode(frame: &ClientFrame) -> String {
             set(&o, "type", &"DeclinePayment".into());
             set(&o, "payment", &JsValue::from_str(payment));
         }
+        ClientFrame::Checkout { payment } => {
+            set(&o, "type", &"Checkout".into());
+            set(&o, "payment", &JsValue::from_str(payment));
+        }
         ClientFrame::Replay { after } => {
             set(&o, "type", &"Replay".into());
             set(&o, "after", &JsValue::from_f64(*after as f64));

@@ -1,0 +1,131 @@
+/*! chatpay: paying inside the chat panel. Imported by the loader (embed.js) only when the
+    visitor presses Pay on a card whose link is the relay's pay page (a payment made on
+    Stripe's embedded Checkout), unless the page set chatpaySettings.checkout = "tab"; the
+    relay puts the words in the visitor's language above (WORDS).
+    It draws a sheet over the panel in the widget's shadow root (the way back to the chat,
+    and the payment's page should the form not open), asks the widget for the session
+    ("chatpay:cmd" { checkout: id }; the relay answers on that visitor's socket only, and
+    the widget hands the frame back as "chatpay:pay"), loads Stripe.js (never before Pay),
+    and mounts the checkout in a light-DOM element of the page shown through the sheet's
+    slot: Stripe's frames do not mount inside a shadow root. A page whose own Stripe.js has
+    createEmbeddedCheckoutPage lends it; otherwise the relay's is loaded and the page's
+    window.Stripe put back. Paid is never decided here: onComplete only tells the widget
+    to say "Confirming…"; Paid comes from Stripe's signed webhook. */
+var ours, co, cur, sheet;
+
+// The sheet's own rules, added to the widget's shadow root with it (the panel's stylesheet
+// is what every visitor downloads; these only a visitor who pays here).
+var CSS = ".cp-panel.cp-paying{width:min(480px,calc(100vw - 40px));height:min(760px,calc(100vh - 110px));z-index:1}" +
+  ".cp-paying[hidden],.cp-payfail[hidden]{display:none}" +
+  ".cp-back{border:0;background:transparent;color:#fff;font-weight:600;cursor:pointer;padding:2px 4px}" +
+  ".cp-checkout{flex:1;overflow-y:auto;background:#fff}.cp-checkout ::slotted(*){display:block}" +
+  ".cp-payfail{padding:10px 14px;background:#fee2e2;color:#7f1d1d}.cp-payfail a{color:#7f1d1d;font-weight:600}" +
+  "@media (max-width:480px){.cp-panel.cp-paying{right:0;bottom:0;width:100vw;height:100vh;border-radius:0}}";
+
+function stripeJs(w, d, src) {
+  var theirs = w.Stripe;
+  if (ours) return Promise.resolve(ours);
+  return new Promise(function (ok, no) {
+    var t = d.createElement("script"), late = setTimeout(function () { no(Error("timeout")); }, 15000);
+    t.src = src;
+    t.onload = function () {
+      clearTimeout(late);
+      ours = w.Stripe;
+      if (theirs) w.Stripe = theirs;
+      ours && ours !== theirs ? ok(ours) : no(Error("no Stripe.js"));
+    };
+    t.onerror = function () { clearTimeout(late); no(Error("Stripe.js was blocked")); };
+    d.head.appendChild(t);
+  });
+}
+
+function drop(d) {
+  try { co && co.destroy && co.destroy(); } catch (e) {}
+  co = cur = null;
+  var old = d.getElementById("chatpay-checkout");
+  if (old) old.remove();
+  if (sheet) sheet.hidden = true;
+}
+
+var k;
+
+function tell(x) { k.root.dispatchEvent(new CustomEvent("chatpay:cmd", { detail: x })); }
+
+export default function open(href, root, host, base) {
+  var w = window, d = document;
+  var payment = decodeURIComponent(href.slice(base.length + 5));
+  if (!sheet) {
+    k = { root: root, host: host, base: base };
+    var style = d.createElement("style");
+    style.textContent = CSS;
+    root.appendChild(style);
+    sheet = d.createElement("section");
+    sheet.className = "cp-panel cp-paying";
+    sheet.setAttribute("role", "dialog");
+    sheet.setAttribute("aria-label", WORDS[0]);
+    sheet.innerHTML = '<header class="cp-head"><button class="cp-back"></button></header>' +
+      '<div class="cp-payfail" role="alert" hidden></div><div class="cp-checkout"><slot name="checkout"></slot></div>';
+    sheet.querySelector("button").textContent = "\u2190 " + WORDS[0];
+    sheet.querySelector("button").onclick = function () { sheet.hidden = true; };
+    root.appendChild(sheet);
+    root.addEventListener("chatpay:pay", function (e) { mount(JSON.parse(e.detail)); });
+    // A payment that ended needs its checkout no more.
+    w.addEventListener("chatpay:payment", function (e) {
+      if (cur && e.detail.payment === cur && e.detail.status !== "pending") drop(d);
+    });
+  }
+  sheet.hidden = false;
+  sheet.querySelector("button").focus();
+  // Back and Pay again: the same session, still mounted.
+  if (cur === payment && co) return;
+  drop(d);
+  sheet.hidden = false;
+  cur = payment;
+  sheet.querySelector(".cp-payfail").hidden = true;
+  tell({ checkout: payment });
+  // No answer (the socket is down, the relay refused): the payment's own page.
+  setTimeout(function () { if (cur === payment && !co) failed(payment); }, 15000);
+}
+
+function failed(mine) {
+  var d = document, fail = sheet.querySelector(".cp-payfail"), a = d.createElement("a");
+  fail.textContent = WORDS[1] + " ";
+  a.href = k.base + "/pay/" + encodeURIComponent(mine);
+  a.target = "_blank";
+  a.rel = "noopener noreferrer";
+  a.textContent = WORDS[2];
+  fail.appendChild(a);
+  fail.hidden = false;
+}
+
+function mount(o) {
+  var w = window, d = document, mine = o.payment;
+  if (cur !== mine || co) return;
+  var el = d.createElement("div");
+  el.id = "chatpay-checkout";
+  el.slot = "checkout";
+  el.setAttribute("style", "display:block!important;margin:0!important;padding:0!important;border:0!important;width:100%!important;background:#fff!important");
+  k.host.appendChild(el);
+  var lent;
+  try { lent = w.Stripe && w.Stripe(o.publishable_key).createEmbeddedCheckoutPage && w.Stripe; } catch (x) {}
+  co = (lent ? Promise.resolve(lent) : stripeJs(w, d, o.script))
+    .then(function (S) {
+      return S(o.publishable_key).createEmbeddedCheckoutPage({
+        fetchClientSecret: function () { return Promise.resolve(o.client_secret); },
+        onComplete: function () {
+          tell({ paid: mine });
+          if (cur === mine) sheet.hidden = true;
+        }
+      });
+    })
+    .then(function (c) {
+      if (cur !== mine) return c.destroy();
+      co = c;
+      c.mount(el);
+    })
+    .catch(function () {
+      if (cur !== mine) return;
+      co = null;
+      failed(mine);
+    });
+}
