@@ -13,15 +13,6 @@
     to say "Confirming…"; Paid comes from Stripe's signed webhook. */
 var ours, co, cur, sheet;
 
-// The sheet's own rules, added to the widget's shadow root with it (the panel's stylesheet
-// is what every visitor downloads; these only a visitor who pays here).
-var CSS = ".cp-panel.cp-paying{width:min(480px,calc(100vw - 40px));height:min(760px,calc(100vh - 110px));z-index:1}" +
-  ".cp-paying[hidden],.cp-payfail[hidden]{display:none}" +
-  ".cp-back{border:0;background:transparent;color:#fff;font-weight:600;cursor:pointer;padding:2px 4px}" +
-  ".cp-checkout{flex:1;overflow-y:auto;background:#fff}.cp-checkout ::slotted(*){display:block}" +
-  ".cp-payfail{padding:10px 14px;background:#fee2e2;color:#7f1d1d}.cp-payfail a{color:#7f1d1d;font-weight:600}" +
-  "@media (max-width:480px){.cp-panel.cp-paying{right:0;bottom:0;width:100vw;height:100vh;border-radius:0}}";
-
 function stripeJs(w, d, src) {
   var theirs = w.Stripe;
   if (ours) return Promise.resolve(ours);
@@ -56,8 +47,11 @@ export default function open(href, root, host, base) {
   var payment = decodeURIComponent(href.slice(base.length + 5));
   if (!sheet) {
     k = { root: root, host: host, base: base };
-    var style = d.createElement("style");
-    style.textContent = CSS;
+    // Its own rules, only for a visitor who pays here (a file of the relay's: a page's CSP
+    // that lets the widget's stylesheet in lets this one in too; an inline one it may not).
+    var style = d.createElement("link");
+    style.rel = "stylesheet";
+    style.href = base + "/pay-panel.css";
     root.appendChild(style);
     sheet = d.createElement("section");
     sheet.className = "cp-panel cp-paying";

@@ -293,6 +293,39 @@ async fn the_create_call_is_one_stripe_pythons_session_create_params_allow() {
     assert!(valid, "stripe-python refuses chatpay's create call:\n{said}");
     assert!(said.contains("valid for stripe-python 16.1.0"), "{said}");
 
+    // The embedded page's call: no success or cancel URL, a return URL and its redirect rule.
+    let (base, seen) = fake_stripe(vec![(200, None, SESSION)]).await;
+    let embedded = NewCheckoutSession {
+        return_to: Some(
+            "https://relay.example/checkout/return?payment=pay_1&session_id={CHECKOUT_SESSION_ID}",
+        ),
+        ..params()
+    };
+    http(&base)
+        .client("sk_test_abc")
+        .create_checkout_session(&embedded, "pay_1")
+        .await
+        .unwrap();
+    let call = seen.lock().unwrap()[0].clone();
+    let embedded_form: Vec<(String, String)> = url::form_urlencoded::parse(call.body.as_bytes())
+        .into_owned()
+        .collect();
+    let sent = |k: &str| {
+        embedded_form
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(sent("ui_mode"), Some("embedded_page"));
+    assert_eq!(sent("redirect_on_completion"), Some("if_required"));
+    assert!(
+        sent("success_url").is_none() && sent("cancel_url").is_none(),
+        "{embedded_form:?}"
+    );
+    let (valid, said) =
+        stripe_python_says(call.stripe_version.as_deref().unwrap_or_default(), &embedded_form);
+    assert!(valid, "stripe-python refuses the embedded create call:\n{said}");
+
     let mut old = form.clone();
     for (k, v) in old.iter_mut() {
         if k == "ui_mode" {

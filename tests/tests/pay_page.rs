@@ -143,6 +143,13 @@ async fn pay_in_the_panel_mounts_the_checkout_and_paid_waits_for_the_webhook() -
     browser.click_in_widget("a.cp-pay").await?;
     let frame = browser.find("#chatpay #chatpay-checkout iframe").await?;
     browser.widget_element("section.cp-paying:not([hidden])").await?;
+    let drawn = browser
+        .in_widget(
+            "return getComputedStyle(root.querySelector('section.cp-paying')).position;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(drawn, "fixed", "the sheet is drawn over the panel");
     assert_eq!(
         browser.client.windows().await?.len(),
         windows,
@@ -242,6 +249,86 @@ async fn pay_in_the_panel_mounts_the_checkout_and_paid_waits_for_the_webhook() -
     browser.wait_texts(".cp-card .cp-chip", &["Paid ✓"]).await?;
     browser.screenshot("pay-panel-4-paid").await?;
 
+    browser.close().await?;
+    Ok(())
+}
+
+/// A shop whose CSP lets the widget in but not Stripe.js: Pay still opens over the panel,
+/// Stripe.js cannot load, and the panel says so and offers the payment's page, which opens
+/// in a tab (with its own CSP) and pays; the card in the shop's tab turns Paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_stripe_js_offers_the_pay_page_in_a_tab() -> anyhow::Result<()> {
+    use chatpay_e2e::HostPage;
+    let scratch = Scratch::new("pay-blocked");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let (listener, origin) = HostPage::bind().await?;
+    chatpay.add_site("shop", "Acme Support", &origin)?;
+    chatpay.import_demo_workflow("shop")?;
+    let relay = chatpay.serve(&["--stripe-simulator"]).await?;
+    connect_with_simulator(&chatpay, &relay, "shop", KEY).await?;
+    let store = Store::connect(&chatpay.database_url).await?;
+    store
+        .save_stripe_settings(&SiteId::parse("shop")?, Some(PK), None, None, true, true, None)
+        .await?;
+    store.close().await;
+    // The README's CSP for the widget, with the relay's own files named one by one: the
+    // simulator's Stripe.js (standing in for js.stripe.com) is not among them.
+    let r = &relay.base;
+    let ws = r.replacen("http://", "ws://", 1);
+    let csp = format!(
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
+         script-src {r}/embed.js {r}/w/ {r}/pay-panel.js 'wasm-unsafe-eval'; \
+         connect-src {r} {ws}; style-src {r}; img-src {r}\">"
+    );
+    let page = HostPage::serve(listener, origin, HostPage::shop_html(r, "shop", &csp));
+
+    let browser = Browser::start().await?;
+    browser
+        .demo_chat_to_the_card(&page.origin, "My backups fail")
+        .await?;
+    let shop_tab = browser.client.window().await?;
+    browser.click_in_widget("a.cp-pay").await?;
+    browser
+        .wait_texts(
+            "section.cp-paying .cp-payfail",
+            &["The payment form could not open here. Open the payment page"],
+        )
+        .await?;
+    let drawn = browser
+        .in_widget(
+            "return getComputedStyle(root.querySelector('section.cp-paying')).position;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(drawn, "fixed", "the sheet has its rules under the shop's CSP");
+    browser.screenshot("pay-panel-6-blocked").await?;
+    let problems = browser.accessibility_problems(Some("#chatpay")).await?;
+    assert!(
+        problems.is_empty(),
+        "axe-core with the fallback shown: {problems:#?}"
+    );
+
+    // The offered link: the pay page in a tab, where Stripe.js loads under its own CSP.
+    let before = browser.client.windows().await?;
+    browser.click_in_widget("section.cp-paying .cp-payfail a").await?;
+    let tab = chatpay_e2e::eventually(std::time::Duration::from_secs(5), || async {
+        let now = browser.client.windows().await?;
+        Ok(now
+            .into_iter()
+            .find(|w| !before.contains(w))
+            .ok_or_else(|| "the link opened no tab".to_owned()))
+    })
+    .await?;
+    browser.client.switch_to_window(tab).await?;
+    let frame = browser.find("#checkout iframe").await?;
+    frame.enter_frame().await?;
+    browser.find("#pay").await?.click().await?;
+    browser.find("h1.ok").await?;
+    browser.client.switch_to_window(shop_tab).await?;
+    // The payment ended: the sheet goes by itself, and the card is Paid.
+    browser.widget_element("section.cp-paying[hidden]").await?;
+    browser.wait_texts(".cp-card .cp-chip", &["Paid ✓"]).await?;
+    browser.screenshot("pay-panel-7-paid-in-a-tab").await?;
     browser.close().await?;
     Ok(())
 }

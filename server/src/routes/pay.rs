@@ -7,9 +7,10 @@
 //!   says how it ended. The page says "Almost there" after Stripe's `onComplete`: the
 //!   payment is paid only when the signed webhook (or the reconciliation) says so.
 //! - `GET /pay.js`: the page's script (no inline script: the CSP names its sources).
-//! - `GET /pay-panel.js?lang=xx`: the module the widget's loader imports when Pay is pressed
-//!   on such a card in the chat panel: it draws the checkout over the panel (its words in
-//!   the visitor's language) and mounts the session the visitor's socket was sent.
+//! - `GET /pay-panel.js?lang=xx` and `/pay-panel.css`: the module (and its rules) the
+//!   widget's loader imports when Pay is pressed on such a card in the chat panel: it draws
+//!   the checkout over the panel (its words in the visitor's language) and mounts the
+//!   session the visitor's socket was sent.
 //!
 //! The session's client secret is in the page's body, never in a URL: it lets whoever has
 //! the page pay this payment, as Stripe's hosted URL does.
@@ -31,12 +32,26 @@ use crate::texts::{self, Page};
 
 const PAY_JS: &str = include_str!("../../assets/pay.js");
 const PAY_PANEL_JS: &str = include_str!("../../assets/pay-panel.js");
+const PAY_PANEL_CSS: &str = include_str!("../../assets/pay-panel.css");
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/pay/{payment}", get(pay_page))
         .route("/pay.js", get(pay_js))
         .route("/pay-panel.js", get(pay_panel_js))
+        .route(
+            "/pay-panel.css",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                        (header::CACHE_CONTROL, "public, max-age=300"),
+                        (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+                    ],
+                    PAY_PANEL_CSS,
+                )
+            }),
+        )
 }
 
 #[derive(serde::Deserialize)]
