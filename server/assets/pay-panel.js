@@ -11,7 +11,9 @@
     createEmbeddedCheckoutPage lends it; otherwise the relay's is loaded and the page's
     window.Stripe put back. Paid is never decided here: onComplete only tells the widget
     to say "Confirming…"; Paid comes from Stripe's signed webhook. */
-var ours, co, cur, sheet;
+var ours, co, cur, sheet, k, timer;
+// Each Pay that mounts anew is an attempt; whatever an older one finishes is dropped.
+var attempt = 0;
 
 function stripeJs(w, d, src) {
   var theirs = w.Stripe;
@@ -31,14 +33,14 @@ function stripeJs(w, d, src) {
 }
 
 function drop(d) {
+  attempt++;
+  clearTimeout(timer);
   try { co && co.destroy && co.destroy(); } catch (e) {}
   co = cur = null;
   var old = d.getElementById("chatpay-checkout");
   if (old) old.remove();
   if (sheet) sheet.hidden = true;
 }
-
-var k;
 
 function tell(x) { k.root.dispatchEvent(new CustomEvent("chatpay:cmd", { detail: x })); }
 
@@ -68,23 +70,27 @@ export default function open(href, root, host, base) {
       if (cur && e.detail.payment === cur && e.detail.status !== "pending") drop(d);
     });
   }
-  sheet.hidden = false;
-  sheet.querySelector("button").focus();
-  // Back and Pay again: the same session, still mounted.
-  if (cur === payment && co) return;
+  // Back and Pay again: the same session, still mounted (or still on its way).
+  if (cur === payment && co) {
+    sheet.hidden = false;
+    sheet.querySelector("button").focus();
+    return;
+  }
   drop(d);
-  sheet.hidden = false;
+  var mine = attempt;
   cur = payment;
+  sheet.hidden = false;
   sheet.querySelector(".cp-payfail").hidden = true;
+  sheet.querySelector("button").focus();
   tell({ checkout: payment });
   // No answer (the socket is down, the relay refused): the payment's own page.
-  setTimeout(function () { if (cur === payment && !co) failed(payment); }, 15000);
+  timer = setTimeout(function () { if (attempt === mine && !co) failed(payment); }, 10000);
 }
 
-function failed(mine) {
+function failed(payment) {
   var d = document, fail = sheet.querySelector(".cp-payfail"), a = d.createElement("a");
   fail.textContent = WORDS[1] + " ";
-  a.href = k.base + "/pay/" + encodeURIComponent(mine);
+  a.href = k.base + "/pay/" + encodeURIComponent(payment);
   a.target = "_blank";
   a.rel = "noopener noreferrer";
   a.textContent = WORDS[2];
@@ -93,8 +99,9 @@ function failed(mine) {
 }
 
 function mount(o) {
-  var w = window, d = document, mine = o.payment;
-  if (cur !== mine || co) return;
+  var w = window, d = document, mine = attempt;
+  if (cur !== o.payment || co) return;
+  clearTimeout(timer);
   var el = d.createElement("div");
   el.id = "chatpay-checkout";
   el.slot = "checkout";
@@ -104,22 +111,25 @@ function mount(o) {
   try { lent = w.Stripe && w.Stripe(o.publishable_key).createEmbeddedCheckoutPage && w.Stripe; } catch (x) {}
   co = (lent ? Promise.resolve(lent) : stripeJs(w, d, o.script))
     .then(function (S) {
+      if (attempt !== mine) return null;
       return S(o.publishable_key).createEmbeddedCheckoutPage({
         fetchClientSecret: function () { return Promise.resolve(o.client_secret); },
         onComplete: function () {
-          tell({ paid: mine });
-          if (cur === mine) sheet.hidden = true;
+          tell({ paid: o.payment });
+          if (attempt === mine) sheet.hidden = true;
         }
       });
     })
     .then(function (c) {
-      if (cur !== mine) return c.destroy();
+      if (!c) return;
+      if (attempt !== mine) return c.destroy();
       co = c;
+      sheet.querySelector(".cp-payfail").hidden = true;
       c.mount(el);
     })
     .catch(function () {
-      if (cur !== mine) return;
+      if (attempt !== mine) return;
       co = null;
-      failed(mine);
+      failed(o.payment);
     });
 }

@@ -214,15 +214,18 @@ async fn serve(
     println!("chatpay is running at {public_url}");
     println!("console: {public_url}/console/");
     if state.store.account_count().await? == 0 {
-        let token = crate::accounts::new_secret();
-        at_start("writing the owner's setup link", || async {
-            Ok(state
+        // A new token each try: a write that committed but said it failed leaves a link
+        // nobody was shown, never a clash with the next try.
+        let token = at_start("writing the owner's setup link", || async {
+            let token = crate::accounts::new_secret();
+            state
                 .store
                 .create_setup_token(
                     &crate::accounts::token_hash(&token),
                     crate::accounts::SETUP_TTL.as_millis() as i64,
                 )
-                .await?)
+                .await?;
+            Ok(token)
         })
         .await?;
         println!("no account yet: create the owner account at {public_url}/console/#/setup/{token} (one use, 24 hours)");

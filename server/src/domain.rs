@@ -142,9 +142,9 @@ pub const DISPUTE_STATUSES: [&str; 10] = [
 
 /// Whether a dispute may move from `current` to `next`: Stripe's news comes late and
 /// repeated, so a settled dispute stays settled. `won` and `prevented` are final; a `lost`
-/// one moves only to an appeal, and an appeal only on (to its review, `won` or `lost`); a
-/// closed inquiry (`warning_closed`) takes no inquiry word again, but a chargeback after it
-/// is a new dispute and counts.
+/// one moves only to an appeal, and an appeal only forward (needs response → under review
+/// → `won` or `lost`); a closed inquiry (`warning_closed`) takes no inquiry word again, but
+/// a chargeback after it is a new dispute and counts.
 pub fn dispute_may_move(current: Option<&str>, next: &str) -> bool {
     let appeal = |s: &str| s.starts_with("appeal_");
     match current {
@@ -152,7 +152,8 @@ pub fn dispute_may_move(current: Option<&str>, next: &str) -> bool {
         Some(c) if c == next => false,
         Some("won" | "prevented") => false,
         Some("lost") => appeal(next),
-        Some(c) if appeal(c) => appeal(next) || next == "won" || next == "lost",
+        Some("appeal_needs_response") => next == "appeal_under_review" || next == "won" || next == "lost",
+        Some("appeal_under_review") => next == "won" || next == "lost",
         Some("warning_closed") => !next.starts_with("warning_"),
         Some(_) => true,
     }
@@ -224,6 +225,10 @@ mod tests {
         assert!(!dispute_may_move(Some("lost"), "under_review"));
         assert!(!dispute_may_move(Some("appeal_under_review"), "needs_response"));
         assert!(!dispute_may_move(Some("lost"), "lost"));
+        assert!(
+            !dispute_may_move(Some("appeal_under_review"), "appeal_needs_response"),
+            "an appeal moves only forward"
+        );
         // A chargeback after a closed inquiry is a new dispute; an inquiry word is not.
         assert!(dispute_may_move(Some("warning_closed"), "needs_response"));
         assert!(!dispute_may_move(Some("warning_closed"), "warning_under_review"));

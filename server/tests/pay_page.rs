@@ -69,6 +69,19 @@ async fn embedded_sessions_are_paid_on_chatpays_pay_page(backend: Backend) {
     let stored = app.payment(&payment).await;
     let sealed = stored.client_secret_enc.clone().unwrap();
     assert!(!sealed.contains(&secret), "the client secret is stored sealed");
+    assert_eq!(
+        stored.publishable_key.as_deref(),
+        Some(PK),
+        "fixed with the session"
+    );
+
+    // The owner removes the publishable key: this payment's session still mounts with the
+    // key it was made for (new payments go to the hosted page).
+    app.state
+        .store
+        .save_stripe_settings(&shop(), None, None, None, true, true, None)
+        .await
+        .unwrap();
 
     // The pay page mounts it: the publishable key and the secret in its body (never in
     // the URL), the simulator's Stripe.js, and a CSP that names exactly where Stripe.js and
@@ -133,14 +146,16 @@ async fn embedded_sessions_are_paid_on_chatpays_pay_page(backend: Backend) {
             )
         })
         .await;
-    let after = no_redirects()
-        .get(&link)
-        .send()
-        .await
+    let after = no_redirects().get(&link).send().await.unwrap();
+    let csp = after.headers()["content-security-policy"]
+        .to_str()
         .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    let after = after.text().await.unwrap();
     assert!(after.contains("Payment received"), "{after}");
     app.stop().await;
 }
@@ -202,5 +217,60 @@ async fn a_redirect_based_method_comes_back_to_chatpays_return_page() {
     );
     let page = reqwest::get(&back).await.unwrap().text().await.unwrap();
     assert!(page.contains("Payment received"), "{page}");
+    app.stop().await;
+}
+
+/// A publishable key of the other mode (a live one beside a test secret key) cannot mount
+/// a session: the payment goes to the hosted page. Saving a secret key of the other mode
+/// clears the site's publishable key.
+#[tokio::test]
+async fn a_publishable_key_of_the_other_mode_is_not_used() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.connect_stripe().await;
+    app.state
+        .store
+        .save_stripe_settings(
+            &shop(),
+            Some("pk_live_othermode0000000"),
+            None,
+            None,
+            true,
+            true,
+            None,
+        )
+        .await
+        .unwrap();
+    let (_visitor, payment, link) = at_the_card(&app).await;
+    let session = &app.sessions_of(&payment).await[0];
+    assert_eq!(session["ui_mode"], "hosted_page", "{session}");
+    assert_eq!(link, session["url"].as_str().unwrap());
+
+    app.state
+        .store
+        .save_stripe_settings(&shop(), Some(PK), None, None, true, true, None)
+        .await
+        .unwrap();
+    app.state
+        .store
+        .save_stripe_keys(
+            &app.state.cipher,
+            &shop(),
+            "sk_live_othermode00000000",
+            true,
+            None,
+        )
+        .await
+        .unwrap();
+    let account = app
+        .state
+        .store
+        .stripe_account(&app.state.cipher, &shop())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        account.publishable_key, None,
+        "a test key's pk goes with the test secret key"
+    );
     app.stop().await;
 }

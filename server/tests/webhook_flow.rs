@@ -208,7 +208,13 @@ async fn bad_signatures_are_refused_and_recorded_duplicates_change_nothing(backe
     assert_eq!(resp.status(), 400);
     let health = app.state.store.webhook_health(&shop()).await.unwrap();
     assert_eq!(health.signature_failures, 3);
-    assert!(health.last_failure_reason.unwrap().contains("301 s old"));
+    // Signed 301 s before `now`, read by the relay a moment later: 301 s, or 302 when a
+    // second turned in between (this flaked in CI).
+    let reason = health.last_failure_reason.unwrap();
+    assert!(
+        reason.contains("301 s old") || reason.contains("302 s old"),
+        "{reason}"
+    );
     assert_eq!(app.payment(&payment.id).await.status, PaymentStatus::Pending);
 
     // Signed correctly: applied once; the same event again: 200 and no change.

@@ -13,8 +13,9 @@
 //! came, `chatpay:pay` on the shadow root ([`to_loader`]), and the loader's module mounts
 //! Stripe's embedded Checkout over the panel in a light-DOM element of the page (Stripe's
 //! frames do not mount inside a shadow root); Stripe's `onComplete` comes back as
-//! `{ paid: id }`. Not on `window`: the client secret is not an event for the page's other
-//! scripts.
+//! `{ paid: id }`. On the shadow root, not on `window` where the page's analytics hear
+//! chatpay's events; a script of the page can still read the secret there, as it can in any
+//! Stripe.js integration (it lets whoever has it pay this payment, nothing more).
 
 use std::cell::RefCell;
 

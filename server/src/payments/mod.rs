@@ -286,6 +286,7 @@ mod tests {
             dispute: None,
             ui_mode: None,
             client_secret_enc: None,
+            publishable_key: None,
             requested_by: crate::store::payments::Requester::Workflow,
             problem: None,
             created_at: 0,

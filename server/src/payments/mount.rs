@@ -1,6 +1,6 @@
 //! What mounts a payment's embedded Checkout session (Stripe's `embedded_page`): its client
-//! secret (kept sealed on the payment), the site's publishable key, and the Stripe.js to
-//! load. Asked for by the pay page and by the visitor's socket when Pay is pressed in the
+//! secret (kept sealed on the payment), the publishable key fixed with it, and the
+//! Stripe.js to load. Asked for by the pay page and by the visitor's socket when Pay is pressed in the
 //! chat panel; nobody else gets it.
 
 use chatpay_shared::protocol::PaymentStatus;
@@ -31,17 +31,13 @@ pub async fn mount_of(state: &AppState, p: &Payment) -> AppResult<Option<Mount>>
     let client_secret = state.cipher.open(sealed, &p.id).map_err(|e| {
         AppError::Internal(e.context("the session's client secret does not open with this relay's key"))
     })?;
-    let publishable_key = state
-        .store
-        .stripe_account(&state.cipher, &p.site_id)
-        .await?
-        .and_then(|a| a.publishable_key)
-        .ok_or_else(|| {
-            AppError::Conflict(format!(
-                "site '{}' has no publishable key any more: save it again in the Stripe wizard's step 2",
-                p.site_id
-            ))
-        })?;
+    // The key the session was made for, not the site's key of today (it may have changed).
+    let publishable_key = p.publishable_key.clone().ok_or_else(|| {
+        AppError::Conflict(format!(
+            "payment '{}' was made for Stripe's embedded page without a publishable key",
+            p.id
+        ))
+    })?;
     Ok(Some(Mount {
         client_secret,
         publishable_key,

@@ -175,7 +175,12 @@ pub async fn try_open(state: &AppState, payment_id: &str) -> AppResult<Opened> {
 /// node's or an owner's URL, since Stripe refuses success and cancel URLs there.
 fn fixed_params(state: &AppState, p: &Payment, account: &StripeAccount) -> OpenParams {
     let (own_success, own_cancel) = own_return_urls(&state.settings.public_url, &state.cipher, &p.id);
-    if account.publishable_key.is_some() {
+    // A publishable key of the other mode cannot mount the session: the hosted page then.
+    let publishable = account.publishable_key.clone().filter(|pk| {
+        let live = if account.livemode { "pk_live_" } else { "pk_test_" };
+        pk.starts_with(live)
+    });
+    if publishable.is_some() {
         return OpenParams {
             idempotency_key: p.id.clone(),
             success_url: own_success,
@@ -183,10 +188,12 @@ fn fixed_params(state: &AppState, p: &Payment, account: &StripeAccount) -> OpenP
             payment_method_configuration: account.payment_method_configuration.clone(),
             livemode: account.livemode,
             ui_mode: Some(UI_MODE_EMBEDDED.to_owned()),
+            publishable_key: publishable,
         };
     }
     OpenParams {
         ui_mode: None,
+        publishable_key: None,
         idempotency_key: p.id.clone(),
         success_url: p
             .success_url

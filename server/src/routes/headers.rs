@@ -64,7 +64,7 @@ pub async fn add(req: Request, next: Next) -> Response {
         );
     }
     if path.starts_with("/checkout/")
-        || (path.starts_with("/simulator/") && !path.starts_with("/simulator/stripe/"))
+        || (path.starts_with("/simulator/") && !path.starts_with("/simulator/stripe/") && !embedded_checkout)
     {
         if let Ok(v) = HeaderValue::from_str(pages_csp()) {
             h.entry(header::CONTENT_SECURITY_POLICY).or_insert(v);
@@ -73,8 +73,12 @@ pub async fn add(req: Request, next: Next) -> Response {
         h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     }
     if path.starts_with("/pay/") {
-        // Its CSP is set where it is served (it names Stripe.js's sources); the payment's
-        // id in the path stays here.
+        // The page that mounts a checkout sets its own CSP (it names Stripe.js's sources);
+        // its other answers (a status, an error, a redirect) get the pages' one. The
+        // payment's id in the path stays here.
+        if let Ok(v) = HeaderValue::from_str(pages_csp()) {
+            h.entry(header::CONTENT_SECURITY_POLICY).or_insert(v);
+        }
         h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     }
     if path.starts_with("/api/console/") {

@@ -338,7 +338,13 @@ async fn handle(
             });
             None
         }
-        ClientFrame::Checkout { payment } => Some(checkout(state, conversation, &payment).await),
+        ClientFrame::Checkout { payment } => {
+            // Each reads the payment and opens a sealed secret: budgeted like a message.
+            if let Err(refused) = state.limits.message(ip, conversation) {
+                return Some(error(ErrorCode::RateLimited, refused.message()));
+            }
+            Some(checkout(state, conversation, &payment).await)
+        }
         ClientFrame::Visitor { name, email } => {
             match chat::set_visitor(state, conversation, name.as_deref(), email.as_deref()).await {
                 Ok(()) => None,

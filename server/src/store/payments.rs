@@ -88,6 +88,8 @@ pub struct Payment {
     /// An embedded session's client secret, sealed with the relay's key (bound to the
     /// payment id).
     pub client_secret_enc: Option<String>,
+    /// The publishable key an embedded session is mounted with (fixed with it).
+    pub publishable_key: Option<String>,
 }
 
 /// What to insert.
@@ -131,12 +133,14 @@ pub struct OpenParams {
     pub livemode: bool,
     /// Checkout's page: `None` hosted, `Some("embedded_page")` embedded.
     pub ui_mode: Option<String>,
+    /// The publishable key that mounts an embedded session.
+    pub publishable_key: Option<String>,
 }
 
 const COLUMNS: &str = "id, site_id, conversation_id, amount_minor, currency, description, status, \
      session_id, checkout_url, expires_at, resolved_by, success_url, cancel_url, idempotency_key, \
      payment_method_configuration, livemode, lease_until, next_check_at, checks, requested_by, problem, workflow_version, agent, \
-     payment_intent, refunded_minor, dispute, created_at, ui_mode, client_secret_enc";
+     payment_intent, refunded_minor, dispute, created_at, ui_mode, client_secret_enc, publishable_key";
 
 fn from_row(r: &AnyRow) -> AppResult<Payment> {
     let status: String = r.try_get("status")?;
@@ -176,6 +180,7 @@ fn from_row(r: &AnyRow) -> AppResult<Payment> {
         created_at: r.try_get("created_at")?,
         ui_mode: r.try_get("ui_mode")?,
         client_secret_enc: r.try_get("client_secret_enc")?,
+        publishable_key: r.try_get("publishable_key")?,
     })
 }
 
@@ -606,7 +611,8 @@ pub async fn claim_for_open(
     let done = match params {
         Some(p) => store.write_one(sqlx::query(
             "UPDATE payments SET lease_until = $1, idempotency_key = $2, success_url = $3, cancel_url = $4, \
-                 payment_method_configuration = $5, livemode = $6, updated_at = $7, ui_mode = $9 WHERE id = $8 \
+                 payment_method_configuration = $5, livemode = $6, updated_at = $7, ui_mode = $9, \
+                 publishable_key = $10 WHERE id = $8 \
                  AND status = 'pending' AND session_id IS NULL AND idempotency_key IS NULL \
                  AND COALESCE(lease_until, 0) <= $7",
         )
@@ -619,6 +625,7 @@ pub async fn claim_for_open(
         .bind(now)
         .bind(id)
         .bind(&p.ui_mode)
+        .bind(&p.publishable_key)
         )
         .await?,
         None => {

@@ -112,6 +112,8 @@ impl Store {
             "INSERT INTO stripe_accounts (site_id, livemode, secret_key_enc, secret_key_masked, webhook_secrets_enc, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (site_id) DO UPDATE SET livemode = excluded.livemode, secret_key_enc = excluded.secret_key_enc, \
+             publishable_key = CASE WHEN stripe_accounts.livemode = excluded.livemode \
+                 THEN stripe_accounts.publishable_key ELSE NULL END, \
              secret_key_masked = excluded.secret_key_masked, \
              webhook_secrets_enc = COALESCE(excluded.webhook_secrets_enc, stripe_accounts.webhook_secrets_enc), \
              last_error = NULL, last_error_at = NULL, updated_at = excluded.updated_at",

@@ -28,11 +28,6 @@ const KEY_TEST_RETURN_URL: &str = "https://example.com/chatpay-key-test";
 /// only. Moving it: the README's "Upgrading Stripe's API version".
 pub const API_VERSION: &str = "2026-10-28.endive";
 
-/// Checkout's hosted page (Stripe's name since 2026-03-25.dahlia; `hosted` before, now
-/// refused). Sent explicitly, although it is the default, so every create call says where
-/// the visitor pays.
-pub const UI_MODE_HOSTED: &str = "hosted_page";
-
 /// Checkout's embedded page (`embedded` before 2026-03-25.dahlia), mounted by Stripe.js's
 /// `createEmbeddedCheckoutPage` with the session's `client_secret`.
 pub const UI_MODE_EMBEDDED: &str = "embedded_page";
@@ -253,7 +248,6 @@ impl StripeClient {
             .await?;
         let form = Form::new()
             .set("mode", "payment")
-            .set("ui_mode", UI_MODE_HOSTED)
             .set("line_items[0][quantity]", 1)
             .set("line_items[0][price_data][currency]", "usd")
             .set("line_items[0][price_data][unit_amount]", 100)
@@ -304,14 +298,11 @@ impl StripeClient {
     ) -> Result<CheckoutSession, StripeError> {
         let form = Form::new()
             .set("mode", "payment")
-            .set(
-                "ui_mode",
-                if params.return_to.is_some() {
-                    UI_MODE_EMBEDDED
-                } else {
-                    UI_MODE_HOSTED
-                },
-            )
+            // The hosted page (`hosted_page` since 2026-03-25.dahlia) is the default and is not
+            // named: a hosted call stays the request it was before the version moved, so a
+            // retry under the same Idempotency-Key by a relay of another version matches
+            // (Stripe refuses a key reused with other parameters).
+            .set_opt("ui_mode", params.return_to.map(|_| UI_MODE_EMBEDDED))
             .set("line_items[0][quantity]", 1)
             .set("line_items[0][price_data][currency]", &params.currency)
             .set("line_items[0][price_data][unit_amount]", params.amount)

@@ -130,13 +130,15 @@ async fn show(
         let left = session["expires_at"].as_i64().unwrap_or(0) - sim.now();
         body.push_str(&format!(
             "<p class=\"muted\">This link expires in {} min. No real money moves.</p>\
-             <form method=\"post\" action=\"/simulator/checkout/{id}/pay\">\
+             <form method=\"post\" action=\"/simulator/checkout/{id}/pay{frame}\">\
              <button class=\"primary\" name=\"outcome\" value=\"paid\" id=\"pay\">Pay</button>\
              <button class=\"secondary\" name=\"outcome\" value=\"async_paid\" id=\"pay-delayed\">Pay by bank transfer (clears in a moment)</button>\
              <button class=\"secondary\" name=\"outcome\" value=\"async_failed\" id=\"pay-fails\">Pay by bank transfer (will fail)</button>\
              {embedded}</form>",
             (left.max(0) + 59) / 60,
             id = escape(&id),
+            // Its answers are framed too (the query lets headers.rs know).
+            frame = if embedded { "?embedded=1" } else { "" },
             embedded = if embedded {
                 "<input type=\"hidden\" name=\"embedded\" value=\"1\">\
                  <button class=\"secondary\" name=\"outcome\" value=\"redirect_paid\" id=\"pay-redirect\" formtarget=\"_top\">Pay with a redirect-based method (leaves this page, then comes back)</button>"
