@@ -305,3 +305,30 @@ async fn on_a_phone_the_send_button_can_be_tapped() -> anyhow::Result<()> {
     browser.close().await?;
     Ok(())
 }
+
+/// The relay's demo page fits a 375 px phone: its snippet made it 478 px wide and pushed
+/// the chat bubble off the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_page_fits_a_phone() -> anyhow::Result<()> {
+    let scratch = Scratch::new("demo-phone");
+    let chatpay = Chatpay::new(&scratch.0)?;
+    let relay = chatpay.serve(&["--demo", "--stripe-simulator"]).await?;
+    let browser = Browser::start().await?;
+    browser.client.set_window_size(375, 812).await?;
+    browser.client.goto(&format!("{}/demo", relay.base)).await?;
+    browser.widget_element(".cp-launch").await?;
+    let sizes = browser
+        .client
+        .execute(
+            "const b = document.getElementById('chatpay').shadowRoot.querySelector('.cp-launch').getBoundingClientRect(); \
+             return [document.documentElement.scrollWidth, window.innerWidth, b.right];",
+            vec![],
+        )
+        .await?;
+    let n = |i: usize| sizes[i].as_f64().unwrap_or(f64::MAX);
+    browser.screenshot("demo-page-375").await?;
+    assert!(n(0) <= n(1), "the demo page scrolls sideways on a phone: {sizes}");
+    assert!(n(2) <= n(1), "the chat bubble is on the screen: {sizes}");
+    browser.close().await?;
+    Ok(())
+}
