@@ -13,6 +13,15 @@ use common::{shop, Backend, TestApp};
 
 const PK: &str = "pk_test_shopembedded0000";
 
+/// Wizard step 2's publishable key for the shop (`None` removes it).
+async fn publishable_key(app: &TestApp, key: Option<&str>) {
+    app.state
+        .store
+        .save_stripe_settings(&shop(), key, None, None, true, true, None)
+        .await
+        .unwrap();
+}
+
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -41,11 +50,7 @@ async fn at_the_card(app: &TestApp) -> (common::Client, String, String) {
 async fn embedded_sessions_are_paid_on_chatpays_pay_page(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.connect_stripe().await;
-    app.state
-        .store
-        .save_stripe_settings(&shop(), Some(PK), None, None, true, true, None)
-        .await
-        .unwrap();
+    publishable_key(&app, Some(PK)).await;
     let (mut visitor, payment, link) = at_the_card(&app).await;
 
     // The card links to chatpay's pay page, not to a Stripe URL (an embedded session has
@@ -77,11 +82,7 @@ async fn embedded_sessions_are_paid_on_chatpays_pay_page(backend: Backend) {
 
     // The owner removes the publishable key: this payment's session still mounts with the
     // key it was made for (new payments go to the hosted page).
-    app.state
-        .store
-        .save_stripe_settings(&shop(), None, None, None, true, true, None)
-        .await
-        .unwrap();
+    publishable_key(&app, None).await;
 
     // The pay page mounts it: the publishable key and the secret in its body (never in
     // the URL), the simulator's Stripe.js, and a CSP that names exactly where Stripe.js and
@@ -195,11 +196,7 @@ both!(without_a_publishable_key_the_pay_page_sends_to_stripes_hosted_page);
 async fn a_redirect_based_method_comes_back_to_chatpays_return_page() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.connect_stripe().await;
-    app.state
-        .store
-        .save_stripe_settings(&shop(), Some(PK), None, None, true, true, None)
-        .await
-        .unwrap();
+    publishable_key(&app, Some(PK)).await;
     let (_visitor, payment, _) = at_the_card(&app).await;
     let session = &app.sessions_of(&payment).await[0];
     let id = session["id"].as_str().unwrap();
@@ -227,29 +224,13 @@ async fn a_redirect_based_method_comes_back_to_chatpays_return_page() {
 async fn a_publishable_key_of_the_other_mode_is_not_used() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.connect_stripe().await;
-    app.state
-        .store
-        .save_stripe_settings(
-            &shop(),
-            Some("pk_live_othermode0000000"),
-            None,
-            None,
-            true,
-            true,
-            None,
-        )
-        .await
-        .unwrap();
+    publishable_key(&app, Some("pk_live_othermode0000000")).await;
     let (_visitor, payment, link) = at_the_card(&app).await;
     let session = &app.sessions_of(&payment).await[0];
     assert_eq!(session["ui_mode"], "hosted_page", "{session}");
     assert_eq!(link, session["url"].as_str().unwrap());
 
-    app.state
-        .store
-        .save_stripe_settings(&shop(), Some(PK), None, None, true, true, None)
-        .await
-        .unwrap();
+    publishable_key(&app, Some(PK)).await;
     app.state
         .store
         .save_stripe_keys(

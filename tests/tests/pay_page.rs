@@ -5,7 +5,7 @@
 //! comes: the visitor's chat hears it. Checked on a 375 px phone too, with axe-core.
 
 use chatpay_e2e::visitor::demo_to_the_card;
-use chatpay_e2e::{connect_with_simulator, Browser, Chatpay, Scratch};
+use chatpay_e2e::{connect_with_simulator, Browser, Chatpay, Relay, Scratch};
 use chatpay_server::domain::SiteId;
 use chatpay_server::store::Store;
 use chatpay_shared::protocol::{PaymentStatus, ServerFrame};
@@ -15,20 +15,53 @@ const KEY: &str = "sk_test_paypage00000000000";
 const PK: &str = "pk_test_paypage00000000000";
 const ORIGIN: &str = "http://shop.test";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pay_page_mounts_embedded_checkout_and_paid_waits_for_the_webhook() -> anyhow::Result<()> {
-    let scratch = Scratch::new("pay-page");
+/// How the shop reaches Stripe in a test.
+enum Webhooks {
+    /// Through the simulator's endpoint: Stripe's events come by themselves.
+    Delivered,
+    /// A signing secret but no endpoint: no event comes until the test sends one.
+    HeldBack(&'static str),
+}
+
+/// A shop site (allowed `origin`) with the demo workflow, served with the simulator as its
+/// Stripe, and wizard step 2's test publishable key, written beside the serving relay.
+async fn embedded_shop(
+    tag: &str,
+    origin: &str,
+    hooks: Webhooks,
+) -> anyhow::Result<(Scratch, Chatpay, Relay)> {
+    let scratch = Scratch::new(tag);
     let chatpay = Chatpay::new(&scratch.0)?;
-    chatpay.add_site("shop", "Shop", ORIGIN)?;
+    chatpay.add_site("shop", "Acme Support", origin)?;
     chatpay.import_demo_workflow("shop")?;
     let relay = chatpay.serve(&["--stripe-simulator"]).await?;
-    connect_with_simulator(&chatpay, &relay, "shop", KEY).await?;
-    // Wizard step 2's publishable key, written beside the serving relay.
+    match hooks {
+        Webhooks::Delivered => {
+            connect_with_simulator(&chatpay, &relay, "shop", KEY).await?;
+        }
+        Webhooks::HeldBack(whsec) => {
+            let api = format!("{}/simulator/stripe", relay.base);
+            chatpay.cli_env(
+                &["stripe", "connect", "--site", "shop"],
+                &[
+                    ("CHATPAY_STRIPE_API_BASE", &api),
+                    ("CHATPAY_STRIPE_SECRET_KEY", KEY),
+                    ("CHATPAY_STRIPE_WEBHOOK_SECRET", whsec),
+                ],
+            )?;
+        }
+    }
     let store = Store::connect(&chatpay.database_url).await?;
     store
         .save_stripe_settings(&SiteId::parse("shop")?, Some(PK), None, None, true, true, None)
         .await?;
     store.close().await;
+    Ok((scratch, chatpay, relay))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pay_page_mounts_embedded_checkout_and_paid_waits_for_the_webhook() -> anyhow::Result<()> {
+    let (_scratch, _chatpay, relay) = embedded_shop("pay-page", ORIGIN, Webhooks::Delivered).await?;
 
     let mut card = demo_to_the_card(&relay.base, "shop", ORIGIN, "My backups fail").await?;
     assert_eq!(card.url, format!("{}/pay/{}", relay.base, card.payment));
@@ -94,29 +127,10 @@ async fn the_pay_page_mounts_embedded_checkout_and_paid_waits_for_the_webhook() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pay_in_the_panel_mounts_the_checkout_and_paid_waits_for_the_webhook() -> anyhow::Result<()> {
     use chatpay_e2e::{deliver_event, stripe_events, HostPage};
-    let scratch = Scratch::new("pay-panel");
-    let chatpay = Chatpay::new(&scratch.0)?;
     let (listener, origin) = HostPage::bind().await?;
-    chatpay.add_site("shop", "Acme Support", &origin)?;
-    chatpay.import_demo_workflow("shop")?;
-    let relay = chatpay.serve(&["--stripe-simulator"]).await?;
-    // Stripe connected with a signing secret but no endpoint at Stripe: no webhook comes
-    // until this test delivers one (held back).
     const WHSEC: &str = "whsec_paypanelheldback0000";
+    let (_scratch, _chatpay, relay) = embedded_shop("pay-panel", &origin, Webhooks::HeldBack(WHSEC)).await?;
     let api = format!("{}/simulator/stripe", relay.base);
-    chatpay.cli_env(
-        &["stripe", "connect", "--site", "shop"],
-        &[
-            ("CHATPAY_STRIPE_API_BASE", &api),
-            ("CHATPAY_STRIPE_SECRET_KEY", KEY),
-            ("CHATPAY_STRIPE_WEBHOOK_SECRET", WHSEC),
-        ],
-    )?;
-    let store = Store::connect(&chatpay.database_url).await?;
-    store
-        .save_stripe_settings(&SiteId::parse("shop")?, Some(PK), None, None, true, true, None)
-        .await?;
-    store.close().await;
     // The shop's own Stripe.js, of a release without embedded Checkout.
     let theirs = "<script>window.Stripe = function () { return {}; }; window.Stripe.shops = 'own';</script>";
     let page = HostPage::serve(
@@ -259,18 +273,8 @@ async fn pay_in_the_panel_mounts_the_checkout_and_paid_waits_for_the_webhook() -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_stripe_js_offers_the_pay_page_in_a_tab() -> anyhow::Result<()> {
     use chatpay_e2e::HostPage;
-    let scratch = Scratch::new("pay-blocked");
-    let chatpay = Chatpay::new(&scratch.0)?;
     let (listener, origin) = HostPage::bind().await?;
-    chatpay.add_site("shop", "Acme Support", &origin)?;
-    chatpay.import_demo_workflow("shop")?;
-    let relay = chatpay.serve(&["--stripe-simulator"]).await?;
-    connect_with_simulator(&chatpay, &relay, "shop", KEY).await?;
-    let store = Store::connect(&chatpay.database_url).await?;
-    store
-        .save_stripe_settings(&SiteId::parse("shop")?, Some(PK), None, None, true, true, None)
-        .await?;
-    store.close().await;
+    let (_scratch, _chatpay, relay) = embedded_shop("pay-blocked", &origin, Webhooks::Delivered).await?;
     // The README's CSP for the widget, with the relay's own files named one by one: the
     // simulator's Stripe.js (standing in for js.stripe.com) is not among them.
     let r = &relay.base;

@@ -185,14 +185,7 @@ async fn pay(
         Err(r) => return r,
     };
     if session["status"] != "open" {
-        return (
-            StatusCode::CONFLICT,
-            Html(page(
-                "Checkout",
-                "<h1>This checkout session is no longer open</h1>",
-            )),
-        )
-            .into_response();
+        return no_longer_open();
     }
     let embedded = session["ui_mode"] == "embedded_page";
     if embedded != (form.embedded.as_deref() == Some("1")) {
@@ -212,32 +205,19 @@ async fn pay(
         .unwrap_or("/")
         .replace("{CHECKOUT_SESSION_ID}", &id);
     let site = session["metadata"]["site"].as_str().map(str::to_owned);
-    if embedded && !redirected {
+    match events::complete(&sim, &account, &id, outcome).await {
         // Completed in place (`redirect_on_completion=if_required`): the frame tells the
         // page that mounted it.
-        return match events::complete(&sim, &account, &id, outcome).await {
-            Ok(_) => framed(page(
-                "Complete (TEST MODE)",
-                &format!(
-                    "<span class=\"test\">TEST MODE · chatpay Stripe simulator</span>\
-                     <h1 class=\"ok\" data-complete=\"{}\">Payment submitted</h1>\
-                     <p class=\"muted\">The page that opened this checkout hears that it completed.</p>\
-                     <script src=\"/simulator/checkout-frame.js\"></script>",
-                    escape(&id)
-                ),
-            )),
-            Err(crate::error::AppError::Conflict(_)) => (
-                StatusCode::CONFLICT,
-                Html(page(
-                    "Checkout",
-                    "<h1>This checkout session is no longer open</h1>",
-                )),
-            )
-                .into_response(),
-            Err(e) => e.into_response(),
-        };
-    }
-    match events::complete(&sim, &account, &id, outcome).await {
+        Ok(_) if embedded && !redirected => framed(page(
+            "Complete (TEST MODE)",
+            &format!(
+                "<span class=\"test\">TEST MODE · chatpay Stripe simulator</span>\
+                 <h1 class=\"ok\" data-complete=\"{}\">Payment submitted</h1>\
+                 <p class=\"muted\">The page that opened this checkout hears that it completed.</p>\
+                 <script src=\"/simulator/checkout-frame.js\"></script>",
+                escape(&id)
+            ),
+        )),
         Ok(_) if sim.may_redirect_to(&success, site.as_deref()).await => Redirect::to(&success).into_response(),
         Ok(_) => Html(page(
             "Paid (TEST MODE)",
@@ -248,14 +228,19 @@ async fn pay(
             ),
         ))
         .into_response(),
-        Err(crate::error::AppError::Conflict(_)) => (
-            StatusCode::CONFLICT,
-            Html(page(
-                "Checkout",
-                "<h1>This checkout session is no longer open</h1>",
-            )),
-        )
-            .into_response(),
+        Err(crate::error::AppError::Conflict(_)) => no_longer_open(),
         Err(e) => e.into_response(),
     }
+}
+
+/// The answer to paying a session that is no longer open.
+fn no_longer_open() -> Response {
+    (
+        StatusCode::CONFLICT,
+        Html(page(
+            "Checkout",
+            "<h1>This checkout session is no longer open</h1>",
+        )),
+    )
+        .into_response()
 }
