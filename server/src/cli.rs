@@ -333,11 +333,15 @@ pub const DEMO_WORKFLOW: &str = include_str!("../assets/demo-workflow.json");
 const DEMO_KEY_PREFIX: &str = "sk_test_demo";
 
 /// Connects the demo site to the simulator through the real client, like an owner would:
-/// test the key, register the webhook endpoint, save both.
+/// test the key, register the webhook endpoint, save both, and a test publishable key so
+/// the demo pays inside the chat panel (Stripe's embedded Checkout) out of the box.
 async fn connect_demo_to_simulator(state: &crate::state::AppState) -> anyhow::Result<()> {
     let demo = SiteId::parse("demo")?;
     if let Some(account) = state.store.stripe_account(&state.cipher, &demo).await? {
         if account.secret_key.starts_with(DEMO_KEY_PREFIX) && !account.webhook_secrets.is_empty() {
+            if account.publishable_key.is_none() {
+                demo_publishable_key(state, &demo).await?;
+            }
             return Ok(());
         }
     }
@@ -365,7 +369,30 @@ async fn connect_demo_to_simulator(state: &crate::state::AppState) -> anyhow::Re
         .store
         .save_stripe_keys(&state.cipher, &demo, &demo_key, balance.livemode, Some(&[secret]))
         .await?;
+    demo_publishable_key(state, &demo).await?;
     tracing::info!("demo site connected to the Stripe simulator");
+    Ok(())
+}
+
+/// Wizard step 2's publishable key for the demo (the simulator takes any `pk_test_`), the
+/// rest of its settings kept.
+async fn demo_publishable_key(state: &crate::state::AppState, demo: &SiteId) -> anyhow::Result<()> {
+    let Some(a) = state.store.stripe_account(&state.cipher, demo).await? else {
+        return Ok(());
+    };
+    let pk = format!("pk_test_demo{}", &crate::accounts::new_secret()[..24]);
+    state
+        .store
+        .save_stripe_settings(
+            demo,
+            Some(&pk),
+            a.success_url.as_deref(),
+            a.cancel_url.as_deref(),
+            a.apple_pay,
+            a.google_pay,
+            a.payment_method_configuration.as_deref(),
+        )
+        .await?;
     Ok(())
 }
 

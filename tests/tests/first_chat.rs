@@ -306,8 +306,8 @@ async fn on_a_phone_the_send_button_can_be_tapped() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The relay's demo page fits a 375 px phone: its snippet made it 478 px wide and pushed
-/// the chat bubble off the screen.
+/// The relay's demo page fits a 375 px phone (its snippet made it 478 px wide and pushed
+/// the chat bubble off the screen), and its card is paid inside the chat out of the box.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_page_fits_a_phone() -> anyhow::Result<()> {
     let scratch = Scratch::new("demo-phone");
@@ -329,6 +329,17 @@ async fn the_demo_page_fits_a_phone() -> anyhow::Result<()> {
     browser.screenshot("demo-page-375").await?;
     assert!(n(0) <= n(1), "the demo page scrolls sideways on a phone: {sizes}");
     assert!(n(2) <= n(1), "the chat bubble is on the screen: {sizes}");
+
+    // Out of the box the demo pays inside the chat: Pay opens the checkout over the panel,
+    // full screen, in the same tab.
+    let demo = format!("{}/demo", relay.base);
+    browser.demo_chat_to_the_card(&demo, "My backups fail").await?;
+    let tabs = browser.client.windows().await?.len();
+    browser.click_in_widget("a.cp-pay").await?;
+    browser.find("#chatpay-checkout iframe").await?;
+    browser.widget_element("section.cp-paying:not([hidden])").await?;
+    assert_eq!(browser.client.windows().await?.len(), tabs, "no new tab");
+    browser.screenshot("demo-pay-in-panel-375").await?;
     browser.close().await?;
     Ok(())
 }
