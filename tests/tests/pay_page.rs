@@ -121,7 +121,8 @@ async fn the_pay_page_mounts_embedded_checkout_and_paid_waits_for_the_webhook() 
 /// Pay inside the chat panel, on a shop of another origin that loaded its own (older)
 /// Stripe.js: Pay opens the embedded checkout over the panel (no tab, the page's URL
 /// unchanged), Stripe.js is not fetched before Pay, the shop's `window.Stripe` is put back,
-/// Back and Pay again keep the one mounted session, paying says "Confirming…" while the
+/// Back and Pay again keep the one mounted session, a reload comes back to the same
+/// session, paying says "Confirming…" while the
 /// webhook is held back, and only the signed webhook turns the card Paid. A 375 px phone
 /// gets it full screen; axe-core finds nothing serious with it open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,6 +232,21 @@ async fn pay_in_the_panel_mounts_the_checkout_and_paid_waits_for_the_webhook() -
         )
         .await?;
     assert_eq!(mark, "first", "the checkout was kept, not mounted again");
+
+    // A reload mid-payment: the chat comes back with its card, and Pay opens the same
+    // session again (one session for the payment, whatever the visitor does).
+    let src = "return document.querySelector('#chatpay-checkout iframe').src;";
+    let before = browser.client.execute(src, vec![]).await?;
+    drop(frame);
+    browser.client.refresh().await?;
+    browser.click_in_widget(".cp-launch:not(.cp-boot)").await?;
+    browser.click_in_widget("a.cp-pay").await?;
+    let frame = browser.find("#chatpay #chatpay-checkout iframe").await?;
+    assert_eq!(
+        browser.client.execute(src, vec![]).await?,
+        before,
+        "the same session after a reload"
+    );
 
     // Pay inside it: "Confirming…", and it stays so while the webhook is held back.
     frame.enter_frame().await?;
