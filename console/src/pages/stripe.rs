@@ -224,7 +224,7 @@ fn settings_step(p: &StepProps) -> Html {
         <form class="card" id="step-settings" {onsubmit}>
             <h3>{ "2. Settings" }</h3>
             <Field name="display_name" label="Display name" hint="Shown to visitors in the chat header." value={(*name).clone()} on_input={set(name.clone())} error={err("display_name")} />
-            <Field name="publishable_key" label="Publishable key (optional)" placeholder="pk_test_…" hint="Must be from the same mode as the secret key." value={(*pk).clone()} on_input={set(pk.clone())} error={err("publishable_key")} />
+            <Field name="publishable_key" label="Publishable key (optional)" placeholder="pk_test_…" hint="With it, visitors pay inside the chat (Stripe's embedded Checkout) and the two return addresses below are not used; without it, Pay opens Stripe's page in a new tab. Must be from the same mode as the secret key." value={(*pk).clone()} on_input={set(pk.clone())} error={err("publishable_key")} />
             <Field name="success_url" label="After paying, return to (optional)" kind="url" placeholder="https://shop.example/thanks" hint="Empty: chatpay's own page, which tells the visitor to go back to the chat." value={(*success).clone()} on_input={set(success.clone())} error={err("success_url")} />
             <Field name="cancel_url" label="When the visitor goes back, return to (optional)" kind="url" placeholder="https://shop.example/cart" value={(*cancel).clone()} on_input={set(cancel.clone())} error={err("cancel_url")} />
             <div class="toggles">
