@@ -30,7 +30,11 @@ impl Browser {
             }
         }
         // Port 0: ChromeDriver takes a free port and says which.
+        // In a process group of its own, with the Chromium it starts: ending the group ends
+        // them all, even when a failed test drops the browser without closing its session.
+        use std::os::unix::process::CommandExt as _;
         let mut driver = Command::new(&chromedriver)
+            .process_group(0)
             .arg("--port=0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -284,17 +288,24 @@ impl Browser {
         Ok(path)
     }
 
-    pub async fn close(mut self) -> Result<()> {
+    /// The profile folder this browser runs with (every Chromium process of it names it).
+    pub fn profile(&self) -> &std::path::Path {
+        &self._profile.0
+    }
+
+    pub async fn close(self) -> Result<()> {
         let client = self.client.clone();
         client.close().await?;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
         Ok(())
     }
 }
 
 impl Drop for Browser {
+    /// Ends ChromeDriver and every Chromium process it started (its process group).
     fn drop(&mut self) {
+        if let Some(group) = rustix::process::Pid::from_raw(self.driver.id() as i32) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
