@@ -180,33 +180,21 @@ fn fixed_params(state: &AppState, p: &Payment, account: &StripeAccount) -> OpenP
         let live = if account.livemode { "pk_live_" } else { "pk_test_" };
         pk.starts_with(live)
     });
-    if publishable.is_some() {
-        return OpenParams {
-            idempotency_key: p.id.clone(),
-            success_url: own_success,
-            cancel_url: own_cancel,
-            payment_method_configuration: account.payment_method_configuration.clone(),
-            livemode: account.livemode,
-            ui_mode: Some(UI_MODE_EMBEDDED.to_owned()),
-            publishable_key: publishable,
-        };
-    }
+    let embedded = publishable.is_some();
+    let or_own = |own: String, node: &Option<String>, site: &Option<String>| {
+        if embedded {
+            return own;
+        }
+        node.clone().or_else(|| site.clone()).unwrap_or(own)
+    };
     OpenParams {
-        ui_mode: None,
-        publishable_key: None,
         idempotency_key: p.id.clone(),
-        success_url: p
-            .success_url
-            .clone()
-            .or_else(|| account.success_url.clone())
-            .unwrap_or(own_success),
-        cancel_url: p
-            .cancel_url
-            .clone()
-            .or_else(|| account.cancel_url.clone())
-            .unwrap_or(own_cancel),
+        success_url: or_own(own_success, &p.success_url, &account.success_url),
+        cancel_url: or_own(own_cancel, &p.cancel_url, &account.cancel_url),
         payment_method_configuration: account.payment_method_configuration.clone(),
         livemode: account.livemode,
+        ui_mode: embedded.then(|| UI_MODE_EMBEDDED.to_owned()),
+        publishable_key: publishable,
     }
 }
 

@@ -65,8 +65,25 @@ pub(super) fn status_page(lang: &str, title: Page, class: &str, text: Page) -> R
         escape(texts::page(lang, text)),
         escape(texts::page(lang, Page::CloseTab)),
     );
-    Html(page(title, &body).replacen("<html lang=\"en\">", &format!("<html lang=\"{lang}\">"), 1))
-        .into_response()
+    Html(page_in(lang, title, &body)).into_response()
+}
+
+/// A page (see [`page`]) that says it is in `lang`.
+pub(super) fn page_in(lang: &str, title: &str, body: &str) -> String {
+    page(title, body).replacen("<html lang=\"en\">", &format!("<html lang=\"{lang}\">"), 1)
+}
+
+/// What a return page says of a payment in `status`.
+pub(super) fn status_of(lang: &str, status: PaymentStatus) -> Response {
+    match status {
+        PaymentStatus::Paid => status_page(lang, Page::PaidTitle, "ok", Page::PaidText),
+        PaymentStatus::Processing => status_page(lang, Page::ProcessingTitle, "muted", Page::ProcessingText),
+        PaymentStatus::Pending => status_page(lang, Page::AlmostTitle, "muted", Page::AlmostText),
+        PaymentStatus::Mismatch => status_page(lang, Page::CheckingTitle, "muted", Page::CheckingText),
+        PaymentStatus::Expired | PaymentStatus::Failed => {
+            status_page(lang, Page::NotCompletedTitle, "bad", Page::NotCompletedText)
+        }
+    }
 }
 
 /// The language the visitor's browser asks for.
@@ -99,17 +116,7 @@ async fn returned(
         return status_page(lang, Page::AlmostTitle, "muted", Page::AlmostText);
     };
     match result {
-        Ok(p) => match p.status {
-            PaymentStatus::Paid => status_page(lang, Page::PaidTitle, "ok", Page::PaidText),
-            PaymentStatus::Processing => {
-                status_page(lang, Page::ProcessingTitle, "muted", Page::ProcessingText)
-            }
-            PaymentStatus::Pending => status_page(lang, Page::AlmostTitle, "muted", Page::AlmostText),
-            PaymentStatus::Mismatch => status_page(lang, Page::CheckingTitle, "muted", Page::CheckingText),
-            PaymentStatus::Expired | PaymentStatus::Failed => {
-                status_page(lang, Page::NotCompletedTitle, "bad", Page::NotCompletedText)
-            }
-        },
+        Ok(p) => status_of(lang, p.status),
         Err(e) => error_page(lang, e),
     }
 }

@@ -63,22 +63,17 @@ pub async fn add(req: Request, next: Next) -> Response {
             HeaderValue::from_static("frame-ancestors 'none'"),
         );
     }
+    // The pay page that mounts a checkout sets its own CSP (it names Stripe.js's sources);
+    // the pay pages' other answers get this one.
     if path.starts_with("/checkout/")
+        || path.starts_with("/pay/")
         || (path.starts_with("/simulator/") && !path.starts_with("/simulator/stripe/") && !embedded_checkout)
     {
         if let Ok(v) = HeaderValue::from_str(pages_csp()) {
             h.entry(header::CONTENT_SECURITY_POLICY).or_insert(v);
         }
-        // The cancel link's token must not leak to the next site in a Referer.
-        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    }
-    if path.starts_with("/pay/") {
-        // The page that mounts a checkout sets its own CSP (it names Stripe.js's sources);
-        // its other answers (a status, an error, a redirect) get the pages' one. The
-        // payment's id in the path stays here.
-        if let Ok(v) = HeaderValue::from_str(pages_csp()) {
-            h.entry(header::CONTENT_SECURITY_POLICY).or_insert(v);
-        }
+        // The cancel link's token (and a pay page's payment id) must not leak to the next
+        // site in a Referer.
         h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     }
     if path.starts_with("/api/console/") {

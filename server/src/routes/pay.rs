@@ -23,8 +23,8 @@ use axum::Router;
 use chatpay_shared::money::{currency, format_minor};
 use chatpay_shared::protocol::PaymentStatus;
 
-use super::checkout::{error_page, language, status_page};
-use crate::pages::{escape, page};
+use super::checkout::{error_page, language, page_in, status_of};
+use crate::pages::escape;
 use crate::payments;
 use crate::state::AppState;
 use crate::stripe::client::UI_MODE_EMBEDDED;
@@ -37,21 +37,29 @@ const PAY_PANEL_CSS: &str = include_str!("../../assets/pay-panel.css");
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/pay/{payment}", get(pay_page))
-        .route("/pay.js", get(pay_js))
+        .route(
+            "/pay.js",
+            get(|| async { file("text/javascript", PAY_JS.to_owned()) }),
+        )
         .route("/pay-panel.js", get(pay_panel_js))
         .route(
             "/pay-panel.css",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-                        (header::CACHE_CONTROL, "public, max-age=300"),
-                        (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-                    ],
-                    PAY_PANEL_CSS,
-                )
-            }),
+            get(|| async { file("text/css", PAY_PANEL_CSS.to_owned()) }),
         )
+}
+
+/// One of the pay pages' files: cached five minutes; host pages load the panel's ones
+/// cross-origin, as they load the widget's.
+fn file(kind: &str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, format!("{kind}; charset=utf-8")),
+            (header::CACHE_CONTROL, "public, max-age=300".to_owned()),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 #[derive(serde::Deserialize)]
@@ -60,8 +68,7 @@ struct Lang {
     lang: String,
 }
 
-/// The panel's module with its words in `lang` (a shipped language, else English). Host
-/// pages import it cross-origin, as they load the widget's files.
+/// The panel's module with its words in `lang` (a shipped language, else English).
 async fn pay_panel_js(axum::extract::Query(q): axum::extract::Query<Lang>) -> Response {
     let words = serde_json::to_string(&texts::pay_panel(&q.lang)).unwrap_or_else(|_| "[]".into());
     let mut body = String::with_capacity(PAY_PANEL_JS.len() + 200);
@@ -69,26 +76,7 @@ async fn pay_panel_js(axum::extract::Query(q): axum::extract::Query<Lang>) -> Re
     body.push_str(&words.replace('<', "\\u003c"));
     body.push_str(";\n");
     body.push_str(PAY_PANEL_JS);
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-async fn pay_js() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
-        PAY_JS,
-    )
-        .into_response()
+    file("text/javascript", body)
 }
 
 /// Where Stripe.js and its frames come from, as the page's CSP sources: Stripe's list, or
@@ -116,29 +104,19 @@ async fn pay_page(State(state): State<AppState>, headers: HeaderMap, Path(id): P
         Ok(p) => p,
         Err(e) => return error_page(lang, e),
     };
-    match payment.status {
-        PaymentStatus::Pending => {}
-        PaymentStatus::Paid => return status_page(lang, Page::PaidTitle, "ok", Page::PaidText),
-        PaymentStatus::Processing => {
-            return status_page(lang, Page::ProcessingTitle, "muted", Page::ProcessingText)
-        }
-        PaymentStatus::Mismatch => {
-            return status_page(lang, Page::CheckingTitle, "muted", Page::CheckingText)
-        }
-        PaymentStatus::Expired | PaymentStatus::Failed => {
-            return status_page(lang, Page::NotCompletedTitle, "bad", Page::NotCompletedText)
-        }
+    if payment.status != PaymentStatus::Pending {
+        return status_of(lang, payment.status);
     }
     if payment.ui_mode.as_deref() != Some(UI_MODE_EMBEDDED) {
         return match payment.checkout_url.as_deref() {
             Some(url) if url.starts_with("http") => Redirect::to(url).into_response(),
-            _ => status_page(lang, Page::AlmostTitle, "muted", Page::AlmostText),
+            _ => status_of(lang, payment.status),
         };
     }
     let mount = match payments::mount::mount_of(&state, &payment).await {
         Ok(Some(m)) => m,
         // The session is still being made: the card is not out yet either.
-        Ok(None) => return status_page(lang, Page::AlmostTitle, "muted", Page::AlmostText),
+        Ok(None) => return status_of(lang, payment.status),
         Err(e) => return error_page(lang, e),
     };
     let data = serde_json::json!({
@@ -165,12 +143,7 @@ async fn pay_page(State(state): State<AppState>, headers: HeaderMap, Path(id): P
         amount = escape(&amount),
         script = escape(&mount.script),
     );
-    let html = page(&payment.description, &body).replacen(
-        "<html lang=\"en\">",
-        &format!("<html lang=\"{lang}\">"),
-        1,
-    );
-    let mut resp = Html(html).into_response();
+    let mut resp = Html(page_in(lang, &payment.description, &body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&csp_for(&mount.script)) {
         resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }

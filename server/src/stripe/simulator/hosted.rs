@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::events::{self, Outcome};
 use super::SimState;
 use crate::pages::{escape, page};
+use crate::stripe::client::UI_MODE_EMBEDDED;
 
 pub fn router() -> Router<SimState> {
     Router::new()
@@ -42,10 +43,25 @@ async fn script(body: &'static str) -> Response {
         .into_response()
 }
 
+/// `?embedded=1`: the page is asked for, or posted to, as an embedded session's frame.
 #[derive(Deserialize)]
 struct View {
     #[serde(default)]
     embedded: Option<String>,
+}
+
+impl View {
+    /// Whether the way the page was reached fits the session: an embedded session only in
+    /// its frame (Stripe draws it only where Stripe.js mounts it), a hosted one only at its
+    /// URL. Returns whether it is embedded.
+    fn fits(&self, session: &Value) -> Result<bool, ()> {
+        let embedded = session["ui_mode"] == UI_MODE_EMBEDDED;
+        if embedded == (self.embedded.as_deref() == Some("1")) {
+            Ok(embedded)
+        } else {
+            Err(())
+        }
+    }
 }
 
 /// The embedded page's CSP: any page may frame it (as any site mounts Stripe's), its only
@@ -101,15 +117,12 @@ async fn show(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let embedded = session["ui_mode"] == "embedded_page";
-    if embedded != (view.embedded.as_deref() == Some("1")) {
-        // Stripe draws an embedded session only where Stripe.js mounts it, and a hosted one
-        // only at its URL.
+    let Ok(embedded) = view.fits(&session) else {
         return (
             StatusCode::NOT_FOUND,
             Html(page(
                 "Not found",
-                if embedded {
+                if session["ui_mode"] == UI_MODE_EMBEDDED {
                     "<h1>This checkout session is embedded</h1><p>It opens where the site mounts it with Stripe.js.</p>"
                 } else {
                     "<h1>This checkout session is not embedded</h1>"
@@ -117,7 +130,7 @@ async fn show(
             )),
         )
             .into_response();
-    }
+    };
     let description = session["x_simulator_description"].as_str().unwrap_or("Payment");
     let status = session["status"].as_str().unwrap_or("open");
     let mut body = format!(
@@ -137,11 +150,10 @@ async fn show(
              {embedded}</form>",
             (left.max(0) + 59) / 60,
             id = escape(&id),
-            // Its answers are framed too (the query lets headers.rs know).
+            // Posted as the frame it is (headers.rs lets its answers be framed too).
             frame = if embedded { "?embedded=1" } else { "" },
             embedded = if embedded {
-                "<input type=\"hidden\" name=\"embedded\" value=\"1\">\
-                 <button class=\"secondary\" name=\"outcome\" value=\"redirect_paid\" id=\"pay-redirect\" formtarget=\"_top\">Pay with a redirect-based method (leaves this page, then comes back)</button>"
+                "<button class=\"secondary\" name=\"outcome\" value=\"redirect_paid\" id=\"pay-redirect\" formtarget=\"_top\">Pay with a redirect-based method (leaves this page, then comes back)</button>"
             } else {
                 ""
             }
@@ -171,13 +183,12 @@ async fn show(
 #[derive(Deserialize)]
 struct PayForm {
     outcome: String,
-    #[serde(default)]
-    embedded: Option<String>,
 }
 
 async fn pay(
     State(state): State<SimState>,
     Path(id): Path<String>,
+    axum::extract::Query(view): axum::extract::Query<View>,
     FormBody(form): FormBody<PayForm>,
 ) -> Response {
     let (sim, account, session) = match load(&state, &id).await {
@@ -187,10 +198,9 @@ async fn pay(
     if session["status"] != "open" {
         return no_longer_open();
     }
-    let embedded = session["ui_mode"] == "embedded_page";
-    if embedded != (form.embedded.as_deref() == Some("1")) {
+    let Ok(embedded) = view.fits(&session) else {
         return (StatusCode::BAD_REQUEST, "this session is paid where it is drawn").into_response();
-    }
+    };
     let redirected = embedded && form.outcome == "redirect_paid";
     let outcome = match form.outcome.as_str() {
         "paid" => Outcome::Paid,

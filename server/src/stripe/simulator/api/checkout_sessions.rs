@@ -11,6 +11,7 @@ use chatpay_shared::money::{Money, MoneyError};
 use serde_json::{json, Value};
 
 use super::*;
+use crate::stripe::client::UI_MODE_EMBEDDED;
 use crate::stripe::form::Form;
 use crate::stripe::simulator::{events, stripe_id, SimState, Simulator};
 
@@ -285,7 +286,7 @@ impl UiMode {
     fn of(form: &Form) -> Result<UiMode, SimError> {
         let ui = match form.get("ui_mode") {
             None | Some("hosted_page") => UiMode::Hosted,
-            Some("embedded_page") => UiMode::Embedded,
+            Some(UI_MODE_EMBEDDED) => UiMode::Embedded,
             Some(other @ ("elements" | "form")) => {
                 return Err(invalid(
                     &format!(
@@ -350,7 +351,7 @@ impl UiMode {
     fn name(self) -> &'static str {
         match self {
             UiMode::Hosted => "hosted_page",
-            UiMode::Embedded => "embedded_page",
+            UiMode::Embedded => UI_MODE_EMBEDDED,
         }
     }
 }
