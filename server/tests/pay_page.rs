@@ -9,7 +9,7 @@
 mod common;
 
 use chatpay_shared::protocol::{PaymentStatus, ServerFrame};
-use common::{shop, Backend, TestApp};
+use common::{no_redirects, shop, Backend, TestApp};
 
 const PK: &str = "pk_test_shopembedded0000";
 
@@ -22,36 +22,11 @@ async fn publishable_key(app: &TestApp, key: Option<&str>) {
         .unwrap();
 }
 
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The demo workflow up to its card: the card's payment and link, and the visitor.
-async fn at_the_card(app: &TestApp) -> (common::Client, String, String) {
-    app.publish(chatpay_server::cli::DEMO_WORKFLOW).await;
-    let (mut c, _) = app.visitor(None, None).await;
-    c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
-        .await;
-    c.send_text("v1", "help").await;
-    let frames = c.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await;
-    let (payment, url) = frames
-        .iter()
-        .find_map(|f| match f {
-            ServerFrame::PaymentCard { payment, url, .. } => Some((payment.clone(), url.clone())),
-            _ => None,
-        })
-        .unwrap();
-    (c, payment, url)
-}
-
 async fn embedded_sessions_are_paid_on_chatpays_pay_page(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.connect_stripe().await;
     publishable_key(&app, Some(PK)).await;
-    let (mut visitor, payment, link) = at_the_card(&app).await;
+    let (mut visitor, payment, link) = app.demo_to_the_card().await;
 
     // The card links to chatpay's pay page, not to a Stripe URL (an embedded session has
     // none), and the session is embedded with chatpay's return page.
@@ -126,8 +101,8 @@ async fn embedded_sessions_are_paid_on_chatpays_pay_page(backend: Backend) {
         .unwrap();
     assert_eq!(hosted.status(), 404, "an embedded session has no hosted page");
     let paid = no_redirects()
-        .post(app.url(&format!("/simulator/checkout/{id}/pay")))
-        .form(&[("outcome", "paid"), ("embedded", "1")])
+        .post(app.url(&format!("/simulator/checkout/{id}/pay?embedded=1")))
+        .form(&[("outcome", "paid")])
         .send()
         .await
         .unwrap();
@@ -165,7 +140,7 @@ both!(embedded_sessions_are_paid_on_chatpays_pay_page);
 async fn without_a_publishable_key_the_pay_page_sends_to_stripes_hosted_page(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.connect_stripe().await;
-    let (_visitor, payment, link) = at_the_card(&app).await;
+    let (_visitor, payment, link) = app.demo_to_the_card().await;
     let session = &app.sessions_of(&payment).await[0];
     assert_eq!(session["ui_mode"], "hosted_page");
     assert_eq!(
@@ -197,12 +172,12 @@ async fn a_redirect_based_method_comes_back_to_chatpays_return_page() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.connect_stripe().await;
     publishable_key(&app, Some(PK)).await;
-    let (_visitor, payment, _) = at_the_card(&app).await;
+    let (_visitor, payment, _) = app.demo_to_the_card().await;
     let session = &app.sessions_of(&payment).await[0];
     let id = session["id"].as_str().unwrap();
     let resp = no_redirects()
-        .post(app.url(&format!("/simulator/checkout/{id}/pay")))
-        .form(&[("outcome", "redirect_paid"), ("embedded", "1")])
+        .post(app.url(&format!("/simulator/checkout/{id}/pay?embedded=1")))
+        .form(&[("outcome", "redirect_paid")])
         .send()
         .await
         .unwrap();
@@ -225,7 +200,7 @@ async fn a_publishable_key_of_the_other_mode_is_not_used() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.connect_stripe().await;
     publishable_key(&app, Some("pk_live_othermode0000000")).await;
-    let (_visitor, payment, link) = at_the_card(&app).await;
+    let (_visitor, payment, link) = app.demo_to_the_card().await;
     let session = &app.sessions_of(&payment).await[0];
     assert_eq!(session["ui_mode"], "hosted_page", "{session}");
     assert_eq!(link, session["url"].as_str().unwrap());

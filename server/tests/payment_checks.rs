@@ -7,33 +7,15 @@ mod common;
 
 use chatpay_server::stripe::client::NewCheckoutSession;
 use chatpay_shared::protocol::{Author, PaymentStatus, ServerFrame};
-use common::{checkout_event, Backend, Client, TestApp, STRIPE_KEY};
+use common::{checkout_event, Backend, TestApp, STRIPE_KEY};
 
 const ACCOUNT: &str = "shoptest000000000000";
-
-/// The demo workflow to its card: the visitor, the payment id and its session.
-async fn at_the_card(app: &TestApp) -> (Client, String, String) {
-    app.publish(chatpay_server::cli::DEMO_WORKFLOW).await;
-    let (mut c, _) = app.visitor(None, None).await;
-    c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
-        .await;
-    c.send_text("v1", "help").await;
-    let frames = c.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await;
-    let payment = frames
-        .iter()
-        .find_map(|f| match f {
-            ServerFrame::PaymentCard { payment, .. } => Some(payment.clone()),
-            _ => None,
-        })
-        .unwrap();
-    let session = app.payment(&payment).await.session_id.unwrap();
-    (c, payment, session)
-}
 
 async fn a_completed_session_for_another_amount_is_not_paid(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let secret = app.connect_stripe().await;
-    let (mut c, payment, session) = at_the_card(&app).await;
+    let (mut c, payment, _) = app.demo_to_the_card().await;
+    let session = app.payment(&payment).await.session_id.unwrap();
 
     // Stripe says 50.00 USD was paid for a 49.99 USD request.
     let event = checkout_event(
@@ -184,7 +166,8 @@ both!(reconciliation_checks_the_amount_too);
 async fn every_session_of_a_payment_counts_and_a_double_charge_is_refunded(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.connect_stripe().await;
-    let (mut c, payment, card_session) = at_the_card(&app).await;
+    let (mut c, payment, _) = app.demo_to_the_card().await;
+    let card_session = app.payment(&payment).await.session_id.unwrap();
     let p = app.payment(&payment).await;
     let client = app.state.stripe.client(STRIPE_KEY);
     let stray = |key: &'static str| {

@@ -15,24 +15,6 @@ use common::{Backend, Client, TestApp, STRIPE_BUDGET};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-/// The demo workflow up to its card; returns the visitor and the payment id.
-async fn at_the_card(app: &TestApp) -> (Client, String) {
-    app.publish(chatpay_server::cli::DEMO_WORKFLOW).await;
-    let (mut c, _) = app.visitor(None, None).await;
-    c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
-        .await;
-    c.send_text("v1", "help").await;
-    let frames = c.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await;
-    let payment = frames
-        .iter()
-        .find_map(|f| match f {
-            ServerFrame::PaymentCard { payment, .. } => Some(payment.clone()),
-            _ => None,
-        })
-        .unwrap();
-    (c, payment)
-}
-
 /// A ping's pong, within `wait`.
 async fn pong_within(c: &mut Client, wait: Duration) -> bool {
     c.ws.send(Message::Ping(b"still there?".to_vec().into()))
@@ -50,7 +32,7 @@ async fn pong_within(c: &mut Client, wait: Duration) -> bool {
 async fn declining_while_stripe_hangs_keeps_the_socket_alive(backend: Backend) {
     let (app, stripe) = TestApp::spawn_behind_standin(backend).await;
     app.connect_stripe().await;
-    let (mut c, payment) = at_the_card(&app).await;
+    let (mut c, payment, _) = app.demo_to_the_card().await;
     stripe.delay(Method::POST, "/expire", Delay::Hang, 10);
 
     c.send(&ClientFrame::DeclinePayment {
@@ -177,7 +159,7 @@ async fn stripe_rate_limiting_is_shown_to_the_owner(backend: Backend) {
     let (app, stripe) = TestApp::spawn_behind_standin(backend).await;
     app.connect_stripe().await;
     stripe.delay(Method::POST, "/v1/checkout/sessions", Delay::Status(429), 1);
-    let (_c, payment) = at_the_card(&app).await;
+    let (_c, payment, _) = app.demo_to_the_card().await;
     let status = app
         .state
         .store

@@ -8,15 +8,8 @@ use std::time::Duration;
 
 use chatpay_server::stripe::signature;
 use chatpay_shared::protocol::PaymentStatus;
-use common::{shop, Backend, TestApp};
+use common::{no_redirects, shop, Backend, TestApp};
 use serde_json::json;
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 async fn pay_on_the_hosted_page_makes_the_payment_paid(backend: Backend) {
     let app = TestApp::spawn(backend).await;

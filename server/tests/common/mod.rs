@@ -470,6 +470,25 @@ impl TestApp {
         self.payment(&id).await
     }
 
+    /// A new visitor walked through the demo workflow (published for the shop) to its
+    /// payment card: the socket, the card's payment and its link.
+    pub async fn demo_to_the_card(&self) -> (Client, String, String) {
+        self.publish(chatpay_server::cli::DEMO_WORKFLOW).await;
+        let (mut c, _) = self.visitor(None, None).await;
+        c.until(|f| matches!(f, ServerFrame::Message { text, .. } if text.starts_with("What do you need")))
+            .await;
+        c.send_text("v1", "help").await;
+        let frames = c.until(|f| matches!(f, ServerFrame::PaymentCard { .. })).await;
+        let (payment, url) = frames
+            .iter()
+            .find_map(|f| match f {
+                ServerFrame::PaymentCard { payment, url, .. } => Some((payment.clone(), url.clone())),
+                _ => None,
+            })
+            .unwrap();
+        (c, payment, url)
+    }
+
     /// The stored payment `id` (which must exist).
     pub async fn payment(&self, id: &str) -> Payment {
         self.state.store.payment(id).await.unwrap().unwrap()
@@ -647,13 +666,18 @@ impl Client {
     }
 }
 
-/// Answers the simulator's hosted Checkout page at `checkout_url` with `outcome` (`paid`,
-/// `async_paid`, …) as the visitor's browser would, without following the redirect.
-pub async fn checkout(checkout_url: &str, outcome: &str) -> reqwest::Response {
+/// An HTTP client that shows redirects instead of following them.
+pub fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// Answers the simulator's hosted Checkout page at `checkout_url` with `outcome` (`paid`,
+/// `async_paid`, …) as the visitor's browser would, without following the redirect.
+pub async fn checkout(checkout_url: &str, outcome: &str) -> reqwest::Response {
+    no_redirects()
         .post(format!("{checkout_url}/pay"))
         .form(&[("outcome", outcome)])
         .send()
