@@ -107,29 +107,26 @@ pub fn emit(name: &str, fields: &[(&str, &str)]) {
     for (k, v) in fields {
         let _ = Reflect::set(&detail, &JsValue::from_str(k), &JsValue::from_str(v));
     }
-    let init = web_sys::CustomEventInit::new();
-    init.set_detail(&detail);
-    let mut event_name = String::from("chatpay:");
-    event_name.push_str(name);
-    if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(&event_name, &init) {
-        let _ = window.dispatch_event(&event);
-    }
+    dispatch(&window, name, &detail);
 }
 
 /// Hands the loader `chatpay:{name}` on the shadow root, with `detail` (a frame's JSON).
 pub fn to_loader(name: &str, detail: &str) {
-    let Some(root) = web_sys::window()
+    let root = web_sys::window()
         .and_then(|w| crate::js::get(&w, "__chatpay"))
-        .and_then(|boot| crate::js::get(&boot, "root"))
-    else {
-        return;
-    };
-    let root: &web_sys::EventTarget = root.unchecked_ref();
+        .and_then(|boot| crate::js::get(&boot, "root"));
+    if let Some(root) = root {
+        dispatch(root.unchecked_ref(), name, &JsValue::from_str(detail));
+    }
+}
+
+/// Dispatches `chatpay:{name}` with `detail` on `target`.
+fn dispatch(target: &web_sys::EventTarget, name: &str, detail: &JsValue) {
     let init = web_sys::CustomEventInit::new();
-    init.set_detail(&JsValue::from_str(detail));
+    init.set_detail(detail);
     let mut event_name = String::from("chatpay:");
     event_name.push_str(name);
     if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(&event_name, &init) {
-        let _ = root.dispatch_event(&event);
+        let _ = target.dispatch_event(&event);
     }
 }
