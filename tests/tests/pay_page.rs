@@ -103,6 +103,11 @@ async fn the_pay_page_mounts_embedded_checkout_and_paid_waits_for_the_webhook() 
     let note = browser.wait_page_text("#note", "Almost there").await?;
     assert!(note.contains("will update by itself"), "{note}");
     browser.screenshot("pay-page-3-confirming").await?;
+    let problems = browser.accessibility_problems(None).await?;
+    assert!(
+        problems.is_empty(),
+        "axe-core (pay-page-3-confirming): {problems:#?}"
+    );
 
     // The chat hears Paid from Stripe's webhook.
     card.visitor
@@ -114,6 +119,8 @@ async fn the_pay_page_mounts_embedded_checkout_and_paid_waits_for_the_webhook() 
     browser.client.refresh().await?;
     browser.wait_page_text("h1", "Payment received").await?;
     browser.screenshot("pay-page-4-paid").await?;
+    let problems = browser.accessibility_problems(None).await?;
+    assert!(problems.is_empty(), "axe-core (pay-page-4-paid): {problems:#?}");
     browser.close().await?;
     Ok(())
 }
@@ -222,6 +229,8 @@ async fn pay_in_the_panel_mounts_the_checkout_and_paid_waits_for_the_webhook() -
     browser.widget_element("section.cp-paying[hidden]").await?;
     browser.wait_count(".cp-card", 1).await?;
     browser.screenshot("pay-panel-2-back").await?;
+    let problems = browser.accessibility_problems(Some("#chatpay")).await?;
+    assert!(problems.is_empty(), "axe-core (pay-panel-2-back): {problems:#?}");
     browser.click_in_widget("a.cp-pay").await?;
     browser.widget_element("section.cp-paying:not([hidden])").await?;
     let mark = browser
@@ -264,6 +273,11 @@ async fn pay_in_the_panel_mounts_the_checkout_and_paid_waits_for_the_webhook() -
         "never Paid on the browser's word"
     );
     browser.screenshot("pay-panel-3-confirming").await?;
+    let problems = browser.accessibility_problems(Some("#chatpay")).await?;
+    assert!(
+        problems.is_empty(),
+        "axe-core (pay-panel-3-confirming): {problems:#?}"
+    );
 
     // Stripe's signed webhook comes: Paid, live.
     let http = reqwest::Client::new();
@@ -278,6 +292,8 @@ async fn pay_in_the_panel_mounts_the_checkout_and_paid_waits_for_the_webhook() -
     );
     browser.wait_texts(".cp-card .cp-chip", &["Paid ✓"]).await?;
     browser.screenshot("pay-panel-4-paid").await?;
+    let problems = browser.accessibility_problems(Some("#chatpay")).await?;
+    assert!(problems.is_empty(), "axe-core (pay-panel-4-paid): {problems:#?}");
 
     browser.close().await?;
     Ok(())
@@ -349,6 +365,11 @@ async fn a_blocked_stripe_js_offers_the_pay_page_in_a_tab() -> anyhow::Result<()
     browser.widget_element("section.cp-paying[hidden]").await?;
     browser.wait_texts(".cp-card .cp-chip", &["Paid ✓"]).await?;
     browser.screenshot("pay-panel-7-paid-in-a-tab").await?;
+    let problems = browser.accessibility_problems(Some("#chatpay")).await?;
+    assert!(
+        problems.is_empty(),
+        "axe-core (pay-panel-7-paid-in-a-tab): {problems:#?}"
+    );
     browser.close().await?;
     Ok(())
 }
